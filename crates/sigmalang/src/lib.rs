@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod checksum;
+pub mod codebook;
+pub mod error;
+pub mod glyph;
+pub mod parser;
+pub mod primitive;
+pub mod record;
+pub mod stream;
+pub mod varint;
+
+pub use codebook::CodebookId;
+pub use error::{Error, ErrorKind, Result};
+pub use glyph::{Glyph, GlyphType};
+pub use parser::{parse, Node, NodeId, SemanticTree};
+pub use primitive::{Family, Primitive, Tier};
+pub use record::{Decoder, Encoder};
+pub use stream::{compress, decompress, StreamReader, StreamWriter};

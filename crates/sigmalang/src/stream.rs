@@ -1,0 +1,529 @@
+//! The stream container: what `sigma compress` writes. A header, then the input cut into chunks
+//! that are encoded as independent records, then a trailer with the chunk index and a checksum of
+//! the whole content. Memory stays bounded by the chunk size however long the input is.
+//!
+//! The byte layout is in `docs/FORMAT.md`.
+
+use std::io::{self, Read, Write};
+
+use crate::checksum::{crc32c, Crc32c};
+use crate::codebook::CodebookId;
+use crate::error::{Error, ErrorKind, Result};
+use crate::record::{self, Decoder, Encoder};
+use crate::varint;
+
+/// The four magic bytes every SigmaLang file starts with: `Σ` in UTF-8, then `LG`.
+pub const MAGIC: [u8; 4] = [0xCE, 0xA3, b'L', b'G'];
+/// The container format version this build writes and reads.
+pub const FORMAT_VERSION: u8 = 1;
+/// The size of the file header.
+pub const HEADER_LEN: usize = 20;
+/// The default amount of input coded as one chunk.
+pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
+/// The largest chunk a reader accepts (bounds its memory on hostile input).
+pub const MAX_CHUNK_SIZE: usize = 64 << 20;
+
+/// What a SigmaLang file holds, as its header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FileKind {
+    /// A chunked stream of one input (`sigma compress`).
+    Stream = 1,
+    /// A record archive with an index (`sigma pack`).
+    Archive = 2,
+}
+
+/// The fixed header of every SigmaLang file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileHeader {
+    /// What follows the header.
+    pub kind: FileKind,
+    /// The codebook the file's records were coded with.
+    pub codebook: CodebookId,
+}
+
+impl FileHeader {
+    /// The header's 20 bytes.
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[..4].copy_from_slice(&MAGIC);
+        h[4] = FORMAT_VERSION;
+        h[5] = self.kind as u8;
+        // h[6..8]: flags, all reserved and zero.
+        h[8..16].copy_from_slice(&self.codebook.0.to_le_bytes());
+        let crc = crc32c(&h[..16]);
+        h[16..20].copy_from_slice(&crc.to_le_bytes());
+        h
+    }
+
+    /// Parses and checks a header.
+    pub fn parse(h: &[u8]) -> Result<FileHeader> {
+        if h.len() < 4 || h[..4] != MAGIC {
+            return Err(Error::at(
+                ErrorKind::BadMagic {
+                    found: h[..h.len().min(4)].to_vec(),
+                },
+                0,
+            ));
+        }
+        if h.len() < HEADER_LEN {
+            return Err(Error::truncated("the file header", h.len() as u64));
+        }
+        let stored = u32::from_le_bytes(h[16..20].try_into().expect("4 bytes"));
+        let computed = crc32c(&h[..16]);
+        if stored != computed {
+            return Err(Error::at(
+                ErrorKind::Checksum {
+                    what: "the file header",
+                    expected: stored,
+                    found: computed,
+                },
+                16,
+            ));
+        }
+        if h[4] != FORMAT_VERSION {
+            return Err(Error::at(
+                ErrorKind::UnsupportedVersion {
+                    what: "container",
+                    found: u32::from(h[4]),
+                    supported: u32::from(FORMAT_VERSION),
+                },
+                4,
+            ));
+        }
+        let kind = match h[5] {
+            1 => FileKind::Stream,
+            2 => FileKind::Archive,
+            k => return Err(Error::corrupt(format!("unknown file kind {k}"), 5)),
+        };
+        if h[6] != 0 || h[7] != 0 {
+            return Err(Error::corrupt("reserved header flags are set", 6));
+        }
+        let codebook = CodebookId(u64::from_le_bytes(h[8..16].try_into().expect("8 bytes")));
+        Ok(FileHeader { kind, codebook })
+    }
+}
+
+/// One entry of a stream's chunk index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkEntry {
+    /// The length of the chunk's payload.
+    pub payload_len: u64,
+    /// The decoded length of the chunk.
+    pub raw_len: u64,
+}
+
+/// Writes a stream: buffers input, encodes it chunk by chunk, and writes the trailer on
+/// [`finish`](StreamWriter::finish). Dropping it without `finish` leaves an incomplete stream,
+/// which readers reject.
+pub struct StreamWriter<W: Write> {
+    inner: W,
+    encoder: Encoder,
+    chunk_size: usize,
+    pending: Vec<u8>,
+    frame: Vec<u8>,
+    index: Vec<ChunkEntry>,
+    content_crc: Crc32c,
+    total_in: u64,
+    total_out: u64,
+}
+
+impl<W: Write> StreamWriter<W> {
+    /// A writer with the default chunk size; writes the file header at once.
+    pub fn new(inner: W) -> Result<StreamWriter<W>> {
+        StreamWriter::with_chunk_size(inner, DEFAULT_CHUNK_SIZE)
+    }
+
+    /// A writer that codes every `chunk_size` bytes of input as one chunk.
+    pub fn with_chunk_size(mut inner: W, chunk_size: usize) -> Result<StreamWriter<W>> {
+        if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
+            return Err(Error::invalid(format!(
+                "chunk size must be 1..={MAX_CHUNK_SIZE}, got {chunk_size}"
+            )));
+        }
+        let header = FileHeader {
+            kind: FileKind::Stream,
+            codebook: CodebookId::NONE,
+        };
+        inner.write_all(&header.to_bytes())?;
+        Ok(StreamWriter {
+            inner,
+            encoder: Encoder::new(),
+            chunk_size,
+            pending: Vec::with_capacity(chunk_size),
+            frame: Vec::new(),
+            index: Vec::new(),
+            content_crc: Crc32c::new(),
+            total_in: 0,
+            total_out: HEADER_LEN as u64,
+        })
+    }
+
+    /// Bytes of input taken so far.
+    pub fn bytes_in(&self) -> u64 {
+        self.total_in
+    }
+
+    /// Bytes written to the inner writer so far.
+    pub fn bytes_out(&self) -> u64 {
+        self.total_out
+    }
+
+    fn flush_chunk(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut payload = std::mem::take(&mut self.frame);
+        payload.clear();
+        self.encoder.encode(&self.pending, &mut payload)?;
+        let mut head = Vec::with_capacity(varint::MAX_LEN);
+        varint::write(&mut head, payload.len() as u64);
+        let mut crc = Crc32c::new();
+        crc.update(&head);
+        crc.update(&payload);
+        self.inner.write_all(&head)?;
+        self.inner.write_all(&payload)?;
+        self.inner.write_all(&crc.finish().to_le_bytes())?;
+        self.total_out += (head.len() + payload.len() + 4) as u64;
+        self.index.push(ChunkEntry {
+            payload_len: payload.len() as u64,
+            raw_len: self.pending.len() as u64,
+        });
+        self.content_crc.update(&self.pending);
+        self.pending.clear();
+        self.frame = payload;
+        Ok(())
+    }
+
+    /// Codes what is buffered, writes the end marker and trailer, and returns the inner writer.
+    pub fn finish(mut self) -> Result<W> {
+        self.flush_chunk()?;
+        let mut t = Vec::new();
+        varint::write(&mut t, 0); // end marker
+        varint::write(&mut t, self.index.len() as u64);
+        for e in &self.index {
+            varint::write(&mut t, e.payload_len);
+            varint::write(&mut t, e.raw_len);
+        }
+        varint::write(&mut t, self.total_in);
+        t.extend_from_slice(&self.content_crc.finish().to_le_bytes());
+        let crc = crc32c(&t);
+        t.extend_from_slice(&crc.to_le_bytes());
+        let len = t.len() as u32 + 4;
+        t.extend_from_slice(&len.to_le_bytes());
+        self.inner.write_all(&t)?;
+        self.inner.flush()?;
+        self.total_out += t.len() as u64;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for StreamWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = self.chunk_size - self.pending.len();
+        let n = room.min(buf.len());
+        self.pending.extend_from_slice(&buf[..n]);
+        self.total_in += n as u64;
+        if self.pending.len() == self.chunk_size {
+            self.flush_chunk()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Reads a stream, yielding the original bytes. Every chunk's checksum is verified before it is
+/// decoded, and the content checksum and index when the trailer is reached.
+///
+/// A reader yields the chunks it has verified before it reaches a damaged one; the error comes
+/// when it reaches the damage. Callers that must not keep partial output (the CLI) write to a
+/// temporary file and keep it only when the whole stream has been read without error.
+pub struct StreamReader<R: Read> {
+    inner: R,
+    offset: u64,
+    decoder: Decoder,
+    header: Option<FileHeader>,
+    payload: Vec<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    index: Vec<ChunkEntry>,
+    content_crc: Crc32c,
+    total: u64,
+    done: bool,
+}
+
+impl<R: Read> StreamReader<R> {
+    /// A reader over `inner`, which must be positioned at the start of a stream.
+    pub fn new(inner: R) -> StreamReader<R> {
+        StreamReader {
+            inner,
+            offset: 0,
+            decoder: Decoder::new(),
+            header: None,
+            payload: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            index: Vec::new(),
+            content_crc: Crc32c::new(),
+            total: 0,
+            done: false,
+        }
+    }
+
+    /// Reads and checks the header (if not done yet) and returns it.
+    pub fn header(&mut self) -> Result<FileHeader> {
+        if let Some(h) = self.header {
+            return Ok(h);
+        }
+        let mut h = [0u8; HEADER_LEN];
+        let n = read_full(&mut self.inner, &mut h)?;
+        let header = FileHeader::parse(&h[..n])?;
+        if header.kind != FileKind::Stream {
+            return Err(Error::corrupt(
+                "this is a record archive, not a stream (use `sigma unpack`)",
+                5,
+            ));
+        }
+        if header.codebook != CodebookId::NONE {
+            return Err(Error::at(
+                ErrorKind::CodebookMismatch {
+                    stream: header.codebook,
+                    given: CodebookId::NONE,
+                },
+                8,
+            ));
+        }
+        self.offset = HEADER_LEN as u64;
+        self.header = Some(header);
+        Ok(header)
+    }
+
+    fn read_exact_at(&mut self, buf: &mut [u8], what: &'static str) -> Result<()> {
+        let n = read_full(&mut self.inner, buf)?;
+        if n < buf.len() {
+            return Err(Error::truncated(what, self.offset + n as u64));
+        }
+        self.offset += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Reads, verifies and decodes the next chunk into `self.out`; at the end marker, verifies
+    /// the trailer and sets `done`.
+    fn next_chunk(&mut self) -> Result<()> {
+        self.header()?;
+        let chunk_start = self.offset;
+        let mut head = Vec::with_capacity(varint::MAX_LEN);
+        let mut off = self.offset;
+        let payload_len = varint::read_from(&mut TeeReader(&mut self.inner, &mut head), &mut off)?;
+        self.offset = off;
+        if payload_len == 0 {
+            return self.trailer(head);
+        }
+        let chunk_no = self.index.len();
+        let ctx = || format!("chunk {chunk_no}");
+        if payload_len > (MAX_CHUNK_SIZE + 16) as u64 {
+            return Err(Error::corrupt(
+                format!("chunk payload of {payload_len} bytes exceeds the limit"),
+                chunk_start,
+            )
+            .within(ctx()));
+        }
+        self.payload.resize(payload_len as usize, 0);
+        let mut payload = std::mem::take(&mut self.payload);
+        let r = self.read_exact_at(&mut payload, "a chunk payload");
+        self.payload = payload;
+        r.map_err(|e| e.within(ctx()))?;
+        let mut crc_bytes = [0u8; 4];
+        self.read_exact_at(&mut crc_bytes, "a chunk checksum")
+            .map_err(|e| e.within(ctx()))?;
+        let mut crc = Crc32c::new();
+        crc.update(&head);
+        crc.update(&self.payload);
+        let stored = u32::from_le_bytes(crc_bytes);
+        if stored != crc.finish() {
+            return Err(Error::at(
+                ErrorKind::Checksum {
+                    what: "a chunk",
+                    expected: stored,
+                    found: crc.finish(),
+                },
+                chunk_start,
+            )
+            .within(ctx()));
+        }
+        let payload_start = chunk_start + head.len() as u64;
+        let header = record::read_header(&self.payload)
+            .map_err(|e| e.shifted(payload_start).within(ctx()))?;
+        if header.raw_len > MAX_CHUNK_SIZE as u64 {
+            return Err(Error::corrupt("chunk larger than the limit", payload_start).within(ctx()));
+        }
+        self.out.clear();
+        self.out_pos = 0;
+        self.decoder
+            .decode(&self.payload, &mut self.out)
+            .map_err(|e| e.shifted(payload_start).within(ctx()))?;
+        self.content_crc.update(&self.out);
+        self.total += self.out.len() as u64;
+        self.index.push(ChunkEntry {
+            payload_len,
+            raw_len: self.out.len() as u64,
+        });
+        Ok(())
+    }
+
+    fn trailer(&mut self, mut t: Vec<u8>) -> Result<()> {
+        let start = self.offset - t.len() as u64;
+        let mut off = self.offset;
+        let corrupt = |what: &str, at: u64| Error::corrupt(format!("trailer: {what}"), at);
+        let count = varint::read_from(&mut TeeReader(&mut self.inner, &mut t), &mut off)?;
+        if count != self.index.len() as u64 {
+            return Err(corrupt(
+                &format!(
+                    "index names {count} chunks, the stream holds {}",
+                    self.index.len()
+                ),
+                self.offset,
+            ));
+        }
+        for i in 0..self.index.len() {
+            let at = off;
+            let p = varint::read_from(&mut TeeReader(&mut self.inner, &mut t), &mut off)?;
+            let r = varint::read_from(&mut TeeReader(&mut self.inner, &mut t), &mut off)?;
+            let e = self.index[i];
+            if p != e.payload_len || r != e.raw_len {
+                return Err(corrupt(
+                    &format!("index entry {i} does not match chunk {i}"),
+                    at,
+                ));
+            }
+        }
+        let at = off;
+        let total = varint::read_from(&mut TeeReader(&mut self.inner, &mut t), &mut off)?;
+        if total != self.total {
+            return Err(corrupt(
+                &format!("total length {total}, decoded {}", self.total),
+                at,
+            ));
+        }
+        self.offset = off;
+        let mut tail = [0u8; 12];
+        self.read_exact_at(&mut tail, "the trailer")?;
+        let content = u32::from_le_bytes(tail[0..4].try_into().expect("4"));
+        t.extend_from_slice(&tail[0..4]);
+        let stored = u32::from_le_bytes(tail[4..8].try_into().expect("4"));
+        let computed = crc32c(&t);
+        if stored != computed {
+            return Err(Error::at(
+                ErrorKind::Checksum {
+                    what: "the trailer",
+                    expected: stored,
+                    found: computed,
+                },
+                self.offset - 8,
+            ));
+        }
+        if content != self.content_crc.finish() {
+            return Err(Error::at(
+                ErrorKind::Checksum {
+                    what: "the decoded content",
+                    expected: content,
+                    found: self.content_crc.finish(),
+                },
+                self.offset - 12,
+            ));
+        }
+        let len = u32::from_le_bytes(tail[8..12].try_into().expect("4"));
+        if u64::from(len) != self.offset - start {
+            return Err(corrupt("trailer length field is wrong", self.offset - 4));
+        }
+        let mut extra = [0u8; 1];
+        if read_full(&mut self.inner, &mut extra)? != 0 {
+            return Err(Error::corrupt(
+                "trailing data after the end of the stream",
+                self.offset,
+            ));
+        }
+        self.done = true;
+        Ok(())
+    }
+
+    /// Reads the whole stream, appending the content to `out`.
+    pub fn read_all_into(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        loop {
+            if self.out_pos < self.out.len() {
+                out.extend_from_slice(&self.out[self.out_pos..]);
+                self.out_pos = self.out.len();
+            }
+            if self.done {
+                return Ok(());
+            }
+            self.next_chunk()?;
+        }
+    }
+}
+
+impl<R: Read> Read for StreamReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.out_pos == self.out.len() {
+            if self.done || buf.is_empty() {
+                return Ok(0);
+            }
+            self.next_chunk()?;
+        }
+        let n = buf.len().min(self.out.len() - self.out_pos);
+        buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+        self.out_pos += n;
+        Ok(n)
+    }
+}
+
+/// Reads into `buf` until it is full or the reader ends; returns how many bytes were read.
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(n)
+}
+
+/// A reader that copies what it reads into a buffer (for checksumming varints as read).
+struct TeeReader<'a, R: Read>(&'a mut R, &'a mut Vec<u8>);
+
+impl<R: Read> Read for TeeReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        self.1.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Compresses `input` into a complete stream.
+///
+/// ```
+/// let packed = sigmalang::compress(b"hello, hello, hello");
+/// assert_eq!(sigmalang::decompress(&packed).unwrap(), b"hello, hello, hello");
+/// ```
+pub fn compress(input: &[u8]) -> Vec<u8> {
+    let mut w = StreamWriter::new(Vec::with_capacity(input.len() / 2 + 64))
+        .expect("writing to a Vec cannot fail");
+    w.write_all(input).expect("writing to a Vec cannot fail");
+    w.finish().expect("writing to a Vec cannot fail")
+}
+
+/// Decompresses a complete stream.
+///
+/// # Errors
+/// Any damage to the stream: bad magic or version, checksum mismatch, truncation, trailing data.
+pub fn decompress(stream: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    StreamReader::new(stream).read_all_into(&mut out)?;
+    Ok(out)
+}
