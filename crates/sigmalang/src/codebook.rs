@@ -1,11 +1,23 @@
-//! Codebooks: what the encoder and decoder share. Every stream names the codebook it was made
-//! with by its [`CodebookId`], and refuses to decode with another.
+//! Codebooks: the trained model that the encoder and decoder share.
+//!
+//! A codebook holds the context model (see [`crate::model`]) and the learned tier of
+//! primitives: the 128 byte patterns worth most in the training corpus, named
+//! `LEARNED_80`..`LEARNED_FF`. Every stream and archive names the codebook it was made with by
+//! its [`CodebookId`] (a hash of the codebook file), and refuses to decode with another.
+//!
+//! SigmaLang ships a default codebook, trained on chat text, built into the library.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
-/// The identity of a codebook: the first 8 bytes of a hash of its serialized content.
+use crate::checksum::crc32c;
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{ContextModel, TrainOptions};
+use crate::varint;
+
+/// The identity of a codebook: a 64-bit hash of its serialized bytes.
 ///
-/// The id `0` is reserved for "no codebook": streams whose records are all stored.
+/// The id `0` is reserved for "no codebook".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CodebookId(pub u64);
 
@@ -18,4 +30,205 @@ impl fmt::Display for CodebookId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:016x}", self.0)
     }
+}
+
+/// Magic bytes of a codebook file: `Σ` in UTF-8, then `CB`.
+pub const CODEBOOK_MAGIC: [u8; 4] = [0xCE, 0xA3, b'C', b'B'];
+/// The codebook file format version this build writes and reads.
+pub const CODEBOOK_VERSION: u8 = 1;
+
+/// How many learned primitives a codebook names.
+pub const LEARNED_COUNT: usize = 128;
+
+static DEFAULT_BYTES: &[u8] = include_bytes!("../assets/default.sgcb");
+
+/// A trained codebook. Immutable once built; share it with [`Arc`].
+#[derive(Debug)]
+pub struct Codebook {
+    id: CodebookId,
+    model: ContextModel,
+    learned: Vec<Vec<u8>>,
+    serialized_len: usize,
+}
+
+impl Codebook {
+    /// The codebook built into the library (trained on chat text; see `scripts/`).
+    pub fn default_codebook() -> Arc<Codebook> {
+        static DEFAULT: OnceLock<Arc<Codebook>> = OnceLock::new();
+        DEFAULT
+            .get_or_init(|| {
+                Arc::new(Codebook::from_bytes(DEFAULT_BYTES).expect("the embedded codebook is valid"))
+            })
+            .clone()
+    }
+
+    /// Trains a codebook on `records`. `progress(done, total)` reports training steps.
+    pub fn train(
+        records: &[&[u8]],
+        opts: &TrainOptions,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Codebook> {
+        let model = crate::model::train(records, opts, progress)?;
+        let learned = learned_patterns(records);
+        let mut cb = Codebook {
+            id: CodebookId::NONE,
+            model,
+            learned,
+            serialized_len: 0,
+        };
+        let bytes = cb.to_bytes();
+        cb.id = id_of(&bytes);
+        cb.serialized_len = bytes.len();
+        Ok(cb)
+    }
+
+    /// The codebook's identity.
+    pub fn id(&self) -> CodebookId {
+        self.id
+    }
+
+    /// The context model.
+    pub fn model(&self) -> &ContextModel {
+        &self.model
+    }
+
+    /// The patterns of the learned tier: entry `i` is primitive `0x80 + i`.
+    pub fn learned(&self) -> &[Vec<u8>] {
+        &self.learned
+    }
+
+    /// The size of the codebook file, in bytes.
+    pub fn serialized_len(&self) -> usize {
+        self.serialized_len
+    }
+
+    /// Serializes the codebook (layout in `docs/FORMAT.md`).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&CODEBOOK_MAGIC);
+        out.push(CODEBOOK_VERSION);
+        out.extend_from_slice(&[0, 0, 0]);
+        varint::write(&mut out, self.learned.len() as u64);
+        for p in &self.learned {
+            varint::write(&mut out, p.len() as u64);
+            out.extend_from_slice(p);
+        }
+        self.model.write(&mut out);
+        let crc = crc32c(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    /// Parses and checks a codebook file.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Codebook> {
+        let ctx = "codebook";
+        if bytes.len() < 4 || bytes[..4] != CODEBOOK_MAGIC {
+            return Err(Error::at(
+                ErrorKind::BadMagic {
+                    found: bytes[..bytes.len().min(4)].to_vec(),
+                },
+                0,
+            )
+            .within(ctx));
+        }
+        if bytes.len() < 12 {
+            return Err(Error::truncated("the codebook header", bytes.len() as u64).within(ctx));
+        }
+        let body_end = bytes.len() - 4;
+        let stored = u32::from_le_bytes(bytes[body_end..].try_into().expect("4 bytes"));
+        let computed = crc32c(&bytes[..body_end]);
+        if stored != computed {
+            return Err(Error::at(
+                ErrorKind::Checksum {
+                    what: "the codebook",
+                    expected: stored,
+                    found: computed,
+                },
+                body_end as u64,
+            )
+            .within(ctx));
+        }
+        if bytes[4] != CODEBOOK_VERSION {
+            return Err(Error::at(
+                ErrorKind::UnsupportedVersion {
+                    what: "codebook",
+                    found: u32::from(bytes[4]),
+                    supported: u32::from(CODEBOOK_VERSION),
+                },
+                4,
+            ));
+        }
+        if bytes[5..8] != [0, 0, 0] {
+            return Err(Error::corrupt("reserved codebook header bytes are set", 5).within(ctx));
+        }
+        let body = &bytes[..body_end];
+        let mut pos = 8;
+        let count = varint::read(body, &mut pos, 0)?;
+        if count > LEARNED_COUNT as u64 {
+            return Err(Error::corrupt(format!("{count} learned primitives (at most {LEARNED_COUNT})"), 8).within(ctx));
+        }
+        let mut learned = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let at = pos;
+            let len = varint::read(body, &mut pos, 0)? as usize;
+            let p = body
+                .get(pos..pos.saturating_add(len))
+                .ok_or_else(|| Error::truncated("a learned pattern", at as u64).within(ctx))?;
+            learned.push(p.to_vec());
+            pos += len;
+        }
+        let model = ContextModel::read(body, &mut pos, 0).map_err(|e| e.within(ctx))?;
+        if pos != body.len() {
+            return Err(Error::corrupt("trailing bytes after the model", pos as u64).within(ctx));
+        }
+        Ok(Codebook {
+            id: id_of(bytes),
+            model,
+            learned,
+            serialized_len: bytes.len(),
+        })
+    }
+}
+
+/// FNV-1a over the codebook file, never zero.
+fn id_of(bytes: &[u8]) -> CodebookId {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    CodebookId(h.max(1))
+}
+
+/// The learned tier: the words and phrases that cover the most training bytes.
+///
+/// Candidates are the corpus's word tokens with their following space (`"the "`, `"function"`),
+/// ranked by `(occurrences - 1) * (length - 1)`, the bytes a one-glyph reference would save.
+fn learned_patterns(records: &[&[u8]]) -> Vec<Vec<u8>> {
+    use std::collections::HashMap;
+    let mut counts: HashMap<&[u8], u64> = HashMap::new();
+    for rec in records {
+        let mut i = 0;
+        while i < rec.len() {
+            if rec[i].is_ascii_alphabetic() {
+                let start = i;
+                while i < rec.len() && (rec[i].is_ascii_alphanumeric() || rec[i] == b'_') {
+                    i += 1;
+                }
+                let end = if i < rec.len() && rec[i] == b' ' { i + 1 } else { i };
+                if end - start >= 3 {
+                    *counts.entry(&rec[start..end]).or_default() += 1;
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+    let mut ranked: Vec<(&[u8], u64)> = counts.into_iter().collect();
+    ranked.sort_unstable_by(|a, b| {
+        let va = (a.1 - 1) * (a.0.len() as u64 - 1);
+        let vb = (b.1 - 1) * (b.0.len() as u64 - 1);
+        vb.cmp(&va).then(a.0.cmp(b.0))
+    });
+    ranked.into_iter().take(LEARNED_COUNT).map(|(p, _)| p.to_vec()).collect()
 }

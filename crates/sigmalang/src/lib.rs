@@ -4,15 +4,18 @@
 
 pub mod checksum;
 pub mod codebook;
+pub mod coder;
 pub mod error;
 pub mod glyph;
+pub mod model;
 pub mod parser;
 pub mod primitive;
 pub mod record;
 pub mod stream;
 pub mod varint;
 
-pub use codebook::CodebookId;
+pub use codebook::{Codebook, CodebookId};
+pub use model::TrainOptions;
 pub use error::{Error, ErrorKind, Result};
 pub use glyph::{Glyph, GlyphType};
 pub use parser::{parse, Node, NodeId, SemanticTree};

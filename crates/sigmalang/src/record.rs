@@ -5,11 +5,17 @@
 //! | mode | body |
 //! | --- | --- |
 //! | 0 `STORED` | the `raw_len` input bytes as they are |
-//! | 1-3 | reserved for modeled bodies |
+//! | 1 `MODELED` | the range-coded bytes, modeled by the codebook's context model |
+//! | 2, 3 | reserved |
 //!
 //! The payload's own length comes from the structure around it (a stream chunk, an archive
-//! index), so a decoder always knows where a record ends.
+//! index), so a decoder always knows where a record ends. The encoder picks `STORED` whenever
+//! modeling would not make the record smaller, so no record grows by more than its header.
 
+use std::sync::Arc;
+
+use crate::codebook::Codebook;
+use crate::coder::{RangeDecoder, RangeEncoder};
 use crate::error::{Error, Result};
 use crate::varint;
 
@@ -19,12 +25,15 @@ use crate::varint;
 pub enum Mode {
     /// The input bytes, uncoded.
     Stored = 0,
+    /// Range-coded with the codebook's context model.
+    Modeled = 1,
 }
 
 impl Mode {
     fn from_code(code: u8) -> Option<Mode> {
         match code {
             0 => Some(Mode::Stored),
+            1 => Some(Mode::Modeled),
             _ => None,
         }
     }
@@ -34,14 +43,33 @@ impl Mode {
 /// chunked stream format.
 pub const MAX_RECORD_LEN: u64 = 1 << 30;
 
-/// A reusable record encoder. Reusing one across records avoids rebuilding its state.
-#[derive(Debug, Default)]
-pub struct Encoder {}
+/// A reusable record encoder over a shared codebook.
+///
+/// Reusing one encoder across records keeps its buffers warm.
+#[derive(Debug)]
+pub struct Encoder {
+    codebook: Arc<Codebook>,
+    body: Vec<u8>,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Encoder::new(Codebook::default_codebook())
+    }
+}
 
 impl Encoder {
-    /// A new encoder.
-    pub fn new() -> Encoder {
-        Encoder {}
+    /// An encoder that models records with `codebook`.
+    pub fn new(codebook: Arc<Codebook>) -> Encoder {
+        Encoder {
+            codebook,
+            body: Vec::new(),
+        }
+    }
+
+    /// The codebook the encoder uses.
+    pub fn codebook(&self) -> &Arc<Codebook> {
+        &self.codebook
     }
 
     /// Appends the payload of the record `input` to `out`.
@@ -55,15 +83,26 @@ impl Encoder {
                 input.len()
             )));
         }
-        varint::write(out, (input.len() as u64) << 2 | Mode::Stored as u64);
-        out.extend_from_slice(input);
+        self.body.clear();
+        let model = self.codebook.model();
+        let mut enc = RangeEncoder::new(&mut self.body);
+        let mut hist = 0u64;
+        for &b in input {
+            model.encode(&mut enc, hist, b);
+            hist = (hist << 8) | u64::from(b);
+        }
+        enc.finish();
+        let raw_len = input.len() as u64;
+        if self.body.len() < input.len() {
+            varint::write(out, raw_len << 2 | Mode::Modeled as u64);
+            out.extend_from_slice(&self.body);
+        } else {
+            varint::write(out, raw_len << 2 | Mode::Stored as u64);
+            out.extend_from_slice(input);
+        }
         Ok(())
     }
 }
-
-/// A reusable record decoder.
-#[derive(Debug, Default)]
-pub struct Decoder {}
 
 /// What a record header says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,10 +135,27 @@ pub fn read_header(payload: &[u8]) -> Result<RecordHeader> {
     })
 }
 
+/// A reusable record decoder over a shared codebook.
+#[derive(Debug)]
+pub struct Decoder {
+    codebook: Arc<Codebook>,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new(Codebook::default_codebook())
+    }
+}
+
 impl Decoder {
-    /// A new decoder.
-    pub fn new() -> Decoder {
-        Decoder {}
+    /// A decoder for records made with `codebook`.
+    pub fn new(codebook: Arc<Codebook>) -> Decoder {
+        Decoder { codebook }
+    }
+
+    /// The codebook the decoder uses.
+    pub fn codebook(&self) -> &Arc<Codebook> {
+        &self.codebook
     }
 
     /// Decodes the record `payload` (exactly one payload, nothing after it), appending the
@@ -124,6 +180,34 @@ impl Decoder {
                     });
                 }
                 out.extend_from_slice(body);
+            }
+            Mode::Modeled => {
+                // A modeled body is never longer than the record (else it would be stored), and
+                // a byte costs at least 1/65536 of a bit: bound the work on hostile headers.
+                if body.len() as u64 >= header.raw_len.max(1)
+                    || header.raw_len > (body.len() as u64 + 8) * 8 * 65536
+                {
+                    return Err(Error::corrupt(
+                        format!(
+                            "modeled record of {} bytes cannot have a {}-byte body",
+                            header.raw_len,
+                            body.len()
+                        ),
+                        0,
+                    ));
+                }
+                let model = self.codebook.model();
+                let mut dec = RangeDecoder::new(body);
+                out.reserve(header.raw_len as usize);
+                let mut hist = 0u64;
+                for _ in 0..header.raw_len {
+                    let b = model.decode(&mut dec, hist);
+                    out.push(b);
+                    hist = (hist << 8) | u64::from(b);
+                }
+                if dec.overrun() > 4 {
+                    return Err(Error::truncated("a modeled record", payload.len() as u64));
+                }
             }
         }
         Ok(())

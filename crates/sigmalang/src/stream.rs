@@ -5,9 +5,10 @@
 //! The byte layout is in `docs/FORMAT.md`.
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 
 use crate::checksum::{crc32c, Crc32c};
-use crate::codebook::CodebookId;
+use crate::codebook::{Codebook, CodebookId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::{self, Decoder, Encoder};
 use crate::varint;
@@ -134,8 +135,14 @@ impl<W: Write> StreamWriter<W> {
         StreamWriter::with_chunk_size(inner, DEFAULT_CHUNK_SIZE)
     }
 
-    /// A writer that codes every `chunk_size` bytes of input as one chunk.
-    pub fn with_chunk_size(mut inner: W, chunk_size: usize) -> Result<StreamWriter<W>> {
+    /// A writer with the default codebook that codes every `chunk_size` bytes of input as one
+    /// chunk.
+    pub fn with_chunk_size(inner: W, chunk_size: usize) -> Result<StreamWriter<W>> {
+        StreamWriter::with_options(inner, Codebook::default_codebook(), chunk_size)
+    }
+
+    /// A writer that models with `codebook` and codes every `chunk_size` bytes as one chunk.
+    pub fn with_options(mut inner: W, codebook: Arc<Codebook>, chunk_size: usize) -> Result<StreamWriter<W>> {
         if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
             return Err(Error::invalid(format!(
                 "chunk size must be 1..={MAX_CHUNK_SIZE}, got {chunk_size}"
@@ -143,12 +150,12 @@ impl<W: Write> StreamWriter<W> {
         }
         let header = FileHeader {
             kind: FileKind::Stream,
-            codebook: CodebookId::NONE,
+            codebook: codebook.id(),
         };
         inner.write_all(&header.to_bytes())?;
         Ok(StreamWriter {
             inner,
-            encoder: Encoder::new(),
+            encoder: Encoder::new(codebook),
             chunk_size,
             pending: Vec::with_capacity(chunk_size),
             frame: Vec::new(),
@@ -256,12 +263,19 @@ pub struct StreamReader<R: Read> {
 }
 
 impl<R: Read> StreamReader<R> {
-    /// A reader over `inner`, which must be positioned at the start of a stream.
+    /// A reader over `inner` (positioned at the start of a stream) for streams made with the
+    /// default codebook.
     pub fn new(inner: R) -> StreamReader<R> {
+        StreamReader::with_codebook(inner, Codebook::default_codebook())
+    }
+
+    /// A reader for streams made with `codebook`; other streams are refused with
+    /// [`ErrorKind::CodebookMismatch`].
+    pub fn with_codebook(inner: R, codebook: Arc<Codebook>) -> StreamReader<R> {
         StreamReader {
             inner,
             offset: 0,
-            decoder: Decoder::new(),
+            decoder: Decoder::new(codebook),
             header: None,
             payload: Vec::new(),
             out: Vec::new(),
@@ -287,11 +301,12 @@ impl<R: Read> StreamReader<R> {
                 5,
             ));
         }
-        if header.codebook != CodebookId::NONE {
+        let given = self.decoder.codebook().id();
+        if header.codebook != given {
             return Err(Error::at(
                 ErrorKind::CodebookMismatch {
                     stream: header.codebook,
-                    given: CodebookId::NONE,
+                    given,
                 },
                 8,
             ));
