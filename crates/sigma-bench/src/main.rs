@@ -1,1 +1,383 @@
-fn main() {}
+//! `sigma-bench`: per-record compression of the development corpus by SigmaLang and by
+//! anchor codecs (zstd with and without a trained dictionary, brotli, LZ4, FSST), all in
+//! one run on the same records, every record compressed on its own and verified.
+//!
+//! Run `cargo run --release -p sigma-bench -- --help` for the options; the crate's
+//! README.md explains the columns.
+
+mod codec;
+mod corpus;
+mod measure;
+mod sigma;
+
+use clap::Parser;
+use codec::{Brotli, Codec, Fsst, Lz4, Zstd};
+use measure::{measure, measure_concat, Row};
+use sigma::SigmaCodec;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// The size of the trained zstd dictionary: 110 KiB, zstd's `--maxdict` default.
+const DICT_SIZE: usize = 112_640;
+
+/// The most sample bytes zstd's default dictionary trainer (fastCover) accepts on 64-bit
+/// targets: it refuses 4 GiB - 1 and more.
+const DICT_SAMPLE_CAP: usize = u32::MAX as usize - 1;
+
+/// Each speed is measured over whole passes over the record set lasting at least this.
+const MIN_TIME: Duration = Duration::from_millis(500);
+
+/// Codecs of the default mode, on chat messages.
+const CHAT_CODECS: &[&str] = &[
+    "lz4",
+    "fsst",
+    "zstd-3",
+    "zstd-19",
+    "zstd-3-dict",
+    "zstd-19-dict",
+    "brotli-11",
+    "zstd-19-concat",
+    "sigma",
+];
+
+/// Codecs of `--histories` mode, on request logs.
+const HISTORY_CODECS: &[&str] = &[
+    "zstd-19",
+    "zstd-19-dict",
+    "zstd-19-patch-from",
+    "zstd-19-concat",
+    "sigma",
+];
+
+/// Per-record compression benchmark of SigmaLang against zstd, brotli, LZ4 and FSST.
+#[derive(Parser, Debug)]
+#[command(name = "sigma-bench", version)]
+struct Args {
+    /// Corpus folder [default: shared/corpus beside the workspace]
+    #[arg(long, value_name = "DIR")]
+    corpus: Option<PathBuf>,
+    /// Records to measure [default: DIR/chat-dev.jsonl, or DIR/histories-dev.jsonl with --histories]
+    #[arg(long, value_name = "FILE")]
+    dev: Option<PathBuf>,
+    /// Records to train dictionaries and symbol tables on [default: DIR/chat-train.jsonl]
+    #[arg(long, value_name = "FILE")]
+    train: Option<PathBuf>,
+    /// Measure only the first N records (0: all)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    limit: usize,
+    /// Print one JSON object instead of a table
+    #[arg(long)]
+    json: bool,
+    /// Run only these codecs (comma-separated names)
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    only: Vec<String>,
+    /// Measure the LLM request log (histories-dev.jsonl) with reference-based anchors
+    #[arg(long)]
+    histories: bool,
+}
+
+/// Trained state shared by the codecs that need it, built on first use.
+struct Training {
+    /// The training records.
+    records: Vec<Vec<u8>>,
+    /// The zstd dictionary and the seconds its training took.
+    dictionary: Option<(Vec<u8>, f64)>,
+    /// The FSST compressor and the seconds its training took.
+    fsst: Option<(fsst::Compressor, f64)>,
+}
+
+impl Training {
+    fn dictionary(&mut self) -> Result<&(Vec<u8>, f64), String> {
+        if self.dictionary.is_none() {
+            let mut total = 0;
+            let samples: Vec<&[u8]> = self
+                .records
+                .iter()
+                .map(Vec::as_slice)
+                .take_while(|r| {
+                    total += r.len();
+                    total <= DICT_SAMPLE_CAP
+                })
+                .collect();
+            progress(&format!(
+                "training a {DICT_SIZE}-byte zstd dictionary on {} records ({} bytes)",
+                samples.len(),
+                samples.iter().map(|s| s.len()).sum::<usize>()
+            ));
+            let start = Instant::now();
+            let dict = zstd::dict::from_samples(&samples, DICT_SIZE)
+                .map_err(|e| format!("zstd dictionary training failed: {e}"))?;
+            self.dictionary = Some((dict, start.elapsed().as_secs_f64()));
+        }
+        Ok(self.dictionary.as_ref().expect("trained above"))
+    }
+
+    fn fsst(&mut self) -> &(fsst::Compressor, f64) {
+        self.fsst.get_or_insert_with(|| {
+            progress("training an FSST symbol table");
+            let samples: Vec<&[u8]> = self.records.iter().map(Vec::as_slice).collect();
+            let start = Instant::now();
+            let compressor = Fsst::train(&samples);
+            (compressor, start.elapsed().as_secs_f64())
+        })
+    }
+}
+
+/// A status line on stderr.
+fn progress(message: &str) {
+    eprintln!("sigma-bench: {message}");
+}
+
+/// Two instances of one codec: one to encode with, one to decode with.
+type CodecPair = (Box<dyn Codec>, Box<dyn Codec>);
+
+/// Builds the encoder and decoder instances of codec `name`, and its note.
+fn build(name: &str, training: &mut Training) -> Result<(CodecPair, String), String> {
+    let io = |e: std::io::Error| format!("{name}: {e}");
+    let pair = |make: &dyn Fn() -> Box<dyn Codec>| (make(), make());
+    let codecs = match name {
+        "lz4" => pair(&|| Box::new(Lz4)),
+        "brotli-11" => pair(&|| Box::new(Brotli::new(11, 22))),
+        "sigma" => pair(&|| Box::new(SigmaCodec::new())),
+        "zstd-3" | "zstd-19" => {
+            let level = if name == "zstd-3" { 3 } else { 19 };
+            let make = || Zstd::new(name, level, &[]).map(|c| Box::new(c) as Box<dyn Codec>);
+            (make().map_err(io)?, make().map_err(io)?)
+        }
+        "zstd-3-dict" | "zstd-19-dict" => {
+            let level = if name == "zstd-3-dict" { 3 } else { 19 };
+            let (dict, secs) = training.dictionary()?;
+            let make = || Zstd::new(name, level, dict).map(|c| Box::new(c) as Box<dyn Codec>);
+            let codecs = (make().map_err(io)?, make().map_err(io)?);
+            return Ok((codecs, format!("dictionary trained in {secs:.1} s")));
+        }
+        "zstd-19-patch-from" => {
+            let make = || Zstd::patch_from(name, 19).map(|c| Box::new(c) as Box<dyn Codec>);
+            let codecs = (make().map_err(io)?, make().map_err(io)?);
+            let note = "against the previous record of its conversation".to_owned();
+            return Ok((codecs, note));
+        }
+        "fsst" => {
+            let (compressor, secs) = training.fsst();
+            let make = || Box::new(Fsst::new(compressor.clone())) as Box<dyn Codec>;
+            let note = format!("symbol table trained in {secs:.3} s");
+            return Ok(((make(), make()), note));
+        }
+        _ => return Err(format!("no codec named {name}")),
+    };
+    Ok((codecs, String::new()))
+}
+
+/// Resolves a file option: the given path, or `default_name` in the corpus folder.
+fn corpus_file(given: &Option<PathBuf>, corpus: &Path, default_name: &str) -> PathBuf {
+    given.clone().unwrap_or_else(|| corpus.join(default_name))
+}
+
+/// Checks that `path` is a file; the error says how to point at the corpus.
+fn require(path: &Path) -> Result<(), String> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(format!(
+            "corpus file {} not found; pass --corpus DIR (the folder holding chat-train.jsonl, \
+             chat-dev.jsonl and histories-dev.jsonl) or --dev/--train FILE",
+            path.display()
+        ))
+    }
+}
+
+/// `n` with thousands separators.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let head = match digits.len() % 3 {
+        0 => 3.min(digits.len()),
+        short => short,
+    };
+    let mut out = digits[..head].to_owned();
+    for group in digits.as_bytes()[head..].chunks(3) {
+        out.push(',');
+        out.push_str(std::str::from_utf8(group).expect("ASCII digits"));
+    }
+    out
+}
+
+/// The report as a Markdown table, rows already sorted.
+fn table(rows: &[Row]) -> String {
+    let speed = |s: Option<f64>| s.map_or("-".to_owned(), |v| format!("{v:.1}"));
+    let mut out = String::from(
+        "| codec | records | input bytes | output bytes | ratio | encode MB/s | decode MB/s | model bytes | note |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
+    );
+    for r in rows {
+        out += &format!(
+            "| {} | {} | {} | {} | {:.2}x | {} | {} | {} | {} |\n",
+            r.name,
+            thousands(r.records as u64),
+            thousands(r.input_bytes),
+            thousands(r.output_bytes),
+            r.ratio(),
+            speed(r.encode_mb_s),
+            speed(r.decode_mb_s),
+            thousands(r.model_bytes as u64),
+            r.note
+        );
+    }
+    out
+}
+
+/// The report as one JSON object.
+fn json(args: &Args, dev: &Path, train: &Path, rows: &[Row]) -> serde_json::Value {
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "codec": r.name,
+                "records": r.records,
+                "input_bytes": r.input_bytes,
+                "output_bytes": r.output_bytes,
+                "ratio": r.ratio(),
+                "encode_mb_s": r.encode_mb_s,
+                "decode_mb_s": r.decode_mb_s,
+                "model_bytes": r.model_bytes,
+                "note": r.note,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "mode": if args.histories { "histories" } else { "chat" },
+        "dev": dev.display().to_string(),
+        "train": train.display().to_string(),
+        "limit": args.limit,
+        "min_time_s": MIN_TIME.as_secs_f64(),
+        "rows": rows,
+    })
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let default_corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    let corpus = args.corpus.clone().unwrap_or(default_corpus);
+    let corpus = corpus.canonicalize().unwrap_or(corpus);
+    let dev_name = if args.histories {
+        "histories-dev.jsonl"
+    } else {
+        "chat-dev.jsonl"
+    };
+    let dev = corpus_file(&args.dev, &corpus, dev_name);
+    let train = corpus_file(&args.train, &corpus, "chat-train.jsonl");
+
+    let known = if args.histories {
+        HISTORY_CODECS
+    } else {
+        CHAT_CODECS
+    };
+    if let Some(bad) = args.only.iter().find(|n| !known.contains(&n.as_str())) {
+        return Err(format!(
+            "unknown codec {bad} for this mode; known: {}",
+            known.join(", ")
+        ));
+    }
+    let selected: Vec<&str> = known
+        .iter()
+        .copied()
+        .filter(|n| args.only.is_empty() || args.only.iter().any(|o| o == n))
+        .collect();
+    let needs_training = selected
+        .iter()
+        .any(|n| n.ends_with("-dict") || *n == "fsst");
+
+    require(&dev)?;
+    if needs_training {
+        require(&train)?;
+    }
+    let records = corpus::load(&dev, args.limit)?;
+    let references = if args.histories {
+        corpus::previous_in_conversation(&records)
+    } else {
+        Vec::new()
+    };
+    let texts: Vec<&[u8]> = records.iter().map(|r| r.text.as_slice()).collect();
+    progress(&format!(
+        "{} records, {} bytes from {}",
+        texts.len(),
+        texts.iter().map(|t| t.len()).sum::<usize>(),
+        dev.display()
+    ));
+    let mut training = Training {
+        records: if needs_training {
+            corpus::load(&train, 0)?
+                .into_iter()
+                .map(|r| r.text)
+                .collect()
+        } else {
+            Vec::new()
+        },
+        dictionary: None,
+        fsst: None,
+    };
+
+    let mut rows = Vec::new();
+    for name in selected {
+        progress(&format!("measuring {name}"));
+        let row = if name == "zstd-19-concat" {
+            measure_concat(name, 19, &texts)?
+        } else {
+            let ((mut encoder, mut decoder), note) = build(name, &mut training)?;
+            let mut row = measure(
+                encoder.as_mut(),
+                decoder.as_mut(),
+                &texts,
+                &references,
+                MIN_TIME,
+            )?;
+            row.note = note;
+            row
+        };
+        rows.push(row);
+    }
+    rows.sort_by(|a, b| b.ratio().total_cmp(&a.ratio()));
+
+    if args.json {
+        println!("{}", json(args, &dev, &train, &rows));
+    } else {
+        println!(
+            "{} ({} records), each record compressed on its own and verified; \
+             MB/s = 10^6 bytes/s, one thread\n",
+            dev.display(),
+            texts.len()
+        );
+        print!("{}", table(&rows));
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("sigma-bench: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(3_136_000), "3,136,000");
+    }
+
+    #[test]
+    fn cli_parses() {
+        let args = Args::parse_from(["sigma-bench", "--only", "lz4,zstd-3", "--limit", "5"]);
+        assert_eq!(args.only, ["lz4", "zstd-3"]);
+        assert_eq!(args.limit, 5);
+    }
+}

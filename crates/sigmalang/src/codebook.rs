@@ -57,7 +57,9 @@ impl Codebook {
         static DEFAULT: OnceLock<Arc<Codebook>> = OnceLock::new();
         DEFAULT
             .get_or_init(|| {
-                Arc::new(Codebook::from_bytes(DEFAULT_BYTES).expect("the embedded codebook is valid"))
+                Arc::new(
+                    Codebook::from_bytes(DEFAULT_BYTES).expect("the embedded codebook is valid"),
+                )
             })
             .clone()
     }
@@ -165,7 +167,11 @@ impl Codebook {
         let mut pos = 8;
         let count = varint::read(body, &mut pos, 0)?;
         if count > LEARNED_COUNT as u64 {
-            return Err(Error::corrupt(format!("{count} learned primitives (at most {LEARNED_COUNT})"), 8).within(ctx));
+            return Err(Error::corrupt(
+                format!("{count} learned primitives (at most {LEARNED_COUNT})"),
+                8,
+            )
+            .within(ctx));
         }
         let mut learned = Vec::with_capacity(count as usize);
         for _ in 0..count {
@@ -215,7 +221,11 @@ fn learned_patterns(records: &[&[u8]]) -> Vec<Vec<u8>> {
                 while i < rec.len() && (rec[i].is_ascii_alphanumeric() || rec[i] == b'_') {
                     i += 1;
                 }
-                let end = if i < rec.len() && rec[i] == b' ' { i + 1 } else { i };
+                let end = if i < rec.len() && rec[i] == b' ' {
+                    i + 1
+                } else {
+                    i
+                };
                 if end - start >= 3 {
                     *counts.entry(&rec[start..end]).or_default() += 1;
                 }
@@ -230,5 +240,9 @@ fn learned_patterns(records: &[&[u8]]) -> Vec<Vec<u8>> {
         let vb = (b.1 - 1) * (b.0.len() as u64 - 1);
         vb.cmp(&va).then(a.0.cmp(b.0))
     });
-    ranked.into_iter().take(LEARNED_COUNT).map(|(p, _)| p.to_vec()).collect()
+    ranked
+        .into_iter()
+        .take(LEARNED_COUNT)
+        .map(|(p, _)| p.to_vec())
+        .collect()
 }

@@ -149,8 +149,8 @@ impl<'a> RangeDecoder<'a> {
         b
     }
 
-    /// How many bytes past the end of the input the decoder has read (as zeros). More than four
-    /// after the last symbol means the input was shorter than the encoder wrote.
+    /// How many bytes past the end of the input the decoder has read (as zeros; the encoder drops
+    /// trailing zero bytes, so reading past the end is normal).
     pub fn overrun(&self) -> usize {
         self.pos.saturating_sub(self.input.len())
     }
@@ -204,7 +204,9 @@ mod tests {
     use super::*;
 
     fn lcg(seed: &mut u64) -> u32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (*seed >> 33) as u32
     }
 

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod checksum;
 pub mod codebook;
 pub mod coder;
@@ -14,10 +15,11 @@ pub mod record;
 pub mod stream;
 pub mod varint;
 
+pub use archive::{ArchiveReader, ArchiveWriter};
 pub use codebook::{Codebook, CodebookId};
-pub use model::TrainOptions;
 pub use error::{Error, ErrorKind, Result};
 pub use glyph::{Glyph, GlyphType};
+pub use model::TrainOptions;
 pub use parser::{parse, Node, NodeId, SemanticTree};
 pub use primitive::{Family, Primitive, Tier};
 pub use record::{Decoder, Encoder};

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crate::codebook::Codebook;
 use crate::coder::{RangeDecoder, RangeEncoder};
 use crate::error::{Error, Result};
+use crate::model::MAX_ORDER;
 use crate::varint;
 
 /// The record modes of the format.
@@ -87,8 +88,9 @@ impl Encoder {
         let model = self.codebook.model();
         let mut enc = RangeEncoder::new(&mut self.body);
         let mut hist = 0u64;
+        let mut order = MAX_ORDER;
         for &b in input {
-            model.encode(&mut enc, hist, b);
+            order = model.encode(&mut enc, hist, order + 1, b);
             hist = (hist << 8) | u64::from(b);
         }
         enc.finish();
@@ -200,13 +202,12 @@ impl Decoder {
                 let mut dec = RangeDecoder::new(body);
                 out.reserve(header.raw_len as usize);
                 let mut hist = 0u64;
+                let mut order = MAX_ORDER;
                 for _ in 0..header.raw_len {
-                    let b = model.decode(&mut dec, hist);
+                    let (b, found) = model.decode(&mut dec, hist, order + 1);
+                    order = found;
                     out.push(b);
                     hist = (hist << 8) | u64::from(b);
-                }
-                if dec.overrun() > 4 {
-                    return Err(Error::truncated("a modeled record", payload.len() as u64));
                 }
             }
         }

@@ -142,7 +142,11 @@ impl<W: Write> StreamWriter<W> {
     }
 
     /// A writer that models with `codebook` and codes every `chunk_size` bytes as one chunk.
-    pub fn with_options(mut inner: W, codebook: Arc<Codebook>, chunk_size: usize) -> Result<StreamWriter<W>> {
+    pub fn with_options(
+        mut inner: W,
+        codebook: Arc<Codebook>,
+        chunk_size: usize,
+    ) -> Result<StreamWriter<W>> {
         if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
             return Err(Error::invalid(format!(
                 "chunk size must be 1..={MAX_CHUNK_SIZE}, got {chunk_size}"

@@ -14,8 +14,8 @@
 
 mod train;
 
-pub use train::TrainOptions;
 pub(crate) use train::train;
+pub use train::TrainOptions;
 
 use crate::coder::{RangeDecoder, RangeEncoder, MAX_TOTAL};
 use crate::error::{Error, Result};
@@ -57,7 +57,9 @@ fn key_mask(order: usize) -> u64 {
 
 #[inline]
 fn slot_of(key: u64, mask: usize) -> usize {
-    let h = key.wrapping_add(0x632b_e59b_d9b4_e019).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let h = key
+        .wrapping_add(0x632b_e59b_d9b4_e019)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
     ((h ^ (h >> 31)) as usize) & mask
 }
 
@@ -90,8 +92,8 @@ impl Excluded {
 pub struct ContextModel {
     max_order: usize,
     tables: Vec<Table>,
-    syms: Vec<u8>,
-    freqs: Vec<u16>,
+    /// Symbols of all contexts: `symbol << 16 | frequency`.
+    syms: Vec<u32>,
 }
 
 /// A context as training produces it, before it is placed in a table.
@@ -106,15 +108,19 @@ pub(crate) struct ContextEntry {
 impl ContextModel {
     /// Builds a model from per-order context lists (`orders[k]` holds the order-k contexts).
     pub(crate) fn from_entries(orders: Vec<Vec<ContextEntry>>) -> Result<ContextModel> {
-        let max_order = orders.len().checked_sub(1).ok_or_else(|| Error::invalid("model has no orders"))?;
+        let max_order = orders
+            .len()
+            .checked_sub(1)
+            .ok_or_else(|| Error::invalid("model has no orders"))?;
         if max_order > MAX_ORDER {
-            return Err(Error::invalid(format!("model order {max_order} exceeds {MAX_ORDER}")));
+            return Err(Error::invalid(format!(
+                "model order {max_order} exceeds {MAX_ORDER}"
+            )));
         }
         let mut model = ContextModel {
             max_order,
             tables: Vec::with_capacity(orders.len()),
             syms: Vec::new(),
-            freqs: Vec::new(),
         };
         for (k, entries) in orders.into_iter().enumerate() {
             let cap = (entries.len() * 4 / 3 + 1).next_power_of_two().max(1);
@@ -140,10 +146,11 @@ impl ContextModel {
                     i = (i + 1) & table.mask;
                 }
                 table.slots[i] = ctx;
-                for (s, f) in e.syms {
-                    model.syms.push(s);
-                    model.freqs.push(f);
-                }
+                model.syms.extend(
+                    e.syms
+                        .iter()
+                        .map(|&(s, f)| u32::from(s) << 16 | u32::from(f)),
+                );
             }
             model.tables.push(table);
         }
@@ -197,7 +204,7 @@ impl ContextModel {
             .iter()
             .map(|t| t.slots.len() * std::mem::size_of::<Ctx>())
             .sum::<usize>()
-            + self.syms.len() * 3
+            + self.syms.len() * 4
     }
 
     #[inline]
@@ -218,104 +225,138 @@ impl ContextModel {
     }
 
     #[inline]
-    fn symbols(&self, c: &Ctx) -> (&[u8], &[u16]) {
+    fn symbols(&self, c: &Ctx) -> &[u32] {
         let s = c.start as usize;
-        let e = s + usize::from(c.n);
-        (&self.syms[s..e], &self.freqs[s..e])
+        &self.syms[s..s + usize::from(c.n)]
     }
 
     /// Codes byte `x`, which follows the bytes in `hist` (most recent in the low byte).
+    ///
+    /// `start_order` is the highest order worth probing: one more than the order the previous
+    /// byte was coded at (a context of order `k` exists only if its prefix, the order `k - 1`
+    /// context one byte earlier, does). Returns the order `x` was found at.
     #[inline]
-    pub fn encode(&self, enc: &mut RangeEncoder<'_>, hist: u64, x: u8) {
+    pub fn encode(
+        &self,
+        enc: &mut RangeEncoder<'_>,
+        hist: u64,
+        start_order: usize,
+        x: u8,
+    ) -> usize {
         let mut excl = Excluded::default();
-        for k in (0..=self.max_order).rev() {
-            let Some(c) = self.find(k, hist) else { continue };
-            let (syms, freqs) = self.symbols(c);
+        let mut found_order = 0;
+        for k in (0..=start_order.min(self.max_order)).rev() {
+            let Some(c) = self.find(k, hist) else {
+                continue;
+            };
+            found_order = found_order.max(k);
+            let syms = self.symbols(c);
             let esc = u32::from(c.esc);
             if excl.count == 0 {
                 let total = u32::from(c.total);
                 let mut cum = 0u32;
-                for (&s, &f) in syms.iter().zip(freqs) {
-                    if s == x {
-                        enc.encode(cum, u32::from(f), total + esc);
-                        return;
+                for &e in syms {
+                    let f = e & 0xffff;
+                    if (e >> 16) as u8 == x {
+                        enc.encode(cum, f, total + esc);
+                        return found_order;
                     }
-                    cum += u32::from(f);
+                    cum += f;
                 }
                 enc.encode(total, esc, total + esc);
             } else {
                 let mut total = 0u32;
                 let mut hit = None;
-                for (&s, &f) in syms.iter().zip(freqs) {
+                for &e in syms {
+                    let s = (e >> 16) as u8;
                     if excl.has(s) {
                         continue;
                     }
                     if s == x {
-                        hit = Some((total, u32::from(f)));
+                        hit = Some((total, e & 0xffff));
                     }
-                    total += u32::from(f);
+                    total += e & 0xffff;
                 }
                 if total == 0 {
                     continue;
                 }
                 if let Some((cum, f)) = hit {
                     enc.encode(cum, f, total + esc);
-                    return;
+                    return found_order;
                 }
                 enc.encode(total, esc, total + esc);
             }
-            for &s in syms {
-                excl.add(s);
+            for &e in syms {
+                excl.add((e >> 16) as u8);
             }
         }
         // Order -1: uniform over the bytes no context listed.
         let rank = (0..x).filter(|&s| !excl.has(s)).count() as u32;
         enc.encode(rank, 1, 256 - excl.count);
+        found_order
     }
 
-    /// Decodes the byte that follows the bytes in `hist`.
+    /// Decodes the byte that follows the bytes in `hist`; `start_order` as for
+    /// [`encode`](Self::encode). Returns the byte and the order it was found at.
     #[inline]
-    pub fn decode(&self, dec: &mut RangeDecoder<'_>, hist: u64) -> u8 {
+    pub fn decode(&self, dec: &mut RangeDecoder<'_>, hist: u64, start_order: usize) -> (u8, usize) {
         let mut excl = Excluded::default();
-        for k in (0..=self.max_order).rev() {
-            let Some(c) = self.find(k, hist) else { continue };
-            let (syms, freqs) = self.symbols(c);
-            let esc = u32::from(c.esc);
-            let total = if excl.count == 0 {
-                u32::from(c.total)
-            } else {
-                syms.iter()
-                    .zip(freqs)
-                    .filter(|(&s, _)| !excl.has(s))
-                    .map(|(_, &f)| u32::from(f))
-                    .sum()
-            };
-            if total == 0 {
+        let mut found_order = 0;
+        for k in (0..=start_order.min(self.max_order)).rev() {
+            let Some(c) = self.find(k, hist) else {
                 continue;
-            }
-            let target = dec.decode_freq(total + esc);
-            if target < total {
-                let mut cum = 0u32;
-                for (&s, &f) in syms.iter().zip(freqs) {
-                    if excl.count != 0 && excl.has(s) {
-                        continue;
+            };
+            found_order = found_order.max(k);
+            let syms = self.symbols(c);
+            let esc = u32::from(c.esc);
+            if excl.count == 0 {
+                let total = u32::from(c.total);
+                let target = dec.decode_freq(total + esc);
+                if target < total {
+                    let mut cum = 0u32;
+                    for &e in syms {
+                        let f = e & 0xffff;
+                        if target < cum + f {
+                            dec.decode_update(cum, f);
+                            return ((e >> 16) as u8, found_order);
+                        }
+                        cum += f;
                     }
-                    let f = u32::from(f);
-                    if target < cum + f {
-                        dec.decode_update(cum, f);
-                        return s;
-                    }
-                    cum += f;
                 }
+                dec.decode_update(total, esc.max(1));
+            } else {
+                let total: u32 = syms
+                    .iter()
+                    .filter(|&&e| !excl.has((e >> 16) as u8))
+                    .map(|&e| e & 0xffff)
+                    .sum();
+                if total == 0 {
+                    continue;
+                }
+                let target = dec.decode_freq(total + esc);
+                if target < total {
+                    let mut cum = 0u32;
+                    for &e in syms {
+                        if excl.has((e >> 16) as u8) {
+                            continue;
+                        }
+                        let f = e & 0xffff;
+                        if target < cum + f {
+                            dec.decode_update(cum, f);
+                            return ((e >> 16) as u8, found_order);
+                        }
+                        cum += f;
+                    }
+                }
+                dec.decode_update(total, esc.max(1));
             }
-            dec.decode_update(total, esc.max(1));
-            for &s in syms {
-                excl.add(s);
+            for &e in syms {
+                excl.add((e >> 16) as u8);
             }
         }
         let count = 256 - excl.count;
         if count == 0 {
-            return 0; // only reachable on corrupt input
+            return (0, found_order); // only reachable on corrupt input
         }
         let rank = dec.decode_freq(count);
         dec.decode_update(rank, 1);
@@ -323,12 +364,12 @@ impl ContextModel {
         for s in 0..=255u8 {
             if !excl.has(s) {
                 if seen == rank {
-                    return s;
+                    return (s, found_order);
                 }
                 seen += 1;
             }
         }
-        0
+        (0, found_order)
     }
 
     /// Serializes the model (see `docs/FORMAT.md`, codebook model section).
@@ -344,10 +385,9 @@ impl ContextModel {
                 prev = c.key;
                 varint::write(out, u64::from(c.n) - 1);
                 varint::write(out, u64::from(c.esc));
-                let (syms, freqs) = self.symbols(c);
-                for (&s, &f) in syms.iter().zip(freqs) {
-                    out.push(s);
-                    varint::write(out, u64::from(f));
+                for &e in self.symbols(c) {
+                    out.push((e >> 16) as u8);
+                    varint::write(out, u64::from(e & 0xffff));
                 }
             }
         }
@@ -358,14 +398,20 @@ impl ContextModel {
         let at = |pos: usize| base + pos as u64;
         let max_order = varint::read(buf, pos, base)? as usize;
         if max_order > MAX_ORDER {
-            return Err(Error::corrupt(format!("model order {max_order} exceeds {MAX_ORDER}"), at(*pos)));
+            return Err(Error::corrupt(
+                format!("model order {max_order} exceeds {MAX_ORDER}"),
+                at(*pos),
+            ));
         }
         let mut orders = Vec::with_capacity(max_order + 1);
         for k in 0..=max_order {
             let count = varint::read(buf, pos, base)?;
             // Every context takes at least 4 bytes: a cheap bound against hostile counts.
             if count > (buf.len() - *pos) as u64 / 4 + 1 {
-                return Err(Error::corrupt(format!("order-{k} context count {count} is impossible"), at(*pos)));
+                return Err(Error::corrupt(
+                    format!("order-{k} context count {count} is impossible"),
+                    at(*pos),
+                ));
             }
             let mut entries = Vec::with_capacity(count as usize);
             let mut key = 0u64;
@@ -385,7 +431,9 @@ impl ContextModel {
                 }
                 let mut syms = Vec::with_capacity(n as usize);
                 for _ in 0..n {
-                    let s = *buf.get(*pos).ok_or_else(|| Error::truncated("a context symbol", at(*pos)))?;
+                    let s = *buf
+                        .get(*pos)
+                        .ok_or_else(|| Error::truncated("a context symbol", at(*pos)))?;
                     *pos += 1;
                     let f = varint::read(buf, pos, base)?;
                     if f == 0 || f > u64::from(u16::MAX) {
@@ -401,8 +449,7 @@ impl ContextModel {
             }
             orders.push(entries);
         }
-        ContextModel::from_entries(orders).map_err(|e| {
-            Error::corrupt(format!("invalid model: {e}"), at(*pos))
-        })
+        ContextModel::from_entries(orders)
+            .map_err(|e| Error::corrupt(format!("invalid model: {e}"), at(*pos)))
     }
 }

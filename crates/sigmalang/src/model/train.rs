@@ -45,7 +45,10 @@ pub(crate) fn train(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<ContextModel> {
     if opts.max_order == 0 || opts.max_order > MAX_ORDER {
-        return Err(Error::invalid(format!("max order must be 1..={MAX_ORDER}, got {}", opts.max_order)));
+        return Err(Error::invalid(format!(
+            "max order must be 1..={MAX_ORDER}, got {}",
+            opts.max_order
+        )));
     }
     let total_bytes: usize = records.iter().map(|r| r.len()).sum();
     let mut orders = Vec::with_capacity(opts.max_order + 1);
