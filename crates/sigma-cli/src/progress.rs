@@ -1,0 +1,100 @@
+//! The progress bar shown on standard error during long work.
+//!
+//! The bar counts input bytes as they are read. It starts hidden and appears only once more than
+//! [`SHOW_AFTER`] bytes have been read, so small inputs never flash a bar; it never appears when
+//! standard error is not a terminal or with `-q`.
+
+use std::io::{self, IsTerminal, Read};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Bytes of input after which the progress bar appears.
+pub const SHOW_AFTER: u64 = 4 << 20;
+
+/// A reader that advances a progress bar by the bytes read through it.
+pub struct ProgressReader<R: Read> {
+    inner: R,
+    bar: ProgressBar,
+    read: u64,
+    /// Whether the bar may be drawn at all (a terminal and not `-q`).
+    allowed: bool,
+    /// Whether the bar has been made visible.
+    shown: bool,
+}
+
+impl<R: Read> ProgressReader<R> {
+    /// Wraps `inner`, whose total length is `total` if known. `quiet` hides the bar for good.
+    pub fn new(inner: R, total: Option<u64>, quiet: bool) -> ProgressReader<R> {
+        let bar = match total {
+            Some(len) => {
+                let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{decimal_bytes:>10}/{decimal_total_bytes:<10} [{bar:30}] {decimal_bytes_per_sec:>11}  ETA {eta}",
+                    )
+                    .map(|s| s.progress_chars("=> "))
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar
+            }
+            None => {
+                let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} {decimal_bytes:>10} {decimal_bytes_per_sec:>11}  elapsed {elapsed}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
+                bar
+            }
+        };
+        ProgressReader {
+            inner,
+            bar,
+            read: 0,
+            allowed: !quiet && io::stderr().is_terminal(),
+            shown: false,
+        }
+    }
+
+    /// A handle on the bar, whose `position()` is the number of bytes read so far (it stays
+    /// valid after the reader is dropped).
+    pub fn counter(&self) -> ProgressBar {
+        self.bar.clone()
+    }
+}
+
+impl<R: Read> Read for ProgressReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        self.bar.inc(n as u64);
+        if self.allowed && !self.shown && self.read > SHOW_AFTER {
+            self.shown = true;
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+        Ok(n)
+    }
+}
+
+impl<R: Read> Drop for ProgressReader<R> {
+    fn drop(&mut self) {
+        // An error message must not be printed over a half-drawn bar.
+        self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_bytes_through() {
+        let data = vec![7u8; 100_000];
+        let mut r = ProgressReader::new(&data[..], Some(data.len() as u64), true);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, data);
+        assert!(!r.shown);
+    }
+}
