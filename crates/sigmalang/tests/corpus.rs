@@ -1,0 +1,140 @@
+//! Round trips of the development corpus (`shared/corpus/*.jsonl`, outside the repository).
+//! Ignored by default, as the corpus is not part of a fresh clone; run them with
+//!
+//! ```text
+//! cargo test -p sigmalang --test corpus -- --ignored
+//! ```
+//!
+//! Each test prints a message and passes when the corpus folder is absent.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sigmalang::record::{Decoder, Encoder};
+use sigmalang::{compress, decompress, parse, StreamReader, StreamWriter};
+
+fn corpus_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/corpus"
+    ))
+}
+
+/// The corpus files (path, bytes), or `None` (after saying so) when the corpus is absent.
+fn corpus_files() -> Option<Vec<(PathBuf, Vec<u8>)>> {
+    let dir = corpus_dir();
+    let Ok(entries) = fs::read_dir(&dir) else {
+        eprintln!("skipped: no corpus at {}", dir.display());
+        return None;
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        eprintln!("skipped: no .jsonl files in {}", dir.display());
+        return None;
+    }
+    Some(
+        paths
+            .into_iter()
+            .map(|p| {
+                let bytes = fs::read(&p).unwrap();
+                (p, bytes)
+            })
+            .collect(),
+    )
+}
+
+/// The `text` field of every record of a JSONL file.
+fn texts(path: &Path, file: &[u8]) -> Vec<String> {
+    let file = std::str::from_utf8(file).expect("the corpus is UTF-8");
+    file.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}:{}: {e}", path.display(), i + 1));
+            v["text"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{}:{}: no \"text\" string", path.display(), i + 1))
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs the development corpus; slow"]
+fn corpus_records_roundtrip_through_reused_coders() {
+    let Some(files) = corpus_files() else { return };
+    let mut enc = Encoder::default();
+    let mut dec = Decoder::default();
+    let mut payload = Vec::new();
+    let mut out = Vec::new();
+    for (path, bytes) in &files {
+        let records = texts(path, bytes);
+        assert!(!records.is_empty(), "{}: no records", path.display());
+        for (i, text) in records.iter().enumerate() {
+            payload.clear();
+            enc.encode(text.as_bytes(), &mut payload).unwrap();
+            out.clear();
+            dec.decode(&payload, &mut out)
+                .unwrap_or_else(|e| panic!("{} record {i}: {e}", path.display()));
+            assert!(
+                out == text.as_bytes(),
+                "{} record {i}: round trip changed it",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs the development corpus; slow"]
+fn corpus_files_roundtrip_as_streams() {
+    let Some(files) = corpus_files() else { return };
+    for (path, bytes) in &files {
+        let packed = compress(bytes);
+        let unpacked = decompress(&packed).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            unpacked == *bytes,
+            "{}: round trip changed it",
+            path.display()
+        );
+
+        // The same through the streaming API with many chunks.
+        let mut w = StreamWriter::with_chunk_size(Vec::new(), 64 << 10).unwrap();
+        w.write_all(bytes).unwrap();
+        let stream = w.finish().unwrap();
+        let mut back = Vec::with_capacity(bytes.len());
+        StreamReader::new(&stream[..])
+            .read_to_end(&mut back)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            back == *bytes,
+            "{}: chunked round trip changed it",
+            path.display()
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs the development corpus; slow"]
+fn corpus_records_parse_losslessly() {
+    let Some(files) = corpus_files() else { return };
+    for (path, bytes) in &files {
+        for (i, text) in texts(path, bytes).iter().enumerate() {
+            let tree = parse(text.as_bytes());
+            if let Err(e) = tree.check() {
+                panic!("{} record {i}: tree check failed: {e}", path.display());
+            }
+            assert!(
+                tree.flatten() == text.as_bytes(),
+                "{} record {i}: flatten differs from the input",
+                path.display()
+            );
+        }
+    }
+}
