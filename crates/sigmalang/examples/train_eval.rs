@@ -51,14 +51,21 @@ fn field(line: &str, name: &str) -> Option<Vec<u8>> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let train = texts(&args[0]);
-    let dev = texts(&args[1]);
+    let mut train = texts(&args[0]);
+    // `holdout` measures on the last tenth of the training file (for tuning without touching
+    // the test set).
+    let dev = if args[1] == "holdout" {
+        train.split_off(train.len() * 9 / 10)
+    } else {
+        texts(&args[1])
+    };
     let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     let opts = TrainOptions {
         max_order: num(3, 6),
         min_count: num(4, 2) as u32,
         high_order: num(5, 5),
         min_count_high: num(6, 2) as u32,
+        ..TrainOptions::default()
     };
     let refs: Vec<&[u8]> = train.iter().map(|r| &r[..]).collect();
     let t = Instant::now();

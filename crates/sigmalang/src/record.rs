@@ -17,7 +17,6 @@ use std::sync::Arc;
 use crate::codebook::Codebook;
 use crate::coder::{RangeDecoder, RangeEncoder};
 use crate::error::{Error, Result};
-use crate::model::MAX_ORDER;
 use crate::varint;
 
 /// The record modes of the format.
@@ -87,11 +86,9 @@ impl Encoder {
         self.body.clear();
         let model = self.codebook.model();
         let mut enc = RangeEncoder::new(&mut self.body);
-        let mut hist = 0u64;
-        let mut order = MAX_ORDER;
+        let mut state = model.start_state();
         for &b in input {
-            order = model.encode(&mut enc, hist, order + 1, b);
-            hist = (hist << 8) | u64::from(b);
+            state = model.encode(&mut enc, state, b);
         }
         enc.finish();
         let raw_len = input.len() as u64;
@@ -201,13 +198,11 @@ impl Decoder {
                 let model = self.codebook.model();
                 let mut dec = RangeDecoder::new(body);
                 out.reserve(header.raw_len as usize);
-                let mut hist = 0u64;
-                let mut order = MAX_ORDER;
+                let mut state = model.start_state();
                 for _ in 0..header.raw_len {
-                    let (b, found) = model.decode(&mut dec, hist, order + 1);
-                    order = found;
+                    let (b, next) = model.decode(&mut dec, state);
+                    state = next;
                     out.push(b);
-                    hist = (hist << 8) | u64::from(b);
                 }
             }
         }

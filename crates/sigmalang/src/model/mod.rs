@@ -1,16 +1,19 @@
 //! The context model: byte prediction from the preceding bytes, learned from a corpus.
 //!
-//! The model is a table of contexts for each order `0..=max_order` (the last `k` bytes before the
-//! byte to code; the bytes before a record's start count as zeros, so record openings are
-//! learned too). Each context lists the bytes that followed it in training, most frequent first,
-//! with frequencies, and an escape frequency: the weight of "a byte not in this list".
+//! The model holds contexts of every order `0..=max_order` (the last `k` bytes before the byte
+//! to code; the bytes before a record's start count as zeros, so record openings are learned
+//! too). Each context lists the bytes that followed it in training, most frequent first, with
+//! frequencies, and an escape frequency: the weight of "a byte not in this list".
 //!
-//! A byte is coded PPM-style: from the longest context that the table holds down to order 0,
-//! either the byte is in the context's list and is coded there, or an escape is coded and the
-//! list's bytes are excluded from the lower orders (they cannot be the byte). Order 0 lists all
-//! 256 bytes, so every byte is codable.
+//! A byte is coded PPM-style: in the longest context the model holds, either the byte is in the
+//! context's list and is coded there, or an escape is coded, the list's bytes are excluded, and
+//! the next shorter context is tried. Order 0 lists all 256 bytes, so every byte is codable.
 //!
-//! The model is immutable and shared; what adapts to the record being coded lives in the coder.
+//! The contexts form a tree (as in PPMd): every symbol of a context points to the context that
+//! follows it, and every context to its one-byte-shorter suffix, so coding a byte visits one
+//! node and follows one link; there is no hashing on the coding path.
+//!
+//! The model is immutable and shared between threads.
 
 mod train;
 
@@ -24,27 +27,13 @@ use crate::varint;
 /// The longest context a model may use, in bytes.
 pub const MAX_ORDER: usize = 7;
 
-/// One context of a table.
-#[derive(Clone, Copy, Debug, Default)]
-struct Ctx {
-    /// The context bytes, the most recent in the low byte.
-    key: u64,
-    /// Index of the first symbol in the model's symbol arrays.
-    start: u32,
-    /// Sum of the symbols' frequencies.
-    total: u16,
-    /// Escape frequency.
-    esc: u16,
-    /// Number of symbols; 0 marks an empty slot.
-    n: u16,
-}
+/// Calibration cells per order in the escape table.
+pub(crate) const SEE_CELLS: usize = 256;
 
-#[derive(Clone, Debug, Default)]
-struct Table {
-    slots: Vec<Ctx>,
-    mask: usize,
-    len: usize,
-}
+/// Words of a node before its symbols: totals, shape, suffix link, key (two words).
+const NODE_HEADER: usize = 5;
+/// The suffix link of the root.
+const NO_NODE: u32 = u32::MAX;
 
 #[inline]
 fn key_mask(order: usize) -> u64 {
@@ -53,14 +42,6 @@ fn key_mask(order: usize) -> u64 {
     } else {
         u64::MAX >> (64 - 8 * order)
     }
-}
-
-#[inline]
-fn slot_of(key: u64, mask: usize) -> usize {
-    let h = key
-        .wrapping_add(0x632b_e59b_d9b4_e019)
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    ((h ^ (h >> 31)) as usize) & mask
 }
 
 /// A set of excluded bytes.
@@ -72,13 +53,13 @@ struct Excluded {
 
 impl Excluded {
     #[inline]
-    fn has(&self, s: u8) -> bool {
-        self.bits[usize::from(s >> 6)] >> (s & 63) & 1 != 0
+    fn has(&self, s: u32) -> bool {
+        self.bits[(s >> 6) as usize & 3] >> (s & 63) & 1 != 0
     }
 
     #[inline]
-    fn add(&mut self, s: u8) {
-        let w = &mut self.bits[usize::from(s >> 6)];
+    fn add(&mut self, s: u32) {
+        let w = &mut self.bits[(s >> 6) as usize & 3];
         let bit = 1u64 << (s & 63);
         if *w & bit == 0 {
             *w |= bit;
@@ -87,27 +68,69 @@ impl Excluded {
     }
 }
 
-/// A context model: contexts of every order with their symbol frequencies.
+/// A context model: a tree of contexts of every order with their symbol frequencies.
+///
+/// The contexts live in one arena of `u32` words. A node is
+/// `[total << 16 | esc, cell << 24 | n << 8 | order, suffix, key_lo, key_hi]` followed by `n`
+/// symbol entries
+/// `[symbol << 16 | frequency, successor]`, most frequent first. `suffix` is the node of the
+/// context one byte shorter; `successor` is the node of the longest context that exists after
+/// the symbol is coded.
+///
+/// `esc` is the escape frequency for a visit with nothing excluded. After an escape, the listed
+/// bytes of longer contexts are excluded and the context's remaining total `T'` is smaller; the
+/// escape frequency is then `T' * see[order][cell] / 256`, from a table calibrated on held-out
+/// text (`cell` classifies the context by its training count and number of followers).
 #[derive(Clone, Debug)]
 pub struct ContextModel {
     max_order: usize,
-    tables: Vec<Table>,
-    /// Symbols of all contexts: `symbol << 16 | frequency`.
-    syms: Vec<u32>,
+    arena: Vec<u32>,
+    see: Vec<u16>,
+    root: u32,
+    start: u32,
+    counts: Vec<usize>,
 }
 
-/// A context as training produces it, before it is placed in a table.
+/// A context as training produces it, before it is placed in the tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ContextEntry {
     pub key: u64,
     pub esc: u16,
+    /// The context's calibration cell (index into its order's escape table).
+    pub cell: u8,
     /// (symbol, frequency), most frequent first.
     pub syms: Vec<(u8, u16)>,
 }
 
+/// A fast hash for context keys (only used while building the tree).
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, k: u64) {
+        let h = k
+            .wrapping_add(0x632b_e59b_d9b4_e019)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 29);
+    }
+}
+
+type KeyMap = std::collections::HashMap<u64, u32, std::hash::BuildHasherDefault<KeyHasher>>;
+
 impl ContextModel {
     /// Builds a model from per-order context lists (`orders[k]` holds the order-k contexts).
-    pub(crate) fn from_entries(orders: Vec<Vec<ContextEntry>>) -> Result<ContextModel> {
+    pub(crate) fn from_entries(
+        orders: Vec<Vec<ContextEntry>>,
+        see: Vec<u16>,
+    ) -> Result<ContextModel> {
         let max_order = orders
             .len()
             .checked_sub(1)
@@ -117,75 +140,81 @@ impl ContextModel {
                 "model order {max_order} exceeds {MAX_ORDER}"
             )));
         }
-        let mut model = ContextModel {
-            max_order,
-            tables: Vec::with_capacity(orders.len()),
-            syms: Vec::new(),
-        };
-        for (k, entries) in orders.into_iter().enumerate() {
-            let cap = (entries.len() * 4 / 3 + 1).next_power_of_two().max(1);
-            let mut table = Table {
-                slots: vec![Ctx::default(); cap],
-                mask: cap - 1,
-                len: entries.len(),
-            };
+        if see.len() != (max_order + 1) * SEE_CELLS || see.contains(&0) {
+            return Err(Error::invalid("escape table has the wrong size or a zero"));
+        }
+        let words: usize = orders
+            .iter()
+            .flatten()
+            .map(|e| NODE_HEADER + 2 * e.syms.len())
+            .sum();
+        if words >= NO_NODE as usize {
+            return Err(Error::invalid("model is too large"));
+        }
+        let mut arena = Vec::with_capacity(words);
+        let mut maps: Vec<KeyMap> = Vec::with_capacity(orders.len());
+        let counts = orders.iter().map(Vec::len).collect();
+        for (k, entries) in orders.iter().enumerate() {
+            let mut map = KeyMap::default();
+            map.reserve(entries.len());
             for e in entries {
-                model.check_entry(k, &e)?;
-                let ctx = Ctx {
-                    key: e.key,
-                    start: model.syms.len() as u32,
-                    total: e.syms.iter().map(|&(_, f)| f).sum(),
-                    esc: e.esc,
-                    n: e.syms.len() as u16,
-                };
-                let mut i = slot_of(e.key, table.mask);
-                while table.slots[i].n != 0 {
-                    if table.slots[i].key == e.key {
-                        return Err(Error::invalid(format!("duplicate order-{k} context")));
-                    }
-                    i = (i + 1) & table.mask;
+                check_entry(k, e)?;
+                let node = arena.len() as u32;
+                if map.insert(e.key, node).is_some() {
+                    return Err(Error::invalid(format!("duplicate order-{k} context")));
                 }
-                table.slots[i] = ctx;
-                model.syms.extend(
-                    e.syms
-                        .iter()
-                        .map(|&(s, f)| u32::from(s) << 16 | u32::from(f)),
-                );
+                let total: u32 = e.syms.iter().map(|&(_, f)| u32::from(f)).sum();
+                arena.push(total << 16 | u32::from(e.esc));
+                arena.push(u32::from(e.cell) << 24 | (e.syms.len() as u32) << 8 | k as u32);
+                arena.push(NO_NODE);
+                arena.push(e.key as u32);
+                arena.push((e.key >> 32) as u32);
+                for &(s, f) in &e.syms {
+                    arena.push(u32::from(s) << 16 | u32::from(f));
+                    arena.push(NO_NODE);
+                }
             }
-            model.tables.push(table);
+            maps.push(map);
         }
-        if model.find(0, 0).is_none() {
-            return Err(Error::invalid("model has no order-0 context"));
+        let root = *maps[0]
+            .get(&0)
+            .ok_or_else(|| Error::invalid("model has no order-0 context"))?;
+        if (arena[root as usize + 1] >> 8 & 0x1ff) != 256 {
+            return Err(Error::invalid(
+                "the order-0 context must list all 256 bytes",
+            ));
         }
-        Ok(model)
-    }
-
-    fn check_entry(&self, order: usize, e: &ContextEntry) -> Result<()> {
-        let bad = |what: &str| Err(Error::invalid(format!("order-{order} context: {what}")));
-        if e.key & !key_mask(order) != 0 {
-            return bad("key longer than the order");
-        }
-        if e.syms.is_empty() || e.syms.len() > 256 {
-            return bad("no symbols");
-        }
-        let total: u32 = e.syms.iter().map(|&(_, f)| u32::from(f)).sum();
-        if e.syms.iter().any(|&(_, f)| f == 0) {
-            return bad("zero frequency");
-        }
-        if total + u32::from(e.esc) > MAX_TOTAL {
-            return bad("frequencies exceed the coder's total");
-        }
-        if e.esc == 0 && e.syms.len() < 256 {
-            return bad("no escape from an incomplete context");
-        }
-        let mut seen = Excluded::default();
-        for &(s, _) in &e.syms {
-            if seen.has(s) {
-                return bad("repeated symbol");
+        // The longest existing context that ends with `key`, at most `order` bytes long.
+        let longest = |key: u64, order: usize| -> u32 {
+            (1..=order.min(max_order))
+                .rev()
+                .find_map(|k| maps[k].get(&(key & key_mask(k))).copied())
+                .unwrap_or(root)
+        };
+        let mut node = 0usize;
+        while node < arena.len() {
+            let n = (arena[node + 1] >> 8 & 0x1ff) as usize;
+            let order = (arena[node + 1] & 0xff) as usize;
+            let key = u64::from(arena[node + 3]) | u64::from(arena[node + 4]) << 32;
+            if order > 0 {
+                arena[node + 2] = longest(key, order - 1);
             }
-            seen.add(s);
+            for i in 0..n {
+                let e = node + NODE_HEADER + 2 * i;
+                let sym = u64::from(arena[e] >> 16);
+                arena[e + 1] = longest((key << 8) | sym, order + 1);
+            }
+            node += NODE_HEADER + 2 * n;
         }
-        Ok(())
+        let start = longest(0, max_order);
+        Ok(ContextModel {
+            max_order,
+            arena,
+            see,
+            root,
+            start,
+            counts,
+        })
     }
 
     /// The longest context order the model uses.
@@ -195,71 +224,49 @@ impl ContextModel {
 
     /// Number of contexts of each order.
     pub fn context_counts(&self) -> Vec<usize> {
-        self.tables.iter().map(|t| t.len).collect()
+        self.counts.clone()
     }
 
-    /// Bytes of memory the model's tables take.
+    /// Bytes of memory the model's tree takes.
     pub fn heap_bytes(&self) -> usize {
-        self.tables
-            .iter()
-            .map(|t| t.slots.len() * std::mem::size_of::<Ctx>())
-            .sum::<usize>()
-            + self.syms.len() * 4
+        self.arena.len() * 4
     }
 
+    /// The context a record starts in (its history is all zero bytes).
     #[inline]
-    fn find(&self, order: usize, hist: u64) -> Option<&Ctx> {
-        let t = &self.tables[order];
-        let key = hist & key_mask(order);
-        let mut i = slot_of(key, t.mask);
-        loop {
-            let c = &t.slots[i];
-            if c.n == 0 {
-                return None;
-            }
-            if c.key == key {
-                return Some(c);
-            }
-            i = (i + 1) & t.mask;
-        }
+    pub fn start_state(&self) -> u32 {
+        self.start
     }
 
+    /// The escape frequency of a context visited after an escape, with `total` left.
     #[inline]
-    fn symbols(&self, c: &Ctx) -> &[u32] {
-        let s = c.start as usize;
-        &self.syms[s..s + usize::from(c.n)]
+    fn escape_after(&self, shape: u32, total: u32) -> u32 {
+        let order = (shape & 0xff) as usize;
+        let cell = (shape >> 24) as usize;
+        let r = u32::from(self.see[order * SEE_CELLS + cell]);
+        ((total * r) >> 8).clamp(1, MAX_TOTAL.saturating_sub(total).max(1))
     }
 
-    /// Codes byte `x`, which follows the bytes in `hist` (most recent in the low byte).
-    ///
-    /// `start_order` is the highest order worth probing: one more than the order the previous
-    /// byte was coded at (a context of order `k` exists only if its prefix, the order `k - 1`
-    /// context one byte earlier, does). Returns the order `x` was found at.
+    /// Codes byte `x` in context `state`; returns the context of the next byte.
     #[inline]
-    pub fn encode(
-        &self,
-        enc: &mut RangeEncoder<'_>,
-        hist: u64,
-        start_order: usize,
-        x: u8,
-    ) -> usize {
+    pub fn encode(&self, enc: &mut RangeEncoder<'_>, state: u32, x: u8) -> u32 {
+        let a = &self.arena[..];
+        let x = u32::from(x);
+        let mut node = state as usize;
         let mut excl = Excluded::default();
-        let mut found_order = 0;
-        for k in (0..=start_order.min(self.max_order)).rev() {
-            let Some(c) = self.find(k, hist) else {
-                continue;
-            };
-            found_order = found_order.max(k);
-            let syms = self.symbols(c);
-            let esc = u32::from(c.esc);
+        loop {
+            let head = a[node];
+            let n = (a[node + 1] >> 8 & 0x1ff) as usize;
+            let syms = &a[node + NODE_HEADER..node + NODE_HEADER + 2 * n];
+            let esc = head & 0xffff;
             if excl.count == 0 {
-                let total = u32::from(c.total);
+                let total = head >> 16;
                 let mut cum = 0u32;
-                for &e in syms {
-                    let f = e & 0xffff;
-                    if (e >> 16) as u8 == x {
+                for e in syms.chunks_exact(2) {
+                    let f = e[0] & 0xffff;
+                    if e[0] >> 16 == x {
                         enc.encode(cum, f, total + esc);
-                        return found_order;
+                        return e[1];
                     }
                     cum += f;
                 }
@@ -267,125 +274,113 @@ impl ContextModel {
             } else {
                 let mut total = 0u32;
                 let mut hit = None;
-                for &e in syms {
-                    let s = (e >> 16) as u8;
+                for e in syms.chunks_exact(2) {
+                    let s = e[0] >> 16;
                     if excl.has(s) {
                         continue;
                     }
                     if s == x {
-                        hit = Some((total, e & 0xffff));
+                        hit = Some((total, e[0] & 0xffff, e[1]));
                     }
-                    total += e & 0xffff;
+                    total += e[0] & 0xffff;
                 }
-                if total == 0 {
-                    continue;
+                if total > 0 {
+                    let esc = self.escape_after(a[node + 1], total);
+                    if let Some((cum, f, next)) = hit {
+                        enc.encode(cum, f, total + esc);
+                        return next;
+                    }
+                    enc.encode(total, esc, total + esc);
                 }
-                if let Some((cum, f)) = hit {
-                    enc.encode(cum, f, total + esc);
-                    return found_order;
-                }
-                enc.encode(total, esc, total + esc);
             }
-            for &e in syms {
-                excl.add((e >> 16) as u8);
+            for e in syms.chunks_exact(2) {
+                excl.add(e[0] >> 16);
             }
+            // The root lists every byte, so a valid model never escapes from it.
+            node = match a[node + 2] {
+                NO_NODE => return self.root,
+                s => s as usize,
+            };
         }
-        // Order -1: uniform over the bytes no context listed.
-        let rank = (0..x).filter(|&s| !excl.has(s)).count() as u32;
-        enc.encode(rank, 1, 256 - excl.count);
-        found_order
     }
 
-    /// Decodes the byte that follows the bytes in `hist`; `start_order` as for
-    /// [`encode`](Self::encode). Returns the byte and the order it was found at.
+    /// Decodes a byte in context `state`; returns it and the context of the next byte.
     #[inline]
-    pub fn decode(&self, dec: &mut RangeDecoder<'_>, hist: u64, start_order: usize) -> (u8, usize) {
+    pub fn decode(&self, dec: &mut RangeDecoder<'_>, state: u32) -> (u8, u32) {
+        let a = &self.arena[..];
+        let mut node = state as usize;
         let mut excl = Excluded::default();
-        let mut found_order = 0;
-        for k in (0..=start_order.min(self.max_order)).rev() {
-            let Some(c) = self.find(k, hist) else {
-                continue;
-            };
-            found_order = found_order.max(k);
-            let syms = self.symbols(c);
-            let esc = u32::from(c.esc);
-            if excl.count == 0 {
-                let total = u32::from(c.total);
-                let target = dec.decode_freq(total + esc);
-                if target < total {
-                    let mut cum = 0u32;
-                    for &e in syms {
-                        let f = e & 0xffff;
-                        if target < cum + f {
-                            dec.decode_update(cum, f);
-                            return ((e >> 16) as u8, found_order);
-                        }
-                        cum += f;
-                    }
-                }
-                dec.decode_update(total, esc.max(1));
+        loop {
+            let head = a[node];
+            let n = (a[node + 1] >> 8 & 0x1ff) as usize;
+            let syms = &a[node + NODE_HEADER..node + NODE_HEADER + 2 * n];
+            let (total, esc) = if excl.count == 0 {
+                (head >> 16, head & 0xffff)
             } else {
-                let total: u32 = syms
-                    .iter()
-                    .filter(|&&e| !excl.has((e >> 16) as u8))
-                    .map(|&e| e & 0xffff)
+                let t = syms
+                    .chunks_exact(2)
+                    .filter(|e| !excl.has(e[0] >> 16))
+                    .map(|e| e[0] & 0xffff)
                     .sum();
-                if total == 0 {
-                    continue;
-                }
+                (t, self.escape_after(a[node + 1], t))
+            };
+            if total > 0 {
                 let target = dec.decode_freq(total + esc);
                 if target < total {
                     let mut cum = 0u32;
-                    for &e in syms {
-                        if excl.has((e >> 16) as u8) {
+                    for e in syms.chunks_exact(2) {
+                        if excl.count != 0 && excl.has(e[0] >> 16) {
                             continue;
                         }
-                        let f = e & 0xffff;
+                        let f = e[0] & 0xffff;
                         if target < cum + f {
                             dec.decode_update(cum, f);
-                            return ((e >> 16) as u8, found_order);
+                            return ((e[0] >> 16) as u8, e[1]);
                         }
                         cum += f;
                     }
                 }
                 dec.decode_update(total, esc.max(1));
             }
-            for &e in syms {
-                excl.add((e >> 16) as u8);
+            for e in syms.chunks_exact(2) {
+                excl.add(e[0] >> 16);
             }
+            node = match a[node + 2] {
+                NO_NODE => return (0, self.root), // only reachable on corrupt input
+                s => s as usize,
+            };
         }
-        let count = 256 - excl.count;
-        if count == 0 {
-            return (0, found_order); // only reachable on corrupt input
-        }
-        let rank = dec.decode_freq(count);
-        dec.decode_update(rank, 1);
-        let mut seen = 0;
-        for s in 0..=255u8 {
-            if !excl.has(s) {
-                if seen == rank {
-                    return (s, found_order);
-                }
-                seen += 1;
-            }
-        }
-        (0, found_order)
     }
 
     /// Serializes the model (see `docs/FORMAT.md`, codebook model section).
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         varint::write(out, self.max_order as u64);
-        for t in &self.tables {
-            let mut ctxs: Vec<&Ctx> = t.slots.iter().filter(|c| c.n != 0).collect();
-            ctxs.sort_unstable_by_key(|c| c.key);
-            varint::write(out, ctxs.len() as u64);
+        for &r in &self.see {
+            varint::write(out, u64::from(r));
+        }
+        let a = &self.arena;
+        let mut by_order: Vec<Vec<usize>> = vec![Vec::new(); self.max_order + 1];
+        let mut node = 0usize;
+        while node < a.len() {
+            let n = (a[node + 1] >> 8 & 0x1ff) as usize;
+            by_order[(a[node + 1] & 0xff) as usize].push(node);
+            node += NODE_HEADER + 2 * n;
+        }
+        let key = |node: usize| u64::from(a[node + 3]) | u64::from(a[node + 4]) << 32;
+        for mut nodes in by_order {
+            nodes.sort_unstable_by_key(|&nd| key(nd));
+            varint::write(out, nodes.len() as u64);
             let mut prev = 0u64;
-            for c in ctxs {
-                varint::write(out, c.key - prev);
-                prev = c.key;
-                varint::write(out, u64::from(c.n) - 1);
-                varint::write(out, u64::from(c.esc));
-                for &e in self.symbols(c) {
+            for nd in nodes {
+                let k = key(nd);
+                varint::write(out, k - prev);
+                prev = k;
+                let n = (a[nd + 1] >> 8 & 0x1ff) as usize;
+                varint::write(out, n as u64 - 1);
+                varint::write(out, u64::from(a[nd] & 0xffff));
+                out.push((a[nd + 1] >> 24) as u8);
+                for i in 0..n {
+                    let e = a[nd + NODE_HEADER + 2 * i];
                     out.push((e >> 16) as u8);
                     varint::write(out, u64::from(e & 0xffff));
                 }
@@ -402,6 +397,14 @@ impl ContextModel {
                 format!("model order {max_order} exceeds {MAX_ORDER}"),
                 at(*pos),
             ));
+        }
+        let mut see = Vec::with_capacity((max_order + 1) * SEE_CELLS);
+        for _ in 0..(max_order + 1) * SEE_CELLS {
+            let r = varint::read(buf, pos, base)?;
+            if r == 0 || r > u64::from(u16::MAX) {
+                return Err(Error::corrupt("escape table value out of range", at(*pos)));
+            }
+            see.push(r as u16);
         }
         let mut orders = Vec::with_capacity(max_order + 1);
         for k in 0..=max_order {
@@ -426,6 +429,10 @@ impl ContextModel {
                     .ok_or_else(|| Error::corrupt("context key overflows", at(start)))?;
                 let n = varint::read(buf, pos, base)? + 1;
                 let esc = varint::read(buf, pos, base)?;
+                let cell = *buf
+                    .get(*pos)
+                    .ok_or_else(|| Error::truncated("a context's cell", at(*pos)))?;
+                *pos += 1;
                 if n > 256 || esc > u64::from(u16::MAX) {
                     return Err(Error::corrupt("context header out of range", at(start)));
                 }
@@ -444,12 +451,41 @@ impl ContextModel {
                 entries.push(ContextEntry {
                     key,
                     esc: esc as u16,
+                    cell,
                     syms,
                 });
             }
             orders.push(entries);
         }
-        ContextModel::from_entries(orders)
+        ContextModel::from_entries(orders, see)
             .map_err(|e| Error::corrupt(format!("invalid model: {e}"), at(*pos)))
     }
+}
+
+fn check_entry(order: usize, e: &ContextEntry) -> Result<()> {
+    let bad = |what: &str| Err(Error::invalid(format!("order-{order} context: {what}")));
+    if e.key & !key_mask(order) != 0 {
+        return bad("key longer than the order");
+    }
+    if e.syms.is_empty() || e.syms.len() > 256 {
+        return bad("no symbols");
+    }
+    let total: u32 = e.syms.iter().map(|&(_, f)| u32::from(f)).sum();
+    if e.syms.iter().any(|&(_, f)| f == 0) {
+        return bad("zero frequency");
+    }
+    if total + u32::from(e.esc) > MAX_TOTAL {
+        return bad("frequencies exceed the coder's total");
+    }
+    if e.esc == 0 && e.syms.len() < 256 {
+        return bad("no escape from an incomplete context");
+    }
+    let mut seen = Excluded::default();
+    for &(s, _) in &e.syms {
+        if seen.has(u32::from(s)) {
+            return bad("repeated symbol");
+        }
+        seen.add(u32::from(s));
+    }
+    Ok(())
 }

@@ -1,6 +1,15 @@
 //! Training a context model from a corpus of records.
+//!
+//! Training counts, for every context of order `0..=max_order`, which bytes followed it, and
+//! drops contexts seen fewer times than a threshold. A context's listed bytes get frequencies
+//! proportional to their counts; its escape frequency (the weight of "a byte not listed") is
+//! *calibrated*: the corpus's last tenth is held out, a model is counted on the rest, and the
+//! coder's visits are simulated on the held-out records to measure how often each kind of context
+//! (order, occurrence count, number of distinct followers) meets a byte it does not list. Those
+//! measured escape rates set the escape frequencies of the model counted on the whole corpus, so
+//! the model expects as much novelty as new text of the same kind brings.
 
-use super::{key_mask, ContextEntry, ContextModel, MAX_ORDER};
+use super::{key_mask, ContextEntry, ContextModel, MAX_ORDER, SEE_CELLS};
 use crate::coder::MAX_TOTAL;
 use crate::error::{Error, Result};
 
@@ -9,12 +18,18 @@ use crate::error::{Error, Result};
 pub struct TrainOptions {
     /// The longest context, in bytes (1..=7).
     pub max_order: usize,
-    /// A context of order `k >= 2` is kept only if it occurred at least this often in training.
+    /// A context of order `2..high_order` is kept only if it occurred at least this often.
     pub min_count: u32,
     /// Contexts of orders at or above this need `min_count_high` occurrences.
     pub high_order: usize,
-    /// The occurrence threshold of high orders.
+    /// The occurrence threshold of high orders (at least `min_count`).
     pub min_count_high: u32,
+    /// Held-out escape rates are trusted for kinds of context visited at least this often;
+    /// rarer kinds fall back to coarser ones.
+    pub min_calibration_visits: u32,
+    /// At most this many bytes of records are used; larger corpora are sampled evenly. Bounds
+    /// training memory (about 10 bytes per training byte).
+    pub max_input: usize,
 }
 
 impl Default for TrainOptions {
@@ -24,6 +39,8 @@ impl Default for TrainOptions {
             min_count: 2,
             high_order: 5,
             min_count_high: 2,
+            min_calibration_visits: 32,
+            max_input: 256 << 20,
         }
     }
 }
@@ -32,13 +49,20 @@ impl TrainOptions {
     fn threshold(&self, order: usize) -> u32 {
         match order {
             0 | 1 => 1,
-            k if k >= self.high_order => self.min_count_high.max(1),
+            // Thresholds never fall with the order, so every context's prefix and suffix exist.
+            k if k >= self.high_order => self.min_count_high.max(self.min_count).max(1),
             _ => self.min_count.max(1),
         }
     }
 }
 
-/// Trains a model on `records`. `progress(done, total)` is called as orders complete.
+/// A context while training: its key and `(symbol, count)` sorted by symbol.
+struct Counted {
+    key: u64,
+    counts: Vec<(u8, u32)>,
+}
+
+/// Trains a model on `records`. `progress(done, total)` is called as steps complete.
 pub(crate) fn train(
     records: &[&[u8]],
     opts: &TrainOptions,
@@ -50,8 +74,35 @@ pub(crate) fn train(
             opts.max_order
         )));
     }
+    let records = sample(records, opts.max_input);
+    let steps = 2 * (opts.max_order + 1) + 1;
+    let split = records.len() - records.len() / 10;
+    let calibration = if split > 0 && split < records.len() {
+        let held_in = count(&records[..split], opts, &mut |_| {});
+        Calibration::measure(&held_in, &records[split..], opts)
+    } else {
+        Calibration::default()
+    };
+    progress(1, steps);
+    let counted = count(&records, opts, &mut |k| progress(k + 2, steps));
+    let orders = counted
+        .iter()
+        .enumerate()
+        .map(|(k, ctxs)| {
+            ctxs.iter()
+                .map(|c| quantize(c, calibration.escape(k, c, opts), cell_of(c), k == 0))
+                .collect()
+        })
+        .collect();
+    let see = calibration.after_table(opts);
+    progress(steps, steps);
+    ContextModel::from_entries(orders, see)
+}
+
+/// Counts the contexts of every order in `records`, keeping those above the thresholds.
+fn count(records: &[&[u8]], opts: &TrainOptions, done: &mut dyn FnMut(usize)) -> Vec<Vec<Counted>> {
     let total_bytes: usize = records.iter().map(|r| r.len()).sum();
-    let mut orders = Vec::with_capacity(opts.max_order + 1);
+    let mut counted = Vec::with_capacity(opts.max_order + 1);
     let mut items: Vec<u64> = Vec::with_capacity(total_bytes);
     for k in 0..=opts.max_order {
         items.clear();
@@ -64,75 +115,225 @@ pub(crate) fn train(
             }
         }
         items.sort_unstable();
-        orders.push(contexts_of(&items, k, opts.threshold(k)));
-        progress(k + 1, opts.max_order + 1);
+        counted.push(group(&items, k, opts.threshold(k)));
+        done(k);
     }
-    ContextModel::from_entries(orders)
+    counted
 }
 
-/// Groups sorted `(context << 8 | symbol)` items into contexts.
-fn contexts_of(items: &[u64], order: usize, min_count: u32) -> Vec<ContextEntry> {
+const N_BUCKETS: usize = 24;
+const D_BUCKETS: usize = 8;
+
+fn n_bucket(n: u32) -> usize {
+    // 1, 2, 3, then two buckets per power of two.
+    if n <= 3 {
+        return n as usize;
+    }
+    let log = 31 - n.leading_zeros() as usize;
+    let half = ((n >> (log - 1)) & 1) as usize;
+    (2 * log + half).min(N_BUCKETS - 1)
+}
+
+fn d_bucket(d: usize) -> usize {
+    match d {
+        0..=4 => d.saturating_sub(1),
+        5..=6 => 4,
+        7..=10 => 5,
+        11..=20 => 6,
+        _ => 7,
+    }
+}
+
+fn cell_of(c: &Counted) -> u8 {
+    let n: u32 = c.counts.iter().map(|&(_, x)| x).sum();
+    (n_bucket(n) * D_BUCKETS + d_bucket(c.counts.len())) as u8
+}
+
+/// Escape rates measured on held-out records, by order and kind of context.
+#[derive(Default)]
+struct Calibration {
+    /// First visits (nothing excluded): `[order][n bucket][d bucket]` -> (visits, escapes)
+    cells: Vec<Vec<[(u64, u64); D_BUCKETS]>>,
+    /// Visits after an escape: `[order][cell]` -> (visits, escapes)
+    after: Vec<Vec<(u64, u64)>>,
+}
+
+impl Calibration {
+    fn measure(held_in: &[Vec<Counted>], held_out: &[&[u8]], opts: &TrainOptions) -> Calibration {
+        use std::collections::HashMap;
+        let maps: Vec<HashMap<u64, usize>> = held_in
+            .iter()
+            .map(|ctxs| ctxs.iter().enumerate().map(|(i, c)| (c.key, i)).collect())
+            .collect();
+        let mut cells = vec![vec![[(0u64, 0u64); D_BUCKETS]; N_BUCKETS]; opts.max_order + 1];
+        let mut after = vec![vec![(0u64, 0u64); SEE_CELLS]; opts.max_order + 1];
+        for rec in held_out {
+            let mut hist = 0u64;
+            for &x in rec.iter() {
+                let mut excluded = 0usize;
+                for k in (0..=opts.max_order).rev() {
+                    let Some(&i) = maps[k].get(&(hist & key_mask(k))) else {
+                        continue;
+                    };
+                    let c = &held_in[k][i];
+                    // Lists are nested, so the excluded bytes are the last visited list; a list
+                    // with nothing new codes nothing.
+                    if c.counts.len() == excluded {
+                        continue;
+                    }
+                    let n: u32 = c.counts.iter().map(|&(_, x)| x).sum();
+                    let cell = if excluded == 0 {
+                        &mut cells[k][n_bucket(n)][d_bucket(c.counts.len())]
+                    } else {
+                        &mut after[k][usize::from(cell_of(c))]
+                    };
+                    cell.0 += 1;
+                    if c.counts.binary_search_by_key(&x, |&(s, _)| s).is_ok() {
+                        break;
+                    }
+                    cell.1 += 1;
+                    excluded = c.counts.len();
+                }
+                hist = (hist << 8) | u64::from(x);
+            }
+        }
+        Calibration { cells, after }
+    }
+
+    /// The after-escape table: escape odds `p / (1 - p)` in 1/256 units, per order and cell.
+    fn after_table(&self, opts: &TrainOptions) -> Vec<u16> {
+        let min = u64::from(opts.min_calibration_visits);
+        let mut out = Vec::with_capacity((opts.max_order + 1) * SEE_CELLS);
+        for k in 0..=opts.max_order {
+            let row = self.after.get(k);
+            let order_total = row.map_or((0, 0), |r| {
+                r.iter().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1))
+            });
+            for cell in 0..SEE_CELLS {
+                let c = row.map_or((0, 0), |r| r[cell]);
+                let (v, e) = if c.0 >= min {
+                    c
+                } else if order_total.0 >= min {
+                    order_total
+                } else {
+                    (2, 1)
+                };
+                let p = ((e as f64 + 0.5) / (v as f64 + 1.0)).clamp(0.002, 0.995);
+                out.push((p / (1.0 - p) * 256.0).round().clamp(1.0, 65535.0) as u16);
+            }
+        }
+        out
+    }
+
+    /// The escape probability for context `c` of order `k`.
+    fn escape(&self, k: usize, c: &Counted, opts: &TrainOptions) -> f64 {
+        let n: u32 = c.counts.iter().map(|&(_, x)| x).sum();
+        let d = c.counts.len();
+        let min = u64::from(opts.min_calibration_visits);
+        let rate = |(v, e): (u64, u64)| (e as f64 + 0.5) / (v as f64 + 1.0);
+        if let Some(row) = self.cells.get(k).map(|r| &r[n_bucket(n)]) {
+            let cell = row[d_bucket(d)];
+            if cell.0 >= min {
+                return rate(cell);
+            }
+            let all = row.iter().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1));
+            if all.0 >= min {
+                return rate(all);
+            }
+        }
+        // Too rare to measure: PPM method C with a quarter more escape.
+        let d = d as f64 * 1.25;
+        d / (f64::from(n) + d)
+    }
+}
+
+/// At most `max_input` bytes of records, taken evenly across the corpus.
+fn sample<'a>(records: &[&'a [u8]], max_input: usize) -> Vec<&'a [u8]> {
+    let total: usize = records.iter().map(|r| r.len()).sum();
+    if total <= max_input {
+        return records.to_vec();
+    }
     let mut out = Vec::new();
-    let mut counts: Vec<(u8, u32)> = Vec::with_capacity(256);
-    let mut i = 0;
-    while i < items.len() || (order == 0 && out.is_empty()) {
-        let key = if i < items.len() { items[i] >> 8 } else { 0 };
-        counts.clear();
-        while i < items.len() && items[i] >> 8 == key {
-            let sym = items[i] as u8;
-            let mut j = i;
-            while j < items.len() && items[j] == items[i] {
-                j += 1;
-            }
-            counts.push((sym, (j - i) as u32));
-            i = j;
+    let mut taken = 0usize;
+    let mut seen = 0usize;
+    for r in records {
+        seen += r.len();
+        // Keep the running share of taken bytes at max_input / total.
+        if (taken as u128) * (total as u128) <= (seen as u128) * (max_input as u128) {
+            out.push(*r);
+            taken += r.len();
         }
-        if order == 0 {
-            // Order 0 lists every byte, so that every byte is codable without an order -1.
-            let mut all = [1u32; 256];
-            for &(s, c) in &counts {
-                all[usize::from(s)] += c;
-            }
-            counts.clear();
-            counts.extend((0..=255u8).map(|s| (s, all[usize::from(s)])));
-        }
-        let n: u32 = counts.iter().map(|&(_, c)| c).sum();
-        if order > 0 && n < min_count {
-            continue;
-        }
-        out.push(entry(key, &mut counts, order == 0));
     }
     out
 }
 
-/// Turns raw counts into coder frequencies and an escape frequency.
-///
-/// Frequencies follow PPM method D: a symbol seen `c` times gets `2c - 1`, the escape gets the
-/// number of distinct symbols `d`; then all are scaled to fit the coder's total.
-fn entry(key: u64, counts: &mut [(u8, u32)], complete: bool) -> ContextEntry {
-    counts.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let d = counts.len() as u64;
-    let mut esc = if complete { 0 } else { d };
-    let mut freqs: Vec<u64> = counts.iter().map(|&(_, c)| 2 * u64::from(c) - 1).collect();
-    let limit = u64::from(MAX_TOTAL) - 1;
-    let sum: u64 = freqs.iter().sum::<u64>() + esc;
-    if sum > limit {
-        // Scale down, keeping every frequency (and a needed escape) at least 1.
-        let budget = limit - freqs.len() as u64 - u64::from(!complete);
-        for f in freqs.iter_mut() {
-            *f = 1 + (*f - 1) * budget / sum;
+/// Groups sorted `(context << 8 | symbol)` items into contexts with at least `min_count`
+/// occurrences.
+fn group(items: &[u64], order: usize, min_count: u32) -> Vec<Counted> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < items.len() {
+        let key = items[i] >> 8;
+        let mut counts = Vec::new();
+        while i < items.len() && items[i] >> 8 == key {
+            let mut j = i;
+            while j < items.len() && items[j] == items[i] {
+                j += 1;
+            }
+            counts.push((items[i] as u8, (j - i) as u32));
+            i = j;
         }
-        if !complete {
-            esc = 1 + (esc - 1) * budget / sum;
+        let n: u32 = counts.iter().map(|&(_, c)| c).sum();
+        if order <= 1 || n >= min_count {
+            out.push(Counted { key, counts });
         }
     }
+    if order == 0 && out.is_empty() {
+        out.push(Counted {
+            key: 0,
+            counts: Vec::new(),
+        });
+    }
+    out
+}
+
+/// Turns counts and an escape probability into coder frequencies, scaled to the coder's full
+/// precision, none below 1. Order 0 lists every byte (unseen ones with count 1/2) and needs no
+/// escape.
+fn quantize(c: &Counted, p_escape: f64, cell: u8, complete: bool) -> ContextEntry {
+    let mut weights: Vec<(u8, f64)> = if complete {
+        let mut w = vec![0.5f64; 256];
+        for &(s, x) in &c.counts {
+            w[usize::from(s)] = f64::from(x);
+        }
+        w.into_iter()
+            .enumerate()
+            .map(|(s, x)| (s as u8, x))
+            .collect()
+    } else {
+        c.counts.iter().map(|&(s, x)| (s, f64::from(x))).collect()
+    };
+    let p_escape = if complete {
+        0.0
+    } else {
+        p_escape.clamp(1e-4, 0.98)
+    };
+    let sum: f64 = weights.iter().map(|w| w.1).sum();
+    let scale = f64::from(MAX_TOTAL - 1) - weights.len() as f64 - 1.0;
+    for w in weights.iter_mut() {
+        w.1 = w.1 / sum * (1.0 - p_escape) * scale;
+    }
+    let mut list: Vec<(u8, u16)> = weights.iter().map(|&(s, w)| (s, w as u16 + 1)).collect();
+    list.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let esc = if complete {
+        0
+    } else {
+        (p_escape * scale) as u16 + 1
+    };
     ContextEntry {
-        key,
-        esc: esc as u16,
-        syms: counts
-            .iter()
-            .zip(freqs)
-            .map(|(&(s, _), f)| (s, f as u16))
-            .collect(),
+        key: c.key,
+        esc,
+        cell,
+        syms: list,
     }
 }
