@@ -1,6 +1,8 @@
 //! The stream container: what `sigma compress` writes. A header, then the input cut into chunks
 //! that are encoded as independent records, then a trailer with the chunk index and a checksum of
-//! the whole content. Memory stays bounded by the chunk size however long the input is.
+//! the whole content. A reader's memory is bounded by the chunk size however long the stream is;
+//! a writer's by the chunk size plus the index it writes at the end (two varints a chunk: a few
+//! bytes per MiB of input at the default chunk size).
 //!
 //! The byte layout is in `docs/FORMAT.md`.
 
@@ -21,8 +23,9 @@ pub const FORMAT_VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 20;
 /// The default amount of input coded as one chunk.
 pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
-/// The largest chunk a reader accepts (bounds its memory on hostile input).
-pub const MAX_CHUNK_SIZE: usize = 64 << 20;
+/// The largest chunk a reader accepts. Bounds a reader's memory, and its work on a hostile
+/// chunk (decoding time is proportional to the length a chunk declares).
+pub const MAX_CHUNK_SIZE: usize = 16 << 20;
 
 /// What a SigmaLang file holds, as its header says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,7 +62,10 @@ impl FileHeader {
 
     /// Parses and checks a header.
     pub fn parse(h: &[u8]) -> Result<FileHeader> {
-        if h.len() < 4 || h[..4] != MAGIC {
+        if h.len() < 4 && MAGIC.starts_with(h) {
+            return Err(Error::truncated("the file header", h.len() as u64));
+        }
+        if h[..4] != MAGIC {
             return Err(Error::at(
                 ErrorKind::BadMagic {
                     found: h[..h.len().min(4)].to_vec(),
@@ -105,15 +111,6 @@ impl FileHeader {
     }
 }
 
-/// One entry of a stream's chunk index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ChunkEntry {
-    /// The length of the chunk's payload.
-    pub payload_len: u64,
-    /// The decoded length of the chunk.
-    pub raw_len: u64,
-}
-
 /// Writes a stream: buffers input, encodes it chunk by chunk, and writes the trailer on
 /// [`finish`](StreamWriter::finish). Dropping it without `finish` leaves an incomplete stream,
 /// which readers reject.
@@ -123,7 +120,9 @@ pub struct StreamWriter<W: Write> {
     chunk_size: usize,
     pending: Vec<u8>,
     frame: Vec<u8>,
-    index: Vec<ChunkEntry>,
+    /// The chunk index as the trailer encodes it: varint payload length, varint raw length.
+    index: Vec<u8>,
+    chunks: u64,
     content_crc: Crc32c,
     total_in: u64,
     total_out: u64,
@@ -164,6 +163,7 @@ impl<W: Write> StreamWriter<W> {
             pending: Vec::with_capacity(chunk_size),
             frame: Vec::new(),
             index: Vec::new(),
+            chunks: 0,
             content_crc: Crc32c::new(),
             total_in: 0,
             total_out: HEADER_LEN as u64,
@@ -196,10 +196,9 @@ impl<W: Write> StreamWriter<W> {
         self.inner.write_all(&payload)?;
         self.inner.write_all(&crc.finish().to_le_bytes())?;
         self.total_out += (head.len() + payload.len() + 4) as u64;
-        self.index.push(ChunkEntry {
-            payload_len: payload.len() as u64,
-            raw_len: self.pending.len() as u64,
-        });
+        varint::write(&mut self.index, payload.len() as u64);
+        varint::write(&mut self.index, self.pending.len() as u64);
+        self.chunks += 1;
         self.content_crc.update(&self.pending);
         self.pending.clear();
         self.frame = payload;
@@ -211,11 +210,8 @@ impl<W: Write> StreamWriter<W> {
         self.flush_chunk()?;
         let mut t = Vec::new();
         varint::write(&mut t, 0); // end marker
-        varint::write(&mut t, self.index.len() as u64);
-        for e in &self.index {
-            varint::write(&mut t, e.payload_len);
-            varint::write(&mut t, e.raw_len);
-        }
+        varint::write(&mut t, self.chunks);
+        t.extend_from_slice(&self.index);
         varint::write(&mut t, self.total_in);
         t.extend_from_slice(&self.content_crc.finish().to_le_bytes());
         let crc = crc32c(&t);
@@ -260,10 +256,15 @@ pub struct StreamReader<R: Read> {
     payload: Vec<u8>,
     out: Vec<u8>,
     out_pos: usize,
-    index: Vec<ChunkEntry>,
+    /// Chunks read so far, and a checksum of their index entries as the trailer encodes them:
+    /// the trailer is checked against it without keeping the index in memory.
+    chunks: u64,
+    index_crc: Crc32c,
     content_crc: Crc32c,
     total: u64,
     done: bool,
+    /// Set once an error was returned: a damaged stream never yields more data.
+    failed: bool,
 }
 
 impl<R: Read> StreamReader<R> {
@@ -284,10 +285,12 @@ impl<R: Read> StreamReader<R> {
             payload: Vec::new(),
             out: Vec::new(),
             out_pos: 0,
-            index: Vec::new(),
+            chunks: 0,
+            index_crc: Crc32c::new(),
             content_crc: Crc32c::new(),
             total: 0,
             done: false,
+            failed: false,
         }
     }
 
@@ -330,8 +333,20 @@ impl<R: Read> StreamReader<R> {
     }
 
     /// Reads, verifies and decodes the next chunk into `self.out`; at the end marker, verifies
-    /// the trailer and sets `done`.
+    /// the trailer and sets `done`. After an error, every call fails.
     fn next_chunk(&mut self) -> Result<()> {
+        if self.failed {
+            return Err(Error::corrupt(
+                "the stream is damaged (an earlier read failed)",
+                self.offset,
+            ));
+        }
+        let r = self.read_chunk();
+        self.failed = r.is_err();
+        r
+    }
+
+    fn read_chunk(&mut self) -> Result<()> {
         self.header()?;
         let chunk_start = self.offset;
         let mut head = Vec::with_capacity(varint::MAX_LEN);
@@ -341,7 +356,7 @@ impl<R: Read> StreamReader<R> {
         if payload_len == 0 {
             return self.trailer(head);
         }
-        let chunk_no = self.index.len();
+        let chunk_no = self.chunks;
         let ctx = || format!("chunk {chunk_no}");
         if payload_len > (MAX_CHUNK_SIZE + 16) as u64 {
             return Err(Error::corrupt(
@@ -350,11 +365,17 @@ impl<R: Read> StreamReader<R> {
             )
             .within(ctx()));
         }
-        self.payload.resize(payload_len as usize, 0);
-        let mut payload = std::mem::take(&mut self.payload);
-        let r = self.read_exact_at(&mut payload, "a chunk payload");
-        self.payload = payload;
-        r.map_err(|e| e.within(ctx()))?;
+        // Read what is there rather than allocating what the length field claims.
+        self.payload.clear();
+        let got = (&mut self.inner)
+            .take(payload_len)
+            .read_to_end(&mut self.payload)?;
+        if (got as u64) < payload_len {
+            return Err(
+                Error::truncated("a chunk payload", self.offset + got as u64).within(ctx()),
+            );
+        }
+        self.offset += payload_len;
         let mut crc_bytes = [0u8; 4];
         self.read_exact_at(&mut crc_bytes, "a chunk checksum")
             .map_err(|e| e.within(ctx()))?;
@@ -386,41 +407,51 @@ impl<R: Read> StreamReader<R> {
             .map_err(|e| e.shifted(payload_start).within(ctx()))?;
         self.content_crc.update(&self.out);
         self.total += self.out.len() as u64;
-        self.index.push(ChunkEntry {
-            payload_len,
-            raw_len: self.out.len() as u64,
-        });
+        let mut entry = Vec::with_capacity(2 * varint::MAX_LEN);
+        varint::write(&mut entry, payload_len);
+        varint::write(&mut entry, self.out.len() as u64);
+        self.index_crc.update(&entry);
+        self.chunks += 1;
         Ok(())
     }
 
-    fn trailer(&mut self, mut t: Vec<u8>) -> Result<()> {
-        let start = self.offset - t.len() as u64;
+    fn trailer(&mut self, head: Vec<u8>) -> Result<()> {
+        let start = self.offset - head.len() as u64;
+        let mut trailer_crc = Crc32c::new();
+        trailer_crc.update(&head);
         let mut off = self.offset;
+        let mut buf = Vec::with_capacity(2 * varint::MAX_LEN);
         let corrupt = |what: &str, at: u64| Error::corrupt(format!("trailer: {what}"), at);
-        let count = varint::read_from(&mut TeeReader(&mut self.inner, &mut t), &mut off)?;
-        if count != self.index.len() as u64 {
+        let count = varint::read_from(&mut TeeReader(&mut self.inner, &mut buf), &mut off)?;
+        trailer_crc.update(&buf);
+        if count != self.chunks {
             return Err(corrupt(
                 &format!(
                     "index names {count} chunks, the stream holds {}",
-                    self.index.len()
+                    self.chunks
                 ),
                 self.offset,
             ));
         }
-        for i in 0..self.index.len() {
-            let at = off;
-            let p = varint::read_from(&mut TeeReader(&mut self.inner, &mut t), &mut off)?;
-            let r = varint::read_from(&mut TeeReader(&mut self.inner, &mut t), &mut off)?;
-            let e = self.index[i];
-            if p != e.payload_len || r != e.raw_len {
-                return Err(corrupt(
-                    &format!("index entry {i} does not match chunk {i}"),
-                    at,
-                ));
-            }
+        let entries_at = off;
+        let mut entries_crc = Crc32c::new();
+        for _ in 0..count {
+            buf.clear();
+            varint::read_from(&mut TeeReader(&mut self.inner, &mut buf), &mut off)?;
+            varint::read_from(&mut TeeReader(&mut self.inner, &mut buf), &mut off)?;
+            trailer_crc.update(&buf);
+            entries_crc.update(&buf);
+        }
+        if entries_crc.finish() != self.index_crc.finish() {
+            return Err(corrupt(
+                "the chunk index does not match the chunks",
+                entries_at,
+            ));
         }
         let at = off;
-        let total = varint::read_from(&mut TeeReader(&mut self.inner, &mut t), &mut off)?;
+        buf.clear();
+        let total = varint::read_from(&mut TeeReader(&mut self.inner, &mut buf), &mut off)?;
+        trailer_crc.update(&buf);
         if total != self.total {
             return Err(corrupt(
                 &format!("total length {total}, decoded {}", self.total),
@@ -431,15 +462,14 @@ impl<R: Read> StreamReader<R> {
         let mut tail = [0u8; 12];
         self.read_exact_at(&mut tail, "the trailer")?;
         let content = u32::from_le_bytes(tail[0..4].try_into().expect("4"));
-        t.extend_from_slice(&tail[0..4]);
+        trailer_crc.update(&tail[0..4]);
         let stored = u32::from_le_bytes(tail[4..8].try_into().expect("4"));
-        let computed = crc32c(&t);
-        if stored != computed {
+        if stored != trailer_crc.finish() {
             return Err(Error::at(
                 ErrorKind::Checksum {
                     what: "the trailer",
                     expected: stored,
-                    found: computed,
+                    found: trailer_crc.finish(),
                 },
                 self.offset - 8,
             ));
