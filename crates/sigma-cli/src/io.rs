@@ -166,26 +166,58 @@ pub fn plan_output(input: &Input, args: &CodecArgs, mode: Mode) -> Result<Target
         (None, Input::Stdin) => return Ok(Target::Stdout),
         (None, Input::File(path)) => default_output(path, mode)?,
     };
-    if let Ok(meta) = fs::symlink_metadata(&dest) {
-        if meta.is_dir() || fs::metadata(&dest).is_ok_and(|m| m.is_dir()) {
-            return Err(CliError::new(label(&dest), "is a directory"));
-        }
-        if let Input::File(path) = input {
-            if same_file(path, &dest) {
-                return Err(CliError::new(
-                    label(&dest),
-                    "the output would be the input file itself",
-                ));
-            }
-        }
-        if !args.force {
+    check_destination(&dest, input.path(), args.force)?;
+    Ok(Target::File(dest))
+}
+
+/// Checks that the file `dest` may be written: it must not be a directory, must not be one of
+/// `inputs`, and must not exist unless `force`.
+pub fn check_destination<'a>(
+    dest: &Path,
+    inputs: impl IntoIterator<Item = &'a Path>,
+    force: bool,
+) -> Result<(), CliError> {
+    let Ok(meta) = fs::symlink_metadata(dest) else {
+        return Ok(());
+    };
+    if meta.is_dir() || fs::metadata(dest).is_ok_and(|m| m.is_dir()) {
+        return Err(CliError::new(label(dest), "is a directory"));
+    }
+    if inputs.into_iter().any(|input| same_file(input, dest)) {
+        return Err(CliError::new(
+            label(dest),
+            "the output would be the input file itself",
+        ));
+    }
+    if !force {
+        return Err(CliError::new(
+            label(dest),
+            "already exists; use -f to overwrite it",
+        ));
+    }
+    Ok(())
+}
+
+/// The target named by an `-o` argument of the commands that always name their output (`-` is
+/// standard output), checked with [`check_destination`]. With `binary`, standard output must not
+/// be a terminal unless `force`.
+pub fn named_target<'a>(
+    out: &Path,
+    inputs: impl IntoIterator<Item = &'a Path>,
+    force: bool,
+    binary: bool,
+) -> Result<Target, CliError> {
+    if out.as_os_str() == "-" {
+        if binary && !force && io::stdout().is_terminal() {
             return Err(CliError::new(
-                label(&dest),
-                "already exists; use -f to overwrite it",
+                STDOUT_LABEL,
+                "refusing to write binary data to a terminal (use -o FILE, or -f to force)",
             ));
         }
+        return Ok(Target::Stdout);
     }
-    Ok(Target::File(dest))
+    check_destination(out, inputs, force)?;
+    Ok(Target::File(out.to_path_buf()))
 }
 
 /// The output file name for an input file: `FILE.sgm` when compressing, `FILE` for `FILE.sgm`

@@ -4,8 +4,13 @@
 //! `sigma -d FILE.sgm` writes `FILE`, standard input goes to standard output, inputs are never
 //! touched, outputs are never overwritten without `-f` and never left half-written.
 //!
+//! Besides streams it trains codebooks (`sigma train`) and handles record archives of chat
+//! text: `sigma pack` turns JSONL into an archive, `sigma unpack` turns it back, and `sigma get`
+//! reads one record without decoding the others.
+//!
 //! This file only parses arguments and dispatches; the work is done in [`commands`], with the
-//! input/output plumbing in [`io`].
+//! input/output plumbing in [`io`], JSON Lines reading in [`jsonl`] and codebook loading in
+//! [`model`].
 
 #![forbid(unsafe_code)]
 
@@ -13,12 +18,14 @@ mod commands;
 mod error;
 mod format;
 mod io;
+mod jsonl;
+mod model;
 mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::CliError;
 
@@ -63,6 +70,14 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Compress, decompress and verify a built-in sample (or FILE), and report the numbers.
     Demo(DemoArgs),
+    /// Train a codebook (MODEL) on a corpus, for use with -m.
+    Train(TrainArgs),
+    /// Pack the string field of every JSONL line into a record archive.
+    Pack(PackArgs),
+    /// Write an archive's records back as JSONL.
+    Unpack(UnpackArgs),
+    /// Print one record of an archive, decoding only its block.
+    Get(GetArgs),
 }
 
 /// Options shared by `compress` and `decompress`.
@@ -75,6 +90,11 @@ pub struct CodecArgs {
     /// Write the output to OUT (`-` for standard output).
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: Option<PathBuf>,
+
+    /// Code with the codebook in MODEL (made by `sigma train`) instead of the built-in one.
+    /// Decompressing needs the codebook the stream was made with.
+    #[arg(short = 'm', long = "model", value_name = "MODEL")]
+    pub model: Option<PathBuf>,
 
     /// Write the output to standard output.
     #[arg(short = 'c', long = "stdout", conflicts_with = "output")]
@@ -126,6 +146,146 @@ pub struct DemoArgs {
     pub file: Option<PathBuf>,
 }
 
+/// How `sigma train` cuts its input files into records.
+#[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RecordFormat {
+    /// JSON Lines: the string field `--field` of every line is a record.
+    #[default]
+    Jsonl,
+    /// Text: every line (without its newline) is a record.
+    Lines,
+    /// Every file is one record.
+    Files,
+}
+
+/// Options of `sigma train`.
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// The corpus; `-` reads standard input.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Write the codebook to MODEL.
+    #[arg(short = 'o', long = "output", value_name = "MODEL", required = true)]
+    pub output: PathBuf,
+
+    /// How the files are cut into records.
+    #[arg(long, value_enum, default_value_t = RecordFormat::Jsonl)]
+    pub format: RecordFormat,
+
+    /// The JSON field holding the text (with --format jsonl).
+    #[arg(long, value_name = "NAME", default_value = "text")]
+    pub field: String,
+
+    /// Skip JSONL lines that are blank or have no string field NAME, instead of failing.
+    #[arg(long)]
+    pub skip_missing: bool,
+
+    /// The longest context the model uses, in bytes (the library's default when absent).
+    #[arg(long, value_name = "N")]
+    pub max_order: Option<usize>,
+
+    /// Keep a context only if it occurs at least N times in the corpus.
+    #[arg(long, value_name = "N")]
+    pub min_count: Option<u32>,
+
+    /// Contexts of this order and longer need --min-count-high occurrences.
+    #[arg(long, value_name = "N")]
+    pub high_order: Option<usize>,
+
+    /// Occurrence threshold of contexts of --high-order and longer.
+    #[arg(long, value_name = "N")]
+    pub min_count_high: Option<u32>,
+
+    /// Overwrite an existing MODEL.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+
+    /// Print nothing but errors (no progress bar, no summary).
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+/// Options of `sigma pack`.
+#[derive(Args, Debug, Clone)]
+pub struct PackArgs {
+    /// JSON Lines input, one object per line; `-` or nothing reads standard input.
+    #[arg(value_name = "FILE.jsonl")]
+    pub file: Option<PathBuf>,
+
+    /// Write the archive to ARCHIVE.
+    #[arg(short = 'o', long = "output", value_name = "ARCHIVE", required = true)]
+    pub output: PathBuf,
+
+    /// The string field of every line that becomes a record.
+    #[arg(long, value_name = "NAME", default_value = "text")]
+    pub field: String,
+
+    /// Code with the codebook in MODEL instead of the built-in one.
+    #[arg(short = 'm', long = "model", value_name = "MODEL")]
+    pub model: Option<PathBuf>,
+
+    /// Overwrite an existing ARCHIVE; allow an archive to be written to a terminal.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+
+    /// Print nothing but errors (no progress bar).
+    #[arg(short = 'q', long = "quiet", conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print a summary (records, sizes, ratio, codebook) to standard error.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+}
+
+/// Options of `sigma unpack`.
+#[derive(Args, Debug, Clone)]
+pub struct UnpackArgs {
+    /// The archive (a file: it is read with random access).
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: PathBuf,
+
+    /// Write the JSONL to OUT instead of standard output (`-` for standard output).
+    #[arg(short = 'o', long = "output", value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// The codebook the archive was made with, if not the built-in one.
+    #[arg(short = 'm', long = "model", value_name = "MODEL")]
+    pub model: Option<PathBuf>,
+
+    /// Overwrite an existing OUT.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+
+    /// Print nothing but errors (no progress bar).
+    #[arg(short = 'q', long = "quiet", conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print a summary (records, sizes) to standard error.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+}
+
+/// Options of `sigma get`.
+#[derive(Args, Debug, Clone)]
+pub struct GetArgs {
+    /// The archive (a file: it is read with random access).
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: PathBuf,
+
+    /// The record's number, counting from 0.
+    #[arg(value_name = "N")]
+    pub index: u64,
+
+    /// The codebook the archive was made with, if not the built-in one.
+    #[arg(short = 'm', long = "model", value_name = "MODEL")]
+    pub model: Option<PathBuf>,
+
+    /// Print the record's exact bytes, without the newline added after it.
+    #[arg(long)]
+    pub raw: bool,
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -161,6 +321,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Decompress(args)) => commands::codec::decompress(&args),
         Some(Command::Inspect(args)) => commands::inspect::run(&args),
         Some(Command::Demo(args)) => commands::demo::run(&args),
+        Some(Command::Train(args)) => commands::train::run(&args),
+        Some(Command::Pack(args)) => commands::archive::pack(&args),
+        Some(Command::Unpack(args)) => commands::archive::unpack(&args),
+        Some(Command::Get(args)) => commands::archive::get(&args),
         None if cli.decompress => commands::codec::decompress(&cli.codec),
         None => commands::codec::compress(&cli.codec),
     }
@@ -185,5 +349,30 @@ mod tests {
         assert!(matches!(cli.command, Some(Command::Compress(ref a)) if a.stdout));
         assert!(Cli::try_parse_from(["sigma", "-k", "--rm", "x"]).is_err());
         assert!(Cli::try_parse_from(["sigma", "-c", "-o", "y", "x"]).is_err());
+        let cli = Cli::try_parse_from(["sigma", "-d", "-m", "m.sgcb", "x.sgm"]).unwrap();
+        assert_eq!(cli.codec.model, Some(PathBuf::from("m.sgcb")));
+    }
+
+    #[test]
+    fn archive_commands() {
+        let cli = Cli::try_parse_from(["sigma", "pack", "-o", "a.sga", "in.jsonl"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Pack(ref a)) if a.field == "text"));
+        assert!(
+            Cli::try_parse_from(["sigma", "pack", "in.jsonl"]).is_err(),
+            "-o is required"
+        );
+        let cli = Cli::try_parse_from(["sigma", "get", "--raw", "a.sga", "3"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Get(ref a)) if a.index == 3 && a.raw));
+        assert!(Cli::try_parse_from(["sigma", "get", "a.sga", "-1"]).is_err());
+        let cli = Cli::try_parse_from(["sigma", "train", "--format", "lines", "-o", "m", "a", "b"])
+            .unwrap();
+        assert!(
+            matches!(cli.command, Some(Command::Train(ref a)) if a.files.len() == 2
+                && a.format == RecordFormat::Lines)
+        );
+        assert!(
+            Cli::try_parse_from(["sigma", "train", "-o", "m"]).is_err(),
+            "FILE is required"
+        );
     }
 }

@@ -11,6 +11,27 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// Bytes of input after which the progress bar appears.
 pub const SHOW_AFTER: u64 = 4 << 20;
 
+/// Whether a progress bar may be drawn at all: standard error is a terminal and not `-q`.
+pub fn allowed(quiet: bool) -> bool {
+    !quiet && io::stderr().is_terminal()
+}
+
+/// A bar counting `total` steps of work, drawn at once (and ticking, so its clock moves during
+/// long steps) if `visible`, else hidden. `template` is an indicatif template.
+pub fn step_bar(total: u64, template: &str, visible: bool) -> ProgressBar {
+    if !visible {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .map(|s| s.progress_chars("=> "))
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
 /// A reader that advances a progress bar by the bytes read through it.
 pub struct ProgressReader<R: Read> {
     inner: R,
@@ -52,9 +73,23 @@ impl<R: Read> ProgressReader<R> {
             inner,
             bar,
             read: 0,
-            allowed: !quiet && io::stderr().is_terminal(),
+            allowed: allowed(quiet),
             shown: false,
         }
+    }
+
+    /// Shows a count of records (set as the bar's message) before the bytes.
+    pub fn with_records(self) -> ProgressReader<R> {
+        let template = if self.bar.length().is_some() {
+            "{msg:>9} records {decimal_bytes:>10}/{decimal_total_bytes:<10} [{bar:30}] {decimal_bytes_per_sec:>11}  ETA {eta}"
+        } else {
+            "{spinner} {msg:>9} records {decimal_bytes:>10} {decimal_bytes_per_sec:>11}  elapsed {elapsed}"
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            self.bar.set_style(style.progress_chars("=> "));
+        }
+        self.bar.set_message("0");
+        self
     }
 
     /// A handle on the bar, whose `position()` is the number of bytes read so far (it stays

@@ -1,79 +1,17 @@
 //! End-to-end tests of the `sigma` binary: naming, streams, overwrite rules, damaged input,
 //! exit codes and messages.
 
-use std::collections::BTreeSet;
+mod common;
+
 use std::fs;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+
+use common::*;
 
 const TEXT: &[u8] = b"User: How do I reverse a list in Python?\n\n\
 Assistant: Use `items.reverse()` to reverse in place, or `items[::-1]` for a copy.\n\n\
 ```python\nitems = [1, 2, 3]\nprint(items[::-1])  # [3, 2, 1]\n```\n\n\
 - fast\n- simple \xF0\x9F\x90\x8D\n";
-
-/// Runs `sigma` in `dir` with `args`, feeding `stdin` (or nothing).
-fn sigma(dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sigma"));
-    cmd.current_dir(dir)
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn sigma");
-    if let Some(data) = stdin {
-        let mut pipe = child.stdin.take().expect("stdin pipe");
-        let data = data.to_vec();
-        // Write from another thread so a large output cannot deadlock the pipes.
-        std::thread::spawn(move || {
-            let _ = pipe.write_all(&data);
-        });
-    }
-    child.wait_with_output().expect("wait for sigma")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn stdout_text(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Asserts success with nothing on stderr.
-fn assert_ok(out: &Output) {
-    assert!(
-        out.status.success(),
-        "exit {:?}, stderr: {}",
-        out.status.code(),
-        stderr(out)
-    );
-}
-
-/// Asserts exit status 1 with exactly one line on stderr, `sigma: ...`, and returns it.
-fn assert_fails(out: &Output) -> String {
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(out));
-    let err = stderr(out);
-    assert_eq!(err.lines().count(), 1, "not one line: {err:?}");
-    assert!(err.starts_with("sigma: "), "{err:?}");
-    err
-}
-
-/// The names in `dir`.
-fn listing(dir: &Path) -> BTreeSet<String> {
-    fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
-fn names(list: &[&str]) -> BTreeSet<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
 
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

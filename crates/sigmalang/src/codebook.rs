@@ -7,11 +7,13 @@
 //!
 //! SigmaLang ships a default codebook, trained on chat text, built into the library.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use crate::checksum::crc32c;
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::serial::ModelCounts;
 use crate::model::{ContextModel, TrainOptions};
 use crate::varint;
 
@@ -48,7 +50,7 @@ pub struct Codebook {
     id: CodebookId,
     model: ContextModel,
     learned: Vec<Vec<u8>>,
-    serialized_len: usize,
+    bytes: Cow<'static, [u8]>,
 }
 
 impl Codebook {
@@ -65,23 +67,29 @@ impl Codebook {
     }
 
     /// Trains a codebook on `records`. `progress(done, total)` reports training steps.
+    ///
+    /// The codebook is built by parsing its own serialized form, so a trained codebook and the
+    /// same codebook loaded from its file are the same model.
     pub fn train(
         records: &[&[u8]],
         opts: &TrainOptions,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Codebook> {
-        let model = crate::model::train(records, opts, progress)?;
+        let counts = crate::model::train(records, opts, progress)?;
         let learned = learned_patterns(records);
-        let mut cb = Codebook {
-            id: CodebookId::NONE,
-            model,
-            learned,
-            serialized_len: 0,
-        };
-        let bytes = cb.to_bytes();
-        cb.id = id_of(&bytes);
-        cb.serialized_len = bytes.len();
-        Ok(cb)
+        let mut out = Vec::new();
+        out.extend_from_slice(&CODEBOOK_MAGIC);
+        out.push(CODEBOOK_VERSION);
+        out.extend_from_slice(&[0, 0, 0]);
+        varint::write(&mut out, learned.len() as u64);
+        for p in &learned {
+            varint::write(&mut out, p.len() as u64);
+            out.extend_from_slice(p);
+        }
+        counts.write(&mut out);
+        let crc = crc32c(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        Codebook::parse(Cow::Owned(out))
     }
 
     /// The codebook's identity.
@@ -101,28 +109,20 @@ impl Codebook {
 
     /// The size of the codebook file, in bytes.
     pub fn serialized_len(&self) -> usize {
-        self.serialized_len
+        self.bytes.len()
     }
 
-    /// Serializes the codebook (layout in `docs/FORMAT.md`).
+    /// The codebook file (layout in `docs/FORMAT.md`).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&CODEBOOK_MAGIC);
-        out.push(CODEBOOK_VERSION);
-        out.extend_from_slice(&[0, 0, 0]);
-        varint::write(&mut out, self.learned.len() as u64);
-        for p in &self.learned {
-            varint::write(&mut out, p.len() as u64);
-            out.extend_from_slice(p);
-        }
-        self.model.write(&mut out);
-        let crc = crc32c(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
-        out
+        self.bytes.to_vec()
     }
 
     /// Parses and checks a codebook file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Codebook> {
+        Codebook::parse(Cow::Owned(bytes.to_vec()))
+    }
+
+    fn parse(bytes: Cow<'static, [u8]>) -> Result<Codebook> {
         let ctx = "codebook";
         if bytes.len() < 4 || bytes[..4] != CODEBOOK_MAGIC {
             return Err(Error::at(
@@ -183,15 +183,18 @@ impl Codebook {
             learned.push(p.to_vec());
             pos += len;
         }
-        let model = ContextModel::read(body, &mut pos, 0).map_err(|e| e.within(ctx))?;
+        let counts = ModelCounts::read(body, &mut pos, 0).map_err(|e| e.within(ctx))?;
         if pos != body.len() {
             return Err(Error::corrupt("trailing bytes after the model", pos as u64).within(ctx));
         }
+        let model = counts
+            .build()
+            .map_err(|e| Error::corrupt(format!("invalid model: {e}"), 8).within(ctx))?;
         Ok(Codebook {
-            id: id_of(bytes),
+            id: id_of(&bytes),
             model,
             learned,
-            serialized_len: bytes.len(),
+            bytes,
         })
     }
 }
@@ -245,4 +248,60 @@ fn learned_patterns(records: &[&[u8]]) -> Vec<Vec<u8>> {
         .take(LEARNED_COUNT)
         .map(|(p, _)| p.to_vec())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_loads_and_round_trips_its_bytes() {
+        let cb = Codebook::parse(Cow::Borrowed(DEFAULT_BYTES)).expect("embedded codebook");
+        assert_eq!(cb.to_bytes(), DEFAULT_BYTES);
+        assert_eq!(Codebook::from_bytes(DEFAULT_BYTES).unwrap().id(), cb.id());
+        assert!(cb.model().max_order() >= 3);
+        assert_eq!(cb.learned().len(), LEARNED_COUNT);
+    }
+
+    #[test]
+    fn training_is_deterministic_and_reloads_identically() {
+        let corpus: Vec<Vec<u8>> = (0..400)
+            .map(|i| {
+                format!(
+                    "record {i}: the quick brown fox {} jumps over the lazy dog.",
+                    i % 7
+                )
+                .into_bytes()
+            })
+            .collect();
+        let refs: Vec<&[u8]> = corpus.iter().map(|r| &r[..]).collect();
+        let opts = TrainOptions {
+            max_order: 4,
+            ..TrainOptions::default()
+        };
+        let a = Codebook::train(&refs, &opts, &mut |_, _| {}).unwrap();
+        let b = Codebook::train(&refs, &opts, &mut |_, _| {}).unwrap();
+        assert_eq!(a.to_bytes(), b.to_bytes());
+        let c = Codebook::from_bytes(&a.to_bytes()).unwrap();
+        assert_eq!(c.id(), a.id());
+        assert_eq!(c.model().context_counts(), a.model().context_counts());
+    }
+
+    #[test]
+    fn damaged_codebooks_are_refused() {
+        let bytes = DEFAULT_BYTES;
+        for cut in [0, 3, 4, 11, 100, bytes.len() / 2, bytes.len() - 1] {
+            assert!(Codebook::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        for at in [0, 4, 5, 9, 200, bytes.len() / 3, bytes.len() - 2] {
+            let mut b = bytes.to_vec();
+            b[at] ^= 0x40;
+            let err = Codebook::from_bytes(&b).unwrap_err();
+            assert!(
+                err.to_string().contains("codebook")
+                    || matches!(err.kind(), ErrorKind::UnsupportedVersion { .. }),
+                "{err}"
+            );
+        }
+    }
 }

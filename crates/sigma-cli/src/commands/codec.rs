@@ -1,18 +1,22 @@
 //! `sigma compress` and `sigma decompress` (also `sigma [FILE]` and `sigma -d [FILE]`).
 //!
 //! Both stream: memory stays bounded by the library's chunk size and one I/O buffer, however
-//! large the input.
+//! large the input. `-m MODEL` codes with a trained codebook; decompressing picks the codebook
+//! from the stream's header (the built-in one, or MODEL, which must be the one it names).
 
 use std::fs::{self, File};
-use std::io::{self, BufReader, IsTerminal, Read, Write};
+use std::io::{self, BufReader, Cursor, IsTerminal, Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
-use sigmalang::{StreamReader, StreamWriter};
+use sigmalang::stream::{FileHeader, FileKind, DEFAULT_CHUNK_SIZE, HEADER_LEN};
+use sigmalang::{Codebook, StreamReader, StreamWriter};
 
 use crate::error::CliError;
 use crate::format;
 use crate::io::{plan_output, read_full, warn, Input, Mode, Output, Target, BUF_SIZE};
+use crate::model::Model;
 use crate::progress::ProgressReader;
 use crate::CodecArgs;
 
@@ -26,6 +30,7 @@ pub fn compress(args: &CodecArgs) -> Result<(), CliError> {
             "refusing to write compressed data to a terminal (use -o OUT, or -f to force)",
         ));
     }
+    let model = Model::load_or_builtin(args.model.as_deref())?;
     let remove_input = wants_removal(args, &input, &target);
     let in_label = input.label();
 
@@ -37,7 +42,8 @@ pub fn compress(args: &CodecArgs) -> Result<(), CliError> {
     let is_stdout = output.is_stdout();
     let write_err = |e: io::Error| CliError::write(&out_label, e, is_stdout);
 
-    let mut writer = StreamWriter::new(output).map_err(|e| write_err(e.into()))?;
+    let mut writer = StreamWriter::with_options(output, model.codebook.clone(), DEFAULT_CHUNK_SIZE)
+        .map_err(|e| write_err(e.into()))?;
     let mut buf = vec![0u8; BUF_SIZE];
     loop {
         let n = match reader.read(&mut buf) {
@@ -57,7 +63,7 @@ pub fn compress(args: &CodecArgs) -> Result<(), CliError> {
 
     if remove_input {
         if let (Some(packed), Some(original)) = (finished.temp_path(), input.path()) {
-            verify_compressed(packed, original, &in_label)?;
+            verify_compressed(packed, original, &model.codebook, &in_label)?;
         }
     }
     finished.persist(remove_input)?;
@@ -93,7 +99,13 @@ pub fn decompress(args: &CodecArgs) -> Result<(), CliError> {
     let started = Instant::now();
     let progress = ProgressReader::new(opened.reader, opened.len, args.quiet);
     let consumed = progress.counter();
-    let mut reader = StreamReader::new(BufReader::with_capacity(BUF_SIZE, progress));
+    let mut buffered = BufReader::with_capacity(BUF_SIZE, progress);
+    // The header says which codebook the stream needs; read it first, then hand it back.
+    let mut head = vec![0u8; HEADER_LEN];
+    let n = read_full(&mut buffered, &mut head).map_err(|e| CliError::new(&in_label, e))?;
+    head.truncate(n);
+    let codebook = stream_codebook(&head, args.model.as_deref(), &in_label)?;
+    let mut reader = StreamReader::with_codebook(Cursor::new(head).chain(buffered), codebook);
     let mut output = Output::create(&target, args.force, opened.permissions)?;
     let out_label = output.label().to_string();
     let is_stdout = output.is_stdout();
@@ -130,6 +142,23 @@ pub fn decompress(args: &CodecArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The codebook to decode the stream starting with `head` (up to [`HEADER_LEN`] bytes) with.
+///
+/// When `head` is not a stream header, any codebook will do: the stream reader reports what is
+/// wrong (not a SigmaLang file, an archive, a damaged header) when it reads the same bytes.
+fn stream_codebook(
+    head: &[u8],
+    model: Option<&Path>,
+    in_label: &str,
+) -> Result<Arc<Codebook>, CliError> {
+    match FileHeader::parse(head) {
+        Ok(header) if header.kind == FileKind::Stream => {
+            Model::for_decoding(header.codebook, model, "stream", in_label).map(|m| m.codebook)
+        }
+        _ => Model::load_or_builtin(model).map(|m| m.codebook),
+    }
+}
+
 /// Whether `--rm` applies: only to a file input written to a file output.
 fn wants_removal(args: &CodecArgs, input: &Input, target: &Target) -> bool {
     if !args.rm {
@@ -148,12 +177,19 @@ fn wants_removal(args: &CodecArgs, input: &Input, target: &Target) -> bool {
     }
 }
 
-/// Decodes the compressed file `packed` and compares it with `original`, byte for byte.
-fn verify_compressed(packed: &Path, original: &Path, in_label: &str) -> Result<(), CliError> {
+/// Decodes the compressed file `packed` with `codebook` and compares it with `original`, byte
+/// for byte.
+fn verify_compressed(
+    packed: &Path,
+    original: &Path,
+    codebook: &Arc<Codebook>,
+    in_label: &str,
+) -> Result<(), CliError> {
     let fail =
         |what: String| CliError::new(in_label, format!("verification failed, input kept: {what}"));
     let packed = File::open(packed).map_err(|e| fail(e.to_string()))?;
-    let mut decoded = StreamReader::new(BufReader::with_capacity(BUF_SIZE, packed));
+    let mut decoded =
+        StreamReader::with_codebook(BufReader::with_capacity(BUF_SIZE, packed), codebook.clone());
     let mut original = File::open(original).map_err(|e| fail(e.to_string()))?;
     let mut a = vec![0u8; BUF_SIZE];
     let mut b = vec![0u8; BUF_SIZE];

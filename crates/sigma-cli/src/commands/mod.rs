@@ -4,9 +4,11 @@
 //! for `main` to print; it never exits the process itself, so temporary files are cleaned up by
 //! their destructors.
 
+pub mod archive;
 pub mod codec;
 pub mod demo;
 pub mod inspect;
+pub mod train;
 
 use std::collections::HashMap;
 

@@ -15,6 +15,7 @@
 //!
 //! The model is immutable and shared between threads.
 
+pub(crate) mod serial;
 mod train;
 
 pub(crate) use train::train;
@@ -22,7 +23,6 @@ pub use train::TrainOptions;
 
 use crate::coder::{RangeDecoder, RangeEncoder, MAX_TOTAL};
 use crate::error::{Error, Result};
-use crate::varint;
 
 /// The longest context a model may use, in bytes.
 pub const MAX_ORDER: usize = 7;
@@ -350,115 +350,6 @@ impl ContextModel {
                 s => s as usize,
             };
         }
-    }
-
-    /// Serializes the model (see `docs/FORMAT.md`, codebook model section).
-    pub(crate) fn write(&self, out: &mut Vec<u8>) {
-        varint::write(out, self.max_order as u64);
-        for &r in &self.see {
-            varint::write(out, u64::from(r));
-        }
-        let a = &self.arena;
-        let mut by_order: Vec<Vec<usize>> = vec![Vec::new(); self.max_order + 1];
-        let mut node = 0usize;
-        while node < a.len() {
-            let n = (a[node + 1] >> 8 & 0x1ff) as usize;
-            by_order[(a[node + 1] & 0xff) as usize].push(node);
-            node += NODE_HEADER + 2 * n;
-        }
-        let key = |node: usize| u64::from(a[node + 3]) | u64::from(a[node + 4]) << 32;
-        for mut nodes in by_order {
-            nodes.sort_unstable_by_key(|&nd| key(nd));
-            varint::write(out, nodes.len() as u64);
-            let mut prev = 0u64;
-            for nd in nodes {
-                let k = key(nd);
-                varint::write(out, k - prev);
-                prev = k;
-                let n = (a[nd + 1] >> 8 & 0x1ff) as usize;
-                varint::write(out, n as u64 - 1);
-                varint::write(out, u64::from(a[nd] & 0xffff));
-                out.push((a[nd + 1] >> 24) as u8);
-                for i in 0..n {
-                    let e = a[nd + NODE_HEADER + 2 * i];
-                    out.push((e >> 16) as u8);
-                    varint::write(out, u64::from(e & 0xffff));
-                }
-            }
-        }
-    }
-
-    /// Reads a model written by [`write`](Self::write) from `buf` at `*pos`.
-    pub(crate) fn read(buf: &[u8], pos: &mut usize, base: u64) -> Result<ContextModel> {
-        let at = |pos: usize| base + pos as u64;
-        let max_order = varint::read(buf, pos, base)? as usize;
-        if max_order > MAX_ORDER {
-            return Err(Error::corrupt(
-                format!("model order {max_order} exceeds {MAX_ORDER}"),
-                at(*pos),
-            ));
-        }
-        let mut see = Vec::with_capacity((max_order + 1) * SEE_CELLS);
-        for _ in 0..(max_order + 1) * SEE_CELLS {
-            let r = varint::read(buf, pos, base)?;
-            if r == 0 || r > u64::from(u16::MAX) {
-                return Err(Error::corrupt("escape table value out of range", at(*pos)));
-            }
-            see.push(r as u16);
-        }
-        let mut orders = Vec::with_capacity(max_order + 1);
-        for k in 0..=max_order {
-            let count = varint::read(buf, pos, base)?;
-            // Every context takes at least 4 bytes: a cheap bound against hostile counts.
-            if count > (buf.len() - *pos) as u64 / 4 + 1 {
-                return Err(Error::corrupt(
-                    format!("order-{k} context count {count} is impossible"),
-                    at(*pos),
-                ));
-            }
-            let mut entries = Vec::with_capacity(count as usize);
-            let mut key = 0u64;
-            for i in 0..count {
-                let start = *pos;
-                let delta = varint::read(buf, pos, base)?;
-                if i > 0 && delta == 0 {
-                    return Err(Error::corrupt("contexts out of order", at(start)));
-                }
-                key = key
-                    .checked_add(delta)
-                    .ok_or_else(|| Error::corrupt("context key overflows", at(start)))?;
-                let n = varint::read(buf, pos, base)? + 1;
-                let esc = varint::read(buf, pos, base)?;
-                let cell = *buf
-                    .get(*pos)
-                    .ok_or_else(|| Error::truncated("a context's cell", at(*pos)))?;
-                *pos += 1;
-                if n > 256 || esc > u64::from(u16::MAX) {
-                    return Err(Error::corrupt("context header out of range", at(start)));
-                }
-                let mut syms = Vec::with_capacity(n as usize);
-                for _ in 0..n {
-                    let s = *buf
-                        .get(*pos)
-                        .ok_or_else(|| Error::truncated("a context symbol", at(*pos)))?;
-                    *pos += 1;
-                    let f = varint::read(buf, pos, base)?;
-                    if f == 0 || f > u64::from(u16::MAX) {
-                        return Err(Error::corrupt("symbol frequency out of range", at(*pos)));
-                    }
-                    syms.push((s, f as u16));
-                }
-                entries.push(ContextEntry {
-                    key,
-                    esc: esc as u16,
-                    cell,
-                    syms,
-                });
-            }
-            orders.push(entries);
-        }
-        ContextModel::from_entries(orders, see)
-            .map_err(|e| Error::corrupt(format!("invalid model: {e}"), at(*pos)))
     }
 }
 

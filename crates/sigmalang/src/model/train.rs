@@ -9,8 +9,8 @@
 //! measured escape rates set the escape frequencies of the model counted on the whole corpus, so
 //! the model expects as much novelty as new text of the same kind brings.
 
-use super::{key_mask, ContextEntry, ContextModel, MAX_ORDER, SEE_CELLS};
-use crate::coder::MAX_TOTAL;
+use super::serial::{cell_of, d_bucket, n_bucket, Counted, ModelCounts, D_BUCKETS, N_BUCKETS};
+use super::{key_mask, MAX_ORDER, SEE_CELLS};
 use crate::error::{Error, Result};
 
 /// How a model is trained.
@@ -56,18 +56,12 @@ impl TrainOptions {
     }
 }
 
-/// A context while training: its key and `(symbol, count)` sorted by symbol.
-struct Counted {
-    key: u64,
-    counts: Vec<(u8, u32)>,
-}
-
 /// Trains a model on `records`. `progress(done, total)` is called as steps complete.
 pub(crate) fn train(
     records: &[&[u8]],
     opts: &TrainOptions,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<ContextModel> {
+) -> Result<ModelCounts> {
     if opts.max_order == 0 || opts.max_order > MAX_ORDER {
         return Err(Error::invalid(format!(
             "max order must be 1..={MAX_ORDER}, got {}",
@@ -85,18 +79,13 @@ pub(crate) fn train(
     };
     progress(1, steps);
     let counted = count(&records, opts, &mut |k| progress(k + 2, steps));
-    let orders = counted
-        .iter()
-        .enumerate()
-        .map(|(k, ctxs)| {
-            ctxs.iter()
-                .map(|c| quantize(c, calibration.escape(k, c, opts), cell_of(c), k == 0))
-                .collect()
-        })
-        .collect();
-    let see = calibration.after_table(opts);
     progress(steps, steps);
-    ContextModel::from_entries(orders, see)
+    Ok(ModelCounts {
+        max_order: opts.max_order,
+        first: calibration.first_table(opts),
+        after: calibration.after_table(opts),
+        orders: counted,
+    })
 }
 
 /// Counts the contexts of every order in `records`, keeping those above the thresholds.
@@ -119,34 +108,6 @@ fn count(records: &[&[u8]], opts: &TrainOptions, done: &mut dyn FnMut(usize)) ->
         done(k);
     }
     counted
-}
-
-const N_BUCKETS: usize = 24;
-const D_BUCKETS: usize = 8;
-
-fn n_bucket(n: u32) -> usize {
-    // 1, 2, 3, then two buckets per power of two.
-    if n <= 3 {
-        return n as usize;
-    }
-    let log = 31 - n.leading_zeros() as usize;
-    let half = ((n >> (log - 1)) & 1) as usize;
-    (2 * log + half).min(N_BUCKETS - 1)
-}
-
-fn d_bucket(d: usize) -> usize {
-    match d {
-        0..=4 => d.saturating_sub(1),
-        5..=6 => 4,
-        7..=10 => 5,
-        11..=20 => 6,
-        _ => 7,
-    }
-}
-
-fn cell_of(c: &Counted) -> u8 {
-    let n: u32 = c.counts.iter().map(|&(_, x)| x).sum();
-    (n_bucket(n) * D_BUCKETS + d_bucket(c.counts.len())) as u8
 }
 
 /// Escape rates measured on held-out records, by order and kind of context.
@@ -225,26 +186,39 @@ impl Calibration {
         out
     }
 
-    /// The escape probability for context `c` of order `k`.
-    fn escape(&self, k: usize, c: &Counted, opts: &TrainOptions) -> f64 {
-        let n: u32 = c.counts.iter().map(|&(_, x)| x).sum();
-        let d = c.counts.len();
+    /// The first-visit table: escape probability * 65536 per order and cell. Cells visited
+    /// too rarely take their count bucket's rate, or PPM method C's estimate with a quarter more
+    /// escape.
+    fn first_table(&self, opts: &TrainOptions) -> Vec<u16> {
         let min = u64::from(opts.min_calibration_visits);
         let rate = |(v, e): (u64, u64)| (e as f64 + 0.5) / (v as f64 + 1.0);
-        if let Some(row) = self.cells.get(k).map(|r| &r[n_bucket(n)]) {
-            let cell = row[d_bucket(d)];
-            if cell.0 >= min {
-                return rate(cell);
-            }
-            let all = row.iter().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1));
-            if all.0 >= min {
-                return rate(all);
+        let mut out = vec![1u16; (opts.max_order + 1) * SEE_CELLS];
+        for k in 0..=opts.max_order {
+            for nb in 0..N_BUCKETS {
+                for db in 0..D_BUCKETS {
+                    let p = match self.cells.get(k).map(|r| &r[nb]) {
+                        Some(row) if row[db].0 >= min => rate(row[db]),
+                        Some(row) if row.iter().map(|c| c.0).sum::<u64>() >= min => {
+                            rate(row.iter().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1)))
+                        }
+                        _ => {
+                            let n = f64::from(bucket_floor(nb));
+                            let d = ((db + 1) as f64).min(n) * 1.25;
+                            d / (n + d)
+                        }
+                    };
+                    out[k * SEE_CELLS + nb * D_BUCKETS + db] =
+                        (p * 65536.0).clamp(1.0, 65535.0) as u16;
+                }
             }
         }
-        // Too rare to measure: PPM method C with a quarter more escape.
-        let d = d as f64 * 1.25;
-        d / (f64::from(n) + d)
+        out
     }
+}
+
+/// The smallest count in bucket `nb`.
+fn bucket_floor(nb: usize) -> u32 {
+    (1..=1u32 << 24).find(|&n| n_bucket(n) >= nb).unwrap_or(1)
 }
 
 /// At most `max_input` bytes of records, taken evenly across the corpus.
@@ -295,45 +269,4 @@ fn group(items: &[u64], order: usize, min_count: u32) -> Vec<Counted> {
         });
     }
     out
-}
-
-/// Turns counts and an escape probability into coder frequencies, scaled to the coder's full
-/// precision, none below 1. Order 0 lists every byte (unseen ones with count 1/2) and needs no
-/// escape.
-fn quantize(c: &Counted, p_escape: f64, cell: u8, complete: bool) -> ContextEntry {
-    let mut weights: Vec<(u8, f64)> = if complete {
-        let mut w = vec![0.5f64; 256];
-        for &(s, x) in &c.counts {
-            w[usize::from(s)] = f64::from(x);
-        }
-        w.into_iter()
-            .enumerate()
-            .map(|(s, x)| (s as u8, x))
-            .collect()
-    } else {
-        c.counts.iter().map(|&(s, x)| (s, f64::from(x))).collect()
-    };
-    let p_escape = if complete {
-        0.0
-    } else {
-        p_escape.clamp(1e-4, 0.98)
-    };
-    let sum: f64 = weights.iter().map(|w| w.1).sum();
-    let scale = f64::from(MAX_TOTAL - 1) - weights.len() as f64 - 1.0;
-    for w in weights.iter_mut() {
-        w.1 = w.1 / sum * (1.0 - p_escape) * scale;
-    }
-    let mut list: Vec<(u8, u16)> = weights.iter().map(|&(s, w)| (s, w as u16 + 1)).collect();
-    list.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let esc = if complete {
-        0
-    } else {
-        (p_escape * scale) as u16 + 1
-    };
-    ContextEntry {
-        key: c.key,
-        esc,
-        cell,
-        syms: list,
-    }
 }

@@ -1,0 +1,185 @@
+//! Reading JSON Lines one line at a time: the string field of every line, with errors that name
+//! the file and line.
+//!
+//! Only one line is held in memory at a time. Every line must be a JSON object; a final newline
+//! at the end of the input is allowed, but an empty line anywhere else is an error (or, for
+//! callers that skip lines, a line without the field).
+
+use std::io::{self, BufRead};
+
+use serde_json::Value;
+
+use crate::error::CliError;
+
+/// What a line holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// The field's string value.
+    Text(String),
+    /// The line has no string value for the field; says why.
+    Missing(String),
+}
+
+/// Reads the string field `field` of every line of a JSONL input.
+pub struct JsonlReader<R: BufRead> {
+    reader: R,
+    label: String,
+    field: String,
+    line_no: u64,
+    buf: Vec<u8>,
+}
+
+impl<R: BufRead> JsonlReader<R> {
+    /// Reads `reader`, named `label` in messages, for the field `field`.
+    pub fn new(reader: R, label: impl Into<String>, field: impl Into<String>) -> JsonlReader<R> {
+        JsonlReader {
+            reader,
+            label: label.into(),
+            field: field.into(),
+            line_no: 0,
+            buf: Vec::new(),
+        }
+    }
+
+    /// `FILE:LINE` of the line last read, for messages.
+    pub fn position(&self) -> String {
+        format!("{}:{}", self.label, self.line_no)
+    }
+
+    /// Reads the next line: `None` at the end of the input. Input that cannot be read, a line
+    /// that is not JSON, and a line that is not a JSON object are errors.
+    pub fn next_line(&mut self) -> Result<Option<Line>, CliError> {
+        self.buf.clear();
+        let n = loop {
+            match self.reader.read_until(b'\n', &mut self.buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(CliError::new(&self.label, e)),
+            }
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        self.line_no += 1;
+        let line = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Some(Line::Missing("empty line".to_string())));
+        }
+        let value: Value = serde_json::from_slice(line)
+            .map_err(|e| CliError::new(self.position(), json_error(&e)))?;
+        let Value::Object(mut object) = value else {
+            return Err(CliError::new(
+                self.position(),
+                "not a JSON object (every line must be one)",
+            ));
+        };
+        Ok(Some(match object.remove(&self.field) {
+            Some(Value::String(text)) => Line::Text(text),
+            Some(other) => Line::Missing(format!(
+                "field {} is {}, not a string",
+                quoted(&self.field),
+                kind(&other)
+            )),
+            None => Line::Missing(format!("no field {}", quoted(&self.field))),
+        }))
+    }
+
+    /// Reads the next line's text, treating a line without it as an error.
+    pub fn next_text(&mut self) -> Result<Option<String>, CliError> {
+        match self.next_line()? {
+            None => Ok(None),
+            Some(Line::Text(text)) => Ok(Some(text)),
+            Some(Line::Missing(why)) => Err(CliError::new(self.position(), why)),
+        }
+    }
+}
+
+/// A JSON syntax error on one line: serde_json's message with the column, without its "line 1".
+fn json_error(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match message.strip_suffix(&suffix) {
+        Some(m) => format!("invalid JSON at column {}: {m}", e.column()),
+        None => format!("invalid JSON: {message}"),
+    }
+}
+
+/// `s` as a JSON string, for messages.
+fn quoted(s: &str) -> String {
+    Value::from(s).to_string()
+}
+
+/// The JSON type of `v`, for messages.
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &str, field: &str) -> Vec<Result<Line, String>> {
+        let mut r = JsonlReader::new(input.as_bytes(), "in.jsonl", field);
+        let mut out = Vec::new();
+        loop {
+            match r.next_line() {
+                Ok(None) => return out,
+                Ok(Some(line)) => out.push(Ok(line)),
+                Err(e) => {
+                    out.push(Err(e.to_string()));
+                    return out;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reads_the_field_of_every_line() {
+        let input = "{\"text\": \"a\\nb\", \"x\": 1}\r\n{\"role\": \"user\", \"text\": \"\"}\n";
+        assert_eq!(
+            lines(input, "text"),
+            vec![Ok(Line::Text("a\nb".into())), Ok(Line::Text(String::new()))]
+        );
+        // No final newline.
+        assert_eq!(
+            lines("{\"t\": \"\\u0000\"}", "t"),
+            vec![Ok(Line::Text("\0".into()))]
+        );
+        assert!(lines("", "text").is_empty());
+    }
+
+    #[test]
+    fn missing_fields_and_bad_lines() {
+        let got = lines("{\"a\": 1}\n\n{\"text\": null}\n", "text");
+        assert_eq!(
+            got,
+            vec![
+                Ok(Line::Missing("no field \"text\"".into())),
+                Ok(Line::Missing("empty line".into())),
+                Ok(Line::Missing("field \"text\" is null, not a string".into())),
+            ]
+        );
+        let got = lines("{\"text\": \"ok\"}\n[1]\n", "text");
+        assert_eq!(
+            got[1],
+            Err("in.jsonl:2: not a JSON object (every line must be one)".into())
+        );
+        let got = lines("{\"text\": \"ok\"}\n{\"text\": \"cut\n", "text");
+        assert_eq!(
+            got[1],
+            Err("in.jsonl:2: invalid JSON at column 13: EOF while parsing a string".into())
+        );
+
+        let mut r = JsonlReader::new(&b"{\"text\": \"a\"}\n{}\n"[..], "f", "text");
+        assert_eq!(r.next_text().unwrap(), Some("a".into()));
+        let e = r.next_text().unwrap_err().to_string();
+        assert_eq!(e, "f:2: no field \"text\"");
+    }
+}

@@ -1,0 +1,520 @@
+//! End-to-end tests of `sigma train`, `pack`, `unpack`, `get` and of `-m` on streams: exact
+//! round trips of JSONL text, codebook checks, damaged archives and overwrite rules.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+use serde_json::Value;
+
+/// The fixture: 50 chat lines with unicode, emoji, escapes, NULs and empty strings.
+const FIXTURE: &str = include_str!("fixtures/chat.jsonl");
+
+/// The `text` value of every line of `jsonl`.
+fn texts(jsonl: &[u8]) -> Vec<String> {
+    let jsonl = std::str::from_utf8(jsonl).expect("JSONL is UTF-8");
+    jsonl
+        .split_terminator('\n')
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).expect("a JSON line");
+            v["text"].as_str().expect("a text field").to_string()
+        })
+        .collect()
+}
+
+/// A directory holding `chat.jsonl`.
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("chat.jsonl"), FIXTURE).unwrap();
+    dir
+}
+
+/// Trains `name` on the fixture, with `extra` options.
+fn train(d: &Path, name: &str, extra: &[&str]) {
+    let mut args = vec!["train", "-q", "-o", name];
+    args.extend_from_slice(extra);
+    args.push("chat.jsonl");
+    let out = sigma(d, &args, None);
+    assert_ok(&out);
+    assert!(out.stderr.is_empty(), "-q prints nothing: {}", stderr(&out));
+}
+
+#[test]
+fn fixture_is_varied() {
+    let t = texts(FIXTURE.as_bytes());
+    assert_eq!(t.len(), 50);
+    assert!(t.iter().filter(|s| s.is_empty()).count() >= 2);
+    for needle in [
+        "\0",
+        "\n",
+        "\t",
+        "\"",
+        "\\",
+        "👋",
+        "😀",
+        "日本語",
+        "\u{2028}",
+    ] {
+        assert!(t.iter().any(|s| s.contains(needle)), "{needle:?}");
+    }
+}
+
+#[test]
+fn pack_unpack_round_trips_every_text() {
+    let dir = setup();
+    let d = dir.path();
+    let packed = sigma(d, &["pack", "-o", "chat.sga", "chat.jsonl"], None);
+    assert_ok(&packed);
+    assert!(packed.stdout.is_empty() && packed.stderr.is_empty());
+
+    let out = sigma(d, &["unpack", "-o", "back.jsonl", "chat.sga"], None);
+    assert_ok(&out);
+    assert!(out.stdout.is_empty());
+    let back = fs::read(d.join("back.jsonl")).unwrap();
+    assert_eq!(texts(&back), texts(FIXTURE.as_bytes()));
+    // One object per line, with only the field.
+    for line in std::str::from_utf8(&back).unwrap().lines() {
+        assert!(
+            line.starts_with("{\"text\": \"") && line.ends_with("\"}"),
+            "{line}"
+        );
+    }
+
+    // Without -o, the JSONL goes to standard output.
+    let stdout = sigma(d, &["unpack", "chat.sga"], None);
+    assert_ok(&stdout);
+    assert_eq!(stdout.stdout, back);
+
+    // Standard input (no FILE, or `-`) packs to the same archive.
+    let archive = fs::read(d.join("chat.sga")).unwrap();
+    assert_ok(&sigma(
+        d,
+        &["pack", "-o", "stdin.sga"],
+        Some(FIXTURE.as_bytes()),
+    ));
+    assert_eq!(fs::read(d.join("stdin.sga")).unwrap(), archive);
+    assert_ok(&sigma(
+        d,
+        &["pack", "-o", "dash.sga", "-"],
+        Some(FIXTURE.as_bytes()),
+    ));
+    assert_eq!(fs::read(d.join("dash.sga")).unwrap(), archive);
+    assert_eq!(
+        listing(d),
+        names(&[
+            "back.jsonl",
+            "chat.jsonl",
+            "chat.sga",
+            "dash.sga",
+            "stdin.sga"
+        ])
+    );
+}
+
+#[test]
+fn pack_verbose_reports_sizes_and_codebook() {
+    let dir = setup();
+    let d = dir.path();
+    let out = sigma(d, &["pack", "-v", "-o", "chat.sga", "chat.jsonl"], None);
+    assert_ok(&out);
+    let err = stderr(&out);
+    let total: usize = texts(FIXTURE.as_bytes()).iter().map(String::len).sum();
+    let size = fs::metadata(d.join("chat.sga")).unwrap().len();
+    assert!(err.contains("50 records"), "{err}");
+    assert!(err.contains(&format!("{total} -> {size} bytes")), "{err}");
+    assert!(
+        err.contains("ratio") && err.contains("codebook: default ("),
+        "{err}"
+    );
+}
+
+#[test]
+fn other_field_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = "{\"content\": \"a\\nb\", \"text\": 1}\n{\"content\": \"\"}\n";
+    fs::write(d.join("in.jsonl"), input).unwrap();
+    assert_ok(&sigma(
+        d,
+        &["pack", "--field", "content", "-o", "a.sga", "in.jsonl"],
+        None,
+    ));
+    let out = sigma(d, &["unpack", "a.sga"], None);
+    assert_ok(&out);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "{\"content\": \"a\\nb\"}\n{\"content\": \"\"}\n"
+    );
+}
+
+#[test]
+fn get_prints_one_record() {
+    let dir = setup();
+    let d = dir.path();
+    assert_ok(&sigma(d, &["pack", "-o", "chat.sga", "chat.jsonl"], None));
+    let t = texts(FIXTURE.as_bytes());
+    for n in [0, 3, 9, 15, 16, 19, 37, 49] {
+        let out = sigma(d, &["get", "chat.sga", &n.to_string()], None);
+        assert_ok(&out);
+        assert_eq!(out.stdout, format!("{}\n", t[n]).into_bytes(), "record {n}");
+        let raw = sigma(d, &["get", "--raw", "chat.sga", &n.to_string()], None);
+        assert_ok(&raw);
+        assert_eq!(raw.stdout, t[n].as_bytes(), "record {n}");
+    }
+    let err = assert_fails(&sigma(d, &["get", "chat.sga", "50"], None));
+    assert!(
+        err.contains("no record 50") && err.contains("50 records"),
+        "{err}"
+    );
+    let usage = sigma(d, &["get", "chat.sga", "x"], None);
+    assert_eq!(usage.status.code(), Some(1));
+    assert!(
+        stderr(&usage).contains("invalid value"),
+        "{}",
+        stderr(&usage)
+    );
+    let err = assert_fails(&sigma(d, &["get", "chat.jsonl", "0"], None));
+    assert!(err.contains("not a SigmaLang file"), "{err}");
+}
+
+#[test]
+fn trained_model_round_trip() {
+    let dir = setup();
+    let d = dir.path();
+    let out = sigma(d, &["train", "-o", "chat.sgcb", "chat.jsonl"], None);
+    assert_ok(&out);
+    let summary = stderr(&out);
+    let model_len = fs::metadata(d.join("chat.sgcb")).unwrap().len();
+    assert!(summary.contains("50 records"), "{summary}");
+    assert!(
+        summary.contains(&format!("{model_len} bytes, id ")),
+        "{summary}"
+    );
+    assert!(summary.contains("contexts"), "{summary}");
+
+    let out = sigma(
+        d,
+        &[
+            "pack",
+            "-v",
+            "-m",
+            "chat.sgcb",
+            "-o",
+            "chat.sga",
+            "chat.jsonl",
+        ],
+        None,
+    );
+    assert_ok(&out);
+    assert!(
+        stderr(&out).contains(&format!("codebook: chat.sgcb ({model_len} bytes)")),
+        "{}",
+        stderr(&out)
+    );
+    let out = sigma(d, &["unpack", "-m", "chat.sgcb", "chat.sga"], None);
+    assert_ok(&out);
+    assert_eq!(texts(&out.stdout), texts(FIXTURE.as_bytes()));
+    let out = sigma(d, &["get", "-m", "chat.sgcb", "chat.sga", "12"], None);
+    assert_ok(&out);
+    assert_eq!(out.stdout, "日本語のテキストも大丈夫です。\n".as_bytes());
+
+    // Without the model the archive cannot be read, and says so.
+    let err = assert_fails(&sigma(d, &["unpack", "-o", "x.jsonl", "chat.sga"], None));
+    assert!(
+        err.contains("chat.sga: this archive was made with codebook")
+            && err.contains("pass it with -m"),
+        "{err}"
+    );
+    let err = assert_fails(&sigma(d, &["get", "chat.sga", "0"], None));
+    assert!(err.contains("pass it with -m"), "{err}");
+    // Nor with another model.
+    train(d, "other.sgcb", &["--max-order", "2"]);
+    let err = assert_fails(&sigma(
+        d,
+        &["get", "-m", "other.sgcb", "chat.sga", "0"],
+        None,
+    ));
+    assert!(err.contains("but other.sgcb is codebook"), "{err}");
+    assert_eq!(
+        listing(d),
+        names(&["chat.jsonl", "chat.sga", "chat.sgcb", "other.sgcb"])
+    );
+}
+
+#[test]
+fn streams_need_their_model() {
+    let dir = setup();
+    let d = dir.path();
+    train(d, "a.sgcb", &[]);
+    train(d, "b.sgcb", &["--max-order", "3", "--min-count", "1"]);
+    assert_ne!(
+        fs::read(d.join("a.sgcb")).unwrap(),
+        fs::read(d.join("b.sgcb")).unwrap()
+    );
+    assert_ok(&sigma(d, &["-m", "a.sgcb", "chat.jsonl"], None));
+    assert_ok(&sigma(
+        d,
+        &["compress", "-m", "a.sgcb", "-o", "sub.sgm", "chat.jsonl"],
+        None,
+    ));
+
+    let err = assert_fails(&sigma(d, &["-d", "-o", "x", "chat.jsonl.sgm"], None));
+    assert!(
+        err.contains("this stream was made with codebook") && err.contains("pass it with -m"),
+        "{err}"
+    );
+    let err = assert_fails(&sigma(
+        d,
+        &["-d", "-m", "b.sgcb", "-o", "x", "chat.jsonl.sgm"],
+        None,
+    ));
+    assert!(err.contains("but b.sgcb is codebook"), "{err}");
+    // From standard input too.
+    let packed = fs::read(d.join("sub.sgm")).unwrap();
+    let err = assert_fails(&sigma(d, &["decompress"], Some(&packed)));
+    assert!(
+        err.contains("<stdin>") && err.contains("pass it with -m"),
+        "{err}"
+    );
+    assert_eq!(
+        listing(d),
+        names(&[
+            "a.sgcb",
+            "b.sgcb",
+            "chat.jsonl",
+            "chat.jsonl.sgm",
+            "sub.sgm"
+        ])
+    );
+
+    let out = sigma(d, &["-dc", "-m", "a.sgcb", "chat.jsonl.sgm"], None);
+    assert_ok(&out);
+    assert_eq!(out.stdout, FIXTURE.as_bytes());
+    let out = sigma(d, &["decompress", "-m", "a.sgcb"], Some(&packed));
+    assert_ok(&out);
+    assert_eq!(out.stdout, FIXTURE.as_bytes());
+
+    // A stream made with the built-in codebook is refused by a trained one.
+    let plain = sigma(d, &["-c", "chat.jsonl"], None);
+    assert_ok(&plain);
+    let err = assert_fails(&sigma(d, &["-d", "-m", "a.sgcb"], Some(&plain.stdout)));
+    assert!(err.contains("but a.sgcb is codebook"), "{err}");
+    // A model that is not a codebook.
+    let err = assert_fails(&sigma(d, &["-c", "-m", "chat.jsonl", "chat.jsonl"], None));
+    assert!(err.contains("chat.jsonl: not a usable codebook"), "{err}");
+    let err = assert_fails(&sigma(d, &["-c", "-m", "missing", "chat.jsonl"], None));
+    assert!(err.starts_with("sigma: missing: "), "{err}");
+}
+
+#[test]
+fn damaged_archive_names_the_record() {
+    let dir = setup();
+    let d = dir.path();
+    assert_ok(&sigma(d, &["pack", "-o", "chat.sga", "chat.jsonl"], None));
+    let mut bytes = fs::read(d.join("chat.sga")).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x04;
+    fs::write(d.join("chat.sga"), &bytes).unwrap();
+
+    let t = texts(FIXTURE.as_bytes());
+    let mut damaged = 0;
+    for (n, text) in t.iter().enumerate() {
+        let out = sigma(d, &["get", "chat.sga", &n.to_string()], None);
+        if out.status.success() {
+            assert_eq!(out.stdout, format!("{text}\n").into_bytes());
+        } else {
+            let err = assert_fails(&out);
+            assert!(err.contains(&format!("record {n}")), "{err}");
+            assert!(out.stdout.is_empty());
+            damaged += 1;
+        }
+    }
+    assert!(
+        damaged > 0 && damaged < t.len(),
+        "{damaged} damaged records"
+    );
+
+    let err = assert_fails(&sigma(d, &["unpack", "-o", "back.jsonl", "chat.sga"], None));
+    assert!(err.contains("record "), "{err}");
+    assert_eq!(
+        listing(d),
+        names(&["chat.jsonl", "chat.sga"]),
+        "no output left"
+    );
+
+    // A cut archive is refused as a whole.
+    fs::write(d.join("chat.sga"), &bytes[..bytes.len() - 3]).unwrap();
+    let err = assert_fails(&sigma(d, &["get", "chat.sga", "0"], None));
+    assert!(err.contains("chat.sga"), "{err}");
+}
+
+#[test]
+fn pack_refuses_to_overwrite_without_force() {
+    let dir = setup();
+    let d = dir.path();
+    fs::write(d.join("chat.sga"), b"precious").unwrap();
+    let err = assert_fails(&sigma(d, &["pack", "-o", "chat.sga", "chat.jsonl"], None));
+    assert!(err.contains("chat.sga") && err.contains("-f"), "{err}");
+    assert_eq!(fs::read(d.join("chat.sga")).unwrap(), b"precious");
+    let err = assert_fails(&sigma(
+        d,
+        &["pack", "-f", "-o", "chat.jsonl", "chat.jsonl"],
+        None,
+    ));
+    assert!(err.contains("input file itself"), "{err}");
+
+    assert_ok(&sigma(
+        d,
+        &["pack", "-f", "-o", "chat.sga", "chat.jsonl"],
+        None,
+    ));
+    let out = sigma(d, &["unpack", "chat.sga"], None);
+    assert_eq!(texts(&out.stdout), texts(FIXTURE.as_bytes()));
+
+    // unpack and train follow the same rule.
+    fs::write(d.join("out.jsonl"), b"precious").unwrap();
+    let err = assert_fails(&sigma(d, &["unpack", "-o", "out.jsonl", "chat.sga"], None));
+    assert!(err.contains("already exists"), "{err}");
+    let err = assert_fails(&sigma(d, &["train", "-o", "out.jsonl", "chat.jsonl"], None));
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(fs::read(d.join("out.jsonl")).unwrap(), b"precious");
+    assert_eq!(listing(d), names(&["chat.jsonl", "chat.sga", "out.jsonl"]));
+}
+
+#[test]
+fn pack_rejects_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases: [(&str, &str); 5] = [
+        (
+            "{\"text\": \"a\"}\n{\"role\": \"user\"}\n",
+            "in.jsonl:2: no field \"text\"",
+        ),
+        (
+            "{\"text\": \"a\"}\n\n{\"text\": \"b\"}\n",
+            "in.jsonl:2: empty line",
+        ),
+        (
+            "{\"text\": 5}\n",
+            "in.jsonl:1: field \"text\" is a number, not a string",
+        ),
+        (
+            "{\"text\": \"a\"}\n{\"text\": \"a\"\n",
+            "in.jsonl:2: invalid JSON",
+        ),
+        ("[\"text\"]\n", "in.jsonl:1: not a JSON object"),
+    ];
+    for (input, expected) in cases {
+        fs::write(d.join("in.jsonl"), input).unwrap();
+        let err = assert_fails(&sigma(d, &["pack", "-o", "a.sga", "in.jsonl"], None));
+        assert!(err.contains(expected), "{input:?}: {err}");
+        assert_eq!(listing(d), names(&["in.jsonl"]), "no output left");
+    }
+    // No final newline, and an empty input, are fine.
+    fs::write(d.join("in.jsonl"), "{\"text\": \"last\"}").unwrap();
+    assert_ok(&sigma(d, &["pack", "-o", "a.sga", "in.jsonl"], None));
+    assert_eq!(sigma(d, &["get", "a.sga", "0"], None).stdout, b"last\n");
+    assert_ok(&sigma(d, &["pack", "-f", "-o", "a.sga"], Some(b"")));
+    let out = sigma(d, &["unpack", "a.sga"], None);
+    assert_ok(&out);
+    assert!(out.stdout.is_empty());
+    let err = assert_fails(&sigma(d, &["get", "a.sga", "0"], None));
+    assert!(err.contains("holds no records"), "{err}");
+}
+
+#[test]
+fn train_formats_and_skipping() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("a.txt"), "first line\nsecond line\n").unwrap();
+    fs::write(d.join("b.txt"), "third line").unwrap();
+    let out = sigma(
+        d,
+        &[
+            "train", "--format", "lines", "-o", "l.sgcb", "a.txt", "b.txt",
+        ],
+        None,
+    );
+    assert_ok(&out);
+    assert!(
+        stderr(&out).contains("on 3 records, 31 bytes"),
+        "{}",
+        stderr(&out)
+    );
+    let out = sigma(
+        d,
+        &["train", "--format", "files", "-o", "f.sgcb", "a.txt", "-"],
+        Some(b"from stdin"),
+    );
+    assert_ok(&out);
+    assert!(
+        stderr(&out).contains("on 2 records, 33 bytes"),
+        "{}",
+        stderr(&out)
+    );
+
+    let input = "{\"text\": \"kept\"}\n{\"other\": 1}\n\n{\"text\": null}\n";
+    fs::write(d.join("in.jsonl"), input).unwrap();
+    let err = assert_fails(&sigma(d, &["train", "-o", "j.sgcb", "in.jsonl"], None));
+    assert!(
+        err.contains("in.jsonl:2: no field \"text\"") && err.contains("--skip-missing"),
+        "{err}"
+    );
+    let out = sigma(
+        d,
+        &["train", "--skip-missing", "-o", "j.sgcb", "in.jsonl"],
+        None,
+    );
+    assert_ok(&out);
+    assert!(
+        stderr(&out).contains("on 1 record (3 lines skipped)"),
+        "{}",
+        stderr(&out)
+    );
+
+    let err = assert_fails(&sigma(d, &["train", "-o", "e.sgcb", "-"], Some(b"")));
+    assert!(err.contains("no records to train on"), "{err}");
+    let err = assert_fails(&sigma(
+        d,
+        &[
+            "train",
+            "--format",
+            "lines",
+            "--max-order",
+            "99",
+            "-o",
+            "e.sgcb",
+            "a.txt",
+        ],
+        None,
+    ));
+    assert!(err.contains("max order"), "{err}");
+    assert_eq!(
+        listing(d),
+        names(&["a.txt", "b.txt", "f.sgcb", "in.jsonl", "j.sgcb", "l.sgcb"])
+    );
+}
+
+#[test]
+fn records_that_are_not_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Only the library can put bytes that are not UTF-8 in an archive.
+    let file = fs::File::create(d.join("bin.sga")).unwrap();
+    let codebook = sigmalang::Codebook::default_codebook();
+    let mut w = sigmalang::ArchiveWriter::new(file, codebook, b"field=body\n").unwrap();
+    w.add(b"fine").unwrap();
+    w.add(b"\xff\xfe bytes").unwrap();
+    w.finish().unwrap();
+
+    let err = assert_fails(&sigma(d, &["unpack", "-o", "out.jsonl", "bin.sga"], None));
+    assert!(err.contains("record 1 is not valid UTF-8"), "{err}");
+    assert_eq!(listing(d), names(&["bin.sga"]));
+    let raw = sigma(d, &["get", "--raw", "bin.sga", "1"], None);
+    assert_ok(&raw);
+    assert_eq!(raw.stdout, b"\xff\xfe bytes");
+    let first = sigma(d, &["get", "bin.sga", "0"], None);
+    assert_eq!(first.stdout, b"fine\n");
+}
