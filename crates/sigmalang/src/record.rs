@@ -17,6 +17,7 @@ use std::sync::Arc;
 use crate::codebook::Codebook;
 use crate::coder::{RangeDecoder, RangeEncoder};
 use crate::error::{Error, Result};
+use crate::model::MatchModel;
 use crate::varint;
 
 /// The record modes of the format.
@@ -50,6 +51,7 @@ pub const MAX_RECORD_LEN: u64 = 1 << 30;
 pub struct Encoder {
     codebook: Arc<Codebook>,
     body: Vec<u8>,
+    matcher: MatchModel,
 }
 
 impl Default for Encoder {
@@ -64,6 +66,7 @@ impl Encoder {
         Encoder {
             codebook,
             body: Vec::new(),
+            matcher: MatchModel::new(),
         }
     }
 
@@ -86,9 +89,25 @@ impl Encoder {
         self.body.clear();
         let model = self.codebook.model();
         let mut enc = RangeEncoder::new(&mut self.body);
+        let mm = &mut self.matcher;
+        mm.reset(input.len());
         let mut state = model.start_state();
-        for &b in input {
-            state = model.encode(&mut enc, state, b);
+        for (i, &x) in input.iter().enumerate() {
+            state = match mm.predict(&input[..i]) {
+                Some((m, bucket)) => {
+                    let ctx = bucket * 2 + usize::from(model.expects(state, m));
+                    let hit = x == m;
+                    enc.encode_bit(mm.p(ctx), hit);
+                    mm.learn(ctx, hit);
+                    if hit {
+                        model.advance(state, x)
+                    } else {
+                        model.encode_excluding(&mut enc, state, x, Some(m))
+                    }
+                }
+                None => model.encode(&mut enc, state, x),
+            };
+            mm.update(&input[..=i]);
         }
         enc.finish();
         let raw_len = input.len() as u64;
@@ -138,6 +157,7 @@ pub fn read_header(payload: &[u8]) -> Result<RecordHeader> {
 #[derive(Debug)]
 pub struct Decoder {
     codebook: Arc<Codebook>,
+    matcher: MatchModel,
 }
 
 impl Default for Decoder {
@@ -149,7 +169,10 @@ impl Default for Decoder {
 impl Decoder {
     /// A decoder for records made with `codebook`.
     pub fn new(codebook: Arc<Codebook>) -> Decoder {
-        Decoder { codebook }
+        Decoder {
+            codebook,
+            matcher: MatchModel::new(),
+        }
     }
 
     /// The codebook the decoder uses.
@@ -197,12 +220,28 @@ impl Decoder {
                 }
                 let model = self.codebook.model();
                 let mut dec = RangeDecoder::new(body);
+                let start = out.len();
                 out.reserve(header.raw_len as usize);
+                let mm = &mut self.matcher;
+                mm.reset(header.raw_len as usize);
                 let mut state = model.start_state();
                 for _ in 0..header.raw_len {
-                    let (b, next) = model.decode(&mut dec, state);
+                    let (x, next) = match mm.predict(&out[start..]) {
+                        Some((m, bucket)) => {
+                            let ctx = bucket * 2 + usize::from(model.expects(state, m));
+                            let hit = dec.decode_bit(mm.p(ctx));
+                            mm.learn(ctx, hit);
+                            if hit {
+                                (m, model.advance(state, m))
+                            } else {
+                                model.decode_excluding(&mut dec, state, Some(m))
+                            }
+                        }
+                        None => model.decode(&mut dec, state),
+                    };
                     state = next;
-                    out.push(b);
+                    out.push(x);
+                    mm.update(&out[start..]);
                 }
             }
         }

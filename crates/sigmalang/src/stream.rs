@@ -65,7 +65,7 @@ impl FileHeader {
         if h.len() < 4 && MAGIC.starts_with(h) {
             return Err(Error::truncated("the file header", h.len() as u64));
         }
-        if h[..4] != MAGIC {
+        if h.len() < 4 || h[..4] != MAGIC {
             return Err(Error::at(
                 ErrorKind::BadMagic {
                     found: h[..h.len().min(4)].to_vec(),
@@ -575,4 +575,35 @@ pub fn decompress(stream: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     StreamReader::new(stream).read_all_into(&mut out)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_headers_are_truncated_or_bad_magic_never_a_panic() {
+        for h in [
+            &b""[..],
+            b"\xce",
+            b"\xce\xa3L",
+            b"x",
+            b"xy",
+            b"abc",
+            b"\xce\xa3",
+        ] {
+            let e = FileHeader::parse(h).unwrap_err();
+            let magic_prefix = MAGIC.starts_with(h);
+            assert_eq!(
+                matches!(e.kind(), ErrorKind::Truncated { .. }),
+                magic_prefix,
+                "{h:?}: {e}"
+            );
+            assert_eq!(
+                matches!(e.kind(), ErrorKind::BadMagic { .. }),
+                !magic_prefix,
+                "{h:?}: {e}"
+            );
+        }
+    }
 }

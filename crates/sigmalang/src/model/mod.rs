@@ -15,8 +15,11 @@
 //!
 //! The model is immutable and shared between threads.
 
+mod matcher;
 pub(crate) mod serial;
 mod train;
+
+pub use matcher::{MatchModel, MIN_MATCH};
 
 pub(crate) use train::train;
 pub use train::TrainOptions;
@@ -247,13 +250,55 @@ impl ContextModel {
         ((total * r) >> 8).clamp(1, MAX_TOTAL.saturating_sub(total).max(1))
     }
 
+    /// The context after `x` is seen in context `state`, without coding anything.
+    #[inline]
+    pub fn advance(&self, state: u32, x: u8) -> u32 {
+        let a = &self.arena[..];
+        let x = u32::from(x);
+        let mut node = state as usize;
+        loop {
+            let n = (a[node + 1] >> 8 & 0x1ff) as usize;
+            let syms = &a[node + NODE_HEADER..node + NODE_HEADER + 2 * n];
+            if let Some(e) = syms.chunks_exact(2).find(|e| e[0] >> 16 == x) {
+                return e[1];
+            }
+            node = match a[node + 2] {
+                NO_NODE => return self.root,
+                s => s as usize,
+            };
+        }
+    }
+
+    /// Whether `x` is the most likely byte in context `state`.
+    #[inline]
+    pub fn expects(&self, state: u32, x: u8) -> bool {
+        let node = state as usize;
+        let n = self.arena[node + 1] >> 8 & 0x1ff;
+        n > 0 && self.arena[node + NODE_HEADER] >> 16 == u32::from(x)
+    }
+
     /// Codes byte `x` in context `state`; returns the context of the next byte.
     #[inline]
     pub fn encode(&self, enc: &mut RangeEncoder<'_>, state: u32, x: u8) -> u32 {
+        self.encode_excluding(enc, state, x, None)
+    }
+
+    /// Codes byte `x` in context `state` knowing it is not `not` (a wrong match prediction).
+    #[inline]
+    pub fn encode_excluding(
+        &self,
+        enc: &mut RangeEncoder<'_>,
+        state: u32,
+        x: u8,
+        not: Option<u8>,
+    ) -> u32 {
         let a = &self.arena[..];
         let x = u32::from(x);
         let mut node = state as usize;
         let mut excl = Excluded::default();
+        if let Some(m) = not {
+            excl.add(u32::from(m));
+        }
         loop {
             let head = a[node];
             let n = (a[node + 1] >> 8 & 0x1ff) as usize;
@@ -307,9 +352,23 @@ impl ContextModel {
     /// Decodes a byte in context `state`; returns it and the context of the next byte.
     #[inline]
     pub fn decode(&self, dec: &mut RangeDecoder<'_>, state: u32) -> (u8, u32) {
+        self.decode_excluding(dec, state, None)
+    }
+
+    /// Decodes a byte in context `state` known not to be `not`.
+    #[inline]
+    pub fn decode_excluding(
+        &self,
+        dec: &mut RangeDecoder<'_>,
+        state: u32,
+        not: Option<u8>,
+    ) -> (u8, u32) {
         let a = &self.arena[..];
         let mut node = state as usize;
         let mut excl = Excluded::default();
+        if let Some(m) = not {
+            excl.add(u32::from(m));
+        }
         loop {
             let head = a[node];
             let n = (a[node + 1] >> 8 & 0x1ff) as usize;
