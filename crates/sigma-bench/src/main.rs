@@ -14,8 +14,10 @@ use clap::Parser;
 use codec::{Brotli, Codec, Fsst, Lz4, Zstd};
 use measure::{measure, measure_concat, Row};
 use sigma::SigmaCodec;
+use sigmalang::Codebook;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The size of the trained zstd dictionary: 110 KiB, zstd's `--maxdict` default.
@@ -38,17 +40,26 @@ const CHAT_CODECS: &[&str] = &[
     "zstd-19-dict",
     "brotli-11",
     "zstd-19-concat",
+    "sigma-default",
+    "sigma-fast",
     "sigma",
+    "sigma-max",
 ];
 
-/// Codecs of `--histories` mode, on request logs.
+/// Codecs of `--histories` mode, on request logs. SigmaLang rows code each record on its
+/// own for now; a reference-coded row (`sigma-delta`, see `SigmaCodec::set_reference`)
+/// goes here once the library codes records against earlier content.
 const HISTORY_CODECS: &[&str] = &[
     "zstd-19",
     "zstd-19-dict",
     "zstd-19-patch-from",
     "zstd-19-concat",
+    "sigma-default",
     "sigma",
 ];
+
+/// The row every other row's ratio is compared with.
+const REFERENCE_ROW: &str = "zstd-19-dict";
 
 /// Per-record compression benchmark of SigmaLang against zstd, brotli, LZ4 and FSST.
 #[derive(Parser, Debug)]
@@ -60,7 +71,7 @@ struct Args {
     /// Records to measure [default: DIR/chat-dev.jsonl, or DIR/histories-dev.jsonl with --histories]
     #[arg(long, value_name = "FILE")]
     dev: Option<PathBuf>,
-    /// Records to train dictionaries and symbol tables on [default: DIR/chat-train.jsonl]
+    /// Records to train dictionaries, symbol tables and codebooks on [default: DIR/chat-train.jsonl]
     #[arg(long, value_name = "FILE")]
     train: Option<PathBuf>,
     /// Measure only the first N records (0: all)
@@ -85,21 +96,28 @@ struct Training {
     dictionary: Option<(Vec<u8>, f64)>,
     /// The FSST compressor and the seconds its training took.
     fsst: Option<(fsst::Compressor, f64)>,
+    /// SigmaLang codebooks trained so far: level name, codebook, seconds of training.
+    codebooks: Vec<(&'static str, Arc<Codebook>, f64)>,
 }
 
 impl Training {
+    /// The training records the zstd dictionary and the SigmaLang codebooks are trained
+    /// on: all of them, up to what zstd's trainer accepts.
+    fn samples(&self) -> Vec<&[u8]> {
+        let mut total = 0;
+        self.records
+            .iter()
+            .map(Vec::as_slice)
+            .take_while(|r| {
+                total += r.len();
+                total <= DICT_SAMPLE_CAP
+            })
+            .collect()
+    }
+
     fn dictionary(&mut self) -> Result<&(Vec<u8>, f64), String> {
         if self.dictionary.is_none() {
-            let mut total = 0;
-            let samples: Vec<&[u8]> = self
-                .records
-                .iter()
-                .map(Vec::as_slice)
-                .take_while(|r| {
-                    total += r.len();
-                    total <= DICT_SAMPLE_CAP
-                })
-                .collect();
+            let samples = self.samples();
             progress(&format!(
                 "training a {DICT_SIZE}-byte zstd dictionary on {} records ({} bytes)",
                 samples.len(),
@@ -111,6 +129,38 @@ impl Training {
             self.dictionary = Some((dict, start.elapsed().as_secs_f64()));
         }
         Ok(self.dictionary.as_ref().expect("trained above"))
+    }
+
+    /// The codebook of SigmaLang level `level`, trained on first use.
+    fn codebook(&mut self, level: &sigma::Level) -> Result<(Arc<Codebook>, f64), String> {
+        if let Some((_, codebook, secs)) = self.codebooks.iter().find(|c| c.0 == level.name) {
+            return Ok((codebook.clone(), *secs));
+        }
+        let samples = self.samples();
+        progress(&format!(
+            "training the {} codebook (max_order {}, min_count {}, high_order {}, \
+             min_count_high {}) on {} records ({} bytes)",
+            level.name,
+            level.max_order,
+            level.min_count,
+            level.high_order,
+            level.min_count_high,
+            samples.len(),
+            samples.iter().map(|s| s.len()).sum::<usize>()
+        ));
+        let start = Instant::now();
+        let codebook = Codebook::train(&samples, &level.options(), &mut |_, _| {})
+            .map_err(|e| format!("{}: codebook training failed: {e}", level.name))?;
+        let secs = start.elapsed().as_secs_f64();
+        let codebook = Arc::new(codebook);
+        progress(&format!(
+            "{} codebook {} trained in {secs:.1} s, {} bytes",
+            level.name,
+            codebook.id(),
+            codebook.serialized_len()
+        ));
+        self.codebooks.push((level.name, codebook.clone(), secs));
+        Ok((codebook, secs))
     }
 
     fn fsst(&mut self) -> &(fsst::Compressor, f64) {
@@ -139,7 +189,21 @@ fn build(name: &str, training: &mut Training) -> Result<(CodecPair, String), Str
     let codecs = match name {
         "lz4" => pair(&|| Box::new(Lz4)),
         "brotli-11" => pair(&|| Box::new(Brotli::new(11, 22))),
-        "sigma" => pair(&|| Box::new(SigmaCodec::new())),
+        sigma::DEFAULT_NAME => {
+            let codecs = pair(&|| Box::new(SigmaCodec::new()));
+            return Ok((codecs, "built-in codebook".to_owned()));
+        }
+        _ if sigma::level(name).is_some() => {
+            let level = sigma::level(name).expect("matched above");
+            let (codebook, secs) = training.codebook(level)?;
+            let make =
+                || Box::new(SigmaCodec::with_codebook(name, codebook.clone())) as Box<dyn Codec>;
+            let note = format!(
+                "codebook trained in {secs:.1} s (order {}, min count {}/{} from order {})",
+                level.max_order, level.min_count, level.min_count_high, level.high_order
+            );
+            return Ok(((make(), make()), note));
+        }
         "zstd-3" | "zstd-19" => {
             let level = if name == "zstd-3" { 3 } else { 19 };
             let make = || Zstd::new(name, level, &[]).map(|c| Box::new(c) as Box<dyn Codec>);
@@ -205,18 +269,21 @@ fn thousands(n: u64) -> String {
 /// The report as a Markdown table, rows already sorted.
 fn table(rows: &[Row]) -> String {
     let speed = |s: Option<f64>| s.map_or("-".to_owned(), |v| format!("{v:.1}"));
-    let mut out = String::from(
-        "| codec | records | input bytes | output bytes | ratio | encode MB/s | decode MB/s | model bytes | note |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
+    let reference = reference_ratio(rows);
+    let mut out = format!(
+        "| codec | records | input bytes | output bytes | ratio | vs {REFERENCE_ROW} | encode MB/s | decode MB/s | model bytes | note |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
     );
     for r in rows {
+        let versus = relative(r, reference).map_or("-".to_owned(), |v| format!("{v:.2}x"));
         out += &format!(
-            "| {} | {} | {} | {} | {:.2}x | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {:.2}x | {} | {} | {} | {} | {} |\n",
             r.name,
             thousands(r.records as u64),
             thousands(r.input_bytes),
             thousands(r.output_bytes),
             r.ratio(),
+            versus,
             speed(r.encode_mb_s),
             speed(r.decode_mb_s),
             thousands(r.model_bytes as u64),
@@ -226,8 +293,21 @@ fn table(rows: &[Row]) -> String {
     out
 }
 
+/// The ratio of the reference row, if it was measured.
+fn reference_ratio(rows: &[Row]) -> Option<f64> {
+    rows.iter()
+        .find(|r| r.name == REFERENCE_ROW)
+        .map(Row::ratio)
+}
+
+/// `row`'s ratio relative to the reference row's.
+fn relative(row: &Row, reference: Option<f64>) -> Option<f64> {
+    reference.map(|base| row.ratio() / base)
+}
+
 /// The report as one JSON object.
 fn json(args: &Args, dev: &Path, train: &Path, rows: &[Row]) -> serde_json::Value {
+    let reference = reference_ratio(rows);
     let rows: Vec<_> = rows
         .iter()
         .map(|r| {
@@ -237,8 +317,11 @@ fn json(args: &Args, dev: &Path, train: &Path, rows: &[Row]) -> serde_json::Valu
                 "input_bytes": r.input_bytes,
                 "output_bytes": r.output_bytes,
                 "ratio": r.ratio(),
+                "vs_reference": relative(r, reference),
                 "encode_mb_s": r.encode_mb_s,
                 "decode_mb_s": r.decode_mb_s,
+                "encode_wall_mb_s": r.encode_wall_mb_s,
+                "decode_wall_mb_s": r.decode_wall_mb_s,
                 "model_bytes": r.model_bytes,
                 "note": r.note,
             })
@@ -250,11 +333,14 @@ fn json(args: &Args, dev: &Path, train: &Path, rows: &[Row]) -> serde_json::Valu
         "train": train.display().to_string(),
         "limit": args.limit,
         "min_time_s": MIN_TIME.as_secs_f64(),
+        "clock": measure::clock_name(),
+        "reference": REFERENCE_ROW,
         "rows": rows,
     })
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    let run_start = Instant::now();
     let default_corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
     let corpus = args.corpus.clone().unwrap_or(default_corpus);
     let corpus = corpus.canonicalize().unwrap_or(corpus);
@@ -284,7 +370,7 @@ fn run(args: &Args) -> Result<(), String> {
         .collect();
     let needs_training = selected
         .iter()
-        .any(|n| n.ends_with("-dict") || *n == "fsst");
+        .any(|n| n.ends_with("-dict") || *n == "fsst" || sigma::level(n).is_some());
 
     require(&dev)?;
     if needs_training {
@@ -314,6 +400,7 @@ fn run(args: &Args) -> Result<(), String> {
         },
         dictionary: None,
         fsst: None,
+        codebooks: Vec::new(),
     };
 
     let mut rows = Vec::new();
@@ -336,15 +423,20 @@ fn run(args: &Args) -> Result<(), String> {
         rows.push(row);
     }
     rows.sort_by(|a, b| b.ratio().total_cmp(&a.ratio()));
+    progress(&format!(
+        "done in {:.1} s",
+        run_start.elapsed().as_secs_f64()
+    ));
 
     if args.json {
         println!("{}", json(args, &dev, &train, &rows));
     } else {
         println!(
             "{} ({} records), each record compressed on its own and verified; \
-             MB/s = 10^6 bytes/s, one thread\n",
+             MB/s = 10^6 bytes/s, one thread, on {}\n",
             dev.display(),
-            texts.len()
+            texts.len(),
+            measure::clock_name()
         );
         print!("{}", table(&rows));
     }

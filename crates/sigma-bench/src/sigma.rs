@@ -1,17 +1,82 @@
-//! The SigmaLang slot: SigmaLang's record codec behind the [`Codec`] trait.
+//! The SigmaLang slot: SigmaLang's record codec behind the [`Codec`] trait, and the
+//! training presets ("levels") the bench trains codebooks with.
 //!
-//! Kept on its own so that trained codebooks and levels can be wired in here without
-//! touching the anchors or the measuring code.
+//! Kept on its own so that trained codebooks, levels and (later) reference coding can be
+//! wired in here without touching the anchors or the measuring code.
 
 use crate::codec::{Codec, CodecResult};
 use sigmalang::codebook::Codebook;
 use sigmalang::record::{Decoder, Encoder};
+use sigmalang::TrainOptions;
 use std::sync::Arc;
+
+/// The built-in codebook's row.
+pub const DEFAULT_NAME: &str = "sigma-default";
+
+/// A SigmaLang level: a named training preset. Each level trains its own codebook on the
+/// training records; the record format and coder are the same for every level.
+#[derive(Debug, Clone, Copy)]
+pub struct Level {
+    /// Row name.
+    pub name: &'static str,
+    /// The longest context, in bytes.
+    pub max_order: usize,
+    /// Occurrences a context of order `2..high_order` needs to be kept.
+    pub min_count: u32,
+    /// The first order that needs `min_count_high` occurrences.
+    pub high_order: usize,
+    /// Occurrences a context of order `high_order` and above needs to be kept.
+    pub min_count_high: u32,
+}
+
+impl Level {
+    /// The library's training options for this level (the rest at their defaults).
+    pub fn options(&self) -> TrainOptions {
+        TrainOptions {
+            max_order: self.max_order,
+            min_count: self.min_count,
+            high_order: self.high_order,
+            min_count_high: self.min_count_high,
+            ..Default::default()
+        }
+    }
+}
+
+/// The training presets, smallest model first.
+pub const LEVELS: &[Level] = &[
+    Level {
+        name: "sigma-fast",
+        max_order: 4,
+        min_count: 4,
+        high_order: 3,
+        min_count_high: 8,
+    },
+    Level {
+        name: "sigma",
+        max_order: 6,
+        min_count: 2,
+        high_order: 5,
+        min_count_high: 3,
+    },
+    Level {
+        name: "sigma-max",
+        max_order: 7,
+        min_count: 2,
+        high_order: 6,
+        min_count_high: 3,
+    },
+];
+
+/// The level named `name`, if there is one.
+pub fn level(name: &str) -> Option<&'static Level> {
+    LEVELS.iter().find(|l| l.name == name)
+}
 
 /// SigmaLang records: each record encoded on its own by [`Encoder`], decoded by
 /// [`Decoder`], both over the same codebook.
 #[derive(Debug)]
 pub struct SigmaCodec {
+    name: String,
     codebook: Arc<Codebook>,
     encoder: Encoder,
     decoder: Decoder,
@@ -20,12 +85,13 @@ pub struct SigmaCodec {
 impl SigmaCodec {
     /// A SigmaLang codec over the codebook built into the library.
     pub fn new() -> SigmaCodec {
-        SigmaCodec::with_codebook(Codebook::default_codebook())
+        SigmaCodec::with_codebook(DEFAULT_NAME, Codebook::default_codebook())
     }
 
-    /// A SigmaLang codec over `codebook`.
-    pub fn with_codebook(codebook: Arc<Codebook>) -> SigmaCodec {
+    /// A SigmaLang codec named `name` over `codebook`.
+    pub fn with_codebook(name: &str, codebook: Arc<Codebook>) -> SigmaCodec {
         SigmaCodec {
+            name: name.to_owned(),
             encoder: Encoder::new(codebook.clone()),
             decoder: Decoder::new(codebook.clone()),
             codebook,
@@ -41,7 +107,7 @@ impl Default for SigmaCodec {
 
 impl Codec for SigmaCodec {
     fn name(&self) -> &str {
-        "sigma"
+        &self.name
     }
 
     fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> CodecResult {
@@ -59,15 +125,22 @@ impl Codec for SigmaCodec {
     fn model_bytes(&self) -> usize {
         self.codebook.serialized_len()
     }
+
+    // Reference (context / delta) coding goes here. In `--histories` mode the bench calls
+    // this before every compress and decompress with the previous record of the same
+    // conversation (`None` for a conversation's first record), exactly as it does for
+    // `zstd-19-patch-from`. Once `sigmalang::record` can code a record against earlier
+    // content, keep the reference here (or prime the encoder and decoder with it) and
+    // add a row such as `sigma-delta` to `HISTORY_CODECS` in main.rs. Until then the
+    // SigmaLang rows code every record on its own and ignore the reference.
+    fn set_reference(&mut self, _reference: Option<&[u8]>) {}
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trips() {
-        let mut codec = SigmaCodec::new();
+    fn round_trip(codec: &mut SigmaCodec) {
         let (mut packed, mut unpacked) = (Vec::new(), Vec::new());
         for input in [
             &b""[..],
@@ -77,5 +150,25 @@ mod tests {
             codec.decompress(&packed, &mut unpacked).unwrap();
             assert_eq!(unpacked, input);
         }
+    }
+
+    #[test]
+    fn round_trips() {
+        let mut codec = SigmaCodec::new();
+        assert_eq!(codec.name(), DEFAULT_NAME);
+        round_trip(&mut codec);
+    }
+
+    #[test]
+    fn trained_levels_round_trip() {
+        let text = b"Sure! Here is the code you asked for. Let me know if it helps!\n".repeat(40);
+        let records: Vec<&[u8]> = text.chunks(97).collect();
+        for level in LEVELS {
+            let codebook = Codebook::train(&records, &level.options(), &mut |_, _| {}).unwrap();
+            let mut codec = SigmaCodec::with_codebook(level.name, Arc::new(codebook));
+            assert_eq!(codec.name(), level.name);
+            round_trip(&mut codec);
+        }
+        assert!(level("sigma").is_some() && level(DEFAULT_NAME).is_none());
     }
 }

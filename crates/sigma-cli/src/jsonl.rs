@@ -25,6 +25,8 @@ pub struct JsonlReader<R: BufRead> {
     reader: R,
     label: String,
     field: String,
+    key_field: Option<String>,
+    key: Option<String>,
     line_no: u64,
     buf: Vec<u8>,
 }
@@ -36,9 +38,23 @@ impl<R: BufRead> JsonlReader<R> {
             reader,
             label: label.into(),
             field: field.into(),
+            key_field: None,
+            key: None,
             line_no: 0,
             buf: Vec::new(),
         }
+    }
+
+    /// Also reads the field `key` of every line (see [`key`](Self::key)).
+    pub fn with_key(mut self, key: Option<String>) -> JsonlReader<R> {
+        self.key_field = key;
+        self
+    }
+
+    /// The key field's value in the line last read: a string as it is, any other JSON value
+    /// as its JSON text; `None` when the line has no such field (or no key field was asked for).
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
     }
 
     /// `FILE:LINE` of the line last read, for messages.
@@ -73,6 +89,11 @@ impl<R: BufRead> JsonlReader<R> {
                 "not a JSON object (every line must be one)",
             ));
         };
+        self.key = self.key_field.as_ref().and_then(|k| match object.get(k) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Null) | None => None,
+            Some(other) => Some(other.to_string()),
+        });
         Ok(Some(match object.remove(&self.field) {
             Some(Value::String(text)) => Line::Text(text),
             Some(other) => Line::Missing(format!(

@@ -225,6 +225,24 @@ pub struct PackArgs {
     #[arg(short = 'm', long = "model", value_name = "MODEL")]
     pub model: Option<PathBuf>,
 
+    /// Key contexts by this JSON field (e.g. `conversation`): each record is coded against the
+    /// earlier records with the same value. Without it, against the records just before it.
+    #[arg(long, value_name = "FIELD")]
+    pub context_key: Option<String>,
+
+    /// A context's records since its last keyframe number at most N (bounds `get`'s work).
+    #[arg(long, value_name = "N", default_value_t = sigmalang::ContextOptions::default().keyframe_interval)]
+    pub keyframe_interval: u32,
+
+    /// A context's keyframes since its last root number at most N.
+    #[arg(long, value_name = "N", default_value_t = sigmalang::ContextOptions::default().keyframes_per_root)]
+    pub keyframes_per_root: u32,
+
+    /// Code each record against at most N earlier records of its context (0: no context
+    /// coding at all).
+    #[arg(long, value_name = "N", default_value_t = sigmalang::ContextOptions::default().max_frames)]
+    pub frames: u32,
+
     /// Overwrite an existing ARCHIVE; allow an archive to be written to a terminal.
     #[arg(short = 'f', long = "force")]
     pub force: bool,

@@ -1,23 +1,30 @@
-//! The record archive: what `sigma pack` writes. Many records, each coded on its own and
-//! readable on its own, with an index at the end for random access.
+//! The record archive: what `sigma pack` writes. Many records, each readable on its own, coded
+//! against their contexts (see [`crate::context`]), with an index at the end for random access.
 //!
 //! ```text
 //! file header (20 bytes, kind = archive)
 //! metadata: varint length, bytes, crc32c
 //! record payloads, back to back, in blocks of `block_records` records
-//! index: varint count, varint block_records, varint payload length per record,
-//!        crc32c per block (over the block's payloads), crc32c of the index
+//! index: varint count, varint block_records,
+//!        varint keyframe_interval, varint keyframes_per_root, varint max_frames, varint window,
+//!        per record: varint payload length, varint (context id << 2 | level),
+//!        per block: crc32c of its payloads, crc32c of its records' decoded bytes,
+//!        crc32c of the index
 //! footer: u64 LE index offset, 4 bytes end magic
 //! ```
 //!
-//! Reading record `n` reads the footer, the index (once) and `n`'s block only; the block's
-//! checksum is verified before the record is decoded. The byte layout is in `docs/FORMAT.md`.
+//! Reading record `n` reads the footer and the index (once), then the blocks of the records `n`
+//! depends on (at most `keyframes_per_root` keyframes and `keyframe_interval` records of its
+//! context), each block's checksum verified before its records are decoded. The byte layout is in
+//! `docs/FORMAT.md`.
 
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 
 use crate::checksum::{crc32c, Crc32c};
 use crate::codebook::Codebook;
+use crate::context::{select_frames, ContextOptions, ContextStack, Level};
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::{Decoder, Encoder};
 use crate::stream::{FileHeader, FileKind, HEADER_LEN};
@@ -31,36 +38,87 @@ pub const FOOTER_LEN: usize = 12;
 pub const DEFAULT_BLOCK_RECORDS: u32 = 16;
 /// The most metadata an archive may carry.
 pub const MAX_METADATA: usize = 1 << 20;
+/// The largest keyframe interval a reader accepts (bounds the work of one `get`).
+pub const MAX_KEYFRAME_INTERVAL: u32 = 1 << 16;
+
+/// How an archive is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArchiveOptions {
+    /// Records per checksummed block (a `get` reads whole blocks).
+    pub block_records: u32,
+    /// How records are coded against their contexts.
+    pub context: ContextOptions,
+}
+
+impl Default for ArchiveOptions {
+    fn default() -> Self {
+        ArchiveOptions {
+            block_records: DEFAULT_BLOCK_RECORDS,
+            context: ContextOptions::default(),
+        }
+    }
+}
+
+/// The default context: records added without a key.
+const DEFAULT_CONTEXT: u32 = 0;
 
 /// Writes an archive record by record.
 pub struct ArchiveWriter<W: Write> {
     inner: W,
     encoder: Encoder,
+    opts: ArchiveOptions,
     payload: Vec<u8>,
-    lens: Vec<u64>,
-    block_crcs: Vec<u32>,
+    /// Index entries as the index encodes them.
+    entries: Vec<u8>,
+    count: u64,
+    block_crcs: Vec<(u32, u32)>,
     block_crc: Crc32c,
-    block_records: u32,
+    content_crc: Crc32c,
+    ids: HashMap<Vec<u8>, u32>,
+    stacks: HashMap<u32, (ContextStack, u64)>,
+    frame_bytes: u64,
     offset: u64,
     bytes_in: u64,
 }
 
 impl<W: Write> ArchiveWriter<W> {
-    /// Starts an archive on `inner` whose records are modeled with `codebook`. `metadata` is
-    /// stored as is (the CLI stores `field=NAME`).
+    /// Starts an archive on `inner` whose records are modeled with `codebook`, with the default
+    /// options. `metadata` is stored as is (the CLI stores `field=NAME\n`).
     pub fn new(inner: W, codebook: Arc<Codebook>, metadata: &[u8]) -> Result<ArchiveWriter<W>> {
-        ArchiveWriter::with_block_records(inner, codebook, metadata, DEFAULT_BLOCK_RECORDS)
+        ArchiveWriter::with_options(inner, codebook, metadata, ArchiveOptions::default())
     }
 
     /// As [`new`](Self::new), with `block_records` records per checksummed block.
     pub fn with_block_records(
-        mut inner: W,
+        inner: W,
         codebook: Arc<Codebook>,
         metadata: &[u8],
         block_records: u32,
     ) -> Result<ArchiveWriter<W>> {
-        if block_records == 0 {
+        let opts = ArchiveOptions {
+            block_records,
+            ..ArchiveOptions::default()
+        };
+        ArchiveWriter::with_options(inner, codebook, metadata, opts)
+    }
+
+    /// Starts an archive with explicit options.
+    pub fn with_options(
+        mut inner: W,
+        codebook: Arc<Codebook>,
+        metadata: &[u8],
+        opts: ArchiveOptions,
+    ) -> Result<ArchiveWriter<W>> {
+        if opts.block_records == 0 {
             return Err(Error::invalid("block_records must be at least 1"));
+        }
+        let c = &opts.context;
+        if !(1..=MAX_KEYFRAME_INTERVAL).contains(&c.keyframe_interval)
+            || !(1..=MAX_KEYFRAME_INTERVAL).contains(&c.keyframes_per_root)
+        {
+            return Err(Error::invalid(format!(
+                "keyframe interval and keyframes per root must be 1..={MAX_KEYFRAME_INTERVAL}"
+            )));
         }
         if metadata.len() > MAX_METADATA {
             return Err(Error::invalid("archive metadata is larger than 1 MiB"));
@@ -77,40 +135,101 @@ impl<W: Write> ArchiveWriter<W> {
         Ok(ArchiveWriter {
             inner,
             encoder: Encoder::new(codebook),
+            opts,
             payload: Vec::new(),
-            lens: Vec::new(),
+            entries: Vec::new(),
+            count: 0,
             block_crcs: Vec::new(),
             block_crc: Crc32c::new(),
-            block_records,
+            content_crc: Crc32c::new(),
+            ids: HashMap::new(),
+            stacks: HashMap::new(),
+            frame_bytes: 0,
             offset: head.len() as u64,
             bytes_in: 0,
         })
     }
 
-    /// Encodes and appends one record; returns its index.
+    /// Encodes and appends one record in the default context (the records added without a
+    /// key); returns its index.
     pub fn add(&mut self, record: &[u8]) -> Result<u64> {
+        self.add_in_context(None, record)
+    }
+
+    /// Encodes and appends one record in the context named `key` (`None`: the default
+    /// context); returns its index.
+    pub fn add_in_context(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
+        let cid = match key {
+            None => DEFAULT_CONTEXT,
+            Some(k) => match self.ids.get(k) {
+                Some(&id) => id,
+                None => {
+                    let id = u32::try_from(self.ids.len() + 1)
+                        .map_err(|_| Error::invalid("more than 2^32 contexts"))?;
+                    self.ids.insert(k.to_vec(), id);
+                    id
+                }
+            },
+        };
+        let index = self.count;
+        let copts = self.opts.context;
+        let (stack, last_use) = self.stacks.entry(cid).or_default();
+        *last_use = index;
+        let level = stack.next_level(&copts);
         self.payload.clear();
-        self.encoder.encode(record, &mut self.payload)?;
+        let frames = stack.frames(&copts);
+        self.encoder
+            .encode_with_frames(&frames, record, &mut self.payload)?;
+        self.frame_bytes -= stack.bytes();
+        stack.push(index, record, level, &copts);
+        self.frame_bytes += stack.bytes();
         self.inner.write_all(&self.payload)?;
         self.block_crc.update(&self.payload);
-        self.lens.push(self.payload.len() as u64);
+        self.content_crc.update(record);
+        varint::write(&mut self.entries, self.payload.len() as u64);
+        varint::write(&mut self.entries, u64::from(cid) << 2 | level as u64);
+        self.count += 1;
         self.offset += self.payload.len() as u64;
         self.bytes_in += record.len() as u64;
-        if self.lens.len() % self.block_records as usize == 0 {
-            self.block_crcs.push(self.block_crc.finish());
-            self.block_crc = Crc32c::new();
+        if self.count % u64::from(self.opts.block_records) == 0 {
+            self.end_block();
         }
-        Ok(self.lens.len() as u64 - 1)
+        self.evict(cid);
+        Ok(index)
+    }
+
+    /// Drops the least recently used contexts' frames while they hold more than the budget.
+    fn evict(&mut self, current: u32) {
+        while self.frame_bytes > self.opts.context.memory {
+            let Some((&cid, _)) = self
+                .stacks
+                .iter()
+                .filter(|(&c, (s, _))| c != current && s.bytes() > 0)
+                .min_by_key(|(_, (_, used))| *used)
+            else {
+                break;
+            };
+            if let Some((stack, _)) = self.stacks.remove(&cid) {
+                self.frame_bytes -= stack.bytes();
+            }
+        }
+    }
+
+    fn end_block(&mut self) {
+        self.block_crcs
+            .push((self.block_crc.finish(), self.content_crc.finish()));
+        self.block_crc = Crc32c::new();
+        self.content_crc = Crc32c::new();
     }
 
     /// Records added so far.
     pub fn len(&self) -> u64 {
-        self.lens.len() as u64
+        self.count
     }
 
     /// Whether no record was added yet.
     pub fn is_empty(&self) -> bool {
-        self.lens.is_empty()
+        self.count == 0
     }
 
     /// Record bytes taken so far.
@@ -130,17 +249,21 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Writes the index and footer; returns the inner writer.
     pub fn finish(mut self) -> Result<W> {
-        if self.lens.len() % self.block_records as usize != 0 {
-            self.block_crcs.push(self.block_crc.finish());
+        if self.count % u64::from(self.opts.block_records) != 0 {
+            self.end_block();
         }
-        let mut idx = Vec::with_capacity(self.lens.len() * 2 + 64);
-        varint::write(&mut idx, self.lens.len() as u64);
-        varint::write(&mut idx, u64::from(self.block_records));
-        for &l in &self.lens {
-            varint::write(&mut idx, l);
-        }
-        for c in &self.block_crcs {
-            idx.extend_from_slice(&c.to_le_bytes());
+        let c = &self.opts.context;
+        let mut idx = Vec::with_capacity(self.entries.len() + 8 * self.block_crcs.len() + 64);
+        varint::write(&mut idx, self.count);
+        varint::write(&mut idx, u64::from(self.opts.block_records));
+        varint::write(&mut idx, u64::from(c.keyframe_interval));
+        varint::write(&mut idx, u64::from(c.keyframes_per_root));
+        varint::write(&mut idx, u64::from(c.max_frames));
+        varint::write(&mut idx, c.window);
+        idx.extend_from_slice(&self.entries);
+        for (p, d) in &self.block_crcs {
+            idx.extend_from_slice(&p.to_le_bytes());
+            idx.extend_from_slice(&d.to_le_bytes());
         }
         idx.extend_from_slice(&crc32c(&idx).to_le_bytes());
         idx.extend_from_slice(&self.offset.to_le_bytes());
@@ -151,20 +274,42 @@ impl<W: Write> ArchiveWriter<W> {
     }
 }
 
+/// What the index says of one record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordInfo {
+    /// Offset of the record's payload in the file.
+    pub offset: u64,
+    /// Length of the payload.
+    pub payload_len: u64,
+    /// The record's context (0: the default context).
+    pub context: u32,
+    /// How the record depends on its context.
+    pub level: Level,
+    /// The record it depends on directly: for a delta, the previous record of its context; for
+    /// a keyframe, the previous keyframe of its context; none for a root.
+    pub prev: Option<u64>,
+}
+
 /// Reads an archive with random access.
 pub struct ArchiveReader<R: Read + Seek> {
     inner: R,
     header: FileHeader,
     metadata: Vec<u8>,
-    /// Start offset of every record, and one past the last.
-    offsets: Vec<u64>,
-    block_crcs: Vec<u32>,
+    records: Vec<RecordInfo>,
+    block_crcs: Vec<(u32, u32)>,
     block_records: u64,
+    context: ContextOptions,
     decoder: Option<Decoder>,
     block: Vec<u8>,
-    /// Bytes read from the file by the last `get` (for showing the bound).
+    /// Recently decoded records (index, bytes), most recent last.
+    cache: VecDeque<(u64, Vec<u8>)>,
+    cache_bytes: usize,
+    /// Bytes the last `get` read from the file.
     last_read: u64,
 }
+
+/// The most decoded bytes a reader keeps for decoding later records of the same contexts.
+const CACHE_BYTES: usize = 32 << 20;
 
 impl<R: Read + Seek> ArchiveReader<R> {
     /// Opens an archive: reads and checks its header, metadata and index. Records are decoded
@@ -247,17 +392,65 @@ impl<R: Read + Seek> ArchiveReader<R> {
         }
         let idx = &idx[..body_len];
         let mut pos = 0;
-        let count = varint::read(idx, &mut pos, index_off)?;
-        let block_records = varint::read(idx, &mut pos, index_off)?;
-        if count > idx.len() as u64 || block_records == 0 {
+        let field = |pos: &mut usize| varint::read(idx, pos, index_off);
+        let count = field(&mut pos)?;
+        let block_records = field(&mut pos)?;
+        let keyframe_interval = field(&mut pos)?;
+        let keyframes_per_root = field(&mut pos)?;
+        let max_frames = field(&mut pos)?;
+        let window = field(&mut pos)?;
+        if count > idx.len() as u64
+            || block_records == 0
+            || block_records > u64::from(u32::MAX)
+            || keyframe_interval == 0
+            || keyframe_interval > u64::from(MAX_KEYFRAME_INTERVAL)
+            || keyframes_per_root == 0
+            || keyframes_per_root > u64::from(MAX_KEYFRAME_INTERVAL)
+            || max_frames > u64::from(u32::MAX)
+        {
             return Err(Error::corrupt("index header is impossible", index_off));
         }
-        let mut offsets = Vec::with_capacity(count as usize + 1);
+        let context = ContextOptions {
+            keyframe_interval: keyframe_interval as u32,
+            keyframes_per_root: keyframes_per_root as u32,
+            max_frames: max_frames as u32,
+            window,
+            ..ContextOptions::default()
+        };
+        let mut records = Vec::with_capacity(count as usize);
+        // Per context: (last record, records since its keyframe, last keyframe, keyframes
+        // since its root).
+        let mut last_of: HashMap<u32, (u64, u32, u64, u32)> = HashMap::new();
         let mut at = records_start;
-        offsets.push(at);
-        for _ in 0..count {
-            at = at.saturating_add(varint::read(idx, &mut pos, index_off)?);
-            offsets.push(at);
+        for i in 0..count {
+            let entry_at = index_off + pos as u64;
+            let payload_len = field(&mut pos)?;
+            let tag = field(&mut pos)?;
+            let bad = |what: &str| Error::corrupt(format!("record {i}: {what}"), entry_at);
+            let cid = u32::try_from(tag >> 2).map_err(|_| bad("context id out of range"))?;
+            let level = Level::from_code(tag & 3).ok_or_else(|| bad("unknown level"))?;
+            let state = last_of.get(&cid).copied();
+            let (prev, next) = match (level, state) {
+                (Level::Root, _) => (None, (i, 1, i, 1)),
+                (Level::Keyframe, Some((_, _, key, keys))) if keys < context.keyframes_per_root => {
+                    (Some(key), (i, 1, i, keys + 1))
+                }
+                (Level::Delta, Some((last, since, key, keys)))
+                    if since < context.keyframe_interval =>
+                {
+                    (Some(last), (i, since + 1, key, keys))
+                }
+                _ => return Err(bad("depends on records the index does not allow")),
+            };
+            last_of.insert(cid, next);
+            records.push(RecordInfo {
+                offset: at,
+                payload_len,
+                context: cid,
+                level,
+                prev,
+            });
+            at = at.saturating_add(payload_len);
         }
         if at != index_off {
             return Err(Error::corrupt(
@@ -266,25 +459,33 @@ impl<R: Read + Seek> ArchiveReader<R> {
             ));
         }
         let blocks = count.div_ceil(block_records) as usize;
-        if idx.len() - pos != blocks * 4 {
+        if idx.len() - pos != blocks * 8 {
             return Err(Error::corrupt(
                 "block checksum table has the wrong size",
                 index_off + pos as u64,
             ));
         }
         let block_crcs = idx[pos..]
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().expect("4")))
+            .chunks_exact(8)
+            .map(|c| {
+                (
+                    u32::from_le_bytes(c[..4].try_into().expect("4")),
+                    u32::from_le_bytes(c[4..].try_into().expect("4")),
+                )
+            })
             .collect();
         let mut reader = ArchiveReader {
             inner,
             header,
             metadata,
-            offsets,
+            records,
             block_crcs,
             block_records,
+            context,
             decoder: None,
             block: Vec::new(),
+            cache: VecDeque::new(),
+            cache_bytes: 0,
             last_read: 0,
         };
         let default = Codebook::default_codebook();
@@ -319,28 +520,91 @@ impl<R: Read + Seek> ArchiveReader<R> {
         &self.metadata
     }
 
+    /// The context options the archive was written with (`memory` is the writer's own and is
+    /// not stored).
+    pub fn context_options(&self) -> ContextOptions {
+        self.context
+    }
+
     /// Number of records.
     pub fn len(&self) -> u64 {
-        self.offsets.len() as u64 - 1
+        self.records.len() as u64
     }
 
     /// Whether the archive holds no record.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.records.is_empty()
+    }
+
+    /// What the index says of record `n`.
+    pub fn info(&self, n: u64) -> Option<RecordInfo> {
+        self.records.get(usize::try_from(n).ok()?).copied()
     }
 
     /// The coded size of record `n`.
     pub fn payload_len(&self, n: u64) -> Option<u64> {
-        let n = usize::try_from(n).ok()?;
-        Some(self.offsets.get(n + 1)? - self.offsets[n])
+        self.info(n).map(|r| r.payload_len)
     }
 
-    /// Bytes the last [`get`](Self::get) read from the file (its block).
+    /// The records `n` depends on (its context's root and keyframes since it, and its records
+    /// since its keyframe), oldest first, and `n` itself last.
+    pub fn chain(&self, n: u64) -> Vec<u64> {
+        let mut chain = vec![n];
+        let mut at = n;
+        while let Some(p) = self.info(at).and_then(|r| r.prev) {
+            chain.push(p);
+            at = p;
+        }
+        chain.reverse();
+        chain
+    }
+
+    /// The frames record `n` is coded against (a subset of its chain).
+    pub fn frames_of(&mut self, n: u64) -> Result<Vec<u64>> {
+        let info = self
+            .info(n)
+            .ok_or_else(|| Error::invalid(format!("record {n} does not exist")))?;
+        match info.level {
+            Level::Root => Ok(Vec::new()),
+            Level::Keyframe => Ok(info.prev.into_iter().collect()),
+            Level::Delta => {
+                let chain = self.chain(n);
+                let group_start = chain
+                    .iter()
+                    .rposition(|&r| self.records[r as usize].level != Level::Delta)
+                    .unwrap_or(0);
+                let mut group = Vec::new();
+                for &r in &chain[group_start..chain.len() - 1] {
+                    let len = self.decoded_len(r)?;
+                    group.push((r, len));
+                }
+                let range = select_frames(&group, &self.context);
+                Ok(group[range].iter().map(|&(i, _)| i).collect())
+            }
+        }
+    }
+
+    fn decoded_len(&mut self, n: u64) -> Result<u64> {
+        let info = self.info(n).expect("valid index");
+        let mut head = [0u8; crate::varint::MAX_LEN];
+        self.inner.seek(SeekFrom::Start(info.offset))?;
+        let k = read_up_to(
+            &mut self.inner,
+            &mut head[..info.payload_len.min(10) as usize],
+        )?;
+        let h = crate::record::read_header(&head[..k])
+            .map_err(|e| e.shifted(info.offset).within(format!("record {n}")))?;
+        Ok(h.raw_len)
+    }
+
+    /// Bytes the last [`get`](Self::get) read from the file (the blocks of the records it
+    /// decoded).
     pub fn last_read_bytes(&self) -> u64 {
         self.last_read
     }
 
-    /// Decodes record `n`, appending it to `out`. Reads and verifies only `n`'s block.
+    /// Decodes record `n`, appending it to `out`. Decodes the records `n` depends on first
+    /// (reusing recently decoded ones), reading and verifying only their blocks.
     pub fn get_into(&mut self, n: u64, out: &mut Vec<u8>) -> Result<()> {
         let count = self.len();
         if n >= count {
@@ -348,18 +612,86 @@ impl<R: Read + Seek> ArchiveReader<R> {
                 "record {n} does not exist (the archive holds {count})"
             )));
         }
-        let ctx = || format!("record {n}");
-        let block = n / self.block_records;
+        if self.decoder.is_none() {
+            return Err(Error::new(ErrorKind::InvalidArgument {
+                what: format!(
+                    "the archive was made with codebook {}; give that codebook to read it",
+                    self.header.codebook
+                ),
+            }));
+        }
+        self.last_read = 0;
+        let chain = self.chain(n);
+        // Decoded chain records: (index, bytes), oldest first; the current group starts at
+        // the last keyframe or root.
+        let mut decoded: Vec<(u64, Vec<u8>)> = Vec::with_capacity(chain.len());
+        let mut group_start = 0;
+        for &r in &chain {
+            let level = self.records[r as usize].level;
+            if level != Level::Delta {
+                group_start = decoded.len();
+            }
+            let bytes = match self.cache.iter().position(|(i, _)| *i == r) {
+                Some(p) => self.cache[p].1.clone(),
+                None => {
+                    let frames: Vec<&[u8]> = match level {
+                        Level::Root => Vec::new(),
+                        Level::Keyframe => {
+                            decoded.last().map(|(_, b)| &b[..]).into_iter().collect()
+                        }
+                        Level::Delta => {
+                            let group: Vec<(u64, u64)> = decoded[group_start..]
+                                .iter()
+                                .map(|(i, b)| (*i, b.len() as u64))
+                                .collect();
+                            let range = select_frames(&group, &self.context);
+                            decoded[group_start + range.start..group_start + range.end]
+                                .iter()
+                                .map(|(_, b)| &b[..])
+                                .collect()
+                        }
+                    };
+                    let bytes = self.decode_one(r, &frames).map_err(|e| {
+                        if r == n {
+                            e
+                        } else {
+                            e.within(format!("record {n} depends on record {r}"))
+                        }
+                    })?;
+                    self.remember(r, &bytes);
+                    bytes
+                }
+            };
+            decoded.push((r, bytes));
+        }
+        out.extend_from_slice(&decoded.pop().expect("chain holds n").1);
+        Ok(())
+    }
+
+    fn remember(&mut self, r: u64, bytes: &[u8]) {
+        self.cache.push_back((r, bytes.to_vec()));
+        self.cache_bytes += bytes.len();
+        while self.cache_bytes > CACHE_BYTES && self.cache.len() > 1 {
+            let (_, old) = self.cache.pop_front().expect("non-empty");
+            self.cache_bytes -= old.len();
+        }
+    }
+
+    /// Reads and verifies `r`'s block and decodes `r` against `frames`.
+    fn decode_one(&mut self, r: u64, frames: &[&[u8]]) -> Result<Vec<u8>> {
+        let ctx = || format!("record {r}");
+        let block = r / self.block_records;
         let first = block * self.block_records;
-        let last = (first + self.block_records).min(count);
-        let start = self.offsets[first as usize];
-        let end = self.offsets[last as usize];
+        let last = (first + self.block_records).min(self.len());
+        let start = self.records[first as usize].offset;
+        let end =
+            self.records[last as usize - 1].offset + self.records[last as usize - 1].payload_len;
         self.block.resize((end - start) as usize, 0);
         self.inner.seek(SeekFrom::Start(start))?;
         read_exact_at(&mut self.inner, &mut self.block, start, "a record block")
             .map_err(|e| e.within(ctx()))?;
-        self.last_read = end - start;
-        let stored = self.block_crcs[block as usize];
+        self.last_read += end - start;
+        let stored = self.block_crcs[block as usize].0;
         let computed = crc32c(&self.block);
         if stored != computed {
             return Err(Error::at(
@@ -371,22 +703,19 @@ impl<R: Read + Seek> ArchiveReader<R> {
                 start,
             )
             .within(format!(
-                "record {n}, block {block} of records {first}..{last}"
+                "record {r}, in block {block} (records {first}..{last})"
             )));
         }
-        let rs = (self.offsets[n as usize] - start) as usize;
-        let re = (self.offsets[n as usize + 1] - start) as usize;
-        let decoder = self.decoder.as_mut().ok_or_else(|| {
-            Error::new(ErrorKind::InvalidArgument {
-                what: format!(
-                    "the archive was made with codebook {}; give that codebook to read it",
-                    self.header.codebook
-                ),
-            })
-        })?;
-        decoder
-            .decode(&self.block[rs..re], out)
-            .map_err(|e| e.shifted(start + rs as u64).within(ctx()))
+        let info = self.records[r as usize];
+        let rs = (info.offset - start) as usize;
+        let re = rs + info.payload_len as usize;
+        let mut out = Vec::new();
+        self.decoder
+            .as_mut()
+            .expect("checked by the caller")
+            .decode_with_frames(frames, &self.block[rs..re], &mut out)
+            .map_err(|e| e.shifted(info.offset).within(ctx()))?;
+        Ok(out)
     }
 
     /// Decodes record `n`.
@@ -394,6 +723,56 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let mut out = Vec::new();
         self.get_into(n, &mut out)?;
         Ok(out)
+    }
+
+    /// Decodes every record in order, calling `each(n, result)`, and checks every block's
+    /// checksum of decoded content. Damage is reported per record and does not stop the walk:
+    /// the records it does not touch still decode. Returns the number of failed records.
+    pub fn walk(&mut self, mut each: impl FnMut(u64, Result<&[u8]>)) -> u64 {
+        let mut failed = 0;
+        let mut block_content = Crc32c::new();
+        let mut block_ok = true;
+        let mut block_members: Vec<u64> = Vec::new();
+        let mut out = Vec::new();
+        for n in 0..self.len() {
+            out.clear();
+            match self.get_into(n, &mut out) {
+                Ok(()) => {
+                    block_content.update(&out);
+                    block_members.push(n);
+                    each(n, Ok(&out));
+                }
+                Err(e) => {
+                    failed += 1;
+                    block_ok = false;
+                    each(n, Err(e));
+                }
+            }
+            let end_of_block = (n + 1) % self.block_records == 0 || n + 1 == self.len();
+            if end_of_block {
+                let block = (n / self.block_records) as usize;
+                let stored = self.block_crcs[block].1;
+                if block_ok && stored != block_content.finish() {
+                    // Every record decoded, yet the content differs: report each one.
+                    for &m in &block_members {
+                        failed += 1;
+                        each(
+                            m,
+                            Err(Error::new(ErrorKind::Checksum {
+                                what: "a block's decoded records",
+                                expected: stored,
+                                found: block_content.finish(),
+                            })
+                            .within(format!("record {m}, in block {block}"))),
+                        );
+                    }
+                }
+                block_content = Crc32c::new();
+                block_ok = true;
+                block_members.clear();
+            }
+        }
+        failed
     }
 }
 
@@ -428,18 +807,41 @@ mod tests {
     use super::*;
     use std::io::Cursor;
 
-    fn build(records: &[&[u8]]) -> Vec<u8> {
-        let mut w = ArchiveWriter::with_block_records(
+    fn build_with(records: &[&[u8]], context: ContextOptions) -> Vec<u8> {
+        let opts = ArchiveOptions {
+            block_records: 3,
+            context,
+        };
+        let mut w = ArchiveWriter::with_options(
             Vec::new(),
             Codebook::default_codebook(),
             b"field=text",
-            3,
+            opts,
         )
         .unwrap();
         for r in records {
             w.add(r).unwrap();
         }
         w.finish().unwrap()
+    }
+
+    fn build(records: &[&[u8]]) -> Vec<u8> {
+        build_with(records, ContextOptions::default())
+    }
+
+    fn history(turns: usize) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut body = String::from(r#"{"messages": ["#);
+        for t in 0..turns {
+            if t > 0 {
+                body.push_str(", ");
+            }
+            body.push_str(&format!(
+                r#"{{"role": "user", "content": "question number {t} about rust lifetimes"}}"#
+            ));
+            out.push(format!("{body}]}}").into_bytes());
+        }
+        out
     }
 
     #[test]
@@ -454,7 +856,6 @@ mod tests {
         assert_eq!(r.metadata(), b"field=text");
         for i in (0..20).rev() {
             assert_eq!(r.get(i).unwrap(), records[i as usize]);
-            assert!(r.last_read_bytes() < bytes.len() as u64 / 2);
         }
         assert!(r.get(20).is_err());
         let empty = build(&[]);
@@ -462,15 +863,88 @@ mod tests {
     }
 
     #[test]
-    fn damage_is_confined_to_its_block() {
+    fn histories_delta_against_their_frames_and_keyframes_bound_chains() {
+        let records = history(40);
+        let refs: Vec<&[u8]> = records.iter().map(|r| &r[..]).collect();
+        let ctx = ContextOptions {
+            keyframe_interval: 8,
+            ..ContextOptions::default()
+        };
+        let with = build_with(&refs, ctx);
+        let without = build_with(&refs, ContextOptions::none());
+        assert!(
+            with.len() * 4 < without.len(),
+            "{} vs {}",
+            with.len(),
+            without.len()
+        );
+        let mut r = ArchiveReader::open(Cursor::new(&with)).unwrap();
+        for n in 0..40u64 {
+            let keyframes = n / 8; // keyframes (and the root) before n's group
+            assert_eq!(r.chain(n).len() as u64, keyframes + n % 8 + 1);
+            let level = r.info(n).unwrap().level;
+            let expect = if n == 0 {
+                Level::Root
+            } else if n % 8 == 0 {
+                Level::Keyframe
+            } else {
+                Level::Delta
+            };
+            assert_eq!(level, expect, "record {n}");
+        }
+        assert_eq!(r.frames_of(16).unwrap(), vec![8]);
+        // A fresh reader (no cache) decodes the last record reading only its chain's blocks.
+        let mut fresh = ArchiveReader::open(Cursor::new(&with)).unwrap();
+        assert_eq!(fresh.get(39).unwrap(), records[39]);
+        let chain_blocks: std::collections::BTreeSet<u64> =
+            fresh.chain(39).iter().map(|c| c / 3).collect();
+        assert!(fresh.last_read_bytes() <= chain_blocks.len() as u64 * 3 * 1000);
+        assert_eq!(fresh.frames_of(39).unwrap(), vec![37, 38]);
+        assert_eq!(
+            r.walk(|n, rec| assert_eq!(rec.unwrap(), &records[n as usize][..])),
+            0
+        );
+    }
+
+    #[test]
+    fn keyed_contexts_interleave() {
+        let a = history(10);
+        let b: Vec<Vec<u8>> = history(10)
+            .into_iter()
+            .map(|r| {
+                String::from_utf8(r)
+                    .unwrap()
+                    .replace("rust", "go")
+                    .into_bytes()
+            })
+            .collect();
+        let mut w = ArchiveWriter::new(Vec::new(), Codebook::default_codebook(), b"").unwrap();
+        for i in 0..10 {
+            w.add_in_context(Some(b"a"), &a[i]).unwrap();
+            w.add_in_context(Some(b"b"), &b[i]).unwrap();
+        }
+        let bytes = w.finish().unwrap();
+        let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+        for i in (0..10u64).rev() {
+            assert_eq!(r.get(2 * i).unwrap(), a[i as usize]);
+            assert_eq!(r.get(2 * i + 1).unwrap(), b[i as usize]);
+            assert_eq!(r.info(2 * i + 1).unwrap().context, 2);
+        }
+        assert_eq!(r.chain(19), vec![1, 3, 5, 7, 9, 11, 13, 15, 17, 19]);
+    }
+
+    #[test]
+    fn damage_is_confined_to_its_block_without_contexts() {
         let records: Vec<Vec<u8>> = (0..9)
             .map(|i| format!("r{i} some text here").into_bytes())
             .collect();
         let refs: Vec<&[u8]> = records.iter().map(|r| &r[..]).collect();
-        let mut bytes = build(&refs);
-        let r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
-        let target = r.offsets[4] as usize; // record 4, block 1 (records 3..6)
-        drop(r);
+        let mut bytes = build_with(&refs, ContextOptions::none());
+        let target = ArchiveReader::open(Cursor::new(&bytes))
+            .unwrap()
+            .info(4)
+            .unwrap()
+            .offset as usize;
         bytes[target] ^= 0x10;
         let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
         for i in 0..9u64 {
@@ -483,6 +957,35 @@ mod tests {
                 assert_eq!(got.unwrap(), records[i as usize]);
             }
         }
+    }
+
+    #[test]
+    fn damage_reaches_exactly_the_records_that_depend_on_it() {
+        let records = history(12);
+        let refs: Vec<&[u8]> = records.iter().map(|r| &r[..]).collect();
+        let ctx = ContextOptions {
+            keyframe_interval: 6,
+            keyframes_per_root: 1,
+            ..ContextOptions::default()
+        };
+        let mut bytes = build_with(&refs, ctx);
+        let target = ArchiveReader::open(Cursor::new(&bytes))
+            .unwrap()
+            .info(1)
+            .unwrap()
+            .offset as usize;
+        bytes[target] ^= 0x01; // block 0: records 0..3; records 0..6 form a group
+        let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+        let mut failed = Vec::new();
+        let n_failed = r.walk(|n, rec| match rec {
+            Ok(b) => assert_eq!(b, &records[n as usize][..]),
+            Err(e) => {
+                assert!(e.to_string().contains(&format!("record {n}")), "{e}");
+                failed.push(n);
+            }
+        });
+        assert_eq!(failed, vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(n_failed, 6);
     }
 
     #[test]
@@ -499,8 +1002,11 @@ mod tests {
                 let mut b = bytes.clone();
                 b[i] ^= 1 << bit;
                 let ok = ArchiveReader::open(Cursor::new(&b))
-                    .and_then(|mut r| (0..r.len()).map(|n| r.get(n)).collect::<Result<Vec<_>>>());
-                assert!(ok.is_err(), "flip of bit {bit} of byte {i} went unnoticed");
+                    .map(|mut r| r.walk(|_, _| {}) == 0 && r.len() == 3);
+                assert!(
+                    !matches!(ok, Ok(true)),
+                    "flip of bit {bit} of byte {i} went unnoticed"
+                );
             }
         }
     }

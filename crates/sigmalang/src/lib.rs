@@ -6,6 +6,7 @@ pub mod archive;
 pub mod checksum;
 pub mod codebook;
 pub mod coder;
+pub mod context;
 pub mod error;
 pub mod glyph;
 pub mod model;
@@ -15,8 +16,9 @@ pub mod record;
 pub mod stream;
 pub mod varint;
 
-pub use archive::{ArchiveReader, ArchiveWriter};
+pub use archive::{ArchiveOptions, ArchiveReader, ArchiveWriter, RecordInfo};
 pub use codebook::{Codebook, CodebookId};
+pub use context::ContextOptions;
 pub use error::{Error, ErrorKind, Result};
 pub use glyph::{Glyph, GlyphType};
 pub use model::TrainOptions;

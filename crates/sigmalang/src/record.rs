@@ -17,7 +17,7 @@ use std::sync::Arc;
 use crate::codebook::Codebook;
 use crate::coder::{RangeDecoder, RangeEncoder};
 use crate::error::{Error, Result};
-use crate::model::MatchModel;
+use crate::model::{ContextModel, MatchModel, FLAG_RUN};
 use crate::varint;
 
 /// The record modes of the format.
@@ -46,11 +46,12 @@ pub const MAX_RECORD_LEN: u64 = 1 << 30;
 
 /// A reusable record encoder over a shared codebook.
 ///
-/// Reusing one encoder across records keeps its buffers warm.
+/// Reusing one encoder across records keeps its buffers and tables warm.
 #[derive(Debug)]
 pub struct Encoder {
     codebook: Arc<Codebook>,
     body: Vec<u8>,
+    hist: Vec<u8>,
     matcher: MatchModel,
 }
 
@@ -66,6 +67,7 @@ impl Encoder {
         Encoder {
             codebook,
             body: Vec::new(),
+            hist: Vec::new(),
             matcher: MatchModel::new(),
         }
     }
@@ -80,36 +82,45 @@ impl Encoder {
     /// # Errors
     /// If `input` is longer than [`MAX_RECORD_LEN`].
     pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
-        if input.len() as u64 > MAX_RECORD_LEN {
+        self.encode_with_frames(&[], input, out)
+    }
+
+    /// Appends the payload of `input` coded against context `frames` (earlier records, oldest
+    /// first): spans of the frames that recur in `input` are coded as DELTA runs. Decoding
+    /// needs the same frames ([`Decoder::decode_with_frames`]).
+    ///
+    /// # Errors
+    /// If `input` or the frames are longer than [`MAX_RECORD_LEN`].
+    pub fn encode_with_frames(
+        &mut self,
+        frames: &[&[u8]],
+        input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let frames_len: usize = frames.iter().map(|f| f.len()).sum();
+        if input.len() as u64 > MAX_RECORD_LEN || frames_len as u64 > MAX_RECORD_LEN {
             return Err(Error::invalid(format!(
-                "record of {} bytes exceeds the {MAX_RECORD_LEN}-byte limit",
+                "record of {} bytes (with {frames_len} bytes of frames) exceeds the {MAX_RECORD_LEN}-byte limit",
                 input.len()
             )));
         }
-        self.body.clear();
-        let model = self.codebook.model();
-        let mut enc = RangeEncoder::new(&mut self.body);
-        let mm = &mut self.matcher;
-        mm.reset(input.len());
-        let mut state = model.start_state();
-        for (i, &x) in input.iter().enumerate() {
-            state = match mm.predict(&input[..i]) {
-                Some((m, bucket)) => {
-                    let ctx = bucket * 2 + usize::from(model.expects(state, m));
-                    let hit = x == m;
-                    enc.encode_bit(mm.p(ctx), hit);
-                    mm.learn(ctx, hit);
-                    if hit {
-                        model.advance(state, x)
-                    } else {
-                        model.encode_excluding(&mut enc, state, x, Some(m))
-                    }
-                }
-                None => model.encode(&mut enc, state, x),
-            };
-            mm.update(&input[..=i]);
+        self.hist.clear();
+        let mut last_start = None;
+        for f in frames {
+            last_start = Some(self.hist.len());
+            self.hist.extend_from_slice(f);
         }
-        enc.finish();
+        let base = self.hist.len();
+        self.hist.extend_from_slice(input);
+        self.body.clear();
+        code_record(
+            self.codebook.model(),
+            &mut self.matcher,
+            &mut self.body,
+            &self.hist,
+            base,
+            last_start,
+        );
         let raw_len = input.len() as u64;
         if self.body.len() < input.len() {
             varint::write(out, raw_len << 2 | Mode::Modeled as u64);
@@ -120,6 +131,62 @@ impl Encoder {
         }
         Ok(())
     }
+}
+
+/// Codes the record `hist[base..]` (after the frames `hist[..base]`) into `body`.
+fn code_record(
+    model: &ContextModel,
+    mm: &mut MatchModel,
+    body: &mut Vec<u8>,
+    hist: &[u8],
+    base: usize,
+    last_frame_start: Option<usize>,
+) {
+    let input = &hist[base..];
+    let n = input.len();
+    let mut enc = RangeEncoder::new(body);
+    mm.reset(hist.len(), &hist[..base], last_frame_start);
+    let mut state = model.start_state();
+    let mut i = 0;
+    while i < n {
+        let Some((m, bucket)) = mm.predict(&hist[..base + i]) else {
+            state = model.encode(&mut enc, state, input[i]);
+            i += 1;
+            mm.update(&hist[..base + i]);
+            continue;
+        };
+        // A DELTA run: how many bytes follow as the match predicts.
+        let ctx = bucket * 2 + usize::from(model.expects(state, m));
+        let src = mm.source();
+        let run = (0..n - i)
+            .take_while(|&j| hist[src + j] == input[i + j])
+            .count();
+        // The flagged start of the run walks the context model byte by byte (its expectation
+        // is context for the flags); a longer run's state is found from its last bytes.
+        let mut walked = state;
+        let mut agrees = |j: usize| {
+            walked = model.advance(walked, hist[src + j - 1]);
+            model.expects(walked, hist[src + j])
+        };
+        mm.encode_run(&mut enc, ctx, run, &mut agrees);
+        for _ in 0..run {
+            i += 1;
+            mm.update(&hist[..base + i]);
+        }
+        if run > FLAG_RUN {
+            state = model.state_after(&input[..i]);
+        } else {
+            state = walked;
+        }
+        if i < n {
+            // The run ended on a byte that differs from the prediction.
+            let not = mm.predict(&hist[..base + i]).map(|(p, _)| p);
+            state = model.encode_excluding(&mut enc, state, input[i], not);
+            i += 1;
+            mm.update(&hist[..base + i]);
+        }
+    }
+    enc.finish();
 }
 
 /// What a record header says.
@@ -157,6 +224,7 @@ pub fn read_header(payload: &[u8]) -> Result<RecordHeader> {
 #[derive(Debug)]
 pub struct Decoder {
     codebook: Arc<Codebook>,
+    hist: Vec<u8>,
     matcher: MatchModel,
 }
 
@@ -171,6 +239,7 @@ impl Decoder {
     pub fn new(codebook: Arc<Codebook>) -> Decoder {
         Decoder {
             codebook,
+            hist: Vec::new(),
             matcher: MatchModel::new(),
         }
     }
@@ -183,6 +252,17 @@ impl Decoder {
     /// Decodes the record `payload` (exactly one payload, nothing after it), appending the
     /// record's bytes to `out`. Offsets in errors are relative to the payload start.
     pub fn decode(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        self.decode_with_frames(&[], payload, out)
+    }
+
+    /// Decodes a record that was coded against context `frames` (the same frames, in the same
+    /// order, as given to [`Encoder::encode_with_frames`]).
+    pub fn decode_with_frames(
+        &mut self,
+        frames: &[&[u8]],
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
         let header = read_header(payload)?;
         let body = &payload[header.body_offset..];
         match header.mode {
@@ -204,11 +284,7 @@ impl Decoder {
                 out.extend_from_slice(body);
             }
             Mode::Modeled => {
-                // A modeled body is never longer than the record (else it would be stored), and
-                // a byte costs at least 1/65536 of a bit: bound the work on hostile headers.
-                if body.len() as u64 >= header.raw_len.max(1)
-                    || header.raw_len > (body.len() as u64 + 8) * 8 * 65536
-                {
+                if body.len() as u64 >= header.raw_len.max(1) {
                     return Err(Error::corrupt(
                         format!(
                             "modeled record of {} bytes cannot have a {}-byte body",
@@ -218,33 +294,89 @@ impl Decoder {
                         0,
                     ));
                 }
-                let model = self.codebook.model();
-                let mut dec = RangeDecoder::new(body);
-                let start = out.len();
-                out.reserve(header.raw_len as usize);
-                let mm = &mut self.matcher;
-                mm.reset(header.raw_len as usize);
-                let mut state = model.start_state();
-                for _ in 0..header.raw_len {
-                    let (x, next) = match mm.predict(&out[start..]) {
-                        Some((m, bucket)) => {
-                            let ctx = bucket * 2 + usize::from(model.expects(state, m));
-                            let hit = dec.decode_bit(mm.p(ctx));
-                            mm.learn(ctx, hit);
-                            if hit {
-                                (m, model.advance(state, m))
-                            } else {
-                                model.decode_excluding(&mut dec, state, Some(m))
-                            }
-                        }
-                        None => model.decode(&mut dec, state),
-                    };
-                    state = next;
-                    out.push(x);
-                    mm.update(&out[start..]);
+                let n = header.raw_len as usize;
+                self.hist.clear();
+                let mut last_start = None;
+                for f in frames {
+                    last_start = Some(self.hist.len());
+                    self.hist.extend_from_slice(f);
                 }
+                let base = self.hist.len();
+                self.hist.reserve(n);
+                decode_record(
+                    self.codebook.model(),
+                    &mut self.matcher,
+                    body,
+                    &mut self.hist,
+                    base,
+                    n,
+                    last_start,
+                )
+                .map_err(|what| Error::corrupt(what, header.body_offset as u64))?;
+                out.extend_from_slice(&self.hist[base..]);
             }
         }
         Ok(())
     }
+}
+
+/// Decodes `n` bytes onto `hist` (which holds the frames, `base` bytes).
+fn decode_record(
+    model: &ContextModel,
+    mm: &mut MatchModel,
+    body: &[u8],
+    hist: &mut Vec<u8>,
+    base: usize,
+    n: usize,
+    last_frame_start: Option<usize>,
+) -> std::result::Result<(), &'static str> {
+    let mut dec = RangeDecoder::new(body);
+    mm.reset(base + n, &hist[..base], last_frame_start);
+    let mut state = model.start_state();
+    let mut i = 0;
+    while i < n {
+        let Some((m, bucket)) = mm.predict(hist) else {
+            let (x, next) = model.decode(&mut dec, state);
+            state = next;
+            hist.push(x);
+            i += 1;
+            mm.update(hist);
+            continue;
+        };
+        let ctx = bucket * 2 + usize::from(model.expects(state, m));
+        let src = mm.source();
+        let start = hist.len();
+        let mut walked = state;
+        let mut agrees = |j: usize| {
+            let b = hist[src + j - 1];
+            hist.push(b);
+            walked = model.advance(walked, b);
+            model.expects(walked, hist[src + j])
+        };
+        let run = mm
+            .decode_run(&mut dec, ctx, n - i, &mut agrees)
+            .ok_or("a DELTA run longer than the record")?;
+        for k in hist.len() - start..run {
+            let b = hist[src + k];
+            hist.push(b);
+        }
+        for k in 0..run {
+            mm.update(&hist[..start + k + 1]);
+        }
+        i += run;
+        if run > FLAG_RUN {
+            state = model.state_after(&hist[base..]);
+        } else {
+            state = walked;
+        }
+        if i < n {
+            let not = mm.predict(hist).map(|(p, _)| p);
+            let (x, next) = model.decode_excluding(&mut dec, state, not);
+            state = next;
+            hist.push(x);
+            i += 1;
+            mm.update(hist);
+        }
+    }
+    Ok(())
 }

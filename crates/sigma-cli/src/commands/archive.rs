@@ -10,6 +10,7 @@ use std::io::{self, BufReader, Write};
 use std::path::Path;
 use std::time::Instant;
 
+use sigmalang::{ArchiveOptions, ContextOptions};
 use sigmalang::{ArchiveReader, ArchiveWriter};
 
 use crate::error::CliError;
@@ -47,17 +48,36 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
         BufReader::with_capacity(BUF_SIZE, reader),
         &in_label,
         &args.field,
-    );
+    )
+    .with_key(args.context_key.clone());
 
     let output = Output::create(&target, args.force, None)?;
     let out_label = output.label().to_string();
     let is_stdout = output.is_stdout();
     let write_err = |e: sigmalang::Error| CliError::write(&out_label, e.into(), is_stdout);
     let metadata = format!("field={}\n", args.field);
-    let mut archive = ArchiveWriter::new(output, model.codebook.clone(), metadata.as_bytes())
-        .map_err(write_err)?;
+    let context = if args.frames == 0 {
+        ContextOptions::none()
+    } else {
+        ContextOptions {
+            keyframe_interval: args.keyframe_interval,
+            keyframes_per_root: args.keyframes_per_root,
+            max_frames: args.frames,
+            ..ContextOptions::default()
+        }
+    };
+    let opts = ArchiveOptions {
+        context,
+        ..ArchiveOptions::default()
+    };
+    let mut archive =
+        ArchiveWriter::with_options(output, model.codebook.clone(), metadata.as_bytes(), opts)
+            .map_err(|e| CliError::new("pack", e))?;
     while let Some(text) = lines.next_text()? {
-        archive.add(text.as_bytes()).map_err(write_err)?;
+        let key = lines.key().map(str::as_bytes);
+        archive
+            .add_in_context(key, text.as_bytes())
+            .map_err(write_err)?;
         if archive.len() % COUNT_EVERY == 0 {
             bar.set_message(archive.len().to_string());
         }

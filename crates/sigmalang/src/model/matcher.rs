@@ -1,15 +1,20 @@
-//! The match model: adaptation to the record being coded.
+//! The match model: adaptation to the record being coded and to its context frames.
 //!
 //! The context model is static; text repeats itself within a record (names, identifiers, whole
-//! sentences of a long document) in ways no corpus-wide model knows. The match model finds the
-//! last earlier occurrence of the current context (the last [`MIN_MATCH`] bytes, via a hash
-//! table) in the bytes coded so far and predicts the byte that followed it. The coder then codes
-//! one binary flag, "the prediction is right", with a probability that adapts to how often
-//! predictions of that match length were right in this record; on a miss the context model codes
-//! the byte with the predicted byte excluded.
+//! sentences) and across the records of a conversation (every request repeats the history so
+//! far). The match model keeps the *history* — the record's context frames followed by the bytes
+//! coded so far — and finds the last earlier occurrence of the current context (the last
+//! [`MIN_MATCH`] bytes, via a hash table, verified byte by byte) and predicts that the bytes which
+//! followed it follow again.
 //!
-//! Encoder and decoder run the same match model over the same bytes, so no match information is
-//! transmitted.
+//! Where a prediction stands, the coder codes a DELTA run: the number `L` of bytes that do follow
+//! as predicted (0 when the very next byte differs), Elias-gamma style with adaptive bit
+//! probabilities. The `L` bytes are then copied from the history; if the record goes on, its next
+//! byte is known to differ from the prediction and the context model codes it with the predicted
+//! byte excluded.
+//!
+//! Encoder and decoder run the same match model over the same bytes, so the source of a copy is
+//! never transmitted, and a copy can only reproduce bytes the decoder already holds.
 
 /// The shortest context the match model looks up, in bytes.
 pub const MIN_MATCH: usize = 8;
@@ -18,15 +23,22 @@ pub const MIN_MATCH: usize = 8;
 const MAX_TABLE_BITS: u32 = 18;
 /// Match lengths are verified backwards up to this many bytes.
 const MAX_VERIFY: usize = 64;
-/// Flag-probability contexts: match-length bucket times "the context model expects it too".
+/// Run-start contexts: match-length bucket times "the context model expects it too".
 const FLAG_CONTEXTS: usize = 32;
+/// Bits of a run length at most (runs are shorter than 2^31 bytes).
+const RUN_BITS: usize = 32;
+/// The first bytes of a run are coded one continuation flag each (short matches are common and
+/// their flags adapt well); the rest of a longer run as one Elias-gamma length.
+pub const FLAG_RUN: usize = 16;
 /// Initial probability (of 4096) that a prediction is right, by match-length bucket.
 const INITIAL: [u16; 16] = [
     2600, 2900, 3100, 3300, 3450, 3550, 3650, 3720, 3780, 3830, 3870, 3900, 3930, 3960, 3990, 4020,
 ];
 
+use crate::coder::{RangeDecoder, RangeEncoder};
+
 /// Per-record match state and its reusable hash table.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MatchModel {
     table: Vec<u32>,
     bits: u32,
@@ -34,7 +46,45 @@ pub struct MatchModel {
     ptr: usize,
     len: usize,
     hash: u64,
+    /// Probability (of 4096) that a run is not empty, per run-start context.
     probs: [u16; FLAG_CONTEXTS],
+    /// Probability that a run goes on, by match-length bucket and agreement.
+    cont: [u16; FLAG_CONTEXTS],
+    /// Elias-gamma length: unary bit-length probabilities, then mantissa bits by (length, bit).
+    unary: [u16; RUN_BITS],
+    mantissa: [[u16; RUN_BITS]; RUN_BITS],
+}
+
+impl Default for MatchModel {
+    fn default() -> Self {
+        MatchModel {
+            table: Vec::new(),
+            bits: 0,
+            ptr: 0,
+            len: 0,
+            hash: 0,
+            probs: [2048; FLAG_CONTEXTS],
+            cont: [2048; FLAG_CONTEXTS],
+            unary: [2048; RUN_BITS],
+            mantissa: [[2048; RUN_BITS]; RUN_BITS],
+        }
+    }
+}
+
+/// The bucket of a match length: two lengths a bucket, 16 buckets.
+#[inline]
+fn bucket(len: usize) -> usize {
+    (len.saturating_sub(MIN_MATCH) / 2).min(15)
+}
+
+#[inline]
+fn adapt(p: &mut u16, bit: bool) {
+    if bit {
+        *p += (4095 - *p) >> 4;
+    } else {
+        *p -= *p >> 4;
+    }
+    *p = (*p).clamp(32, 4064);
 }
 
 impl MatchModel {
@@ -43,8 +93,32 @@ impl MatchModel {
         MatchModel::default()
     }
 
-    /// Prepares for a record whose history will hold at most `len` bytes.
-    pub fn reset(&mut self, len: usize) {
+    /// Prepares for a record whose history (frames and record) will hold at most `len` bytes,
+    /// and indexes the frames: `hist` holds them, oldest first (`frame_starts` are their start
+    /// positions). The first prediction is the start of the most recent frame: records of a
+    /// conversation tend to begin like the one before.
+    pub fn reset(&mut self, len: usize, hist: &[u8], last_frame_start: Option<usize>) {
+        self.reset_table(len);
+        let mut h = 0u64;
+        for (i, &b) in hist.iter().enumerate() {
+            h = (h << 8) | u64::from(b);
+            if i + 1 >= MIN_MATCH {
+                let slot = self.slot(h);
+                self.table[slot] = (i + 1) as u32;
+            }
+        }
+        if let Some(start) = last_frame_start.filter(|&s| s < hist.len()) {
+            self.ptr = start;
+            self.len = MIN_MATCH;
+        }
+    }
+
+    #[inline]
+    fn slot(&self, h: u64) -> usize {
+        (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - self.bits)) as usize
+    }
+
+    fn reset_table(&mut self, len: usize) {
         let bits = (len.max(64).next_power_of_two().trailing_zeros()).clamp(6, MAX_TABLE_BITS);
         let size = 1usize << bits;
         if self.table.len() < size {
@@ -56,8 +130,13 @@ impl MatchModel {
         self.len = 0;
         self.hash = 0;
         for (i, p) in self.probs.iter_mut().enumerate() {
-            *p = INITIAL[i % 16];
+            *p = INITIAL[i / 2];
         }
+        for (i, p) in self.cont.iter_mut().enumerate() {
+            *p = INITIAL[i / 2];
+        }
+        self.unary = [2048; RUN_BITS];
+        self.mantissa = [[2048; RUN_BITS]; RUN_BITS];
     }
 
     /// The predicted next byte and its flag context, if a match is active. `hist` holds the
@@ -68,27 +147,114 @@ impl MatchModel {
             return None;
         }
         let m = *hist.get(self.ptr)?;
-        let bucket = ((self.len - MIN_MATCH) / 2).min(15);
-        Some((m, bucket))
+        Some((m, bucket(self.len)))
     }
 
-    /// The probability (of 4096) that the prediction is right in flag context `ctx`, where
-    /// `ctx = bucket * 2 + agrees`.
-    #[inline]
-    pub fn p(&self, ctx: usize) -> u32 {
-        u32::from(self.probs[ctx])
-    }
-
-    /// Adapts flag context `ctx` to the outcome.
-    #[inline]
-    pub fn learn(&mut self, ctx: usize, hit: bool) {
-        let p = &mut self.probs[ctx];
-        if hit {
-            *p += (4095 - *p) >> 4;
-        } else {
-            *p -= *p >> 4;
+    /// Codes a run of `run` bytes that follow as predicted, in run-start context `ctx`
+    /// (`bucket * 2 + agrees`): continuation flags for the first [`FLAG_RUN`] bytes, then the
+    /// rest of a longer run as an Elias-gamma number.
+    ///
+    /// `agrees(j)` tells whether the context model's most likely byte after the first `j` bytes
+    /// of the run is the predicted one (it is called for `j` in `1..=FLAG_RUN` in order).
+    pub fn encode_run(
+        &mut self,
+        enc: &mut RangeEncoder<'_>,
+        ctx: usize,
+        run: usize,
+        agrees: &mut dyn FnMut(usize) -> bool,
+    ) {
+        let nonempty = run > 0;
+        enc.encode_bit(u32::from(self.probs[ctx]), nonempty);
+        adapt(&mut self.probs[ctx], nonempty);
+        for j in 1..=FLAG_RUN {
+            if run < j {
+                return;
+            }
+            let c = bucket(self.len + j) * 2 + usize::from(agrees(j));
+            let p = &mut self.cont[c];
+            let more = run > j;
+            enc.encode_bit(u32::from(*p), more);
+            adapt(p, more);
         }
-        *p = (*p).clamp(32, 4064);
+        if run <= FLAG_RUN {
+            return;
+        }
+        let v = (run - FLAG_RUN) as u32;
+        let nb = (32 - v.leading_zeros()) as usize;
+        for j in 1..RUN_BITS {
+            let more = j < nb;
+            enc.encode_bit(u32::from(self.unary[j]), more);
+            adapt(&mut self.unary[j], more);
+            if !more {
+                break;
+            }
+        }
+        for k in (0..nb - 1).rev() {
+            let bit = v >> k & 1 != 0;
+            let p = &mut self.mantissa[nb][k];
+            enc.encode_bit(u32::from(*p), bit);
+            adapt(p, bit);
+        }
+    }
+
+    /// Decodes a run length in run-start context `ctx`; at most `max` (the record's remaining
+    /// bytes) is accepted, anything longer is corrupt input.
+    ///
+    /// `agrees(j)` as for [`encode_run`](Self::encode_run); the decoder's history must already
+    /// hold the first `j` bytes of the run when it is called (see `run_byte`).
+    pub fn decode_run(
+        &mut self,
+        dec: &mut RangeDecoder<'_>,
+        ctx: usize,
+        max: usize,
+        agrees: &mut dyn FnMut(usize) -> bool,
+    ) -> Option<usize> {
+        let nonempty = dec.decode_bit(u32::from(self.probs[ctx]));
+        adapt(&mut self.probs[ctx], nonempty);
+        if !nonempty {
+            return Some(0);
+        }
+        let mut run = 1;
+        while run <= FLAG_RUN {
+            if run > max {
+                return None;
+            }
+            let c = bucket(self.len + run) * 2 + usize::from(agrees(run));
+            let p = &mut self.cont[c];
+            let more = dec.decode_bit(u32::from(*p));
+            adapt(p, more);
+            if !more {
+                return (run <= max).then_some(run);
+            }
+            run += 1;
+        }
+        let mut nb = RUN_BITS;
+        for j in 1..RUN_BITS {
+            let more = dec.decode_bit(u32::from(self.unary[j]));
+            adapt(&mut self.unary[j], more);
+            if !more {
+                nb = j;
+                break;
+            }
+        }
+        if nb >= RUN_BITS {
+            return None;
+        }
+        let mut v: u32 = 1 << (nb - 1);
+        for k in (0..nb - 1).rev() {
+            let p = &mut self.mantissa[nb][k];
+            let bit = dec.decode_bit(u32::from(*p));
+            adapt(p, bit);
+            v |= u32::from(bit) << k;
+        }
+        let run = FLAG_RUN + v as usize;
+        (run <= max).then_some(run)
+    }
+
+    /// The position in the history of the predicted next byte (valid after `predict` said so).
+    #[inline]
+    pub fn source(&self) -> usize {
+        self.ptr
     }
 
     /// Takes in the byte just coded; `hist` holds all bytes coded so far, that byte last.
@@ -106,7 +272,7 @@ impl MatchModel {
         if pos < MIN_MATCH {
             return;
         }
-        let slot = (self.hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - self.bits)) as usize;
+        let slot = self.slot(self.hash);
         if self.len == 0 {
             let cand = self.table[slot] as usize;
             if cand > 0 {

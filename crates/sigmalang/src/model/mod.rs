@@ -19,7 +19,7 @@ mod matcher;
 pub(crate) mod serial;
 mod train;
 
-pub use matcher::{MatchModel, MIN_MATCH};
+pub use matcher::{MatchModel, FLAG_RUN, MIN_MATCH};
 
 pub(crate) use train::train;
 pub use train::TrainOptions;
@@ -266,6 +266,17 @@ impl ContextModel {
                 NO_NODE => return self.root,
                 s => s as usize,
             };
+        }
+    }
+
+    /// The context after `prefix`, the start of a record: what coding `prefix` byte by byte from
+    /// [`start_state`](Self::start_state) would reach, found from its last `max_order` bytes.
+    pub fn state_after(&self, prefix: &[u8]) -> u32 {
+        if prefix.len() >= self.max_order {
+            let tail = &prefix[prefix.len() - self.max_order..];
+            tail.iter().fold(self.root, |s, &b| self.advance(s, b))
+        } else {
+            prefix.iter().fold(self.start, |s, &b| self.advance(s, b))
         }
     }
 

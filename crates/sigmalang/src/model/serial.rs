@@ -33,8 +33,11 @@ pub(crate) struct Counted {
 }
 
 impl Counted {
+    /// The context's occurrences (saturating: counts come from files).
     pub(crate) fn total(&self) -> u32 {
-        self.counts.iter().map(|&(_, c)| c).sum()
+        self.counts
+            .iter()
+            .fold(0u32, |t, &(_, c)| t.saturating_add(c))
     }
 }
 

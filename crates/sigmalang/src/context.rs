@@ -1,0 +1,285 @@
+//! Contexts: which earlier records a record is coded against.
+//!
+//! Records are grouped into *contexts* (by default the whole archive is one context, so a
+//! record's context is the records just before it; `sigma pack --context-key FIELD` keys
+//! contexts by a JSON field, so the interleaved conversations of a log each get their own). In
+//! each context the writer keeps a [`ContextStack`] of recent frames (the records themselves);
+//! a record is coded against the most recent frames ([`select_frames`]), and its repeats of them
+//! become DELTA runs.
+//!
+//! Dependencies are bounded by a two-level hierarchy, as video codecs bound theirs:
+//!
+//! * every `keyframe_interval`-th record of a context is a *keyframe*, coded against one frame
+//!   only, the previous keyframe of its context (in a log whose requests repeat the conversation
+//!   so far, that is a long prefix of it);
+//! * every `keyframes_per_root`-th keyframe is a *root*, coded against nothing; so is the first
+//!   record of a context, and the next record of a context whose frames were evicted (the
+//!   writer's memory is bounded);
+//! * the other records are *deltas*, coded against the most recent records of their context
+//!   since its keyframe ([`select_frames`]).
+//!
+//! Decoding any record touches at most `keyframes_per_root` keyframes and `keyframe_interval`
+//! records of its context.
+//!
+//! Frame selection depends only on the archive's index (record order, context ids, keyframe
+//! flags, lengths) and the options stored in it, so a reader derives exactly the writer's frames.
+
+use std::collections::VecDeque;
+
+/// How records are coded against their contexts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContextOptions {
+    /// A context's records since its last keyframe number at most this many (>= 1).
+    pub keyframe_interval: u32,
+    /// A context's keyframes since its last root number at most this many (>= 1); with
+    /// `keyframe_interval` 1 and this 1, every record is a root and context coding is off.
+    pub keyframes_per_root: u32,
+    /// A record is coded against at most this many frames.
+    pub max_frames: u32,
+    /// ... whose lengths add up to at most this many bytes.
+    pub window: u64,
+    /// The writer holds at most this many bytes of frames over all contexts; the least recently
+    /// used contexts are evicted beyond it (their next record becomes a keyframe).
+    pub memory: u64,
+}
+
+impl Default for ContextOptions {
+    fn default() -> Self {
+        ContextOptions {
+            keyframe_interval: 16,
+            keyframes_per_root: 16,
+            max_frames: 2,
+            window: 1 << 20,
+            memory: 64 << 20,
+        }
+    }
+}
+
+impl ContextOptions {
+    /// No context coding: every record is a root.
+    pub fn none() -> ContextOptions {
+        ContextOptions {
+            keyframe_interval: 1,
+            keyframes_per_root: 1,
+            max_frames: 0,
+            ..ContextOptions::default()
+        }
+    }
+}
+
+/// Picks the frames of a record from the records of its context since the last keyframe
+/// (`(index, length)`, oldest first): the most recent `max_frames` whose lengths fit in `window`.
+/// Returns a range of `group`.
+pub fn select_frames(group: &[(u64, u64)], opts: &ContextOptions) -> std::ops::Range<usize> {
+    let end = group.len();
+    let mut start = end;
+    let mut bytes = 0u64;
+    while start > 0 && (end - start) < opts.max_frames as usize {
+        let len = group[start - 1].1;
+        if bytes + len > opts.window {
+            break;
+        }
+        bytes += len;
+        start -= 1;
+    }
+    start..end
+}
+
+/// How a record depends on its context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Level {
+    /// Coded against recent records of its context since its keyframe.
+    Delta = 0,
+    /// Coded against the previous keyframe of its context.
+    Keyframe = 1,
+    /// Coded against nothing.
+    Root = 2,
+}
+
+impl Level {
+    /// The level with index code `code`.
+    pub fn from_code(code: u64) -> Option<Level> {
+        Some(match code {
+            0 => Level::Delta,
+            1 => Level::Keyframe,
+            2 => Level::Root,
+            _ => return None,
+        })
+    }
+
+    /// Its name in listings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Delta => "delta",
+            Level::Keyframe => "keyframe",
+            Level::Root => "root",
+        }
+    }
+}
+
+/// A frame: a record of the context, kept for coding the records after it.
+#[derive(Debug, Default)]
+pub struct ContextFrame {
+    /// The record's index in the archive.
+    pub index: u64,
+    /// The record's bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// The recent frames of one context since its last keyframe, and that keyframe.
+#[derive(Debug, Default)]
+pub struct ContextStack {
+    frames: VecDeque<ContextFrame>,
+    /// The context's last keyframe or root, and keyframes since the root (0: none yet).
+    keyframe: ContextFrame,
+    keyframes: u32,
+    /// Records of the context since its last keyframe (`(index, length)`), the frames' source.
+    group: Vec<(u64, u64)>,
+    bytes: u64,
+    /// Recycled frame buffers.
+    spare: Vec<ContextFrame>,
+}
+
+impl ContextStack {
+    /// The level of the context's next record.
+    pub fn next_level(&self, opts: &ContextOptions) -> Level {
+        if !self.group.is_empty() && self.group.len() < opts.keyframe_interval as usize {
+            Level::Delta
+        } else if self.keyframes == 0 || self.keyframes >= opts.keyframes_per_root {
+            Level::Root
+        } else {
+            Level::Keyframe
+        }
+    }
+
+    /// Forgets everything (the next record is a root); keeps buffers for reuse.
+    pub fn clear(&mut self) {
+        self.start_group();
+        self.bytes -= self.keyframe.bytes.len() as u64;
+        self.keyframe.bytes.clear();
+        self.keyframes = 0;
+    }
+
+    fn start_group(&mut self) {
+        while let Some(f) = self.frames.pop_front() {
+            self.bytes -= f.bytes.len() as u64;
+            self.spare.push(f);
+        }
+        self.group.clear();
+    }
+
+    /// The frames of the next record, oldest first.
+    pub fn frames(&self, opts: &ContextOptions) -> Vec<&[u8]> {
+        match self.next_level(opts) {
+            Level::Root => Vec::new(),
+            Level::Keyframe => vec![&self.keyframe.bytes[..]],
+            Level::Delta => {
+                let range = select_frames(&self.group, opts);
+                let skip = self.frames.len().saturating_sub(range.len());
+                self.frames
+                    .iter()
+                    .skip(skip)
+                    .map(|f| &f.bytes[..])
+                    .collect()
+            }
+        }
+    }
+
+    /// The indices of the next record's frames.
+    pub fn frame_indices(&self, opts: &ContextOptions) -> Vec<u64> {
+        match self.next_level(opts) {
+            Level::Root => Vec::new(),
+            Level::Keyframe => vec![self.keyframe.index],
+            Level::Delta => {
+                let range = select_frames(&self.group, opts);
+                self.group[range].iter().map(|&(i, _)| i).collect()
+            }
+        }
+    }
+
+    /// Takes in a record of the context after coding it at `level`. Keeps at most
+    /// `max_frames` frames, and the last keyframe.
+    pub fn push(&mut self, index: u64, record: &[u8], level: Level, opts: &ContextOptions) {
+        if level != Level::Delta {
+            self.start_group();
+            self.keyframes = if level == Level::Root {
+                1
+            } else {
+                self.keyframes + 1
+            };
+            self.bytes -= self.keyframe.bytes.len() as u64;
+            self.keyframe.index = index;
+            self.keyframe.bytes.clear();
+            self.keyframe.bytes.extend_from_slice(record);
+            self.bytes += record.len() as u64;
+        }
+        self.group.push((index, record.len() as u64));
+        let mut frame = self.spare.pop().unwrap_or_default();
+        frame.index = index;
+        frame.bytes.clear();
+        frame.bytes.extend_from_slice(record);
+        self.bytes += record.len() as u64;
+        self.frames.push_back(frame);
+        while self.frames.len() > opts.max_frames as usize {
+            let old = self.frames.pop_front().expect("non-empty");
+            self.bytes -= old.bytes.len() as u64;
+            self.spare.push(old);
+        }
+    }
+
+    /// Bytes held in frames and the keyframe.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_the_most_recent_within_the_window() {
+        let opts = ContextOptions {
+            max_frames: 2,
+            window: 100,
+            ..ContextOptions::default()
+        };
+        let g = [(0, 10), (3, 20), (7, 30)];
+        assert_eq!(select_frames(&g, &opts), 1..3);
+        assert_eq!(select_frames(&g[..1], &opts), 0..1);
+        assert_eq!(select_frames(&[], &opts), 0..0);
+        let big = [(0, 10), (1, 200)];
+        assert_eq!(select_frames(&big, &opts), 2..2);
+        let mut st = ContextStack::default();
+        assert_eq!(st.next_level(&opts), Level::Root);
+        for (i, r) in [&b"aaaa"[..], b"bbbbb", b"cc"].iter().enumerate() {
+            let level = st.next_level(&opts);
+            assert_eq!(level, if i == 0 { Level::Root } else { Level::Delta });
+            st.push(i as u64, r, level, &opts);
+        }
+        assert_eq!(st.frames(&opts), vec![&b"bbbbb"[..], b"cc"]);
+        assert_eq!(st.frame_indices(&opts), vec![1, 2]);
+        assert_eq!(st.bytes(), 4 + 7);
+        let opts = ContextOptions {
+            keyframe_interval: 2,
+            keyframes_per_root: 2,
+            ..opts
+        };
+        let mut st = ContextStack::default();
+        let mut levels = Vec::new();
+        for i in 0..9u64 {
+            let level = st.next_level(&opts);
+            levels.push(level);
+            if level == Level::Keyframe {
+                assert_eq!(st.frame_indices(&opts).len(), 1);
+            }
+            st.push(i, b"xyz", level, &opts);
+        }
+        use Level::*;
+        assert_eq!(
+            levels,
+            vec![Root, Delta, Keyframe, Delta, Root, Delta, Keyframe, Delta, Root]
+        );
+    }
+}
