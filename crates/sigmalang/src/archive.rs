@@ -7,7 +7,8 @@
 //! record payloads, back to back, in blocks of `block_records` records
 //! index: varint count, varint block_records,
 //!        varint keyframe_interval, varint keyframes_per_root, varint max_frames, varint window,
-//!        per record: varint payload length, varint (context id << 2 | level),
+//!        per record: varint payload length, varint (context id << 3 | has_refs << 2 | level),
+//!                    if has_refs: varint count, varint (record index - root index) per root,
 //!        per block: crc32c of its payloads, crc32c of its records' decoded bytes,
 //!        crc32c of the index
 //! footer: u64 LE index offset, 4 bytes end magic
@@ -22,6 +23,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::sync::Arc;
 
+use crate::bank::Bank;
 use crate::checksum::{crc32c, Crc32c};
 use crate::codebook::Codebook;
 use crate::context::{select_frames, ContextOptions, ContextStack, Level};
@@ -48,6 +50,8 @@ pub struct ArchiveOptions {
     pub block_records: u32,
     /// How records are coded against their contexts.
     pub context: ContextOptions,
+    /// Bytes of roots the Σ-bank keeps for REFERENCE across contexts (0: no bank).
+    pub bank: usize,
 }
 
 impl Default for ArchiveOptions {
@@ -55,6 +59,7 @@ impl Default for ArchiveOptions {
         ArchiveOptions {
             block_records: DEFAULT_BLOCK_RECORDS,
             context: ContextOptions::default(),
+            bank: 16 << 20,
         }
     }
 }
@@ -77,6 +82,7 @@ pub struct ArchiveWriter<W: Write> {
     ids: HashMap<Vec<u8>, u32>,
     stacks: HashMap<u32, (ContextStack, u64)>,
     frame_bytes: u64,
+    bank: Bank,
     offset: u64,
     bytes_in: u64,
 }
@@ -145,6 +151,7 @@ impl<W: Write> ArchiveWriter<W> {
             ids: HashMap::new(),
             stacks: HashMap::new(),
             frame_bytes: 0,
+            bank: Bank::new(opts.bank),
             offset: head.len() as u64,
             bytes_in: 0,
         })
@@ -177,7 +184,11 @@ impl<W: Write> ArchiveWriter<W> {
         *last_use = index;
         let level = stack.next_level(&copts);
         self.payload.clear();
-        let frames = stack.frames(&copts);
+        let own = stack.frame_indices(&copts);
+        let refs = self.bank.references(&own, record);
+        let ref_ids: Vec<u64> = refs.iter().map(|&(r, _)| r).collect();
+        let mut frames: Vec<&[u8]> = refs.iter().map(|&(_, b)| b).collect();
+        frames.extend(stack.frames(&copts));
         self.encoder
             .encode_with_frames(&frames, record, &mut self.payload)?;
         self.frame_bytes -= stack.bytes();
@@ -187,7 +198,20 @@ impl<W: Write> ArchiveWriter<W> {
         self.block_crc.update(&self.payload);
         self.content_crc.update(record);
         varint::write(&mut self.entries, self.payload.len() as u64);
-        varint::write(&mut self.entries, u64::from(cid) << 2 | level as u64);
+        let has_refs = !ref_ids.is_empty();
+        varint::write(
+            &mut self.entries,
+            u64::from(cid) << 3 | u64::from(has_refs) << 2 | level as u64,
+        );
+        if has_refs {
+            varint::write(&mut self.entries, ref_ids.len() as u64);
+            for &r in &ref_ids {
+                varint::write(&mut self.entries, index - r);
+            }
+        }
+        if level == Level::Root && !has_refs {
+            self.bank.add_root(index, record);
+        }
         self.count += 1;
         self.offset += self.payload.len() as u64;
         self.bytes_in += record.len() as u64;
@@ -296,6 +320,8 @@ pub struct ArchiveReader<R: Read + Seek> {
     header: FileHeader,
     metadata: Vec<u8>,
     records: Vec<RecordInfo>,
+    /// The bank roots each record references (only records that reference any).
+    refs: HashMap<u64, Vec<u64>>,
     block_crcs: Vec<(u32, u32)>,
     block_records: u64,
     context: ContextOptions,
@@ -418,6 +444,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             ..ContextOptions::default()
         };
         let mut records = Vec::with_capacity(count as usize);
+        let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
         // Per context: (last record, records since its keyframe, last keyframe, keyframes
         // since its root).
         let mut last_of: HashMap<u32, (u64, u32, u64, u32)> = HashMap::new();
@@ -427,8 +454,28 @@ impl<R: Read + Seek> ArchiveReader<R> {
             let payload_len = field(&mut pos)?;
             let tag = field(&mut pos)?;
             let bad = |what: &str| Error::corrupt(format!("record {i}: {what}"), entry_at);
-            let cid = u32::try_from(tag >> 2).map_err(|_| bad("context id out of range"))?;
+            let cid = u32::try_from(tag >> 3).map_err(|_| bad("context id out of range"))?;
             let level = Level::from_code(tag & 3).ok_or_else(|| bad("unknown level"))?;
+            if tag & 4 != 0 {
+                let n = field(&mut pos)?;
+                if n == 0 || n > crate::bank::MAX_REFS as u64 {
+                    return Err(bad("impossible number of references"));
+                }
+                let mut ids = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    let back = field(&mut pos)?;
+                    let root = i
+                        .checked_sub(back)
+                        .filter(|_| back > 0)
+                        .ok_or_else(|| bad("reference to a later record"))?;
+                    let target = records.get(root as usize).map(|r: &RecordInfo| r.level);
+                    if target != Some(Level::Root) || refs.contains_key(&root) {
+                        return Err(bad("reference to a record that is not a bank root"));
+                    }
+                    ids.push(root);
+                }
+                refs.insert(i, ids);
+            }
             let state = last_of.get(&cid).copied();
             let (prev, next) = match (level, state) {
                 (Level::Root, _) => (None, (i, 1, i, 1)),
@@ -479,6 +526,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             header,
             metadata,
             records,
+            refs,
             block_crcs,
             block_records,
             context,
@@ -541,6 +589,11 @@ impl<R: Read + Seek> ArchiveReader<R> {
         self.records.get(usize::try_from(n).ok()?).copied()
     }
 
+    /// The Σ-bank roots record `n` references (empty for most records).
+    pub fn references(&self, n: u64) -> &[u64] {
+        self.refs.get(&n).map_or(&[], |v| &v[..])
+    }
+
     /// The coded size of record `n`.
     pub fn payload_len(&self, n: u64) -> Option<u64> {
         self.info(n).map(|r| r.payload_len)
@@ -559,11 +612,18 @@ impl<R: Read + Seek> ArchiveReader<R> {
         chain
     }
 
-    /// The frames record `n` is coded against (a subset of its chain).
+    /// The frames record `n` is coded against: the bank roots it references, then records of
+    /// its chain.
     pub fn frames_of(&mut self, n: u64) -> Result<Vec<u64>> {
         let info = self
             .info(n)
             .ok_or_else(|| Error::invalid(format!("record {n} does not exist")))?;
+        let mut frames = self.references(n).to_vec();
+        frames.extend(self.context_frames_of(n, info)?);
+        Ok(frames)
+    }
+
+    fn context_frames_of(&mut self, n: u64, info: RecordInfo) -> Result<Vec<u64>> {
         match info.level {
             Level::Root => Ok(Vec::new()),
             Level::Keyframe => Ok(info.prev.into_iter().collect()),
@@ -631,10 +691,25 @@ impl<R: Read + Seek> ArchiveReader<R> {
             if level != Level::Delta {
                 group_start = decoded.len();
             }
-            let bytes = match self.cache.iter().position(|(i, _)| *i == r) {
-                Some(p) => self.cache[p].1.clone(),
+            let bytes = match self.cached(r) {
+                Some(b) => b,
                 None => {
-                    let frames: Vec<&[u8]> = match level {
+                    let mut banked = Vec::new();
+                    for &root in self.references(r).to_vec().iter() {
+                        let b = match self.cached(root) {
+                            Some(b) => b,
+                            None => {
+                                let b = self.decode_one(root, &[]).map_err(|e| {
+                                    e.within(format!("record {n} depends on record {root}"))
+                                })?;
+                                self.remember(root, &b);
+                                b
+                            }
+                        };
+                        banked.push(b);
+                    }
+                    let mut frames: Vec<&[u8]> = banked.iter().map(|b| &b[..]).collect();
+                    let context_frames: Vec<&[u8]> = match level {
                         Level::Root => Vec::new(),
                         Level::Keyframe => {
                             decoded.last().map(|(_, b)| &b[..]).into_iter().collect()
@@ -651,6 +726,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                                 .collect()
                         }
                     };
+                    frames.extend(context_frames);
                     let bytes = self.decode_one(r, &frames).map_err(|e| {
                         if r == n {
                             e
@@ -666,6 +742,14 @@ impl<R: Read + Seek> ArchiveReader<R> {
         }
         out.extend_from_slice(&decoded.pop().expect("chain holds n").1);
         Ok(())
+    }
+
+    fn cached(&self, r: u64) -> Option<Vec<u8>> {
+        self.cache
+            .iter()
+            .rev()
+            .find(|(i, _)| *i == r)
+            .map(|(_, b)| b.clone())
     }
 
     fn remember(&mut self, r: u64, bytes: &[u8]) {
@@ -811,6 +895,7 @@ mod tests {
         let opts = ArchiveOptions {
             block_records: 3,
             context,
+            ..ArchiveOptions::default()
         };
         let mut w = ArchiveWriter::with_options(
             Vec::new(),
@@ -986,6 +1071,71 @@ mod tests {
         });
         assert_eq!(failed, vec![0, 1, 2, 3, 4, 5]);
         assert_eq!(n_failed, 6);
+    }
+
+    fn system_prompt_logs(conversations: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let prompt =
+            "You are SupportBot for the Acme Cloud platform. Always answer in a friendly, \
+            concise tone; cite the relevant documentation page; never reveal internal ticket \
+            numbers; escalate billing disputes to a human agent; format code with fenced blocks; \
+            and when unsure, ask one clarifying question before answering. ";
+        (0..conversations)
+            .map(|c| {
+                let key = format!("conv-{c}").into_bytes();
+                let text = format!(
+                    r#"{{"messages": [{{"role": "system", "content": "{prompt}{prompt}"}}, {{"role": "user", "content": "ticket {c}: my deployment number {} fails"}}]}}"#,
+                    c * 7919 % 1000
+                );
+                (key, text.into_bytes())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_bank_references_content_of_other_contexts() {
+        let logs = system_prompt_logs(12);
+        let build = |bank: usize| {
+            let opts = ArchiveOptions {
+                bank,
+                ..ArchiveOptions::default()
+            };
+            let mut w =
+                ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts)
+                    .unwrap();
+            for (k, t) in &logs {
+                w.add_in_context(Some(k), t).unwrap();
+            }
+            w.finish().unwrap()
+        };
+        let with = build(1 << 20);
+        let without = build(0);
+        assert!(
+            with.len() * 2 < without.len(),
+            "{} vs {}",
+            with.len(),
+            without.len()
+        );
+        let mut r = ArchiveReader::open(Cursor::new(&with)).unwrap();
+        assert!(r.references(0).is_empty());
+        for n in 1..12 {
+            assert_eq!(r.references(n), &[0], "record {n}");
+            assert_eq!(r.frames_of(n).unwrap(), vec![0]);
+        }
+        let mut fresh = ArchiveReader::open(Cursor::new(&with)).unwrap();
+        assert_eq!(fresh.get(11).unwrap(), logs[11].1);
+        assert_eq!(
+            r.walk(|n, rec| assert_eq!(rec.unwrap(), &logs[n as usize].1[..])),
+            0
+        );
+        // Damage to the referenced root reaches every record that references it.
+        let mut bad = with.clone();
+        bad[r.info(0).unwrap().offset as usize + 3] ^= 0x20;
+        let mut r = ArchiveReader::open(Cursor::new(&bad)).unwrap();
+        let e = r.get(5).unwrap_err();
+        assert!(
+            e.to_string().contains("record 5 depends on record 0"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod archive;
+pub mod bank;
 pub mod checksum;
 pub mod codebook;
 pub mod coder;

@@ -1,0 +1,181 @@
+//! The Σ-bank: content seen earlier in the archive, for REFERENCE glyphs across contexts.
+//!
+//! Contexts catch repetition within a conversation; the bank catches it across them: the same
+//! system prompt in thousands of requests, a document pasted into several conversations. The bank
+//! holds *roots* (records coded against nothing, so each decodes on its own) and indexes them by
+//! the hash of every [`BLOCK`]-byte aligned block. A record whose bytes contain such a block (found
+//! with a rolling hash at every position, then compared byte by byte) gets up to [`MAX_REFS`] of
+//! those roots as extra frames: its repeats of them become DELTA runs, and the archive's index
+//! lists the roots it references. A reference is a record index, verified content is copied, and
+//! roots depend on nothing, so no collision can change what a record decodes to and every
+//! reference resolves. Memory is bounded: the oldest roots leave the bank once it holds more than
+//! its budget, and evicted roots are never referenced again.
+
+use std::collections::{HashMap, VecDeque};
+
+/// Roots are indexed by blocks of this many bytes; shorter shared spans are not referenced.
+pub const BLOCK: usize = 64;
+/// A record references at most this many roots.
+pub const MAX_REFS: usize = 2;
+/// A reference must cover at least this many bytes of the record.
+pub const MIN_SHARED: usize = 256;
+
+const BASE: u64 = 0x100_0000_01b3;
+
+/// The roots that later records of other contexts may reference.
+#[derive(Debug)]
+pub struct Bank {
+    budget: usize,
+    bytes: usize,
+    roots: VecDeque<(u64, Vec<u8>)>,
+    /// block hash -> (root index, offset of the block in the root); entries of evicted roots
+    /// are skipped, and swept out when they outnumber the live ones.
+    index: HashMap<u64, (u64, u32)>,
+    live_blocks: usize,
+    /// BASE^(BLOCK - 1): the weight of a block's first byte, to roll the hash.
+    pow: u64,
+}
+
+fn hash_block(b: &[u8]) -> u64 {
+    b.iter().fold(0u64, |h, &x| {
+        h.wrapping_mul(BASE).wrapping_add(u64::from(x) + 1)
+    })
+}
+
+impl Bank {
+    /// A bank holding at most `budget` bytes of roots.
+    pub fn new(budget: usize) -> Bank {
+        let pow = (1..BLOCK).fold(1u64, |p, _| p.wrapping_mul(BASE));
+        Bank {
+            budget,
+            bytes: 0,
+            roots: VecDeque::new(),
+            index: HashMap::new(),
+            live_blocks: 0,
+            pow,
+        }
+    }
+
+    /// Adds root `index` (a record coded against nothing). Roots are added in index order.
+    pub fn add_root(&mut self, index: u64, bytes: &[u8]) {
+        if bytes.len() < MIN_SHARED || bytes.len() > self.budget {
+            return;
+        }
+        for (k, block) in bytes.chunks_exact(BLOCK).enumerate() {
+            // A newer root takes over the block: it is more likely to be still in the bank.
+            self.index
+                .insert(hash_block(block), (index, (k * BLOCK) as u32));
+        }
+        self.live_blocks += bytes.len() / BLOCK;
+        self.bytes += bytes.len();
+        self.roots.push_back((index, bytes.to_vec()));
+        while self.bytes > self.budget {
+            let (_, b) = self.roots.pop_front().expect("over budget means non-empty");
+            self.bytes -= b.len();
+            self.live_blocks -= b.len() / BLOCK;
+        }
+        if self.index.len() > 2 * self.live_blocks + 1024 {
+            let first = self.roots.front().map_or(u64::MAX, |r| r.0);
+            self.index.retain(|_, (r, _)| *r >= first);
+        }
+    }
+
+    fn root(&self, index: u64) -> Option<&[u8]> {
+        let pos = self.roots.binary_search_by_key(&index, |r| r.0).ok()?;
+        self.roots.get(pos).map(|(_, b)| &b[..])
+    }
+
+    /// The roots, other than those in `exclude`, that share the most verified bytes with
+    /// `record` (at least [`MIN_SHARED`] each), oldest first, with their bytes.
+    pub fn references(&self, exclude: &[u64], record: &[u8]) -> Vec<(u64, &[u8])> {
+        if record.len() < BLOCK || self.index.is_empty() {
+            return Vec::new();
+        }
+        let mut shared: HashMap<u64, usize> = HashMap::new();
+        let mut h = hash_block(&record[..BLOCK]);
+        let mut i = 0;
+        loop {
+            if let Some(&(root, off)) = self.index.get(&h) {
+                if let Some(bytes) = self.root(root).filter(|_| !exclude.contains(&root)) {
+                    let off = off as usize;
+                    if bytes[off..off + BLOCK] == record[i..i + BLOCK] {
+                        // Verified: extend the match forward and count it once.
+                        let n = bytes[off..]
+                            .iter()
+                            .zip(&record[i..])
+                            .take_while(|(a, b)| a == b)
+                            .count();
+                        *shared.entry(root).or_default() += n;
+                        i += n;
+                        if i + BLOCK > record.len() {
+                            break;
+                        }
+                        h = hash_block(&record[i..i + BLOCK]);
+                        continue;
+                    }
+                }
+            }
+            if i + BLOCK >= record.len() {
+                break;
+            }
+            h = h
+                .wrapping_sub((u64::from(record[i]) + 1).wrapping_mul(self.pow))
+                .wrapping_mul(BASE)
+                .wrapping_add(u64::from(record[i + BLOCK]) + 1);
+            i += 1;
+        }
+        let mut best: Vec<(u64, usize)> = shared
+            .into_iter()
+            .filter(|&(_, n)| n >= MIN_SHARED)
+            .collect();
+        best.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        best.truncate(MAX_REFS);
+        best.sort_unstable();
+        best.iter()
+            .filter_map(|&(r, _)| self.root(r).map(|b| (r, b)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_shared_roots_of_other_contexts_only() {
+        let prompt: Vec<u8> = (0..600u32)
+            .map(|i| b"You are a careful assistant. "[i as usize % 29])
+            .collect();
+        let mut a = prompt.clone();
+        a.extend_from_slice(b" first question");
+        let mut bank = Bank::new(1 << 20);
+        bank.add_root(0, &a);
+        let mut b = b"prefix that shifts alignment: ".to_vec();
+        b.extend_from_slice(&prompt);
+        b.extend_from_slice(b" second question");
+        let refs = bank.references(&[], &b);
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0].0, 0);
+        assert_eq!(refs[0].1, &a[..]);
+        assert!(bank.references(&[0], &b).is_empty(), "frames are left out");
+        assert!(bank.references(&[], b"short").is_empty());
+        let unrelated: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+        assert!(bank.references(&[], &unrelated).is_empty());
+    }
+
+    #[test]
+    fn eviction_keeps_the_budget_and_forgets_old_roots() {
+        let mut bank = Bank::new(2000);
+        let root = |k: u8| -> Vec<u8> {
+            (0..900u32)
+                .map(|i| (i as u8).wrapping_mul(k | 1).wrapping_add(k))
+                .collect()
+        };
+        for k in 0..5u8 {
+            bank.add_root(u64::from(k), &root(k));
+        }
+        assert!(bank.bytes <= 2000);
+        assert!(bank.references(&[], &root(0)).is_empty());
+        assert_eq!(bank.references(&[], &root(4))[0].0, 4);
+    }
+}
