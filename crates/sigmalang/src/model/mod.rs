@@ -33,8 +33,8 @@ pub const MAX_ORDER: usize = 7;
 /// Calibration cells per order in the escape table.
 pub(crate) const SEE_CELLS: usize = 256;
 
-/// Words of a node before its symbols: totals, shape, suffix link, key (two words).
-const NODE_HEADER: usize = 5;
+/// Words of a node before its symbols: totals, shape, suffix link.
+const NODE_HEADER: usize = 3;
 /// The suffix link of the root.
 const NO_NODE: u32 = u32::MAX;
 
@@ -74,8 +74,7 @@ impl Excluded {
 /// A context model: a tree of contexts of every order with their symbol frequencies.
 ///
 /// The contexts live in one arena of `u32` words. A node is
-/// `[total << 16 | esc, cell << 24 | n << 8 | order, suffix, key_lo, key_hi]` followed by `n`
-/// symbol entries
+/// `[total << 16 | esc, cell << 24 | n << 8 | order, suffix]` followed by `n` symbol entries
 /// `[symbol << 16 | frequency, successor]`, most frequent first. `suffix` is the node of the
 /// context one byte shorter; `successor` is the node of the longest context that exists after
 /// the symbol is coded.
@@ -98,6 +97,8 @@ pub struct ContextModel {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ContextEntry {
     pub key: u64,
+    /// How often the context occurred in training (places hot contexts together).
+    pub weight: u32,
     pub esc: u16,
     /// The context's calibration cell (index into its order's escape table).
     pub cell: u8,
@@ -154,30 +155,41 @@ impl ContextModel {
         if words >= NO_NODE as usize {
             return Err(Error::invalid("model is too large"));
         }
-        let mut arena = Vec::with_capacity(words);
-        let mut maps: Vec<KeyMap> = Vec::with_capacity(orders.len());
         let counts = orders.iter().map(Vec::len).collect();
-        for (k, entries) in orders.iter().enumerate() {
-            let mut map = KeyMap::default();
-            map.reserve(entries.len());
-            for e in entries {
-                check_entry(k, e)?;
-                let node = arena.len() as u32;
-                if map.insert(e.key, node).is_some() {
-                    return Err(Error::invalid(format!("duplicate order-{k} context")));
-                }
-                let total: u32 = e.syms.iter().map(|&(_, f)| u32::from(f)).sum();
-                arena.push(total << 16 | u32::from(e.esc));
-                arena.push(u32::from(e.cell) << 24 | (e.syms.len() as u32) << 8 | k as u32);
-                arena.push(NO_NODE);
-                arena.push(e.key as u32);
-                arena.push((e.key >> 32) as u32);
-                for &(s, f) in &e.syms {
-                    arena.push(u32::from(s) << 16 | u32::from(f));
-                    arena.push(NO_NODE);
-                }
+        // Hot contexts first: coding walks from node to node, and the contexts it visits most
+        // then share cache lines and pages.
+        let mut placement: Vec<(usize, usize)> = orders
+            .iter()
+            .enumerate()
+            .flat_map(|(k, es)| (0..es.len()).map(move |i| (k, i)))
+            .collect();
+        placement.sort_by_key(|&(k, i)| (std::cmp::Reverse(orders[k][i].weight), k, i));
+        let mut arena = Vec::with_capacity(words);
+        let mut maps: Vec<KeyMap> = orders
+            .iter()
+            .map(|es| {
+                let mut m = KeyMap::default();
+                m.reserve(es.len());
+                m
+            })
+            .collect();
+        let mut offsets: Vec<Vec<u32>> = orders.iter().map(|es| vec![0; es.len()]).collect();
+        for &(k, i) in &placement {
+            let e = &orders[k][i];
+            check_entry(k, e)?;
+            let node = arena.len() as u32;
+            if maps[k].insert(e.key, node).is_some() {
+                return Err(Error::invalid(format!("duplicate order-{k} context")));
             }
-            maps.push(map);
+            offsets[k][i] = node;
+            let total: u32 = e.syms.iter().map(|&(_, f)| u32::from(f)).sum();
+            arena.push(total << 16 | u32::from(e.esc));
+            arena.push(u32::from(e.cell) << 24 | (e.syms.len() as u32) << 8 | k as u32);
+            arena.push(NO_NODE);
+            for &(s, f) in &e.syms {
+                arena.push(u32::from(s) << 16 | u32::from(f));
+                arena.push(NO_NODE);
+            }
         }
         let root = *maps[0]
             .get(&0)
@@ -194,20 +206,17 @@ impl ContextModel {
                 .find_map(|k| maps[k].get(&(key & key_mask(k))).copied())
                 .unwrap_or(root)
         };
-        let mut node = 0usize;
-        while node < arena.len() {
-            let n = (arena[node + 1] >> 8 & 0x1ff) as usize;
-            let order = (arena[node + 1] & 0xff) as usize;
-            let key = u64::from(arena[node + 3]) | u64::from(arena[node + 4]) << 32;
-            if order > 0 {
-                arena[node + 2] = longest(key, order - 1);
+        for (k, es) in orders.iter().enumerate() {
+            for (i, e) in es.iter().enumerate() {
+                let node = offsets[k][i] as usize;
+                if k > 0 {
+                    arena[node + 2] = longest(e.key, k - 1);
+                }
+                for (j, &(sym, _)) in e.syms.iter().enumerate() {
+                    arena[node + NODE_HEADER + 2 * j + 1] =
+                        longest(e.key << 8 | u64::from(sym), k + 1);
+                }
             }
-            for i in 0..n {
-                let e = node + NODE_HEADER + 2 * i;
-                let sym = u64::from(arena[e] >> 16);
-                arena[e + 1] = longest((key << 8) | sym, order + 1);
-            }
-            node += NODE_HEADER + 2 * n;
         }
         let start = longest(0, max_order);
         Ok(ContextModel {

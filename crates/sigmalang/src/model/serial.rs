@@ -321,6 +321,7 @@ pub(crate) fn quantize(c: &Counted, p_escape: f64, cell: u8, complete: bool) -> 
     };
     ContextEntry {
         key: c.key,
+        weight: c.total(),
         esc,
         cell,
         syms: list,
