@@ -1,11 +1,16 @@
-//! Glyphs: the units a SigmaLang record is made of.
+//! Glyphs: the units a SigmaLang text is described in.
 //!
 //! A glyph has a [`GlyphType`] and a [`Primitive`]. The semantic parser produces a tree of
-//! PRIMITIVE glyphs (leaves, each covering bytes of the input) under COMPOSITE glyphs (structure).
-//! The encoder codes the leaves' bytes with the codebook's model, and may replace spans by
-//! REFERENCE glyphs (content stored earlier, in the Σ-bank) or DELTA glyphs (spans copied from a
-//! context frame). Composite structure is never transmitted: the decoder re-derives it from the
-//! decoded bytes, so it is context for the model rather than overhead in the output.
+//! PRIMITIVE glyphs (leaves, each covering bytes of the input) under COMPOSITE glyphs (structure);
+//! `sigma inspect` shows it. The coded form of a record is a sequence of the other two kinds of
+//! event between model-coded bytes: DELTA runs, spans copied from the record's context frames or
+//! from earlier in the record, and REFERENCEs, the Σ-bank roots of other contexts that a record
+//! names as extra frames so that DELTA runs can copy from them (see `docs/FORMAT.md`).
+//!
+//! The tree itself is never transmitted: a decoder can re-derive it from the decoded bytes. The
+//! coder does not use it as model context yet, and the learned tier (`0x80..=0xFF`) names the
+//! codebook's most valuable patterns without being used in coding; both are noted in
+//! `docs/DESIGN.md` as open work.
 
 use std::fmt;
 
