@@ -26,7 +26,9 @@ use std::sync::Arc;
 use crate::bank::Bank;
 use crate::checksum::{crc32c, Crc32c};
 use crate::codebook::Codebook;
-use crate::context::{select_frames, ContextOptions, ContextStack, Level};
+use crate::context::{
+    select_frames, ContextOptions, ContextStack, FramePool, FramePoolStats, Level,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::{Decoder, Encoder};
 use crate::stream::{FileHeader, FileKind, HEADER_LEN};
@@ -82,7 +84,11 @@ pub struct ArchiveWriter<W: Write> {
     ids: HashMap<Vec<u8>, u32>,
     stacks: HashMap<u32, (ContextStack, u64)>,
     frame_bytes: u64,
+    frame_pool: FramePool,
     bank: Bank,
+    /// Scratch: the next record's own frames and its bank references.
+    own: Vec<u64>,
+    ref_ids: Vec<u64>,
     offset: u64,
     bytes_in: u64,
 }
@@ -151,7 +157,10 @@ impl<W: Write> ArchiveWriter<W> {
             ids: HashMap::new(),
             stacks: HashMap::new(),
             frame_bytes: 0,
+            frame_pool: FramePool::default(),
             bank: Bank::new(opts.bank),
+            own: Vec::new(),
+            ref_ids: Vec::new(),
             offset: head.len() as u64,
             bytes_in: 0,
         })
@@ -184,28 +193,33 @@ impl<W: Write> ArchiveWriter<W> {
         *last_use = index;
         let level = stack.next_level(&copts);
         self.payload.clear();
-        let own = stack.frame_indices(&copts);
-        let refs = self.bank.references(&own, record);
-        let ref_ids: Vec<u64> = refs.iter().map(|&(r, _)| r).collect();
-        let mut frames: Vec<&[u8]> = refs.iter().map(|&(_, b)| b).collect();
-        frames.extend(stack.frames(&copts));
+        self.own.clear();
+        stack.frame_indices(&copts, &mut self.own);
+        self.bank
+            .references_into(&self.own, record, &mut self.ref_ids);
+        let bank = &self.bank;
+        let frames = self
+            .ref_ids
+            .iter()
+            .filter_map(|&r| bank.root(r))
+            .chain(stack.frames(&copts));
         self.encoder
-            .encode_with_frames(&frames, record, &mut self.payload)?;
+            .encode_with_frame_iter(frames, record, &mut self.payload)?;
         self.frame_bytes -= stack.bytes();
-        stack.push(index, record, level, &copts);
+        stack.push(index, record, level, &copts, &mut self.frame_pool);
         self.frame_bytes += stack.bytes();
         self.inner.write_all(&self.payload)?;
         self.block_crc.update(&self.payload);
         self.content_crc.update(record);
         varint::write(&mut self.entries, self.payload.len() as u64);
-        let has_refs = !ref_ids.is_empty();
+        let has_refs = !self.ref_ids.is_empty();
         varint::write(
             &mut self.entries,
             u64::from(cid) << 3 | u64::from(has_refs) << 2 | level as u64,
         );
         if has_refs {
-            varint::write(&mut self.entries, ref_ids.len() as u64);
-            for &r in &ref_ids {
+            varint::write(&mut self.entries, self.ref_ids.len() as u64);
+            for &r in &self.ref_ids {
                 varint::write(&mut self.entries, index - r);
             }
         }
@@ -233,9 +247,13 @@ impl<W: Write> ArchiveWriter<W> {
             else {
                 break;
             };
-            if let Some((stack, _)) = self.stacks.remove(&cid) {
+            if let Some((mut stack, _)) = self.stacks.remove(&cid) {
                 self.frame_bytes -= stack.bytes();
+                stack.clear(&mut self.frame_pool);
             }
+            // Evicted frames must not pin memory in the pool either.
+            self.frame_pool
+                .trim(self.stacks.len() * (self.opts.context.max_frames as usize + 1));
         }
     }
 
@@ -269,6 +287,11 @@ impl<W: Write> ArchiveWriter<W> {
     /// The encoder (for its codebook and statistics).
     pub fn encoder(&self) -> &Encoder {
         &self.encoder
+    }
+
+    /// The frame pool's counters.
+    pub fn frame_stats(&self) -> FramePoolStats {
+        self.frame_pool.stats()
     }
 
     /// Writes the index and footer; returns the inner writer.

@@ -32,6 +32,8 @@ pub struct Bank {
     /// are skipped, and swept out when they outnumber the live ones.
     index: HashMap<u64, (u64, u32)>,
     live_blocks: usize,
+    /// Scratch of `references_into`: (root, shared bytes).
+    shared: Vec<(u64, usize)>,
     /// BASE^(BLOCK - 1): the weight of a block's first byte, to roll the hash.
     pow: u64,
 }
@@ -52,6 +54,7 @@ impl Bank {
             roots: VecDeque::new(),
             index: HashMap::new(),
             live_blocks: 0,
+            shared: Vec::new(),
             pow,
         }
     }
@@ -80,18 +83,30 @@ impl Bank {
         }
     }
 
-    fn root(&self, index: u64) -> Option<&[u8]> {
+    /// The bytes of root `index`, while it is in the bank.
+    pub fn root(&self, index: u64) -> Option<&[u8]> {
         let pos = self.roots.binary_search_by_key(&index, |r| r.0).ok()?;
         self.roots.get(pos).map(|(_, b)| &b[..])
     }
 
     /// The roots, other than those in `exclude`, that share the most verified bytes with
     /// `record` (at least [`MIN_SHARED`] each), oldest first, with their bytes.
-    pub fn references(&self, exclude: &[u64], record: &[u8]) -> Vec<(u64, &[u8])> {
+    pub fn references(&mut self, exclude: &[u64], record: &[u8]) -> Vec<(u64, &[u8])> {
+        let mut ids = Vec::new();
+        self.references_into(exclude, record, &mut ids);
+        ids.into_iter()
+            .filter_map(|r| self.root(r).map(|b| (r, b)))
+            .collect()
+    }
+
+    /// Writes the indices of the roots [`references`](Self::references) would return into
+    /// `out` (cleared first), allocating nothing in steady state.
+    pub fn references_into(&mut self, exclude: &[u64], record: &[u8], out: &mut Vec<u64>) {
+        out.clear();
+        self.shared.clear();
         if record.len() < BLOCK || self.index.is_empty() {
-            return Vec::new();
+            return;
         }
-        let mut shared: HashMap<u64, usize> = HashMap::new();
         let mut h = hash_block(&record[..BLOCK]);
         let mut i = 0;
         loop {
@@ -105,7 +120,10 @@ impl Bank {
                             .zip(&record[i..])
                             .take_while(|(a, b)| a == b)
                             .count();
-                        *shared.entry(root).or_default() += n;
+                        match self.shared.iter_mut().find(|(r, _)| *r == root) {
+                            Some((_, total)) => *total += n,
+                            None => self.shared.push((root, n)),
+                        }
                         i += n;
                         if i + BLOCK > record.len() {
                             break;
@@ -124,16 +142,12 @@ impl Bank {
                 .wrapping_add(u64::from(record[i + BLOCK]) + 1);
             i += 1;
         }
-        let mut best: Vec<(u64, usize)> = shared
-            .into_iter()
-            .filter(|&(_, n)| n >= MIN_SHARED)
-            .collect();
-        best.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        best.truncate(MAX_REFS);
-        best.sort_unstable();
-        best.iter()
-            .filter_map(|&(r, _)| self.root(r).map(|b| (r, b)))
-            .collect()
+        self.shared.retain(|&(_, n)| n >= MIN_SHARED);
+        self.shared
+            .sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        self.shared.truncate(MAX_REFS);
+        out.extend(self.shared.iter().map(|&(r, _)| r));
+        out.sort_unstable();
     }
 }
 

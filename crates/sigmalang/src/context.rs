@@ -127,6 +127,58 @@ pub struct ContextFrame {
     pub bytes: Vec<u8>,
 }
 
+/// Recycled frame buffers, shared by the context stacks of one writer.
+#[derive(Debug, Default)]
+pub struct FramePool {
+    free: Vec<ContextFrame>,
+    created: u64,
+    reused: u64,
+}
+
+/// What a [`FramePool`] has done.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FramePoolStats {
+    /// Frames allocated (the pool had none free).
+    pub frames_created: u64,
+    /// Frames taken again from the pool.
+    pub frames_reused: u64,
+    /// Free frames now.
+    pub available: usize,
+}
+
+impl FramePool {
+    fn take(&mut self) -> ContextFrame {
+        match self.free.pop() {
+            Some(f) => {
+                self.reused += 1;
+                f
+            }
+            None => {
+                self.created += 1;
+                ContextFrame::default()
+            }
+        }
+    }
+
+    fn give(&mut self, frame: ContextFrame) {
+        self.free.push(frame);
+    }
+
+    /// Drops free frames beyond `keep` (their memory goes back to the allocator).
+    pub fn trim(&mut self, keep: usize) {
+        self.free.truncate(keep);
+    }
+
+    /// The pool's counters.
+    pub fn stats(&self) -> FramePoolStats {
+        FramePoolStats {
+            frames_created: self.created,
+            frames_reused: self.reused,
+            available: self.free.len(),
+        }
+    }
+}
+
 /// The recent frames of one context since its last keyframe, and that keyframe.
 #[derive(Debug, Default)]
 pub struct ContextStack {
@@ -137,8 +189,6 @@ pub struct ContextStack {
     /// Records of the context since its last keyframe (`(index, length)`), the frames' source.
     group: Vec<(u64, u64)>,
     bytes: u64,
-    /// Recycled frame buffers.
-    spare: Vec<ContextFrame>,
 }
 
 impl ContextStack {
@@ -153,56 +203,65 @@ impl ContextStack {
         }
     }
 
-    /// Forgets everything (the next record is a root); keeps buffers for reuse.
-    pub fn clear(&mut self) {
-        self.start_group();
+    /// Forgets everything (the next record is a root); gives its frames back to `pool`.
+    pub fn clear(&mut self, pool: &mut FramePool) {
+        self.start_group(pool);
         self.bytes -= self.keyframe.bytes.len() as u64;
         self.keyframe.bytes.clear();
         self.keyframes = 0;
     }
 
-    fn start_group(&mut self) {
+    fn start_group(&mut self, pool: &mut FramePool) {
         while let Some(f) = self.frames.pop_front() {
             self.bytes -= f.bytes.len() as u64;
-            self.spare.push(f);
+            pool.give(f);
         }
         self.group.clear();
     }
 
     /// The frames of the next record, oldest first.
-    pub fn frames(&self, opts: &ContextOptions) -> Vec<&[u8]> {
-        match self.next_level(opts) {
-            Level::Root => Vec::new(),
-            Level::Keyframe => vec![&self.keyframe.bytes[..]],
+    pub fn frames(&self, opts: &ContextOptions) -> impl Iterator<Item = &[u8]> + '_ {
+        let (keyframe, skip, take) = match self.next_level(opts) {
+            Level::Root => (None, 0, 0),
+            Level::Keyframe => (Some(&self.keyframe.bytes[..]), 0, 0),
             Level::Delta => {
-                let range = select_frames(&self.group, opts);
-                let skip = self.frames.len().saturating_sub(range.len());
-                self.frames
-                    .iter()
-                    .skip(skip)
-                    .map(|f| &f.bytes[..])
-                    .collect()
+                let wanted = select_frames(&self.group, opts).len();
+                (None, self.frames.len().saturating_sub(wanted), wanted)
             }
-        }
+        };
+        keyframe.into_iter().chain(
+            self.frames
+                .iter()
+                .skip(skip)
+                .take(take)
+                .map(|f| &f.bytes[..]),
+        )
     }
 
-    /// The indices of the next record's frames.
-    pub fn frame_indices(&self, opts: &ContextOptions) -> Vec<u64> {
+    /// Appends the indices of the next record's frames to `out`.
+    pub fn frame_indices(&self, opts: &ContextOptions, out: &mut Vec<u64>) {
         match self.next_level(opts) {
-            Level::Root => Vec::new(),
-            Level::Keyframe => vec![self.keyframe.index],
+            Level::Root => {}
+            Level::Keyframe => out.push(self.keyframe.index),
             Level::Delta => {
                 let range = select_frames(&self.group, opts);
-                self.group[range].iter().map(|&(i, _)| i).collect()
+                out.extend(self.group[range].iter().map(|&(i, _)| i));
             }
         }
     }
 
     /// Takes in a record of the context after coding it at `level`. Keeps at most
     /// `max_frames` frames, and the last keyframe.
-    pub fn push(&mut self, index: u64, record: &[u8], level: Level, opts: &ContextOptions) {
+    pub fn push(
+        &mut self,
+        index: u64,
+        record: &[u8],
+        level: Level,
+        opts: &ContextOptions,
+        pool: &mut FramePool,
+    ) {
         if level != Level::Delta {
-            self.start_group();
+            self.start_group(pool);
             self.keyframes = if level == Level::Root {
                 1
             } else {
@@ -215,7 +274,7 @@ impl ContextStack {
             self.bytes += record.len() as u64;
         }
         self.group.push((index, record.len() as u64));
-        let mut frame = self.spare.pop().unwrap_or_default();
+        let mut frame = pool.take();
         frame.index = index;
         frame.bytes.clear();
         frame.bytes.extend_from_slice(record);
@@ -224,7 +283,7 @@ impl ContextStack {
         while self.frames.len() > opts.max_frames as usize {
             let old = self.frames.pop_front().expect("non-empty");
             self.bytes -= old.bytes.len() as u64;
-            self.spare.push(old);
+            pool.give(old);
         }
     }
 
@@ -251,15 +310,29 @@ mod tests {
         assert_eq!(select_frames(&[], &opts), 0..0);
         let big = [(0, 10), (1, 200)];
         assert_eq!(select_frames(&big, &opts), 2..2);
+        let mut pool = FramePool::default();
         let mut st = ContextStack::default();
         assert_eq!(st.next_level(&opts), Level::Root);
         for (i, r) in [&b"aaaa"[..], b"bbbbb", b"cc"].iter().enumerate() {
             let level = st.next_level(&opts);
             assert_eq!(level, if i == 0 { Level::Root } else { Level::Delta });
-            st.push(i as u64, r, level, &opts);
+            st.push(i as u64, r, level, &opts, &mut pool);
         }
-        assert_eq!(st.frames(&opts), vec![&b"bbbbb"[..], b"cc"]);
-        assert_eq!(st.frame_indices(&opts), vec![1, 2]);
+        assert_eq!(
+            st.frames(&opts).collect::<Vec<_>>(),
+            vec![&b"bbbbb"[..], b"cc"]
+        );
+        let mut ids = Vec::new();
+        st.frame_indices(&opts, &mut ids);
+        assert_eq!(ids, vec![1, 2]);
+        assert_eq!(
+            pool.stats(),
+            FramePoolStats {
+                frames_created: 3,
+                frames_reused: 0,
+                available: 1
+            }
+        );
         assert_eq!(st.bytes(), 4 + 7);
         let opts = ContextOptions {
             keyframe_interval: 2,
@@ -272,9 +345,11 @@ mod tests {
             let level = st.next_level(&opts);
             levels.push(level);
             if level == Level::Keyframe {
-                assert_eq!(st.frame_indices(&opts).len(), 1);
+                let mut ids = Vec::new();
+                st.frame_indices(&opts, &mut ids);
+                assert_eq!(ids.len(), 1);
             }
-            st.push(i, b"xyz", level, &opts);
+            st.push(i, b"xyz", level, &opts, &mut pool);
         }
         use Level::*;
         assert_eq!(

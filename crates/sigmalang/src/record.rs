@@ -18,6 +18,7 @@ use crate::codebook::Codebook;
 use crate::coder::{RangeDecoder, RangeEncoder};
 use crate::error::{Error, Result};
 use crate::model::{ContextModel, MatchModel, FLAG_RUN};
+use crate::pool::{GlyphBufferPool, PoolConfig, PoolStats};
 use crate::varint;
 
 /// The record modes of the format.
@@ -44,15 +45,49 @@ impl Mode {
 /// chunked stream format.
 pub const MAX_RECORD_LEN: u64 = 1 << 30;
 
+/// How an encoder or decoder manages its memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EncoderConfig {
+    /// The buffer pool of the encoder (or decoder).
+    pub pool: PoolConfig,
+}
+
+/// What an encoder has done.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EncoderStats {
+    /// Records encoded.
+    pub records: u64,
+    /// Bytes of records taken.
+    pub bytes_in: u64,
+    /// Bytes of payloads produced.
+    pub bytes_out: u64,
+    /// Records stored rather than modeled (modeling would not have saved anything).
+    pub stored: u64,
+    /// The buffer pool's counters.
+    pub pool: PoolStats,
+}
+
+impl EncoderStats {
+    /// Adds another encoder's counters (for totals over several workers).
+    pub fn merge(&mut self, other: &EncoderStats) {
+        self.records += other.records;
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        self.stored += other.stored;
+        self.pool.merge(&other.pool);
+    }
+}
+
 /// A reusable record encoder over a shared codebook.
 ///
-/// Reusing one encoder across records keeps its buffers and tables warm.
+/// Reusing one encoder across records keeps its buffers (from its [`GlyphBufferPool`]) and
+/// its match table warm: in steady state encoding a record allocates nothing.
 #[derive(Debug)]
 pub struct Encoder {
     codebook: Arc<Codebook>,
-    body: Vec<u8>,
-    hist: Vec<u8>,
+    pool: GlyphBufferPool,
     matcher: MatchModel,
+    stats: EncoderStats,
 }
 
 impl Default for Encoder {
@@ -64,17 +99,35 @@ impl Default for Encoder {
 impl Encoder {
     /// An encoder that models records with `codebook`.
     pub fn new(codebook: Arc<Codebook>) -> Encoder {
+        Encoder::with_config(codebook, EncoderConfig::default())
+    }
+
+    /// An encoder with an explicit memory configuration.
+    pub fn with_config(codebook: Arc<Codebook>, config: EncoderConfig) -> Encoder {
         Encoder {
             codebook,
-            body: Vec::new(),
-            hist: Vec::new(),
+            pool: GlyphBufferPool::new(config.pool),
             matcher: MatchModel::new(),
+            stats: EncoderStats::default(),
         }
     }
 
     /// The codebook the encoder uses.
     pub fn codebook(&self) -> &Arc<Codebook> {
         &self.codebook
+    }
+
+    /// The encoder's counters, its pool's included.
+    pub fn stats(&self) -> EncoderStats {
+        EncoderStats {
+            pool: self.pool.stats(),
+            ..self.stats
+        }
+    }
+
+    /// The encoder's buffer pool (for resizing by hand).
+    pub fn pool_mut(&mut self) -> &mut GlyphBufferPool {
+        &mut self.pool
     }
 
     /// Appends the payload of the record `input` to `out`.
@@ -97,38 +150,57 @@ impl Encoder {
         input: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        let frames_len: usize = frames.iter().map(|f| f.len()).sum();
+        self.encode_with_frame_iter(frames.iter().copied(), input, out)
+    }
+
+    /// As [`encode_with_frames`](Self::encode_with_frames), with the frames from an iterator
+    /// (no vector of them needed).
+    pub fn encode_with_frame_iter<'f>(
+        &mut self,
+        frames: impl Iterator<Item = &'f [u8]>,
+        input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let mut hist = self.pool.acquire();
+        let mut last_start = None;
+        for f in frames {
+            last_start = Some(hist.len());
+            hist.extend_from_slice(f);
+        }
+        let frames_len = hist.len();
         if input.len() as u64 > MAX_RECORD_LEN || frames_len as u64 > MAX_RECORD_LEN {
+            self.pool.release(hist);
             return Err(Error::invalid(format!(
                 "record of {} bytes (with {frames_len} bytes of frames) exceeds the {MAX_RECORD_LEN}-byte limit",
                 input.len()
             )));
         }
-        self.hist.clear();
-        let mut last_start = None;
-        for f in frames {
-            last_start = Some(self.hist.len());
-            self.hist.extend_from_slice(f);
-        }
-        let base = self.hist.len();
-        self.hist.extend_from_slice(input);
-        self.body.clear();
+        hist.extend_from_slice(input);
+        let mut body = self.pool.acquire();
         code_record(
             self.codebook.model(),
             &mut self.matcher,
-            &mut self.body,
-            &self.hist,
-            base,
+            &mut body,
+            &hist,
+            frames_len,
             last_start,
         );
         let raw_len = input.len() as u64;
-        if self.body.len() < input.len() {
+        let start = out.len();
+        if body.len() < input.len() {
             varint::write(out, raw_len << 2 | Mode::Modeled as u64);
-            out.extend_from_slice(&self.body);
+            out.extend_from_slice(&body);
         } else {
             varint::write(out, raw_len << 2 | Mode::Stored as u64);
             out.extend_from_slice(input);
+            self.stats.stored += 1;
         }
+        self.pool.release(body);
+        self.pool.release(hist);
+        self.pool.note_encoding();
+        self.stats.records += 1;
+        self.stats.bytes_in += raw_len;
+        self.stats.bytes_out += (out.len() - start) as u64;
         Ok(())
     }
 }
@@ -224,7 +296,7 @@ pub fn read_header(payload: &[u8]) -> Result<RecordHeader> {
 #[derive(Debug)]
 pub struct Decoder {
     codebook: Arc<Codebook>,
-    hist: Vec<u8>,
+    pool: GlyphBufferPool,
     matcher: MatchModel,
 }
 
@@ -237,11 +309,21 @@ impl Default for Decoder {
 impl Decoder {
     /// A decoder for records made with `codebook`.
     pub fn new(codebook: Arc<Codebook>) -> Decoder {
+        Decoder::with_config(codebook, EncoderConfig::default())
+    }
+
+    /// A decoder with an explicit memory configuration.
+    pub fn with_config(codebook: Arc<Codebook>, config: EncoderConfig) -> Decoder {
         Decoder {
             codebook,
-            hist: Vec::new(),
+            pool: GlyphBufferPool::new(config.pool),
             matcher: MatchModel::new(),
         }
+    }
+
+    /// The decoder's buffer pool counters.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.pool.stats()
     }
 
     /// The codebook the decoder uses.
@@ -295,25 +377,29 @@ impl Decoder {
                     ));
                 }
                 let n = header.raw_len as usize;
-                self.hist.clear();
+                let mut hist = self.pool.acquire();
                 let mut last_start = None;
                 for f in frames {
-                    last_start = Some(self.hist.len());
-                    self.hist.extend_from_slice(f);
+                    last_start = Some(hist.len());
+                    hist.extend_from_slice(f);
                 }
-                let base = self.hist.len();
-                self.hist.reserve(n);
-                decode_record(
+                let base = hist.len();
+                hist.reserve(n);
+                let decoded = decode_record(
                     self.codebook.model(),
                     &mut self.matcher,
                     body,
-                    &mut self.hist,
+                    &mut hist,
                     base,
                     n,
                     last_start,
-                )
-                .map_err(|what| Error::corrupt(what, header.body_offset as u64))?;
-                out.extend_from_slice(&self.hist[base..]);
+                );
+                if decoded.is_ok() {
+                    out.extend_from_slice(&hist[base..]);
+                }
+                self.pool.release(hist);
+                self.pool.note_encoding();
+                decoded.map_err(|what| Error::corrupt(what, header.body_offset as u64))?;
             }
         }
         Ok(())
