@@ -21,7 +21,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
 
 use crate::bank::Bank;
 use crate::checksum::{crc32c, Crc32c};
@@ -30,7 +32,8 @@ use crate::context::{
     select_frames, ContextOptions, ContextStack, FramePool, FramePoolStats, Level,
 };
 use crate::error::{Error, ErrorKind, Result};
-use crate::record::{Decoder, Encoder};
+use crate::pool::GlyphBufferPool;
+use crate::record::{Decoder, Encoder, EncoderConfig, EncoderStats};
 use crate::stream::{FileHeader, FileKind, HEADER_LEN};
 use crate::varint;
 
@@ -46,7 +49,7 @@ pub const MAX_METADATA: usize = 1 << 20;
 pub const MAX_KEYFRAME_INTERVAL: u32 = 1 << 16;
 
 /// How an archive is written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ArchiveOptions {
     /// Records per checksummed block (a `get` reads whole blocks).
     pub block_records: u32,
@@ -54,6 +57,14 @@ pub struct ArchiveOptions {
     pub context: ContextOptions,
     /// Bytes of roots the Σ-bank keeps for REFERENCE across contexts (0: no bank).
     pub bank: usize,
+    /// Records are coded in batches of this many (1: one at a time, as added). Within a batch
+    /// the Σ-bank offers the roots of earlier batches only, so the archive's bytes depend on the
+    /// batch size but never on the number of threads.
+    pub batch_records: u32,
+    /// Worker threads coding a batch (0: one per core).
+    pub threads: usize,
+    /// Memory configuration of every worker's encoder.
+    pub encoder: EncoderConfig,
 }
 
 impl Default for ArchiveOptions {
@@ -62,8 +73,43 @@ impl Default for ArchiveOptions {
             block_records: DEFAULT_BLOCK_RECORDS,
             context: ContextOptions::default(),
             bank: 16 << 20,
+            batch_records: 1,
+            threads: 1,
+            encoder: EncoderConfig::default(),
         }
     }
+}
+
+impl ArchiveOptions {
+    /// The number of worker threads these options ask for.
+    pub fn worker_count(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+/// A worker of the batch encoder: an encoder and its Σ-bank lookup scratch.
+struct Worker {
+    encoder: Encoder,
+    shared: Vec<(u64, usize)>,
+}
+
+/// A record waiting in the batch.
+struct Pending {
+    context: u32,
+    record: Vec<u8>,
+}
+
+/// How a batch record is coded: planned in order, coded in parallel.
+struct Plan {
+    level: Level,
+    own: Vec<u64>,
+    frames: Vec<Arc<Vec<u8>>>,
+    refs: Vec<u64>,
+    payload: Vec<u8>,
+    result: Result<()>,
 }
 
 /// The default context: records added without a key.
@@ -89,6 +135,11 @@ pub struct ArchiveWriter<W: Write> {
     /// Scratch: the next record's own frames and its bank references.
     own: Vec<u64>,
     ref_ids: Vec<u64>,
+    /// The batch encoder: workers, their threads, and the records waiting.
+    workers: Vec<Mutex<Worker>>,
+    threads: Option<rayon::ThreadPool>,
+    pending: Vec<Pending>,
+    record_pool: GlyphBufferPool,
     offset: u64,
     bytes_in: u64,
 }
@@ -144,9 +195,9 @@ impl<W: Write> ArchiveWriter<W> {
         head.extend_from_slice(metadata);
         head.extend_from_slice(&crc32c(metadata).to_le_bytes());
         inner.write_all(&head)?;
-        Ok(ArchiveWriter {
+        let mut writer = ArchiveWriter {
             inner,
-            encoder: Encoder::new(codebook),
+            encoder: Encoder::with_config(Arc::clone(&codebook), opts.encoder),
             opts,
             payload: Vec::new(),
             entries: Vec::new(),
@@ -161,9 +212,33 @@ impl<W: Write> ArchiveWriter<W> {
             bank: Bank::new(opts.bank),
             own: Vec::new(),
             ref_ids: Vec::new(),
+            workers: Vec::new(),
+            threads: None,
+            pending: Vec::new(),
+            record_pool: GlyphBufferPool::new(opts.encoder.pool),
             offset: head.len() as u64,
             bytes_in: 0,
-        })
+        };
+        if opts.batch_records > 1 {
+            let n = opts.worker_count();
+            writer.workers = (0..n)
+                .map(|_| {
+                    Mutex::new(Worker {
+                        encoder: Encoder::with_config(Arc::clone(&codebook), opts.encoder),
+                        shared: Vec::new(),
+                    })
+                })
+                .collect();
+            if n > 1 {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .thread_name(|i| format!("sigma-worker-{i}"))
+                    .build()
+                    .map_err(|e| Error::invalid(format!("cannot start {n} worker threads: {e}")))?;
+                writer.threads = Some(pool);
+            }
+        }
+        Ok(writer)
     }
 
     /// Encodes and appends one record in the default context (the records added without a
@@ -173,9 +248,28 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     /// Encodes and appends one record in the context named `key` (`None`: the default
-    /// context); returns its index.
+    /// context); returns its index. With `batch_records > 1` the record is coded when its
+    /// batch is full (or at [`finish`](Self::finish)); errors surface then.
     pub fn add_in_context(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
-        let cid = match key {
+        let cid = self.context_id(key)?;
+        if self.opts.batch_records <= 1 {
+            return self.add_now(cid, record);
+        }
+        let mut buf = self.record_pool.acquire();
+        buf.extend_from_slice(record);
+        self.pending.push(Pending {
+            context: cid,
+            record: buf,
+        });
+        let index = self.count + self.pending.len() as u64 - 1;
+        if self.pending.len() >= self.opts.batch_records as usize {
+            self.flush_batch()?;
+        }
+        Ok(index)
+    }
+
+    fn context_id(&mut self, key: Option<&[u8]>) -> Result<u32> {
+        Ok(match key {
             None => DEFAULT_CONTEXT,
             Some(k) => match self.ids.get(k) {
                 Some(&id) => id,
@@ -186,7 +280,11 @@ impl<W: Write> ArchiveWriter<W> {
                     id
                 }
             },
-        };
+        })
+    }
+
+    /// Codes one record at once (batches of one): no allocation in steady state.
+    fn add_now(&mut self, cid: u32, record: &[u8]) -> Result<u64> {
         let index = self.count;
         let copts = self.opts.context;
         let (stack, last_use) = self.stacks.entry(cid).or_default();
@@ -208,18 +306,114 @@ impl<W: Write> ArchiveWriter<W> {
         self.frame_bytes -= stack.bytes();
         stack.push(index, record, level, &copts, &mut self.frame_pool);
         self.frame_bytes += stack.bytes();
-        self.inner.write_all(&self.payload)?;
-        self.block_crc.update(&self.payload);
+        let payload = std::mem::take(&mut self.payload);
+        let refs = std::mem::take(&mut self.ref_ids);
+        let r = self.commit(cid, level, &refs, &payload, record);
+        self.payload = payload;
+        self.ref_ids = refs;
+        r?;
+        Ok(index)
+    }
+
+    /// Codes the waiting records: plans them in order, codes them on the workers, writes them
+    /// in order.
+    fn flush_batch(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let copts = self.opts.context;
+        let base = self.count;
+        let mut plans = Vec::with_capacity(self.pending.len());
+        for (j, p) in self.pending.iter().enumerate() {
+            let index = base + j as u64;
+            let (stack, last_use) = self.stacks.entry(p.context).or_default();
+            *last_use = index;
+            let level = stack.next_level(&copts);
+            let mut own = Vec::new();
+            stack.frame_indices(&copts, &mut own);
+            let frames = stack.frame_buffers(&copts).cloned().collect();
+            self.frame_bytes -= stack.bytes();
+            stack.push(index, &p.record, level, &copts, &mut self.frame_pool);
+            self.frame_bytes += stack.bytes();
+            plans.push(Plan {
+                level,
+                own,
+                frames,
+                refs: Vec::new(),
+                payload: Vec::new(),
+                result: Ok(()),
+            });
+        }
+        let bank = &self.bank;
+        let workers = &self.workers;
+        let pending = &self.pending;
+        let code = |j: usize, plan: &mut Plan| {
+            let w = rayon::current_thread_index().unwrap_or(0) % workers.len();
+            let mut guard = workers[w].lock().unwrap_or_else(|e| e.into_inner());
+            let worker = &mut *guard;
+            let record = &pending[j].record;
+            bank.references_with(&mut worker.shared, &plan.own, record, &mut plan.refs);
+            let frames = plan
+                .refs
+                .iter()
+                .filter_map(|&r| bank.root(r))
+                .chain(plan.frames.iter().map(|b| &b[..]));
+            plan.result = worker
+                .encoder
+                .encode_with_frame_iter(frames, record, &mut plan.payload);
+        };
+        match &self.threads {
+            Some(pool) => pool.install(|| {
+                plans
+                    .par_iter_mut()
+                    .enumerate()
+                    .for_each(|(j, p)| code(j, p))
+            }),
+            None => plans.iter_mut().enumerate().for_each(|(j, p)| code(j, p)),
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let mut outcome = Ok(());
+        for (p, plan) in pending.iter().zip(plans) {
+            if outcome.is_ok() {
+                outcome = plan.result.and_then(|()| {
+                    self.commit(p.context, plan.level, &plan.refs, &plan.payload, &p.record)
+                });
+            }
+        }
+        for p in pending {
+            self.record_pool.release(p.record);
+        }
+        outcome
+    }
+
+    /// Codes the records waiting in the batch now (they are also coded when the batch is full
+    /// and at [`finish`](Self::finish)).
+    pub fn flush(&mut self) -> Result<()> {
+        self.flush_batch()
+    }
+
+    /// Writes a coded record and its index entry; feeds the Σ-bank and the checksums.
+    fn commit(
+        &mut self,
+        cid: u32,
+        level: Level,
+        refs: &[u64],
+        payload: &[u8],
+        record: &[u8],
+    ) -> Result<()> {
+        let index = self.count;
+        self.inner.write_all(payload)?;
+        self.block_crc.update(payload);
         self.content_crc.update(record);
-        varint::write(&mut self.entries, self.payload.len() as u64);
-        let has_refs = !self.ref_ids.is_empty();
+        varint::write(&mut self.entries, payload.len() as u64);
+        let has_refs = !refs.is_empty();
         varint::write(
             &mut self.entries,
             u64::from(cid) << 3 | u64::from(has_refs) << 2 | level as u64,
         );
         if has_refs {
-            varint::write(&mut self.entries, self.ref_ids.len() as u64);
-            for &r in &self.ref_ids {
+            varint::write(&mut self.entries, refs.len() as u64);
+            for &r in refs {
                 varint::write(&mut self.entries, index - r);
             }
         }
@@ -227,13 +421,23 @@ impl<W: Write> ArchiveWriter<W> {
             self.bank.add_root(index, record);
         }
         self.count += 1;
-        self.offset += self.payload.len() as u64;
+        self.offset += payload.len() as u64;
         self.bytes_in += record.len() as u64;
         if self.count % u64::from(self.opts.block_records) == 0 {
             self.end_block();
         }
         self.evict(cid);
-        Ok(index)
+        Ok(())
+    }
+
+    /// The counters of every encoder of this writer, summed.
+    pub fn stats(&self) -> EncoderStats {
+        let mut total = self.encoder.stats();
+        for w in &self.workers {
+            let w = w.lock().unwrap_or_else(|e| e.into_inner());
+            total.merge(&w.encoder.stats());
+        }
+        total
     }
 
     /// Drops the least recently used contexts' frames while they hold more than the budget.
@@ -264,14 +468,14 @@ impl<W: Write> ArchiveWriter<W> {
         self.content_crc = Crc32c::new();
     }
 
-    /// Records added so far.
+    /// Records added so far (coded or waiting in the batch).
     pub fn len(&self) -> u64 {
-        self.count
+        self.count + self.pending.len() as u64
     }
 
     /// Whether no record was added yet.
     pub fn is_empty(&self) -> bool {
-        self.count == 0
+        self.len() == 0
     }
 
     /// Record bytes taken so far.
@@ -294,8 +498,9 @@ impl<W: Write> ArchiveWriter<W> {
         self.frame_pool.stats()
     }
 
-    /// Writes the index and footer; returns the inner writer.
+    /// Codes what waits in the batch, writes the index and footer; returns the inner writer.
     pub fn finish(mut self) -> Result<W> {
+        self.flush_batch()?;
         if self.count % u64::from(self.opts.block_records) != 0 {
             self.end_block();
         }
@@ -1158,6 +1363,57 @@ mod tests {
         assert!(
             e.to_string().contains("record 5 depends on record 0"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn batches_are_identical_for_any_number_of_threads() {
+        let mut records: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for (c, conv) in (0..5).map(|c| (c, history(30))) {
+            for r in conv {
+                records.push((format!("c{c}").into_bytes(), r));
+            }
+        }
+        records.extend(system_prompt_logs(20));
+        // Interleave deterministically.
+        let mut order: Vec<usize> = (0..records.len()).collect();
+        order.sort_by_key(|&i| (i * 7919) % 131);
+        let build = |threads: usize, batch_records: u32| {
+            let opts = ArchiveOptions {
+                batch_records,
+                threads,
+                ..ArchiveOptions::default()
+            };
+            let mut w =
+                ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts)
+                    .unwrap();
+            for &i in &order {
+                w.add_in_context(Some(&records[i].0), &records[i].1)
+                    .unwrap();
+            }
+            assert_eq!(w.len(), records.len() as u64);
+            w.flush().unwrap();
+            let stats = w.stats();
+            let bytes = w.finish().unwrap();
+            (bytes, stats)
+        };
+        let (one, _) = build(1, 16);
+        let (two, stats) = build(2, 16);
+        let (three, _) = build(3, 16);
+        assert_eq!(one, two);
+        assert_eq!(one, three);
+        assert!(stats.records >= records.len() as u64);
+        assert!(stats.pool.total_acquires >= 2 * records.len() as u64);
+        let mut r = ArchiveReader::open(Cursor::new(&two)).unwrap();
+        for (n, &i) in order.iter().enumerate() {
+            assert_eq!(r.get(n as u64).unwrap(), records[i].1, "record {n}");
+        }
+        // Batches of one code exactly as records added one at a time.
+        let (single, _) = build(1, 1);
+        let mut r = ArchiveReader::open(Cursor::new(&single)).unwrap();
+        assert_eq!(
+            r.walk(|n, rec| assert_eq!(rec.unwrap(), &records[order[n as usize]].1[..])),
+            0
         );
     }
 

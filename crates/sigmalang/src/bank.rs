@@ -102,8 +102,22 @@ impl Bank {
     /// Writes the indices of the roots [`references`](Self::references) would return into
     /// `out` (cleared first), allocating nothing in steady state.
     pub fn references_into(&mut self, exclude: &[u64], record: &[u8], out: &mut Vec<u64>) {
+        let mut shared = std::mem::take(&mut self.shared);
+        self.references_with(&mut shared, exclude, record, out);
+        self.shared = shared;
+    }
+
+    /// As [`references_into`](Self::references_into), with the caller's scratch vector (so
+    /// that several threads can look up one bank).
+    pub fn references_with(
+        &self,
+        shared: &mut Vec<(u64, usize)>,
+        exclude: &[u64],
+        record: &[u8],
+        out: &mut Vec<u64>,
+    ) {
         out.clear();
-        self.shared.clear();
+        shared.clear();
         if record.len() < BLOCK || self.index.is_empty() {
             return;
         }
@@ -120,9 +134,9 @@ impl Bank {
                             .zip(&record[i..])
                             .take_while(|(a, b)| a == b)
                             .count();
-                        match self.shared.iter_mut().find(|(r, _)| *r == root) {
+                        match shared.iter_mut().find(|(r, _)| *r == root) {
                             Some((_, total)) => *total += n,
-                            None => self.shared.push((root, n)),
+                            None => shared.push((root, n)),
                         }
                         i += n;
                         if i + BLOCK > record.len() {
@@ -142,11 +156,10 @@ impl Bank {
                 .wrapping_add(u64::from(record[i + BLOCK]) + 1);
             i += 1;
         }
-        self.shared.retain(|&(_, n)| n >= MIN_SHARED);
-        self.shared
-            .sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        self.shared.truncate(MAX_REFS);
-        out.extend(self.shared.iter().map(|&(r, _)| r));
+        shared.retain(|&(_, n)| n >= MIN_SHARED);
+        shared.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        shared.truncate(MAX_REFS);
+        out.extend(shared.iter().map(|&(r, _)| r));
         out.sort_unstable();
     }
 }

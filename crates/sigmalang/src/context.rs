@@ -25,6 +25,7 @@
 //! flags, lengths) and the options stored in it, so a reader derives exactly the writer's frames.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// How records are coded against their contexts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,8 +124,8 @@ impl Level {
 pub struct ContextFrame {
     /// The record's index in the archive.
     pub index: u64,
-    /// The record's bytes.
-    pub bytes: Vec<u8>,
+    /// The record's bytes, shared with the batches that are coding against them.
+    pub bytes: Arc<Vec<u8>>,
 }
 
 /// Recycled frame buffers, shared by the context stacks of one writer.
@@ -147,17 +148,25 @@ pub struct FramePoolStats {
 }
 
 impl FramePool {
-    fn take(&mut self) -> ContextFrame {
-        match self.free.pop() {
-            Some(f) => {
-                self.reused += 1;
-                f
-            }
-            None => {
-                self.created += 1;
-                ContextFrame::default()
-            }
-        }
+    /// A frame whose buffer nobody else holds, filled with `bytes`.
+    fn take(&mut self, index: u64, bytes: &[u8]) -> ContextFrame {
+        // A frame still shared with a batch in flight stays in the pool for later.
+        let unshared = self
+            .free
+            .last()
+            .is_some_and(|f| Arc::strong_count(&f.bytes) == 1 && Arc::weak_count(&f.bytes) == 0);
+        let mut frame = if unshared {
+            self.reused += 1;
+            self.free.pop().expect("checked")
+        } else {
+            self.created += 1;
+            ContextFrame::default()
+        };
+        let buf = Arc::get_mut(&mut frame.bytes).expect("unshared by construction");
+        buf.clear();
+        buf.extend_from_slice(bytes);
+        frame.index = index;
+        frame
     }
 
     fn give(&mut self, frame: ContextFrame) {
@@ -184,7 +193,7 @@ impl FramePool {
 pub struct ContextStack {
     frames: VecDeque<ContextFrame>,
     /// The context's last keyframe or root, and keyframes since the root (0: none yet).
-    keyframe: ContextFrame,
+    keyframe: Option<ContextFrame>,
     keyframes: u32,
     /// Records of the context since its last keyframe (`(index, length)`), the frames' source.
     group: Vec<(u64, u64)>,
@@ -206,8 +215,10 @@ impl ContextStack {
     /// Forgets everything (the next record is a root); gives its frames back to `pool`.
     pub fn clear(&mut self, pool: &mut FramePool) {
         self.start_group(pool);
-        self.bytes -= self.keyframe.bytes.len() as u64;
-        self.keyframe.bytes.clear();
+        if let Some(k) = self.keyframe.take() {
+            self.bytes -= k.bytes.len() as u64;
+            pool.give(k);
+        }
         self.keyframes = 0;
     }
 
@@ -221,28 +232,29 @@ impl ContextStack {
 
     /// The frames of the next record, oldest first.
     pub fn frames(&self, opts: &ContextOptions) -> impl Iterator<Item = &[u8]> + '_ {
+        self.frame_buffers(opts).map(|b| &b[..])
+    }
+
+    /// The frames of the next record as shared buffers (to code it later, elsewhere).
+    pub fn frame_buffers(&self, opts: &ContextOptions) -> impl Iterator<Item = &Arc<Vec<u8>>> + '_ {
         let (keyframe, skip, take) = match self.next_level(opts) {
             Level::Root => (None, 0, 0),
-            Level::Keyframe => (Some(&self.keyframe.bytes[..]), 0, 0),
+            Level::Keyframe => (self.keyframe.as_ref().map(|k| &k.bytes), 0, 0),
             Level::Delta => {
                 let wanted = select_frames(&self.group, opts).len();
                 (None, self.frames.len().saturating_sub(wanted), wanted)
             }
         };
-        keyframe.into_iter().chain(
-            self.frames
-                .iter()
-                .skip(skip)
-                .take(take)
-                .map(|f| &f.bytes[..]),
-        )
+        keyframe
+            .into_iter()
+            .chain(self.frames.iter().skip(skip).take(take).map(|f| &f.bytes))
     }
 
     /// Appends the indices of the next record's frames to `out`.
     pub fn frame_indices(&self, opts: &ContextOptions, out: &mut Vec<u64>) {
         match self.next_level(opts) {
             Level::Root => {}
-            Level::Keyframe => out.push(self.keyframe.index),
+            Level::Keyframe => out.extend(self.keyframe.as_ref().map(|k| k.index)),
             Level::Delta => {
                 let range = select_frames(&self.group, opts);
                 out.extend(self.group[range].iter().map(|&(i, _)| i));
@@ -267,19 +279,16 @@ impl ContextStack {
             } else {
                 self.keyframes + 1
             };
-            self.bytes -= self.keyframe.bytes.len() as u64;
-            self.keyframe.index = index;
-            self.keyframe.bytes.clear();
-            self.keyframe.bytes.extend_from_slice(record);
+            if let Some(old) = self.keyframe.take() {
+                self.bytes -= old.bytes.len() as u64;
+                pool.give(old);
+            }
+            self.keyframe = Some(pool.take(index, record));
             self.bytes += record.len() as u64;
         }
         self.group.push((index, record.len() as u64));
-        let mut frame = pool.take();
-        frame.index = index;
-        frame.bytes.clear();
-        frame.bytes.extend_from_slice(record);
         self.bytes += record.len() as u64;
-        self.frames.push_back(frame);
+        self.frames.push_back(pool.take(index, record));
         while self.frames.len() > opts.max_frames as usize {
             let old = self.frames.pop_front().expect("non-empty");
             self.bytes -= old.bytes.len() as u64;
@@ -328,7 +337,7 @@ mod tests {
         assert_eq!(
             pool.stats(),
             FramePoolStats {
-                frames_created: 3,
+                frames_created: 4,
                 frames_reused: 0,
                 available: 1
             }

@@ -7,7 +7,9 @@
 //! The byte layout is in `docs/FORMAT.md`.
 
 use std::io::{self, Read, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use rayon::prelude::*;
 
 use crate::checksum::{crc32c, Crc32c};
 use crate::codebook::{Codebook, CodebookId};
@@ -119,6 +121,11 @@ pub struct StreamWriter<W: Write> {
     encoder: Encoder,
     chunk_size: usize,
     pending: Vec<u8>,
+    /// With several workers: full chunks waiting to be coded together, the workers' encoders
+    /// and their threads.
+    queue: Vec<Vec<u8>>,
+    workers: Vec<Mutex<Encoder>>,
+    threads: Option<rayon::ThreadPool>,
     frame: Vec<u8>,
     /// The chunk index as the trailer encodes it: varint payload length, varint raw length.
     index: Vec<u8>,
@@ -161,6 +168,9 @@ impl<W: Write> StreamWriter<W> {
             encoder: Encoder::new(codebook),
             chunk_size,
             pending: Vec::with_capacity(chunk_size),
+            queue: Vec::new(),
+            workers: Vec::new(),
+            threads: None,
             frame: Vec::new(),
             index: Vec::new(),
             chunks: 0,
@@ -180,34 +190,107 @@ impl<W: Write> StreamWriter<W> {
         self.total_out
     }
 
+    /// Codes chunks on `threads` worker threads (0: one per core), `threads` chunks at a time.
+    /// The stream's bytes do not depend on the number of threads; memory grows to about three
+    /// chunk sizes per thread.
+    pub fn with_threads(mut self, threads: usize) -> Result<StreamWriter<W>> {
+        let n = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        if n > 1 {
+            let codebook = Arc::clone(self.encoder.codebook());
+            self.workers = (0..n)
+                .map(|_| Mutex::new(Encoder::new(Arc::clone(&codebook))))
+                .collect();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map_err(|e| Error::invalid(format!("cannot start {n} worker threads: {e}")))?;
+            self.threads = Some(pool);
+        }
+        Ok(self)
+    }
+
+    /// The counters of the writer's encoders, summed.
+    pub fn stats(&self) -> crate::record::EncoderStats {
+        let mut total = self.encoder.stats();
+        for w in &self.workers {
+            total.merge(&w.lock().unwrap_or_else(|e| e.into_inner()).stats());
+        }
+        total
+    }
+
     fn flush_chunk(&mut self) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let mut payload = std::mem::take(&mut self.frame);
-        payload.clear();
-        self.encoder.encode(&self.pending, &mut payload)?;
+        let Some(pool) = &self.threads else {
+            let mut payload = std::mem::take(&mut self.frame);
+            payload.clear();
+            self.encoder.encode(&self.pending, &mut payload)?;
+            let raw = std::mem::take(&mut self.pending);
+            let r = self.write_chunk(&raw, &payload);
+            self.pending = raw;
+            self.pending.clear();
+            self.frame = payload;
+            return r;
+        };
+        let _ = pool;
+        let full = std::mem::replace(&mut self.pending, Vec::with_capacity(self.chunk_size));
+        self.queue.push(full);
+        if self.queue.len() >= self.workers.len() {
+            self.code_queue()?;
+        }
+        Ok(())
+    }
+
+    /// Codes the queued chunks in parallel and writes them in order.
+    fn code_queue(&mut self) -> Result<()> {
+        if self.queue.is_empty() {
+            return Ok(());
+        }
+        let workers = &self.workers;
+        let queue = &self.queue;
+        let code = |raw: &Vec<u8>| -> Result<Vec<u8>> {
+            let w = rayon::current_thread_index().unwrap_or(0) % workers.len();
+            let mut enc = workers[w].lock().unwrap_or_else(|e| e.into_inner());
+            let mut payload = Vec::with_capacity(raw.len() / 3 + 16);
+            enc.encode(raw, &mut payload)?;
+            Ok(payload)
+        };
+        let payloads: Vec<Result<Vec<u8>>> = match &self.threads {
+            Some(pool) => pool.install(|| queue.par_iter().map(code).collect()),
+            None => queue.iter().map(code).collect(),
+        };
+        let queue = std::mem::take(&mut self.queue);
+        for (raw, payload) in queue.iter().zip(payloads) {
+            self.write_chunk(raw, &payload?)?;
+        }
+        Ok(())
+    }
+
+    fn write_chunk(&mut self, raw: &[u8], payload: &[u8]) -> Result<()> {
         let mut head = Vec::with_capacity(varint::MAX_LEN);
         varint::write(&mut head, payload.len() as u64);
         let mut crc = Crc32c::new();
         crc.update(&head);
-        crc.update(&payload);
+        crc.update(payload);
         self.inner.write_all(&head)?;
-        self.inner.write_all(&payload)?;
+        self.inner.write_all(payload)?;
         self.inner.write_all(&crc.finish().to_le_bytes())?;
         self.total_out += (head.len() + payload.len() + 4) as u64;
         varint::write(&mut self.index, payload.len() as u64);
-        varint::write(&mut self.index, self.pending.len() as u64);
+        varint::write(&mut self.index, raw.len() as u64);
         self.chunks += 1;
-        self.content_crc.update(&self.pending);
-        self.pending.clear();
-        self.frame = payload;
+        self.content_crc.update(raw);
         Ok(())
     }
 
     /// Codes what is buffered, writes the end marker and trailer, and returns the inner writer.
     pub fn finish(mut self) -> Result<W> {
         self.flush_chunk()?;
+        self.code_queue()?;
         let mut t = Vec::new();
         varint::write(&mut t, 0); // end marker
         varint::write(&mut t, self.chunks);
@@ -580,6 +663,26 @@ pub fn decompress(stream: &[u8]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streams_are_identical_for_any_number_of_threads() {
+        let input: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| format!("line {} of the log says {}\n", i % 977, i % 13).into_bytes())
+            .take(300_000)
+            .collect();
+        let build = |threads: usize| {
+            let w = StreamWriter::with_chunk_size(Vec::new(), 20_000).unwrap();
+            let mut w = w.with_threads(threads).unwrap();
+            for part in input.chunks(7_777) {
+                w.write_all(part).unwrap();
+            }
+            w.finish().unwrap()
+        };
+        let one = build(1);
+        assert_eq!(one, build(2));
+        assert_eq!(one, build(3));
+        assert_eq!(decompress(&one).unwrap(), input);
+    }
 
     #[test]
     fn short_headers_are_truncated_or_bad_magic_never_a_panic() {
