@@ -5,8 +5,10 @@
 //! touched, outputs are never overwritten without `-f` and never left half-written.
 //!
 //! Besides streams it trains codebooks (`sigma train`) and handles record archives of chat
-//! text: `sigma pack` turns JSONL into an archive, `sigma unpack` turns it back, and `sigma get`
-//! reads one record without decoding the others.
+//! text: `sigma pack` turns JSONL into an archive, `sigma unpack` turns it back (or, with
+//! `--salvage`, whatever of it is undamaged), `sigma get` reads one record without decoding the
+//! others, `sigma ls` lists the records and how they are coded, and `sigma verify` checks every
+//! checksum of an archive or a stream.
 //!
 //! This file only parses arguments and dispatches; the work is done in [`commands`], with the
 //! input/output plumbing in [`io`], JSON Lines reading in [`jsonl`] and codebook loading in
@@ -76,8 +78,12 @@ pub enum Command {
     Pack(PackArgs),
     /// Write an archive's records back as JSONL.
     Unpack(UnpackArgs),
-    /// Print one record of an archive, decoding only its block.
+    /// Print one record of an archive, decoding only the records it depends on.
     Get(GetArgs),
+    /// List an archive's records: context, level, sizes, frames and chain of each.
+    Ls(LsArgs),
+    /// Decode a whole archive or stream and check every checksum; exit 1 if anything is damaged.
+    Verify(VerifyArgs),
 }
 
 /// Options shared by `compress` and `decompress`.
@@ -282,6 +288,12 @@ pub struct UnpackArgs {
     /// Print a summary (records, sizes) to standard error.
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
+
+    /// Write every record that decodes and skip the damaged ones, naming each skipped record on
+    /// standard error. The exit status is still 1 if any record was skipped, but the output is
+    /// kept (without --salvage, a damaged record fails the whole unpack and no output is left).
+    #[arg(long)]
+    pub salvage: bool,
 }
 
 /// Options of `sigma get`.
@@ -302,6 +314,44 @@ pub struct GetArgs {
     /// Print the record's exact bytes, without the newline added after it.
     #[arg(long)]
     pub raw: bool,
+
+    /// Also print to standard error the record's level, its chain length, how many bytes of
+    /// the archive were read and how long decoding took.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+}
+
+/// Options of `sigma ls`.
+#[derive(Args, Debug, Clone)]
+pub struct LsArgs {
+    /// The archive (a file: it is read with random access).
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: PathBuf,
+
+    /// The codebook the archive was made with, if not the built-in one (the records are
+    /// decoded to measure them).
+    #[arg(short = 'm', long = "model", value_name = "MODEL")]
+    pub model: Option<PathBuf>,
+
+    /// Print one JSON object per record and a final `{"summary": {...}}` object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of `sigma verify`.
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// An archive or a stream (the header says which); `-` reads a stream from standard input.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// The codebook the file was made with, if not the built-in one.
+    #[arg(short = 'm', long = "model", value_name = "MODEL")]
+    pub model: Option<PathBuf>,
+
+    /// Print nothing but errors (no `OK` line, no progress bar).
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
 }
 
 fn main() -> ExitCode {
@@ -343,6 +393,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Pack(args)) => commands::archive::pack(&args),
         Some(Command::Unpack(args)) => commands::archive::unpack(&args),
         Some(Command::Get(args)) => commands::archive::get(&args),
+        Some(Command::Ls(args)) => commands::ls::run(&args),
+        Some(Command::Verify(args)) => commands::verify::run(&args),
         None if cli.decompress => commands::codec::decompress(&cli.codec),
         None => commands::codec::compress(&cli.codec),
     }
@@ -392,5 +444,21 @@ mod tests {
             Cli::try_parse_from(["sigma", "train", "-o", "m"]).is_err(),
             "FILE is required"
         );
+    }
+
+    #[test]
+    fn listing_and_checking_commands() {
+        let cli = Cli::try_parse_from(["sigma", "ls", "--json", "-m", "m", "a.sga"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Ls(ref a)) if a.json && a.model.is_some()));
+        let cli = Cli::try_parse_from(["sigma", "verify", "-q", "x.sgm"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Verify(ref a)) if a.quiet));
+        assert!(
+            Cli::try_parse_from(["sigma", "verify"]).is_err(),
+            "FILE is required"
+        );
+        let cli = Cli::try_parse_from(["sigma", "unpack", "--salvage", "a.sga"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Unpack(ref a)) if a.salvage));
+        let cli = Cli::try_parse_from(["sigma", "get", "-v", "a.sga", "0"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Get(ref a)) if a.verbose));
     }
 }

@@ -3,17 +3,20 @@
 //! `pack` reads JSONL line by line and stores the string field `--field` of every line as one
 //! record; the archive's metadata remembers the field (`field=NAME\n`). `unpack` writes the
 //! records back as one JSON object per line, `{"NAME": "TEXT"}`, so every text comes back
-//! byte for byte. `get` decodes one record, reading only its block of the archive.
-
+//! byte for byte; it decodes the archive in one pass (`ArchiveReader::walk`), which checks every
+//! block and, with `--salvage`, goes on past damaged records. `get` decodes one record, reading
+//! only the blocks of the records it depends on.
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::path::Path;
 use std::time::Instant;
 
+use indicatif::ProgressBar;
 use sigmalang::{ArchiveOptions, ContextOptions};
 use sigmalang::{ArchiveReader, ArchiveWriter};
 
-use crate::error::CliError;
+use crate::error::{one_line, CliError};
 use crate::format::{mb_per_s, ratio};
 use crate::io::{label, named_target, Input, Output, Target, BUF_SIZE, STDOUT_LABEL};
 use crate::jsonl::JsonlReader;
@@ -104,15 +107,21 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
 }
 
 /// An archive opened for reading, with the codebook it needs.
-struct Opened {
-    reader: ArchiveReader<File>,
-    label: String,
-    field: String,
-    file_len: u64,
+pub struct Opened {
+    /// The reader, with its codebook set.
+    pub reader: ArchiveReader<File>,
+    /// The archive's name in messages.
+    pub label: String,
+    /// The JSON field its records came from.
+    pub field: String,
+    /// The archive's size in bytes.
+    pub file_len: u64,
+    /// The codebook it is decoded with.
+    pub model: Model,
 }
 
 /// Opens the archive `path` and gives it its codebook: MODEL if given, else the built-in one.
-fn open_archive(path: &Path, model: Option<&Path>) -> Result<Opened, CliError> {
+pub fn open_archive(path: &Path, model: Option<&Path>) -> Result<Opened, CliError> {
     let subject = label(path);
     if path.as_os_str() == "-" {
         return Err(CliError::new(
@@ -128,7 +137,7 @@ fn open_archive(path: &Path, model: Option<&Path>) -> Result<Opened, CliError> {
     let mut reader = ArchiveReader::open(file).map_err(|e| CliError::codec(&subject, e))?;
     let model = Model::for_decoding(reader.header().codebook, model, "archive", &subject)?;
     reader
-        .set_codebook(model.codebook)
+        .set_codebook(model.codebook.clone())
         .map_err(|e| CliError::codec(&subject, e))?;
     let field = field_of(reader.metadata())
         .unwrap_or(DEFAULT_FIELD)
@@ -138,6 +147,7 @@ fn open_archive(path: &Path, model: Option<&Path>) -> Result<Opened, CliError> {
         label: subject,
         field,
         file_len: meta.len(),
+        model,
     })
 }
 
@@ -150,6 +160,12 @@ pub fn field_of(metadata: &[u8]) -> Option<&str> {
 }
 
 /// Runs `sigma unpack`.
+///
+/// The archive is decoded in one pass ([`ArchiveReader::walk`]), which reuses decoded records
+/// as the frames of later ones and checks every block. Without `--salvage` the first damaged
+/// record fails the command and the output file is removed; with it, damaged records are
+/// skipped (each named on standard error), the output is kept, and the command still fails if
+/// anything was skipped.
 pub fn unpack(args: &UnpackArgs) -> Result<(), CliError> {
     let target = match &args.output {
         Some(out) => named_target(out, [args.archive.as_path()], args.force, false)?,
@@ -160,6 +176,7 @@ pub fn unpack(args: &UnpackArgs) -> Result<(), CliError> {
         label: in_label,
         field,
         file_len,
+        ..
     } = open_archive(&args.archive, args.model.as_deref())?;
     let started = Instant::now();
     let count = reader.len();
@@ -169,44 +186,158 @@ pub fn unpack(args: &UnpackArgs) -> Result<(), CliError> {
         progress::allowed(args.quiet) && file_len > SHOW_AFTER,
     );
 
-    let mut output = Output::create(&target, args.force, None)?;
-    let out_label = output.label().to_string();
-    let is_stdout = output.is_stdout();
-    let write_err = |e: io::Error| CliError::write(&out_label, e, is_stdout);
+    let output = Output::create(&target, args.force, None)?;
     let key = serde_json::to_string(&field).map_err(|e| CliError::new(&in_label, e))?;
-    let mut record = Vec::new();
-    let mut bytes_text = 0u64;
-    for n in 0..count {
-        record.clear();
-        reader
-            .get_into(n, &mut record)
-            .map_err(|e| CliError::codec(&in_label, e))?;
-        let text = std::str::from_utf8(&record).map_err(|e| {
-            CliError::new(
-                &in_label,
-                format!(
-                    "record {n} is not valid UTF-8 (byte {}), so it cannot be written as JSON \
-                     (`sigma get --raw` prints its bytes)",
-                    e.valid_up_to()
-                ),
-            )
-        })?;
-        bytes_text += record.len() as u64;
-        write_line(&mut output, &key, text).map_err(write_err)?;
-        bar.inc(1);
-    }
+    let mut job = Unpacking {
+        out_label: output.label().to_string(),
+        output,
+        key,
+        label: in_label.clone(),
+        salvage: args.salvage,
+        bar: bar.clone(),
+        seen: None,
+        written: 0,
+        bytes_text: 0,
+        skipped: 0,
+        damaged_after_write: 0,
+        not_text: HashSet::new(),
+        failure: None,
+    };
+    reader.walk(|n, record| job.take(n, record));
     bar.finish_and_clear();
+    if let Some(e) = job.failure {
+        return Err(e); // dropping the output removes its temporary file
+    }
+    let Unpacking {
+        output,
+        out_label,
+        written,
+        bytes_text,
+        skipped,
+        damaged_after_write,
+        ..
+    } = job;
     let finished = output.finish()?;
     let bytes_out = finished.written();
     finished.persist(false)?;
     if args.verbose {
         eprintln!(
-            "sigma: {in_label} -> {out_label}: {count} records, {file_len} -> {bytes_out} bytes \
+            "sigma: {in_label} -> {out_label}: {written} records, {file_len} -> {bytes_out} bytes \
              ({bytes_text} bytes of text), {:.1} MB/s",
             mb_per_s(bytes_text, started.elapsed()),
         );
     }
-    Ok(())
+    if skipped == 0 && damaged_after_write == 0 {
+        return Ok(());
+    }
+    let mut message = format!(
+        "{skipped} of {count} records skipped as damaged; the {written} others were written to \
+         {out_label}"
+    );
+    if damaged_after_write > 0 {
+        message.push_str(&format!(
+            ", {damaged_after_write} of them failing their block's content checksum"
+        ));
+    }
+    Err(CliError::new(&in_label, message))
+}
+
+/// The state of `unpack` while the archive is walked.
+struct Unpacking {
+    output: Output,
+    out_label: String,
+    /// The field name as a JSON string.
+    key: String,
+    /// The archive's name in messages.
+    label: String,
+    salvage: bool,
+    bar: ProgressBar,
+    /// The highest record reported so far (the walk reports a record twice when its block's
+    /// content checksum fails after it decoded).
+    seen: Option<u64>,
+    written: u64,
+    bytes_text: u64,
+    skipped: u64,
+    /// Records written before their block's content checksum failed (with `--salvage`).
+    damaged_after_write: u64,
+    /// Records skipped because they are not UTF-8.
+    not_text: HashSet<u64>,
+    /// The error that ends the command: any damage without `--salvage`, or a write error.
+    failure: Option<CliError>,
+}
+
+impl Unpacking {
+    /// Takes the walk's report on record `n`.
+    fn take(&mut self, n: u64, record: sigmalang::Result<&[u8]>) {
+        let first_report = self.seen.map_or(true, |s| n > s);
+        if first_report {
+            self.seen = Some(n);
+            self.bar.inc(1);
+        }
+        if self.failure.is_some() {
+            return;
+        }
+        let record = match record {
+            Ok(record) => record,
+            Err(e) if first_report || !self.salvage => {
+                let why = e.to_string();
+                return self.damaged(n, why.clone(), why);
+            }
+            Err(e) => {
+                // Decoded, then its block's content checksum failed: it is already written
+                // (unless it was skipped as not UTF-8).
+                if !self.not_text.contains(&n) {
+                    self.damaged_after_write += 1;
+                    self.bar.suspend(|| {
+                        eprintln!(
+                            "sigma: {}: record {n} was written but is damaged: {e}",
+                            self.label
+                        );
+                    });
+                }
+                return;
+            }
+        };
+        let text = match std::str::from_utf8(record) {
+            Ok(text) => text,
+            Err(e) => {
+                let why = format!(
+                    "not valid UTF-8 (byte {}), so it cannot be written as JSON \
+                     (`sigma get --raw` prints its bytes)",
+                    e.valid_up_to()
+                );
+                self.not_text.insert(n);
+                return self.damaged(n, format!("record {n} is {why}"), why);
+            }
+        };
+        match write_line(&mut self.output, &self.key, text) {
+            Ok(()) => {
+                self.written += 1;
+                self.bytes_text += record.len() as u64;
+            }
+            Err(e) => {
+                let is_stdout = self.output.is_stdout();
+                self.failure = Some(CliError::write(&self.out_label, e, is_stdout));
+            }
+        }
+    }
+
+    /// Record `n` cannot be written: with `--salvage` it is skipped, named with `why`; else
+    /// the command ends with the error `message`.
+    fn damaged(&mut self, n: u64, message: String, why: String) {
+        if self.salvage {
+            self.skipped += 1;
+            self.bar.suspend(|| {
+                eprintln!(
+                    "sigma: {}: skipped record {n}: {}",
+                    self.label,
+                    one_line(&why)
+                );
+            });
+        } else {
+            self.failure = Some(CliError::new(&self.label, message));
+        }
+    }
 }
 
 /// Writes `{KEY: "TEXT"}` and a newline, where `key` is already a JSON string.
@@ -223,6 +354,7 @@ pub fn get(args: &GetArgs) -> Result<(), CliError> {
     let Opened {
         mut reader,
         label: in_label,
+        file_len,
         ..
     } = open_archive(&args.archive, args.model.as_deref())?;
     let count = reader.len();
@@ -238,14 +370,36 @@ pub fn get(args: &GetArgs) -> Result<(), CliError> {
             format!("there is no record {n}: {range}"),
         ));
     }
+    let started = Instant::now();
     let mut record = reader.get(n).map_err(|e| CliError::codec(&in_label, e))?;
+    let elapsed = started.elapsed();
+    let decoded = record.len();
     if !args.raw {
         record.push(b'\n');
     }
     let mut out = io::stdout().lock();
     out.write_all(&record)
         .and_then(|()| out.flush())
-        .map_err(|e| CliError::write(STDOUT_LABEL, e, true))
+        .map_err(|e| CliError::write(STDOUT_LABEL, e, true))?;
+    if args.verbose {
+        let level = reader.info(n).map_or("?", |info| info.level.name());
+        let chain = reader.chain(n);
+        let mut references: Vec<u64> = chain
+            .iter()
+            .flat_map(|&r| reader.references(r).iter().copied())
+            .collect();
+        references.sort_unstable();
+        references.dedup();
+        eprintln!(
+            "sigma: {in_label}: record {n}: {level}, chain of {} records and {} Σ-bank \
+             references, {decoded} bytes; read {} bytes of the archive ({file_len} bytes) in {:.3} ms",
+            chain.len(),
+            references.len(),
+            reader.last_read_bytes(),
+            elapsed.as_secs_f64() * 1e3,
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -146,7 +146,7 @@ pub fn decompress(args: &CodecArgs) -> Result<(), CliError> {
 ///
 /// When `head` is not a stream header, any codebook will do: the stream reader reports what is
 /// wrong (not a SigmaLang file, an archive, a damaged header) when it reads the same bytes.
-fn stream_codebook(
+pub fn stream_codebook(
     head: &[u8],
     model: Option<&Path>,
     in_label: &str,

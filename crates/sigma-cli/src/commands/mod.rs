@@ -1,4 +1,5 @@
-//! The commands of `sigma`, one module each (`compress` and `decompress` share [`codec`]).
+//! The commands of `sigma`, one module each (`compress` and `decompress` share [`codec`];
+//! `pack`, `unpack` and `get` share [`archive`]).
 //!
 //! A command takes its parsed options and returns `Ok(())` or a [`CliError`](crate::error::CliError)
 //! for `main` to print; it never exits the process itself, so temporary files are cleaned up by
@@ -8,7 +9,9 @@ pub mod archive;
 pub mod codec;
 pub mod demo;
 pub mod inspect;
+pub mod ls;
 pub mod train;
+pub mod verify;
 
 use std::collections::HashMap;
 
