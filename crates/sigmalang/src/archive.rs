@@ -555,6 +555,8 @@ pub struct ArchiveReader<R: Read + Seek> {
     context: ContextOptions,
     decoder: Option<Decoder>,
     block: Vec<u8>,
+    /// The block held in `block` (verified), if any.
+    block_no: Option<u64>,
     /// Recently decoded records (index, bytes), most recent last.
     cache: VecDeque<(u64, Vec<u8>)>,
     cache_bytes: usize,
@@ -760,6 +762,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             context,
             decoder: None,
             block: Vec::new(),
+            block_no: None,
             cache: VecDeque::new(),
             cache_bytes: 0,
             last_read: 0,
@@ -998,25 +1001,29 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let start = self.records[first as usize].offset;
         let end =
             self.records[last as usize - 1].offset + self.records[last as usize - 1].payload_len;
-        self.block.resize((end - start) as usize, 0);
-        self.inner.seek(SeekFrom::Start(start))?;
-        read_exact_at(&mut self.inner, &mut self.block, start, "a record block")
-            .map_err(|e| e.within(ctx()))?;
-        self.last_read += end - start;
-        let stored = self.block_crcs[block as usize].0;
-        let computed = crc32c(&self.block);
-        if stored != computed {
-            return Err(Error::at(
-                ErrorKind::Checksum {
-                    what: "a record block",
-                    expected: stored,
-                    found: computed,
-                },
-                start,
-            )
-            .within(format!(
-                "record {r}, in block {block} (records {first}..{last})"
-            )));
+        if self.block_no != Some(block) {
+            self.block_no = None;
+            self.block.resize((end - start) as usize, 0);
+            self.inner.seek(SeekFrom::Start(start))?;
+            read_exact_at(&mut self.inner, &mut self.block, start, "a record block")
+                .map_err(|e| e.within(ctx()))?;
+            self.last_read += end - start;
+            let stored = self.block_crcs[block as usize].0;
+            let computed = crc32c(&self.block);
+            if stored != computed {
+                return Err(Error::at(
+                    ErrorKind::Checksum {
+                        what: "a record block",
+                        expected: stored,
+                        found: computed,
+                    },
+                    start,
+                )
+                .within(format!(
+                    "record {r}, in block {block} (records {first}..{last})"
+                )));
+            }
+            self.block_no = Some(block);
         }
         let info = self.records[r as usize];
         let rs = (info.offset - start) as usize;
@@ -1037,10 +1044,26 @@ impl<R: Read + Seek> ArchiveReader<R> {
         Ok(out)
     }
 
+    /// Records per checksummed block.
+    pub fn block_records(&self) -> u64 {
+        self.block_records
+    }
+
     /// Decodes every record in order, calling `each(n, result)`, and checks every block's
     /// checksum of decoded content. Damage is reported per record and does not stop the walk:
     /// the records it does not touch still decode. Returns the number of failed records.
     pub fn walk(&mut self, mut each: impl FnMut(u64, Result<&[u8]>)) -> u64 {
+        self.walk_until(|n, r| {
+            each(n, r);
+            std::ops::ControlFlow::Continue(())
+        })
+    }
+
+    /// As [`walk`](Self::walk), stopping as soon as `each` returns `Break`.
+    pub fn walk_until(
+        &mut self,
+        mut each: impl FnMut(u64, Result<&[u8]>) -> std::ops::ControlFlow<()>,
+    ) -> u64 {
         let mut failed = 0;
         let mut block_content = Crc32c::new();
         let mut block_ok = true;
@@ -1052,12 +1075,16 @@ impl<R: Read + Seek> ArchiveReader<R> {
                 Ok(()) => {
                     block_content.update(&out);
                     block_members.push(n);
-                    each(n, Ok(&out));
+                    if each(n, Ok(&out)).is_break() {
+                        return failed;
+                    }
                 }
                 Err(e) => {
                     failed += 1;
                     block_ok = false;
-                    each(n, Err(e));
+                    if each(n, Err(e)).is_break() {
+                        return failed;
+                    }
                 }
             }
             let end_of_block = (n + 1) % self.block_records == 0 || n + 1 == self.len();
@@ -1068,15 +1095,15 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     // Every record decoded, yet the content differs: report each one.
                     for &m in &block_members {
                         failed += 1;
-                        each(
-                            m,
-                            Err(Error::new(ErrorKind::Checksum {
-                                what: "a block's decoded records",
-                                expected: stored,
-                                found: block_content.finish(),
-                            })
-                            .within(format!("record {m}, in block {block}"))),
-                        );
+                        let damaged = Error::new(ErrorKind::Checksum {
+                            what: "a block's decoded records",
+                            expected: stored,
+                            found: block_content.finish(),
+                        })
+                        .within(format!("record {m}, in block {block}"));
+                        if each(m, Err(damaged)).is_break() {
+                            return failed;
+                        }
                     }
                 }
                 block_content = Crc32c::new();

@@ -156,40 +156,31 @@ impl ContextModel {
             return Err(Error::invalid("model is too large"));
         }
         let counts = orders.iter().map(Vec::len).collect();
-        // Hot contexts first: coding walks from node to node, and the contexts it visits most
-        // then share cache lines and pages.
-        let mut placement: Vec<(usize, usize)> = orders
-            .iter()
-            .enumerate()
-            .flat_map(|(k, es)| (0..es.len()).map(move |i| (k, i)))
-            .collect();
-        placement.sort_by_key(|&(k, i)| (std::cmp::Reverse(orders[k][i].weight), k, i));
         let mut arena = Vec::with_capacity(words);
-        let mut maps: Vec<KeyMap> = orders
-            .iter()
-            .map(|es| {
-                let mut m = KeyMap::default();
-                m.reserve(es.len());
-                m
-            })
-            .collect();
-        let mut offsets: Vec<Vec<u32>> = orders.iter().map(|es| vec![0; es.len()]).collect();
-        for &(k, i) in &placement {
-            let e = &orders[k][i];
-            check_entry(k, e)?;
-            let node = arena.len() as u32;
-            if maps[k].insert(e.key, node).is_some() {
-                return Err(Error::invalid(format!("duplicate order-{k} context")));
-            }
-            offsets[k][i] = node;
-            let total: u32 = e.syms.iter().map(|&(_, f)| u32::from(f)).sum();
-            arena.push(total << 16 | u32::from(e.esc));
-            arena.push(u32::from(e.cell) << 24 | (e.syms.len() as u32) << 8 | k as u32);
-            arena.push(NO_NODE);
-            for &(s, f) in &e.syms {
-                arena.push(u32::from(s) << 16 | u32::from(f));
+        let mut maps: Vec<KeyMap> = Vec::with_capacity(orders.len());
+        let mut offsets: Vec<Vec<u32>> = Vec::with_capacity(orders.len());
+        for (k, es) in orders.iter().enumerate() {
+            let mut map = KeyMap::default();
+            map.reserve(es.len());
+            let mut offs = Vec::with_capacity(es.len());
+            for e in es {
+                check_entry(k, e)?;
+                let node = arena.len() as u32;
+                if map.insert(e.key, node).is_some() {
+                    return Err(Error::invalid(format!("duplicate order-{k} context")));
+                }
+                offs.push(node);
+                let total: u32 = e.syms.iter().map(|&(_, f)| u32::from(f)).sum();
+                arena.push(total << 16 | u32::from(e.esc));
+                arena.push(u32::from(e.cell) << 24 | (e.syms.len() as u32) << 8 | k as u32);
                 arena.push(NO_NODE);
+                for &(s, f) in &e.syms {
+                    arena.push(u32::from(s) << 16 | u32::from(f));
+                    arena.push(NO_NODE);
+                }
             }
+            maps.push(map);
+            offsets.push(offs);
         }
         let root = *maps[0]
             .get(&0)
@@ -199,22 +190,46 @@ impl ContextModel {
                 "the order-0 context must list all 256 bytes",
             ));
         }
-        // The longest existing context that ends with `key`, at most `order` bytes long.
+        // The longest existing context that ends with `key`, at most `order` bytes long (the
+        // slow way, for models whose contexts are not nested as training makes them).
         let longest = |key: u64, order: usize| -> u32 {
             (1..=order.min(max_order))
                 .rev()
                 .find_map(|k| maps[k].get(&(key & key_mask(k))).copied())
                 .unwrap_or(root)
         };
+        // Orders ascending: a context's suffix is linked before the context, so the successor
+        // of (c, x) is c·x if it exists, else the successor of (suffix(c), x), already known.
         for (k, es) in orders.iter().enumerate() {
             for (i, e) in es.iter().enumerate() {
                 let node = offsets[k][i] as usize;
-                if k > 0 {
-                    arena[node + 2] = longest(e.key, k - 1);
-                }
+                let suffix = if k > 0 {
+                    let s = maps[k - 1]
+                        .get(&(e.key & key_mask(k - 1)))
+                        .copied()
+                        .unwrap_or_else(|| longest(e.key, k - 1));
+                    arena[node + 2] = s;
+                    Some(s as usize)
+                } else {
+                    None
+                };
                 for (j, &(sym, _)) in e.syms.iter().enumerate() {
-                    arena[node + NODE_HEADER + 2 * j + 1] =
-                        longest(e.key << 8 | u64::from(sym), k + 1);
+                    let longer = (k < max_order)
+                        .then(|| maps[k + 1].get(&(e.key << 8 | u64::from(sym))).copied())
+                        .flatten();
+                    let succ = match (longer, suffix) {
+                        (Some(n), _) => n,
+                        (None, None) => root,
+                        (None, Some(s)) => {
+                            let n = (arena[s + 1] >> 8 & 0x1ff) as usize;
+                            (0..n)
+                                .map(|t| s + NODE_HEADER + 2 * t)
+                                .find(|&w| arena[w] >> 16 == u32::from(sym))
+                                .map(|w| arena[w + 1])
+                                .unwrap_or_else(|| longest(e.key << 8 | u64::from(sym), k + 1))
+                        }
+                    };
+                    arena[node + NODE_HEADER + 2 * j + 1] = succ;
                 }
             }
         }
