@@ -384,7 +384,8 @@ impl Decoder {
                     hist.extend_from_slice(f);
                 }
                 let base = hist.len();
-                hist.reserve(n);
+                // Grow as bytes are decoded: a hostile header cannot reserve its claimed length.
+                hist.reserve(n.min(1 << 20));
                 let decoded = decode_record(
                     self.codebook.model(),
                     &mut self.matcher,
