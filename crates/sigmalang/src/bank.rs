@@ -1,7 +1,8 @@
 //! The Σ-bank: content seen earlier in the archive, for REFERENCE glyphs across contexts.
 //!
-//! Contexts catch repetition within a conversation; the bank catches it across them: the same
-//! system prompt in thousands of requests, a document pasted into several conversations. The bank
+//! Contexts catch repetition within a conversation's recent records; the bank catches it
+//! anywhere else in the archive: the same system prompt in thousands of requests, a document
+//! pasted into several conversations, a root of the record's own context outside its frames. The bank
 //! holds *roots* (records coded against nothing, so each decodes on its own) and indexes them by
 //! the hash of every [`BLOCK`]-byte aligned block. A record whose bytes contain such a block (found
 //! with a rolling hash at every position, then compared byte by byte) gets up to [`MAX_REFS`] of

@@ -40,7 +40,7 @@ pub struct ContextOptions {
     /// ... whose lengths add up to at most this many bytes.
     pub window: u64,
     /// The writer holds at most this many bytes of frames over all contexts; the least recently
-    /// used contexts are evicted beyond it (their next record becomes a keyframe).
+    /// used contexts are evicted beyond it (their next record becomes a root).
     pub memory: u64,
 }
 

@@ -4,7 +4,7 @@
 //! PRIMITIVE glyphs (leaves, each covering bytes of the input) under COMPOSITE glyphs (structure);
 //! `sigma inspect` shows it. The coded form of a record is a sequence of the other two kinds of
 //! event between model-coded bytes: DELTA runs, spans copied from the record's context frames or
-//! from earlier in the record, and REFERENCEs, the Σ-bank roots of other contexts that a record
+//! from earlier in the record, and REFERENCEs, the Σ-bank roots (earlier records outside its frames) that a record
 //! names as extra frames so that DELTA runs can copy from them (see `docs/FORMAT.md`).
 //!
 //! The tree itself is never transmitted: a decoder can re-derive it from the decoded bytes. The
