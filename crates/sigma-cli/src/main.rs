@@ -8,14 +8,17 @@
 //! text: `sigma pack` turns JSONL into an archive, `sigma unpack` turns it back (or, with
 //! `--salvage`, whatever of it is undamaged), `sigma get` reads one record without decoding the
 //! others, `sigma ls` lists the records and how they are coded, and `sigma verify` checks every
-//! checksum of an archive or a stream.
+//! checksum of an archive or a stream. `sigma stats` measures the encoder on a JSONL file: sizes,
+//! time per record, buffer pools and heap allocations.
 //!
 //! This file only parses arguments and dispatches; the work is done in [`commands`], with the
-//! input/output plumbing in [`io`], JSON Lines reading in [`jsonl`] and codebook loading in
-//! [`model`].
+//! input/output plumbing in [`io`], JSON Lines reading in [`jsonl`], codebook loading in
+//! [`model`] and the counting allocator behind `sigma stats` in [`alloc`].
 
-#![forbid(unsafe_code)]
+// The only unsafe code is the global allocator's `GlobalAlloc` impl, allowed in `alloc` alone.
+#![deny(unsafe_code)]
 
+mod alloc;
 mod commands;
 mod error;
 mod format;
@@ -84,6 +87,9 @@ pub enum Command {
     Ls(LsArgs),
     /// Decode a whole archive or stream and check every checksum; exit 1 if anything is damaged.
     Verify(VerifyArgs),
+    /// Encode a JSONL file as `pack` would, one record at a time on one thread, and report
+    /// sizes, time per record, buffer pools and heap allocations (nothing is written).
+    Stats(StatsArgs),
 }
 
 /// Options shared by `compress` and `decompress`.
@@ -126,6 +132,11 @@ pub struct CodecArgs {
     /// Print a summary line (sizes, ratio, speed) to standard error.
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
+
+    /// Compress on N worker threads, one chunk each at a time (0: one per core). The output
+    /// does not depend on N. Decompression ignores it (it is sequential).
+    #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// Options of `sigma inspect`.
@@ -249,6 +260,16 @@ pub struct PackArgs {
     #[arg(long, value_name = "N", default_value_t = sigmalang::ContextOptions::default().max_frames)]
     pub frames: u32,
 
+    /// Code records on N worker threads, in batches of 64 (0: one per core). The archive does
+    /// not depend on N.
+    #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+
+    /// Turn the encoders' buffer pools off (every buffer is allocated and freed per use), for
+    /// comparisons; the archive is the same.
+    #[arg(long)]
+    pub no_pool: bool,
+
     /// Overwrite an existing ARCHIVE; allow an archive to be written to a terminal.
     #[arg(short = 'f', long = "force")]
     pub force: bool,
@@ -354,6 +375,38 @@ pub struct VerifyArgs {
     pub quiet: bool,
 }
 
+/// Options of `sigma stats`.
+#[derive(Args, Debug, Clone)]
+pub struct StatsArgs {
+    /// JSON Lines input, one object per line; `-` reads standard input.
+    #[arg(value_name = "FILE.jsonl", required = true)]
+    pub file: PathBuf,
+
+    /// Code with the codebook in MODEL instead of the built-in one.
+    #[arg(short = 'm', long = "model", value_name = "MODEL")]
+    pub model: Option<PathBuf>,
+
+    /// The string field of every line that is a record.
+    #[arg(long, value_name = "NAME", default_value = "text")]
+    pub field: String,
+
+    /// Key contexts by this JSON field, as `pack --context-key` does.
+    #[arg(long, value_name = "FIELD")]
+    pub context_key: Option<String>,
+
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Turn the encoder's buffer pool off (every buffer is allocated and freed per use).
+    #[arg(long)]
+    pub no_pool: bool,
+
+    /// Print nothing on standard error (no progress bar).
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -395,6 +448,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Some(Command::Get(args)) => commands::archive::get(&args),
         Some(Command::Ls(args)) => commands::ls::run(&args),
         Some(Command::Verify(args)) => commands::verify::run(&args),
+        Some(Command::Stats(args)) => commands::stats::run(&args),
         None if cli.decompress => commands::codec::decompress(&cli.codec),
         None => commands::codec::compress(&cli.codec),
     }
@@ -460,5 +514,38 @@ mod tests {
         assert!(matches!(cli.command, Some(Command::Unpack(ref a)) if a.salvage));
         let cli = Cli::try_parse_from(["sigma", "get", "-v", "a.sga", "0"]).unwrap();
         assert!(matches!(cli.command, Some(Command::Get(ref a)) if a.verbose));
+    }
+
+    #[test]
+    fn threads_pooling_and_stats() {
+        let cli = Cli::try_parse_from(["sigma", "-T", "3", "x"]).unwrap();
+        assert_eq!(cli.codec.threads, 3);
+        let cli = Cli::try_parse_from(["sigma", "x"]).unwrap();
+        assert_eq!(cli.codec.threads, 0, "all cores by default");
+        let cli = Cli::try_parse_from(["sigma", "compress", "--threads", "2", "x"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Compress(ref a)) if a.threads == 2));
+        assert!(Cli::try_parse_from(["sigma", "-T", "-1", "x"]).is_err());
+        let cli =
+            Cli::try_parse_from(["sigma", "pack", "-T", "1", "--no-pool", "-o", "a", "i"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Pack(ref a)) if a.threads == 1 && a.no_pool));
+        let cli = Cli::try_parse_from(["sigma", "pack", "-o", "a", "i"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Pack(ref a)) if a.threads == 0 && !a.no_pool));
+        let cli = Cli::try_parse_from([
+            "sigma",
+            "stats",
+            "--json",
+            "--no-pool",
+            "--context-key",
+            "conversation",
+            "in.jsonl",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Some(Command::Stats(ref a))
+            if a.json && a.no_pool && a.field == "text"
+                && a.context_key.as_deref() == Some("conversation")));
+        assert!(
+            Cli::try_parse_from(["sigma", "stats"]).is_err(),
+            "FILE is required"
+        );
     }
 }

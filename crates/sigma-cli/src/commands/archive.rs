@@ -6,6 +6,9 @@
 //! byte for byte; it decodes the archive in one pass (`ArchiveReader::walk`), which checks every
 //! block and, with `--salvage`, goes on past damaged records. `get` decodes one record, reading
 //! only the blocks of the records it depends on.
+//!
+//! `pack` codes records in batches of [`PACK_BATCH_RECORDS`] on `-T` worker threads; the
+//! archive depends on the batch size, never on the number of threads.
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufReader, Write};
@@ -15,6 +18,8 @@ use std::time::Instant;
 use indicatif::ProgressBar;
 use sigmalang::{ArchiveOptions, ContextOptions};
 use sigmalang::{ArchiveReader, ArchiveWriter};
+
+use super::encoder_config;
 
 use crate::error::{one_line, CliError};
 use crate::format::{mb_per_s, ratio};
@@ -30,14 +35,29 @@ pub const DEFAULT_FIELD: &str = "text";
 /// How often (in records) `pack` updates the record count on its progress bar.
 const COUNT_EVERY: u64 = 64;
 
-/// Runs `sigma pack`.
-pub fn pack(args: &PackArgs) -> Result<(), CliError> {
-    if args.field.is_empty() || args.field.contains('\n') {
+/// Records `pack` codes per batch, whatever the number of threads (so that `-T` never changes
+/// the archive).
+pub const PACK_BATCH_RECORDS: u32 = 64;
+
+/// Checks a `--field` name: it is stored in the archive's metadata as a line `field=NAME`.
+pub fn check_field(field: &str) -> Result<(), CliError> {
+    if field.is_empty() || field.contains('\n') {
         return Err(CliError::new(
             "--field",
             "the field name must be non-empty and on one line",
         ));
     }
+    Ok(())
+}
+
+/// The archive's metadata for records from the field `field`.
+pub fn metadata(field: &str) -> String {
+    format!("field={field}\n")
+}
+
+/// Runs `sigma pack`.
+pub fn pack(args: &PackArgs) -> Result<(), CliError> {
+    check_field(&args.field)?;
     let input = Input::from_arg(args.file.as_deref());
     let target = named_target(&args.output, input.path(), args.force, true)?;
     let model = Model::load_or_builtin(args.model.as_deref())?;
@@ -58,7 +78,7 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     let out_label = output.label().to_string();
     let is_stdout = output.is_stdout();
     let write_err = |e: sigmalang::Error| CliError::write(&out_label, e.into(), is_stdout);
-    let metadata = format!("field={}\n", args.field);
+    let metadata = metadata(&args.field);
     let context = if args.frames == 0 {
         ContextOptions::none()
     } else {
@@ -71,8 +91,12 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     };
     let opts = ArchiveOptions {
         context,
+        batch_records: PACK_BATCH_RECORDS,
+        threads: args.threads,
+        encoder: encoder_config(args.no_pool),
         ..ArchiveOptions::default()
     };
+    let threads = opts.worker_count();
     let mut archive =
         ArchiveWriter::with_options(output, model.codebook.clone(), metadata.as_bytes(), opts)
             .map_err(|e| CliError::new("pack", e))?;
@@ -86,6 +110,7 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
         }
     }
     drop(lines); // clears the progress bar
+    archive.flush().map_err(write_err)?; // codes the last batch: the counts below include it
     let records = archive.len();
     let bytes_in = archive.bytes_in();
     let output = archive.finish().map_err(write_err)?;
@@ -97,10 +122,11 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     if args.verbose {
         eprintln!(
             "sigma: {in_label} -> {out_label}: {records} records, {bytes_in} -> {bytes_out} bytes, \
-             ratio {:.2}, {:.1} MB/s (codebook: {})",
+             ratio {:.2}, {:.1} MB/s (codebook: {}; {threads} thread{})",
             ratio(bytes_in, bytes_out),
             mb_per_s(bytes_in, elapsed),
             model.describe(),
+            if threads == 1 { "" } else { "s" },
         );
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! `sigma compress` and `sigma decompress` (also `sigma [FILE]` and `sigma -d [FILE]`).
 //!
-//! Both stream: memory stays bounded by the library's chunk size and one I/O buffer, however
-//! large the input. `-m MODEL` codes with a trained codebook; decompressing picks the codebook
+//! Both stream: memory stays bounded by the library's chunk size (a few chunks per `-T` worker
+//! when compressing) and one I/O buffer, however large the input. `-m MODEL` codes with a trained codebook; decompressing picks the codebook
 //! from the stream's header (the built-in one, or MODEL, which must be the one it names).
 
 use std::fs::{self, File};
@@ -42,8 +42,11 @@ pub fn compress(args: &CodecArgs) -> Result<(), CliError> {
     let is_stdout = output.is_stdout();
     let write_err = |e: io::Error| CliError::write(&out_label, e, is_stdout);
 
+    // Chunks are coded on `-T` workers; the stream's bytes do not depend on their number.
     let mut writer = StreamWriter::with_options(output, model.codebook.clone(), DEFAULT_CHUNK_SIZE)
-        .map_err(|e| write_err(e.into()))?;
+        .map_err(|e| write_err(e.into()))?
+        .with_threads(args.threads)
+        .map_err(|e| CliError::new("--threads", e))?;
     let mut buf = vec![0u8; BUF_SIZE];
     loop {
         let n = match reader.read(&mut buf) {

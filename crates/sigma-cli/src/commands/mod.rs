@@ -1,5 +1,5 @@
 //! The commands of `sigma`, one module each (`compress` and `decompress` share [`codec`];
-//! `pack`, `unpack` and `get` share [`archive`]).
+//! `pack`, `unpack` and `get` share [`archive`]; `stats` measures what `pack` does).
 //!
 //! A command takes its parsed options and returns `Ok(())` or a [`CliError`](crate::error::CliError)
 //! for `main` to print; it never exits the process itself, so temporary files are cleaned up by
@@ -10,12 +10,26 @@ pub mod codec;
 pub mod demo;
 pub mod inspect;
 pub mod ls;
+pub mod stats;
 pub mod train;
 pub mod verify;
 
 use std::collections::HashMap;
 
-use sigmalang::{GlyphType, Primitive, SemanticTree, Tier};
+use sigmalang::record::EncoderConfig;
+use sigmalang::{GlyphType, PoolConfig, Primitive, SemanticTree, Tier};
+
+/// The encoders' memory configuration: buffer pooling on (the library's default), or off with
+/// `--no-pool`. Output never depends on it.
+pub fn encoder_config(no_pool: bool) -> EncoderConfig {
+    if no_pool {
+        EncoderConfig {
+            pool: PoolConfig::disabled(),
+        }
+    } else {
+        EncoderConfig::default()
+    }
+}
 
 /// Counts over a semantic tree, shared by `inspect` and `demo`.
 #[derive(Debug, Default)]

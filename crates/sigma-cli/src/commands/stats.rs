@@ -1,0 +1,451 @@
+//! `sigma stats`: encodes a JSONL file as `pack` does, writes nothing, and reports what the
+//! encoder did.
+//!
+//! Every record is coded in its context (`--context-key`) with `pack`'s default context
+//! options, but one at a time on this thread (batches of one record, one worker), so the time
+//! measured around each record is that record's. The archive goes to [`io::sink`], through a
+//! counter of its bytes. Because `pack` codes batches of
+//! [`PACK_BATCH_RECORDS`](super::archive::PACK_BATCH_RECORDS), in which the Σ-bank offers only
+//! earlier batches' roots, its archives can differ slightly in size from the one measured here.
+//!
+//! The report: records, input (text) bytes, archive bytes and ratio; the encode time per record
+//! (mean, p50, p99, max); the counters of the encoder's buffer pool and of the writer's frame
+//! pool; and, from the counting global allocator ([`crate::alloc`]), the heap allocations per
+//! record in steady state (allocation calls made while coding the second half of the records,
+//! divided by their number) and the peak of live heap bytes, over the whole run (codebook
+//! loading included) and while the records were coded.
+
+use std::io::{self, BufReader, Write};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use sigmalang::context::FramePoolStats;
+use sigmalang::record::EncoderStats;
+use sigmalang::{ArchiveOptions, ArchiveWriter};
+
+use super::archive::{check_field, metadata};
+use super::encoder_config;
+use crate::alloc;
+use crate::error::CliError;
+use crate::format::{mb_per_s, ratio};
+use crate::io::{Input, BUF_SIZE, STDOUT_LABEL};
+use crate::jsonl::JsonlReader;
+use crate::model::Model;
+use crate::progress::ProgressReader;
+use crate::StatsArgs;
+
+/// How often (in records) the progress bar's record count is updated.
+const COUNT_EVERY: usize = 64;
+
+/// Runs `sigma stats`.
+pub fn run(args: &StatsArgs) -> Result<(), CliError> {
+    check_field(&args.field)?;
+    let input = Input::from_arg(Some(&args.file));
+    let model = Model::load_or_builtin(args.model.as_deref())?;
+    let in_label = input.label();
+    let opened = input.open()?;
+    let reader = ProgressReader::new(opened.reader, opened.len, args.quiet).with_records();
+    let bar = reader.counter();
+    let mut lines = JsonlReader::new(
+        BufReader::with_capacity(BUF_SIZE, reader),
+        &in_label,
+        &args.field,
+    )
+    .with_key(args.context_key.clone());
+
+    let opts = ArchiveOptions {
+        batch_records: 1,
+        threads: 1,
+        encoder: encoder_config(args.no_pool),
+        ..ArchiveOptions::default()
+    };
+    let mut archive = ArchiveWriter::with_options(
+        ByteCounter::new(io::sink()),
+        model.codebook.clone(),
+        metadata(&args.field).as_bytes(),
+        opts,
+    )
+    .map_err(|e| CliError::new("stats", e))?;
+    // The peak so far is the codebook's loading; the encoding's own peak is measured apart.
+    let peak_before = alloc::reset_peak();
+    let live_before = alloc::snapshot().live_bytes;
+    let mut samples: Vec<Sample> = Vec::new();
+    while let Some(text) = lines.next_text()? {
+        let key = lines.key().map(str::as_bytes);
+        // Nothing but the record's coding happens between the two readings (the allocation
+        // counter is process-wide, and this command runs no other thread).
+        let allocations = alloc::allocations();
+        let started = Instant::now();
+        let added = archive.add_in_context(key, text.as_bytes());
+        let elapsed = started.elapsed();
+        let allocations = alloc::allocations() - allocations;
+        added.map_err(|e| CliError::new(lines.position(), e))?;
+        samples.push(Sample {
+            elapsed,
+            allocations,
+        });
+        if samples.len() % COUNT_EVERY == 0 {
+            bar.set_message(samples.len().to_string());
+        }
+    }
+    drop(lines); // clears the progress bar
+    let encoder = archive.stats();
+    let frames = archive.frame_stats();
+    let bytes_in = archive.bytes_in();
+    let sink = archive.finish().map_err(|e| CliError::new("stats", e))?;
+
+    let report = Report {
+        file: in_label,
+        codebook: model.describe(),
+        context_key: args.context_key.clone(),
+        pool_enabled: !args.no_pool,
+        bytes_in,
+        bytes_out: sink.written,
+        times: Times::of(&samples),
+        encoder,
+        frames,
+        heap: Heap::of(
+            &samples,
+            live_before,
+            peak_before,
+            alloc::snapshot().peak_bytes,
+        ),
+    };
+    let text = if args.json {
+        report.to_json().to_string()
+    } else {
+        report.to_text()
+    };
+    let mut out = io::stdout().lock();
+    writeln!(out, "{text}")
+        .and_then(|()| out.flush())
+        .map_err(|e| CliError::write(STDOUT_LABEL, e, true))
+}
+
+/// A writer that counts the bytes written through it.
+struct ByteCounter<W: Write> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: Write> ByteCounter<W> {
+    fn new(inner: W) -> ByteCounter<W> {
+        ByteCounter { inner, written: 0 }
+    }
+}
+
+impl<W: Write> Write for ByteCounter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// What coding one record took.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    elapsed: Duration,
+    allocations: u64,
+}
+
+/// Encode times per record.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Times {
+    total: Duration,
+    mean: Duration,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+impl Times {
+    /// The times of `samples` (all zero for none).
+    fn of(samples: &[Sample]) -> Times {
+        let mut sorted: Vec<Duration> = samples.iter().map(|s| s.elapsed).collect();
+        sorted.sort_unstable();
+        let total: Duration = sorted.iter().sum();
+        let mean = u32::try_from(sorted.len())
+            .ok()
+            .and_then(|n| total.checked_div(n))
+            .unwrap_or_default();
+        Times {
+            total,
+            mean,
+            p50: percentile(&sorted, 50),
+            p99: percentile(&sorted, 99),
+            max: sorted.last().copied().unwrap_or_default(),
+        }
+    }
+}
+
+/// The `p`th percentile of `sorted` by nearest rank (zero for no values).
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (sorted.len() * p).div_ceil(100).max(1);
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+/// What the heap did.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Heap {
+    /// Records of the second half (the steady state).
+    steady_records: u64,
+    /// Allocation calls made while coding them.
+    steady_allocations: u64,
+    /// Live heap bytes before the first record (codebook loaded, writer set up).
+    live_before: usize,
+    /// The most heap bytes live at once while the records were coded.
+    encoding_peak: usize,
+    /// The most heap bytes live at once over the whole run (codebook loading included).
+    peak: usize,
+}
+
+impl Heap {
+    /// The heap figures of `samples`, given the live bytes before the first record, the peak
+    /// before it and the peak since.
+    fn of(samples: &[Sample], live_before: usize, peak_before: usize, peak_since: usize) -> Heap {
+        let steady = &samples[samples.len() / 2..];
+        Heap {
+            steady_records: steady.len() as u64,
+            steady_allocations: steady.iter().map(|s| s.allocations).sum(),
+            live_before,
+            encoding_peak: peak_since,
+            peak: peak_before.max(peak_since),
+        }
+    }
+
+    /// Allocations per record in steady state; `None` with no records.
+    fn per_record(&self) -> Option<f64> {
+        (self.steady_records > 0)
+            .then(|| self.steady_allocations as f64 / self.steady_records as f64)
+    }
+}
+
+/// Everything `sigma stats` reports.
+struct Report {
+    file: String,
+    codebook: String,
+    context_key: Option<String>,
+    pool_enabled: bool,
+    bytes_in: u64,
+    bytes_out: u64,
+    times: Times,
+    encoder: EncoderStats,
+    frames: FramePoolStats,
+    heap: Heap,
+}
+
+impl Report {
+    /// The report as one JSON object (times in nanoseconds).
+    fn to_json(&self) -> Value {
+        let ns = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let p = &self.encoder.pool;
+        json!({
+            "file": self.file,
+            "codebook": self.codebook,
+            "context_key": self.context_key,
+            "pool_enabled": self.pool_enabled,
+            "records": self.encoder.records,
+            "stored_records": self.encoder.stored,
+            "input_bytes": self.bytes_in,
+            "payload_bytes": self.encoder.bytes_out,
+            "output_bytes": self.bytes_out,
+            "ratio": ratio(self.bytes_in, self.bytes_out),
+            "encode_ns": {
+                "total": ns(self.times.total),
+                "mean": ns(self.times.mean),
+                "p50": ns(self.times.p50),
+                "p99": ns(self.times.p99),
+                "max": ns(self.times.max),
+            },
+            "encode_mb_per_s": mb_per_s(self.bytes_in, self.times.total),
+            "buffer_pool": {
+                "pool_size": p.pool_size,
+                "buffer_size": p.buffer_size,
+                "available_buffers": p.available_buffers,
+                "total_acquires": p.total_acquires,
+                "overflow_allocations": p.overflow_allocations,
+                "overflow_rate": p.overflow_rate,
+                "adaptive_resizes": p.adaptive_resizes,
+                "dropped_on_release": p.dropped_on_release,
+            },
+            "frame_pool": {
+                "frames_created": self.frames.frames_created,
+                "frames_reused": self.frames.frames_reused,
+                "available": self.frames.available,
+            },
+            "heap": {
+                "steady_state_records": self.heap.steady_records,
+                "steady_state_allocations": self.heap.steady_allocations,
+                "allocations_per_record": self.heap.per_record(),
+                "live_bytes_before": self.heap.live_before,
+                "encoding_peak_bytes": self.heap.encoding_peak,
+                "peak_bytes": self.heap.peak,
+            },
+        })
+    }
+
+    /// The report as an aligned table.
+    fn to_text(&self) -> String {
+        let e = &self.encoder;
+        let p = &e.pool;
+        let f = &self.frames;
+        let h = &self.heap;
+        let t = &self.times;
+        let context = match &self.context_key {
+            Some(key) => format!("contexts keyed by {key:?}"),
+            None => "one context".to_string(),
+        };
+        let per_record = h
+            .per_record()
+            .map_or_else(|| "-".to_string(), |a| format!("{a:.2}"));
+        let rows = [
+            (
+                "file",
+                format!(
+                    "{} (codebook {}; {context}; buffer pool {})",
+                    self.file,
+                    self.codebook,
+                    if self.pool_enabled { "on" } else { "off" }
+                ),
+            ),
+            ("records", format!("{} ({} stored)", e.records, e.stored)),
+            ("input bytes", self.bytes_in.to_string()),
+            (
+                "output bytes",
+                format!("{} ({} of payloads)", self.bytes_out, e.bytes_out),
+            ),
+            (
+                "ratio",
+                format!("{:.3}", ratio(self.bytes_in, self.bytes_out)),
+            ),
+            (
+                "encode time",
+                format!(
+                    "p50 {}, p99 {}, mean {}, max {} per record; {:.1} MB/s",
+                    duration(t.p50),
+                    duration(t.p99),
+                    duration(t.mean),
+                    duration(t.max),
+                    mb_per_s(self.bytes_in, t.total),
+                ),
+            ),
+            (
+                "buffer pool",
+                format!(
+                    "{} acquires, {} overflow allocations ({:.2}%), {} adaptive resizes, \
+                     {} dropped on release; size {}, {} free, buffers of {} bytes",
+                    p.total_acquires,
+                    p.overflow_allocations,
+                    p.overflow_rate * 100.0,
+                    p.adaptive_resizes,
+                    p.dropped_on_release,
+                    p.pool_size,
+                    p.available_buffers,
+                    p.buffer_size,
+                ),
+            ),
+            (
+                "frame pool",
+                format!(
+                    "{} frames created, {} reused, {} free",
+                    f.frames_created, f.frames_reused, f.available
+                ),
+            ),
+            (
+                "heap",
+                format!(
+                    "{per_record} allocations per record in steady state ({} in the last {} \
+                     records); peak {} live ({} while encoding, {} before the first record)",
+                    h.steady_allocations,
+                    h.steady_records,
+                    bytes(h.peak),
+                    bytes(h.encoding_peak),
+                    bytes(h.live_before),
+                ),
+            ),
+        ];
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        rows.iter()
+            .map(|(k, v)| format!("{k:<width$}  {v}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// A byte count for people: bytes, or MB (10^6 bytes) from 1 MB (`--json` has the exact
+/// counts).
+fn bytes(n: usize) -> String {
+    if n < 1_000_000 {
+        format!("{n} bytes")
+    } else {
+        format!("{:.1} MB", n as f64 / 1e6)
+    }
+}
+
+/// A duration for people: nanoseconds, microseconds or milliseconds.
+fn duration(d: Duration) -> String {
+    let ns = d.as_nanos();
+    if ns < 1_000 {
+        format!("{ns} ns")
+    } else if ns < 1_000_000 {
+        format!("{:.1} µs", ns as f64 / 1e3)
+    } else {
+        format!("{:.2} ms", ns as f64 / 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(micros: &[u64], allocations: &[u64]) -> Vec<Sample> {
+        micros
+            .iter()
+            .zip(allocations)
+            .map(|(&us, &a)| Sample {
+                elapsed: Duration::from_micros(us),
+                allocations: a,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let us = Duration::from_micros;
+        let sorted: Vec<Duration> = (1..=100).map(us).collect();
+        assert_eq!(percentile(&sorted, 50), us(50));
+        assert_eq!(percentile(&sorted, 99), us(99));
+        assert_eq!(percentile(&sorted[..1], 99), us(1));
+        assert_eq!(percentile(&[], 50), Duration::ZERO);
+        let t = Times::of(&samples(&[4, 1, 3, 2], &[0; 4]));
+        assert_eq!((t.p50, t.p99, t.max), (us(2), us(4), us(4)));
+        assert_eq!((t.total, t.mean), (us(10), Duration::from_nanos(2500)));
+        assert_eq!(Times::of(&[]), Times::default());
+    }
+
+    #[test]
+    fn steady_state_is_the_second_half() {
+        let h = Heap::of(&samples(&[1; 5], &[9, 9, 1, 0, 0]), 10, 30, 20);
+        assert_eq!((h.steady_records, h.steady_allocations), (3, 1));
+        assert_eq!(h.per_record(), Some(1.0 / 3.0));
+        assert_eq!((h.encoding_peak, h.peak), (20, 30));
+        assert_eq!(Heap::of(&[], 0, 0, 0).per_record(), None);
+    }
+
+    #[test]
+    fn durations_for_people() {
+        assert_eq!(duration(Duration::from_nanos(999)), "999 ns");
+        assert_eq!(duration(Duration::from_nanos(12_345)), "12.3 µs");
+        assert_eq!(duration(Duration::from_micros(1_500)), "1.50 ms");
+        assert_eq!(bytes(999_999), "999999 bytes");
+        assert_eq!(bytes(2_500_000), "2.5 MB");
+    }
+}
