@@ -5,11 +5,13 @@
 //! Run `cargo run --release -p sigma-bench -- --help` for the options; the crate's
 //! README.md explains the columns.
 
+mod archive;
 mod codec;
 mod corpus;
 mod measure;
 mod sigma;
 
+use archive::Access;
 use clap::Parser;
 use codec::{Brotli, Codec, Fsst, Lz4, Zstd};
 use measure::{measure, measure_concat, Row};
@@ -46,9 +48,9 @@ const CHAT_CODECS: &[&str] = &[
     "sigma-max",
 ];
 
-/// Codecs of `--histories` mode, on request logs. SigmaLang rows code each record on its
-/// own for now; a reference-coded row (`sigma-delta`, see `SigmaCodec::set_reference`)
-/// goes here once the library codes records against earlier content.
+/// Codecs of `--histories` mode, on request logs. `sigma-default` and `sigma` code each
+/// record on its own; the `sigma-archive` rows pack all records into one archive whose
+/// records are coded against their contexts (see `src/archive.rs`).
 const HISTORY_CODECS: &[&str] = &[
     "zstd-19",
     "zstd-19-dict",
@@ -56,7 +58,13 @@ const HISTORY_CODECS: &[&str] = &[
     "zstd-19-concat",
     "sigma-default",
     "sigma",
+    archive::PLAIN,
+    archive::KEYED,
+    archive::INTERLEAVED,
 ];
+
+/// The most the interleaved keyed archive's ratio may differ from the in-order one's.
+const INTERLEAVE_TOLERANCE: f64 = 0.10;
 
 /// The row every other row's ratio is compared with.
 const REFERENCE_ROW: &str = "zstd-19-dict";
@@ -305,9 +313,174 @@ fn relative(row: &Row, reference: Option<f64>) -> Option<f64> {
     reference.map(|base| row.ratio() / base)
 }
 
+/// Random access to one archive as JSON.
+fn access_json(a: &Access) -> serde_json::Value {
+    let sample = |s: &archive::Sample| {
+        serde_json::json!({
+            "gets": s.gets,
+            "get_ms_median": archive::median(&s.get_ms),
+            "get_ms_mean": archive::mean(&s.get_ms),
+            "get_ms_max": s.get_ms.iter().copied().fold(0.0, f64::max),
+            "open_ms_mean": archive::mean(&s.open_ms),
+            "read_bytes_mean": archive::mean(&s.read.iter().map(|&r| r as f64).collect::<Vec<_>>()),
+            "read_bytes_max": s.read.iter().max(),
+            "distinct_block_bytes_mean": archive::mean(&s.distinct.iter().map(|&r| r as f64).collect::<Vec<_>>()),
+            "distinct_block_bytes_max": s.distinct.iter().max(),
+            "chain_mean": archive::mean(&s.chain.iter().map(|&c| c as f64).collect::<Vec<_>>()),
+            "chain_max": s.chain.iter().max(),
+            "decoded_mean": archive::mean(&s.decoded.iter().map(|&c| c as f64).collect::<Vec<_>>()),
+            "decoded_max": s.decoded.iter().max(),
+        })
+    };
+    let c = a.options.context;
+    serde_json::json!({
+        "archive": a.name,
+        "archive_bytes": a.archive_bytes,
+        "records": a.records,
+        "block_records": a.options.block_records,
+        "keyframe_interval": c.keyframe_interval,
+        "keyframes_per_root": c.keyframes_per_root,
+        "max_frames": c.max_frames,
+        "largest_block_bytes": a.largest_block,
+        "bank_bytes": a.options.bank,
+        "chain_bound": a.chain_bound(),
+        "decode_bound": a.decode_bound(),
+        "read_bound_bytes": a.read_bound(),
+        "random": sample(&a.random),
+        "last": sample(&a.last),
+        "all": sample(&a.all),
+    })
+}
+
+/// The interleaved keyed archive's ratio over the in-order one's, if both were measured.
+fn interleave_factor(rows: &[Row]) -> Option<(f64, f64)> {
+    let ratio = |name: &str| rows.iter().find(|r| r.name == name).map(Row::ratio);
+    Some((ratio(archive::INTERLEAVED)?, ratio(archive::KEYED)?))
+}
+
+/// The line comparing the interleaved keyed archive with the in-order one.
+fn interleave_line(rows: &[Row]) -> Option<String> {
+    let (interleaved, in_order) = interleave_factor(rows)?;
+    let change = interleaved / in_order - 1.0;
+    let verdict = if change.abs() <= INTERLEAVE_TOLERANCE {
+        "within"
+    } else {
+        "NOT within"
+    };
+    Some(format!(
+        "{} vs {}: ratio {interleaved:.2}x vs {in_order:.2}x, {:+.1}% ({verdict} {:.0}%)",
+        archive::INTERLEAVED,
+        archive::KEYED,
+        change * 100.0,
+        INTERLEAVE_TOLERANCE * 100.0
+    ))
+}
+
+/// The random-access report: a bound line per archive and a Markdown table.
+fn access_report(accesses: &[Access]) -> String {
+    let mut out = String::from(
+        "Random access: each get on a reader opened fresh for it (nothing cached). get ms: \
+         wall-clock time of the get alone; open ms: ArchiveReader::open (header, metadata, \
+         index). read: last_read_bytes (whole blocks; the reader keeps one verified block, so a \
+         block is read again only when the get returns to it); distinct: the bytes of the \
+         distinct blocks the decoded records lie in. chain: the record's context chain; decoded: the \
+         chain plus the Σ-bank roots its records reference.\n\n",
+    );
+    for a in accesses {
+        let c = a.options.context;
+        let most = a.all.read.iter().copied().max().unwrap_or(0);
+        let most_distinct = a.all.distinct.iter().copied().max().unwrap_or(0);
+        out += &format!(
+            "- {}: {} records, archive {} bytes; keyframe interval {}, {} keyframes per root, \
+             {} records a block, {} MiB bank. Bound: a chain holds at most {} records, a get \
+             decodes at most {} (each chain record may reference {} bank roots), so reads at \
+             most {} x {} (largest block) = {} bytes. Over every record: read at most {} bytes \
+             ({:.1}% of the archive), distinct blocks at most {} bytes ({:.1}%), chain at most \
+             {} and decoded at most {} records\n",
+            a.name,
+            thousands(a.records),
+            thousands(a.archive_bytes),
+            c.keyframe_interval,
+            c.keyframes_per_root,
+            a.options.block_records,
+            a.options.bank >> 20,
+            a.chain_bound(),
+            a.decode_bound(),
+            if a.options.bank == 0 {
+                0
+            } else {
+                sigmalang::bank::MAX_REFS
+            },
+            a.decode_bound(),
+            thousands(a.largest_block),
+            thousands(a.read_bound()),
+            thousands(most),
+            percent(most, a.archive_bytes),
+            thousands(most_distinct),
+            percent(most_distinct, a.archive_bytes),
+            a.all.chain.iter().max().unwrap_or(&0),
+            a.all.decoded.iter().max().unwrap_or(&0),
+        );
+    }
+    out += "\n| archive | get of | gets | get ms median | get ms mean | get ms max | \
+            open ms mean | read mean | read max | read max / archive | distinct mean | \
+            distinct max | chain mean / max | decoded mean / max |\n\
+            | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+    let as_f64 = |v: &[u64]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+    let counts = |v: &[usize]| {
+        let f: Vec<f64> = v.iter().map(|&x| x as f64).collect();
+        format!(
+            "{:.1} / {}",
+            archive::mean(&f),
+            v.iter().max().unwrap_or(&0)
+        )
+    };
+    for a in accesses {
+        let last = format!("last record (#{})", a.records.saturating_sub(1));
+        let random = format!("{} random records", archive::RANDOM_GETS);
+        for (what, s) in [
+            (random, &a.random),
+            (last, &a.last),
+            ("every record once".to_owned(), &a.all),
+        ] {
+            let most = s.read.iter().copied().max().unwrap_or(0);
+            out += &format!(
+                "| {} | {what} | {} | {:.2} | {:.2} | {:.2} | {:.3} | {} | {} | {:.1}% | {} | {} | {} | {} |\n",
+                a.name,
+                s.gets,
+                archive::median(&s.get_ms),
+                archive::mean(&s.get_ms),
+                s.get_ms.iter().copied().fold(0.0, f64::max),
+                archive::mean(&s.open_ms),
+                thousands(archive::mean(&as_f64(&s.read)).round() as u64),
+                thousands(most),
+                percent(most, a.archive_bytes),
+                thousands(archive::mean(&as_f64(&s.distinct)).round() as u64),
+                thousands(s.distinct.iter().copied().max().unwrap_or(0)),
+                counts(&s.chain),
+                counts(&s.decoded),
+            );
+        }
+    }
+    out
+}
+
+/// `part` as a percentage of `whole`.
+fn percent(part: u64, whole: u64) -> f64 {
+    part as f64 * 100.0 / whole.max(1) as f64
+}
+
 /// The report as one JSON object.
-fn json(args: &Args, dev: &Path, train: &Path, rows: &[Row]) -> serde_json::Value {
+fn json(
+    args: &Args,
+    dev: &Path,
+    train: &Path,
+    rows: &[Row],
+    accesses: &[Access],
+    interleaving: Option<&str>,
+) -> serde_json::Value {
     let reference = reference_ratio(rows);
+    let factor = interleave_factor(rows).map(|(i, o)| i / o);
     let rows: Vec<_> = rows
         .iter()
         .map(|r| {
@@ -336,6 +509,9 @@ fn json(args: &Args, dev: &Path, train: &Path, rows: &[Row]) -> serde_json::Valu
         "clock": measure::clock_name(),
         "reference": REFERENCE_ROW,
         "rows": rows,
+        "interleaving": interleaving,
+        "interleaved_vs_in_order": factor,
+        "random_access": accesses.iter().map(access_json).collect::<Vec<_>>(),
     })
 }
 
@@ -403,11 +579,60 @@ fn run(args: &Args) -> Result<(), String> {
         codebooks: Vec::new(),
     };
 
+    let keys: Vec<Option<&[u8]>> = records
+        .iter()
+        .map(|r| r.conversation.as_deref().map(str::as_bytes))
+        .collect();
+    let order = archive::interleave(&keys, archive::INTERLEAVE_SEED);
+    let interleaving = selected.contains(&archive::INTERLEAVED).then(|| {
+        let (run, open) = archive::mixing(&order.iter().map(|&i| keys[i]).collect::<Vec<_>>());
+        let (run0, open0) = archive::mixing(&keys);
+        format!(
+            "SplitMix64 seed {:#x}, each step the next record of a conversation drawn with \
+             weight = its records left: mean run of one conversation {run:.2} records (file \
+             order {run0:.2}), up to {open} conversations open at once (file order {open0})",
+            archive::INTERLEAVE_SEED
+        )
+    });
+
     let mut rows = Vec::new();
+    let mut accesses = Vec::new();
     for name in selected {
         progress(&format!("measuring {name}"));
         let row = if name == "zstd-19-concat" {
             measure_concat(name, 19, &texts)?
+        } else if [archive::PLAIN, archive::KEYED, archive::INTERLEAVED].contains(&name) {
+            let (input, what) = match name {
+                archive::PLAIN => (
+                    archive::Input {
+                        texts: texts.clone(),
+                        keys: vec![None; texts.len()],
+                    },
+                    "no key (context: the preceding records)".to_owned(),
+                ),
+                archive::KEYED => (
+                    archive::Input {
+                        texts: texts.clone(),
+                        keys: keys.clone(),
+                    },
+                    "key = conversation, file order".to_owned(),
+                ),
+                _ => (
+                    archive::Input {
+                        texts: order.iter().map(|&i| texts[i]).collect(),
+                        keys: order.iter().map(|&i| keys[i]).collect(),
+                    },
+                    format!(
+                        "key = conversation, interleaved (seed {:#x})",
+                        archive::INTERLEAVE_SEED
+                    ),
+                ),
+            };
+            let codebook = Codebook::default_codebook();
+            let (mut row, access) = archive::measure_archive(name, &codebook, &input, MIN_TIME)?;
+            row.note = format!("{what}; {}", row.note);
+            accesses.push(access);
+            row
         } else {
             let ((mut encoder, mut decoder), note) = build(name, &mut training)?;
             let mut row = measure(
@@ -428,17 +653,40 @@ fn run(args: &Args) -> Result<(), String> {
         run_start.elapsed().as_secs_f64()
     ));
 
+    let interleave_note = interleave_line(&rows);
+    if let Some(line) = &interleave_note {
+        progress(line);
+    }
     if args.json {
-        println!("{}", json(args, &dev, &train, &rows));
+        println!(
+            "{}",
+            json(
+                args,
+                &dev,
+                &train,
+                &rows,
+                &accesses,
+                interleaving.as_deref()
+            )
+        );
     } else {
         println!(
-            "{} ({} records), each record compressed on its own and verified; \
-             MB/s = 10^6 bytes/s, one thread, on {}\n",
+            "{} ({} records), each record compressed on its own (sigma-archive rows: one \
+             archive) and verified; MB/s = 10^6 bytes/s, one thread, on {}\n",
             dev.display(),
             texts.len(),
             measure::clock_name()
         );
         print!("{}", table(&rows));
+        if let Some(line) = &interleave_note {
+            println!("\n{line}");
+        }
+        if let Some(how) = &interleaving {
+            println!("interleaving: {how}");
+        }
+        if !accesses.is_empty() {
+            println!("\n{}", access_report(&accesses));
+        }
     }
     Ok(())
 }

@@ -60,7 +60,7 @@ pub fn clock_name() -> &'static str {
 
 /// How long some passes took.
 #[derive(Debug, Clone, Copy)]
-struct Timing {
+pub struct Timing {
     passes: u32,
     wall: Duration,
     /// Thread CPU time, where available.
@@ -72,12 +72,26 @@ impl Timing {
     fn time(&self) -> Duration {
         self.cpu.unwrap_or(self.wall)
     }
+
+    /// MB/s (10^6 bytes a second) when each pass handles `bytes`, on the measuring clock.
+    pub fn mb_s(&self, bytes: u64) -> f64 {
+        speed(bytes, self.passes, self.time())
+    }
+
+    /// The same on wall-clock time.
+    pub fn wall_mb_s(&self, bytes: u64) -> f64 {
+        speed(bytes, self.passes, self.wall)
+    }
+}
+
+fn speed(bytes: u64, passes: u32, time: Duration) -> f64 {
+    bytes as f64 * f64::from(passes) / time.as_secs_f64().max(1e-9) / 1e6
 }
 
 /// Runs `pass` until at least `min_time` has elapsed on the measuring clock (at least
 /// once); returns how many passes ran and the time they took. Only `pass` runs between
 /// the clock readings, so the time is the codec's work (plus the loop around it).
-fn time_passes(
+pub fn time_passes(
     min_time: Duration,
     mut pass: impl FnMut() -> Result<(), String>,
 ) -> Result<Timing, String> {
@@ -144,9 +158,6 @@ pub fn measure(
 
     let input_bytes: u64 = records.iter().map(|r| r.len() as u64).sum();
     let output_bytes: u64 = compressed.iter().map(|c| c.len() as u64).sum();
-    let mb_s = |passes: u32, time: Duration| {
-        input_bytes as f64 * f64::from(passes) / time.as_secs_f64().max(1e-9) / 1e6
-    };
 
     let encode = time_passes(min_time, || {
         for (i, input) in records.iter().enumerate() {
@@ -174,10 +185,10 @@ pub fn measure(
         records: records.len(),
         input_bytes,
         output_bytes,
-        encode_mb_s: Some(mb_s(encode.passes, encode.time())),
-        decode_mb_s: Some(mb_s(decode.passes, decode.time())),
-        encode_wall_mb_s: Some(mb_s(encode.passes, encode.wall)),
-        decode_wall_mb_s: Some(mb_s(decode.passes, decode.wall)),
+        encode_mb_s: Some(encode.mb_s(input_bytes)),
+        decode_mb_s: Some(decode.mb_s(input_bytes)),
+        encode_wall_mb_s: Some(encode.wall_mb_s(input_bytes)),
+        decode_wall_mb_s: Some(decode.wall_mb_s(input_bytes)),
         model_bytes: encoder.model_bytes(),
         note: String::new(),
     })

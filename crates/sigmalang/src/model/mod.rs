@@ -106,29 +106,6 @@ pub(crate) struct ContextEntry {
     pub syms: Vec<(u8, u16)>,
 }
 
-/// A fast hash for context keys (only used while building the tree).
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(self.0 ^ u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, k: u64) {
-        let h = k
-            .wrapping_add(0x632b_e59b_d9b4_e019)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        self.0 = h ^ (h >> 29);
-    }
-}
-
-type KeyMap = std::collections::HashMap<u64, u32, std::hash::BuildHasherDefault<KeyHasher>>;
-
 impl ContextModel {
     /// Builds a model from per-order context lists (`orders[k]` holds the order-k contexts).
     pub(crate) fn from_entries(
@@ -157,19 +134,15 @@ impl ContextModel {
         }
         let counts = orders.iter().map(Vec::len).collect();
         let mut arena = Vec::with_capacity(words);
-        let mut maps: Vec<KeyMap> = Vec::with_capacity(orders.len());
         let mut offsets: Vec<Vec<u32>> = Vec::with_capacity(orders.len());
         for (k, es) in orders.iter().enumerate() {
-            let mut map = KeyMap::default();
-            map.reserve(es.len());
             let mut offs = Vec::with_capacity(es.len());
-            for e in es {
+            for (i, e) in es.iter().enumerate() {
                 check_entry(k, e)?;
-                let node = arena.len() as u32;
-                if map.insert(e.key, node).is_some() {
-                    return Err(Error::invalid(format!("duplicate order-{k} context")));
+                if i > 0 && es[i - 1].key >= e.key {
+                    return Err(Error::invalid(format!("order-{k} contexts out of order")));
                 }
-                offs.push(node);
+                offs.push(arena.len() as u32);
                 let total: u32 = e.syms.iter().map(|&(_, f)| u32::from(f)).sum();
                 arena.push(total << 16 | u32::from(e.esc));
                 arena.push(u32::from(e.cell) << 24 | (e.syms.len() as u32) << 8 | k as u32);
@@ -179,61 +152,94 @@ impl ContextModel {
                     arena.push(NO_NODE);
                 }
             }
-            maps.push(map);
             offsets.push(offs);
         }
-        let root = *maps[0]
-            .get(&0)
-            .ok_or_else(|| Error::invalid("model has no order-0 context"))?;
+        if orders[0].len() != 1 || orders[0][0].key != 0 {
+            return Err(Error::invalid(
+                "model must have exactly one order-0 context",
+            ));
+        }
+        let root = offsets[0][0];
         if (arena[root as usize + 1] >> 8 & 0x1ff) != 256 {
             return Err(Error::invalid(
                 "the order-0 context must list all 256 bytes",
             ));
         }
-        // The longest existing context that ends with `key`, at most `order` bytes long (the
-        // slow way, for models whose contexts are not nested as training makes them).
-        let longest = |key: u64, order: usize| -> u32 {
-            (1..=order.min(max_order))
-                .rev()
-                .find_map(|k| maps[k].get(&(key & key_mask(k))).copied())
-                .unwrap_or(root)
+        // The word of `x`'s entry in `node`, if the node lists `x`.
+        let entry = |arena: &[u32], node: usize, x: u32| -> Option<usize> {
+            let n = (arena[node + 1] >> 8 & 0x1ff) as usize;
+            (0..n)
+                .map(|t| node + NODE_HEADER + 2 * t)
+                .find(|&w| arena[w] >> 16 == x)
         };
-        // Orders ascending: a context's suffix is linked before the context, so the successor
-        // of (c, x) is c·x if it exists, else the successor of (suffix(c), x), already known.
-        for (k, es) in orders.iter().enumerate() {
-            for (i, e) in es.iter().enumerate() {
-                let node = offsets[k][i] as usize;
-                let suffix = if k > 0 {
-                    let s = maps[k - 1]
-                        .get(&(e.key & key_mask(k - 1)))
-                        .copied()
-                        .unwrap_or_else(|| longest(e.key, k - 1));
-                    arena[node + 2] = s;
-                    Some(s as usize)
-                } else {
-                    None
-                };
-                for (j, &(sym, _)) in e.syms.iter().enumerate() {
-                    let longer = (k < max_order)
-                        .then(|| maps[k + 1].get(&(e.key << 8 | u64::from(sym))).copied())
-                        .flatten();
-                    let succ = match (longer, suffix) {
-                        (Some(n), _) => n,
-                        (None, None) => root,
-                        (None, Some(s)) => {
-                            let n = (arena[s + 1] >> 8 & 0x1ff) as usize;
-                            (0..n)
-                                .map(|t| s + NODE_HEADER + 2 * t)
-                                .find(|&w| arena[w] >> 16 == u32::from(sym))
-                                .map(|w| arena[w + 1])
-                                .unwrap_or_else(|| longest(e.key << 8 | u64::from(sym), k + 1))
+        // Where `x` leads from `node`: its own successor, else its suffix's (final already for
+        // shorter contexts; the root lists every byte).
+        let successor = |arena: &[u32], mut node: usize, x: u32| -> u32 {
+            loop {
+                if let Some(w) = entry(arena, node, x) {
+                    if arena[w + 1] != NO_NODE {
+                        return arena[w + 1];
+                    }
+                }
+                match arena[node + 2] {
+                    NO_NODE => return root,
+                    s => node = s as usize,
+                }
+            }
+        };
+        // Orders ascending. Contexts are sorted by key, and the contexts one byte longer that
+        // extend context c (keys c << 8 | x) form a run in the next order: a merge finds them,
+        // no hashing. The suffix of c·x is the successor of (suffix(c), x).
+        for k in 0..=max_order {
+            if k < max_order {
+                let children = &orders[k + 1];
+                let mut ci = 0;
+                for (pi, p) in orders[k].iter().enumerate() {
+                    let pnode = offsets[k][pi] as usize;
+                    while ci < children.len() && children[ci].key >> 8 == p.key {
+                        let d = &children[ci];
+                        let dnode = offsets[k + 1][ci] as usize;
+                        let x = (d.key & 0xff) as u32;
+                        if let Some(w) = entry(&arena, pnode, x) {
+                            arena[w + 1] = dnode as u32;
                         }
-                    };
-                    arena[node + NODE_HEADER + 2 * j + 1] = succ;
+                        arena[dnode + 2] = if k == 0 || d.key == 0 {
+                            pnode as u32
+                        } else {
+                            successor(&arena, arena[pnode + 2] as usize, x)
+                        };
+                        ci += 1;
+                    }
+                    if ci < children.len() && children[ci].key >> 8 < p.key {
+                        break;
+                    }
+                }
+                if ci != children.len() {
+                    return Err(Error::invalid(format!(
+                        "order-{} context without the context it extends",
+                        k + 1
+                    )));
+                }
+            }
+            // Bytes that lead to no longer context: where the suffix leads.
+            for &node in &offsets[k] {
+                let node = node as usize;
+                let n = (arena[node + 1] >> 8 & 0x1ff) as usize;
+                for t in 0..n {
+                    let w = node + NODE_HEADER + 2 * t;
+                    if arena[w + 1] == NO_NODE {
+                        arena[w + 1] = match arena[node + 2] {
+                            NO_NODE => root,
+                            s => successor(&arena, s as usize, arena[w] >> 16),
+                        };
+                    }
                 }
             }
         }
-        let start = longest(0, max_order);
+        let start = (0..=max_order)
+            .rev()
+            .find(|&k| orders[k].first().is_some_and(|e| e.key == 0))
+            .map_or(root, |k| offsets[k][0]);
         Ok(ContextModel {
             max_order,
             arena,
