@@ -137,6 +137,11 @@ pub struct CodecArgs {
     /// does not depend on N. Decompression ignores it (it is sequential).
     #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
     pub threads: usize,
+
+    /// Turn the encoders' buffer pools off (every buffer is allocated and freed per use), for
+    /// comparisons; the output is the same.
+    #[arg(long)]
+    pub no_pool: bool,
 }
 
 /// Options of `sigma inspect`.
@@ -256,7 +261,7 @@ pub struct PackArgs {
     pub keyframes_per_root: u32,
 
     /// Code each record against at most N earlier records of its context (0: no context
-    /// coding at all).
+    /// coding at all, and no Σ-bank references either).
     #[arg(long, value_name = "N", default_value_t = sigmalang::ContextOptions::default().max_frames)]
     pub frames: u32,
 

@@ -205,7 +205,8 @@ impl GlyphBufferPool {
     #[inline]
     pub fn note_encoding(&mut self) {
         self.encodings += 1;
-        if self.config.adaptive
+        if self.config.enabled
+            && self.config.adaptive
             && self.config.check_every > 0
             && self.encodings % self.config.check_every == 0
         {

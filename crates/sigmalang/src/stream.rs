@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::checksum::{crc32c, Crc32c};
 use crate::codebook::{Codebook, CodebookId};
 use crate::error::{Error, ErrorKind, Result};
-use crate::record::{self, Decoder, Encoder};
+use crate::record::{self, Decoder, Encoder, EncoderConfig};
 use crate::varint;
 
 /// The four magic bytes every SigmaLang file starts with: `Σ` in UTF-8, then `LG`.
@@ -124,6 +124,7 @@ pub struct StreamWriter<W: Write> {
     /// With several workers: full chunks waiting to be coded together, the workers' encoders
     /// and their threads.
     queue: Vec<Vec<u8>>,
+    config: EncoderConfig,
     workers: Vec<Mutex<Encoder>>,
     threads: Option<rayon::ThreadPool>,
     frame: Vec<u8>,
@@ -169,6 +170,7 @@ impl<W: Write> StreamWriter<W> {
             chunk_size,
             pending: Vec::with_capacity(chunk_size),
             queue: Vec::new(),
+            config: EncoderConfig::default(),
             workers: Vec::new(),
             threads: None,
             frame: Vec::new(),
@@ -190,6 +192,15 @@ impl<W: Write> StreamWriter<W> {
         self.total_out
     }
 
+    /// Sets the memory configuration of the writer's encoders (call before
+    /// [`with_threads`](Self::with_threads)). Output never depends on it.
+    pub fn with_encoder_config(mut self, config: EncoderConfig) -> StreamWriter<W> {
+        let codebook = Arc::clone(self.encoder.codebook());
+        self.encoder = Encoder::with_config(codebook, config);
+        self.config = config;
+        self
+    }
+
     /// Codes chunks on `threads` worker threads (0: one per core), `threads` chunks at a time.
     /// The stream's bytes do not depend on the number of threads; memory grows to about three
     /// chunk sizes per thread.
@@ -200,8 +211,9 @@ impl<W: Write> StreamWriter<W> {
         };
         if n > 1 {
             let codebook = Arc::clone(self.encoder.codebook());
+            let config = self.config;
             self.workers = (0..n)
-                .map(|_| Mutex::new(Encoder::new(Arc::clone(&codebook))))
+                .map(|_| Mutex::new(Encoder::with_config(Arc::clone(&codebook), config)))
                 .collect();
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(n)

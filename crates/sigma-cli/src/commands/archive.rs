@@ -91,6 +91,11 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     };
     let opts = ArchiveOptions {
         context,
+        bank: if args.frames == 0 {
+            0
+        } else {
+            ArchiveOptions::default().bank
+        },
         batch_records: PACK_BATCH_RECORDS,
         threads: args.threads,
         encoder: encoder_config(args.no_pool),

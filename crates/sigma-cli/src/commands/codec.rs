@@ -45,6 +45,7 @@ pub fn compress(args: &CodecArgs) -> Result<(), CliError> {
     // Chunks are coded on `-T` workers; the stream's bytes do not depend on their number.
     let mut writer = StreamWriter::with_options(output, model.codebook.clone(), DEFAULT_CHUNK_SIZE)
         .map_err(|e| write_err(e.into()))?
+        .with_encoder_config(super::encoder_config(args.no_pool))
         .with_threads(args.threads)
         .map_err(|e| CliError::new("--threads", e))?;
     let mut buf = vec![0u8; BUF_SIZE];
