@@ -34,7 +34,7 @@ use crate::context::{
 use crate::error::{Error, ErrorKind, Result};
 use crate::pool::GlyphBufferPool;
 use crate::record::{Decoder, Encoder, EncoderConfig, EncoderStats};
-use crate::stream::{FileHeader, FileKind, HEADER_LEN};
+use crate::stream::{read_full, FileHeader, FileKind, HEADER_LEN};
 use crate::varint;
 
 /// The last four bytes of an archive.
@@ -575,7 +575,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let file_len = inner.seek(SeekFrom::End(0))?;
         inner.seek(SeekFrom::Start(0))?;
         let mut h = [0u8; HEADER_LEN];
-        let n = read_up_to(&mut inner, &mut h)?;
+        let n = read_full(&mut inner, &mut h)?;
         let header = FileHeader::parse(&h[..n])?;
         if header.kind != FileKind::Archive {
             return Err(Error::corrupt(
@@ -879,7 +879,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let info = self.info(n).expect("valid index");
         let mut head = [0u8; crate::varint::MAX_LEN];
         self.inner.seek(SeekFrom::Start(info.offset))?;
-        let k = read_up_to(
+        let k = read_full(
             &mut self.inner,
             &mut head[..info.payload_len.min(10) as usize],
         )?;
@@ -1115,26 +1115,13 @@ impl<R: Read + Seek> ArchiveReader<R> {
     }
 }
 
-fn read_up_to<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(n)
-}
-
 fn read_exact_at<R: Read>(
     r: &mut R,
     buf: &mut [u8],
     offset: u64,
     what: &'static str,
 ) -> Result<()> {
-    let n = read_up_to(r, buf)?;
+    let n = read_full(r, buf)?;
     if n < buf.len() {
         return Err(Error::truncated(what, offset + n as u64));
     }

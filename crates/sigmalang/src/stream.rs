@@ -625,7 +625,7 @@ impl<R: Read> Read for StreamReader<R> {
 }
 
 /// Reads into `buf` until it is full or the reader ends; returns how many bytes were read.
-fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize> {
+pub(crate) fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {
