@@ -20,7 +20,7 @@
 //! `docs/FORMAT.md`.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
