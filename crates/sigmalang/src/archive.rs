@@ -1432,6 +1432,29 @@ mod tests {
     }
 
     #[test]
+    fn batch_mode_reuses_frames_instead_of_growing() {
+        // Regression: frames returned while a batch still shared them were never reused, so a
+        // long pack kept every record's bytes alive.
+        let opts = ArchiveOptions {
+            batch_records: 64,
+            threads: 2,
+            ..ArchiveOptions::default()
+        };
+        let mut w =
+            ArchiveWriter::with_options(std::io::sink(), Codebook::default_codebook(), b"", opts)
+                .unwrap();
+        for i in 0..6000u32 {
+            w.add(format!("record {i}: some repeated text about frames and pools").as_bytes())
+                .unwrap();
+        }
+        w.flush().unwrap();
+        let f = w.frame_stats();
+        assert!(f.frames_created < 600, "{f:?}");
+        assert!(f.available <= 1024, "{f:?}");
+        w.finish().unwrap();
+    }
+
+    #[test]
     fn every_truncation_and_header_flip_is_an_error() {
         let bytes = build(&[b"alpha", b"beta", b"gamma delta"]);
         for cut in 0..bytes.len() {

@@ -131,10 +131,15 @@ pub struct ContextFrame {
 /// Recycled frame buffers, shared by the context stacks of one writer.
 #[derive(Debug, Default)]
 pub struct FramePool {
-    free: Vec<ContextFrame>,
+    /// Free frames, oldest returned first: a batch in flight may still share the newest ones.
+    free: VecDeque<ContextFrame>,
     created: u64,
     reused: u64,
 }
+
+/// Free frames a pool keeps at most; beyond it returned frames are dropped (their memory goes
+/// back to the allocator once no batch shares them).
+const MAX_FREE_FRAMES: usize = 1024;
 
 /// What a [`FramePool`] has done.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -150,14 +155,13 @@ pub struct FramePoolStats {
 impl FramePool {
     /// A frame whose buffer nobody else holds, filled with `bytes`.
     fn take(&mut self, index: u64, bytes: &[u8]) -> ContextFrame {
-        // A frame still shared with a batch in flight stays in the pool for later.
         let unshared = self
             .free
-            .last()
+            .front()
             .is_some_and(|f| Arc::strong_count(&f.bytes) == 1 && Arc::weak_count(&f.bytes) == 0);
         let mut frame = if unshared {
             self.reused += 1;
-            self.free.pop().expect("checked")
+            self.free.pop_front().expect("checked")
         } else {
             self.created += 1;
             ContextFrame::default()
@@ -170,12 +174,17 @@ impl FramePool {
     }
 
     fn give(&mut self, frame: ContextFrame) {
-        self.free.push(frame);
+        if self.free.len() >= MAX_FREE_FRAMES {
+            self.free.pop_front();
+        }
+        self.free.push_back(frame);
     }
 
     /// Drops free frames beyond `keep` (their memory goes back to the allocator).
     pub fn trim(&mut self, keep: usize) {
-        self.free.truncate(keep);
+        while self.free.len() > keep {
+            self.free.pop_front();
+        }
     }
 
     /// The pool's counters.
