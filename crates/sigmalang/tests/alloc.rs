@@ -1,9 +1,9 @@
 //! Heap behaviour of the hot path, measured with a counting global allocator (this test binary
-//! only): steady-state encoding and decoding allocate nothing per record, the buffer pool is
+//! only; counts are per thread, so the harness's own work on other threads does not interfere): steady-state encoding and decoding allocate nothing per record, the buffer pool is
 //! used, pooling never changes output, and a million round trips leave the heap as it was.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 
 use sigmalang::archive::ArchiveOptions;
@@ -12,22 +12,30 @@ use sigmalang::{ArchiveWriter, Codebook, PoolConfig};
 
 struct Counting;
 
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-static LIVE: AtomicI64 = AtomicI64::new(0);
+// Counted per thread: the test harness allocates and frees on its own threads while a test
+// runs, and must not show up in what a test measures on its thread.
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    static LIVE: Cell<i64> = const { Cell::new(0) };
+}
+
+fn count(allocs: u64, bytes: i64) {
+    // `try_with`: during thread teardown the counters may be gone already.
+    let _ = ALLOCS.try_with(|a| a.set(a.get() + allocs));
+    let _ = LIVE.try_with(|l| l.set(l.get() + bytes));
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        LIVE.fetch_add(layout.size() as i64, Relaxed);
+        count(1, layout.size() as i64);
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as i64, Relaxed);
+        count(0, -(layout.size() as i64));
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        LIVE.fetch_add(new_size as i64 - layout.size() as i64, Relaxed);
+        count(1, new_size as i64 - layout.size() as i64);
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -97,8 +105,14 @@ fn corpus(n: usize) -> Vec<Vec<u8>> {
     out
 }
 
+/// Allocations made by this thread so far.
 fn allocs() -> u64 {
-    ALLOCS.load(Relaxed)
+    ALLOCS.with(Cell::get)
+}
+
+/// Heap bytes allocated and not freed by this thread.
+fn live() -> i64 {
+    LIVE.with(Cell::get)
 }
 
 #[test]
@@ -203,7 +217,7 @@ fn a_million_round_trips_leave_the_heap_as_it_was() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let records = corpus(1000);
     let cb = Codebook::default_codebook();
-    let baseline = LIVE.load(Relaxed);
+    let baseline = live();
     {
         let mut enc = Encoder::new(Arc::clone(&cb));
         let mut dec = Decoder::new(Arc::clone(&cb));
@@ -220,9 +234,5 @@ fn a_million_round_trips_leave_the_heap_as_it_was() {
         }
         assert_eq!(enc.stats().records, 1_000_000);
     }
-    assert_eq!(
-        LIVE.load(Relaxed),
-        baseline,
-        "heap bytes after dropping everything"
-    );
+    assert_eq!(live(), baseline, "heap bytes after dropping everything");
 }
