@@ -61,7 +61,10 @@ fn pack_with(
     report: bool,
 ) -> Vec<u8> {
     let opts = ArchiveOptions {
-        batch_records: 64,
+        batch_records: std::env::var("BATCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(64),
         threads,
         ..ArchiveOptions::default()
     };

@@ -37,7 +37,7 @@ const COUNT_EVERY: u64 = 64;
 
 /// Records `pack` codes per batch, whatever the number of threads (so that `-T` never changes
 /// the archive).
-pub const PACK_BATCH_RECORDS: u32 = 64;
+pub const PACK_BATCH_RECORDS: u32 = 256;
 
 /// Checks a `--field` name: it is stored in the archive's metadata as a line `field=NAME`.
 pub fn check_field(field: &str) -> Result<(), CliError> {
