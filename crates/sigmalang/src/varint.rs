@@ -17,7 +17,7 @@ pub fn write(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
-/// How many bytes [`write`] takes for `value`.
+/// How many bytes [`write()`](fn@write) takes for `value`.
 #[inline]
 pub fn len(value: u64) -> usize {
     let bits = 64 - (value | 1).leading_zeros() as usize;
