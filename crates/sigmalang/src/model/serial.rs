@@ -224,12 +224,15 @@ impl ModelCounts {
 
     /// Builds the coding model: counts and calibration become coder frequencies.
     pub(crate) fn build(&self) -> Result<ContextModel> {
+        use rayon::prelude::*;
+        // Every context is quantized on its own: spread over the cores (loading a codebook is
+        // what a short command spends most of its time on).
         let entries = self
             .orders
             .iter()
             .enumerate()
             .map(|(k, ctxs)| {
-                ctxs.iter()
+                ctxs.par_iter()
                     .map(|c| {
                         let cell = cell_of(c);
                         let p = f64::from(self.first[k * SEE_CELLS + usize::from(cell)]) / 65536.0;
