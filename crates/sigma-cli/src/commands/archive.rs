@@ -11,7 +11,7 @@
 //! archive depends on the batch size, never on the number of threads.
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, BufReader, Write};
+use std::io::{self, Write};
 use std::path::Path;
 use std::time::Instant;
 
@@ -23,10 +23,10 @@ use super::encoder_config;
 
 use crate::error::{one_line, CliError};
 use crate::format::{mb_per_s, ratio};
-use crate::io::{label, named_target, Input, Output, Target, BUF_SIZE, STDOUT_LABEL};
-use crate::jsonl::JsonlReader;
+use crate::io::{label, named_target, Input, Output, Target, STDOUT_LABEL};
+use crate::jsonl::open_records;
 use crate::model::Model;
-use crate::progress::{self, ProgressReader, SHOW_AFTER};
+use crate::progress::{self, SHOW_AFTER};
 use crate::{GetArgs, PackArgs, UnpackArgs};
 
 /// The field named when an archive's metadata names none.
@@ -63,16 +63,8 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     let model = Model::load_or_builtin(args.model.as_deref())?;
     let in_label = input.label();
 
-    let opened = input.open()?;
     let started = Instant::now();
-    let reader = ProgressReader::new(opened.reader, opened.len, args.quiet).with_records();
-    let bar = reader.counter();
-    let mut lines = JsonlReader::new(
-        BufReader::with_capacity(BUF_SIZE, reader),
-        &in_label,
-        &args.field,
-    )
-    .with_key(args.context_key.clone());
+    let (mut lines, bar) = open_records(&input, &args.field, args.context_key.clone(), args.quiet)?;
 
     let output = Output::create(&target, args.force, None)?;
     let out_label = output.label().to_string();

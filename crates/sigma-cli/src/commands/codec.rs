@@ -71,18 +71,12 @@ pub fn compress(args: &CodecArgs) -> Result<(), CliError> {
         }
     }
     finished.persist(remove_input)?;
-    if remove_input {
-        remove(&input)?;
-    }
-    if args.verbose {
-        eprintln!(
-            "sigma: {}",
-            format::summary(
-                &in_label, &out_label, bytes_in, bytes_out, bytes_in, bytes_out, elapsed
-            )
-        );
-    }
-    Ok(())
+    let summary = || {
+        format::summary(
+            &in_label, &out_label, bytes_in, bytes_out, bytes_in, bytes_out, elapsed,
+        )
+    };
+    conclude(&input, remove_input, args.verbose, summary)
 }
 
 /// Decompresses a SigmaLang stream. Every chunk is checked before its bytes are written, and
@@ -132,18 +126,12 @@ pub fn decompress(args: &CodecArgs) -> Result<(), CliError> {
     let bytes_out = finished.written();
     let bytes_in = consumed.position();
     finished.persist(remove_input)?;
-    if remove_input {
-        remove(&input)?;
-    }
-    if args.verbose {
-        eprintln!(
-            "sigma: {}",
-            format::summary(
-                &in_label, &out_label, bytes_in, bytes_out, bytes_out, bytes_in, elapsed
-            )
-        );
-    }
-    Ok(())
+    let summary = || {
+        format::summary(
+            &in_label, &out_label, bytes_in, bytes_out, bytes_out, bytes_in, elapsed,
+        )
+    };
+    conclude(&input, remove_input, args.verbose, summary)
 }
 
 /// The codebook to decode the stream starting with `head` (up to [`HEADER_LEN`] bytes) with.
@@ -221,6 +209,23 @@ fn verify_compressed(
 }
 
 /// Deletes the input file (for `--rm`, after the output is in place).
+/// After the output is in place: removes the input if asked (`--rm`), prints the summary if
+/// verbose.
+fn conclude(
+    input: &Input,
+    remove_input: bool,
+    verbose: bool,
+    summary: impl FnOnce() -> String,
+) -> Result<(), CliError> {
+    if remove_input {
+        remove(input)?;
+    }
+    if verbose {
+        eprintln!("sigma: {}", summary());
+    }
+    Ok(())
+}
+
 fn remove(input: &Input) -> Result<(), CliError> {
     match input.path() {
         Some(path) => fs::remove_file(path)

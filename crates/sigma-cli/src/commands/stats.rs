@@ -15,7 +15,7 @@
 //! divided by their number) and the peak of live heap bytes, over the whole run (codebook
 //! loading included) and while the records were coded.
 
-use std::io::{self, BufReader, Write};
+use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -28,10 +28,9 @@ use super::encoder_config;
 use crate::alloc;
 use crate::error::CliError;
 use crate::format::{mb_per_s, ratio};
-use crate::io::{Input, BUF_SIZE, STDOUT_LABEL};
-use crate::jsonl::JsonlReader;
+use crate::io::{Input, STDOUT_LABEL};
+use crate::jsonl::open_records;
 use crate::model::Model;
-use crate::progress::ProgressReader;
 use crate::StatsArgs;
 
 /// How often (in records) the progress bar's record count is updated.
@@ -43,15 +42,7 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     let input = Input::from_arg(Some(&args.file));
     let model = Model::load_or_builtin(args.model.as_deref())?;
     let in_label = input.label();
-    let opened = input.open()?;
-    let reader = ProgressReader::new(opened.reader, opened.len, args.quiet).with_records();
-    let bar = reader.counter();
-    let mut lines = JsonlReader::new(
-        BufReader::with_capacity(BUF_SIZE, reader),
-        &in_label,
-        &args.field,
-    )
-    .with_key(args.context_key.clone());
+    let (mut lines, bar) = open_records(&input, &args.field, args.context_key.clone(), args.quiet)?;
 
     let opts = ArchiveOptions {
         batch_records: 1,
