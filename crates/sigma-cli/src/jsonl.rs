@@ -142,6 +142,31 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
+/// The records of a JSONL input as `pack` and `stats` read them: through a progress bar that
+/// counts bytes (and records, set by the caller) and a line reader for `field` and `key`.
+pub type RecordLines =
+    JsonlReader<io::BufReader<crate::progress::ProgressReader<Box<dyn io::Read>>>>;
+
+/// Opens `input`'s records: the line reader, and the progress bar to report the record count on.
+pub fn open_records(
+    input: &crate::io::Input,
+    field: &str,
+    key: Option<String>,
+    quiet: bool,
+) -> Result<(RecordLines, indicatif::ProgressBar), CliError> {
+    let opened = input.open()?;
+    let reader =
+        crate::progress::ProgressReader::new(opened.reader, opened.len, quiet).with_records();
+    let bar = reader.counter();
+    let lines = JsonlReader::new(
+        io::BufReader::with_capacity(crate::io::BUF_SIZE, reader),
+        input.label(),
+        field,
+    )
+    .with_key(key);
+    Ok((lines, bar))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,29 +228,4 @@ mod tests {
         let e = r.next_text().unwrap_err().to_string();
         assert_eq!(e, "f:2: no field \"text\"");
     }
-}
-
-/// The records of a JSONL input as `pack` and `stats` read them: through a progress bar that
-/// counts bytes (and records, set by the caller) and a line reader for `field` and `key`.
-pub type RecordLines =
-    JsonlReader<io::BufReader<crate::progress::ProgressReader<Box<dyn io::Read>>>>;
-
-/// Opens `input`'s records: the line reader, and the progress bar to report the record count on.
-pub fn open_records(
-    input: &crate::io::Input,
-    field: &str,
-    key: Option<String>,
-    quiet: bool,
-) -> Result<(RecordLines, indicatif::ProgressBar), CliError> {
-    let opened = input.open()?;
-    let reader =
-        crate::progress::ProgressReader::new(opened.reader, opened.len, quiet).with_records();
-    let bar = reader.counter();
-    let lines = JsonlReader::new(
-        io::BufReader::with_capacity(crate::io::BUF_SIZE, reader),
-        input.label(),
-        field,
-    )
-    .with_key(key);
-    Ok((lines, bar))
 }
