@@ -420,50 +420,65 @@ fn decode_record(
     let mut dec = RangeDecoder::new(body);
     mm.reset(base + n, &hist[..base], last_frame_start);
     let mut state = model.start_state();
-    let mut i = 0;
-    while i < n {
+    let end = base + n;
+    while hist.len() < end {
         let Some((m, bucket)) = mm.predict(hist) else {
+            // The hot path: a literal byte from the context model.
             let (x, next) = model.decode(&mut dec, state);
             state = next;
             hist.push(x);
-            i += 1;
             mm.update(hist);
             continue;
         };
-        let ctx = bucket * 2 + usize::from(model.expects(state, m));
-        let src = mm.source();
-        let start = hist.len();
-        let mut walked = state;
-        let mut agrees = |j: usize| {
-            let b = hist[src + j - 1];
-            hist.push(b);
-            walked = model.advance(walked, b);
-            model.expects(walked, hist[src + j])
-        };
-        let run = mm
-            .decode_run(&mut dec, ctx, n - i, &mut agrees)
-            .ok_or("a DELTA run longer than the record")?;
-        for k in hist.len() - start..run {
-            let b = hist[src + k];
-            hist.push(b);
-        }
-        for k in 0..run {
-            mm.update(&hist[..start + k + 1]);
-        }
-        i += run;
-        if run > FLAG_RUN {
-            state = model.state_after(&hist[base..]);
-        } else {
-            state = walked;
-        }
-        if i < n {
-            let not = mm.predict(hist).map(|(p, _)| p);
-            let (x, next) = model.decode_excluding(&mut dec, state, not);
-            state = next;
-            hist.push(x);
-            i += 1;
-            mm.update(hist);
-        }
+        state = decode_run(model, mm, &mut dec, hist, state, (m, bucket), base, end)?;
     }
     Ok(())
+}
+
+/// Decodes a DELTA run predicted to start with byte `m`, and the literal that ends it (if the
+/// record goes on); returns the context model's state after them.
+#[allow(clippy::too_many_arguments)]
+fn decode_run(
+    model: &ContextModel,
+    mm: &mut MatchModel,
+    dec: &mut RangeDecoder<'_>,
+    hist: &mut Vec<u8>,
+    state: u32,
+    (m, bucket): (u8, usize),
+    base: usize,
+    end: usize,
+) -> std::result::Result<u32, &'static str> {
+    let ctx = bucket * 2 + usize::from(model.expects(state, m));
+    let src = mm.source();
+    let start = hist.len();
+    let mut walked = state;
+    let mut agrees = |j: usize| {
+        let b = hist[src + j - 1];
+        hist.push(b);
+        walked = model.advance(walked, b);
+        model.expects(walked, hist[src + j])
+    };
+    let run = mm
+        .decode_run(dec, ctx, end - start, &mut agrees)
+        .ok_or("a DELTA run longer than the record")?;
+    for k in hist.len() - start..run {
+        let b = hist[src + k];
+        hist.push(b);
+    }
+    for k in 0..run {
+        mm.update(&hist[..start + k + 1]);
+    }
+    let mut state = if run > FLAG_RUN {
+        model.state_after(&hist[base..])
+    } else {
+        walked
+    };
+    if hist.len() < end {
+        let not = mm.predict(hist).map(|(p, _)| p);
+        let (x, next) = model.decode_excluding(dec, state, not);
+        state = next;
+        hist.push(x);
+        mm.update(hist);
+    }
+    Ok(state)
 }

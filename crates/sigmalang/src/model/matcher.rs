@@ -141,7 +141,7 @@ impl MatchModel {
 
     /// The predicted next byte and its flag context, if a match is active. `hist` holds the
     /// bytes coded so far.
-    #[inline]
+    #[inline(always)]
     pub fn predict(&self, hist: &[u8]) -> Option<(u8, usize)> {
         if self.len < MIN_MATCH {
             return None;
@@ -258,7 +258,7 @@ impl MatchModel {
     }
 
     /// Takes in the byte just coded; `hist` holds all bytes coded so far, that byte last.
-    #[inline]
+    #[inline(always)]
     pub fn update(&mut self, hist: &[u8]) {
         let pos = hist.len();
         let x = hist[pos - 1];

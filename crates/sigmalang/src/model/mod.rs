@@ -33,8 +33,8 @@ pub const MAX_ORDER: usize = 7;
 /// Calibration cells per order in the escape table.
 pub(crate) const SEE_CELLS: usize = 256;
 
-/// Words of a node before its symbols: totals, shape, suffix link.
-const NODE_HEADER: usize = 3;
+/// Words of a node before its symbols: totals, shape, suffix link, what the suffix has left.
+const NODE_HEADER: usize = 4;
 /// The suffix link of the root.
 const NO_NODE: u32 = u32::MAX;
 
@@ -47,28 +47,45 @@ fn key_mask(order: usize) -> u64 {
     }
 }
 
-/// A set of excluded bytes.
+/// A set of bytes.
 #[derive(Clone, Copy, Default)]
-struct Excluded {
-    bits: [u64; 4],
-    count: u32,
-}
+struct ByteSet([u64; 4]);
 
-impl Excluded {
+impl ByteSet {
     #[inline]
     fn has(&self, s: u32) -> bool {
-        self.bits[(s >> 6) as usize & 3] >> (s & 63) & 1 != 0
+        self.0[(s >> 6) as usize & 3] >> (s & 63) & 1 != 0
     }
 
     #[inline]
-    fn add(&mut self, s: u32) {
-        let w = &mut self.bits[(s >> 6) as usize & 3];
-        let bit = 1u64 << (s & 63);
-        if *w & bit == 0 {
-            *w |= bit;
-            self.count += 1;
-        }
+    fn set(&mut self, s: u32) {
+        self.0[(s >> 6) as usize & 3] |= 1u64 << (s & 63);
     }
+
+    /// The set of the bytes a node lists.
+    #[inline]
+    fn of(syms: &[u32]) -> ByteSet {
+        let mut set = ByteSet::default();
+        for e in syms.chunks_exact(2) {
+            set.set(e[0] >> 16);
+        }
+        set
+    }
+}
+
+/// The symbol entries of `node`.
+#[inline]
+fn node_syms(a: &[u32], node: usize) -> &[u32] {
+    let n = (a[node + 1] >> 8 & 0x1ff) as usize;
+    &a[node + NODE_HEADER..node + NODE_HEADER + 2 * n]
+}
+
+/// The frequency of `x` in the entries `syms` (0 if not listed).
+#[inline]
+fn freq_of(syms: &[u32], x: u32) -> u32 {
+    syms.chunks_exact(2)
+        .find(|e| e[0] >> 16 == x)
+        .map_or(0, |e| e[0] & 0xffff)
 }
 
 /// A context model: a tree of contexts of every order with their symbol frequencies.
@@ -147,6 +164,7 @@ impl ContextModel {
                 arena.push(total << 16 | u32::from(e.esc));
                 arena.push(u32::from(e.cell) << 24 | (e.syms.len() as u32) << 8 | k as u32);
                 arena.push(NO_NODE);
+                arena.push(0);
                 for &(s, f) in &e.syms {
                     arena.push(u32::from(s) << 16 | u32::from(f));
                     arena.push(NO_NODE);
@@ -235,6 +253,23 @@ impl ContextModel {
                     }
                 }
             }
+        }
+        // What a suffix has left once a node's bytes are excluded: the total of an escape.
+        for &node in offsets.iter().flatten() {
+            let node = node as usize;
+            let sfx = arena[node + 2];
+            if sfx == NO_NODE {
+                continue;
+            }
+            let mut mine = ByteSet::default();
+            for e in node_syms(&arena, node).chunks_exact(2) {
+                mine.set(e[0] >> 16);
+            }
+            arena[node + 3] = node_syms(&arena, sfx as usize)
+                .chunks_exact(2)
+                .filter(|e| !mine.has(e[0] >> 16))
+                .map(|e| e[0] & 0xffff)
+                .sum();
         }
         let start = (0..=max_order)
             .rev()
@@ -335,18 +370,12 @@ impl ContextModel {
     ) -> u32 {
         let a = &self.arena[..];
         let x = u32::from(x);
-        let mut node = state as usize;
-        let mut excl = Excluded::default();
-        if let Some(m) = not {
-            excl.add(u32::from(m));
-        }
-        loop {
-            let head = a[node];
-            let n = (a[node + 1] >> 8 & 0x1ff) as usize;
-            let syms = &a[node + NODE_HEADER..node + NODE_HEADER + 2 * n];
-            let esc = head & 0xffff;
-            if excl.count == 0 {
-                let total = head >> 16;
+        let node = state as usize;
+        let syms = node_syms(a, node);
+        match not {
+            None => {
+                let head = a[node];
+                let (total, esc) = (head >> 16, head & 0xffff);
                 let mut cum = 0u32;
                 for e in syms.chunks_exact(2) {
                     let f = e[0] & 0xffff;
@@ -357,47 +386,103 @@ impl ContextModel {
                     cum += f;
                 }
                 enc.encode(total, esc, total + esc);
-            } else {
-                let mut total = 0u32;
-                let mut hit = None;
-                for e in syms.chunks_exact(2) {
-                    let s = e[0] >> 16;
-                    if excl.has(s) {
-                        continue;
-                    }
-                    if s == x {
-                        hit = Some((total, e[0] & 0xffff, e[1]));
-                    }
-                    total += e[0] & 0xffff;
-                }
-                if total > 0 {
-                    let esc = self.escape_after(a[node + 1], total);
-                    if let Some((cum, f, next)) = hit {
-                        enc.encode(cum, f, total + esc);
-                        return next;
-                    }
-                    enc.encode(total, esc, total + esc);
+            }
+            Some(m) => {
+                let mut excl = ByteSet::default();
+                excl.set(u32::from(m));
+                let total = (a[node] >> 16) - freq_of(syms, u32::from(m));
+                if let Some(next) = self.encode_in(enc, node, total, &excl, x) {
+                    return next;
                 }
             }
-            for e in syms.chunks_exact(2) {
-                excl.add(e[0] >> 16);
+        }
+        self.encode_escaped(enc, node, x, not)
+    }
+
+    /// Codes `x` in `node` with the bytes of `excl` excluded (`total` is what is left);
+    /// codes an escape and returns `None` if the node does not list `x`.
+    #[inline]
+    fn encode_in(
+        &self,
+        enc: &mut RangeEncoder<'_>,
+        node: usize,
+        total: u32,
+        excl: &ByteSet,
+        x: u32,
+    ) -> Option<u32> {
+        if total == 0 {
+            return None;
+        }
+        let a = &self.arena[..];
+        let esc = self.escape_after(a[node + 1], total);
+        let mut cum = 0u32;
+        for e in node_syms(a, node).chunks_exact(2) {
+            let s = e[0] >> 16;
+            if excl.has(s) {
+                continue;
             }
+            let f = e[0] & 0xffff;
+            if s == x {
+                enc.encode(cum, f, total + esc);
+                return Some(e[1]);
+            }
+            cum += f;
+        }
+        enc.encode(total, esc, total + esc);
+        None
+    }
+
+    /// Codes `x` after an escape from `node`: in each shorter context in turn, with the bytes
+    /// of the context escaped from (and `not`) excluded.
+    #[cold]
+    fn encode_escaped(
+        &self,
+        enc: &mut RangeEncoder<'_>,
+        mut node: usize,
+        x: u32,
+        not: Option<u8>,
+    ) -> u32 {
+        loop {
+            let (excl, total, sfx) = self.escape_from(node, not);
             // The root lists every byte, so a valid model never escapes from it.
-            node = match a[node + 2] {
-                NO_NODE => return self.root,
-                s => s as usize,
+            let Some(sfx) = sfx else {
+                return self.root;
             };
+            node = sfx;
+            if let Some(next) = self.encode_in(enc, node, total, &excl, x) {
+                return next;
+            }
         }
     }
 
-    /// Decodes a byte in context `state`; returns it and the context of the next byte.
+    /// After an escape from `node`: the bytes excluded in its suffix (the node's own bytes and
+    /// `not`), the total the suffix has left, and the suffix.
     #[inline]
+    fn escape_from(&self, node: usize, not: Option<u8>) -> (ByteSet, u32, Option<usize>) {
+        let a = &self.arena[..];
+        let mut excl = ByteSet::of(node_syms(a, node));
+        let sfx = match a[node + 2] {
+            NO_NODE => return (excl, 0, None),
+            s => s as usize,
+        };
+        let mut total = a[node + 3];
+        if let Some(m) = not.map(u32::from) {
+            if !excl.has(m) {
+                total -= freq_of(node_syms(a, sfx), m);
+                excl.set(m);
+            }
+        }
+        (excl, total, Some(sfx))
+    }
+
+    /// Decodes a byte in context `state`; returns it and the context of the next byte.
+    #[inline(always)]
     pub fn decode(&self, dec: &mut RangeDecoder<'_>, state: u32) -> (u8, u32) {
         self.decode_excluding(dec, state, None)
     }
 
     /// Decodes a byte in context `state` known not to be `not`.
-    #[inline]
+    #[inline(always)]
     pub fn decode_excluding(
         &self,
         dec: &mut RangeDecoder<'_>,
@@ -405,33 +490,16 @@ impl ContextModel {
         not: Option<u8>,
     ) -> (u8, u32) {
         let a = &self.arena[..];
-        let mut node = state as usize;
-        let mut excl = Excluded::default();
-        if let Some(m) = not {
-            excl.add(u32::from(m));
-        }
-        loop {
-            let head = a[node];
-            let n = (a[node + 1] >> 8 & 0x1ff) as usize;
-            let syms = &a[node + NODE_HEADER..node + NODE_HEADER + 2 * n];
-            let (total, esc) = if excl.count == 0 {
-                (head >> 16, head & 0xffff)
-            } else {
-                let t = syms
-                    .chunks_exact(2)
-                    .filter(|e| !excl.has(e[0] >> 16))
-                    .map(|e| e[0] & 0xffff)
-                    .sum();
-                (t, self.escape_after(a[node + 1], t))
-            };
-            if total > 0 {
+        let node = state as usize;
+        let syms = node_syms(a, node);
+        match not {
+            None => {
+                let head = a[node];
+                let (total, esc) = (head >> 16, head & 0xffff);
                 let target = dec.decode_freq(total + esc);
                 if target < total {
                     let mut cum = 0u32;
                     for e in syms.chunks_exact(2) {
-                        if excl.count != 0 && excl.has(e[0] >> 16) {
-                            continue;
-                        }
                         let f = e[0] & 0xffff;
                         if target < cum + f {
                             dec.decode_update(cum, f);
@@ -442,13 +510,69 @@ impl ContextModel {
                 }
                 dec.decode_update(total, esc.max(1));
             }
-            for e in syms.chunks_exact(2) {
-                excl.add(e[0] >> 16);
+            Some(m) => {
+                let mut excl = ByteSet::default();
+                excl.set(u32::from(m));
+                let total = (a[node] >> 16) - freq_of(syms, u32::from(m));
+                if let Some(hit) = self.decode_in(dec, node, total, &excl) {
+                    return hit;
+                }
             }
-            node = match a[node + 2] {
-                NO_NODE => return (0, self.root), // only reachable on corrupt input
-                s => s as usize,
+        }
+        self.decode_escaped(dec, node, not)
+    }
+
+    /// Decodes in `node` with the bytes of `excl` excluded (`total` is what is left); `None`
+    /// after an escape.
+    #[inline]
+    fn decode_in(
+        &self,
+        dec: &mut RangeDecoder<'_>,
+        node: usize,
+        total: u32,
+        excl: &ByteSet,
+    ) -> Option<(u8, u32)> {
+        if total == 0 {
+            return None;
+        }
+        let a = &self.arena[..];
+        let esc = self.escape_after(a[node + 1], total);
+        let target = dec.decode_freq(total + esc);
+        if target < total {
+            let mut cum = 0u32;
+            for e in node_syms(a, node).chunks_exact(2) {
+                if excl.has(e[0] >> 16) {
+                    continue;
+                }
+                let f = e[0] & 0xffff;
+                if target < cum + f {
+                    dec.decode_update(cum, f);
+                    return Some(((e[0] >> 16) as u8, e[1]));
+                }
+                cum += f;
+            }
+        }
+        dec.decode_update(total, esc.max(1));
+        None
+    }
+
+    /// Decodes after an escape from `node` (see [`encode_escaped`](Self::encode_escaped)).
+    #[cold]
+    fn decode_escaped(
+        &self,
+        dec: &mut RangeDecoder<'_>,
+        mut node: usize,
+        not: Option<u8>,
+    ) -> (u8, u32) {
+        loop {
+            let (excl, total, sfx) = self.escape_from(node, not);
+            let Some(sfx) = sfx else {
+                return (0, self.root); // only reachable on corrupt input
             };
+            node = sfx;
+            if let Some(hit) = self.decode_in(dec, node, total, &excl) {
+                return hit;
+            }
         }
     }
 }
@@ -471,12 +595,12 @@ fn check_entry(order: usize, e: &ContextEntry) -> Result<()> {
     if e.esc == 0 && e.syms.len() < 256 {
         return bad("no escape from an incomplete context");
     }
-    let mut seen = Excluded::default();
+    let mut seen = ByteSet::default();
     for &(s, _) in &e.syms {
         if seen.has(u32::from(s)) {
             return bad("repeated symbol");
         }
-        seen.add(u32::from(s));
+        seen.set(u32::from(s));
     }
     Ok(())
 }
