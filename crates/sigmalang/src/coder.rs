@@ -162,7 +162,18 @@ impl<'a> RangeDecoder<'a> {
         (self.code / self.r).min(total - 1)
     }
 
-    /// Consumes the symbol with interval `[cum, cum + freq)`, after [`decode_freq`](Self::decode_freq).
+    /// Starts decoding a symbol of a distribution of `total` without dividing twice: returns
+    /// the scale `r` and the code. The symbol is the first interval `[cum, cum + freq)` with
+    /// `code < r * (cum + freq)` (the same as `decode_freq(total) < cum + freq`); finish
+    /// with [`decode_update`](Self::decode_update).
+    #[inline]
+    pub fn decode_scale(&mut self, total: u32) -> (u32, u32) {
+        self.r = (self.range / total).max(1);
+        (self.r, self.code)
+    }
+
+    /// Consumes the symbol with interval `[cum, cum + freq)`, after
+    /// [`decode_freq`](Self::decode_freq) or [`decode_scale`](Self::decode_scale).
     #[inline]
     pub fn decode_update(&mut self, cum: u32, freq: u32) {
         self.code = self.code.wrapping_sub(self.r.wrapping_mul(cum));

@@ -276,9 +276,7 @@ impl MatchModel {
         if self.len == 0 {
             let cand = self.table[slot] as usize;
             if cand > 0 {
-                let n = (1..=MAX_VERIFY.min(cand))
-                    .take_while(|&k| hist[cand - k] == hist[pos - k])
-                    .count();
+                let n = common_suffix(&hist[..cand], hist, MAX_VERIFY);
                 if n >= MIN_MATCH {
                     self.ptr = cand;
                     self.len = n;
@@ -286,5 +284,63 @@ impl MatchModel {
             }
         }
         self.table[slot] = pos as u32;
+    }
+}
+
+/// How many bytes `a` and `b` have in common at their ends, at most `max` (and at most the
+/// shorter length); compares eight bytes at a time.
+#[inline]
+fn common_suffix(a: &[u8], b: &[u8], max: usize) -> usize {
+    let max = max.min(a.len()).min(b.len());
+    let (a, b) = (&a[a.len() - max..], &b[b.len() - max..]);
+    let mut n = 0;
+    while n + 8 <= max {
+        let wa = u64::from_le_bytes(a[max - n - 8..max - n].try_into().expect("8 bytes"));
+        let wb = u64::from_le_bytes(b[max - n - 8..max - n].try_into().expect("8 bytes"));
+        let x = wa ^ wb;
+        if x != 0 {
+            // Little-endian: the most significant byte is the one nearest the end.
+            return n + (x.leading_zeros() / 8) as usize;
+        }
+        n += 8;
+    }
+    n + a[..max - n]
+        .iter()
+        .rev()
+        .zip(b[..max - n].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_suffix_counts_like_a_byte_loop() {
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (seed >> 60) as u8 & 3
+        };
+        for _ in 0..20_000 {
+            let la = (next() as usize * 7 + next() as usize * 5) % 40;
+            let lb = (next() as usize * 11 + next() as usize) % 40;
+            let common: Vec<u8> = (0..(next() as usize * 9)).map(|_| next()).collect();
+            let mut a: Vec<u8> = (0..la).map(|_| next()).collect();
+            let mut b: Vec<u8> = (0..lb).map(|_| next()).collect();
+            a.extend_from_slice(&common);
+            b.extend_from_slice(&common);
+            for max in [0, 1, 7, 8, 9, 16, 64] {
+                let slow = a
+                    .iter()
+                    .rev()
+                    .zip(b.iter().rev())
+                    .take(max)
+                    .take_while(|(x, y)| x == y)
+                    .count();
+                assert_eq!(common_suffix(&a, &b, max), slow, "{a:?} {b:?} {max}");
+            }
+        }
     }
 }

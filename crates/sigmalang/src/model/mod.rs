@@ -496,12 +496,12 @@ impl ContextModel {
             None => {
                 let head = a[node];
                 let (total, esc) = (head >> 16, head & 0xffff);
-                let target = dec.decode_freq(total + esc);
-                if target < total {
+                let (r, code) = dec.decode_scale(total + esc);
+                if code < r.wrapping_mul(total) {
                     let mut cum = 0u32;
                     for e in syms.chunks_exact(2) {
                         let f = e[0] & 0xffff;
-                        if target < cum + f {
+                        if code < r.wrapping_mul(cum + f) {
                             dec.decode_update(cum, f);
                             return ((e[0] >> 16) as u8, e[1]);
                         }
@@ -537,15 +537,15 @@ impl ContextModel {
         }
         let a = &self.arena[..];
         let esc = self.escape_after(a[node + 1], total);
-        let target = dec.decode_freq(total + esc);
-        if target < total {
+        let (r, code) = dec.decode_scale(total + esc);
+        if code < r.wrapping_mul(total) {
             let mut cum = 0u32;
             for e in node_syms(a, node).chunks_exact(2) {
                 if excl.has(e[0] >> 16) {
                     continue;
                 }
                 let f = e[0] & 0xffff;
-                if target < cum + f {
+                if code < r.wrapping_mul(cum + f) {
                     dec.decode_update(cum, f);
                     return Some(((e[0] >> 16) as u8, e[1]));
                 }
