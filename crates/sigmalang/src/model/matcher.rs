@@ -274,17 +274,25 @@ impl MatchModel {
         }
         let slot = self.slot(self.hash);
         if self.len == 0 {
+            // Positions in the table are at least MIN_MATCH (= 8): a candidate is a match if
+            // its last eight bytes are ours, and then as long as the bytes before agree.
             let cand = self.table[slot] as usize;
-            if cand > 0 {
-                let n = common_suffix(&hist[..cand], hist, MAX_VERIFY);
-                if n >= MIN_MATCH {
-                    self.ptr = cand;
-                    self.len = n;
-                }
+            if cand > 0 && last8(&hist[..cand]) == last8(hist) {
+                let n = MIN_MATCH
+                    + common_suffix(&hist[..cand - 8], &hist[..pos - 8], MAX_VERIFY - 8);
+                self.ptr = cand;
+                self.len = n;
             }
         }
         self.table[slot] = pos as u32;
     }
+}
+
+/// The last eight bytes of `h` (at least eight long) as one word.
+#[inline(always)]
+fn last8(h: &[u8]) -> u64 {
+    let w: [u8; 8] = h[h.len() - 8..].try_into().expect("eight bytes");
+    u64::from_ne_bytes(w)
 }
 
 /// How many bytes `a` and `b` have in common at their ends, at most `max` (and at most the

@@ -491,26 +491,31 @@ impl ContextModel {
     ) -> (u8, u32) {
         let a = &self.arena[..];
         let node = state as usize;
-        let syms = node_syms(a, node);
         match not {
             None => {
                 let head = a[node];
                 let (total, esc) = (head >> 16, head & 0xffff);
                 let (r, code) = dec.decode_scale(total + esc);
                 if code < r.wrapping_mul(total) {
+                    // The frequencies sum to `total`, so the walk ends within the node's list
+                    // (a loaded model is checked for that): no need to read its length.
                     let mut cum = 0u32;
-                    for e in syms.chunks_exact(2) {
-                        let f = e[0] & 0xffff;
+                    let mut w = node + NODE_HEADER;
+                    loop {
+                        let e = a[w];
+                        let f = e & 0xffff;
                         if code < r.wrapping_mul(cum + f) {
                             dec.decode_update(cum, f);
-                            return ((e[0] >> 16) as u8, e[1]);
+                            return ((e >> 16) as u8, a[w + 1]);
                         }
                         cum += f;
+                        w += 2;
                     }
                 }
                 dec.decode_update(total, esc.max(1));
             }
             Some(m) => {
+                let syms = node_syms(a, node);
                 let mut excl = ByteSet::default();
                 excl.set(u32::from(m));
                 let total = (a[node] >> 16) - freq_of(syms, u32::from(m));
