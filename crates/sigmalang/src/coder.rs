@@ -54,6 +54,19 @@ impl<'a> RangeEncoder<'a> {
         }
     }
 
+    /// [`encode`](Self::encode) with `total = MAX_TOTAL`: the range is scaled by a shift.
+    #[inline]
+    pub fn encode_pow2(&mut self, cum: u32, freq: u32) {
+        debug_assert!(freq > 0 && cum + freq <= MAX_TOTAL);
+        let r = self.range >> MAX_TOTAL.trailing_zeros();
+        self.low += u64::from(r) * u64::from(cum);
+        self.range = r * freq;
+        while self.range < TOP {
+            self.range <<= 8;
+            self.shift_low();
+        }
+    }
+
     /// Codes one bit with probability `p1` (of 4096) that it is 1.
     #[inline]
     pub fn encode_bit(&mut self, p1: u32, bit: bool) {
@@ -160,6 +173,13 @@ impl<'a> RangeDecoder<'a> {
     pub fn decode_freq(&mut self, total: u32) -> u32 {
         self.r = (self.range / total).max(1);
         (self.code / self.r).min(total - 1)
+    }
+
+    /// [`decode_scale`](Self::decode_scale) with `total = MAX_TOTAL`: no division.
+    #[inline]
+    pub fn decode_scale_pow2(&mut self) -> (u32, u32) {
+        self.r = self.range >> MAX_TOTAL.trailing_zeros();
+        (self.r, self.code)
     }
 
     /// Starts decoding a symbol of a distribution of `total` without dividing twice: returns

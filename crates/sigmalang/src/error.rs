@@ -28,7 +28,7 @@ pub enum ErrorKind {
         what: &'static str,
         /// The version found.
         found: u32,
-        /// The newest version this build reads.
+        /// The one version this build reads.
         supported: u32,
     },
     /// A stored checksum does not match the data it covers.
@@ -153,7 +153,7 @@ impl fmt::Display for ErrorKind {
                 supported,
             } => write!(
                 f,
-                "{what} format version {found} is not supported (this build reads up to {supported})"
+                "{what} format version {found} is not supported (this build reads version {supported})"
             ),
             ErrorKind::Checksum {
                 what,

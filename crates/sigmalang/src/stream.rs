@@ -19,8 +19,10 @@ use crate::varint;
 
 /// The four magic bytes every SigmaLang file starts with: `Σ` in UTF-8, then `LG`.
 pub const MAGIC: [u8; 4] = [0xCE, 0xA3, b'L', b'G'];
-/// The container format version this build writes and reads.
-pub const FORMAT_VERSION: u8 = 1;
+/// The container format version this build writes and reads. Version 2 (this build) codes
+/// first visits of a context with frequencies that sum to exactly 2^16; version 1 files (never
+/// released) are refused.
+pub const FORMAT_VERSION: u8 = 2;
 /// The size of the file header.
 pub const HEADER_LEN: usize = 20;
 /// The default amount of input coded as one chunk.

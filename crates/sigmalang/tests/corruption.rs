@@ -281,3 +281,27 @@ fn reader_errors_are_sticky() {
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+/// A stream of another container version (its header CRC intact) is refused by name, not
+/// decoded with this version's model: version 1 coded with other frequencies.
+#[test]
+fn other_container_versions_are_refused() {
+    for version in [0u8, 1, 3, 255] {
+        let mut stream = compress(b"Hello, world! Hello again.");
+        assert_eq!(stream[4], sigmalang::stream::FORMAT_VERSION);
+        stream[4] = version;
+        let crc = sigmalang::checksum::crc32c(&stream[..16]);
+        stream[16..20].copy_from_slice(&crc.to_le_bytes());
+        let err = decompress(&stream).expect_err("another version must be refused");
+        assert!(
+            matches!(
+                err.kind(),
+                sigmalang::ErrorKind::UnsupportedVersion { what: "container", found, supported: 2 }
+                    if *found == u32::from(version)
+            ),
+            "{err}"
+        );
+        assert_eq!(err.offset(), Some(4), "{err}");
+        assert!(err.to_string().contains(&format!("version {version} is not supported")), "{err}");
+    }
+}

@@ -160,8 +160,7 @@ impl ContextModel {
                     return Err(Error::invalid(format!("order-{k} contexts out of order")));
                 }
                 offs.push(arena.len() as u32);
-                let total: u32 = e.syms.iter().map(|&(_, f)| u32::from(f)).sum();
-                arena.push(total << 16 | u32::from(e.esc));
+                arena.push(u32::from(e.esc));
                 arena.push(u32::from(e.cell) << 24 | (e.syms.len() as u32) << 8 | k as u32);
                 arena.push(NO_NODE);
                 arena.push(0);
@@ -374,23 +373,23 @@ impl ContextModel {
         let syms = node_syms(a, node);
         match not {
             None => {
-                let head = a[node];
-                let (total, esc) = (head >> 16, head & 0xffff);
+                let esc = a[node];
+                let total = MAX_TOTAL - esc;
                 let mut cum = 0u32;
                 for e in syms.chunks_exact(2) {
                     let f = e[0] & 0xffff;
                     if e[0] >> 16 == x {
-                        enc.encode(cum, f, total + esc);
+                        enc.encode_pow2(cum, f);
                         return e[1];
                     }
                     cum += f;
                 }
-                enc.encode(total, esc, total + esc);
+                enc.encode_pow2(total, esc);
             }
             Some(m) => {
                 let mut excl = ByteSet::default();
                 excl.set(u32::from(m));
-                let total = (a[node] >> 16) - freq_of(syms, u32::from(m));
+                let total = MAX_TOTAL - a[node] - freq_of(syms, u32::from(m));
                 if let Some(next) = self.encode_in(enc, node, total, &excl, x) {
                     return next;
                 }
@@ -493,9 +492,9 @@ impl ContextModel {
         let node = state as usize;
         match not {
             None => {
-                let head = a[node];
-                let (total, esc) = (head >> 16, head & 0xffff);
-                let (r, code) = dec.decode_scale(total + esc);
+                let esc = a[node];
+                let total = MAX_TOTAL - esc;
+                let (r, code) = dec.decode_scale_pow2();
                 if code < r.wrapping_mul(total) {
                     // The frequencies sum to `total`, so the walk ends within the node's list
                     // (a loaded model is checked for that): no need to read its length.
@@ -518,7 +517,7 @@ impl ContextModel {
                 let syms = node_syms(a, node);
                 let mut excl = ByteSet::default();
                 excl.set(u32::from(m));
-                let total = (a[node] >> 16) - freq_of(syms, u32::from(m));
+                let total = MAX_TOTAL - a[node] - freq_of(syms, u32::from(m));
                 if let Some(hit) = self.decode_in(dec, node, total, &excl) {
                     return hit;
                 }
@@ -594,8 +593,8 @@ fn check_entry(order: usize, e: &ContextEntry) -> Result<()> {
     if e.syms.iter().any(|&(_, f)| f == 0) {
         return bad("zero frequency");
     }
-    if total + u32::from(e.esc) > MAX_TOTAL {
-        return bad("frequencies exceed the coder's total");
+    if total + u32::from(e.esc) != MAX_TOTAL {
+        return bad("frequencies and escape do not sum to the coder's total");
     }
     if e.esc == 0 && e.syms.len() < 256 {
         return bad("no escape from an incomplete context");

@@ -311,7 +311,7 @@ pub(crate) fn quantize(c: &Counted, p_escape: f64, cell: u8, complete: bool) -> 
         p_escape.clamp(1e-4, 0.98)
     };
     let sum: f64 = weights.iter().map(|w| w.1).sum();
-    let scale = f64::from(MAX_TOTAL - 1) - weights.len() as f64 - 1.0;
+    let scale = f64::from(MAX_TOTAL) - weights.len() as f64 - 1.0;
     for w in weights.iter_mut() {
         w.1 = w.1 / sum * (1.0 - p_escape) * scale;
     }
@@ -322,6 +322,10 @@ pub(crate) fn quantize(c: &Counted, p_escape: f64, cell: u8, complete: bool) -> 
     } else {
         (p_escape * scale) as u16 + 1
     };
+    // The frequencies and the escape sum to exactly MAX_TOTAL (a power of two: the decoder
+    // scales the range with a shift); what truncation left over goes to the likeliest byte.
+    let used: u32 = list.iter().map(|&(_, f)| u32::from(f)).sum::<u32>() + u32::from(esc);
+    list[0].1 += (MAX_TOTAL - used) as u16;
     ContextEntry {
         key: c.key,
         weight: c.total(),
