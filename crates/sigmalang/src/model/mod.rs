@@ -270,6 +270,8 @@ impl ContextModel {
                 .map(|e| e[0] & 0xffff)
                 .sum();
         }
+        // Padding: the decoder reads a node's first four entries without checking its length.
+        arena.extend_from_slice(&[0; 8]);
         let start = (0..=max_order)
             .rev()
             .find(|&k| orders[k].first().is_some_and(|e| e.key == 0))
@@ -498,8 +500,28 @@ impl ContextModel {
                 if code < r.wrapping_mul(total) {
                     // The frequencies sum to `total`, so the walk ends within the node's list
                     // (a loaded model is checked for that): no need to read its length.
-                    let mut cum = 0u32;
-                    let mut w = node + NODE_HEADER;
+                    // The first four entries are tested without a data-dependent branch
+                    // (most bytes are one of them). Entries past the node's own (the next
+                    // node, or the arena's padding) are read but never chosen: cumulative
+                    // sums only grow, and the byte lies below `total`.
+                    let w = node + NODE_HEADER;
+                    let e = [a[w], a[w + 2], a[w + 4], a[w + 6]];
+                    let c1 = e[0] & 0xffff;
+                    let c2 = c1 + (e[1] & 0xffff);
+                    let c3 = c2 + (e[2] & 0xffff);
+                    let c4 = c3 + (e[3] & 0xffff);
+                    let (r64, code64) = (u64::from(r), u64::from(code));
+                    let idx = usize::from(code64 >= r64 * u64::from(c1))
+                        + usize::from(code64 >= r64 * u64::from(c2))
+                        + usize::from(code64 >= r64 * u64::from(c3))
+                        + usize::from(code64 >= r64 * u64::from(c4));
+                    if idx < 4 {
+                        let cum = [0, c1, c2, c3][idx];
+                        dec.decode_update(cum, e[idx] & 0xffff);
+                        return ((e[idx] >> 16) as u8, a[w + 2 * idx + 1]);
+                    }
+                    let mut cum = c4;
+                    let mut w = w + 8;
                     loop {
                         let e = a[w];
                         let f = e & 0xffff;
