@@ -224,7 +224,7 @@ fn code_record(
         let Some((m, bucket)) = mm.predict(&hist[..base + i]) else {
             state = model.encode(&mut enc, state, input[i]);
             i += 1;
-            mm.update(&hist[..base + i]);
+            mm.update_idle(&hist[..base + i]);
             continue;
         };
         // A DELTA run: how many bytes follow as the match predicts.
@@ -427,7 +427,7 @@ fn decode_record(
             let (x, next) = model.decode(&mut dec, state);
             state = next;
             hist.push(x);
-            mm.update(hist);
+            mm.update_idle(hist);
             continue;
         };
         state = decode_run(model, mm, &mut dec, hist, state, (m, bucket), base, end)?;

@@ -257,6 +257,26 @@ impl MatchModel {
         self.ptr
     }
 
+    /// [`update`](Self::update) for a byte coded while no match was active (`predict` said
+    /// `None`): the same, minus the continuation test.
+    #[inline(always)]
+    pub fn update_idle(&mut self, hist: &[u8]) {
+        debug_assert!(self.len == 0, "a match is active");
+        let pos = hist.len();
+        self.hash = (self.hash << 8) | u64::from(hist[pos - 1]);
+        if pos < MIN_MATCH {
+            return;
+        }
+        let slot = self.slot(self.hash);
+        let cand = self.table[slot] as usize;
+        if cand > 0 && last8(&hist[..cand]) == last8(hist) {
+            self.ptr = cand;
+            self.len =
+                MIN_MATCH + common_suffix(&hist[..cand - 8], &hist[..pos - 8], MAX_VERIFY - 8);
+        }
+        self.table[slot] = pos as u32;
+    }
+
     /// Takes in the byte just coded; `hist` holds all bytes coded so far, that byte last.
     #[inline(always)]
     pub fn update(&mut self, hist: &[u8]) {

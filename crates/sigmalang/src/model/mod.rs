@@ -505,7 +505,8 @@ impl ContextModel {
                     // node, or the arena's padding) are read but never chosen: cumulative
                     // sums only grow, and the byte lies below `total`.
                     let w = node + NODE_HEADER;
-                    let e = [a[w], a[w + 2], a[w + 4], a[w + 6]];
+                    let q = &a[w..w + 8];
+                    let e = [q[0], q[2], q[4], q[6]];
                     let c1 = e[0] & 0xffff;
                     let c2 = c1 + (e[1] & 0xffff);
                     let c3 = c2 + (e[2] & 0xffff);
@@ -518,7 +519,7 @@ impl ContextModel {
                     if idx < 4 {
                         let cum = [0, c1, c2, c3][idx];
                         dec.decode_update(cum, e[idx] & 0xffff);
-                        return ((e[idx] >> 16) as u8, a[w + 2 * idx + 1]);
+                        return ((e[idx] >> 16) as u8, q[2 * idx + 1]);
                     }
                     let mut cum = c4;
                     let mut w = w + 8;
