@@ -31,6 +31,6 @@ with open(sys.argv[1], encoding="utf-8") as src, open(sys.argv[2], "w", encoding
 PY
 cd "$root"
 cargo run --release -q -p sigma-cli -- train -f \
-  --field text --max-order 5 --min-count 4 --high-order 4 --min-count-high 8 \
+  --field text --level default \
   -o crates/sigmalang/assets/default.sgcb "$tmp/train.jsonl"
 ls -l crates/sigmalang/assets/default.sgcb

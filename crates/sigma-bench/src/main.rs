@@ -146,13 +146,9 @@ impl Training {
         }
         let samples = self.samples();
         progress(&format!(
-            "training the {} codebook (max_order {}, min_count {}, high_order {}, \
-             min_count_high {}) on {} records ({} bytes)",
+            "training the {} codebook ({}) on {} records ({} bytes)",
             level.name,
-            level.max_order,
-            level.min_count,
-            level.high_order,
-            level.min_count_high,
+            level.describe(),
             samples.len(),
             samples.iter().map(|s| s.len()).sum::<usize>()
         ));
@@ -206,10 +202,7 @@ fn build(name: &str, training: &mut Training) -> Result<(CodecPair, String), Str
             let (codebook, secs) = training.codebook(level)?;
             let make =
                 || Box::new(SigmaCodec::with_codebook(name, codebook.clone())) as Box<dyn Codec>;
-            let note = format!(
-                "codebook trained in {secs:.1} s (order {}, min count {}/{} from order {})",
-                level.max_order, level.min_count, level.min_count_high, level.high_order
-            );
+            let note = format!("codebook trained in {secs:.1} s ({})", level.describe());
             return Ok(((make(), make()), note));
         }
         "zstd-3" | "zstd-19" => {

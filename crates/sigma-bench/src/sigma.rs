@@ -13,32 +13,30 @@ use std::sync::Arc;
 /// The built-in codebook's row.
 pub const DEFAULT_NAME: &str = "sigma-default";
 
-/// A SigmaLang level: a named training preset. Each level trains its own codebook on the
-/// training records; the record format and coder are the same for every level.
+/// A SigmaLang level: a row name and the library's training preset it trains with. Each
+/// level trains its own codebook on the training records; the record format and coder are the
+/// same for every level.
 #[derive(Debug, Clone, Copy)]
 pub struct Level {
     /// Row name.
     pub name: &'static str,
-    /// The longest context, in bytes.
-    pub max_order: usize,
-    /// Occurrences a context of order `2..high_order` needs to be kept.
-    pub min_count: u32,
-    /// The first order that needs `min_count_high` occurrences.
-    pub high_order: usize,
-    /// Occurrences a context of order `high_order` and above needs to be kept.
-    pub min_count_high: u32,
+    /// The library's preset.
+    pub level: sigmalang::Level,
 }
 
 impl Level {
-    /// The library's training options for this level (the rest at their defaults).
+    /// The library's training options for this level.
     pub fn options(&self) -> TrainOptions {
-        TrainOptions {
-            max_order: self.max_order,
-            min_count: self.min_count,
-            high_order: self.high_order,
-            min_count_high: self.min_count_high,
-            ..Default::default()
-        }
+        TrainOptions::for_level(self.level)
+    }
+
+    /// The options in a few words, for notes.
+    pub fn describe(&self) -> String {
+        let o = self.options();
+        format!(
+            "level {}: order {}, min count {}/{} from order {}, min gain {} bits/MiB",
+            self.level, o.max_order, o.min_count, o.min_count_high, o.high_order, o.min_gain_per_mib
+        )
     }
 }
 
@@ -46,24 +44,15 @@ impl Level {
 pub const LEVELS: &[Level] = &[
     Level {
         name: "sigma-fast",
-        max_order: 4,
-        min_count: 4,
-        high_order: 3,
-        min_count_high: 8,
+        level: sigmalang::Level::Fast,
     },
     Level {
         name: "sigma",
-        max_order: 6,
-        min_count: 2,
-        high_order: 5,
-        min_count_high: 3,
+        level: sigmalang::Level::Default,
     },
     Level {
         name: "sigma-max",
-        max_order: 7,
-        min_count: 2,
-        high_order: 6,
-        min_count_high: 3,
+        level: sigmalang::Level::Max,
     },
 ];
 

@@ -180,6 +180,28 @@ pub enum RecordFormat {
     Files,
 }
 
+/// `sigma train --level`: the library's training presets.
+#[derive(ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TrainLevel {
+    /// Smallest and fastest codebook.
+    Fast,
+    /// The built-in codebook's level.
+    #[default]
+    Default,
+    /// Best compression, about half the decoding speed.
+    Max,
+}
+
+impl From<TrainLevel> for sigmalang::Level {
+    fn from(l: TrainLevel) -> Self {
+        match l {
+            TrainLevel::Fast => sigmalang::Level::Fast,
+            TrainLevel::Default => sigmalang::Level::Default,
+            TrainLevel::Max => sigmalang::Level::Max,
+        }
+    }
+}
+
 /// Options of `sigma train`.
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
@@ -203,7 +225,12 @@ pub struct TrainArgs {
     #[arg(long)]
     pub skip_missing: bool,
 
-    /// The longest context the model uses, in bytes (the library's default when absent).
+    /// The training preset: fast (smallest, fastest), default (the built-in codebook's level),
+    /// max (best compression, about half the speed). The options below override it.
+    #[arg(short = 'l', long, value_enum, default_value_t = TrainLevel::Default)]
+    pub level: TrainLevel,
+
+    /// The longest context the model uses, in bytes (1 to 7).
     #[arg(long, value_name = "N")]
     pub max_order: Option<usize>,
 
@@ -218,6 +245,11 @@ pub struct TrainArgs {
     /// Occurrence threshold of contexts of --high-order and longer.
     #[arg(long, value_name = "N")]
     pub min_count_high: Option<u32>,
+
+    /// Keep a context of order 2 or more only if it saves at least BITS per MiB of corpus
+    /// against its one-byte-shorter suffix (estimated leave-one-out); 0 turns this off.
+    #[arg(long, value_name = "BITS")]
+    pub min_gain: Option<f64>,
 
     /// Overwrite an existing MODEL.
     #[arg(short = 'f', long = "force")]

@@ -77,6 +77,7 @@ fn main() {
         min_count: num(4, 2) as u32,
         high_order: num(5, 5),
         min_count_high: num(6, 2) as u32,
+        min_gain_per_mib: args.get(7).and_then(|s| s.parse().ok()).unwrap_or(0.0),
         ..TrainOptions::default()
     };
     let refs: Vec<&[u8]> = train.iter().map(|r| &r[..]).collect();

@@ -23,7 +23,7 @@ pub use codebook::{Codebook, CodebookId};
 pub use context::ContextOptions;
 pub use error::{Error, ErrorKind, Result};
 pub use glyph::{Glyph, GlyphType};
-pub use model::TrainOptions;
+pub use model::{Level, TrainOptions};
 pub use parser::{parse, Node, NodeId, SemanticTree};
 pub use pool::{GlyphBufferPool, PoolConfig, PoolStats};
 pub use primitive::{Family, Primitive, Tier};

@@ -84,7 +84,13 @@ pub fn run(args: &TrainArgs) -> Result<(), CliError> {
         args.force,
         true,
     )?;
-    let mut opts = TrainOptions::default();
+    let mut opts = TrainOptions::for_level(args.level.into());
+    if let Some(bits) = args.min_gain {
+        if !(bits.is_finite() && bits >= 0.0) {
+            return Err(CliError::new("--min-gain", "must be a number of bits, 0 or more"));
+        }
+        opts.min_gain_per_mib = bits;
+    }
     if let Some(n) = args.max_order {
         opts.max_order = n;
     }

@@ -22,7 +22,7 @@ mod train;
 pub use matcher::{MatchModel, FLAG_RUN, MIN_MATCH};
 
 pub(crate) use train::train;
-pub use train::TrainOptions;
+pub use train::{Level, TrainOptions};
 
 use crate::coder::{RangeDecoder, RangeEncoder, MAX_TOTAL};
 use crate::error::{Error, Result};

@@ -30,22 +30,94 @@ pub struct TrainOptions {
     /// At most this many bytes of records are used; larger corpora are sampled evenly. Bounds
     /// training memory (about 10 bytes per training byte).
     pub max_input: usize,
+    /// A context of order 2 or more is kept only if it saves at least this many bits per MiB
+    /// of training text against its one-byte-shorter suffix, estimated leave-one-out (each
+    /// byte as if it were new text, PPM method C escapes); 0 keeps every context the counts
+    /// keep. Relative to the corpus size, so that a level builds models of about the same
+    /// size (and speed) from small and large corpora. Contexts that a kept longer context
+    /// needs (its prefix and suffix) are always kept.
+    pub min_gain_per_mib: f64,
 }
 
-impl Default for TrainOptions {
-    fn default() -> Self {
-        TrainOptions {
-            max_order: 6,
-            min_count: 2,
-            high_order: 5,
-            min_count_high: 2,
-            min_calibration_visits: 32,
-            max_input: 256 << 20,
+/// A training preset: how large a model to build, trading compression for speed and size.
+///
+/// Every level writes the same format and uses the same coder; a level only decides which
+/// contexts the codebook keeps. Measured on chat-dev.jsonl, trained on chat-train.jsonl
+/// (`cargo run --release -p sigma-bench`; the bench's README has the table):
+///
+/// | level | max order | pruning | ratio | decode |
+/// | --- | --- | --- | --- | --- |
+/// | `fast` | 5 | gain >= 7 bits/MiB | 4.34x | 46 MB/s |
+/// | `default` | 6 | gain >= 4.5 bits/MiB | 4.47x | 42 MB/s |
+/// | `max` | 7 | count >= 3 from order 6, gain >= 0.15 bits/MiB | 4.82x | 18 MB/s |
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Level {
+    /// Smallest and fastest.
+    Fast,
+    /// The built-in codebook's level: at least 40 MB/s decoding on one core.
+    #[default]
+    Default,
+    /// The best compression; larger codebooks, about half the speed.
+    Max,
+}
+
+impl Level {
+    /// Every level, fastest first.
+    pub const ALL: [Level; 3] = [Level::Fast, Level::Default, Level::Max];
+
+    /// The level's name: `fast`, `default` or `max`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Fast => "fast",
+            Level::Default => "default",
+            Level::Max => "max",
         }
     }
 }
 
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Level {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Level> {
+        Level::ALL
+            .into_iter()
+            .find(|l| l.name() == s)
+            .ok_or_else(|| Error::invalid(format!("unknown level {s:?} (fast, default or max)")))
+    }
+}
+
+impl Default for TrainOptions {
+    /// The options of [`Level::Default`].
+    fn default() -> Self {
+        TrainOptions::for_level(Level::Default)
+    }
+}
+
 impl TrainOptions {
+    /// The options of a training preset.
+    pub fn for_level(level: Level) -> TrainOptions {
+        let (max_order, high_order, min_count_high, min_gain_per_mib) = match level {
+            Level::Fast => (5, 3, 2, 7.0),
+            Level::Default => (6, 3, 2, 4.5),
+            Level::Max => (7, 6, 3, 0.15),
+        };
+        TrainOptions {
+            max_order,
+            min_count: 2,
+            high_order,
+            min_count_high,
+            min_calibration_visits: 32,
+            max_input: 256 << 20,
+            min_gain_per_mib,
+        }
+    }
+
     fn threshold(&self, order: usize) -> u32 {
         match order {
             0 | 1 => 1,
@@ -107,7 +179,84 @@ fn count(records: &[&[u8]], opts: &TrainOptions, done: &mut dyn FnMut(usize)) ->
         counted.push(group(&items, k, opts.threshold(k)));
         done(k);
     }
+    if opts.min_gain_per_mib > 0.0 {
+        let mib = total_bytes as f64 / f64::from(1u32 << 20);
+        prune(&mut counted, opts.min_gain_per_mib * mib);
+    }
     counted
+}
+
+/// Drops the contexts of order 2 and more that save fewer than `min_gain` bits over their
+/// suffix, keeping every context a kept longer one needs (longest orders first, so the tree of
+/// §3.2 stays whole: a context's prefix `key >> 8` and suffix `key & mask(k - 1)` exist).
+fn prune(counted: &mut [Vec<Counted>], min_gain: f64) {
+    let max_order = counted.len() - 1;
+    // Keys the contexts kept at the order above need, sorted.
+    let mut needed: Vec<u64> = Vec::new();
+    for k in (2..=max_order).rev() {
+        let (lower, upper) = counted.split_at_mut(k);
+        let suffixes = &lower[k - 1];
+        let keep: Vec<bool> = upper[0]
+            .iter()
+            .map(|c| {
+                needed.binary_search(&c.key).is_ok() || {
+                    let sfx = suffixes
+                        .binary_search_by_key(&(c.key & key_mask(k - 1)), |s| s.key)
+                        .map(|i| &suffixes[i]);
+                    sfx.map_or(true, |s| context_gain(c, s) >= min_gain)
+                }
+            })
+            .collect();
+        let mut i = 0;
+        upper[0].retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        needed = upper[0]
+            .iter()
+            .flat_map(|c| [c.key >> 8, c.key & key_mask(k - 1)])
+            .collect();
+        needed.sort_unstable();
+        needed.dedup();
+    }
+}
+
+/// Bits that context `c` saves on its own training occurrences against its suffix `s`,
+/// estimated leave-one-out: each occurrence is coded with the counts of all the others (PPM
+/// method C: a context with `n` occurrences of `d` distinct bytes escapes with probability
+/// `d / (n + d)`), so a byte seen once in `c` costs an escape there, and a context seen once
+/// saves nothing. Exclusions are ignored.
+pub(crate) fn context_gain(c: &Counted, s: &Counted) -> f64 {
+    let n = f64::from(c.total());
+    let d = c.counts.len() as f64;
+    let m = f64::from(s.total());
+    let e = s.counts.len() as f64;
+    let mut gain = 0.0;
+    let mut j = 0;
+    for &(x, cx) in &c.counts {
+        while j < s.counts.len() && s.counts[j].0 < x {
+            j += 1;
+        }
+        let sx = s.counts.get(j).filter(|t| t.0 == x).map_or(1, |t| t.1);
+        let sx = f64::from(sx);
+        let cx = f64::from(cx);
+        // The suffix, leave-one-out (a byte it saw once: as if it came from an order-0 guess).
+        let p_s = if sx > 1.0 {
+            (sx - 1.0) / (m - 1.0 + e)
+        } else {
+            (e - 1.0).max(1.0) / (m - 1.0 + e).max(1.0) / 256.0
+        };
+        // This context, leave-one-out.
+        let p_c = if cx > 1.0 {
+            (cx - 1.0) / (n - 1.0 + d)
+        } else if n > 1.0 {
+            (d - 1.0) / (n - 1.0 + d - 1.0) * p_s
+        } else {
+            p_s
+        };
+        gain += cx * (p_c / p_s).log2();
+    }
+    gain
 }
 
 /// Escape rates measured on held-out records, by order and kind of context.
