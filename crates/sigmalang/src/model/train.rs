@@ -47,9 +47,9 @@ pub struct TrainOptions {
 ///
 /// | level | max order | pruning | ratio | decode |
 /// | --- | --- | --- | --- | --- |
-/// | `fast` | 5 | gain >= 7 bits/MiB | 4.34x | 46 MB/s |
-/// | `default` | 6 | gain >= 4.5 bits/MiB | 4.47x | 42 MB/s |
-/// | `max` | 7 | count >= 3 from order 6, gain >= 0.15 bits/MiB | 4.82x | 18 MB/s |
+/// | `fast` | 5 | gain >= 7 bits/MiB | 4.33x | 48 MB/s |
+/// | `default` | 6 | gain >= 4.5 bits/MiB | 4.47x | 43 MB/s |
+/// | `max` | 7 | count >= 3 from order 6, gain >= 0.15 bits/MiB | 4.82x | 20 MB/s |
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Level {
     /// Smallest and fastest.
