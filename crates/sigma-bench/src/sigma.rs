@@ -35,7 +35,12 @@ impl Level {
         let o = self.options();
         format!(
             "level {}: order {}, min count {}/{} from order {}, min gain {} bits/MiB",
-            self.level, o.max_order, o.min_count, o.min_count_high, o.high_order, o.min_gain_per_mib
+            self.level,
+            o.max_order,
+            o.min_count,
+            o.min_count_high,
+            o.high_order,
+            o.min_gain_per_mib
         )
     }
 }

@@ -518,3 +518,56 @@ fn records_that_are_not_text() {
     let first = sigma(d, &["get", "bin.sga", "0"], None);
     assert_eq!(first.stdout, b"fine\n");
 }
+
+/// `--level` picks a preset (a larger level keeps more contexts); explicit options override
+/// it; a bad `--min-gain` or level is refused before any work.
+#[test]
+fn train_levels_and_min_gain() {
+    let dir = setup();
+    let d = dir.path();
+    train(d, "fast.sgcb", &["--level", "fast"]);
+    train(d, "max.sgcb", &["-l", "max"]);
+    train(d, "all.sgcb", &["--level", "fast", "--min-gain", "0"]);
+    let len = |n: &str| fs::metadata(d.join(n)).unwrap().len();
+    assert!(
+        len("fast.sgcb") < len("max.sgcb"),
+        "{} {}",
+        len("fast.sgcb"),
+        len("max.sgcb")
+    );
+    assert!(
+        len("fast.sgcb") < len("all.sgcb"),
+        "--min-gain 0 keeps every counted context"
+    );
+    // Each codebook codes the records.
+    for m in ["fast.sgcb", "max.sgcb", "all.sgcb"] {
+        let out = sigma(
+            d,
+            &["pack", "-q", "-m", m, "-o", "x.sga", "-f", "chat.jsonl"],
+            None,
+        );
+        assert_ok(&out);
+        let out = sigma(d, &["unpack", "-m", m, "x.sga"], None);
+        assert_ok(&out);
+        assert_eq!(texts(&out.stdout), texts(FIXTURE.as_bytes()), "{m}");
+    }
+    let err = assert_fails(&sigma(
+        d,
+        &["train", "-o", "bad.sgcb", "--min-gain=-1", "chat.jsonl"],
+        None,
+    ));
+    assert!(err.contains("--min-gain"), "{err}");
+    // A usage error: clap's message (with the possible values), exit 1.
+    let out = sigma(
+        d,
+        &["train", "-o", "bad.sgcb", "--level", "medium", "chat.jsonl"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("medium") && stderr(&out).contains("fast"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!d.join("bad.sgcb").exists());
+}

@@ -302,6 +302,10 @@ fn other_container_versions_are_refused() {
             "{err}"
         );
         assert_eq!(err.offset(), Some(4), "{err}");
-        assert!(err.to_string().contains(&format!("version {version} is not supported")), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("version {version} is not supported")),
+            "{err}"
+        );
     }
 }

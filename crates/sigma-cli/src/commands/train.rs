@@ -87,7 +87,10 @@ pub fn run(args: &TrainArgs) -> Result<(), CliError> {
     let mut opts = TrainOptions::for_level(args.level.into());
     if let Some(bits) = args.min_gain {
         if !(bits.is_finite() && bits >= 0.0) {
-            return Err(CliError::new("--min-gain", "must be a number of bits, 0 or more"));
+            return Err(CliError::new(
+                "--min-gain",
+                "must be a number of bits, 0 or more",
+            ));
         }
         opts.min_gain_per_mib = bits;
     }

@@ -298,8 +298,8 @@ impl MatchModel {
             // its last eight bytes are ours, and then as long as the bytes before agree.
             let cand = self.table[slot] as usize;
             if cand > 0 && last8(&hist[..cand]) == last8(hist) {
-                let n = MIN_MATCH
-                    + common_suffix(&hist[..cand - 8], &hist[..pos - 8], MAX_VERIFY - 8);
+                let n =
+                    MIN_MATCH + common_suffix(&hist[..cand - 8], &hist[..pos - 8], MAX_VERIFY - 8);
                 self.ptr = cand;
                 self.len = n;
             }

@@ -419,3 +419,106 @@ fn group(items: &[u64], order: usize, min_count: u32) -> Vec<Counted> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Codebook;
+
+    fn counted(key: u64, counts: &[(u8, u32)]) -> Counted {
+        Counted {
+            key,
+            counts: counts.to_vec(),
+        }
+    }
+
+    #[test]
+    fn levels_parse_and_name_themselves() {
+        for level in Level::ALL {
+            assert_eq!(level.name().parse::<Level>().unwrap(), level);
+            assert_eq!(level.to_string(), level.name());
+        }
+        assert_eq!(Level::default(), Level::Default);
+        assert!("medium"
+            .parse::<Level>()
+            .unwrap_err()
+            .to_string()
+            .contains("medium"));
+        let (fast, default, max) = (
+            TrainOptions::for_level(Level::Fast),
+            TrainOptions::default(),
+            TrainOptions::for_level(Level::Max),
+        );
+        assert!(fast.max_order < default.max_order && default.max_order < max.max_order);
+        assert!(fast.min_gain_per_mib > default.min_gain_per_mib);
+        assert!(default.min_gain_per_mib > max.min_gain_per_mib);
+    }
+
+    #[test]
+    fn gain_rewards_contexts_that_predict_better_than_their_suffix() {
+        // The suffix sees 'a' and 'b' equally often; the context sees only 'a'.
+        let suffix = counted(1, &[(b'a', 500), (b'b', 500)]);
+        let sharp = counted(0x0201, &[(b'a', 100)]);
+        let g = context_gain(&sharp, &suffix);
+        // About one bit saved per occurrence (1/2 -> ~1), minus the leave-one-out cost.
+        assert!((90.0..=101.0).contains(&g), "{g}");
+        // A context that predicts what its suffix predicts saves (almost) nothing.
+        let same = counted(0x0301, &[(b'a', 50), (b'b', 50)]);
+        assert!(context_gain(&same, &suffix) < 1.0);
+        // A context seen once saves nothing, whatever it saw.
+        let once = counted(0x0401, &[(b'a', 1)]);
+        assert!(context_gain(&once, &suffix) <= 1e-9);
+        // A byte the context saw once costs an escape there.
+        let mixed = counted(0x0501, &[(b'a', 20), (b'c', 1)]);
+        let suffix_c = counted(1, &[(b'a', 500), (b'b', 500), (b'c', 5)]);
+        assert!(
+            context_gain(&mixed, &suffix_c)
+                < context_gain(&counted(0x0501, &[(b'a', 21)]), &suffix_c)
+        );
+    }
+
+    /// Pruning by gain shrinks the model, keeps the tree whole (every kept context's prefix and
+    /// suffix: the loader checks), and the smaller model still codes every record.
+    #[test]
+    fn pruning_keeps_the_tree_whole() {
+        let corpus: Vec<Vec<u8>> = (0..400)
+            .map(|i| {
+                format!(
+                    "user {}: please summarize the report on {} and list {} action items.",
+                    i % 13,
+                    ["sales", "hiring", "the outage", "pricing"][i % 4],
+                    i % 7
+                )
+                .into_bytes()
+            })
+            .collect();
+        let refs: Vec<&[u8]> = corpus.iter().map(|r| &r[..]).collect();
+        let unpruned = TrainOptions {
+            min_gain_per_mib: 0.0,
+            ..TrainOptions::default()
+        };
+        let pruned = TrainOptions {
+            min_gain_per_mib: 50_000.0,
+            ..TrainOptions::default()
+        };
+        let a = Codebook::train(&refs, &unpruned, &mut |_, _| {}).unwrap();
+        let b = Codebook::train(&refs, &pruned, &mut |_, _| {}).unwrap();
+        let (ca, cb) = (a.model().context_counts(), b.model().context_counts());
+        assert_eq!(ca[..2], cb[..2], "orders 0 and 1 are never pruned");
+        assert!(
+            cb.iter().sum::<usize>() < ca.iter().sum::<usize>(),
+            "{ca:?} {cb:?}"
+        );
+        let reloaded = Codebook::from_bytes(&b.to_bytes()).unwrap();
+        assert_eq!(reloaded.model().context_counts(), cb);
+        let codebook = std::sync::Arc::new(b);
+        let mut enc = crate::Encoder::new(codebook.clone());
+        let mut dec = crate::Decoder::new(codebook);
+        for r in refs.iter().take(50) {
+            let (mut p, mut out) = (Vec::new(), Vec::new());
+            enc.encode(r, &mut p).unwrap();
+            dec.decode(&p, &mut out).unwrap();
+            assert_eq!(&out[..], *r);
+        }
+    }
+}
