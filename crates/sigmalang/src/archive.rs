@@ -21,7 +21,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 
 use rayon::prelude::*;
 
@@ -112,6 +112,12 @@ struct Plan {
     result: Result<()>,
 }
 
+/// A batch handed to the workers: its records and plans come back, coded, on `done`.
+struct InFlight {
+    len: u64,
+    done: mpsc::Receiver<(Vec<Pending>, Vec<Plan>)>,
+}
+
 /// The default context: records added without a key.
 const DEFAULT_CONTEXT: u32 = 0;
 
@@ -131,14 +137,19 @@ pub struct ArchiveWriter<W: Write> {
     stacks: HashMap<u32, (ContextStack, u64)>,
     frame_bytes: u64,
     frame_pool: FramePool,
-    bank: Bank,
+    /// Shared with the batch being coded (read-only there); written only between batches.
+    bank: Arc<Bank>,
     /// Scratch: the next record's own frames and its bank references.
     own: Vec<u64>,
     ref_ids: Vec<u64>,
-    /// The batch encoder: workers, their threads, and the records waiting.
-    workers: Vec<Mutex<Worker>>,
+    /// The batch encoder: workers, their threads, the records waiting, and the batch being
+    /// coded (written at the next flush).
+    workers: Arc<Vec<Mutex<Worker>>>,
     threads: Option<rayon::ThreadPool>,
     pending: Vec<Pending>,
+    in_flight: Option<InFlight>,
+    /// Roots of the batch last written, entering the Σ-bank once no batch is being coded.
+    new_roots: Vec<(u64, Vec<u8>)>,
     record_pool: GlyphBufferPool,
     offset: u64,
     bytes_in: u64,
@@ -209,26 +220,30 @@ impl<W: Write> ArchiveWriter<W> {
             stacks: HashMap::new(),
             frame_bytes: 0,
             frame_pool: FramePool::default(),
-            bank: Bank::new(opts.bank),
+            bank: Arc::new(Bank::new(opts.bank)),
             own: Vec::new(),
             ref_ids: Vec::new(),
-            workers: Vec::new(),
+            workers: Arc::new(Vec::new()),
             threads: None,
             pending: Vec::new(),
+            in_flight: None,
+            new_roots: Vec::new(),
             record_pool: GlyphBufferPool::new(opts.encoder.pool),
             offset: head.len() as u64,
             bytes_in: 0,
         };
         if opts.batch_records > 1 {
             let n = opts.worker_count();
-            writer.workers = (0..n)
-                .map(|_| {
-                    Mutex::new(Worker {
-                        encoder: Encoder::with_config(Arc::clone(&codebook), opts.encoder),
-                        shared: Vec::new(),
+            writer.workers = Arc::new(
+                (0..n)
+                    .map(|_| {
+                        Mutex::new(Worker {
+                            encoder: Encoder::with_config(Arc::clone(&codebook), opts.encoder),
+                            shared: Vec::new(),
+                        })
                     })
-                })
-                .collect();
+                    .collect(),
+            );
             if n > 1 {
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(n)
@@ -248,8 +263,9 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     /// Encodes and appends one record in the context named `key` (`None`: the default
-    /// context); returns its index. With `batch_records > 1` the record is coded when its
-    /// batch is full (or at [`finish`](Self::finish)); errors surface then.
+    /// context); returns its index. With `batch_records > 1` the record is coded on the
+    /// workers once its batch is full, while the next batch fills, and written when that one is
+    /// full (or at [`flush`](Self::flush) or [`finish`](Self::finish)); errors surface then.
     pub fn add_in_context(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
         let cid = self.context_id(key)?;
         if self.opts.batch_records <= 1 {
@@ -261,7 +277,7 @@ impl<W: Write> ArchiveWriter<W> {
             context: cid,
             record: buf,
         });
-        let index = self.count + self.pending.len() as u64 - 1;
+        let index = self.len() - 1;
         if self.pending.len() >= self.opts.batch_records as usize {
             self.flush_batch()?;
         }
@@ -293,7 +309,8 @@ impl<W: Write> ArchiveWriter<W> {
         self.payload.clear();
         self.own.clear();
         stack.frame_indices(&copts, &mut self.own);
-        self.bank
+        Arc::get_mut(&mut self.bank)
+            .expect("no batch is in flight without batches")
             .references_into(&self.own, record, &mut self.ref_ids);
         let bank = &self.bank;
         let frames = self
@@ -315,14 +332,37 @@ impl<W: Write> ArchiveWriter<W> {
         Ok(index)
     }
 
-    /// Codes the waiting records: plans them in order, codes them on the workers, writes them
-    /// in order.
+    /// Hands the waiting records to the workers: plans them in order (levels and frames), writes
+    /// the batch handed over before (whose coding overlapped the filling of this one), then
+    /// starts coding this one. A batch's Σ-bank lookups see every batch written before it, and
+    /// planning a batch precedes writing the previous one, whatever the number of workers, so
+    /// the output does not depend on it.
     fn flush_batch(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
+        let planned = if self.pending.is_empty() {
+            None
+        } else {
+            Some(self.plan_batch())
+        };
+        let coded = self.take_in_flight()?;
+        // No batch is being coded now: the roots of the batch written before enter the bank.
+        let bank = Arc::get_mut(&mut self.bank).expect("no batch is being coded");
+        for (index, root) in self.new_roots.drain(..) {
+            bank.add_root(index, &root);
         }
+        if let Some(plans) = planned {
+            self.start_batch(plans);
+        }
+        // Written while the workers code the next batch.
+        match coded {
+            Some((pending, plans)) => self.write_batch(pending, plans),
+            None => Ok(()),
+        }
+    }
+
+    /// Plans the waiting records in order: level, own frames, frame buffers.
+    fn plan_batch(&mut self) -> Vec<Plan> {
         let copts = self.opts.context;
-        let base = self.count;
+        let base = self.count + self.in_flight.as_ref().map_or(0, |f| f.len);
         let mut plans = Vec::with_capacity(self.pending.len());
         for (j, p) in self.pending.iter().enumerate() {
             let index = base + j as u64;
@@ -344,34 +384,75 @@ impl<W: Write> ArchiveWriter<W> {
                 result: Ok(()),
             });
         }
-        let bank = &self.bank;
-        let workers = &self.workers;
-        let pending = &self.pending;
-        let code = |j: usize, plan: &mut Plan| {
-            let w = rayon::current_thread_index().unwrap_or(0) % workers.len();
-            let mut guard = workers[w].lock().unwrap_or_else(|e| e.into_inner());
-            let worker = &mut *guard;
-            let record = &pending[j].record;
-            bank.references_with(&mut worker.shared, &plan.own, record, &mut plan.refs);
-            let frames = plan
-                .refs
-                .iter()
-                .filter_map(|&r| bank.root(r))
-                .chain(plan.frames.iter().map(|b| &b[..]));
-            plan.result = worker
-                .encoder
-                .encode_with_frame_iter(frames, record, &mut plan.payload);
+        plans
+    }
+
+    /// Starts coding the waiting records (planned as `plans`): in the background on the worker
+    /// threads, or here and now with one worker.
+    fn start_batch(&mut self, mut plans: Vec<Plan>) {
+        let mut pending = std::mem::take(&mut self.pending);
+        let (tx, done) = mpsc::channel();
+        self.in_flight = Some(InFlight {
+            len: pending.len() as u64,
+            done,
+        });
+        let bank = Arc::clone(&self.bank);
+        let workers = Arc::clone(&self.workers);
+        let parallel = self.threads.is_some();
+        let job = move || {
+            {
+                let code = |j: usize, plan: &mut Plan| {
+                    let w = rayon::current_thread_index().unwrap_or(0) % workers.len();
+                    let mut guard = workers[w].lock().unwrap_or_else(|e| e.into_inner());
+                    let worker = &mut *guard;
+                    let record = &pending[j].record;
+                    bank.references_with(&mut worker.shared, &plan.own, record, &mut plan.refs);
+                    let frames = plan
+                        .refs
+                        .iter()
+                        .filter_map(|&r| bank.root(r))
+                        .chain(plan.frames.iter().map(|b| &b[..]));
+                    plan.result =
+                        worker
+                            .encoder
+                            .encode_with_frame_iter(frames, record, &mut plan.payload);
+                };
+                if parallel {
+                    plans
+                        .par_iter_mut()
+                        .enumerate()
+                        .for_each(|(j, p)| code(j, p));
+                } else {
+                    plans.iter_mut().enumerate().for_each(|(j, p)| code(j, p));
+                }
+            }
+            // The bank is written only once every clone is gone: drop ours before reporting.
+            drop(bank);
+            drop(workers);
+            // The writer may have been dropped meanwhile; then nobody waits for the batch.
+            let _ = tx.send((std::mem::take(&mut pending), plans));
         };
         match &self.threads {
-            Some(pool) => pool.install(|| {
-                plans
-                    .par_iter_mut()
-                    .enumerate()
-                    .for_each(|(j, p)| code(j, p))
-            }),
-            None => plans.iter_mut().enumerate().for_each(|(j, p)| code(j, p)),
+            Some(pool) => pool.spawn(job),
+            None => job(),
         }
-        let pending = std::mem::take(&mut self.pending);
+    }
+
+    /// Waits for the batch in flight, if any, and returns it coded.
+    #[allow(clippy::type_complexity)]
+    fn take_in_flight(&mut self) -> Result<Option<(Vec<Pending>, Vec<Plan>)>> {
+        let Some(flight) = self.in_flight.take() else {
+            return Ok(None);
+        };
+        flight
+            .done
+            .recv()
+            .map(Some)
+            .map_err(|_| Error::invalid("a batch worker stopped before finishing its batch"))
+    }
+
+    /// Writes a coded batch in order; its roots wait in `new_roots` for the bank.
+    fn write_batch(&mut self, pending: Vec<Pending>, plans: Vec<Plan>) -> Result<()> {
         let mut outcome = Ok(());
         for (p, plan) in pending.iter().zip(plans) {
             if outcome.is_ok() {
@@ -386,10 +467,15 @@ impl<W: Write> ArchiveWriter<W> {
         outcome
     }
 
-    /// Codes the records waiting in the batch now (they are also coded when the batch is full
-    /// and at [`finish`](Self::finish)).
+    /// Codes and writes every record added so far (records are also coded when their batch is
+    /// full, and written at the next batch or at [`finish`](Self::finish)).
     pub fn flush(&mut self) -> Result<()> {
-        self.flush_batch()
+        self.flush_batch()?;
+        // The batch just started: wait for it and write it too.
+        if let Some((pending, plans)) = self.take_in_flight()? {
+            self.write_batch(pending, plans)?;
+        }
+        Ok(())
     }
 
     /// Writes a coded record and its index entry; feeds the Σ-bank and the checksums.
@@ -418,7 +504,13 @@ impl<W: Write> ArchiveWriter<W> {
             }
         }
         if level == Level::Root && !has_refs {
-            self.bank.add_root(index, record);
+            if self.opts.batch_records > 1 {
+                self.new_roots.push((index, record.to_vec()));
+            } else {
+                Arc::get_mut(&mut self.bank)
+                    .expect("no batch is being coded without batches")
+                    .add_root(index, record);
+            }
         }
         self.count += 1;
         self.offset += payload.len() as u64;
@@ -433,7 +525,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// The counters of every encoder of this writer, summed.
     pub fn stats(&self) -> EncoderStats {
         let mut total = self.encoder.stats();
-        for w in &self.workers {
+        for w in self.workers.iter() {
             let w = w.lock().unwrap_or_else(|e| e.into_inner());
             total.merge(&w.encoder.stats());
         }
@@ -470,7 +562,7 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Records added so far (coded or waiting in the batch).
     pub fn len(&self) -> u64 {
-        self.count + self.pending.len() as u64
+        self.count + self.in_flight.as_ref().map_or(0, |f| f.len) + self.pending.len() as u64
     }
 
     /// Whether no record was added yet.
@@ -500,7 +592,7 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Codes what waits in the batch, writes the index and footer; returns the inner writer.
     pub fn finish(mut self) -> Result<W> {
-        self.flush_batch()?;
+        self.flush()?;
         if self.count % u64::from(self.opts.block_records) != 0 {
             self.end_block();
         }

@@ -13,6 +13,7 @@
 //! its budget, and evicted roots are never referenced again.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Roots are indexed by blocks of this many bytes; shorter shared spans are not referenced.
 pub const BLOCK: usize = 64;
@@ -31,12 +32,35 @@ pub struct Bank {
     roots: VecDeque<(u64, Vec<u8>)>,
     /// block hash -> (root index, offset of the block in the root); entries of evicted roots
     /// are skipped, and swept out when they outnumber the live ones.
-    index: HashMap<u64, (u64, u32)>,
+    index: HashMap<u64, (u64, u32), BuildHasherDefault<BlockHasher>>,
     live_blocks: usize,
     /// Scratch of `references_into`: (root, shared bytes).
     shared: Vec<(u64, usize)>,
     /// BASE^(BLOCK - 1): the weight of a block's first byte, to roll the hash.
     pow: u64,
+}
+
+/// The index's hasher. Its keys are already polynomial hashes of 64 bytes, so one multiply
+/// spreads them over the table; the default SipHash cost more than the rest of a lookup, and
+/// a lookup happens at every byte of every record.
+#[derive(Default)]
+struct BlockHasher(u64);
+
+impl Hasher for BlockHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u64(&mut self, k: u64) {
+        let k = k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = k ^ (k >> 29);
+    }
 }
 
 fn hash_block(b: &[u8]) -> u64 {
@@ -53,7 +77,7 @@ impl Bank {
             budget,
             bytes: 0,
             roots: VecDeque::new(),
-            index: HashMap::new(),
+            index: HashMap::default(),
             live_blocks: 0,
             shared: Vec::new(),
             pow,
