@@ -57,9 +57,10 @@ pub struct ArchiveOptions {
     pub context: ContextOptions,
     /// Bytes of roots the Σ-bank keeps for REFERENCE across contexts (0: no bank).
     pub bank: usize,
-    /// Records are coded in batches of this many (1: one at a time, as added). Within a batch
-    /// the Σ-bank offers the roots of earlier batches only, so the archive's bytes depend on the
-    /// batch size but never on the number of threads.
+    /// Records are coded in batches of this many (1: one at a time, as added). A batch is coded
+    /// while the next one fills and the one before is written, and the Σ-bank offers it the
+    /// roots of batches at least two before it, so the archive's bytes depend on the batch size
+    /// but never on the number of threads.
     pub batch_records: u32,
     /// Worker threads coding a batch (0: one per core).
     pub threads: usize,
@@ -115,7 +116,8 @@ struct Plan {
 /// A batch handed to the workers: its records and plans come back, coded, on `done`.
 struct InFlight {
     len: u64,
-    done: mpsc::Receiver<(Vec<Pending>, Vec<Plan>)>,
+    /// The coded batch, or what a panicking worker said.
+    done: mpsc::Receiver<std::result::Result<(Vec<Pending>, Vec<Plan>), String>>,
 }
 
 /// The default context: records added without a key.
@@ -150,6 +152,9 @@ pub struct ArchiveWriter<W: Write> {
     in_flight: Option<InFlight>,
     /// Roots of the batch last written, entering the Σ-bank once no batch is being coded.
     new_roots: Vec<(u64, Vec<u8>)>,
+    /// The first error, once one happened: the archive is then incomplete, and every later
+    /// call fails.
+    failed: Option<String>,
     record_pool: GlyphBufferPool,
     offset: u64,
     bytes_in: u64,
@@ -228,6 +233,7 @@ impl<W: Write> ArchiveWriter<W> {
             pending: Vec::new(),
             in_flight: None,
             new_roots: Vec::new(),
+            failed: None,
             record_pool: GlyphBufferPool::new(opts.encoder.pool),
             offset: head.len() as u64,
             bytes_in: 0,
@@ -265,8 +271,36 @@ impl<W: Write> ArchiveWriter<W> {
     /// Encodes and appends one record in the context named `key` (`None`: the default
     /// context); returns its index. With `batch_records > 1` the record is coded on the
     /// workers once its batch is full, while the next batch fills, and written when that one is
-    /// full (or at [`flush`](Self::flush) or [`finish`](Self::finish)); errors surface then.
+    /// full (or at [`flush`](Self::flush) or [`finish`](Self::finish)); errors surface then,
+    /// possibly from a later call than the record's own.
+    ///
+    /// After an error (a record that cannot be coded, a failed write) the archive is
+    /// incomplete: this and every other call of the writer fail from then on.
     pub fn add_in_context(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
+        self.check()?;
+        let added = self.add_unchecked(key, record);
+        self.note(added)
+    }
+
+    /// Fails if an earlier call failed.
+    fn check(&self) -> Result<()> {
+        match &self.failed {
+            Some(first) => Err(Error::invalid(format!(
+                "the archive writer failed earlier ({first}); the archive is incomplete"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Remembers the first error.
+    fn note<T>(&mut self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            self.failed.get_or_insert_with(|| e.to_string());
+        }
+        r
+    }
+
+    fn add_unchecked(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
         let cid = self.context_id(key)?;
         if self.opts.batch_records <= 1 {
             return self.add_now(cid, record);
@@ -400,7 +434,8 @@ impl<W: Write> ArchiveWriter<W> {
         let workers = Arc::clone(&self.workers);
         let parallel = self.threads.is_some();
         let job = move || {
-            {
+            // A panic (a bug) becomes the batch's error instead of aborting the process.
+            let coded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 let code = |j: usize, plan: &mut Plan| {
                     let w = rayon::current_thread_index().unwrap_or(0) % workers.len();
                     let mut guard = workers[w].lock().unwrap_or_else(|e| e.into_inner());
@@ -425,12 +460,20 @@ impl<W: Write> ArchiveWriter<W> {
                 } else {
                     plans.iter_mut().enumerate().for_each(|(j, p)| code(j, p));
                 }
-            }
+            }));
             // The bank is written only once every clone is gone: drop ours before reporting.
             drop(bank);
             drop(workers);
+            let report = match coded {
+                Ok(()) => Ok((std::mem::take(&mut pending), plans)),
+                Err(panic) => Err(panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_owned())),
+            };
             // The writer may have been dropped meanwhile; then nobody waits for the batch.
-            let _ = tx.send((std::mem::take(&mut pending), plans));
+            let _ = tx.send(report);
         };
         match &self.threads {
             Some(pool) => pool.spawn(job),
@@ -444,11 +487,15 @@ impl<W: Write> ArchiveWriter<W> {
         let Some(flight) = self.in_flight.take() else {
             return Ok(None);
         };
-        flight
-            .done
-            .recv()
-            .map(Some)
-            .map_err(|_| Error::invalid("a batch worker stopped before finishing its batch"))
+        match flight.done.recv() {
+            Ok(Ok(coded)) => Ok(Some(coded)),
+            Ok(Err(panic)) => Err(Error::invalid(format!(
+                "a batch worker panicked (a bug; please report it): {panic}"
+            ))),
+            Err(_) => Err(Error::invalid(
+                "a batch worker stopped before finishing its batch",
+            )),
+        }
     }
 
     /// Writes a coded batch in order; its roots wait in `new_roots` for the bank.
@@ -470,6 +517,12 @@ impl<W: Write> ArchiveWriter<W> {
     /// Codes and writes every record added so far (records are also coded when their batch is
     /// full, and written at the next batch or at [`finish`](Self::finish)).
     pub fn flush(&mut self) -> Result<()> {
+        self.check()?;
+        let flushed = self.flush_unchecked();
+        self.note(flushed)
+    }
+
+    fn flush_unchecked(&mut self) -> Result<()> {
         self.flush_batch()?;
         // The batch just started: wait for it and write it too.
         if let Some((pending, plans)) = self.take_in_flight()? {
@@ -1261,6 +1314,70 @@ mod tests {
             out.push(format!("{body}]}}").into_bytes());
         }
         out
+    }
+
+    /// A sink whose `fail_at`-th write (counting from 1) fails once.
+    struct FailingSink {
+        writes: usize,
+        fail_at: usize,
+        out: Vec<u8>,
+    }
+
+    impl Write for FailingSink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.writes += 1;
+            if self.writes == self.fail_at {
+                return Err(std::io::Error::other("disk full"));
+            }
+            self.out.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// After a failed write the writer is poisoned: the first error is reported once, every
+    /// later call fails naming it, and `finish` never claims a complete archive (batches on one
+    /// and two threads, and records coded one at a time).
+    #[test]
+    fn a_failed_write_poisons_the_writer() {
+        for (batch_records, threads) in [(1, 1), (4, 1), (4, 2)] {
+            let sink = FailingSink {
+                writes: 0,
+                fail_at: 6,
+                out: Vec::new(),
+            };
+            let opts = ArchiveOptions {
+                batch_records,
+                threads,
+                ..ArchiveOptions::default()
+            };
+            let mut w = ArchiveWriter::with_options(sink, Codebook::default_codebook(), b"m", opts)
+                .unwrap();
+            let mut first = None;
+            for i in 0..24 {
+                let r = w.add(format!("record {i} of a failing archive").as_bytes());
+                if let Err(e) = r {
+                    if first.is_none() {
+                        assert!(e.to_string().contains("disk full"), "{e}");
+                        first = Some(i);
+                    } else {
+                        assert!(e.to_string().contains("failed earlier"), "{e}");
+                        assert!(e.to_string().contains("disk full"), "{e}");
+                    }
+                } else {
+                    assert!(first.is_none(), "an add succeeded after the writer failed");
+                }
+            }
+            let first = first.expect("the failing write is reported by some add");
+            assert!(first < 24, "batch {batch_records}, threads {threads}");
+            let e = w.flush().unwrap_err();
+            assert!(e.to_string().contains("failed earlier"), "{e}");
+            let e = w.finish().map(|_| ()).unwrap_err();
+            assert!(e.to_string().contains("failed earlier"), "{e}");
+        }
     }
 
     #[test]

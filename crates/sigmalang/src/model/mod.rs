@@ -91,15 +91,17 @@ fn freq_of(syms: &[u32], x: u32) -> u32 {
 /// A context model: a tree of contexts of every order with their symbol frequencies.
 ///
 /// The contexts live in one arena of `u32` words. A node is
-/// `[total << 16 | esc, cell << 24 | n << 8 | order, suffix]` followed by `n` symbol entries
+/// `[esc, cell << 24 | n << 8 | order, suffix, rest]` followed by `n` symbol entries
 /// `[symbol << 16 | frequency, successor]`, most frequent first. `suffix` is the node of the
 /// context one byte shorter; `successor` is the node of the longest context that exists after
 /// the symbol is coded.
 ///
-/// `esc` is the escape frequency for a visit with nothing excluded. After an escape, the listed
-/// bytes of longer contexts are excluded and the context's remaining total `T'` is smaller; the
-/// escape frequency is then `T' * see[order][cell] / 256`, from a table calibrated on held-out
-/// text (`cell` classifies the context by its training count and number of followers).
+/// `esc` is the escape frequency for a visit with nothing excluded; the frequencies and `esc`
+/// sum to exactly 2^16. After an escape, the bytes of the context escaped from (and a wrong
+/// match prediction) are excluded and the suffix's remaining total `T'` is smaller (`rest` is
+/// that total before the prediction is taken out); the escape frequency is then
+/// `T' * see[order][cell] / 256`, from a table calibrated on held-out text (`cell` classifies
+/// the context by its training count and number of followers).
 #[derive(Clone, Debug)]
 pub struct ContextModel {
     max_order: usize,
