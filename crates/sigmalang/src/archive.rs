@@ -113,11 +113,14 @@ struct Plan {
     result: Result<()>,
 }
 
+/// A batch's records and their plans, payloads filled in.
+type CodedBatch = (Vec<Pending>, Vec<Plan>);
+
 /// A batch handed to the workers: its records and plans come back, coded, on `done`.
 struct InFlight {
     len: u64,
     /// The coded batch, or what a panicking worker said.
-    done: mpsc::Receiver<std::result::Result<(Vec<Pending>, Vec<Plan>), String>>,
+    done: mpsc::Receiver<std::result::Result<CodedBatch, String>>,
 }
 
 /// The default context: records added without a key.
@@ -482,8 +485,7 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     /// Waits for the batch in flight, if any, and returns it coded.
-    #[allow(clippy::type_complexity)]
-    fn take_in_flight(&mut self) -> Result<Option<(Vec<Pending>, Vec<Plan>)>> {
+    fn take_in_flight(&mut self) -> Result<Option<CodedBatch>> {
         let Some(flight) = self.in_flight.take() else {
             return Ok(None);
         };
