@@ -186,10 +186,10 @@ impl ContextModel {
         }
         // The word of `x`'s entry in `node`, if the node lists `x`.
         let entry = |arena: &[u32], node: usize, x: u32| -> Option<usize> {
-            let n = (arena[node + 1] >> 8 & 0x1ff) as usize;
-            (0..n)
+            node_syms(arena, node)
+                .chunks_exact(2)
+                .position(|e| e[0] >> 16 == x)
                 .map(|t| node + NODE_HEADER + 2 * t)
-                .find(|&w| arena[w] >> 16 == x)
         };
         // Where `x` leads from `node`: its own successor, else its suffix's (final already for
         // shorter contexts; the root lists every byte).
