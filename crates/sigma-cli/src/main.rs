@@ -297,8 +297,8 @@ pub struct PackArgs {
     #[arg(long, value_name = "N", default_value_t = sigmalang::ContextOptions::default().max_frames)]
     pub frames: u32,
 
-    /// Code records on N worker threads, in batches of 256 (0: one per core). The archive does
-    /// not depend on N.
+    /// Code records on N worker threads, in batches of 1024 records or 1 MiB (0: one per
+    /// core). The archive does not depend on N.
     #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
     pub threads: usize,
 

@@ -62,6 +62,10 @@ pub struct ArchiveOptions {
     /// roots of batches at least two before it, so the archive's bytes depend on the batch size
     /// but never on the number of threads.
     pub batch_records: u32,
+    /// A batch is also full once its records hold at least this many bytes (0: no limit), so
+    /// that large records keep the memory in flight bounded: at most two batches (one being
+    /// coded, one filling) plus one record. Like `batch_records`, it shapes the bytes.
+    pub batch_bytes: usize,
     /// Worker threads coding a batch (0: one per core).
     pub threads: usize,
     /// Memory configuration of every worker's encoder.
@@ -75,6 +79,7 @@ impl Default for ArchiveOptions {
             context: ContextOptions::default(),
             bank: 16 << 20,
             batch_records: 1,
+            batch_bytes: 1 << 20,
             threads: 1,
             encoder: EncoderConfig::default(),
         }
@@ -152,6 +157,8 @@ pub struct ArchiveWriter<W: Write> {
     workers: Arc<Vec<Mutex<Worker>>>,
     threads: Option<rayon::ThreadPool>,
     pending: Vec<Pending>,
+    /// Bytes of the records in `pending`.
+    pending_bytes: usize,
     in_flight: Option<InFlight>,
     /// Roots of the batch last written, entering the Σ-bank once no batch is being coded.
     new_roots: Vec<(u64, Vec<u8>)>,
@@ -234,6 +241,7 @@ impl<W: Write> ArchiveWriter<W> {
             workers: Arc::new(Vec::new()),
             threads: None,
             pending: Vec::new(),
+            pending_bytes: 0,
             in_flight: None,
             new_roots: Vec::new(),
             failed: None,
@@ -315,7 +323,10 @@ impl<W: Write> ArchiveWriter<W> {
             record: buf,
         });
         let index = self.len() - 1;
-        if self.pending.len() >= self.opts.batch_records as usize {
+        self.pending_bytes += record.len();
+        if self.pending.len() >= self.opts.batch_records as usize
+            || (self.opts.batch_bytes > 0 && self.pending_bytes >= self.opts.batch_bytes)
+        {
             self.flush_batch()?;
         }
         Ok(index)
@@ -428,6 +439,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// threads, or here and now with one worker.
     fn start_batch(&mut self, mut plans: Vec<Plan>) {
         let mut pending = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
         let (tx, done) = mpsc::channel();
         self.in_flight = Some(InFlight {
             len: pending.len() as u64,
@@ -1603,9 +1615,10 @@ mod tests {
         // Interleave deterministically.
         let mut order: Vec<usize> = (0..records.len()).collect();
         order.sort_by_key(|&i| (i * 7919) % 131);
-        let build = |threads: usize, batch_records: u32| {
+        let build_with = |threads: usize, batch_records: u32, batch_bytes: usize| {
             let opts = ArchiveOptions {
                 batch_records,
+                batch_bytes,
                 threads,
                 ..ArchiveOptions::default()
             };
@@ -1622,6 +1635,7 @@ mod tests {
             let bytes = w.finish().unwrap();
             (bytes, stats)
         };
+        let build = |threads: usize, batch_records: u32| build_with(threads, batch_records, 0);
         let (one, _) = build(1, 16);
         let (two, stats) = build(2, 16);
         let (three, _) = build(3, 16);
@@ -1633,6 +1647,14 @@ mod tests {
         for (n, &i) in order.iter().enumerate() {
             assert_eq!(r.get(n as u64).unwrap(), records[i].1, "record {n}");
         }
+        // Batches cut by bytes (a few records each here): also independent of the threads.
+        let (by_bytes, _) = build_with(1, 1000, 700);
+        assert_eq!(by_bytes, build_with(2, 1000, 700).0);
+        let mut r = ArchiveReader::open(Cursor::new(&by_bytes)).unwrap();
+        assert_eq!(
+            r.walk(|n, rec| assert_eq!(rec.unwrap(), &records[order[n as usize]].1[..])),
+            0
+        );
         // Batches of one code exactly as records added one at a time.
         let (single, _) = build(1, 1);
         let mut r = ArchiveReader::open(Cursor::new(&single)).unwrap();

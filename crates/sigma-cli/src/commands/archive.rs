@@ -7,8 +7,9 @@
 //! block and, with `--salvage`, goes on past damaged records. `get` decodes one record, reading
 //! only the blocks of the records it depends on.
 //!
-//! `pack` codes records in batches of [`PACK_BATCH_RECORDS`] on `-T` worker threads; the
-//! archive depends on the batch size, never on the number of threads.
+//! `pack` codes records in batches of [`PACK_BATCH_RECORDS`] records or [`PACK_BATCH_BYTES`]
+//! bytes on `-T` worker threads; the archive depends on the batch limits, never on the number
+//! of threads.
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Write};
@@ -37,7 +38,10 @@ const COUNT_EVERY: u64 = 64;
 
 /// Records `pack` codes per batch, whatever the number of threads (so that `-T` never changes
 /// the archive).
-pub const PACK_BATCH_RECORDS: u32 = 256;
+pub const PACK_BATCH_RECORDS: u32 = 1024;
+/// A `pack` batch is also full at this many bytes of text (bounds the memory in flight when
+/// records are large).
+pub const PACK_BATCH_BYTES: usize = 1 << 20;
 
 /// Checks a `--field` name: it is stored in the archive's metadata as a line `field=NAME`.
 pub fn check_field(field: &str) -> Result<(), CliError> {
@@ -89,6 +93,7 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
             ArchiveOptions::default().bank
         },
         batch_records: PACK_BATCH_RECORDS,
+        batch_bytes: PACK_BATCH_BYTES,
         threads: args.threads,
         encoder: encoder_config(args.no_pool),
         ..ArchiveOptions::default()

@@ -6,7 +6,8 @@
 //! measured around each record is that record's. The archive goes to [`io::sink`], through a
 //! counter of its bytes. Because `pack` codes batches of
 //! [`PACK_BATCH_RECORDS`](super::archive::PACK_BATCH_RECORDS), in which the Σ-bank offers only
-//! earlier batches' roots, its archives can differ slightly in size from the one measured here.
+//! the roots of batches at least two before, its archives can differ slightly in size from the
+//! one measured here.
 //!
 //! The report: records, input (text) bytes, archive bytes and ratio; the encode time per record
 //! (mean, p50, p99, max); the counters of the encoder's buffer pool and of the writer's frame
