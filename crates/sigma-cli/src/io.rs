@@ -445,21 +445,6 @@ fn sync_parent(path: &Path) -> io::Result<()> {
     }
 }
 
-/// Reads into `buf` until it is full or the reader ends, retrying interrupted reads; returns how
-/// many bytes were read.
-pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

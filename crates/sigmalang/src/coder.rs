@@ -45,26 +45,22 @@ impl<'a> RangeEncoder<'a> {
     #[inline]
     pub fn encode(&mut self, cum: u32, freq: u32, total: u32) {
         debug_assert!(freq > 0 && cum + freq <= total && total <= MAX_TOTAL);
-        let r = self.range / total;
-        self.low += u64::from(r) * u64::from(cum);
-        self.range = r * freq;
-        while self.range < TOP {
-            self.range <<= 8;
-            self.shift_low();
-        }
+        self.encode_scaled(self.range / total, cum, freq);
     }
 
     /// [`encode`](Self::encode) with `total = MAX_TOTAL`: the range is scaled by a shift.
     #[inline]
     pub fn encode_pow2(&mut self, cum: u32, freq: u32) {
         debug_assert!(freq > 0 && cum + freq <= MAX_TOTAL);
-        let r = self.range >> MAX_TOTAL.trailing_zeros();
+        self.encode_scaled(self.range >> MAX_TOTAL.trailing_zeros(), cum, freq);
+    }
+
+    /// Narrows to `[cum, cum + freq)` in units of `r` (the range divided by the total).
+    #[inline]
+    fn encode_scaled(&mut self, r: u32, cum: u32, freq: u32) {
         self.low += u64::from(r) * u64::from(cum);
         self.range = r * freq;
-        while self.range < TOP {
-            self.range <<= 8;
-            self.shift_low();
-        }
+        self.normalize();
     }
 
     /// Codes one bit with probability `p1` (of 4096) that it is 1.
@@ -78,6 +74,12 @@ impl<'a> RangeEncoder<'a> {
             self.low += u64::from(bound);
             self.range -= bound;
         }
+        self.normalize();
+    }
+
+    /// Shifts bytes out until the range is at least `TOP` again.
+    #[inline]
+    fn normalize(&mut self) {
         while self.range < TOP {
             self.range <<= 8;
             self.shift_low();

@@ -626,15 +626,16 @@ impl<R: Read> Read for StreamReader<R> {
     }
 }
 
-/// Reads into `buf` until it is full or the reader ends; returns how many bytes were read.
-pub(crate) fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize> {
+/// Reads into `buf` until it is full or the reader ends, retrying interrupted reads; returns
+/// how many bytes were read (fewer than `buf.len()` only at the end of the input).
+pub fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
     Ok(n)

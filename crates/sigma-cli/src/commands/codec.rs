@@ -10,12 +10,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sigmalang::stream::{FileHeader, FileKind, DEFAULT_CHUNK_SIZE, HEADER_LEN};
+use sigmalang::stream::{read_full, FileHeader, FileKind, DEFAULT_CHUNK_SIZE, HEADER_LEN};
 use sigmalang::{Codebook, StreamReader, StreamWriter};
 
 use crate::error::CliError;
 use crate::format;
-use crate::io::{plan_output, read_full, warn, Input, Mode, Output, Target, BUF_SIZE};
+use crate::io::{plan_output, warn, Input, Mode, Output, Target, BUF_SIZE};
 use crate::model::Model;
 use crate::progress::ProgressReader;
 use crate::CodecArgs;

@@ -10,13 +10,13 @@
 use std::io::{self, BufReader, Cursor, Read, Write};
 use std::path::Path;
 
-use sigmalang::stream::{FileHeader, FileKind, HEADER_LEN};
+use sigmalang::stream::{read_full, FileHeader, FileKind, HEADER_LEN};
 use sigmalang::StreamReader;
 
 use crate::commands::archive::{open_archive, Opened};
 use crate::commands::codec::stream_codebook;
 use crate::error::{one_line, CliError};
-use crate::io::{read_full, Input, BUF_SIZE, STDIN_LABEL, STDOUT_LABEL};
+use crate::io::{Input, BUF_SIZE, STDIN_LABEL, STDOUT_LABEL};
 use crate::progress::{self, ProgressReader, SHOW_AFTER};
 use crate::VerifyArgs;
 

@@ -262,33 +262,27 @@ impl MatchModel {
     #[inline(always)]
     pub fn update_idle(&mut self, hist: &[u8]) {
         debug_assert!(self.len == 0, "a match is active");
-        let pos = hist.len();
-        self.hash = (self.hash << 8) | u64::from(hist[pos - 1]);
-        if pos < MIN_MATCH {
-            return;
-        }
-        let slot = self.slot(self.hash);
-        let cand = self.table[slot] as usize;
-        if cand > 0 && last8(&hist[..cand]) == last8(hist) {
-            self.ptr = cand;
-            self.len =
-                MIN_MATCH + common_suffix(&hist[..cand - 8], &hist[..pos - 8], MAX_VERIFY - 8);
-        }
-        self.table[slot] = pos as u32;
+        self.index(hist);
     }
 
     /// Takes in the byte just coded; `hist` holds all bytes coded so far, that byte last.
     #[inline(always)]
     pub fn update(&mut self, hist: &[u8]) {
-        let pos = hist.len();
-        let x = hist[pos - 1];
-        self.hash = (self.hash << 8) | u64::from(x);
+        let x = hist[hist.len() - 1];
         if self.len > 0 && hist[self.ptr] == x {
             self.len += 1;
             self.ptr += 1;
         } else {
             self.len = 0;
         }
+        self.index(hist);
+    }
+
+    /// Hashes the last byte in, looks for a match if none is active, and files the position.
+    #[inline(always)]
+    fn index(&mut self, hist: &[u8]) {
+        let pos = hist.len();
+        self.hash = (self.hash << 8) | u64::from(hist[pos - 1]);
         if pos < MIN_MATCH {
             return;
         }
@@ -298,10 +292,9 @@ impl MatchModel {
             // its last eight bytes are ours, and then as long as the bytes before agree.
             let cand = self.table[slot] as usize;
             if cand > 0 && last8(&hist[..cand]) == last8(hist) {
-                let n =
-                    MIN_MATCH + common_suffix(&hist[..cand - 8], &hist[..pos - 8], MAX_VERIFY - 8);
                 self.ptr = cand;
-                self.len = n;
+                self.len =
+                    MIN_MATCH + common_suffix(&hist[..cand - 8], &hist[..pos - 8], MAX_VERIFY - 8);
             }
         }
         self.table[slot] = pos as u32;

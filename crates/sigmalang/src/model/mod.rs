@@ -83,9 +83,13 @@ fn node_syms(a: &[u32], node: usize) -> &[u32] {
 /// The frequency of `x` in the entries `syms` (0 if not listed).
 #[inline]
 fn freq_of(syms: &[u32], x: u32) -> u32 {
-    syms.chunks_exact(2)
-        .find(|e| e[0] >> 16 == x)
-        .map_or(0, |e| e[0] & 0xffff)
+    entry_index(syms, x).map_or(0, |t| syms[2 * t] & 0xffff)
+}
+
+/// Which entry of `syms` lists `x`, if one does.
+#[inline]
+fn entry_index(syms: &[u32], x: u32) -> Option<usize> {
+    syms.chunks_exact(2).position(|e| e[0] >> 16 == x)
 }
 
 /// A context model: a tree of contexts of every order with their symbol frequencies.
@@ -186,10 +190,7 @@ impl ContextModel {
         }
         // The word of `x`'s entry in `node`, if the node lists `x`.
         let entry = |arena: &[u32], node: usize, x: u32| -> Option<usize> {
-            node_syms(arena, node)
-                .chunks_exact(2)
-                .position(|e| e[0] >> 16 == x)
-                .map(|t| node + NODE_HEADER + 2 * t)
+            entry_index(node_syms(arena, node), x).map(|t| node + NODE_HEADER + 2 * t)
         };
         // Where `x` leads from `node`: its own successor, else its suffix's (final already for
         // shorter contexts; the root lists every byte).
@@ -262,10 +263,7 @@ impl ContextModel {
             if sfx == NO_NODE {
                 continue;
             }
-            let mut mine = ByteSet::default();
-            for e in node_syms(&arena, node).chunks_exact(2) {
-                mine.set(e[0] >> 16);
-            }
+            let mine = ByteSet::of(node_syms(&arena, node));
             arena[node + 3] = node_syms(&arena, sfx as usize)
                 .chunks_exact(2)
                 .filter(|e| !mine.has(e[0] >> 16))
@@ -325,10 +323,9 @@ impl ContextModel {
         let x = u32::from(x);
         let mut node = state as usize;
         loop {
-            let n = (a[node + 1] >> 8 & 0x1ff) as usize;
-            let syms = &a[node + NODE_HEADER..node + NODE_HEADER + 2 * n];
-            if let Some(e) = syms.chunks_exact(2).find(|e| e[0] >> 16 == x) {
-                return e[1];
+            let syms = node_syms(a, node);
+            if let Some(t) = entry_index(syms, x) {
+                return syms[2 * t + 1];
             }
             node = match a[node + 2] {
                 NO_NODE => return self.root,
