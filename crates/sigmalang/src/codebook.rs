@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::checksum::crc32c;
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::serial::ModelCounts;
+use crate::model::serial::{LoadedCounts, ModelCounts};
 use crate::model::{ContextModel, TrainOptions};
 use crate::varint;
 
@@ -56,13 +56,14 @@ pub struct Codebook {
 impl Codebook {
     /// The codebook built into the library: trained at [`Level::Default`](crate::Level) on chat
     /// messages and chat-request bodies (1.37 MB; `scripts/build-default-codebook.sh` rebuilds
-    /// it). Loaded once per process, on first use (about 50 ms).
+    /// it). Loaded once per process, on first use (about 20 ms).
     pub fn default_codebook() -> Arc<Codebook> {
         static DEFAULT: OnceLock<Arc<Codebook>> = OnceLock::new();
         DEFAULT
             .get_or_init(|| {
                 Arc::new(
-                    Codebook::from_bytes(DEFAULT_BYTES).expect("the embedded codebook is valid"),
+                    Codebook::parse(Cow::Borrowed(DEFAULT_BYTES))
+                        .expect("the embedded codebook is valid"),
                 )
             })
             .clone()
@@ -78,13 +79,17 @@ impl Codebook {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Codebook> {
         let counts = crate::model::train(records, opts, progress)?;
-        let learned = learned_patterns(records);
+        Codebook::assemble(&learned_patterns(records), &counts)
+    }
+
+    /// Serializes a model's counts and learned patterns into a codebook file and loads it.
+    pub(crate) fn assemble(learned: &[Vec<u8>], counts: &ModelCounts) -> Result<Codebook> {
         let mut out = Vec::new();
         out.extend_from_slice(&CODEBOOK_MAGIC);
         out.push(CODEBOOK_VERSION);
         out.extend_from_slice(&[0, 0, 0]);
         varint::write(&mut out, learned.len() as u64);
-        for p in &learned {
+        for p in learned {
             varint::write(&mut out, p.len() as u64);
             out.extend_from_slice(p);
         }
@@ -185,7 +190,7 @@ impl Codebook {
             learned.push(p.to_vec());
             pos += len;
         }
-        let counts = ModelCounts::read(body, &mut pos, 0).map_err(|e| e.within(ctx))?;
+        let counts = LoadedCounts::read(body, &mut pos, 0).map_err(|e| e.within(ctx))?;
         if pos != body.len() {
             return Err(Error::corrupt("trailing bytes after the model", pos as u64).within(ctx));
         }

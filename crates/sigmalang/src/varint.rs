@@ -30,6 +30,13 @@ pub fn len(value: u64) -> usize {
 #[inline]
 pub fn read(buf: &[u8], pos: &mut usize, base: u64) -> Result<u64> {
     let start = *pos;
+    // Most varints are one byte.
+    if let Some(&byte) = buf.get(start) {
+        if byte < 0x80 {
+            *pos = start + 1;
+            return Ok(u64::from(byte));
+        }
+    }
     let mut value: u64 = 0;
     for i in 0..MAX_LEN {
         let Some(&byte) = buf.get(start + i) else {

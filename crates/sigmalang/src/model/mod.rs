@@ -35,8 +35,71 @@ pub(crate) const SEE_CELLS: usize = 256;
 
 /// Words of a node before its symbols: totals, shape, suffix link, what the suffix has left.
 const NODE_HEADER: usize = 4;
-/// The suffix link of the root.
-const NO_NODE: u32 = u32::MAX;
+/// The suffix link of the root (and an unset link while a model is built).
+pub(crate) const NO_NODE: u32 = u32::MAX;
+/// Zero words after the last node: the decoder reads a node's first four entries without
+/// checking its length.
+pub(crate) const ARENA_PADDING: usize = 8;
+
+/// Where each byte's entry is in one node of a model being linked: a node's lookups cost one
+/// table read instead of a scan of its entries. A slot is trusted only if it points into the
+/// node's entries at an entry for that byte, so the table is never cleared.
+struct EntryTable {
+    slot: [u32; 256],
+    node: usize,
+    /// The node's frequencies, summed.
+    total: u32,
+}
+
+impl Default for EntryTable {
+    fn default() -> Self {
+        EntryTable {
+            slot: [0; 256],
+            node: usize::MAX,
+            total: 0,
+        }
+    }
+}
+
+impl EntryTable {
+    /// Points the table at `node` (a no-op if it already is).
+    fn fill(&mut self, arena: &[u32], node: usize) {
+        if self.node == node {
+            return;
+        }
+        self.node = node;
+        self.total = 0;
+        for (t, e) in node_syms(arena, node).chunks_exact(2).enumerate() {
+            self.slot[(e[0] >> 16) as usize & 0xff] = (node + NODE_HEADER + 2 * t) as u32;
+            self.total += e[0] & 0xffff;
+        }
+    }
+
+    /// The word of `x`'s entry in the table's node, if the node lists `x`.
+    #[inline]
+    fn find(&self, arena: &[u32], x: u32) -> Option<usize> {
+        let w = self.slot[x as usize & 0xff] as usize;
+        let first = self.node + NODE_HEADER;
+        ((first..first + node_syms(arena, self.node).len()).contains(&w) && arena[w] >> 16 == x)
+            .then_some(w)
+    }
+}
+
+/// Where `x` leads from `node` in a partly linked tree: the successor of `x`'s entry in the
+/// longest context of `node`'s suffix chain that lists it with a successor (the root lists
+/// every byte).
+fn successor(arena: &[u32], root: u32, mut node: u32, x: u32) -> u32 {
+    while node != NO_NODE {
+        let syms = node_syms(arena, node as usize);
+        if let Some(t) = entry_index(syms, x) {
+            if syms[2 * t + 1] != NO_NODE {
+                return syms[2 * t + 1];
+            }
+        }
+        node = arena[node as usize + 2];
+    }
+    root
+}
 
 #[inline]
 fn key_mask(order: usize) -> u64 {
@@ -116,26 +179,23 @@ pub struct ContextModel {
     counts: Vec<usize>,
 }
 
-/// A context as training produces it, before it is placed in the tree.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ContextEntry {
-    pub key: u64,
-    /// How often the context occurred in training (places hot contexts together).
-    pub weight: u32,
-    pub esc: u16,
-    /// The context's calibration cell (index into its order's escape table).
-    pub cell: u8,
-    /// (symbol, frequency), most frequent first.
-    pub syms: Vec<(u8, u16)>,
-}
-
 impl ContextModel {
-    /// Builds a model from per-order context lists (`orders[k]` holds the order-k contexts).
-    pub(crate) fn from_entries(
-        orders: Vec<Vec<ContextEntry>>,
+    /// Links a tree whose nodes are written but not connected (suffix links and successors
+    /// `NO_NODE`, `rest` 0): `nodes[k][i]` is the word of the `i`-th order-`k` context in key
+    /// order, `keys[k][i]` its key, and its children (the contexts one byte longer that extend
+    /// it) are `children[k][i]..children[k][i + 1]` of order `k + 1`.
+    ///
+    /// Orders are linked shortest first, so the suffix of every node is final when the node is
+    /// reached. Lookups of a byte in a node go through a 256-slot table of the node's entries,
+    /// refilled only when the node changes: linking is linear in the number of entries.
+    pub(crate) fn link(
+        mut arena: Vec<u32>,
+        nodes: &[Vec<u32>],
+        keys: &[Vec<u64>],
+        children: &[Vec<u32>],
         see: Vec<u16>,
     ) -> Result<ContextModel> {
-        let max_order = orders
+        let max_order = nodes
             .len()
             .checked_sub(1)
             .ok_or_else(|| Error::invalid("model has no orders"))?;
@@ -147,142 +207,85 @@ impl ContextModel {
         if see.len() != (max_order + 1) * SEE_CELLS || see.contains(&0) {
             return Err(Error::invalid("escape table has the wrong size or a zero"));
         }
-        let words: usize = orders
-            .iter()
-            .flatten()
-            .map(|e| NODE_HEADER + 2 * e.syms.len())
-            .sum();
-        if words >= NO_NODE as usize {
-            return Err(Error::invalid("model is too large"));
-        }
-        let counts = orders.iter().map(Vec::len).collect();
-        let mut arena = Vec::with_capacity(words);
-        let mut offsets: Vec<Vec<u32>> = Vec::with_capacity(orders.len());
-        for (k, es) in orders.iter().enumerate() {
-            let mut offs = Vec::with_capacity(es.len());
-            for (i, e) in es.iter().enumerate() {
-                check_entry(k, e)?;
-                if i > 0 && es[i - 1].key >= e.key {
-                    return Err(Error::invalid(format!("order-{k} contexts out of order")));
-                }
-                offs.push(arena.len() as u32);
-                arena.push(u32::from(e.esc));
-                arena.push(u32::from(e.cell) << 24 | (e.syms.len() as u32) << 8 | k as u32);
-                arena.push(NO_NODE);
-                arena.push(0);
-                for &(s, f) in &e.syms {
-                    arena.push(u32::from(s) << 16 | u32::from(f));
-                    arena.push(NO_NODE);
-                }
-            }
-            offsets.push(offs);
-        }
-        if orders[0].len() != 1 || orders[0][0].key != 0 {
+        if nodes[0].len() != 1 || keys[0] != [0] {
             return Err(Error::invalid(
                 "model must have exactly one order-0 context",
             ));
         }
-        let root = offsets[0][0];
+        let root = nodes[0][0];
         if (arena[root as usize + 1] >> 8 & 0x1ff) != 256 {
             return Err(Error::invalid(
                 "the order-0 context must list all 256 bytes",
             ));
         }
-        // The word of `x`'s entry in `node`, if the node lists `x`.
-        let entry = |arena: &[u32], node: usize, x: u32| -> Option<usize> {
-            entry_index(node_syms(arena, node), x).map(|t| node + NODE_HEADER + 2 * t)
-        };
-        // Where `x` leads from `node`: its own successor, else its suffix's (final already for
-        // shorter contexts; the root lists every byte).
-        let successor = |arena: &[u32], mut node: usize, x: u32| -> u32 {
-            loop {
-                if let Some(w) = entry(arena, node, x) {
-                    if arena[w + 1] != NO_NODE {
-                        return arena[w + 1];
-                    }
-                }
-                match arena[node + 2] {
-                    NO_NODE => return root,
-                    s => node = s as usize,
-                }
-            }
-        };
-        // Orders ascending. Contexts are sorted by key, and the contexts one byte longer that
-        // extend context c (keys c << 8 | x) form a run in the next order: a merge finds them,
-        // no hashing. The suffix of c·x is the successor of (suffix(c), x).
+        let mut own = EntryTable::default();
+        let mut sfx = EntryTable::default();
         for k in 0..=max_order {
-            if k < max_order {
-                let children = &orders[k + 1];
-                let mut ci = 0;
-                for (pi, p) in orders[k].iter().enumerate() {
-                    let pnode = offsets[k][pi] as usize;
-                    while ci < children.len() && children[ci].key >> 8 == p.key {
-                        let d = &children[ci];
-                        let dnode = offsets[k + 1][ci] as usize;
-                        let x = (d.key & 0xff) as u32;
-                        if let Some(w) = entry(&arena, pnode, x) {
-                            arena[w + 1] = dnode as u32;
-                        }
-                        arena[dnode + 2] = if k == 0 || d.key == 0 {
-                            pnode as u32
-                        } else {
-                            successor(&arena, arena[pnode + 2] as usize, x)
-                        };
-                        ci += 1;
-                    }
-                    if ci < children.len() && children[ci].key >> 8 < p.key {
-                        break;
-                    }
-                }
-                if ci != children.len() {
-                    return Err(Error::invalid(format!(
-                        "order-{} context without the context it extends",
-                        k + 1
-                    )));
-                }
-            }
-            // Bytes that lead to no longer context: where the suffix leads.
-            for &node in &offsets[k] {
+            for (i, &node) in nodes[k].iter().enumerate() {
                 let node = node as usize;
-                let n = (arena[node + 1] >> 8 & 0x1ff) as usize;
-                for t in 0..n {
-                    let w = node + NODE_HEADER + 2 * t;
-                    if arena[w + 1] == NO_NODE {
-                        arena[w + 1] = match arena[node + 2] {
-                            NO_NODE => root,
-                            s => successor(&arena, s as usize, arena[w] >> 16),
+                let s = arena[node + 2];
+                if s != NO_NODE {
+                    sfx.fill(&arena, s as usize);
+                }
+                // Where `x` leads from the suffix: its entry's successor (final: shorter
+                // contexts are linked), else further down the suffix chain.
+                let from_suffix = |arena: &[u32], x: u32| -> u32 {
+                    if s == NO_NODE {
+                        return root;
+                    }
+                    match sfx.find(arena, x) {
+                        Some(w) => arena[w + 1],
+                        None => successor(arena, root, arena[s as usize + 2], x),
+                    }
+                };
+                if let Some(kids) = children.get(k).filter(|c| !c.is_empty()) {
+                    let kids = kids[i] as usize..kids[i + 1] as usize;
+                    if !kids.is_empty() {
+                        own.fill(&arena, node);
+                    }
+                    for c in kids {
+                        let (child, key) = (nodes[k + 1][c], keys[k + 1][c]);
+                        let x = (key & 0xff) as u32;
+                        if let Some(w) = own.find(&arena, x) {
+                            arena[w + 1] = child;
+                        }
+                        arena[child as usize + 2] = if k == 0 || key == 0 {
+                            node as u32
+                        } else {
+                            from_suffix(&arena, x)
                         };
                     }
                 }
+                // Bytes that lead to no longer context: where the suffix leads.
+                let n = (arena[node + 1] >> 8 & 0x1ff) as usize;
+                for w in (node + NODE_HEADER..node + NODE_HEADER + 2 * n).step_by(2) {
+                    if arena[w + 1] == NO_NODE {
+                        arena[w + 1] = from_suffix(&arena, arena[w] >> 16);
+                    }
+                }
+                // What the suffix has left once this node's bytes are excluded: the total of
+                // an escape.
+                if s != NO_NODE {
+                    let shared: u32 = (node + NODE_HEADER..node + NODE_HEADER + 2 * n)
+                        .step_by(2)
+                        .filter_map(|w| sfx.find(&arena, arena[w] >> 16))
+                        .map(|w| arena[w] & 0xffff)
+                        .sum();
+                    arena[node + 3] = sfx.total - shared;
+                }
             }
         }
-        // What a suffix has left once a node's bytes are excluded: the total of an escape.
-        for &node in offsets.iter().flatten() {
-            let node = node as usize;
-            let sfx = arena[node + 2];
-            if sfx == NO_NODE {
-                continue;
-            }
-            let mine = ByteSet::of(node_syms(&arena, node));
-            arena[node + 3] = node_syms(&arena, sfx as usize)
-                .chunks_exact(2)
-                .filter(|e| !mine.has(e[0] >> 16))
-                .map(|e| e[0] & 0xffff)
-                .sum();
-        }
-        // Padding: the decoder reads a node's first four entries without checking its length.
-        arena.extend_from_slice(&[0; 8]);
         let start = (0..=max_order)
             .rev()
-            .find(|&k| orders[k].first().is_some_and(|e| e.key == 0))
-            .map_or(root, |k| offsets[k][0]);
+            .find(|&k| keys[k].first() == Some(&0))
+            .map_or(root, |k| nodes[k][0]);
         Ok(ContextModel {
             max_order,
             arena,
             see,
             root,
             start,
-            counts,
+            counts: nodes.iter().map(Vec::len).collect(),
         })
     }
 
@@ -601,32 +604,4 @@ impl ContextModel {
             }
         }
     }
-}
-
-fn check_entry(order: usize, e: &ContextEntry) -> Result<()> {
-    let bad = |what: &str| Err(Error::invalid(format!("order-{order} context: {what}")));
-    if e.key & !key_mask(order) != 0 {
-        return bad("key longer than the order");
-    }
-    if e.syms.is_empty() || e.syms.len() > 256 {
-        return bad("no symbols");
-    }
-    let total: u32 = e.syms.iter().map(|&(_, f)| u32::from(f)).sum();
-    if e.syms.iter().any(|&(_, f)| f == 0) {
-        return bad("zero frequency");
-    }
-    if total + u32::from(e.esc) != MAX_TOTAL {
-        return bad("frequencies and escape do not sum to the coder's total");
-    }
-    if e.esc == 0 && e.syms.len() < 256 {
-        return bad("no escape from an incomplete context");
-    }
-    let mut seen = ByteSet::default();
-    for &(s, _) in &e.syms {
-        if seen.has(u32::from(s)) {
-            return bad("repeated symbol");
-        }
-        seen.set(u32::from(s));
-    }
-    Ok(())
 }
