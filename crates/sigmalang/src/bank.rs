@@ -23,6 +23,11 @@ pub const MAX_REFS: usize = 2;
 pub const MIN_SHARED: usize = 256;
 
 const BASE: u64 = 0x100_0000_01b3;
+/// The filter of indexed block hashes has about this many bits per indexed block (between
+/// this and twice it): a position with no indexed block passes it with a chance of 1/16 or less.
+const FILTER_BITS_PER_BLOCK: usize = 16;
+/// log2 of the smallest filter (8 KiB).
+const MIN_FILTER_BITS: u32 = 16;
 
 /// The roots that later records of other contexts may reference.
 #[derive(Debug)]
@@ -34,6 +39,12 @@ pub struct Bank {
     /// are skipped, and swept out when they outnumber the live ones.
     index: HashMap<u64, (u64, u32), BuildHasherDefault<BlockHasher>>,
     live_blocks: usize,
+    /// A bit per slot of hashed block hashes: clear means no indexed block has that hash, so
+    /// most positions of a record skip the index (the filter stays in cache; the index does
+    /// not). Bits of swept-out blocks stay set until the next sweep rebuilds the filter.
+    filter: Vec<u64>,
+    /// log2 of the filter's bits.
+    filter_bits: u32,
     /// Scratch of `references_into`: (root, shared bytes).
     shared: Vec<(u64, usize)>,
     /// BASE^(BLOCK - 1): the weight of a block's first byte, to roll the hash.
@@ -81,6 +92,42 @@ impl Bank {
             live_blocks: 0,
             shared: Vec::new(),
             pow,
+            filter: vec![0; 1 << (MIN_FILTER_BITS - 6)],
+            filter_bits: MIN_FILTER_BITS,
+        }
+    }
+
+    /// The filter bit of block hash `h`.
+    #[inline]
+    fn filter_slot(&self, h: u64) -> usize {
+        (h.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - self.filter_bits)) as usize
+    }
+
+    /// Whether a block with hash `h` may be indexed (false: it is not).
+    #[inline]
+    fn may_hold(&self, h: u64) -> bool {
+        let slot = self.filter_slot(h);
+        self.filter[slot >> 6] >> (slot & 63) & 1 != 0
+    }
+
+    fn filter_add(&mut self, h: u64) {
+        let slot = self.filter_slot(h);
+        self.filter[slot >> 6] |= 1 << (slot & 63);
+    }
+
+    /// Sizes the filter to [`FILTER_BITS_PER_BLOCK`] bits per indexed block and sets the bits
+    /// of exactly the indexed blocks.
+    fn rebuild_filter(&mut self) {
+        let want = (self.index.len() * FILTER_BITS_PER_BLOCK)
+            .next_power_of_two()
+            .trailing_zeros()
+            .max(MIN_FILTER_BITS);
+        self.filter_bits = want;
+        self.filter.clear();
+        self.filter.resize(1 << (want - 6), 0);
+        let keys: Vec<u64> = self.index.keys().copied().collect();
+        for h in keys {
+            self.filter_add(h);
         }
     }
 
@@ -91,8 +138,9 @@ impl Bank {
         }
         for (k, block) in bytes.chunks_exact(BLOCK).enumerate() {
             // A newer root takes over the block: it is more likely to be still in the bank.
-            self.index
-                .insert(hash_block(block), (index, (k * BLOCK) as u32));
+            let h = hash_block(block);
+            self.index.insert(h, (index, (k * BLOCK) as u32));
+            self.filter_add(h);
         }
         self.live_blocks += bytes.len() / BLOCK;
         self.bytes += bytes.len();
@@ -105,6 +153,9 @@ impl Bank {
         if self.index.len() > 2 * self.live_blocks + 1024 {
             let first = self.roots.front().map_or(u64::MAX, |r| r.0);
             self.index.retain(|_, (r, _)| *r >= first);
+            self.rebuild_filter();
+        } else if self.index.len() * FILTER_BITS_PER_BLOCK > 1 << self.filter_bits {
+            self.rebuild_filter();
         }
     }
 
@@ -149,7 +200,7 @@ impl Bank {
         let mut h = hash_block(&record[..BLOCK]);
         let mut i = 0;
         loop {
-            if let Some(&(root, off)) = self.index.get(&h) {
+            if let Some(&(root, off)) = self.may_hold(h).then(|| self.index.get(&h)).flatten() {
                 if let Some(bytes) = self.root(root).filter(|_| !exclude.contains(&root)) {
                     let off = off as usize;
                     if bytes[off..off + BLOCK] == record[i..i + BLOCK] {
