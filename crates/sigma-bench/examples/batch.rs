@@ -9,7 +9,9 @@
 //!    median pass.
 //! 2. Encodes every record of chat-dev.jsonl with one reused `record::Encoder` and with a fresh
 //!    `Encoder::new` per record (same payloads, checked), whole passes alternating, and reports
-//!    the time per record and the speedup.
+//!    the time per record and the speedup; then the cost of `Encoder::new` alone, and the same
+//!    comparison per record-size bucket (a fresh encoder's cost is per record, so its share
+//!    depends on record length).
 //!
 //! ```sh
 //! cargo run --release -p sigma-bench --example batch -- [--corpus DIR] [--passes N] [--out DIR]
@@ -228,5 +230,73 @@ fn main() {
         median(&ft).as_secs_f64() / median(&rt).as_secs_f64(),
         best(&ft).as_secs_f64() / best(&rt).as_secs_f64()
     );
+
+    // 2b. The same by record size: what a fresh encoder costs is fixed per record (its pool,
+    // its match table), so its share depends on how long records are.
+    let t = Instant::now();
+    let rounds = 20_000;
+    for _ in 0..rounds {
+        std::hint::black_box(Encoder::new(codebook.clone()));
+    }
+    println!(
+        "Encoder::new + drop alone: {:.2} us",
+        t.elapsed().as_secs_f64() * 1e6 / f64::from(rounds)
+    );
+    println!(
+        "by record size (chat-dev; bucket: records, reused us/record, fresh us/record, speedup):"
+    );
+    let buckets: [(usize, usize); 5] = [
+        (0, 64),
+        (65, 256),
+        (257, 1024),
+        (1025, 4096),
+        (4097, usize::MAX),
+    ];
+    for (lo, hi) in buckets {
+        let recs: Vec<&Vec<u8>> = dev
+            .iter()
+            .filter(|r| (lo..=hi).contains(&r.len()))
+            .collect();
+        if recs.is_empty() {
+            continue;
+        }
+        // Enough repetitions that a pass of a bucket takes tens of milliseconds.
+        let bucket_bytes: usize = recs.iter().map(|r| r.len() + 64).sum();
+        let reps = (4_000_000 / bucket_bytes).max(1);
+        let (mut rt, mut ft) = (Vec::new(), Vec::new());
+        for _ in 0..passes.max(5) {
+            let t = Instant::now();
+            for _ in 0..reps {
+                for r in &recs {
+                    out.clear();
+                    reused.encode(r, &mut out).expect("encode");
+                }
+            }
+            rt.push(t.elapsed());
+            let t = Instant::now();
+            for _ in 0..reps {
+                for r in &recs {
+                    let mut fresh = Encoder::new(codebook.clone());
+                    out.clear();
+                    fresh.encode(r, &mut out).expect("encode");
+                }
+            }
+            ft.push(t.elapsed());
+        }
+        let n = (recs.len() * reps) as f64;
+        let us = |d: Duration| d.as_secs_f64() * 1e6 / n;
+        let upper = if hi == usize::MAX {
+            "".to_string()
+        } else {
+            hi.to_string()
+        };
+        println!(
+            "  {lo}-{upper} bytes: {} records, {:.2} vs {:.2} us, {:.2}x",
+            recs.len(),
+            us(median(&rt)),
+            us(median(&ft)),
+            median(&ft).as_secs_f64() / median(&rt).as_secs_f64()
+        );
+    }
     println!("load average after: {}", loadavg());
 }
