@@ -265,13 +265,14 @@ impl LoadedCounts {
             order.ends.push(0);
             for _ in 0..order.keys.len() {
                 let start = *pos;
-                let d = varint::read(buf, pos, base)? + 1;
-                if d > 256 {
+                let d = varint::read(buf, pos, base)?;
+                if d > 255 {
                     return Err(Error::corrupt(
                         "context with more than 256 followers",
                         at(start),
                     ));
                 }
+                let d = d + 1;
                 let gaps = buf
                     .get(*pos..*pos + d as usize)
                     .ok_or_else(|| Error::truncated("a context's bytes", at(*pos)))?;
@@ -646,6 +647,37 @@ mod tests {
             let sizes: Vec<usize> = counts.orders.iter().map(Vec::len).collect();
             assert_eq!(model.context_counts(), sizes, "round {round}");
         }
+    }
+
+    /// A model section with one order-1 context whose follower count is `d_minus_one` (as
+    /// stored), followed by `tail`.
+    fn one_context_section(d_minus_one: u64, tail: &[u8]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        varint::write(&mut buf, 1);
+        for _ in 0..2 * 2 * SEE_CELLS + 256 {
+            varint::write(&mut buf, 1);
+        }
+        let mut bits = [0u8; 32];
+        bits[0] = 1; // the context after byte 0
+        buf.extend_from_slice(&bits);
+        varint::write(&mut buf, d_minus_one);
+        buf.extend_from_slice(tail);
+        buf
+    }
+
+    #[test]
+    fn follower_counts_out_of_range_are_errors() {
+        // Found by the codebook fuzz target: a count of u64::MAX overflowed when one was added.
+        for d in [256, u64::MAX - 1, u64::MAX] {
+            let buf = one_context_section(d, &[0; 8]);
+            let e = LoadedCounts::read(&buf, &mut 0, 0).err().expect("refused");
+            assert!(e.to_string().contains("more than 256 followers"), "{e}");
+        }
+        let ok = one_context_section(1, &[7, 0, 3, 4]); // bytes 7 and 8, counts 3 and 4
+        let loaded = LoadedCounts::read(&ok, &mut 0, 0).expect("valid");
+        assert_eq!(loaded.orders[1].syms, [7, 8]);
+        assert_eq!(loaded.orders[1].counts, [3, 4]);
+        assert!(loaded.build().is_ok());
     }
 
     #[test]
