@@ -22,16 +22,26 @@ fuzz_target!(|data: &[u8]| {
     let codebook = Arc::new(codebook);
     let mut enc = Encoder::new(Arc::clone(&codebook));
     let mut dec = Decoder::new(codebook);
-    let texts: [&[u8]; 4] = [
+    // Repeats of more than 16 bytes (in the record and from the frame) start DELTA runs, so
+    // the wrong-prediction paths (`encode_excluding` with a byte excluded) and `state_after`
+    // run too.
+    let frame: &[u8] = b"User: the same question again, word for word, please.\n";
+    let texts: [&[u8]; 5] = [
         b"",
         b"The quick brown fox jumps over the lazy dog. {\"role\": \"user\"}",
         &[0, 0, 0, 1, 255, 0, 0, 7, 7, 7, 7, 7, 7, 7, 7],
         "\u{3a3}LANG \u{1F600} caf\u{e9}".as_bytes(),
+        b"User: the same question again, word for word, please!\n\
+          repeat repeat repeat repeat repeat repeat repeat repeat repeaT \0\0\0\0\0\0\0\0\0x",
     ];
     for text in texts {
-        let (mut coded, mut back) = (Vec::new(), Vec::new());
-        enc.encode(text, &mut coded).expect("a loaded codebook encodes");
-        dec.decode(&coded, &mut back).expect("and decodes what it encoded");
-        assert_eq!(back, text);
+        for frames in [&[][..], &[frame][..]] {
+            let (mut coded, mut back) = (Vec::new(), Vec::new());
+            enc.encode_with_frames(frames, text, &mut coded)
+                .expect("a loaded codebook encodes");
+            dec.decode_with_frames(frames, &coded, &mut back)
+                .expect("and decodes what it encoded");
+            assert_eq!(back, text);
+        }
     }
 });

@@ -281,4 +281,80 @@ mod tests {
         assert!(bank.references(&[], &root(0)).is_empty());
         assert_eq!(bank.references(&[], &root(4))[0].0, 4);
     }
+
+    /// The filter never changes a lookup. After every add_root (growth rebuilds,
+    /// evictions, sweeps), every indexed hash passes the filter, and lookups with the filter
+    /// equal lookups with a filter of all ones (the index alone).
+    #[test]
+    fn the_filter_never_changes_a_lookup() {
+        struct Rng(u64);
+        impl Rng {
+            fn next(&mut self) -> u64 {
+                self.0 ^= self.0 >> 12;
+                self.0 ^= self.0 << 25;
+                self.0 ^= self.0 >> 27;
+                self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+            }
+            fn below(&mut self, n: u64) -> u64 {
+                self.next() % n
+            }
+        }
+        let (mut sweeps, mut growths, mut hits) = (0, 0, 0);
+        for (seed, budget) in [(1u64, 8192usize), (2, 1 << 20), (3, 3000), (4, 40_000)] {
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+            let mut bank = Bank::new(budget);
+            let mut all: Vec<Vec<u8>> = Vec::new();
+            for index in 0..400u64 {
+                let len = 200 + rng.below(6000) as usize;
+                let mut root: Vec<u8> = Vec::with_capacity(len);
+                while root.len() < len {
+                    if !all.is_empty() && rng.below(3) == 0 {
+                        let src = &all[rng.below(all.len() as u64) as usize];
+                        let a = rng.below(src.len() as u64) as usize;
+                        let b = (a + rng.below(700) as usize).min(src.len());
+                        root.extend_from_slice(&src[a..b]);
+                    } else {
+                        root.push(b"abc "[rng.below(4) as usize]);
+                        root.push(rng.next() as u8);
+                    }
+                }
+                let bits = bank.filter_bits;
+                let before = bank.index.len();
+                bank.add_root(index, &root);
+                if bank.index.len() < before {
+                    sweeps += 1;
+                }
+                if bank.filter_bits != bits {
+                    growths += 1;
+                }
+                for &h in bank.index.keys() {
+                    assert!(bank.may_hold(h), "an indexed hash fails the filter");
+                }
+                all.push(root);
+                // Lookups: spans of old and recent roots, misaligned, with noise.
+                for _ in 0..3 {
+                    let mut rec = Vec::new();
+                    for _ in 0..1 + rng.below(4) {
+                        let src = &all[rng.below(all.len() as u64) as usize];
+                        let a = rng.below(src.len() as u64) as usize;
+                        let b = (a + 64 + rng.below(2000) as usize).min(src.len());
+                        rec.extend_from_slice(&src[a..b]);
+                        rec.extend((0..rng.below(100)).map(|_| rng.next() as u8));
+                    }
+                    let exclude: Vec<u64> =
+                        (0..rng.below(3)).map(|_| rng.below(index + 1)).collect();
+                    let (mut scratch, mut with, mut without) = (Vec::new(), Vec::new(), Vec::new());
+                    bank.references_with(&mut scratch, &exclude, &rec, &mut with);
+                    let ones = vec![!0; bank.filter.len()];
+                    let saved = std::mem::replace(&mut bank.filter, ones);
+                    bank.references_with(&mut scratch, &exclude, &rec, &mut without);
+                    bank.filter = saved;
+                    assert_eq!(with, without, "root {index}");
+                    hits += usize::from(!with.is_empty());
+                }
+            }
+        }
+        eprintln!("sweeps {sweeps}, filter resizes {growths}, lookups with references {hits}");
+        assert!(sweeps > 0 && growths > 0 && hits > 100);
+    }
 }
