@@ -6,10 +6,9 @@
 //!
 //! The byte layout is in `docs/FORMAT.md`.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::sync::{Arc, Mutex};
-
-use rayon::prelude::*;
+use std::sync::{mpsc, Arc, Mutex};
 
 use crate::checksum::{crc32c, Crc32c};
 use crate::codebook::{Codebook, CodebookId};
@@ -115,6 +114,9 @@ impl FileHeader {
     }
 }
 
+/// A chunk coded by a worker: its raw bytes and its payload.
+type CodedChunk = (Vec<u8>, Result<Vec<u8>>);
+
 /// Writes a stream: buffers input, encodes it chunk by chunk, and writes the trailer on
 /// [`finish`](StreamWriter::finish). Dropping it without `finish` leaves an incomplete stream,
 /// which readers reject.
@@ -123,11 +125,11 @@ pub struct StreamWriter<W: Write> {
     encoder: Encoder,
     chunk_size: usize,
     pending: Vec<u8>,
-    /// With several workers: full chunks waiting to be coded together, the workers' encoders
-    /// and their threads.
-    queue: Vec<Vec<u8>>,
+    /// With several workers: the chunks being coded, oldest first (each reports its raw bytes
+    /// and payload when done), the workers' encoders and their threads.
+    in_flight: VecDeque<mpsc::Receiver<CodedChunk>>,
     config: EncoderConfig,
-    workers: Vec<Mutex<Encoder>>,
+    workers: Arc<Vec<Mutex<Encoder>>>,
     threads: Option<rayon::ThreadPool>,
     frame: Vec<u8>,
     /// The chunk index as the trailer encodes it: varint payload length, varint raw length.
@@ -171,9 +173,9 @@ impl<W: Write> StreamWriter<W> {
             encoder: Encoder::new(codebook),
             chunk_size,
             pending: Vec::with_capacity(chunk_size),
-            queue: Vec::new(),
+            in_flight: VecDeque::new(),
             config: EncoderConfig::default(),
-            workers: Vec::new(),
+            workers: Arc::new(Vec::new()),
             threads: None,
             frame: Vec::new(),
             index: Vec::new(),
@@ -203,9 +205,10 @@ impl<W: Write> StreamWriter<W> {
         self
     }
 
-    /// Codes chunks on `threads` worker threads (0: one per core), `threads` chunks at a time.
-    /// The stream's bytes do not depend on the number of threads; memory grows to about three
-    /// chunk sizes per thread.
+    /// Codes chunks on `threads` worker threads (0: one per core) while the caller goes on
+    /// writing: each full chunk is handed to the workers, and coded chunks are written in
+    /// order as they are done, at most two per thread in flight. The stream's bytes do not
+    /// depend on the number of threads; memory grows to about three chunk sizes per thread.
     pub fn with_threads(mut self, threads: usize) -> Result<StreamWriter<W>> {
         let n = match threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -214,9 +217,11 @@ impl<W: Write> StreamWriter<W> {
         if n > 1 {
             let codebook = Arc::clone(self.encoder.codebook());
             let config = self.config;
-            self.workers = (0..n)
-                .map(|_| Mutex::new(Encoder::with_config(Arc::clone(&codebook), config)))
-                .collect();
+            self.workers = Arc::new(
+                (0..n)
+                    .map(|_| Mutex::new(Encoder::with_config(Arc::clone(&codebook), config)))
+                    .collect(),
+            );
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(n)
                 .build()
@@ -229,7 +234,7 @@ impl<W: Write> StreamWriter<W> {
     /// The counters of the writer's encoders, summed.
     pub fn stats(&self) -> crate::record::EncoderStats {
         let mut total = self.encoder.stats();
-        for w in &self.workers {
+        for w in self.workers.iter() {
             total.merge(&w.lock().unwrap_or_else(|e| e.into_inner()).stats());
         }
         total
@@ -250,36 +255,50 @@ impl<W: Write> StreamWriter<W> {
             self.frame = payload;
             return r;
         };
-        let _ = pool;
         let full = std::mem::replace(&mut self.pending, Vec::with_capacity(self.chunk_size));
-        self.queue.push(full);
-        if self.queue.len() >= self.workers.len() {
-            self.code_queue()?;
-        }
-        Ok(())
+        let (tx, rx) = mpsc::channel();
+        let workers = Arc::clone(&self.workers);
+        pool.spawn(move || {
+            // A panic (a bug) becomes the chunk's error instead of aborting the process.
+            let coded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let w = rayon::current_thread_index().unwrap_or(0) % workers.len();
+                let mut enc = workers[w].lock().unwrap_or_else(|e| e.into_inner());
+                let mut payload = Vec::with_capacity(full.len() / 3 + 16);
+                enc.encode(&full, &mut payload).map(|()| payload)
+            }))
+            .unwrap_or_else(|_| {
+                Err(Error::invalid(
+                    "a stream worker panicked (a bug; please report it)",
+                ))
+            });
+            // The writer may have been dropped meanwhile; then nobody waits for the chunk.
+            let _ = tx.send((full, coded));
+        });
+        self.in_flight.push_back(rx);
+        // The woken worker may be queued on this thread's core while the other core idles
+        // (see the archive writer): yielding lets it start now.
+        std::thread::yield_now();
+        self.write_coded(2 * self.workers.len())
     }
 
-    /// Codes the queued chunks in parallel and writes them in order.
-    fn code_queue(&mut self) -> Result<()> {
-        if self.queue.is_empty() {
-            return Ok(());
-        }
-        let workers = &self.workers;
-        let queue = &self.queue;
-        let code = |raw: &Vec<u8>| -> Result<Vec<u8>> {
-            let w = rayon::current_thread_index().unwrap_or(0) % workers.len();
-            let mut enc = workers[w].lock().unwrap_or_else(|e| e.into_inner());
-            let mut payload = Vec::with_capacity(raw.len() / 3 + 16);
-            enc.encode(raw, &mut payload)?;
-            Ok(payload)
-        };
-        let payloads: Vec<Result<Vec<u8>>> = match &self.threads {
-            Some(pool) => pool.install(|| queue.par_iter().map(code).collect()),
-            None => queue.iter().map(code).collect(),
-        };
-        let queue = std::mem::take(&mut self.queue);
-        for (raw, payload) in queue.iter().zip(payloads) {
-            self.write_chunk(raw, &payload?)?;
+    /// Writes the chunks that are coded, in order, waiting for the oldest ones while more than
+    /// `keep` are in flight.
+    fn write_coded(&mut self, keep: usize) -> Result<()> {
+        while let Some(front) = self.in_flight.front() {
+            let coded = if self.in_flight.len() > keep {
+                front.recv().ok()
+            } else {
+                match front.try_recv() {
+                    Ok(coded) => Some(coded),
+                    Err(mpsc::TryRecvError::Empty) => return Ok(()),
+                    Err(mpsc::TryRecvError::Disconnected) => None,
+                }
+            };
+            self.in_flight.pop_front();
+            let (raw, payload) = coded.ok_or_else(|| {
+                Error::invalid("a stream worker stopped before finishing its chunk")
+            })?;
+            self.write_chunk(&raw, &payload?)?;
         }
         Ok(())
     }
@@ -304,7 +323,7 @@ impl<W: Write> StreamWriter<W> {
     /// Codes what is buffered, writes the end marker and trailer, and returns the inner writer.
     pub fn finish(mut self) -> Result<W> {
         self.flush_chunk()?;
-        self.code_queue()?;
+        self.write_coded(0)?;
         let mut t = Vec::new();
         varint::write(&mut t, 0); // end marker
         varint::write(&mut t, self.chunks);
@@ -690,6 +709,8 @@ mod tests {
             let mut w = w.with_threads(threads).unwrap();
             for part in input.chunks(7_777) {
                 w.write_all(part).unwrap();
+                // Memory in flight stays bounded: at most two chunks per worker.
+                assert!(w.in_flight.len() <= 2 * w.workers.len().max(1));
             }
             w.finish().unwrap()
         };
