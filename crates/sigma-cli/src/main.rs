@@ -133,8 +133,8 @@ pub struct CodecArgs {
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
 
-    /// Compress on N worker threads, one chunk each at a time (0: one per core). The output
-    /// does not depend on N. Decompression ignores it (it is sequential).
+    /// Compress on N worker threads, 1 MiB chunks coded while the input is read (0: one per
+    /// core). The output does not depend on N. Decompression ignores it (it is sequential).
     #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
     pub threads: usize,
 
