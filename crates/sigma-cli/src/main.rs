@@ -133,8 +133,9 @@ pub struct CodecArgs {
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
 
-    /// Compress on N worker threads, 1 MiB chunks coded while the input is read (0: one per
-    /// core). The output does not depend on N. Decompression ignores it (it is sequential).
+    /// Work on N threads (0: one per core): compression codes 1 MiB chunks while the input is
+    /// read, decompression decodes chunks read ahead while the output is written. The output
+    /// does not depend on N.
     #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
     pub threads: usize,
 
@@ -410,6 +411,10 @@ pub struct VerifyArgs {
     /// Print nothing but errors (no `OK` line, no progress bar).
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
+
+    /// Decode a stream's chunks on N threads (0: one per core). Archives are verified on one.
+    #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// Options of `sigma stats`.

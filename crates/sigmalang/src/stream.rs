@@ -381,6 +381,39 @@ pub struct StreamReader<R: Read> {
     done: bool,
     /// Set once an error was returned: a damaged stream never yields more data.
     failed: bool,
+    /// With worker threads: the chunks read ahead (verified, being decoded), and what ended
+    /// the read-ahead (the end marker or an error), in stream order.
+    ahead: VecDeque<Ahead>,
+    threads: Option<rayon::ThreadPool>,
+    decoders: Arc<Vec<Mutex<Decoder>>>,
+}
+
+/// What the next chunk of a stream is, once read and verified.
+enum Next {
+    /// A chunk: its payload (checksum and header checked), where the payload starts in the
+    /// stream, and its index.
+    Chunk {
+        payload: Vec<u8>,
+        start: u64,
+        number: u64,
+    },
+    /// The end marker (its bytes, for the trailer's checksum); the trailer follows.
+    End(Vec<u8>),
+}
+
+/// A chunk read ahead by a reader with worker threads.
+enum Ahead {
+    /// Being decoded; its payload's length, start and index, and where its output comes.
+    Chunk {
+        payload_len: u64,
+        start: u64,
+        number: u64,
+        decoded: mpsc::Receiver<Result<Vec<u8>>>,
+    },
+    /// The end marker: the trailer is read and checked once every chunk before it is taken.
+    End(Vec<u8>),
+    /// Reading ahead failed here; the error comes when the reader gets this far.
+    Failed(Error),
 }
 
 impl<R: Read> StreamReader<R> {
@@ -407,7 +440,40 @@ impl<R: Read> StreamReader<R> {
             total: 0,
             done: false,
             failed: false,
+            ahead: VecDeque::new(),
+            threads: None,
+            decoders: Arc::new(Vec::new()),
         }
+    }
+
+    /// Decodes chunks on `threads` worker threads (0: one per core): the reader reads and
+    /// verifies up to two chunks a worker ahead, and the workers decode them while the caller
+    /// takes the output. What the reader yields, and where it stops with which error on a
+    /// damaged stream, do not depend on the number of threads. Memory grows to about three
+    /// chunk sizes (and their payloads) per thread.
+    ///
+    /// # Errors
+    /// If the threads cannot be started.
+    pub fn with_threads(mut self, threads: usize) -> Result<StreamReader<R>> {
+        let n = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        if n > 1 {
+            let codebook = Arc::clone(self.decoder.codebook());
+            self.decoders = Arc::new(
+                (0..n)
+                    .map(|_| Mutex::new(Decoder::new(Arc::clone(&codebook))))
+                    .collect(),
+            );
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .thread_name(|i| format!("sigma-decoder-{i}"))
+                .build()
+                .map_err(|e| Error::invalid(format!("cannot start {n} worker threads: {e}")))?;
+            self.threads = Some(pool);
+        }
+        Ok(self)
     }
 
     /// Reads and checks the header (if not done yet) and returns it.
@@ -463,6 +529,112 @@ impl<R: Read> StreamReader<R> {
     }
 
     fn read_chunk(&mut self) -> Result<()> {
+        if self.threads.is_some() {
+            return self.take_ahead();
+        }
+        let buf = std::mem::take(&mut self.payload);
+        let (payload, start, number) = match self.read_verified(buf)? {
+            Next::End(head) => return self.trailer(head),
+            Next::Chunk {
+                payload,
+                start,
+                number,
+            } => (payload, start, number),
+        };
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        let decoded = self.decoder.decode(&payload, &mut out);
+        let payload_len = payload.len() as u64;
+        self.payload = payload;
+        decoded.map_err(|e| e.shifted(start).within(format!("chunk {number}")))?;
+        self.take_output(payload_len, out);
+        Ok(())
+    }
+
+    /// With worker threads: reads ahead (handing each chunk to the workers) until two chunks a
+    /// worker are in flight or the read-ahead ended, then takes the oldest.
+    fn take_ahead(&mut self) -> Result<()> {
+        let ended = |a: &Ahead| !matches!(a, Ahead::Chunk { .. });
+        while self.ahead.len() < 2 * self.decoders.len() && !self.ahead.back().is_some_and(ended) {
+            let next = match self.read_verified(Vec::new()) {
+                Ok(Next::Chunk {
+                    payload,
+                    start,
+                    number,
+                }) => {
+                    let (tx, decoded) = mpsc::channel();
+                    let payload_len = payload.len() as u64;
+                    let decoders = Arc::clone(&self.decoders);
+                    let pool = self.threads.as_ref().expect("threaded reader");
+                    pool.spawn(move || {
+                        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            let w = rayon::current_thread_index().unwrap_or(0) % decoders.len();
+                            let mut dec = decoders[w].lock().unwrap_or_else(|e| e.into_inner());
+                            let mut out = Vec::new();
+                            dec.decode(&payload, &mut out).map(|()| out)
+                        }))
+                        .unwrap_or_else(|_| {
+                            Err(Error::invalid(
+                                "a stream decoder panicked (a bug; please report it)",
+                            ))
+                        });
+                        // The reader may have been dropped meanwhile.
+                        let _ = tx.send(out);
+                    });
+                    // See the archive writer: let the woken worker start now.
+                    std::thread::yield_now();
+                    Ahead::Chunk {
+                        payload_len,
+                        start,
+                        number,
+                        decoded,
+                    }
+                }
+                Ok(Next::End(head)) => Ahead::End(head),
+                Err(e) => Ahead::Failed(e),
+            };
+            self.ahead.push_back(next);
+        }
+        match self.ahead.pop_front() {
+            Some(Ahead::Chunk {
+                payload_len,
+                start,
+                number,
+                decoded,
+            }) => {
+                let out = decoded
+                    .recv()
+                    .unwrap_or_else(|_| {
+                        Err(Error::invalid(
+                            "a stream decoder stopped before finishing its chunk",
+                        ))
+                    })
+                    .map_err(|e| e.shifted(start).within(format!("chunk {number}")))?;
+                self.take_output(payload_len, out);
+                Ok(())
+            }
+            Some(Ahead::End(head)) => self.trailer(head),
+            Some(Ahead::Failed(e)) => Err(e),
+            None => unreachable!("the read-ahead always holds a chunk, the end or an error"),
+        }
+    }
+
+    /// Makes `out`, decoded from a payload of `payload_len` bytes, the next output; counts it
+    /// for the trailer's checks.
+    fn take_output(&mut self, payload_len: u64, out: Vec<u8>) {
+        self.out = out;
+        self.out_pos = 0;
+        self.content_crc.update(&self.out);
+        self.total += self.out.len() as u64;
+        let mut entry = Vec::with_capacity(2 * varint::MAX_LEN);
+        varint::write(&mut entry, payload_len);
+        varint::write(&mut entry, self.out.len() as u64);
+        self.index_crc.update(&entry);
+    }
+
+    /// Reads the next chunk into `payload` (cleared first) and verifies its checksum and
+    /// header, or reads the end marker.
+    fn read_verified(&mut self, mut payload: Vec<u8>) -> Result<Next> {
         self.header()?;
         let chunk_start = self.offset;
         let mut head = Vec::with_capacity(varint::MAX_LEN);
@@ -470,7 +642,7 @@ impl<R: Read> StreamReader<R> {
         let payload_len = varint::read_from(&mut TeeReader(&mut self.inner, &mut head), &mut off)?;
         self.offset = off;
         if payload_len == 0 {
-            return self.trailer(head);
+            return Ok(Next::End(head));
         }
         let chunk_no = self.chunks;
         let ctx = || format!("chunk {chunk_no}");
@@ -482,10 +654,10 @@ impl<R: Read> StreamReader<R> {
             .within(ctx()));
         }
         // Read what is there rather than allocating what the length field claims.
-        self.payload.clear();
+        payload.clear();
         let got = (&mut self.inner)
             .take(payload_len)
-            .read_to_end(&mut self.payload)?;
+            .read_to_end(&mut payload)?;
         if (got as u64) < payload_len {
             return Err(
                 Error::truncated("a chunk payload", self.offset + got as u64).within(ctx()),
@@ -497,7 +669,7 @@ impl<R: Read> StreamReader<R> {
             .map_err(|e| e.within(ctx()))?;
         let mut crc = Crc32c::new();
         crc.update(&head);
-        crc.update(&self.payload);
+        crc.update(&payload);
         let stored = u32::from_le_bytes(crc_bytes);
         if stored != crc.finish() {
             return Err(Error::at(
@@ -511,24 +683,17 @@ impl<R: Read> StreamReader<R> {
             .within(ctx()));
         }
         let payload_start = chunk_start + head.len() as u64;
-        let header = record::read_header(&self.payload)
-            .map_err(|e| e.shifted(payload_start).within(ctx()))?;
+        let header =
+            record::read_header(&payload).map_err(|e| e.shifted(payload_start).within(ctx()))?;
         if header.raw_len > MAX_CHUNK_SIZE as u64 {
             return Err(Error::corrupt("chunk larger than the limit", payload_start).within(ctx()));
         }
-        self.out.clear();
-        self.out_pos = 0;
-        self.decoder
-            .decode(&self.payload, &mut self.out)
-            .map_err(|e| e.shifted(payload_start).within(ctx()))?;
-        self.content_crc.update(&self.out);
-        self.total += self.out.len() as u64;
-        let mut entry = Vec::with_capacity(2 * varint::MAX_LEN);
-        varint::write(&mut entry, payload_len);
-        varint::write(&mut entry, self.out.len() as u64);
-        self.index_crc.update(&entry);
         self.chunks += 1;
-        Ok(())
+        Ok(Next::Chunk {
+            payload,
+            start: payload_start,
+            number: chunk_no,
+        })
     }
 
     fn trailer(&mut self, head: Vec<u8>) -> Result<()> {
@@ -718,6 +883,53 @@ mod tests {
         assert_eq!(one, build(2));
         assert_eq!(one, build(3));
         assert_eq!(decompress(&one).unwrap(), input);
+    }
+
+    /// Reads `stream` through `Read` in small steps with `threads` decoder threads: the bytes
+    /// yielded before the reader stopped, and its error (as text) if it failed.
+    fn read_with(stream: &[u8], threads: usize) -> (Vec<u8>, Option<String>) {
+        let mut r = StreamReader::new(stream).with_threads(threads).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 301];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => return (out, None),
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    // A failed reader stays failed.
+                    assert!(r.read(&mut buf).is_err());
+                    return (out, Some(e.to_string()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn threaded_reader_yields_and_fails_as_the_sequential_one() {
+        let input: Vec<u8> = (0..400u32)
+            .flat_map(|i| format!("turn {} said {}; ", i % 37, i * 7 % 101).into_bytes())
+            .collect();
+        let mut w = StreamWriter::with_chunk_size(Vec::new(), 600).unwrap();
+        w.write_all(&input).unwrap();
+        let stream = w.finish().unwrap();
+        assert!(input.len() / 600 >= 8, "several chunks");
+        for threads in [1, 2, 3] {
+            assert_eq!(read_with(&stream, threads), (input.clone(), None));
+        }
+        let mut failures = 0;
+        for cut in (0..stream.len()).step_by(3) {
+            let one = read_with(&stream[..cut], 1);
+            assert!(one.1.is_some(), "a cut at {cut} is an error");
+            assert_eq!(one, read_with(&stream[..cut], 2), "cut at {cut}");
+        }
+        for i in (0..stream.len()).step_by(5) {
+            let mut damaged = stream.clone();
+            damaged[i] ^= 1 << (i % 8);
+            let one = read_with(&damaged, 1);
+            failures += usize::from(one.1.is_some());
+            assert_eq!(one, read_with(&damaged, 3), "bit flip at {i}");
+        }
+        assert!(failures > 0);
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub fn compress(args: &CodecArgs) -> Result<(), CliError> {
 
     if remove_input {
         if let (Some(packed), Some(original)) = (finished.temp_path(), input.path()) {
-            verify_compressed(packed, original, &model.codebook, &in_label)?;
+            verify_compressed(packed, original, &model.codebook, args.threads, &in_label)?;
         }
     }
     finished.persist(remove_input)?;
@@ -103,7 +103,9 @@ pub fn decompress(args: &CodecArgs) -> Result<(), CliError> {
     let n = read_full(&mut buffered, &mut head).map_err(|e| CliError::new(&in_label, e))?;
     head.truncate(n);
     let codebook = stream_codebook(&head, args.model.as_deref(), &in_label)?;
-    let mut reader = StreamReader::with_codebook(Cursor::new(head).chain(buffered), codebook);
+    let mut reader = StreamReader::with_codebook(Cursor::new(head).chain(buffered), codebook)
+        .with_threads(args.threads)
+        .map_err(|e| CliError::new("--threads", e))?;
     let mut output = Output::create(&target, args.force, opened.permissions)?;
     let out_label = output.label().to_string();
     let is_stdout = output.is_stdout();
@@ -175,13 +177,16 @@ fn verify_compressed(
     packed: &Path,
     original: &Path,
     codebook: &Arc<Codebook>,
+    threads: usize,
     in_label: &str,
 ) -> Result<(), CliError> {
     let fail =
         |what: String| CliError::new(in_label, format!("verification failed, input kept: {what}"));
     let packed = File::open(packed).map_err(|e| fail(e.to_string()))?;
     let mut decoded =
-        StreamReader::with_codebook(BufReader::with_capacity(BUF_SIZE, packed), codebook.clone());
+        StreamReader::with_codebook(BufReader::with_capacity(BUF_SIZE, packed), codebook.clone())
+            .with_threads(threads)
+            .map_err(|e| fail(e.to_string()))?;
     let mut original = File::open(original).map_err(|e| fail(e.to_string()))?;
     let mut a = vec![0u8; BUF_SIZE];
     let mut b = vec![0u8; BUF_SIZE];

@@ -50,7 +50,9 @@ pub fn run(args: &VerifyArgs) -> Result<(), CliError> {
         (FileKind::Stream, _) => {
             let codebook = stream_codebook(&head, args.model.as_deref(), &label)?;
             let mut reader =
-                StreamReader::with_codebook(Cursor::new(head).chain(buffered), codebook);
+                StreamReader::with_codebook(Cursor::new(head).chain(buffered), codebook)
+                    .with_threads(args.threads)
+                    .map_err(|e| CliError::new("--threads", e))?;
             let decoded = io::copy(&mut reader, &mut io::sink())
                 .map_err(|e| CliError::codec_io(&label, e))?;
             drop(reader); // clears the progress bar
