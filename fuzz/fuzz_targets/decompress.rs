@@ -1,5 +1,6 @@
-//! Arbitrary bytes given to the decoders never panic (errors are fine), and a stream that does
-//! decode decodes the same through the one-shot and the streaming API.
+//! Arbitrary bytes given to the decoders never panic (errors are fine), a stream that does
+//! decode decodes the same through the one-shot and the streaming API, and a reader decoding on
+//! two threads yields the same bytes and the same error as one decoding on the calling thread.
 #![no_main]
 
 use std::io::Read;
@@ -10,6 +11,17 @@ fuzz_target!(|data: &[u8]| {
     let one_shot = sigmalang::decompress(data);
     let mut streamed = Vec::new();
     let reader = sigmalang::StreamReader::new(data).read_to_end(&mut streamed);
+    // Decoding on two threads yields the same bytes and stops with the same error.
+    let mut threaded = Vec::new();
+    let parallel = sigmalang::StreamReader::new(data)
+        .with_threads(2)
+        .expect("threads start")
+        .read_to_end(&mut threaded);
+    assert_eq!(threaded, streamed);
+    assert_eq!(
+        parallel.as_ref().map_err(|e| e.to_string()),
+        reader.as_ref().map_err(|e| e.to_string())
+    );
     match (one_shot, reader) {
         (Ok(out), Ok(_)) => assert_eq!(out, streamed),
         (Err(_), Err(_)) => {}

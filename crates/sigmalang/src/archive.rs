@@ -89,10 +89,7 @@ impl Default for ArchiveOptions {
 impl ArchiveOptions {
     /// The number of worker threads these options ask for.
     pub fn worker_count(&self) -> usize {
-        match self.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        }
+        crate::workers::count(self.threads)
     }
 }
 
@@ -262,12 +259,7 @@ impl<W: Write> ArchiveWriter<W> {
                     .collect(),
             );
             if n > 1 {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .thread_name(|i| format!("sigma-worker-{i}"))
-                    .build()
-                    .map_err(|e| Error::invalid(format!("cannot start {n} worker threads: {e}")))?;
-                writer.threads = Some(pool);
+                writer.threads = Some(crate::workers::pool(n, "worker")?);
             }
         }
         Ok(writer)

@@ -287,18 +287,7 @@ mod tests {
     /// equal lookups with a filter of all ones (the index alone).
     #[test]
     fn the_filter_never_changes_a_lookup() {
-        struct Rng(u64);
-        impl Rng {
-            fn next(&mut self) -> u64 {
-                self.0 ^= self.0 >> 12;
-                self.0 ^= self.0 << 25;
-                self.0 ^= self.0 >> 27;
-                self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-            }
-            fn below(&mut self, n: u64) -> u64 {
-                self.next() % n
-            }
-        }
+        use crate::workers::TestRng as Rng;
         let (mut sweeps, mut growths, mut hits) = (0, 0, 0);
         for (seed, budget) in [(1u64, 8192usize), (2, 1 << 20), (3, 3000), (4, 40_000)] {
             let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);

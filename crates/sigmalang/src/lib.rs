@@ -17,6 +17,7 @@ pub mod primitive;
 pub mod record;
 pub mod stream;
 pub mod varint;
+mod workers;
 
 pub use archive::{ArchiveOptions, ArchiveReader, ArchiveWriter, RecordInfo};
 pub use codebook::{Codebook, CodebookId};

@@ -210,10 +210,7 @@ impl<W: Write> StreamWriter<W> {
     /// order as they are done, at most two per thread in flight. The stream's bytes do not
     /// depend on the number of threads; memory grows to about three chunk sizes per thread.
     pub fn with_threads(mut self, threads: usize) -> Result<StreamWriter<W>> {
-        let n = match threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let n = crate::workers::count(threads);
         if n > 1 {
             let codebook = Arc::clone(self.encoder.codebook());
             let config = self.config;
@@ -222,11 +219,7 @@ impl<W: Write> StreamWriter<W> {
                     .map(|_| Mutex::new(Encoder::with_config(Arc::clone(&codebook), config)))
                     .collect(),
             );
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .build()
-                .map_err(|e| Error::invalid(format!("cannot start {n} worker threads: {e}")))?;
-            self.threads = Some(pool);
+            self.threads = Some(crate::workers::pool(n, "encoder")?);
         }
         Ok(self)
     }
@@ -455,10 +448,7 @@ impl<R: Read> StreamReader<R> {
     /// # Errors
     /// If the threads cannot be started.
     pub fn with_threads(mut self, threads: usize) -> Result<StreamReader<R>> {
-        let n = match threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let n = crate::workers::count(threads);
         if n > 1 {
             let codebook = Arc::clone(self.decoder.codebook());
             self.decoders = Arc::new(
@@ -466,12 +456,7 @@ impl<R: Read> StreamReader<R> {
                     .map(|_| Mutex::new(Decoder::new(Arc::clone(&codebook))))
                     .collect(),
             );
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(n)
-                .thread_name(|i| format!("sigma-decoder-{i}"))
-                .build()
-                .map_err(|e| Error::invalid(format!("cannot start {n} worker threads: {e}")))?;
-            self.threads = Some(pool);
+            self.threads = Some(crate::workers::pool(n, "decoder")?);
         }
         Ok(self)
     }

@@ -481,24 +481,9 @@ mod tests {
     use crate::codebook::{Codebook, CODEBOOK_MAGIC, CODEBOOK_VERSION};
     use crate::model::{entry_index, node_syms, ByteSet};
     use crate::record::{Decoder, Encoder};
+    use crate::workers::TestRng as Rng;
     use std::panic::{catch_unwind, AssertUnwindSafe};
     use std::sync::Arc;
-
-    /// A small deterministic generator (xorshift64*).
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
 
     /// Random models over the whole space the format allows: orders 1..=7, contexts of up to 256
     /// followers, all-zero roots, counts at and near u32::MAX, escape tables of 1 and 65535,
