@@ -353,6 +353,11 @@ pub struct UnpackArgs {
     /// kept (without --salvage, a damaged record fails the whole unpack and no output is left).
     #[arg(long)]
     pub salvage: bool,
+
+    /// Decode on N threads (0: one per core), runs of blocks each; the output does not depend
+    /// on N.
+    #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// Options of `sigma get`.
@@ -412,7 +417,7 @@ pub struct VerifyArgs {
     #[arg(short = 'q', long = "quiet")]
     pub quiet: bool,
 
-    /// Decode a stream's chunks on N threads (0: one per core). Archives are verified on one.
+    /// Decode on N threads (0: one per core): a stream's chunks, or an archive's runs of blocks.
     #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
     pub threads: usize,
 }

@@ -1227,36 +1227,49 @@ impl<R: Read + Seek> ArchiveReader<R> {
         mut each: impl FnMut(u64, Result<&[u8]>) -> std::ops::ControlFlow<()>,
     ) -> u64 {
         let mut failed = 0;
+        self.walk_blocks(0..self.len(), |n, r| {
+            failed += u64::from(r.is_err());
+            each(n, r)
+        });
+        failed
+    }
+
+    /// Walks the records `range` (whole blocks: it starts on a block boundary and ends on
+    /// one or at the end) as [`walk_until`](Self::walk_until) does.
+    fn walk_blocks(
+        &mut self,
+        range: std::ops::Range<u64>,
+        mut each: impl FnMut(u64, Result<&[u8]>) -> std::ops::ControlFlow<()>,
+    ) {
         let mut block_content = Crc32c::new();
         let mut block_ok = true;
         let mut block_members: Vec<u64> = Vec::new();
         let mut out = Vec::new();
-        for n in 0..self.len() {
+        let len = self.len();
+        for n in range {
             out.clear();
             match self.get_into(n, &mut out) {
                 Ok(()) => {
                     block_content.update(&out);
                     block_members.push(n);
                     if each(n, Ok(&out)).is_break() {
-                        return failed;
+                        return;
                     }
                 }
                 Err(e) => {
-                    failed += 1;
                     block_ok = false;
                     if each(n, Err(e)).is_break() {
-                        return failed;
+                        return;
                     }
                 }
             }
-            let end_of_block = (n + 1) % self.block_records == 0 || n + 1 == self.len();
+            let end_of_block = (n + 1) % self.block_records == 0 || n + 1 == len;
             if end_of_block {
                 let block = (n / self.block_records) as usize;
                 let stored = self.block_crcs[block].1;
                 if block_ok && stored != block_content.finish() {
                     // Every record decoded, yet the content differs: report each one.
                     for &m in &block_members {
-                        failed += 1;
                         let damaged = Error::new(ErrorKind::Checksum {
                             what: "a block's decoded records",
                             expected: stored,
@@ -1264,7 +1277,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                         })
                         .within(format!("record {m}, in block {block}"));
                         if each(m, Err(damaged)).is_break() {
-                            return failed;
+                            return;
                         }
                     }
                 }
@@ -1273,7 +1286,161 @@ impl<R: Read + Seek> ArchiveReader<R> {
                 block_members.clear();
             }
         }
-        failed
+    }
+
+    /// As [`walk_until`](Self::walk_until), decoding on `threads` worker threads (0: one per
+    /// core), each with a reader of its own from `open` (readers of this same archive, with
+    /// its codebook set). Runs of blocks go to the workers; `each` is called on this thread
+    /// with the same records and results, in the same order, as `walk_until` would call it.
+    /// At most two runs a worker are decoded ahead of `each`. A record whose context starts
+    /// before its run is decoded again by the run's worker (its chain is bounded by the
+    /// keyframe options), so the total work grows a little with the number of threads.
+    ///
+    /// # Errors
+    /// If `open` fails for a worker, or a worker panics; records already reported stay
+    /// reported.
+    pub fn walk_parallel<F>(
+        &mut self,
+        open: F,
+        threads: usize,
+        each: impl FnMut(u64, Result<&[u8]>) -> std::ops::ControlFlow<()>,
+    ) -> Result<u64>
+    where
+        F: Fn() -> Result<ArchiveReader<R>> + Sync,
+        R: Send,
+    {
+        /// Blocks a worker decodes at a time.
+        const RUN_BLOCKS: u64 = 64;
+        self.walk_in_runs(open, threads, RUN_BLOCKS, each)
+    }
+
+    /// [`walk_parallel`](Self::walk_parallel) with runs of `run_blocks` blocks.
+    fn walk_in_runs<F>(
+        &mut self,
+        open: F,
+        threads: usize,
+        run_blocks: u64,
+        mut each: impl FnMut(u64, Result<&[u8]>) -> std::ops::ControlFlow<()>,
+    ) -> Result<u64>
+    where
+        F: Fn() -> Result<ArchiveReader<R>> + Sync,
+        R: Send,
+    {
+        use std::ops::ControlFlow;
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Condvar;
+        let n = crate::workers::count(threads);
+        if n <= 1 {
+            return Ok(self.walk_until(each));
+        }
+        let len = self.len();
+        let run_len = run_blocks.max(1) * self.block_records;
+        let runs = len.div_ceil(run_len);
+        let ahead = 2 * n as u64;
+        let next_run = AtomicU64::new(0);
+        let stop = AtomicBool::new(false);
+        // Runs handed to `each` so far; workers wait while they would get too far ahead.
+        let delivered = (Mutex::new(0u64), Condvar::new());
+        type Run = Vec<(u64, Result<Vec<u8>>)>;
+        let (tx, rx) = mpsc::channel::<(u64, Result<Run>)>();
+        let mut failed = 0;
+        let mut outcome = Ok(());
+        std::thread::scope(|scope| {
+            for _ in 0..n {
+                let tx = tx.clone();
+                let (open, next_run, stop, delivered) = (&open, &next_run, &stop, &delivered);
+                scope.spawn(move || {
+                    let mut reader = None;
+                    loop {
+                        let run = next_run.fetch_add(1, Ordering::Relaxed);
+                        if run >= runs {
+                            return;
+                        }
+                        {
+                            let (done, wake) = delivered;
+                            let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+                            while run >= *done + ahead && !stop.load(Ordering::Relaxed) {
+                                done = wake.wait(done).unwrap_or_else(|e| e.into_inner());
+                            }
+                        }
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                            || -> Result<Run> {
+                                if reader.is_none() {
+                                    reader = Some(open()?);
+                                }
+                                let reader = reader.as_mut().expect("opened above");
+                                let mut events = Vec::new();
+                                let start = run * run_len;
+                                reader.walk_blocks(start..(start + run_len).min(len), |m, r| {
+                                    events.push((m, r.map(<[u8]>::to_vec)));
+                                    ControlFlow::Continue(())
+                                });
+                                Ok(events)
+                            },
+                        ))
+                        .unwrap_or_else(|_| {
+                            Err(Error::invalid(
+                                "an archive worker panicked (a bug; please report it)",
+                            ))
+                        });
+                        if tx.send((run, result)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            let mut waiting: std::collections::BTreeMap<u64, Result<Run>> =
+                std::collections::BTreeMap::new();
+            let mut next = 0u64;
+            'runs: while next < runs {
+                while let Some(result) = waiting.remove(&next) {
+                    match result {
+                        Ok(events) => {
+                            for (m, r) in events {
+                                failed += u64::from(r.is_err());
+                                let flow = match r {
+                                    Ok(bytes) => each(m, Ok(&bytes[..])),
+                                    Err(e) => each(m, Err(e)),
+                                };
+                                if flow.is_break() {
+                                    break 'runs;
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            outcome = Err(e);
+                            break 'runs;
+                        }
+                    }
+                    next += 1;
+                    let (done, wake) = &delivered;
+                    *done.lock().unwrap_or_else(|e| e.into_inner()) = next;
+                    wake.notify_all();
+                }
+                if next >= runs {
+                    break;
+                }
+                match rx.recv() {
+                    Ok((run, result)) => {
+                        waiting.insert(run, result);
+                    }
+                    Err(_) => {
+                        outcome = Err(Error::invalid("the archive workers stopped before the end"));
+                        break;
+                    }
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            let (done, wake) = &delivered;
+            drop(done.lock().unwrap_or_else(|e| e.into_inner()));
+            wake.notify_all();
+            drop(rx);
+        });
+        outcome.map(|()| failed)
     }
 }
 
@@ -1604,6 +1771,91 @@ mod tests {
             e.to_string().contains("record 5 depends on record 0"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn parallel_walks_report_as_the_sequential_walk() {
+        // Interleaved conversations (keyed contexts, keyframes, roots) and repeated system
+        // prompts (Σ-bank references across contexts), in blocks of 3 records.
+        let mut records: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let turns: Vec<Vec<Vec<u8>>> = (0..6).map(|_| history(14)).collect();
+        let logs = system_prompt_logs(30);
+        for t in 0..14 {
+            for (c, conv) in turns.iter().enumerate() {
+                records.push((format!("h{c}").into_bytes(), conv[t].clone()));
+            }
+            records.extend(logs[2 * t..2 * t + 2].iter().cloned());
+        }
+        let opts = ArchiveOptions {
+            block_records: 3,
+            context: ContextOptions {
+                keyframe_interval: 4,
+                keyframes_per_root: 2,
+                ..ContextOptions::default()
+            },
+            ..ArchiveOptions::default()
+        };
+        let mut w =
+            ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts)
+                .unwrap();
+        for (k, t) in &records {
+            w.add_in_context(Some(k), t).unwrap();
+        }
+        let intact = w.finish().unwrap();
+        type Events = Vec<(u64, std::result::Result<Vec<u8>, String>)>;
+        let record = |events: &mut Events, n: u64, r: Result<&[u8]>, stop_at: usize| {
+            events.push((n, r.map(<[u8]>::to_vec).map_err(|e| e.to_string())));
+            if events.len() == stop_at {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
+        };
+        let walks = |bytes: &[u8], stop_at: usize| {
+            let mut r = ArchiveReader::open(Cursor::new(bytes)).unwrap();
+            let mut one = Events::new();
+            let failed = r.walk_until(|n, rec| record(&mut one, n, rec, stop_at));
+            for threads in [2, 3] {
+                for run_blocks in [1, 2, 5] {
+                    let mut many = Events::new();
+                    let open = || ArchiveReader::open(Cursor::new(bytes));
+                    let got = r
+                        .walk_in_runs(open, threads, run_blocks, |n, rec| {
+                            record(&mut many, n, rec, stop_at)
+                        })
+                        .unwrap();
+                    assert_eq!(got, failed, "threads {threads}, runs of {run_blocks}");
+                    assert!(many == one, "threads {threads}, runs of {run_blocks}");
+                }
+            }
+            (one, failed)
+        };
+        let (events, failed) = walks(&intact, usize::MAX);
+        assert_eq!(failed, 0);
+        assert_eq!(events.len(), records.len());
+        for (n, r) in &events {
+            assert_eq!(r.as_deref().unwrap(), &records[*n as usize].1[..]);
+        }
+        // Stopped early, the walks stop at the same record.
+        assert_eq!(walks(&intact, 40).0.len(), 40);
+        // Damage: a payload byte of records at the start, middle and end of the archive (112
+        // records, so runs of 1 to 5 blocks cut it into 8 to 38 runs).
+        let reader = ArchiveReader::open(Cursor::new(&intact)).unwrap();
+        let index_at = |n: u64| reader.info(n).unwrap().offset as usize;
+        let mut damaged_total = 0;
+        for at in [
+            index_at(0) + 2,
+            index_at(37) + 5,
+            index_at(71) + 1,
+            index_at(100) + 3,
+        ] {
+            let mut bad = intact.clone();
+            bad[at] ^= 0x10;
+            let (events, failed) = walks(&bad, usize::MAX);
+            assert!(failed > 0, "damage at {at}");
+            damaged_total += events.iter().filter(|(_, r)| r.is_err()).count();
+        }
+        assert!(damaged_total > 4);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! `pack` reads JSONL line by line and stores the string field `--field` of every line as one
 //! record; the archive's metadata remembers the field (`field=NAME\n`). `unpack` writes the
 //! records back as one JSON object per line, `{"NAME": "TEXT"}`, so every text comes back
-//! byte for byte; it decodes the archive in one pass (`ArchiveReader::walk`), which checks every
-//! block and, with `--salvage`, goes on past damaged records. `get` decodes one record, reading
+//! byte for byte; it decodes the archive in one pass (`ArchiveReader::walk_parallel`, runs of
+//! blocks on `-T` threads), which checks every block and, with `--salvage`, goes on past damaged
+//! records. `get` decodes one record, reading
 //! only the blocks of the records it depends on.
 //!
 //! `pack` codes records in batches of [`PACK_BATCH_RECORDS`] records or [`PACK_BATCH_BYTES`]
@@ -14,11 +15,12 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
 use sigmalang::{ArchiveOptions, ContextOptions};
-use sigmalang::{ArchiveReader, ArchiveWriter};
+use sigmalang::{ArchiveReader, ArchiveWriter, Codebook};
 
 use super::encoder_config;
 
@@ -179,6 +181,17 @@ pub fn open_archive(path: &Path, model: Option<&Path>) -> Result<Opened, CliErro
     })
 }
 
+/// Opens the archive `path` again, for another thread, with the codebook its first opening
+/// found.
+pub fn reopen_archive(
+    path: &Path,
+    codebook: &Arc<Codebook>,
+) -> sigmalang::Result<ArchiveReader<File>> {
+    let mut reader = ArchiveReader::open(File::open(path)?)?;
+    reader.set_codebook(Arc::clone(codebook))?;
+    Ok(reader)
+}
+
 /// The field named by an archive's metadata (`field=NAME` on a line of its own), if any.
 pub fn field_of(metadata: &[u8]) -> Option<&str> {
     std::str::from_utf8(metadata)
@@ -189,7 +202,7 @@ pub fn field_of(metadata: &[u8]) -> Option<&str> {
 
 /// Runs `sigma unpack`.
 ///
-/// The archive is decoded in one pass ([`ArchiveReader::walk`]), which reuses decoded records
+/// The archive is decoded in one pass ([`ArchiveReader::walk_parallel`]), which reuses decoded records
 /// as the frames of later ones and checks every block. Without `--salvage` the first damaged
 /// record fails the command and the output file is removed; with it, damaged records are
 /// skipped (each named on standard error), the output is kept, and the command still fails if
@@ -204,7 +217,7 @@ pub fn unpack(args: &UnpackArgs) -> Result<(), CliError> {
         label: in_label,
         field,
         file_len,
-        ..
+        model,
     } = open_archive(&args.archive, args.model.as_deref())?;
     let started = Instant::now();
     let count = reader.len();
@@ -231,7 +244,14 @@ pub fn unpack(args: &UnpackArgs) -> Result<(), CliError> {
         not_text: HashSet::new(),
         failure: None,
     };
-    reader.walk(|n, record| job.take(n, record));
+    let model = model.codebook.clone();
+    let reopen = || reopen_archive(&args.archive, &model);
+    reader
+        .walk_parallel(reopen, args.threads, |n, record| {
+            job.take(n, record);
+            std::ops::ControlFlow::Continue(())
+        })
+        .map_err(|e| CliError::codec(&in_label, e))?;
     bar.finish_and_clear();
     if let Some(e) = job.failure {
         return Err(e); // dropping the output removes its temporary file

@@ -1,7 +1,8 @@
 //! `sigma verify`: decode a whole archive or stream and check every checksum.
 //!
 //! The file's header says what it is. An archive is decoded record by record
-//! ([`ArchiveReader::walk`](sigmalang::ArchiveReader::walk)), which checks every block's
+//! ([`ArchiveReader::walk_parallel`](sigmalang::ArchiveReader::walk_parallel), on `-T`
+//! threads), which checks every block's
 //! payload and content checksums and goes on past damage: each damaged record gets a line
 //! `record N: WHAT` on standard output. A stream is decoded to nowhere, which checks every chunk
 //! and the trailer; its first error ends the check. Either way the command prints `OK: ...`
@@ -13,7 +14,7 @@ use std::path::Path;
 use sigmalang::stream::{read_full, FileHeader, FileKind, HEADER_LEN};
 use sigmalang::StreamReader;
 
-use crate::commands::archive::{open_archive, Opened};
+use crate::commands::archive::{open_archive, reopen_archive, Opened};
 use crate::commands::codec::stream_codebook;
 use crate::error::{one_line, CliError};
 use crate::io::{Input, BUF_SIZE, STDIN_LABEL, STDOUT_LABEL};
@@ -73,6 +74,7 @@ fn verify_archive(path: &Path, args: &VerifyArgs) -> Result<(), CliError> {
         mut reader,
         label,
         file_len,
+        model,
         ..
     } = open_archive(path, args.model.as_deref())?;
     let count = reader.len();
@@ -84,16 +86,21 @@ fn verify_archive(path: &Path, args: &VerifyArgs) -> Result<(), CliError> {
     let mut seen: Option<u64> = None;
     let mut decoded = 0u64;
     let mut damage = Vec::new();
-    let failed = reader.walk(|n, record| {
-        if seen.map_or(true, |s| n > s) {
-            seen = Some(n);
-            bar.inc(1);
-        }
-        match record {
-            Ok(bytes) => decoded += bytes.len() as u64,
-            Err(e) => damage.push(format!("record {n}: {}", one_line(&e.to_string()))),
-        }
-    });
+    let codebook = model.codebook.clone();
+    let reopen = || reopen_archive(path, &codebook);
+    let failed = reader
+        .walk_parallel(reopen, args.threads, |n, record| {
+            if seen.map_or(true, |s| n > s) {
+                seen = Some(n);
+                bar.inc(1);
+            }
+            match record {
+                Ok(bytes) => decoded += bytes.len() as u64,
+                Err(e) => damage.push(format!("record {n}: {}", one_line(&e.to_string()))),
+            }
+            std::ops::ControlFlow::Continue(())
+        })
+        .map_err(|e| CliError::codec(&label, e))?;
     bar.finish_and_clear();
     if failed == 0 {
         return report_ok(
