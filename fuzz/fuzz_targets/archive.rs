@@ -1,5 +1,6 @@
 #![no_main]
-//! Archives: arbitrary bytes opened as an archive never panic the reader (open, walk, get), and
+//! Archives: arbitrary bytes opened as an archive never panic the reader (open, walk, get), a
+//! walk on two threads reports what the sequential walk reports, and
 //! an archive written from the input's records (with context keys, frames, the Σ-bank and
 //! batches on two threads) reads back exactly.
 
@@ -28,7 +29,17 @@ fn read_as_archive(data: &[u8]) {
             _ => {}
         }
     }
-    let _ = reader.walk(|_, _| {});
+    // The sequential walk and a walk on two threads (runs of 64 blocks) report the same.
+    let mut one = Vec::new();
+    let failed = reader.walk(|n, r| one.push((n, r.map(<[u8]>::to_vec).map_err(|e| e.to_string()))));
+    let mut two = Vec::new();
+    let open = || ArchiveReader::open(Cursor::new(data));
+    let walked = reader.walk_parallel(open, 2, |n, r| {
+        two.push((n, r.map(<[u8]>::to_vec).map_err(|e| e.to_string())));
+        std::ops::ControlFlow::Continue(())
+    });
+    assert_eq!(walked.ok(), Some(failed));
+    assert!(one == two, "the parallel walk differs");
     if !reader.is_empty() {
         let _ = reader.get(reader.len() - 1);
         let _ = reader.get(0);
