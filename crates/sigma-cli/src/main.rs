@@ -400,6 +400,11 @@ pub struct LsArgs {
     /// Print one JSON object per record and a final `{"summary": {...}}` object.
     #[arg(long)]
     pub json: bool,
+
+    /// Decode on N threads (0: one per core), runs of blocks each; the listing does not depend
+    /// on N.
+    #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
+    pub threads: usize,
 }
 
 /// Options of `sigma verify`.

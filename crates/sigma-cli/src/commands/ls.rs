@@ -7,15 +7,16 @@
 //! record and a final `{"summary": {...}}` object.
 //!
 //! The decoded sizes come from decoding the whole archive in one pass
-//! ([`ArchiveReader::walk`](sigmalang::ArchiveReader::walk)), so a damaged record is listed as
-//! such and the command exits 1 once the listing is printed.
+//! ([`ArchiveReader::walk_parallel`](sigmalang::ArchiveReader::walk_parallel), on `-T`
+//! threads), so a damaged record is listed as such and the command exits 1 once the listing is
+//! printed.
 
 use std::io::{self, BufWriter, Write};
 
 use serde_json::{json, Value};
 use sigmalang::context::Level;
 
-use crate::commands::archive::{open_archive, Opened};
+use crate::commands::archive::{open_archive, reopen_archive, Opened};
 use crate::error::CliError;
 use crate::format::ratio;
 use crate::io::{BUF_SIZE, STDOUT_LABEL};
@@ -108,13 +109,18 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
     );
     // The reader holds `count` index entries in memory, so `count` fits in a usize.
     let mut decoded: Vec<Option<u64>> = vec![None; count as usize];
-    let failed = reader.walk(|n, record| {
-        let slot = &mut decoded[n as usize];
-        if slot.is_none() {
-            bar.inc(1);
-        }
-        *slot = record.ok().map(|r| r.len() as u64);
-    });
+    let codebook = model.codebook.clone();
+    let reopen = || reopen_archive(&args.archive, &codebook);
+    let failed = reader
+        .walk_parallel(reopen, args.threads, |n, record| {
+            let slot = &mut decoded[n as usize];
+            if slot.is_none() {
+                bar.inc(1);
+            }
+            *slot = record.ok().map(|r| r.len() as u64);
+            std::ops::ControlFlow::Continue(())
+        })
+        .map_err(|e| CliError::codec(&label, e))?;
     bar.finish_and_clear();
 
     let mut out = BufWriter::with_capacity(BUF_SIZE, io::stdout().lock());
