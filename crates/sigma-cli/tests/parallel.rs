@@ -1,5 +1,6 @@
 //! End-to-end tests of `-T/--threads`, `--no-pool` and `sigma stats`: the number of threads and
-//! buffer pooling never change an archive or a stream, and `stats` reports sane numbers.
+//! buffer pooling never change an archive or a stream, nor what `decompress`, `unpack`, `ls` and
+//! `verify` print (intact or damaged input), and `stats` reports sane numbers.
 
 mod common;
 
@@ -177,11 +178,81 @@ fn compress_threads_do_not_change_the_stream() {
     assert_ok(&out);
     assert!(out.stdout == one, "compress -T 3 from stdin differs");
 
-    // It decompresses to the input (-T is accepted and ignored when decompressing).
-    let back = sigma(d, &["-d", "-T", "2"], Some(&one));
-    assert_ok(&back);
-    assert!(back.stdout == text.as_bytes(), "round trip");
+    // It decompresses to the input with any number of threads, and a truncated stream fails
+    // after the same output.
+    for threads in ["1", "2", "3"] {
+        let back = sigma(d, &["-d", "-T", threads], Some(&one));
+        assert_ok(&back);
+        assert!(back.stdout == text.as_bytes(), "round trip, -T {threads}");
+        let cut = &one[..one.len() * 2 / 3];
+        let broken = sigma(d, &["-d", "-c", "-T", threads], Some(cut));
+        let message = assert_fails(&broken);
+        assert!(message.contains("truncated"), "{message}");
+        let one_thread = sigma(d, &["-d", "-c", "-T", "1"], Some(cut));
+        assert!(
+            broken.stdout == one_thread.stdout,
+            "partial output, -T {threads}"
+        );
+    }
     assert_eq!(listing(d), names(&["big.jsonl"]));
+}
+
+#[test]
+fn archive_readers_threads_do_not_change_their_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 3,000 records in 188 blocks: several runs of 64 blocks for the workers.
+    fs::write(d.join("many.jsonl"), many_records(60)).unwrap();
+    let archive = pack(
+        d,
+        "many.jsonl",
+        "many.sga",
+        &["--context-key", "conversation"],
+    );
+    let run = |args: &[&str]| {
+        let out = sigma(d, args, None);
+        assert_ok(&out);
+        out.stdout
+    };
+    let unpacked = run(&["unpack", "-T", "1", "many.sga"]);
+    let listed = run(&["ls", "--json", "-T", "1", "many.sga"]);
+    let verified = run(&["verify", "-T", "1", "many.sga"]);
+    for threads in ["2", "3", "0"] {
+        assert!(
+            run(&["unpack", "-T", threads, "many.sga"]) == unpacked,
+            "unpack -T {threads}"
+        );
+        assert!(
+            run(&["ls", "--json", "-T", threads, "many.sga"]) == listed,
+            "ls -T {threads}"
+        );
+        assert!(
+            run(&["verify", "-T", threads, "many.sga"]) == verified,
+            "verify -T {threads}"
+        );
+    }
+    // Damaged: the same records are skipped and named, the same damage is reported.
+    let mut bad = archive.clone();
+    for at in [archive.len() / 5, archive.len() / 2, archive.len() * 3 / 4] {
+        bad[at] ^= 0x04;
+    }
+    fs::write(d.join("bad.sga"), &bad).unwrap();
+    let salvage = |threads: &str| {
+        let out = sigma(d, &["unpack", "--salvage", "-T", threads, "bad.sga"], None);
+        assert_eq!(out.status.code(), Some(1));
+        (stderr(&out), out.stdout)
+    };
+    let report = |threads: &str| {
+        let out = sigma(d, &["verify", "-T", threads, "bad.sga"], None);
+        assert_fails(&out);
+        out.stdout
+    };
+    let (skipped, kept) = salvage("1");
+    assert!(skipped.lines().count() > 3, "{skipped}");
+    assert!(!kept.is_empty());
+    assert!((skipped, kept) == salvage("2"), "unpack --salvage -T 2");
+    assert!(!report("1").is_empty());
+    assert!(report("1") == report("2"), "verify -T 2");
 }
 
 #[test]
