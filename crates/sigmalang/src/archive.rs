@@ -708,22 +708,34 @@ pub struct RecordInfo {
 pub struct ArchiveReader<R: Read + Seek> {
     inner: R,
     header: FileHeader,
-    metadata: Vec<u8>,
-    records: Vec<RecordInfo>,
-    /// The bank roots each record references (only records that reference any).
-    refs: HashMap<u64, Vec<u64>>,
-    block_crcs: Vec<(u32, u32)>,
+    /// The index, shared with the readers [`walk_parallel`](Self::walk_parallel) starts.
+    index: Arc<Index>,
     block_records: u64,
     context: ContextOptions,
     decoder: Option<Decoder>,
     block: Vec<u8>,
     /// The block held in `block` (verified), if any.
     block_no: Option<u64>,
-    /// Recently decoded records (index, bytes), most recent last.
-    cache: VecDeque<(u64, Vec<u8>)>,
+    /// Recently decoded records by index, and the order they came in (oldest first, the first
+    /// to leave): a lookup is a hash probe, not a scan of the cache.
+    cache: HashMap<u64, Vec<u8>>,
+    cache_order: VecDeque<u64>,
     cache_bytes: usize,
+    /// The most bytes `cache` holds.
+    cache_limit: usize,
     /// Bytes the last `get` read from the file.
     last_read: u64,
+}
+
+/// What an archive reader reads at open and never changes: metadata, record index, Σ-bank
+/// references and block checksums.
+#[derive(Debug)]
+struct Index {
+    metadata: Vec<u8>,
+    records: Vec<RecordInfo>,
+    /// The bank roots each record references (only records that reference any).
+    refs: HashMap<u64, Vec<u64>>,
+    block_crcs: Vec<(u32, u32)>,
 }
 
 /// The most decoded bytes a reader keeps for decoding later records of the same contexts.
@@ -916,17 +928,21 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let mut reader = ArchiveReader {
             inner,
             header,
-            metadata,
-            records,
-            refs,
-            block_crcs,
+            index: Arc::new(Index {
+                metadata,
+                records,
+                refs,
+                block_crcs,
+            }),
             block_records,
             context,
             decoder: None,
             block: Vec::new(),
             block_no: None,
-            cache: VecDeque::new(),
+            cache: HashMap::new(),
+            cache_order: VecDeque::new(),
             cache_bytes: 0,
+            cache_limit: CACHE_BYTES,
             last_read: 0,
         };
         let default = Codebook::default_codebook();
@@ -958,7 +974,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
 
     /// The metadata stored by the writer.
     pub fn metadata(&self) -> &[u8] {
-        &self.metadata
+        &self.index.metadata
     }
 
     /// The context options the archive was written with (`memory` is the writer's own and is
@@ -969,22 +985,22 @@ impl<R: Read + Seek> ArchiveReader<R> {
 
     /// Number of records.
     pub fn len(&self) -> u64 {
-        self.records.len() as u64
+        self.index.records.len() as u64
     }
 
     /// Whether the archive holds no record.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.index.records.is_empty()
     }
 
     /// What the index says of record `n`.
     pub fn info(&self, n: u64) -> Option<RecordInfo> {
-        self.records.get(usize::try_from(n).ok()?).copied()
+        self.index.records.get(usize::try_from(n).ok()?).copied()
     }
 
     /// The Σ-bank roots record `n` references (empty for most records).
     pub fn references(&self, n: u64) -> &[u64] {
-        self.refs.get(&n).map_or(&[], |v| &v[..])
+        self.index.refs.get(&n).map_or(&[], |v| &v[..])
     }
 
     /// The coded size of record `n`.
@@ -1024,7 +1040,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                 let chain = self.chain(n);
                 let group_start = chain
                     .iter()
-                    .rposition(|&r| self.records[r as usize].level != Level::Delta)
+                    .rposition(|&r| self.index.records[r as usize].level != Level::Delta)
                     .unwrap_or(0);
                 let mut group = Vec::new();
                 for &r in &chain[group_start..chain.len() - 1] {
@@ -1080,7 +1096,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let mut decoded: Vec<(u64, Vec<u8>)> = Vec::with_capacity(chain.len());
         let mut group_start = 0;
         for &r in &chain {
-            let level = self.records[r as usize].level;
+            let level = self.index.records[r as usize].level;
             if level != Level::Delta {
                 group_start = decoded.len();
             }
@@ -1138,19 +1154,21 @@ impl<R: Read + Seek> ArchiveReader<R> {
     }
 
     fn cached(&self, r: u64) -> Option<Vec<u8>> {
-        self.cache
-            .iter()
-            .rev()
-            .find(|(i, _)| *i == r)
-            .map(|(_, b)| b.clone())
+        self.cache.get(&r).cloned()
     }
 
     fn remember(&mut self, r: u64, bytes: &[u8]) {
-        self.cache.push_back((r, bytes.to_vec()));
+        if self.cache.contains_key(&r) {
+            return;
+        }
+        self.cache.insert(r, bytes.to_vec());
+        self.cache_order.push_back(r);
         self.cache_bytes += bytes.len();
-        while self.cache_bytes > CACHE_BYTES && self.cache.len() > 1 {
-            let (_, old) = self.cache.pop_front().expect("non-empty");
-            self.cache_bytes -= old.len();
+        while self.cache_bytes > self.cache_limit && self.cache_order.len() > 1 {
+            let old = self.cache_order.pop_front().expect("non-empty");
+            if let Some(b) = self.cache.remove(&old) {
+                self.cache_bytes -= b.len();
+            }
         }
     }
 
@@ -1160,9 +1178,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let block = r / self.block_records;
         let first = block * self.block_records;
         let last = (first + self.block_records).min(self.len());
-        let start = self.records[first as usize].offset;
-        let end =
-            self.records[last as usize - 1].offset + self.records[last as usize - 1].payload_len;
+        let start = self.index.records[first as usize].offset;
+        let end = self.index.records[last as usize - 1].offset
+            + self.index.records[last as usize - 1].payload_len;
         if self.block_no != Some(block) {
             self.block_no = None;
             self.block.resize((end - start) as usize, 0);
@@ -1170,7 +1188,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             read_exact_at(&mut self.inner, &mut self.block, start, "a record block")
                 .map_err(|e| e.within(ctx()))?;
             self.last_read += end - start;
-            let stored = self.block_crcs[block as usize].0;
+            let stored = self.index.block_crcs[block as usize].0;
             let computed = crc32c(&self.block);
             if stored != computed {
                 return Err(Error::at(
@@ -1187,7 +1205,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             }
             self.block_no = Some(block);
         }
-        let info = self.records[r as usize];
+        let info = self.index.records[r as usize];
         let rs = (info.offset - start) as usize;
         let re = rs + info.payload_len as usize;
         let mut out = Vec::new();
@@ -1266,7 +1284,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             let end_of_block = (n + 1) % self.block_records == 0 || n + 1 == len;
             if end_of_block {
                 let block = (n / self.block_records) as usize;
-                let stored = self.block_crcs[block].1;
+                let stored = self.index.block_crcs[block].1;
                 if block_ok && stored != block_content.finish() {
                     // Every record decoded, yet the content differs: report each one.
                     for &m in &block_members {
@@ -1289,25 +1307,27 @@ impl<R: Read + Seek> ArchiveReader<R> {
     }
 
     /// As [`walk_until`](Self::walk_until), decoding on `threads` worker threads (0: one per
-    /// core), each with a reader of its own from `open` (readers of this same archive, with
-    /// its codebook set). Runs of blocks go to the workers; `each` is called on this thread
-    /// with the same records and results, in the same order, as `walk_until` would call it.
-    /// At most two runs a worker are decoded ahead of `each`. A record whose context starts
-    /// before its run is decoded again by the run's worker (its chain is bounded by the
-    /// keyframe options), so the total work grows a little with the number of threads.
+    /// core). Each worker reads the archive through a source of its own from `open` (the same
+    /// bytes as this reader's, e.g. the file opened again) and shares this reader's index and
+    /// codebook; the workers' record caches together hold what this reader's holds. Runs of
+    /// blocks go to the workers; `each` is called on this thread with the same records and
+    /// results, in the same order, as `walk_until` would call it. At most two runs a worker are
+    /// decoded ahead of `each`. A record whose context starts before its run is decoded again
+    /// by the run's worker (its chain is bounded by the keyframe options), so the total work
+    /// grows a little with the number of threads.
     ///
     /// # Errors
     /// If `open` fails for a worker, or a worker panics; records already reported stay
     /// reported.
-    pub fn walk_parallel<F>(
+    pub fn walk_parallel<S, F>(
         &mut self,
         open: F,
         threads: usize,
         each: impl FnMut(u64, Result<&[u8]>) -> std::ops::ControlFlow<()>,
     ) -> Result<u64>
     where
-        F: Fn() -> Result<ArchiveReader<R>> + Sync,
-        R: Send,
+        S: Read + Seek,
+        F: Fn() -> std::io::Result<S> + Sync,
     {
         /// Blocks a worker decodes at a time.
         const RUN_BLOCKS: u64 = 64;
@@ -1315,7 +1335,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
     }
 
     /// [`walk_parallel`](Self::walk_parallel) with runs of `run_blocks` blocks.
-    fn walk_in_runs<F>(
+    fn walk_in_runs<S, F>(
         &mut self,
         open: F,
         threads: usize,
@@ -1323,8 +1343,8 @@ impl<R: Read + Seek> ArchiveReader<R> {
         mut each: impl FnMut(u64, Result<&[u8]>) -> std::ops::ControlFlow<()>,
     ) -> Result<u64>
     where
-        F: Fn() -> Result<ArchiveReader<R>> + Sync,
-        R: Send,
+        S: Read + Seek,
+        F: Fn() -> std::io::Result<S> + Sync,
     {
         use std::ops::ControlFlow;
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -1335,6 +1355,25 @@ impl<R: Read + Seek> ArchiveReader<R> {
         }
         let len = self.len();
         let run_len = run_blocks.max(1) * self.block_records;
+        let cache_limit = self.cache_limit / n;
+        let worker_reader = |source: S| ArchiveReader {
+            inner: source,
+            header: self.header,
+            index: Arc::clone(&self.index),
+            block_records: self.block_records,
+            context: self.context,
+            decoder: self
+                .decoder
+                .as_ref()
+                .map(|d| Decoder::new(Arc::clone(d.codebook()))),
+            block: Vec::new(),
+            block_no: None,
+            cache: HashMap::new(),
+            cache_order: VecDeque::new(),
+            cache_bytes: 0,
+            cache_limit,
+            last_read: 0,
+        };
         let runs = len.div_ceil(run_len);
         let ahead = 2 * n as u64;
         let next_run = AtomicU64::new(0);
@@ -1349,6 +1388,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             for _ in 0..n {
                 let tx = tx.clone();
                 let (open, next_run, stop, delivered) = (&open, &next_run, &stop, &delivered);
+                let worker_reader = &worker_reader;
                 scope.spawn(move || {
                     let mut reader = None;
                     loop {
@@ -1369,7 +1409,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
                             || -> Result<Run> {
                                 if reader.is_none() {
-                                    reader = Some(open()?);
+                                    reader = Some(worker_reader(open()?));
                                 }
                                 let reader = reader.as_mut().expect("opened above");
                                 let mut events = Vec::new();
@@ -1818,7 +1858,7 @@ mod tests {
             for threads in [2, 3] {
                 for run_blocks in [1, 2, 5] {
                     let mut many = Events::new();
-                    let open = || ArchiveReader::open(Cursor::new(bytes));
+                    let open = || Ok(Cursor::new(bytes));
                     let got = r
                         .walk_in_runs(open, threads, run_blocks, |n, rec| {
                             record(&mut many, n, rec, stop_at)

@@ -15,12 +15,11 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
 use sigmalang::{ArchiveOptions, ContextOptions};
-use sigmalang::{ArchiveReader, ArchiveWriter, Codebook};
+use sigmalang::{ArchiveReader, ArchiveWriter};
 
 use super::encoder_config;
 
@@ -181,17 +180,6 @@ pub fn open_archive(path: &Path, model: Option<&Path>) -> Result<Opened, CliErro
     })
 }
 
-/// Opens the archive `path` again, for another thread, with the codebook its first opening
-/// found.
-pub fn reopen_archive(
-    path: &Path,
-    codebook: &Arc<Codebook>,
-) -> sigmalang::Result<ArchiveReader<File>> {
-    let mut reader = ArchiveReader::open(File::open(path)?)?;
-    reader.set_codebook(Arc::clone(codebook))?;
-    Ok(reader)
-}
-
 /// The field named by an archive's metadata (`field=NAME` on a line of its own), if any.
 pub fn field_of(metadata: &[u8]) -> Option<&str> {
     std::str::from_utf8(metadata)
@@ -217,7 +205,7 @@ pub fn unpack(args: &UnpackArgs) -> Result<(), CliError> {
         label: in_label,
         field,
         file_len,
-        model,
+        ..
     } = open_archive(&args.archive, args.model.as_deref())?;
     let started = Instant::now();
     let count = reader.len();
@@ -244,8 +232,7 @@ pub fn unpack(args: &UnpackArgs) -> Result<(), CliError> {
         not_text: HashSet::new(),
         failure: None,
     };
-    let model = model.codebook.clone();
-    let reopen = || reopen_archive(&args.archive, &model);
+    let reopen = || File::open(&args.archive);
     reader
         .walk_parallel(reopen, args.threads, |n, record| {
             job.take(n, record);

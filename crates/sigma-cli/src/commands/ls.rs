@@ -16,7 +16,7 @@ use std::io::{self, BufWriter, Write};
 use serde_json::{json, Value};
 use sigmalang::context::Level;
 
-use crate::commands::archive::{open_archive, reopen_archive, Opened};
+use crate::commands::archive::{open_archive, Opened};
 use crate::error::CliError;
 use crate::format::ratio;
 use crate::io::{BUF_SIZE, STDOUT_LABEL};
@@ -109,8 +109,7 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
     );
     // The reader holds `count` index entries in memory, so `count` fits in a usize.
     let mut decoded: Vec<Option<u64>> = vec![None; count as usize];
-    let codebook = model.codebook.clone();
-    let reopen = || reopen_archive(&args.archive, &codebook);
+    let reopen = || std::fs::File::open(&args.archive);
     let failed = reader
         .walk_parallel(reopen, args.threads, |n, record| {
             let slot = &mut decoded[n as usize];

@@ -14,7 +14,7 @@ use std::path::Path;
 use sigmalang::stream::{read_full, FileHeader, FileKind, HEADER_LEN};
 use sigmalang::StreamReader;
 
-use crate::commands::archive::{open_archive, reopen_archive, Opened};
+use crate::commands::archive::{open_archive, Opened};
 use crate::commands::codec::stream_codebook;
 use crate::error::{one_line, CliError};
 use crate::io::{Input, BUF_SIZE, STDIN_LABEL, STDOUT_LABEL};
@@ -74,7 +74,6 @@ fn verify_archive(path: &Path, args: &VerifyArgs) -> Result<(), CliError> {
         mut reader,
         label,
         file_len,
-        model,
         ..
     } = open_archive(path, args.model.as_deref())?;
     let count = reader.len();
@@ -86,8 +85,7 @@ fn verify_archive(path: &Path, args: &VerifyArgs) -> Result<(), CliError> {
     let mut seen: Option<u64> = None;
     let mut decoded = 0u64;
     let mut damage = Vec::new();
-    let codebook = model.codebook.clone();
-    let reopen = || reopen_archive(path, &codebook);
+    let reopen = || std::fs::File::open(path);
     let failed = reader
         .walk_parallel(reopen, args.threads, |n, record| {
             if seen.map_or(true, |s| n > s) {
