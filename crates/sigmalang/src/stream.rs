@@ -374,6 +374,9 @@ pub struct StreamReader<R: Read> {
     done: bool,
     /// Set once an error was returned: a damaged stream never yields more data.
     failed: bool,
+    /// How far the chunks taken so far reach in the stream (the read-ahead of a reader with
+    /// threads reads further): where a failed reader says it stopped.
+    reached: u64,
     /// With worker threads: the chunks read ahead (verified, being decoded), and what ended
     /// the read-ahead (the end marker or an error), in stream order.
     ahead: VecDeque<Ahead>,
@@ -402,11 +405,14 @@ enum Ahead {
         start: u64,
         number: u64,
         decoded: mpsc::Receiver<Result<Vec<u8>>>,
+        /// Where the chunk ends in the stream.
+        end: u64,
     },
     /// The end marker: the trailer is read and checked once every chunk before it is taken.
     End(Vec<u8>),
-    /// Reading ahead failed here; the error comes when the reader gets this far.
-    Failed(Error),
+    /// Reading ahead failed here (at the offset reached); the error comes when the reader
+    /// gets this far.
+    Failed(Error, u64),
 }
 
 impl<R: Read> StreamReader<R> {
@@ -433,6 +439,7 @@ impl<R: Read> StreamReader<R> {
             total: 0,
             done: false,
             failed: false,
+            reached: 0,
             ahead: VecDeque::new(),
             threads: None,
             decoders: Arc::new(Vec::new()),
@@ -505,7 +512,7 @@ impl<R: Read> StreamReader<R> {
         if self.failed {
             return Err(Error::corrupt(
                 "the stream is damaged (an earlier read failed)",
-                self.offset,
+                self.reached,
             ));
         }
         let r = self.read_chunk();
@@ -517,6 +524,12 @@ impl<R: Read> StreamReader<R> {
         if self.threads.is_some() {
             return self.take_ahead();
         }
+        let r = self.read_and_decode();
+        self.reached = self.offset;
+        r
+    }
+
+    fn read_and_decode(&mut self) -> Result<()> {
         let buf = std::mem::take(&mut self.payload);
         let (payload, start, number) = match self.read_verified(buf)? {
             Next::End(head) => return self.trailer(head),
@@ -528,6 +541,7 @@ impl<R: Read> StreamReader<R> {
         };
         let mut out = std::mem::take(&mut self.out);
         out.clear();
+        self.out_pos = 0;
         let decoded = self.decoder.decode(&payload, &mut out);
         let payload_len = payload.len() as u64;
         self.payload = payload;
@@ -573,10 +587,11 @@ impl<R: Read> StreamReader<R> {
                         start,
                         number,
                         decoded,
+                        end: self.offset,
                     }
                 }
                 Ok(Next::End(head)) => Ahead::End(head),
-                Err(e) => Ahead::Failed(e),
+                Err(e) => Ahead::Failed(e, self.offset),
             };
             self.ahead.push_back(next);
         }
@@ -586,7 +601,9 @@ impl<R: Read> StreamReader<R> {
                 start,
                 number,
                 decoded,
+                end,
             }) => {
+                self.reached = end;
                 let out = decoded
                     .recv()
                     .unwrap_or_else(|_| {
@@ -598,8 +615,15 @@ impl<R: Read> StreamReader<R> {
                 self.take_output(payload_len, out);
                 Ok(())
             }
-            Some(Ahead::End(head)) => self.trailer(head),
-            Some(Ahead::Failed(e)) => Err(e),
+            Some(Ahead::End(head)) => {
+                let r = self.trailer(head);
+                self.reached = self.offset;
+                r
+            }
+            Some(Ahead::Failed(e, at)) => {
+                self.reached = at;
+                Err(e)
+            }
             None => unreachable!("the read-ahead always holds a chunk, the end or an error"),
         }
     }
@@ -941,5 +965,136 @@ mod tests {
                 "{h:?}: {e}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod damage_tests {
+    use super::*;
+
+    /// The (start, payload range) of every chunk of a well-formed stream.
+    fn chunks_of(stream: &[u8]) -> Vec<(usize, std::ops::Range<usize>)> {
+        let mut pos = HEADER_LEN;
+        let mut out = Vec::new();
+        loop {
+            let start = pos;
+            let len = varint::read(stream, &mut pos, 0).unwrap() as usize;
+            if len == 0 {
+                return out;
+            }
+            out.push((start, pos..pos + len));
+            pos += len + 4;
+        }
+    }
+
+    /// Damages the payload byte `at` of a chunk and fixes the chunk's checksum, so the damage
+    /// is met by the decoder, not by the checksum.
+    fn damage_past_crc(stream: &[u8], chunk: usize, at: usize, bit: u8) -> Vec<u8> {
+        let mut s = stream.to_vec();
+        let (start, payload) = chunks_of(stream)[chunk].clone();
+        s[payload.start + at] ^= 1 << bit;
+        let crc = crc32c(&s[start..payload.end]);
+        s[payload.end..payload.end + 4].copy_from_slice(&crc.to_le_bytes());
+        s
+    }
+
+    fn sample() -> (Vec<u8>, Vec<u8>) {
+        let input: Vec<u8> = (0..400u32)
+            .flat_map(|i| format!("turn {} said {}; ", i % 37, i * 7 % 101).into_bytes())
+            .collect();
+        let mut w = StreamWriter::with_chunk_size(Vec::new(), 600).unwrap();
+        w.write_all(&input).unwrap();
+        (input, w.finish().unwrap())
+    }
+
+    /// REVIEW: a decode error (checksum intact, payload damaged) makes the *sequential* reader
+    /// panic on the next `read`: `read_chunk` takes `self.out` (leaving it empty) but keeps
+    /// `out_pos`, so `Read::read` skips its loop and computes `0 - out_pos`.
+    #[test]
+    fn reading_after_a_decode_error_fails_without_panicking() {
+        let (_, stream) = sample();
+        // Find damage to chunk 1 that its decoder meets (its checksum fixed).
+        let plen = chunks_of(&stream)[1].1.len();
+        let mut buf = [0u8; 301];
+        let mut found = None;
+        'search: for at in 0..plen {
+            for bit in 0..8 {
+                let bad = damage_past_crc(&stream, 1, at, bit);
+                let mut r = StreamReader::new(std::io::Cursor::new(bad));
+                loop {
+                    match r.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) => {
+                            if e.to_string().contains("chunk 1") {
+                                found = Some(r);
+                                break 'search;
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let mut r = found.expect("some damage is met by the decoder");
+        let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            r.read(&mut buf).map_err(|e| e.to_string())
+        }));
+        assert!(
+            again.is_ok(),
+            "the sequential reader panicked on a read after a decode error"
+        );
+        assert!(again.unwrap().is_err(), "a failed reader stays failed");
+    }
+
+    /// REVIEW: the threaded reader against the sequential one on damage the checksums do not
+    /// catch (the existing test only flips bits, which the chunk checksum always catches first,
+    /// so decode errors of read-ahead chunks are never compared). Compares without reading
+    /// after the error (see the test above).
+    #[test]
+    fn threaded_reader_matches_on_decode_errors() {
+        let (_, stream) = sample();
+        let read = |s: &[u8], threads: usize| {
+            let mut r = StreamReader::new(s).with_threads(threads).unwrap();
+            let mut out = Vec::new();
+            let mut buf = [0u8; 301];
+            loop {
+                match r.read(&mut buf) {
+                    Ok(0) => return (out, None),
+                    Ok(n) => out.extend_from_slice(&buf[..n]),
+                    Err(e) => return (out, Some(e.to_string())),
+                }
+            }
+        };
+        let chunks = chunks_of(&stream);
+        let mut errors = 0;
+        for c in [0, 1, chunks.len() / 2, chunks.len() - 1] {
+            let plen = chunks[c].1.len();
+            for at in (0..plen).step_by(7) {
+                let bad = damage_past_crc(&stream, c, at, (at % 8) as u8);
+                let one = read(&bad, 1);
+                errors += usize::from(one.1.is_some());
+                assert_eq!(one, read(&bad, 2), "chunk {c} byte {at}");
+                assert_eq!(one, read(&bad, 3), "chunk {c} byte {at}");
+            }
+        }
+        assert!(errors > 0);
+    }
+
+    /// REVIEW: after a decode error, the threaded reader's "earlier read failed" error names a
+    /// different offset than the sequential one's (`self.offset` moved on while reading ahead).
+    #[test]
+    fn errors_after_a_failure_name_the_same_offset() {
+        let (_, stream) = sample();
+        // Chunk 1's stored record is cut short (its decoder fails; checksum fixed).
+        let bad = damage_past_crc(&stream, 1, 0, 0);
+        let after = |threads: usize| {
+            let mut r = StreamReader::new(&bad[..]).with_threads(threads).unwrap();
+            let mut out = Vec::new();
+            let first = r.read_all_into(&mut out).unwrap_err().to_string();
+            let second = r.read_all_into(&mut out).unwrap_err().to_string();
+            (first, second)
+        };
+        assert_eq!(after(1), after(2));
     }
 }

@@ -236,7 +236,13 @@ pub fn unpack(args: &UnpackArgs) -> Result<(), CliError> {
     reader
         .walk_parallel(reopen, args.threads, |n, record| {
             job.take(n, record);
-            std::ops::ControlFlow::Continue(())
+            // A failure (damage without --salvage, or the output failing) ends the command:
+            // no need to decode the rest.
+            if job.failure.is_some() {
+                std::ops::ControlFlow::Break(())
+            } else {
+                std::ops::ControlFlow::Continue(())
+            }
         })
         .map_err(|e| CliError::codec(&in_label, e))?;
     bar.finish_and_clear();
