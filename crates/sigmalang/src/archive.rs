@@ -1312,7 +1312,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
     /// codebook; the workers' record caches together hold what this reader's holds. Runs of
     /// blocks go to the workers; `each` is called on this thread with the same records and
     /// results, in the same order, as `walk_until` would call it. At most two runs a worker are
-    /// decoded ahead of `each`. A record whose context starts before its run is decoded again
+    /// decoded ahead of `each`, and a run holds at most 8 MiB of decoded records (plus one
+    /// record) until its turn comes; past that its worker waits, then hands its records over as
+    /// it goes. A record whose context starts before its run is decoded again
     /// by the run's worker (its chain is bounded by the keyframe options), so the total work
     /// grows a little with the number of threads.
     ///
@@ -1331,15 +1333,18 @@ impl<R: Read + Seek> ArchiveReader<R> {
     {
         /// Blocks a worker decodes at a time.
         const RUN_BLOCKS: u64 = 64;
-        self.walk_in_runs(open, threads, RUN_BLOCKS, each)
+        /// Decoded bytes a run waiting for its turn holds at most (plus one record).
+        const RUN_BYTES: usize = 8 << 20;
+        self.walk_in_runs(open, threads, (RUN_BLOCKS, RUN_BYTES), each)
     }
 
-    /// [`walk_parallel`](Self::walk_parallel) with runs of `run_blocks` blocks.
+    /// [`walk_parallel`](Self::walk_parallel) with runs of `run_blocks` blocks, each holding at
+    /// most `run_bytes` of decoded records (plus one record) until its turn comes.
     fn walk_in_runs<S, F>(
         &mut self,
         open: F,
         threads: usize,
-        run_blocks: u64,
+        (run_blocks, run_bytes): (u64, usize),
         mut each: impl FnMut(u64, Result<&[u8]>) -> std::ops::ControlFlow<()>,
     ) -> Result<u64>
     where
@@ -1380,8 +1385,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let stop = AtomicBool::new(false);
         // Runs handed to `each` so far; workers wait while they would get too far ahead.
         let delivered = (Mutex::new(0u64), Condvar::new());
-        type Run = Vec<(u64, Result<Vec<u8>>)>;
-        let (tx, rx) = mpsc::channel::<(u64, Result<Run>)>();
+        /// Records of a run, in order; the last piece of a run says it is the last.
+        type Piece = Vec<(u64, Result<Vec<u8>>)>;
+        let (tx, rx) = mpsc::channel::<(u64, Result<Piece>, bool)>();
         let mut failed = 0;
         let mut outcome = Ok(());
         std::thread::scope(|scope| {
@@ -1406,19 +1412,40 @@ impl<R: Read + Seek> ArchiveReader<R> {
                         if stop.load(Ordering::Relaxed) {
                             return;
                         }
+                        // A run not yet being delivered holds at most RUN_BYTES of decoded
+                        // records (plus one record); past that its worker waits for its turn,
+                        // then hands its records over as it goes.
+                        let mut events = Vec::new();
+                        let mut held = 0usize;
                         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-                            || -> Result<Run> {
+                            || -> Result<()> {
                                 if reader.is_none() {
                                     reader = Some(worker_reader(open()?));
                                 }
                                 let reader = reader.as_mut().expect("opened above");
-                                let mut events = Vec::new();
                                 let start = run * run_len;
                                 reader.walk_blocks(start..(start + run_len).min(len), |m, r| {
+                                    held += r.as_ref().map_or(0, |b| b.len());
                                     events.push((m, r.map(<[u8]>::to_vec)));
+                                    if held <= run_bytes {
+                                        return ControlFlow::Continue(());
+                                    }
+                                    let (done, wake) = delivered;
+                                    let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
+                                    while *done != run && !stop.load(Ordering::Relaxed) {
+                                        done = wake.wait(done).unwrap_or_else(|e| e.into_inner());
+                                    }
+                                    drop(done);
+                                    held = 0;
+                                    let piece = std::mem::take(&mut events);
+                                    if stop.load(Ordering::Relaxed)
+                                        || tx.send((run, Ok(piece), false)).is_err()
+                                    {
+                                        return ControlFlow::Break(());
+                                    }
                                     ControlFlow::Continue(())
                                 });
-                                Ok(events)
+                                Ok(())
                             },
                         ))
                         .unwrap_or_else(|_| {
@@ -1426,7 +1453,8 @@ impl<R: Read + Seek> ArchiveReader<R> {
                                 "an archive worker panicked (a bug; please report it)",
                             ))
                         });
-                        if tx.send((run, result)).is_err() {
+                        let last = result.map(|()| std::mem::take(&mut events));
+                        if stop.load(Ordering::Relaxed) || tx.send((run, last, true)).is_err() {
                             return;
                         }
                     }
@@ -1445,11 +1473,13 @@ impl<R: Read + Seek> ArchiveReader<R> {
                 }
             }
             let _release = Release(&stop, &delivered);
-            let mut waiting: std::collections::BTreeMap<u64, Result<Run>> =
+            let mut waiting: std::collections::BTreeMap<u64, VecDeque<(Result<Piece>, bool)>> =
                 std::collections::BTreeMap::new();
             let mut next = 0u64;
             'runs: while next < runs {
-                while let Some(result) = waiting.remove(&next) {
+                while let Some((result, last)) =
+                    waiting.get_mut(&next).and_then(VecDeque::pop_front)
+                {
                     match result {
                         Ok(events) => {
                             for (m, r) in events {
@@ -1468,17 +1498,20 @@ impl<R: Read + Seek> ArchiveReader<R> {
                             break 'runs;
                         }
                     }
-                    next += 1;
-                    let (done, wake) = &delivered;
-                    *done.lock().unwrap_or_else(|e| e.into_inner()) = next;
-                    wake.notify_all();
+                    if last {
+                        waiting.remove(&next);
+                        next += 1;
+                        let (done, wake) = &delivered;
+                        *done.lock().unwrap_or_else(|e| e.into_inner()) = next;
+                        wake.notify_all();
+                    }
                 }
                 if next >= runs {
                     break;
                 }
                 match rx.recv() {
-                    Ok((run, result)) => {
-                        waiting.insert(run, result);
+                    Ok((run, result, last)) => {
+                        waiting.entry(run).or_default().push_back((result, last));
                     }
                     Err(_) => {
                         outcome = Err(Error::invalid("the archive workers stopped before the end"));
@@ -1864,11 +1897,13 @@ mod tests {
             let mut one = Events::new();
             let failed = r.walk_until(|n, rec| record(&mut one, n, rec, stop_at));
             for threads in [2, 3] {
-                for run_blocks in [1, 2, 5] {
+                // Runs of 2 and 5 blocks may hold only 100 and 1 bytes until their turn: they
+                // hand their records over in pieces.
+                for (run_blocks, run_bytes) in [(1, 1 << 20), (2, 100), (5, 1)] {
                     let mut many = Events::new();
                     let open = || Ok(Cursor::new(bytes));
                     let got = r
-                        .walk_in_runs(open, threads, run_blocks, |n, rec| {
+                        .walk_in_runs(open, threads, (run_blocks, run_bytes), |n, rec| {
                             record(&mut many, n, rec, stop_at)
                         })
                         .unwrap();
@@ -2051,7 +2086,7 @@ mod tests {
                 let _ = r.walk_in_runs(
                     || Ok(Cursor::new(&bytes[..])),
                     2,
-                    1,
+                    (1, 1 << 20),
                     |_, _| panic!("each panics"),
                 );
             }));
@@ -2085,7 +2120,7 @@ mod tests {
                         .walk_in_runs(
                             || Ok(Cursor::new(&bytes[..])),
                             threads,
-                            run_blocks,
+                            (run_blocks, 200),
                             |n, rec| {
                                 many.push((n, rec.map(<[u8]>::to_vec).map_err(|e| e.to_string())));
                                 ControlFlow::Continue(())
@@ -2103,7 +2138,7 @@ mod tests {
                         r.walk_in_runs(
                             || Ok(Cursor::new(&bytes[..])),
                             threads,
-                            run_blocks,
+                            (run_blocks, 200),
                             |_, _| {
                                 got += 1;
                                 if got == stop {
@@ -2127,7 +2162,7 @@ mod tests {
                     _ => Ok(Cursor::new(&bytes[..])),
                 };
                 let mut seen = 0;
-                let res = r.walk_in_runs(open, 3, 1, |_, _| {
+                let res = r.walk_in_runs(open, 3, (1, 1 << 20), |_, _| {
                     seen += 1;
                     ControlFlow::Continue(())
                 });
@@ -2138,7 +2173,7 @@ mod tests {
                 let res = r.walk_in_runs(
                     || -> std::io::Result<Cursor<&[u8]>> { Err(std::io::Error::other("x")) },
                     2,
-                    1,
+                    (1, 1 << 20),
                     |_, _| ControlFlow::Continue(()),
                 );
                 assert!(res.is_err());
@@ -2190,7 +2225,7 @@ mod tests {
                         .walk_in_runs(
                             || Ok(Cursor::new(&bytes[..])),
                             threads,
-                            run_blocks,
+                            (run_blocks, 200),
                             |n, rec| {
                                 many.push((n, rec.map(<[u8]>::to_vec).map_err(|e| e.to_string())));
                                 ControlFlow::Continue(())
