@@ -1352,8 +1352,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         F: Fn() -> std::io::Result<S> + Sync,
     {
         use std::ops::ControlFlow;
-        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-        use std::sync::Condvar;
+        use std::sync::atomic::{AtomicU64, Ordering};
         let n = crate::workers::count(threads);
         if n <= 1 {
             return Ok(self.walk_until(each));
@@ -1382,9 +1381,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let runs = len.div_ceil(run_len);
         let ahead = 2 * n as u64;
         let next_run = AtomicU64::new(0);
-        let stop = AtomicBool::new(false);
-        // Runs handed to `each` so far; workers wait while they would get too far ahead.
-        let delivered = (Mutex::new(0u64), Condvar::new());
+        let turns = Turns::default();
         /// Records of a run, in order; the last piece of a run says it is the last.
         type Piece = Vec<(u64, Result<Vec<u8>>)>;
         let (tx, rx) = mpsc::channel::<(u64, Result<Piece>, bool)>();
@@ -1393,7 +1390,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         std::thread::scope(|scope| {
             for _ in 0..n {
                 let tx = tx.clone();
-                let (open, next_run, stop, delivered) = (&open, &next_run, &stop, &delivered);
+                let (open, next_run, turns) = (&open, &next_run, &turns);
                 let worker_reader = &worker_reader;
                 scope.spawn(move || {
                     let mut reader = None;
@@ -1402,14 +1399,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                         if run >= runs {
                             return;
                         }
-                        {
-                            let (done, wake) = delivered;
-                            let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
-                            while run >= *done + ahead && !stop.load(Ordering::Relaxed) {
-                                done = wake.wait(done).unwrap_or_else(|e| e.into_inner());
-                            }
-                        }
-                        if stop.load(Ordering::Relaxed) {
+                        if !turns.wait(|delivered| run < delivered + ahead) {
                             return;
                         }
                         // A run not yet being delivered holds at most RUN_BYTES of decoded
@@ -1430,15 +1420,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
                                     if held <= run_bytes {
                                         return ControlFlow::Continue(());
                                     }
-                                    let (done, wake) = delivered;
-                                    let mut done = done.lock().unwrap_or_else(|e| e.into_inner());
-                                    while *done != run && !stop.load(Ordering::Relaxed) {
-                                        done = wake.wait(done).unwrap_or_else(|e| e.into_inner());
-                                    }
-                                    drop(done);
                                     held = 0;
                                     let piece = std::mem::take(&mut events);
-                                    if stop.load(Ordering::Relaxed)
+                                    if !turns.wait(|delivered| delivered == run)
                                         || tx.send((run, Ok(piece), false)).is_err()
                                     {
                                         return ControlFlow::Break(());
@@ -1454,7 +1438,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                             ))
                         });
                         let last = result.map(|()| std::mem::take(&mut events));
-                        if stop.load(Ordering::Relaxed) || tx.send((run, last, true)).is_err() {
+                        if turns.stopped() || tx.send((run, last, true)).is_err() {
                             return;
                         }
                     }
@@ -1463,16 +1447,13 @@ impl<R: Read + Seek> ArchiveReader<R> {
             drop(tx);
             // However this thread leaves (done, stopped early, or `each` panicking), the
             // workers must stop and be woken, or the scope would wait for them forever.
-            struct Release<'a>(&'a AtomicBool, &'a (Mutex<u64>, Condvar));
+            struct Release<'a>(&'a Turns);
             impl Drop for Release<'_> {
                 fn drop(&mut self) {
-                    self.0.store(true, Ordering::Relaxed);
-                    let (done, wake) = self.1;
-                    drop(done.lock().unwrap_or_else(|e| e.into_inner()));
-                    wake.notify_all();
+                    self.0.stop();
                 }
             }
-            let _release = Release(&stop, &delivered);
+            let _release = Release(&turns);
             let mut waiting: std::collections::BTreeMap<u64, VecDeque<(Result<Piece>, bool)>> =
                 std::collections::BTreeMap::new();
             let mut next = 0u64;
@@ -1501,9 +1482,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     if last {
                         waiting.remove(&next);
                         next += 1;
-                        let (done, wake) = &delivered;
-                        *done.lock().unwrap_or_else(|e| e.into_inner()) = next;
-                        wake.notify_all();
+                        turns.advance(next);
                     }
                 }
                 if next >= runs {
@@ -1525,6 +1504,44 @@ impl<R: Read + Seek> ArchiveReader<R> {
     }
 }
 
+/// The hand-over between the workers of [`ArchiveReader::walk_parallel`] and the thread that
+/// reports their records: how many runs are delivered, and whether the walk is over.
+#[derive(Default)]
+struct Turns {
+    delivered: Mutex<u64>,
+    wake: std::sync::Condvar,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+impl Turns {
+    /// Waits until `ready(runs delivered)` holds; false if the walk stopped instead.
+    fn wait(&self, ready: impl Fn(u64) -> bool) -> bool {
+        let mut delivered = self.delivered.lock().unwrap_or_else(|e| e.into_inner());
+        while !ready(*delivered) && !self.stopped() {
+            delivered = self.wake.wait(delivered).unwrap_or_else(|e| e.into_inner());
+        }
+        !self.stopped()
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Runs `0..next` are delivered.
+    fn advance(&self, next: u64) {
+        *self.delivered.lock().unwrap_or_else(|e| e.into_inner()) = next;
+        self.wake.notify_all();
+    }
+
+    /// Ends the walk: workers stop, and those waiting wake.
+    fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        // Taken so that no worker is between its check and its wait.
+        drop(self.delivered.lock().unwrap_or_else(|e| e.into_inner()));
+        self.wake.notify_all();
+    }
+}
+
 fn read_exact_at<R: Read>(
     r: &mut R,
     buf: &mut [u8],
@@ -1542,6 +1559,7 @@ fn read_exact_at<R: Read>(
 mod tests {
     use super::*;
     use std::io::Cursor;
+    use std::ops::ControlFlow;
 
     fn build_with(records: &[&[u8]], context: ContextOptions) -> Vec<u8> {
         let opts = ArchiveOptions {
@@ -1854,6 +1872,46 @@ mod tests {
         );
     }
 
+    /// What a walk reported, in order: each record's bytes or error text.
+    type Events = Vec<(u64, std::result::Result<Vec<u8>, String>)>;
+
+    /// Notes record `n`'s report; stops the walk once `events` holds `stop_at`.
+    fn note(events: &mut Events, n: u64, r: Result<&[u8]>, stop_at: usize) -> ControlFlow<()> {
+        events.push((n, r.map(<[u8]>::to_vec).map_err(|e| e.to_string())));
+        if events.len() == stop_at {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+
+    /// The sequential walk's reports (stopping after `stop_at`) and failure count.
+    fn walked<R: Read + Seek>(r: &mut ArchiveReader<R>, stop_at: usize) -> (Events, u64) {
+        let mut events = Events::new();
+        let failed = r.walk_until(|n, rec| note(&mut events, n, rec, stop_at));
+        (events, failed)
+    }
+
+    /// The same through `walk_in_runs` on `threads` workers reading `bytes`.
+    fn walked_in_runs<R: Read + Seek>(
+        r: &mut ArchiveReader<R>,
+        bytes: &[u8],
+        threads: usize,
+        runs: (u64, usize),
+        stop_at: usize,
+    ) -> (Events, u64) {
+        let mut events = Events::new();
+        let failed = r
+            .walk_in_runs(
+                || Ok(Cursor::new(bytes)),
+                threads,
+                runs,
+                |n, rec| note(&mut events, n, rec, stop_at),
+            )
+            .unwrap();
+        (events, failed)
+    }
+
     #[test]
     fn parallel_walks_report_as_the_sequential_walk() {
         // Interleaved conversations (keyed contexts, keyframes, roots) and repeated system
@@ -1883,35 +1941,18 @@ mod tests {
             w.add_in_context(Some(k), t).unwrap();
         }
         let intact = w.finish().unwrap();
-        type Events = Vec<(u64, std::result::Result<Vec<u8>, String>)>;
-        let record = |events: &mut Events, n: u64, r: Result<&[u8]>, stop_at: usize| {
-            events.push((n, r.map(<[u8]>::to_vec).map_err(|e| e.to_string())));
-            if events.len() == stop_at {
-                std::ops::ControlFlow::Break(())
-            } else {
-                std::ops::ControlFlow::Continue(())
-            }
-        };
         let walks = |bytes: &[u8], stop_at: usize| {
             let mut r = ArchiveReader::open(Cursor::new(bytes)).unwrap();
-            let mut one = Events::new();
-            let failed = r.walk_until(|n, rec| record(&mut one, n, rec, stop_at));
+            let one = walked(&mut r, stop_at);
             for threads in [2, 3] {
                 // Runs of 2 and 5 blocks may hold only 100 and 1 bytes until their turn: they
                 // hand their records over in pieces.
-                for (run_blocks, run_bytes) in [(1, 1 << 20), (2, 100), (5, 1)] {
-                    let mut many = Events::new();
-                    let open = || Ok(Cursor::new(bytes));
-                    let got = r
-                        .walk_in_runs(open, threads, (run_blocks, run_bytes), |n, rec| {
-                            record(&mut many, n, rec, stop_at)
-                        })
-                        .unwrap();
-                    assert_eq!(got, failed, "threads {threads}, runs of {run_blocks}");
-                    assert!(many == one, "threads {threads}, runs of {run_blocks}");
+                for runs in [(1, 1 << 20), (2, 100), (5, 1)] {
+                    let many = walked_in_runs(&mut r, bytes, threads, runs, stop_at);
+                    assert!(many == one, "threads {threads}, runs {runs:?}");
                 }
             }
-            (one, failed)
+            one
         };
         let (events, failed) = walks(&intact, usize::MAX);
         assert_eq!(failed, 0);
@@ -2073,9 +2114,9 @@ mod tests {
         (w.finish().unwrap(), texts)
     }
 
-    /// REVIEW: a panic in `each` (a caller's bug, or e.g. a progress bar / eprintln! that
-    /// panics) hangs `walk_in_runs` instead of propagating: the scope joins workers that wait
-    /// on the condvar, and `stop` is never set nor the condvar notified on the unwinding path.
+    /// A panic in `each` (a caller's bug, or an `eprintln!` to a closed pipe) comes out of the
+    /// parallel walk: the workers waiting for their turn are stopped and woken, or the scope
+    /// would wait for them forever.
     #[test]
     fn a_panicking_each_does_not_hang_the_parallel_walk() {
         let (bytes, _) = small_archive(60, 3); // 20 blocks: 20 runs of 1 block
@@ -2098,36 +2139,20 @@ mod tests {
         }
     }
 
-    /// REVIEW probes that held: zero records, one block, a length not a multiple of the run,
-    /// threads > runs, open() failing or panicking for one worker, early Break.
+    /// Edge cases of the parallel walk: zero records, one block, a length not a multiple of the
+    /// run, more threads than runs, `open` failing or panicking for one worker, early breaks.
     #[test]
     fn parallel_walk_edge_cases() {
-        use std::ops::ControlFlow;
         use std::sync::atomic::{AtomicUsize, Ordering};
         for (count, br) in [(0usize, 3u32), (2, 3), (3, 3), (10, 3), (31, 4)] {
             let (bytes, texts) = small_archive(count, br);
             let mut r = ArchiveReader::open(Cursor::new(&bytes[..])).unwrap();
-            let mut one = Vec::new();
-            let f1 = r.walk_until(|n, rec| {
-                one.push((n, rec.map(<[u8]>::to_vec).map_err(|e| e.to_string())));
-                ControlFlow::Continue(())
-            });
-            assert_eq!(one.len(), texts.len());
+            let one = walked(&mut r, usize::MAX);
+            assert_eq!(one.0.len(), texts.len());
             for threads in [2, 3, 8] {
                 for run_blocks in [1, 2, 3, 100] {
-                    let mut many = Vec::new();
-                    let f = r
-                        .walk_in_runs(
-                            || Ok(Cursor::new(&bytes[..])),
-                            threads,
-                            (run_blocks, 200),
-                            |n, rec| {
-                                many.push((n, rec.map(<[u8]>::to_vec).map_err(|e| e.to_string())));
-                                ControlFlow::Continue(())
-                            },
-                        )
-                        .unwrap();
-                    assert_eq!(f, f1);
+                    let many =
+                        walked_in_runs(&mut r, &bytes, threads, (run_blocks, 200), usize::MAX);
                     assert!(
                         many == one,
                         "{count} records, {threads} threads, runs {run_blocks}"
@@ -2181,7 +2206,7 @@ mod tests {
         }
     }
 
-    /// REVIEW probe that held: cache accounting under eviction and records above the limit.
+    /// The record cache's accounting under eviction and with records above the limit.
     #[test]
     fn record_cache_accounting() {
         let (bytes, texts) = small_archive(200, 5);
@@ -2202,37 +2227,21 @@ mod tests {
         }
     }
 
-    /// REVIEW probe: the walk's second check (a block's decoded content against its stored
-    /// checksum, each member reported again as an error) in parallel and sequential walks. The
-    /// repository's test only flips payload bytes, which the payload checksum catches first.
+    /// The walk's second check (a block's decoded content against its stored checksum, each
+    /// member reported again as an error) alike in parallel and sequential walks (flipped
+    /// payload bytes are caught by the payload checksum first).
     #[test]
     fn content_checksum_failures_report_alike_in_parallel() {
-        use std::ops::ControlFlow;
         let (bytes, _) = small_archive(40, 3);
         for bad_block in [0usize, 5, 13] {
             let mut r = ArchiveReader::open(Cursor::new(&bytes[..])).unwrap();
             Arc::get_mut(&mut r.index).unwrap().block_crcs[bad_block].1 ^= 1;
-            let mut one = Vec::new();
-            let f1 = r.walk_until(|n, rec| {
-                one.push((n, rec.map(<[u8]>::to_vec).map_err(|e| e.to_string())));
-                ControlFlow::Continue(())
-            });
-            assert!(f1 >= 1);
+            let one = walked(&mut r, usize::MAX);
+            assert!(one.1 >= 1);
             for threads in [2, 3] {
                 for run_blocks in [1, 2, 4] {
-                    let mut many = Vec::new();
-                    let f = r
-                        .walk_in_runs(
-                            || Ok(Cursor::new(&bytes[..])),
-                            threads,
-                            (run_blocks, 200),
-                            |n, rec| {
-                                many.push((n, rec.map(<[u8]>::to_vec).map_err(|e| e.to_string())));
-                                ControlFlow::Continue(())
-                            },
-                        )
-                        .unwrap();
-                    assert_eq!(f, f1);
+                    let many =
+                        walked_in_runs(&mut r, &bytes, threads, (run_blocks, 200), usize::MAX);
                     assert!(many == one);
                 }
             }

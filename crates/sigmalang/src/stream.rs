@@ -915,12 +915,7 @@ mod tests {
 
     #[test]
     fn threaded_reader_yields_and_fails_as_the_sequential_one() {
-        let input: Vec<u8> = (0..400u32)
-            .flat_map(|i| format!("turn {} said {}; ", i % 37, i * 7 % 101).into_bytes())
-            .collect();
-        let mut w = StreamWriter::with_chunk_size(Vec::new(), 600).unwrap();
-        w.write_all(&input).unwrap();
-        let stream = w.finish().unwrap();
+        let (input, stream) = sample();
         assert!(input.len() / 600 >= 8, "several chunks");
         for threads in [1, 2, 3] {
             assert_eq!(read_with(&stream, threads), (input.clone(), None));
@@ -966,11 +961,6 @@ mod tests {
             );
         }
     }
-}
-
-#[cfg(test)]
-mod damage_tests {
-    use super::*;
 
     /// The (start, payload range) of every chunk of a well-formed stream.
     fn chunks_of(stream: &[u8]) -> Vec<(usize, std::ops::Range<usize>)> {
@@ -998,6 +988,7 @@ mod damage_tests {
         s
     }
 
+    /// A stream of 9 or more chunks of 600 bytes, and its input.
     fn sample() -> (Vec<u8>, Vec<u8>) {
         let input: Vec<u8> = (0..400u32)
             .flat_map(|i| format!("turn {} said {}; ", i % 37, i * 7 % 101).into_bytes())
@@ -1007,9 +998,8 @@ mod damage_tests {
         (input, w.finish().unwrap())
     }
 
-    /// REVIEW: a decode error (checksum intact, payload damaged) makes the *sequential* reader
-    /// panic on the next `read`: `read_chunk` takes `self.out` (leaving it empty) but keeps
-    /// `out_pos`, so `Read::read` skips its loop and computes `0 - out_pos`.
+    /// A read after a decode error (checksum intact, payload damaged) fails and does not panic:
+    /// the sequential reader once kept a stale output position past the failed chunk.
     #[test]
     fn reading_after_a_decode_error_fails_without_panicking() {
         let (_, stream) = sample();
@@ -1047,42 +1037,29 @@ mod damage_tests {
         assert!(again.unwrap().is_err(), "a failed reader stays failed");
     }
 
-    /// REVIEW: the threaded reader against the sequential one on damage the checksums do not
-    /// catch (the existing test only flips bits, which the chunk checksum always catches first,
-    /// so decode errors of read-ahead chunks are never compared). Compares without reading
-    /// after the error (see the test above).
+    /// The threaded reader against the sequential one on damage the checksums do not catch:
+    /// decode errors of chunks read ahead (bit flips alone are always caught by the chunk
+    /// checksum first).
     #[test]
     fn threaded_reader_matches_on_decode_errors() {
         let (_, stream) = sample();
-        let read = |s: &[u8], threads: usize| {
-            let mut r = StreamReader::new(s).with_threads(threads).unwrap();
-            let mut out = Vec::new();
-            let mut buf = [0u8; 301];
-            loop {
-                match r.read(&mut buf) {
-                    Ok(0) => return (out, None),
-                    Ok(n) => out.extend_from_slice(&buf[..n]),
-                    Err(e) => return (out, Some(e.to_string())),
-                }
-            }
-        };
         let chunks = chunks_of(&stream);
         let mut errors = 0;
         for c in [0, 1, chunks.len() / 2, chunks.len() - 1] {
             let plen = chunks[c].1.len();
             for at in (0..plen).step_by(7) {
                 let bad = damage_past_crc(&stream, c, at, (at % 8) as u8);
-                let one = read(&bad, 1);
+                let one = read_with(&bad, 1);
                 errors += usize::from(one.1.is_some());
-                assert_eq!(one, read(&bad, 2), "chunk {c} byte {at}");
-                assert_eq!(one, read(&bad, 3), "chunk {c} byte {at}");
+                assert_eq!(one, read_with(&bad, 2), "chunk {c} byte {at}");
+                assert_eq!(one, read_with(&bad, 3), "chunk {c} byte {at}");
             }
         }
         assert!(errors > 0);
     }
 
-    /// REVIEW: after a decode error, the threaded reader's "earlier read failed" error names a
-    /// different offset than the sequential one's (`self.offset` moved on while reading ahead).
+    /// After a decode error, the "earlier read failed" error names the same offset with or
+    /// without threads (the read-ahead moves the reader's own offset on).
     #[test]
     fn errors_after_a_failure_name_the_same_offset() {
         let (_, stream) = sample();
