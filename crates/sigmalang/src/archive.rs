@@ -28,13 +28,13 @@ use rayon::prelude::*;
 use crate::bank::Bank;
 use crate::checksum::{crc32c, Crc32c};
 use crate::codebook::Codebook;
+use crate::container::{read_exact_at, read_full, FileHeader, FileKind, HEADER_LEN};
 use crate::context::{
     select_frames, ContextOptions, ContextStack, FramePool, FramePoolStats, Level,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::pool::GlyphBufferPool;
 use crate::record::{Decoder, Encoder, EncoderConfig, EncoderStats};
-use crate::stream::{read_full, FileHeader, FileKind, HEADER_LEN};
 use crate::varint;
 
 /// The last four bytes of an archive.
@@ -1540,19 +1540,6 @@ impl Turns {
         drop(self.delivered.lock().unwrap_or_else(|e| e.into_inner()));
         self.wake.notify_all();
     }
-}
-
-fn read_exact_at<R: Read>(
-    r: &mut R,
-    buf: &mut [u8],
-    offset: u64,
-    what: &'static str,
-) -> Result<()> {
-    let n = read_full(r, buf)?;
-    if n < buf.len() {
-        return Err(Error::truncated(what, offset + n as u64));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

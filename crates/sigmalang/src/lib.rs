@@ -7,6 +7,7 @@ pub mod bank;
 pub mod checksum;
 pub mod codebook;
 pub mod coder;
+pub mod container;
 pub mod context;
 pub mod error;
 pub mod glyph;

@@ -1,0 +1,130 @@
+//! The fixed 20-byte header every SigmaLang file starts with: magic, format version, file
+//! kind, flags, codebook id and a checksum of the header.
+
+use crate::checksum::crc32c;
+use crate::codebook::CodebookId;
+use crate::error::{Error, ErrorKind, Result};
+
+/// The four magic bytes every SigmaLang file starts with: `Σ` in UTF-8, then `LG`.
+pub const MAGIC: [u8; 4] = [0xCE, 0xA3, b'L', b'G'];
+/// The container format version this build writes and reads. Version 2 (this build) codes
+/// first visits of a context with frequencies that sum to exactly 2^16; version 1 files (never
+/// released) are refused.
+pub const FORMAT_VERSION: u8 = 2;
+/// The size of the file header.
+pub const HEADER_LEN: usize = 20;
+
+/// What a SigmaLang file holds, as its header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FileKind {
+    /// A chunked stream of one input (`sigma compress`).
+    Stream = 1,
+    /// A record archive with an index (`sigma pack`).
+    Archive = 2,
+}
+
+/// The fixed header of every SigmaLang file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileHeader {
+    /// What follows the header.
+    pub kind: FileKind,
+    /// The codebook the file's records were coded with.
+    pub codebook: CodebookId,
+}
+
+impl FileHeader {
+    /// The header's 20 bytes.
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[..4].copy_from_slice(&MAGIC);
+        h[4] = FORMAT_VERSION;
+        h[5] = self.kind as u8;
+        // h[6..8]: flags, all reserved and zero.
+        h[8..16].copy_from_slice(&self.codebook.0.to_le_bytes());
+        let crc = crc32c(&h[..16]);
+        h[16..20].copy_from_slice(&crc.to_le_bytes());
+        h
+    }
+
+    /// Parses and checks a header.
+    pub fn parse(h: &[u8]) -> Result<FileHeader> {
+        if h.len() < 4 && MAGIC.starts_with(h) {
+            return Err(Error::truncated("the file header", h.len() as u64));
+        }
+        if h.len() < 4 || h[..4] != MAGIC {
+            return Err(Error::at(
+                ErrorKind::BadMagic {
+                    found: h[..h.len().min(4)].to_vec(),
+                },
+                0,
+            ));
+        }
+        if h.len() < HEADER_LEN {
+            return Err(Error::truncated("the file header", h.len() as u64));
+        }
+        let stored = u32::from_le_bytes(h[16..20].try_into().expect("4 bytes"));
+        let computed = crc32c(&h[..16]);
+        if stored != computed {
+            return Err(Error::at(
+                ErrorKind::Checksum {
+                    what: "the file header",
+                    expected: stored,
+                    found: computed,
+                },
+                16,
+            ));
+        }
+        if h[4] != FORMAT_VERSION {
+            return Err(Error::at(
+                ErrorKind::UnsupportedVersion {
+                    what: "container",
+                    found: u32::from(h[4]),
+                    supported: u32::from(FORMAT_VERSION),
+                },
+                4,
+            ));
+        }
+        let kind = match h[5] {
+            1 => FileKind::Stream,
+            2 => FileKind::Archive,
+            k => return Err(Error::corrupt(format!("unknown file kind {k}"), 5)),
+        };
+        if h[6] != 0 || h[7] != 0 {
+            return Err(Error::corrupt("reserved header flags are set", 6));
+        }
+        let codebook = CodebookId(u64::from_le_bytes(h[8..16].try_into().expect("8 bytes")));
+        Ok(FileHeader { kind, codebook })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_headers_are_truncated_or_bad_magic_never_a_panic() {
+        for h in [
+            &b""[..],
+            b"\xce",
+            b"\xce\xa3L",
+            b"x",
+            b"xy",
+            b"abc",
+            b"\xce\xa3",
+        ] {
+            let e = FileHeader::parse(h).unwrap_err();
+            let magic_prefix = MAGIC.starts_with(h);
+            assert_eq!(
+                matches!(e.kind(), ErrorKind::Truncated { .. }),
+                magic_prefix,
+                "{h:?}: {e}"
+            );
+            assert_eq!(
+                matches!(e.kind(), ErrorKind::BadMagic { .. }),
+                !magic_prefix,
+                "{h:?}: {e}"
+            );
+        }
+    }
+}

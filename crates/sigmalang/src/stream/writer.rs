@@ -1,0 +1,279 @@
+//! [`StreamWriter`]: cuts its input into chunks, codes them (on worker threads if asked), and
+//! writes the chunks and the trailer.
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::sync::{mpsc, Arc, Mutex};
+
+use super::{DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
+use crate::checksum::{crc32c, Crc32c};
+use crate::codebook::Codebook;
+use crate::container::{FileHeader, FileKind, HEADER_LEN};
+use crate::error::{Error, Result};
+use crate::record::{Encoder, EncoderConfig};
+use crate::varint;
+
+/// A chunk coded by a worker: its raw bytes and its payload.
+type CodedChunk = (Vec<u8>, Result<Vec<u8>>);
+
+/// Writes a stream: buffers input, encodes it chunk by chunk, and writes the trailer on
+/// [`finish`](StreamWriter::finish). Dropping it without `finish` leaves an incomplete stream,
+/// which readers reject.
+pub struct StreamWriter<W: Write> {
+    inner: W,
+    encoder: Encoder,
+    chunk_size: usize,
+    pending: Vec<u8>,
+    /// With several workers: the chunks being coded, oldest first (each reports its raw bytes
+    /// and payload when done), the workers' encoders and their threads.
+    in_flight: VecDeque<mpsc::Receiver<CodedChunk>>,
+    config: EncoderConfig,
+    workers: Arc<Vec<Mutex<Encoder>>>,
+    threads: Option<rayon::ThreadPool>,
+    frame: Vec<u8>,
+    /// The chunk index as the trailer encodes it: varint payload length, varint raw length.
+    index: Vec<u8>,
+    chunks: u64,
+    content_crc: Crc32c,
+    total_in: u64,
+    total_out: u64,
+}
+
+impl<W: Write> StreamWriter<W> {
+    /// A writer with the default chunk size; writes the file header at once.
+    pub fn new(inner: W) -> Result<StreamWriter<W>> {
+        StreamWriter::with_chunk_size(inner, DEFAULT_CHUNK_SIZE)
+    }
+
+    /// A writer with the default codebook that codes every `chunk_size` bytes of input as one
+    /// chunk.
+    pub fn with_chunk_size(inner: W, chunk_size: usize) -> Result<StreamWriter<W>> {
+        StreamWriter::with_options(inner, Codebook::default_codebook(), chunk_size)
+    }
+
+    /// A writer that models with `codebook` and codes every `chunk_size` bytes as one chunk.
+    pub fn with_options(
+        mut inner: W,
+        codebook: Arc<Codebook>,
+        chunk_size: usize,
+    ) -> Result<StreamWriter<W>> {
+        if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
+            return Err(Error::invalid(format!(
+                "chunk size must be 1..={MAX_CHUNK_SIZE}, got {chunk_size}"
+            )));
+        }
+        let header = FileHeader {
+            kind: FileKind::Stream,
+            codebook: codebook.id(),
+        };
+        inner.write_all(&header.to_bytes())?;
+        Ok(StreamWriter {
+            inner,
+            encoder: Encoder::new(codebook),
+            chunk_size,
+            pending: Vec::with_capacity(chunk_size),
+            in_flight: VecDeque::new(),
+            config: EncoderConfig::default(),
+            workers: Arc::new(Vec::new()),
+            threads: None,
+            frame: Vec::new(),
+            index: Vec::new(),
+            chunks: 0,
+            content_crc: Crc32c::new(),
+            total_in: 0,
+            total_out: HEADER_LEN as u64,
+        })
+    }
+
+    /// Bytes of input taken so far.
+    pub fn bytes_in(&self) -> u64 {
+        self.total_in
+    }
+
+    /// Bytes written to the inner writer so far.
+    pub fn bytes_out(&self) -> u64 {
+        self.total_out
+    }
+
+    /// Sets the memory configuration of the writer's encoders (call before
+    /// [`with_threads`](Self::with_threads)). Output never depends on it.
+    pub fn with_encoder_config(mut self, config: EncoderConfig) -> StreamWriter<W> {
+        let codebook = Arc::clone(self.encoder.codebook());
+        self.encoder = Encoder::with_config(codebook, config);
+        self.config = config;
+        self
+    }
+
+    /// Codes chunks on `threads` worker threads (0: one per core) while the caller goes on
+    /// writing: each full chunk is handed to the workers, and coded chunks are written in
+    /// order as they are done, at most two per thread in flight. The stream's bytes do not
+    /// depend on the number of threads; memory grows to about three chunk sizes per thread.
+    pub fn with_threads(mut self, threads: usize) -> Result<StreamWriter<W>> {
+        let n = crate::workers::count(threads);
+        if n > 1 {
+            let codebook = Arc::clone(self.encoder.codebook());
+            let config = self.config;
+            self.workers = Arc::new(
+                (0..n)
+                    .map(|_| Mutex::new(Encoder::with_config(Arc::clone(&codebook), config)))
+                    .collect(),
+            );
+            self.threads = Some(crate::workers::pool(n, "encoder")?);
+        }
+        Ok(self)
+    }
+
+    /// The counters of the writer's encoders, summed.
+    pub fn stats(&self) -> crate::record::EncoderStats {
+        let mut total = self.encoder.stats();
+        for w in self.workers.iter() {
+            total.merge(&w.lock().unwrap_or_else(|e| e.into_inner()).stats());
+        }
+        total
+    }
+
+    fn flush_chunk(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let Some(pool) = &self.threads else {
+            let mut payload = std::mem::take(&mut self.frame);
+            payload.clear();
+            self.encoder.encode(&self.pending, &mut payload)?;
+            let raw = std::mem::take(&mut self.pending);
+            let r = self.write_chunk(&raw, &payload);
+            self.pending = raw;
+            self.pending.clear();
+            self.frame = payload;
+            return r;
+        };
+        let full = std::mem::replace(&mut self.pending, Vec::with_capacity(self.chunk_size));
+        let (tx, rx) = mpsc::channel();
+        let workers = Arc::clone(&self.workers);
+        pool.spawn(move || {
+            // A panic (a bug) becomes the chunk's error instead of aborting the process.
+            let coded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let w = rayon::current_thread_index().unwrap_or(0) % workers.len();
+                let mut enc = workers[w].lock().unwrap_or_else(|e| e.into_inner());
+                let mut payload = Vec::with_capacity(full.len() / 3 + 16);
+                enc.encode(&full, &mut payload).map(|()| payload)
+            }))
+            .unwrap_or_else(|_| {
+                Err(Error::invalid(
+                    "a stream worker panicked (a bug; please report it)",
+                ))
+            });
+            // The writer may have been dropped meanwhile; then nobody waits for the chunk.
+            let _ = tx.send((full, coded));
+        });
+        self.in_flight.push_back(rx);
+        // The woken worker may be queued on this thread's core while the other core idles
+        // (see the archive writer): yielding lets it start now.
+        std::thread::yield_now();
+        self.write_coded(2 * self.workers.len())
+    }
+
+    /// Writes the chunks that are coded, in order, waiting for the oldest ones while more than
+    /// `keep` are in flight.
+    fn write_coded(&mut self, keep: usize) -> Result<()> {
+        while let Some(front) = self.in_flight.front() {
+            let coded = if self.in_flight.len() > keep {
+                front.recv().ok()
+            } else {
+                match front.try_recv() {
+                    Ok(coded) => Some(coded),
+                    Err(mpsc::TryRecvError::Empty) => return Ok(()),
+                    Err(mpsc::TryRecvError::Disconnected) => None,
+                }
+            };
+            self.in_flight.pop_front();
+            let (raw, payload) = coded.ok_or_else(|| {
+                Error::invalid("a stream worker stopped before finishing its chunk")
+            })?;
+            self.write_chunk(&raw, &payload?)?;
+        }
+        Ok(())
+    }
+
+    fn write_chunk(&mut self, raw: &[u8], payload: &[u8]) -> Result<()> {
+        let mut head = Vec::with_capacity(varint::MAX_LEN);
+        varint::write(&mut head, payload.len() as u64);
+        let mut crc = Crc32c::new();
+        crc.update(&head);
+        crc.update(payload);
+        self.inner.write_all(&head)?;
+        self.inner.write_all(payload)?;
+        self.inner.write_all(&crc.finish().to_le_bytes())?;
+        self.total_out += (head.len() + payload.len() + 4) as u64;
+        varint::write(&mut self.index, payload.len() as u64);
+        varint::write(&mut self.index, raw.len() as u64);
+        self.chunks += 1;
+        self.content_crc.update(raw);
+        Ok(())
+    }
+
+    /// Codes what is buffered, writes the end marker and trailer, and returns the inner writer.
+    pub fn finish(mut self) -> Result<W> {
+        self.flush_chunk()?;
+        self.write_coded(0)?;
+        let mut t = Vec::new();
+        varint::write(&mut t, 0); // end marker
+        varint::write(&mut t, self.chunks);
+        t.extend_from_slice(&self.index);
+        varint::write(&mut t, self.total_in);
+        t.extend_from_slice(&self.content_crc.finish().to_le_bytes());
+        let crc = crc32c(&t);
+        t.extend_from_slice(&crc.to_le_bytes());
+        let len = t.len() as u32 + 4;
+        t.extend_from_slice(&len.to_le_bytes());
+        self.inner.write_all(&t)?;
+        self.inner.flush()?;
+        self.total_out += t.len() as u64;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for StreamWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = self.chunk_size - self.pending.len();
+        let n = room.min(buf.len());
+        self.pending.extend_from_slice(&buf[..n]);
+        self.total_in += n as u64;
+        if self.pending.len() == self.chunk_size {
+            self.flush_chunk()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::decompress;
+
+    #[test]
+    fn streams_are_identical_for_any_number_of_threads() {
+        let input: Vec<u8> = (0..200_000u32)
+            .flat_map(|i| format!("line {} of the log says {}\n", i % 977, i % 13).into_bytes())
+            .take(300_000)
+            .collect();
+        let build = |threads: usize| {
+            let w = StreamWriter::with_chunk_size(Vec::new(), 20_000).unwrap();
+            let mut w = w.with_threads(threads).unwrap();
+            for part in input.chunks(7_777) {
+                w.write_all(part).unwrap();
+                // Memory in flight stays bounded: at most two chunks per worker.
+                assert!(w.in_flight.len() <= 2 * w.workers.len().max(1));
+            }
+            w.finish().unwrap()
+        };
+        let one = build(1);
+        assert_eq!(one, build(2));
+        assert_eq!(one, build(3));
+        assert_eq!(decompress(&one).unwrap(), input);
+    }
+}
