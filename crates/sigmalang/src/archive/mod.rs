@@ -1,0 +1,109 @@
+//! The record archive: what `sigma pack` writes. Many records, each readable on its own, coded
+//! against their contexts (see [`crate::context`]), with an index at the end for random access.
+//!
+//! ```text
+//! file header (20 bytes, kind = archive)
+//! metadata: varint length, bytes, crc32c
+//! record payloads, back to back, in blocks of `block_records` records
+//! index: varint count, varint block_records,
+//!        varint keyframe_interval, varint keyframes_per_root, varint max_frames, varint window,
+//!        per record: varint payload length, varint (context id << 3 | has_refs << 2 | level),
+//!                    if has_refs: varint count, varint (record index - root index) per root,
+//!        per block: crc32c of its payloads, crc32c of its records' decoded bytes,
+//!        crc32c of the index
+//! footer: u64 LE index offset, 4 bytes end magic
+//! ```
+//!
+//! Reading record `n` reads the footer and the index (once), then the blocks of the records `n`
+//! depends on (at most `keyframes_per_root` keyframes and `keyframe_interval` records of its
+//! context), each block's checksum verified before its records are decoded. The byte layout is in
+//! `docs/FORMAT.md`.
+
+use crate::context::{ContextOptions, Level};
+use crate::record::EncoderConfig;
+
+mod batch;
+mod index;
+mod reader;
+#[cfg(test)]
+mod testing;
+mod walk;
+mod writer;
+
+pub use reader::ArchiveReader;
+pub use writer::ArchiveWriter;
+
+/// The last four bytes of an archive.
+pub const END_MAGIC: [u8; 4] = [0xCE, 0xA3, b'L', b'X'];
+/// The footer: index offset and end magic.
+pub const FOOTER_LEN: usize = 12;
+/// Records per checksummed block, by default.
+pub const DEFAULT_BLOCK_RECORDS: u32 = 16;
+/// The most metadata an archive may carry.
+pub const MAX_METADATA: usize = 1 << 20;
+/// The largest keyframe interval a reader accepts (bounds the work of one `get`).
+pub const MAX_KEYFRAME_INTERVAL: u32 = 1 << 16;
+
+/// How an archive is written.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ArchiveOptions {
+    /// Records per checksummed block (a `get` reads whole blocks).
+    pub block_records: u32,
+    /// How records are coded against their contexts.
+    pub context: ContextOptions,
+    /// Bytes of roots the Σ-bank keeps for REFERENCE across contexts (0: no bank).
+    pub bank: usize,
+    /// Records are coded in batches of this many (1: one at a time, as added). A batch is coded
+    /// while the next one fills and the one before is written, and the Σ-bank offers it the
+    /// roots of batches at least two before it, so the archive's bytes depend on the batch size
+    /// but never on the number of threads.
+    pub batch_records: u32,
+    /// A batch is also full once its records hold at least this many bytes (0: no limit), so
+    /// that large records keep the memory in flight bounded: at most two batches (one being
+    /// coded, one filling) plus one record. Like `batch_records`, it shapes the bytes.
+    pub batch_bytes: usize,
+    /// Worker threads coding a batch (0: one per core).
+    pub threads: usize,
+    /// Memory configuration of every worker's encoder.
+    pub encoder: EncoderConfig,
+}
+
+impl Default for ArchiveOptions {
+    fn default() -> Self {
+        ArchiveOptions {
+            block_records: DEFAULT_BLOCK_RECORDS,
+            context: ContextOptions::default(),
+            bank: 16 << 20,
+            batch_records: 1,
+            batch_bytes: 1 << 20,
+            threads: 1,
+            encoder: EncoderConfig::default(),
+        }
+    }
+}
+
+impl ArchiveOptions {
+    /// The number of worker threads these options ask for.
+    pub fn worker_count(&self) -> usize {
+        crate::workers::count(self.threads)
+    }
+}
+
+/// The default context: records added without a key.
+const DEFAULT_CONTEXT: u32 = 0;
+
+/// What the index says of one record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordInfo {
+    /// Offset of the record's payload in the file.
+    pub offset: u64,
+    /// Length of the payload.
+    pub payload_len: u64,
+    /// The record's context (0: the default context).
+    pub context: u32,
+    /// How the record depends on its context.
+    pub level: Level,
+    /// The record it depends on directly: for a delta, the previous record of its context; for
+    /// a keyframe, the previous keyframe of its context; none for a root.
+    pub prev: Option<u64>,
+}

@@ -1,0 +1,490 @@
+//! [`ArchiveWriter`]: takes records, codes each against its context (at once, or in batches on
+//! the batch encoder), and writes them, then the index and footer.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use super::batch::{InFlight, Pending, Worker};
+use super::{ArchiveOptions, DEFAULT_CONTEXT, END_MAGIC, MAX_KEYFRAME_INTERVAL, MAX_METADATA};
+use crate::bank::Bank;
+use crate::checksum::{crc32c, Crc32c};
+use crate::codebook::Codebook;
+use crate::container::{FileHeader, FileKind};
+use crate::context::{ContextStack, FramePool, FramePoolStats, Level};
+use crate::error::{Error, Result};
+use crate::pool::GlyphBufferPool;
+use crate::record::{Encoder, EncoderStats};
+use crate::varint;
+
+/// Writes an archive record by record.
+pub struct ArchiveWriter<W: Write> {
+    pub(super) inner: W,
+    pub(super) encoder: Encoder,
+    pub(super) opts: ArchiveOptions,
+    pub(super) payload: Vec<u8>,
+    /// Index entries as the index encodes them.
+    pub(super) entries: Vec<u8>,
+    pub(super) count: u64,
+    pub(super) block_crcs: Vec<(u32, u32)>,
+    pub(super) block_crc: Crc32c,
+    pub(super) content_crc: Crc32c,
+    pub(super) ids: HashMap<Vec<u8>, u32>,
+    pub(super) stacks: HashMap<u32, (ContextStack, u64)>,
+    pub(super) frame_bytes: u64,
+    pub(super) frame_pool: FramePool,
+    /// Shared with the batch being coded (read-only there); written only between batches.
+    pub(super) bank: Arc<Bank>,
+    /// Scratch: the next record's own frames and its bank references.
+    pub(super) own: Vec<u64>,
+    pub(super) ref_ids: Vec<u64>,
+    /// The batch encoder: workers, their threads, the records waiting, and the batch being
+    /// coded (written at the next flush).
+    pub(super) workers: Arc<Vec<Mutex<Worker>>>,
+    pub(super) threads: Option<rayon::ThreadPool>,
+    pub(super) pending: Vec<Pending>,
+    /// Bytes of the records in `pending`.
+    pub(super) pending_bytes: usize,
+    pub(super) in_flight: Option<InFlight>,
+    /// Roots of the batch last written, entering the Σ-bank once no batch is being coded.
+    pub(super) new_roots: Vec<(u64, Vec<u8>)>,
+    /// The first error, once one happened: the archive is then incomplete, and every later
+    /// call fails.
+    pub(super) failed: Option<String>,
+    pub(super) record_pool: GlyphBufferPool,
+    pub(super) offset: u64,
+    pub(super) bytes_in: u64,
+}
+
+impl<W: Write> ArchiveWriter<W> {
+    /// Starts an archive on `inner` whose records are modeled with `codebook`, with the default
+    /// options. `metadata` is stored as is (the CLI stores `field=NAME\n`).
+    pub fn new(inner: W, codebook: Arc<Codebook>, metadata: &[u8]) -> Result<ArchiveWriter<W>> {
+        ArchiveWriter::with_options(inner, codebook, metadata, ArchiveOptions::default())
+    }
+
+    /// As [`new`](Self::new), with `block_records` records per checksummed block.
+    pub fn with_block_records(
+        inner: W,
+        codebook: Arc<Codebook>,
+        metadata: &[u8],
+        block_records: u32,
+    ) -> Result<ArchiveWriter<W>> {
+        let opts = ArchiveOptions {
+            block_records,
+            ..ArchiveOptions::default()
+        };
+        ArchiveWriter::with_options(inner, codebook, metadata, opts)
+    }
+
+    /// Starts an archive with explicit options.
+    pub fn with_options(
+        mut inner: W,
+        codebook: Arc<Codebook>,
+        metadata: &[u8],
+        opts: ArchiveOptions,
+    ) -> Result<ArchiveWriter<W>> {
+        if opts.block_records == 0 {
+            return Err(Error::invalid("block_records must be at least 1"));
+        }
+        let c = &opts.context;
+        if !(1..=MAX_KEYFRAME_INTERVAL).contains(&c.keyframe_interval)
+            || !(1..=MAX_KEYFRAME_INTERVAL).contains(&c.keyframes_per_root)
+        {
+            return Err(Error::invalid(format!(
+                "keyframe interval and keyframes per root must be 1..={MAX_KEYFRAME_INTERVAL}"
+            )));
+        }
+        if metadata.len() > MAX_METADATA {
+            return Err(Error::invalid("archive metadata is larger than 1 MiB"));
+        }
+        let header = FileHeader {
+            kind: FileKind::Archive,
+            codebook: codebook.id(),
+        };
+        let mut head = header.to_bytes().to_vec();
+        varint::write(&mut head, metadata.len() as u64);
+        head.extend_from_slice(metadata);
+        head.extend_from_slice(&crc32c(metadata).to_le_bytes());
+        inner.write_all(&head)?;
+        let mut writer = ArchiveWriter {
+            inner,
+            encoder: Encoder::with_config(Arc::clone(&codebook), opts.encoder),
+            opts,
+            payload: Vec::new(),
+            entries: Vec::new(),
+            count: 0,
+            block_crcs: Vec::new(),
+            block_crc: Crc32c::new(),
+            content_crc: Crc32c::new(),
+            ids: HashMap::new(),
+            stacks: HashMap::new(),
+            frame_bytes: 0,
+            frame_pool: FramePool::default(),
+            bank: Arc::new(Bank::new(opts.bank)),
+            own: Vec::new(),
+            ref_ids: Vec::new(),
+            workers: Arc::new(Vec::new()),
+            threads: None,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            in_flight: None,
+            new_roots: Vec::new(),
+            failed: None,
+            record_pool: GlyphBufferPool::new(opts.encoder.pool),
+            offset: head.len() as u64,
+            bytes_in: 0,
+        };
+        if opts.batch_records > 1 {
+            let n = opts.worker_count();
+            writer.workers = Arc::new(
+                (0..n)
+                    .map(|_| {
+                        Mutex::new(Worker {
+                            encoder: Encoder::with_config(Arc::clone(&codebook), opts.encoder),
+                            shared: Vec::new(),
+                        })
+                    })
+                    .collect(),
+            );
+            if n > 1 {
+                writer.threads = Some(crate::workers::pool(n, "worker")?);
+            }
+        }
+        Ok(writer)
+    }
+
+    /// Encodes and appends one record in the default context (the records added without a
+    /// key); returns its index.
+    pub fn add(&mut self, record: &[u8]) -> Result<u64> {
+        self.add_in_context(None, record)
+    }
+
+    /// Encodes and appends one record in the context named `key` (`None`: the default
+    /// context); returns its index. With `batch_records > 1` the record is coded on the
+    /// workers once its batch is full, while the next batch fills, and written when that one is
+    /// full (or at [`flush`](Self::flush) or [`finish`](Self::finish)); errors surface then,
+    /// possibly from a later call than the record's own.
+    ///
+    /// After an error (a record that cannot be coded, a failed write) the archive is
+    /// incomplete: this and every other call of the writer fail from then on.
+    pub fn add_in_context(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
+        self.check()?;
+        let added = self.add_unchecked(key, record);
+        self.note(added)
+    }
+
+    /// Fails if an earlier call failed.
+    fn check(&self) -> Result<()> {
+        match &self.failed {
+            Some(first) => Err(Error::invalid(format!(
+                "the archive writer failed earlier ({first}); the archive is incomplete"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Remembers the first error.
+    fn note<T>(&mut self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            self.failed.get_or_insert_with(|| e.to_string());
+        }
+        r
+    }
+
+    fn add_unchecked(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
+        let cid = self.context_id(key)?;
+        if self.opts.batch_records <= 1 {
+            return self.add_now(cid, record);
+        }
+        let mut buf = self.record_pool.acquire();
+        buf.extend_from_slice(record);
+        self.pending.push(Pending {
+            context: cid,
+            record: buf,
+        });
+        let index = self.len() - 1;
+        self.pending_bytes += record.len();
+        if self.pending.len() >= self.opts.batch_records as usize
+            || (self.opts.batch_bytes > 0 && self.pending_bytes >= self.opts.batch_bytes)
+        {
+            self.flush_batch()?;
+        }
+        Ok(index)
+    }
+
+    fn context_id(&mut self, key: Option<&[u8]>) -> Result<u32> {
+        Ok(match key {
+            None => DEFAULT_CONTEXT,
+            Some(k) => match self.ids.get(k) {
+                Some(&id) => id,
+                None => {
+                    let id = u32::try_from(self.ids.len() + 1)
+                        .map_err(|_| Error::invalid("more than 2^32 contexts"))?;
+                    self.ids.insert(k.to_vec(), id);
+                    id
+                }
+            },
+        })
+    }
+
+    /// Codes one record at once (batches of one): no allocation in steady state.
+    fn add_now(&mut self, cid: u32, record: &[u8]) -> Result<u64> {
+        let index = self.count;
+        let copts = self.opts.context;
+        let (stack, last_use) = self.stacks.entry(cid).or_default();
+        *last_use = index;
+        let level = stack.next_level(&copts);
+        self.payload.clear();
+        self.own.clear();
+        stack.frame_indices(&copts, &mut self.own);
+        Arc::get_mut(&mut self.bank)
+            .expect("no batch is in flight without batches")
+            .references_into(&self.own, record, &mut self.ref_ids);
+        let bank = &self.bank;
+        let frames = self
+            .ref_ids
+            .iter()
+            .filter_map(|&r| bank.root(r))
+            .chain(stack.frames(&copts));
+        self.encoder
+            .encode_with_frame_iter(frames, record, &mut self.payload)?;
+        self.frame_bytes -= stack.bytes();
+        stack.push(index, record, level, &copts, &mut self.frame_pool);
+        self.frame_bytes += stack.bytes();
+        let payload = std::mem::take(&mut self.payload);
+        let refs = std::mem::take(&mut self.ref_ids);
+        let r = self.commit(cid, level, &refs, &payload, record);
+        self.payload = payload;
+        self.ref_ids = refs;
+        r?;
+        Ok(index)
+    }
+
+    /// Codes and writes every record added so far (records are also coded when their batch is
+    /// full, and written at the next batch or at [`finish`](Self::finish)).
+    pub fn flush(&mut self) -> Result<()> {
+        self.check()?;
+        let flushed = self.flush_unchecked();
+        self.note(flushed)
+    }
+
+    fn flush_unchecked(&mut self) -> Result<()> {
+        self.flush_batch()?;
+        // The batch just started: wait for it and write it too.
+        if let Some((pending, plans)) = self.take_in_flight()? {
+            self.write_batch(pending, plans)?;
+        }
+        Ok(())
+    }
+
+    /// Writes a coded record and its index entry; feeds the Σ-bank and the checksums.
+    pub(super) fn commit(
+        &mut self,
+        cid: u32,
+        level: Level,
+        refs: &[u64],
+        payload: &[u8],
+        record: &[u8],
+    ) -> Result<()> {
+        let index = self.count;
+        self.inner.write_all(payload)?;
+        self.block_crc.update(payload);
+        self.content_crc.update(record);
+        varint::write(&mut self.entries, payload.len() as u64);
+        let has_refs = !refs.is_empty();
+        varint::write(
+            &mut self.entries,
+            u64::from(cid) << 3 | u64::from(has_refs) << 2 | level as u64,
+        );
+        if has_refs {
+            varint::write(&mut self.entries, refs.len() as u64);
+            for &r in refs {
+                varint::write(&mut self.entries, index - r);
+            }
+        }
+        if level == Level::Root && !has_refs {
+            if self.opts.batch_records > 1 {
+                self.new_roots.push((index, record.to_vec()));
+            } else {
+                Arc::get_mut(&mut self.bank)
+                    .expect("no batch is being coded without batches")
+                    .add_root(index, record);
+            }
+        }
+        self.count += 1;
+        self.offset += payload.len() as u64;
+        self.bytes_in += record.len() as u64;
+        if self.count % u64::from(self.opts.block_records) == 0 {
+            self.end_block();
+        }
+        self.evict(cid);
+        Ok(())
+    }
+
+    /// The counters of every encoder of this writer, summed.
+    pub fn stats(&self) -> EncoderStats {
+        let mut total = self.encoder.stats();
+        for w in self.workers.iter() {
+            let w = w.lock().unwrap_or_else(|e| e.into_inner());
+            total.merge(&w.encoder.stats());
+        }
+        total
+    }
+
+    /// Drops the least recently used contexts' frames while they hold more than the budget.
+    fn evict(&mut self, current: u32) {
+        while self.frame_bytes > self.opts.context.memory {
+            let Some((&cid, _)) = self
+                .stacks
+                .iter()
+                .filter(|(&c, (s, _))| c != current && s.bytes() > 0)
+                .min_by_key(|(_, (_, used))| *used)
+            else {
+                break;
+            };
+            if let Some((mut stack, _)) = self.stacks.remove(&cid) {
+                self.frame_bytes -= stack.bytes();
+                stack.clear(&mut self.frame_pool);
+            }
+            // Evicted frames must not pin memory in the pool either.
+            self.frame_pool
+                .trim(self.stacks.len() * (self.opts.context.max_frames as usize + 1));
+        }
+    }
+
+    fn end_block(&mut self) {
+        self.block_crcs
+            .push((self.block_crc.finish(), self.content_crc.finish()));
+        self.block_crc = Crc32c::new();
+        self.content_crc = Crc32c::new();
+    }
+
+    /// Records added so far (coded or waiting in the batch).
+    pub fn len(&self) -> u64 {
+        self.count + self.in_flight.as_ref().map_or(0, |f| f.len) + self.pending.len() as u64
+    }
+
+    /// Whether no record was added yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Record bytes taken so far.
+    pub fn bytes_in(&self) -> u64 {
+        self.bytes_in
+    }
+
+    /// Archive bytes written so far.
+    pub fn bytes_out(&self) -> u64 {
+        self.offset
+    }
+
+    /// The encoder (for its codebook and statistics).
+    pub fn encoder(&self) -> &Encoder {
+        &self.encoder
+    }
+
+    /// The frame pool's counters.
+    pub fn frame_stats(&self) -> FramePoolStats {
+        self.frame_pool.stats()
+    }
+
+    /// Codes what waits in the batch, writes the index and footer; returns the inner writer.
+    pub fn finish(mut self) -> Result<W> {
+        self.flush()?;
+        if self.count % u64::from(self.opts.block_records) != 0 {
+            self.end_block();
+        }
+        let c = &self.opts.context;
+        let mut idx = Vec::with_capacity(self.entries.len() + 8 * self.block_crcs.len() + 64);
+        varint::write(&mut idx, self.count);
+        varint::write(&mut idx, u64::from(self.opts.block_records));
+        varint::write(&mut idx, u64::from(c.keyframe_interval));
+        varint::write(&mut idx, u64::from(c.keyframes_per_root));
+        varint::write(&mut idx, u64::from(c.max_frames));
+        varint::write(&mut idx, c.window);
+        idx.extend_from_slice(&self.entries);
+        for (p, d) in &self.block_crcs {
+            idx.extend_from_slice(&p.to_le_bytes());
+            idx.extend_from_slice(&d.to_le_bytes());
+        }
+        idx.extend_from_slice(&crc32c(&idx).to_le_bytes());
+        idx.extend_from_slice(&self.offset.to_le_bytes());
+        idx.extend_from_slice(&END_MAGIC);
+        self.inner.write_all(&idx)?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::archive::{ArchiveOptions, ArchiveWriter};
+    use crate::codebook::Codebook;
+    use std::io::Write;
+
+    /// A sink whose `fail_at`-th write (counting from 1) fails once.
+    struct FailingSink {
+        writes: usize,
+        fail_at: usize,
+        out: Vec<u8>,
+    }
+
+    impl Write for FailingSink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.writes += 1;
+            if self.writes == self.fail_at {
+                return Err(std::io::Error::other("disk full"));
+            }
+            self.out.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// After a failed write the writer is poisoned: the first error is reported once, every
+    /// later call fails naming it, and `finish` never claims a complete archive (batches on one
+    /// and two threads, and records coded one at a time).
+    #[test]
+    fn a_failed_write_poisons_the_writer() {
+        for (batch_records, threads) in [(1, 1), (4, 1), (4, 2)] {
+            let sink = FailingSink {
+                writes: 0,
+                fail_at: 6,
+                out: Vec::new(),
+            };
+            let opts = ArchiveOptions {
+                batch_records,
+                threads,
+                ..ArchiveOptions::default()
+            };
+            let mut w = ArchiveWriter::with_options(sink, Codebook::default_codebook(), b"m", opts)
+                .unwrap();
+            let mut first = None;
+            for i in 0..24 {
+                let r = w.add(format!("record {i} of a failing archive").as_bytes());
+                if let Err(e) = r {
+                    if first.is_none() {
+                        assert!(e.to_string().contains("disk full"), "{e}");
+                        first = Some(i);
+                    } else {
+                        assert!(e.to_string().contains("failed earlier"), "{e}");
+                        assert!(e.to_string().contains("disk full"), "{e}");
+                    }
+                } else {
+                    assert!(first.is_none(), "an add succeeded after the writer failed");
+                }
+            }
+            let first = first.expect("the failing write is reported by some add");
+            assert!(first < 24, "batch {batch_records}, threads {threads}");
+            let e = w.flush().unwrap_err();
+            assert!(e.to_string().contains("failed earlier"), "{e}");
+            let e = w.finish().map(|_| ()).unwrap_err();
+            assert!(e.to_string().contains("failed earlier"), "{e}");
+        }
+    }
+}
