@@ -20,7 +20,7 @@ pub mod stream;
 pub mod varint;
 mod workers;
 
-pub use archive::{ArchiveOptions, ArchiveReader, ArchiveWriter, RecordInfo};
+pub use archive::{Archive, ArchiveOptions, ArchiveReader, ArchiveWriter, RecordInfo};
 pub use codebook::{Codebook, CodebookId};
 pub use context::ContextOptions;
 pub use error::{Error, ErrorKind, Result};

@@ -74,7 +74,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// Plans the waiting records in order: level, own frames, frame buffers.
     fn plan_batch(&mut self) -> Vec<Plan> {
         let copts = self.opts.context;
-        let base = self.count + self.in_flight.as_ref().map_or(0, |f| f.len);
+        let base = self.index.len() + self.in_flight.as_ref().map_or(0, |f| f.len);
         let mut plans = Vec::with_capacity(self.pending.len());
         for (j, p) in self.pending.iter().enumerate() {
             let index = base + j as u64;

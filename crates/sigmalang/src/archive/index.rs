@@ -1,18 +1,338 @@
-//! The archive's index: what it says of every record, and the block checksums.
+//! The archive's own bytes around its records, each written and parsed side by side: the head
+//! (file header and metadata, [`write_head`] / [`Index::read`]), the index (what it says of every
+//! record, and the block checksums: [`IndexWriter`] / [`Index::parse`]) and the footer (index
+//! offset and end magic). A reader validates all of it at open, before any record is decoded.
 
 use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
 
-use super::RecordInfo;
+use super::{RecordInfo, END_MAGIC, FOOTER_LEN, MAX_KEYFRAME_INTERVAL, MAX_METADATA};
+use crate::checksum::{crc32c, Crc32c};
+use crate::codebook::CodebookId;
+use crate::container::{read_exact_at, read_full, FileHeader, FileKind, HEADER_LEN};
+use crate::context::{ContextOptions, Level};
+use crate::error::{Error, ErrorKind, Result};
+use crate::varint;
 
-/// What an archive reader reads at open and never changes: metadata, record index, Σ-bank
-/// references and block checksums.
+/// The head of an archive: its file header, then the metadata (varint length, bytes, crc32c).
+pub(super) fn write_head(codebook: CodebookId, metadata: &[u8]) -> Vec<u8> {
+    let header = FileHeader {
+        kind: FileKind::Archive,
+        codebook,
+    };
+    let mut head = header.to_bytes().to_vec();
+    varint::write(&mut head, metadata.len() as u64);
+    head.extend_from_slice(metadata);
+    head.extend_from_slice(&crc32c(metadata).to_le_bytes());
+    head
+}
+
+/// The index as the writer builds it, record by record: the entries as the index encodes them
+/// and the checksums of every block. [`Index::parse`] reads what [`write`](Self::write) writes.
+pub(super) struct IndexWriter {
+    block_records: u64,
+    count: u64,
+    entries: Vec<u8>,
+    block_crcs: Vec<(u32, u32)>,
+    /// The checksums of the block being written: of its payloads and of its records.
+    block_crc: Crc32c,
+    content_crc: Crc32c,
+}
+
+impl IndexWriter {
+    /// An empty index of blocks of `block_records` records (at least 1).
+    pub(super) fn new(block_records: u32) -> IndexWriter {
+        IndexWriter {
+            block_records: u64::from(block_records),
+            count: 0,
+            entries: Vec::new(),
+            block_crcs: Vec::new(),
+            block_crc: Crc32c::new(),
+            content_crc: Crc32c::new(),
+        }
+    }
+
+    /// Records in the index so far.
+    pub(super) fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Adds the next record: `payload`, coded from `record` at `level` in context `cid`,
+    /// referencing the bank roots `refs`.
+    pub(super) fn add(
+        &mut self,
+        cid: u32,
+        level: Level,
+        refs: &[u64],
+        payload: &[u8],
+        record: &[u8],
+    ) {
+        let index = self.count;
+        self.block_crc.update(payload);
+        self.content_crc.update(record);
+        varint::write(&mut self.entries, payload.len() as u64);
+        let has_refs = !refs.is_empty();
+        varint::write(
+            &mut self.entries,
+            u64::from(cid) << 3 | u64::from(has_refs) << 2 | level as u64,
+        );
+        if has_refs {
+            varint::write(&mut self.entries, refs.len() as u64);
+            for &r in refs {
+                varint::write(&mut self.entries, index - r);
+            }
+        }
+        self.count += 1;
+        if self.count % self.block_records == 0 {
+            self.end_block();
+        }
+    }
+
+    fn end_block(&mut self) {
+        self.block_crcs
+            .push((self.block_crc.finish(), self.content_crc.finish()));
+        self.block_crc = Crc32c::new();
+        self.content_crc = Crc32c::new();
+    }
+
+    /// The index and the footer of an archive written with `context`, whose index starts at
+    /// `index_off`.
+    pub(super) fn write(&mut self, context: &ContextOptions, index_off: u64) -> Vec<u8> {
+        if self.count % self.block_records != 0 {
+            self.end_block();
+        }
+        let c = context;
+        let mut idx = Vec::with_capacity(self.entries.len() + 8 * self.block_crcs.len() + 64);
+        varint::write(&mut idx, self.count);
+        varint::write(&mut idx, self.block_records);
+        varint::write(&mut idx, u64::from(c.keyframe_interval));
+        varint::write(&mut idx, u64::from(c.keyframes_per_root));
+        varint::write(&mut idx, u64::from(c.max_frames));
+        varint::write(&mut idx, c.window);
+        idx.extend_from_slice(&self.entries);
+        for (p, d) in &self.block_crcs {
+            idx.extend_from_slice(&p.to_le_bytes());
+            idx.extend_from_slice(&d.to_le_bytes());
+        }
+        idx.extend_from_slice(&crc32c(&idx).to_le_bytes());
+        idx.extend_from_slice(&index_off.to_le_bytes());
+        idx.extend_from_slice(&END_MAGIC);
+        idx
+    }
+}
+
+/// What an archive says of itself, read at open and never changed: metadata, the options its
+/// records were coded with, record index, Σ-bank references and block checksums.
 #[derive(Debug)]
 pub(super) struct Index {
     pub(super) metadata: Vec<u8>,
+    pub(super) block_records: u64,
+    pub(super) context: ContextOptions,
     pub(super) records: Vec<RecordInfo>,
     /// The bank roots each record references (only records that reference any).
     pub(super) refs: HashMap<u64, Vec<u64>>,
     pub(super) block_crcs: Vec<(u32, u32)>,
+}
+
+impl Index {
+    /// Reads and checks an archive's header, metadata, footer and index.
+    pub(super) fn read<R: Read + Seek>(inner: &mut R) -> Result<(FileHeader, Index)> {
+        let file_len = inner.seek(SeekFrom::End(0))?;
+        inner.seek(SeekFrom::Start(0))?;
+        let mut h = [0u8; HEADER_LEN];
+        let n = read_full(inner, &mut h)?;
+        let header = FileHeader::parse(&h[..n])?;
+        if header.kind != FileKind::Archive {
+            return Err(Error::corrupt(
+                "this is a stream, not a record archive (use `sigma decompress`)",
+                5,
+            ));
+        }
+        let mut off = HEADER_LEN as u64;
+        let meta_len = varint::read_from(inner, &mut off)?;
+        if meta_len > MAX_METADATA as u64 || off + meta_len + 4 > file_len {
+            return Err(Error::corrupt(
+                format!("metadata length {meta_len} is impossible"),
+                HEADER_LEN as u64,
+            ));
+        }
+        let mut metadata = vec![0u8; meta_len as usize + 4];
+        read_exact_at(inner, &mut metadata, off, "the archive metadata")?;
+        let stored = u32::from_le_bytes(metadata[meta_len as usize..].try_into().expect("4"));
+        metadata.truncate(meta_len as usize);
+        if stored != crc32c(&metadata) {
+            return Err(Error::at(
+                ErrorKind::Checksum {
+                    what: "the archive metadata",
+                    expected: stored,
+                    found: crc32c(&metadata),
+                },
+                off,
+            ));
+        }
+        let records_start = off + meta_len + 4;
+        if file_len < records_start + FOOTER_LEN as u64 {
+            return Err(Error::truncated("the archive footer", file_len));
+        }
+        let mut footer = [0u8; FOOTER_LEN];
+        inner.seek(SeekFrom::Start(file_len - FOOTER_LEN as u64))?;
+        read_exact_at(
+            inner,
+            &mut footer,
+            file_len - FOOTER_LEN as u64,
+            "the archive footer",
+        )?;
+        if footer[8..] != END_MAGIC {
+            return Err(Error::truncated(
+                "the archive (no end marker: the file is cut short)",
+                file_len,
+            ));
+        }
+        let index_off = u64::from_le_bytes(footer[..8].try_into().expect("8"));
+        if index_off < records_start || index_off > file_len - FOOTER_LEN as u64 - 4 {
+            return Err(Error::corrupt(
+                format!("index offset {index_off} is outside the file"),
+                file_len - 12,
+            ));
+        }
+        let mut idx = vec![0u8; (file_len - FOOTER_LEN as u64 - index_off) as usize];
+        inner.seek(SeekFrom::Start(index_off))?;
+        read_exact_at(inner, &mut idx, index_off, "the archive index")?;
+        let body_len = idx.len() - 4;
+        let stored = u32::from_le_bytes(idx[body_len..].try_into().expect("4"));
+        let computed = crc32c(&idx[..body_len]);
+        if stored != computed {
+            return Err(Error::at(
+                ErrorKind::Checksum {
+                    what: "the archive index",
+                    expected: stored,
+                    found: computed,
+                },
+                index_off + body_len as u64,
+            ));
+        }
+        let index = Index::parse(&idx[..body_len], index_off, records_start, metadata)?;
+        Ok((header, index))
+    }
+
+    /// Parses and validates the index `idx` (its checksum verified), found at `index_off` in an
+    /// archive whose records start at `records_start`: every record's level must be one its
+    /// context allows, every reference must name an earlier bank root, and the payloads must
+    /// fill the file up to the index exactly.
+    fn parse(idx: &[u8], index_off: u64, records_start: u64, metadata: Vec<u8>) -> Result<Index> {
+        let mut pos = 0;
+        let field = |pos: &mut usize| varint::read(idx, pos, index_off);
+        let count = field(&mut pos)?;
+        let block_records = field(&mut pos)?;
+        let keyframe_interval = field(&mut pos)?;
+        let keyframes_per_root = field(&mut pos)?;
+        let max_frames = field(&mut pos)?;
+        let window = field(&mut pos)?;
+        if count > idx.len() as u64
+            || block_records == 0
+            || block_records > u64::from(u32::MAX)
+            || keyframe_interval == 0
+            || keyframe_interval > u64::from(MAX_KEYFRAME_INTERVAL)
+            || keyframes_per_root == 0
+            || keyframes_per_root > u64::from(MAX_KEYFRAME_INTERVAL)
+            || max_frames > u64::from(u32::MAX)
+        {
+            return Err(Error::corrupt("index header is impossible", index_off));
+        }
+        let context = ContextOptions {
+            keyframe_interval: keyframe_interval as u32,
+            keyframes_per_root: keyframes_per_root as u32,
+            max_frames: max_frames as u32,
+            window,
+            ..ContextOptions::default()
+        };
+        let mut records = Vec::with_capacity(count as usize);
+        let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
+        // Per context: (last record, records since its keyframe, last keyframe, keyframes
+        // since its root).
+        let mut last_of: HashMap<u32, (u64, u32, u64, u32)> = HashMap::new();
+        let mut at = records_start;
+        for i in 0..count {
+            let entry_at = index_off + pos as u64;
+            let payload_len = field(&mut pos)?;
+            let tag = field(&mut pos)?;
+            let bad = |what: &str| Error::corrupt(format!("record {i}: {what}"), entry_at);
+            let cid = u32::try_from(tag >> 3).map_err(|_| bad("context id out of range"))?;
+            let level = Level::from_code(tag & 3).ok_or_else(|| bad("unknown level"))?;
+            if tag & 4 != 0 {
+                let n = field(&mut pos)?;
+                if n == 0 || n > crate::bank::MAX_REFS as u64 {
+                    return Err(bad("impossible number of references"));
+                }
+                let mut ids = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    let back = field(&mut pos)?;
+                    let root = i
+                        .checked_sub(back)
+                        .filter(|_| back > 0)
+                        .ok_or_else(|| bad("reference to a later record"))?;
+                    let target = records.get(root as usize).map(|r: &RecordInfo| r.level);
+                    if target != Some(Level::Root) || refs.contains_key(&root) {
+                        return Err(bad("reference to a record that is not a bank root"));
+                    }
+                    ids.push(root);
+                }
+                refs.insert(i, ids);
+            }
+            let state = last_of.get(&cid).copied();
+            let (prev, next) = match (level, state) {
+                (Level::Root, _) => (None, (i, 1, i, 1)),
+                (Level::Keyframe, Some((_, _, key, keys))) if keys < context.keyframes_per_root => {
+                    (Some(key), (i, 1, i, keys + 1))
+                }
+                (Level::Delta, Some((last, since, key, keys)))
+                    if since < context.keyframe_interval =>
+                {
+                    (Some(last), (i, since + 1, key, keys))
+                }
+                _ => return Err(bad("depends on records the index does not allow")),
+            };
+            last_of.insert(cid, next);
+            records.push(RecordInfo {
+                offset: at,
+                payload_len,
+                context: cid,
+                level,
+                prev,
+            });
+            at = at.saturating_add(payload_len);
+        }
+        if at != index_off {
+            return Err(Error::corrupt(
+                "record lengths do not add up to the index offset",
+                index_off,
+            ));
+        }
+        let blocks = count.div_ceil(block_records) as usize;
+        if idx.len() - pos != blocks * 8 {
+            return Err(Error::corrupt(
+                "block checksum table has the wrong size",
+                index_off + pos as u64,
+            ));
+        }
+        let block_crcs = idx[pos..]
+            .chunks_exact(8)
+            .map(|c| {
+                (
+                    u32::from_le_bytes(c[..4].try_into().expect("4")),
+                    u32::from_le_bytes(c[4..].try_into().expect("4")),
+                )
+            })
+            .collect();
+        Ok(Index {
+            metadata,
+            block_records,
+            context,
+            records,
+            refs,
+            block_crcs,
+        })
+    }
 }
 
 #[cfg(test)]

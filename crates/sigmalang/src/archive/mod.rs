@@ -30,7 +30,7 @@ mod testing;
 mod walk;
 mod writer;
 
-pub use reader::ArchiveReader;
+pub use reader::{Archive, ArchiveReader};
 pub use writer::ArchiveWriter;
 
 /// The last four bytes of an archive.

@@ -1,255 +1,75 @@
-//! [`ArchiveReader`]: opens an archive (header, metadata, footer and index, all validated) and
-//! decodes records with random access: a record's chain first, with a cache of recent records.
+//! Reading an archive: [`Archive`], the validated header, index and codebook every reader of
+//! one archive shares, and [`ArchiveReader`], which decodes records with random access (a
+//! record's chain first, with a cache of recent records).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
 
 use super::index::Index;
-use super::{RecordInfo, END_MAGIC, FOOTER_LEN, MAX_KEYFRAME_INTERVAL, MAX_METADATA};
+use super::RecordInfo;
 use crate::checksum::crc32c;
 use crate::codebook::Codebook;
-use crate::container::{read_exact_at, read_full, FileHeader, FileKind, HEADER_LEN};
+use crate::container::{read_exact_at, read_full, FileHeader};
 use crate::context::{select_frames, ContextOptions, Level};
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::Decoder;
-use crate::varint;
 
-/// Reads an archive with random access.
-pub struct ArchiveReader<R: Read + Seek> {
-    pub(super) inner: R,
+/// An opened archive: its header, metadata and index, validated, and the codebook to decode
+/// it with. It does not read records itself: [`reader`](Self::reader) makes a reader of it over
+/// a source of the archive's bytes. Cloning it is cheap (the index is shared, not copied), and
+/// it is `Sync`, so one `Archive` serves readers on many threads, each with its own source.
+#[derive(Clone, Debug)]
+pub struct Archive {
     pub(super) header: FileHeader,
-    /// The index, shared with the readers [`walk_parallel`](Self::walk_parallel) starts.
     pub(super) index: Arc<Index>,
-    pub(super) block_records: u64,
-    pub(super) context: ContextOptions,
-    pub(super) decoder: Option<Decoder>,
-    pub(super) block: Vec<u8>,
-    /// The block held in `block` (verified), if any.
-    pub(super) block_no: Option<u64>,
-    /// Recently decoded records by index, and the order they came in (oldest first, the first
-    /// to leave): a lookup is a hash probe, not a scan of the cache.
-    pub(super) cache: HashMap<u64, Vec<u8>>,
-    pub(super) cache_order: VecDeque<u64>,
-    pub(super) cache_bytes: usize,
-    /// The most bytes `cache` holds.
-    pub(super) cache_limit: usize,
-    /// Bytes the last `get` read from the file.
-    pub(super) last_read: u64,
+    /// The codebook records are decoded with, once known.
+    pub(super) codebook: Option<Arc<Codebook>>,
 }
 
 /// The most decoded bytes a reader keeps for decoding later records of the same contexts.
 const CACHE_BYTES: usize = 32 << 20;
 
-impl<R: Read + Seek> ArchiveReader<R> {
-    /// Opens an archive: reads and checks its header, metadata and index. Records are decoded
-    /// once a codebook is given with [`set_codebook`](Self::set_codebook) (the default codebook
-    /// is used if the archive names it).
-    pub fn open(mut inner: R) -> Result<ArchiveReader<R>> {
-        let file_len = inner.seek(SeekFrom::End(0))?;
-        inner.seek(SeekFrom::Start(0))?;
-        let mut h = [0u8; HEADER_LEN];
-        let n = read_full(&mut inner, &mut h)?;
-        let header = FileHeader::parse(&h[..n])?;
-        if header.kind != FileKind::Archive {
-            return Err(Error::corrupt(
-                "this is a stream, not a record archive (use `sigma decompress`)",
-                5,
-            ));
-        }
-        let mut off = HEADER_LEN as u64;
-        let meta_len = varint::read_from(&mut inner, &mut off)?;
-        if meta_len > MAX_METADATA as u64 || off + meta_len + 4 > file_len {
-            return Err(Error::corrupt(
-                format!("metadata length {meta_len} is impossible"),
-                HEADER_LEN as u64,
-            ));
-        }
-        let mut metadata = vec![0u8; meta_len as usize + 4];
-        read_exact_at(&mut inner, &mut metadata, off, "the archive metadata")?;
-        let stored = u32::from_le_bytes(metadata[meta_len as usize..].try_into().expect("4"));
-        metadata.truncate(meta_len as usize);
-        if stored != crc32c(&metadata) {
-            return Err(Error::at(
-                ErrorKind::Checksum {
-                    what: "the archive metadata",
-                    expected: stored,
-                    found: crc32c(&metadata),
-                },
-                off,
-            ));
-        }
-        let records_start = off + meta_len + 4;
-        if file_len < records_start + FOOTER_LEN as u64 {
-            return Err(Error::truncated("the archive footer", file_len));
-        }
-        let mut footer = [0u8; FOOTER_LEN];
-        inner.seek(SeekFrom::Start(file_len - FOOTER_LEN as u64))?;
-        read_exact_at(
-            &mut inner,
-            &mut footer,
-            file_len - FOOTER_LEN as u64,
-            "the archive footer",
-        )?;
-        if footer[8..] != END_MAGIC {
-            return Err(Error::truncated(
-                "the archive (no end marker: the file is cut short)",
-                file_len,
-            ));
-        }
-        let index_off = u64::from_le_bytes(footer[..8].try_into().expect("8"));
-        if index_off < records_start || index_off > file_len - FOOTER_LEN as u64 - 4 {
-            return Err(Error::corrupt(
-                format!("index offset {index_off} is outside the file"),
-                file_len - 12,
-            ));
-        }
-        let mut idx = vec![0u8; (file_len - FOOTER_LEN as u64 - index_off) as usize];
-        inner.seek(SeekFrom::Start(index_off))?;
-        read_exact_at(&mut inner, &mut idx, index_off, "the archive index")?;
-        let body_len = idx.len() - 4;
-        let stored = u32::from_le_bytes(idx[body_len..].try_into().expect("4"));
-        let computed = crc32c(&idx[..body_len]);
-        if stored != computed {
-            return Err(Error::at(
-                ErrorKind::Checksum {
-                    what: "the archive index",
-                    expected: stored,
-                    found: computed,
-                },
-                index_off + body_len as u64,
-            ));
-        }
-        let idx = &idx[..body_len];
-        let mut pos = 0;
-        let field = |pos: &mut usize| varint::read(idx, pos, index_off);
-        let count = field(&mut pos)?;
-        let block_records = field(&mut pos)?;
-        let keyframe_interval = field(&mut pos)?;
-        let keyframes_per_root = field(&mut pos)?;
-        let max_frames = field(&mut pos)?;
-        let window = field(&mut pos)?;
-        if count > idx.len() as u64
-            || block_records == 0
-            || block_records > u64::from(u32::MAX)
-            || keyframe_interval == 0
-            || keyframe_interval > u64::from(MAX_KEYFRAME_INTERVAL)
-            || keyframes_per_root == 0
-            || keyframes_per_root > u64::from(MAX_KEYFRAME_INTERVAL)
-            || max_frames > u64::from(u32::MAX)
-        {
-            return Err(Error::corrupt("index header is impossible", index_off));
-        }
-        let context = ContextOptions {
-            keyframe_interval: keyframe_interval as u32,
-            keyframes_per_root: keyframes_per_root as u32,
-            max_frames: max_frames as u32,
-            window,
-            ..ContextOptions::default()
-        };
-        let mut records = Vec::with_capacity(count as usize);
-        let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
-        // Per context: (last record, records since its keyframe, last keyframe, keyframes
-        // since its root).
-        let mut last_of: HashMap<u32, (u64, u32, u64, u32)> = HashMap::new();
-        let mut at = records_start;
-        for i in 0..count {
-            let entry_at = index_off + pos as u64;
-            let payload_len = field(&mut pos)?;
-            let tag = field(&mut pos)?;
-            let bad = |what: &str| Error::corrupt(format!("record {i}: {what}"), entry_at);
-            let cid = u32::try_from(tag >> 3).map_err(|_| bad("context id out of range"))?;
-            let level = Level::from_code(tag & 3).ok_or_else(|| bad("unknown level"))?;
-            if tag & 4 != 0 {
-                let n = field(&mut pos)?;
-                if n == 0 || n > crate::bank::MAX_REFS as u64 {
-                    return Err(bad("impossible number of references"));
-                }
-                let mut ids = Vec::with_capacity(n as usize);
-                for _ in 0..n {
-                    let back = field(&mut pos)?;
-                    let root = i
-                        .checked_sub(back)
-                        .filter(|_| back > 0)
-                        .ok_or_else(|| bad("reference to a later record"))?;
-                    let target = records.get(root as usize).map(|r: &RecordInfo| r.level);
-                    if target != Some(Level::Root) || refs.contains_key(&root) {
-                        return Err(bad("reference to a record that is not a bank root"));
-                    }
-                    ids.push(root);
-                }
-                refs.insert(i, ids);
-            }
-            let state = last_of.get(&cid).copied();
-            let (prev, next) = match (level, state) {
-                (Level::Root, _) => (None, (i, 1, i, 1)),
-                (Level::Keyframe, Some((_, _, key, keys))) if keys < context.keyframes_per_root => {
-                    (Some(key), (i, 1, i, keys + 1))
-                }
-                (Level::Delta, Some((last, since, key, keys)))
-                    if since < context.keyframe_interval =>
-                {
-                    (Some(last), (i, since + 1, key, keys))
-                }
-                _ => return Err(bad("depends on records the index does not allow")),
-            };
-            last_of.insert(cid, next);
-            records.push(RecordInfo {
-                offset: at,
-                payload_len,
-                context: cid,
-                level,
-                prev,
-            });
-            at = at.saturating_add(payload_len);
-        }
-        if at != index_off {
-            return Err(Error::corrupt(
-                "record lengths do not add up to the index offset",
-                index_off,
-            ));
-        }
-        let blocks = count.div_ceil(block_records) as usize;
-        if idx.len() - pos != blocks * 8 {
-            return Err(Error::corrupt(
-                "block checksum table has the wrong size",
-                index_off + pos as u64,
-            ));
-        }
-        let block_crcs = idx[pos..]
-            .chunks_exact(8)
-            .map(|c| {
-                (
-                    u32::from_le_bytes(c[..4].try_into().expect("4")),
-                    u32::from_le_bytes(c[4..].try_into().expect("4")),
-                )
-            })
-            .collect();
-        let mut reader = ArchiveReader {
-            inner,
+impl Archive {
+    /// Reads and checks the header, metadata, footer and index of the archive `source` holds
+    /// (from its start; it is left positioned anywhere). Records are decoded once a codebook is
+    /// given with [`set_codebook`](Self::set_codebook) (the default codebook is used if the
+    /// archive names it).
+    pub fn open<R: Read + Seek>(source: &mut R) -> Result<Archive> {
+        let (header, index) = Index::read(source)?;
+        let default = Codebook::default_codebook();
+        let codebook = (default.id() == header.codebook).then_some(default);
+        Ok(Archive {
             header,
-            index: Arc::new(Index {
-                metadata,
-                records,
-                refs,
-                block_crcs,
-            }),
-            block_records,
-            context,
-            decoder: None,
+            index: Arc::new(index),
+            codebook,
+        })
+    }
+
+    /// A reader of this archive over `source`, which holds the same bytes as the source the
+    /// archive was opened from.
+    pub fn reader<R: Read + Seek>(&self, source: R) -> ArchiveReader<R> {
+        self.reader_with_cache(source, CACHE_BYTES)
+    }
+
+    /// A reader whose record cache holds at most `cache_limit` decoded bytes.
+    pub(super) fn reader_with_cache<R: Read + Seek>(
+        &self,
+        source: R,
+        cache_limit: usize,
+    ) -> ArchiveReader<R> {
+        ArchiveReader {
+            inner: source,
+            decoder: self.codebook.as_ref().map(|c| Decoder::new(Arc::clone(c))),
+            archive: self.clone(),
             block: Vec::new(),
             block_no: None,
             cache: HashMap::new(),
             cache_order: VecDeque::new(),
             cache_bytes: 0,
-            cache_limit: CACHE_BYTES,
+            cache_limit,
             last_read: 0,
-        };
-        let default = Codebook::default_codebook();
-        if default.id() == header.codebook {
-            reader.decoder = Some(Decoder::new(default));
         }
-        Ok(reader)
     }
 
     /// Gives the codebook to decode with; refuses one that is not the archive's.
@@ -263,8 +83,13 @@ impl<R: Read + Seek> ArchiveReader<R> {
                 8,
             ));
         }
-        self.decoder = Some(Decoder::new(codebook));
+        self.codebook = Some(codebook);
         Ok(())
+    }
+
+    /// The codebook records are decoded with, if it is known.
+    pub fn codebook(&self) -> Option<&Arc<Codebook>> {
+        self.codebook.as_ref()
     }
 
     /// The archive's header.
@@ -280,7 +105,12 @@ impl<R: Read + Seek> ArchiveReader<R> {
     /// The context options the archive was written with (`memory` is the writer's own and is
     /// not stored).
     pub fn context_options(&self) -> ContextOptions {
-        self.context
+        self.index.context
+    }
+
+    /// Records per checksummed block.
+    pub fn block_records(&self) -> u64 {
+        self.index.block_records
     }
 
     /// Number of records.
@@ -303,11 +133,6 @@ impl<R: Read + Seek> ArchiveReader<R> {
         self.index.refs.get(&n).map_or(&[], |v| &v[..])
     }
 
-    /// The coded size of record `n`.
-    pub fn payload_len(&self, n: u64) -> Option<u64> {
-        self.info(n).map(|r| r.payload_len)
-    }
-
     /// The records `n` depends on (its context's root and keyframes since it, and its records
     /// since its keyframe), oldest first, and `n` itself last.
     pub fn chain(&self, n: u64) -> Vec<u64> {
@@ -319,6 +144,96 @@ impl<R: Read + Seek> ArchiveReader<R> {
         }
         chain.reverse();
         chain
+    }
+}
+
+/// Reads an archive with random access.
+pub struct ArchiveReader<R: Read + Seek> {
+    pub(super) inner: R,
+    /// The archive's header, index and codebook, shared with the readers
+    /// [`walk_parallel`](Self::walk_parallel) starts.
+    pub(super) archive: Archive,
+    pub(super) decoder: Option<Decoder>,
+    pub(super) block: Vec<u8>,
+    /// The block held in `block` (verified), if any.
+    pub(super) block_no: Option<u64>,
+    /// Recently decoded records by index, and the order they came in (oldest first, the first
+    /// to leave): a lookup is a hash probe, not a scan of the cache.
+    pub(super) cache: HashMap<u64, Vec<u8>>,
+    pub(super) cache_order: VecDeque<u64>,
+    pub(super) cache_bytes: usize,
+    /// The most bytes `cache` holds.
+    pub(super) cache_limit: usize,
+    /// Bytes the last `get` read from the file.
+    pub(super) last_read: u64,
+}
+
+impl<R: Read + Seek> ArchiveReader<R> {
+    /// Opens an archive: reads and checks its header, metadata and index. Records are decoded
+    /// once a codebook is given with [`set_codebook`](Self::set_codebook) (the default codebook
+    /// is used if the archive names it).
+    pub fn open(mut inner: R) -> Result<ArchiveReader<R>> {
+        Ok(Archive::open(&mut inner)?.reader(inner))
+    }
+
+    /// The archive this reader reads: clone it to make more readers of it, e.g. on other
+    /// threads.
+    pub fn archive(&self) -> &Archive {
+        &self.archive
+    }
+
+    /// Gives the codebook to decode with; refuses one that is not the archive's.
+    pub fn set_codebook(&mut self, codebook: Arc<Codebook>) -> Result<()> {
+        self.archive.set_codebook(Arc::clone(&codebook))?;
+        self.decoder = Some(Decoder::new(codebook));
+        Ok(())
+    }
+
+    /// The archive's header.
+    pub fn header(&self) -> FileHeader {
+        self.archive.header()
+    }
+
+    /// The metadata stored by the writer.
+    pub fn metadata(&self) -> &[u8] {
+        self.archive.metadata()
+    }
+
+    /// The context options the archive was written with (`memory` is the writer's own and is
+    /// not stored).
+    pub fn context_options(&self) -> ContextOptions {
+        self.archive.context_options()
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> u64 {
+        self.archive.len()
+    }
+
+    /// Whether the archive holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.archive.is_empty()
+    }
+
+    /// What the index says of record `n`.
+    pub fn info(&self, n: u64) -> Option<RecordInfo> {
+        self.archive.info(n)
+    }
+
+    /// The Σ-bank roots record `n` references (empty for most records).
+    pub fn references(&self, n: u64) -> &[u64] {
+        self.archive.references(n)
+    }
+
+    /// The coded size of record `n`.
+    pub fn payload_len(&self, n: u64) -> Option<u64> {
+        self.info(n).map(|r| r.payload_len)
+    }
+
+    /// The records `n` depends on (its context's root and keyframes since it, and its records
+    /// since its keyframe), oldest first, and `n` itself last.
+    pub fn chain(&self, n: u64) -> Vec<u64> {
+        self.archive.chain(n)
     }
 
     /// The frames record `n` is coded against: the bank roots it references, then records of
@@ -340,14 +255,14 @@ impl<R: Read + Seek> ArchiveReader<R> {
                 let chain = self.chain(n);
                 let group_start = chain
                     .iter()
-                    .rposition(|&r| self.index.records[r as usize].level != Level::Delta)
+                    .rposition(|&r| self.archive.index.records[r as usize].level != Level::Delta)
                     .unwrap_or(0);
                 let mut group = Vec::new();
                 for &r in &chain[group_start..chain.len() - 1] {
                     let len = self.decoded_len(r)?;
                     group.push((r, len));
                 }
-                let range = select_frames(&group, &self.context);
+                let range = select_frames(&group, &self.archive.index.context);
                 Ok(group[range].iter().map(|&(i, _)| i).collect())
             }
         }
@@ -385,7 +300,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             return Err(Error::new(ErrorKind::InvalidArgument {
                 what: format!(
                     "the archive was made with codebook {}; give that codebook to read it",
-                    self.header.codebook
+                    self.archive.header.codebook
                 ),
             }));
         }
@@ -396,7 +311,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let mut decoded: Vec<(u64, Vec<u8>)> = Vec::with_capacity(chain.len());
         let mut group_start = 0;
         for &r in &chain {
-            let level = self.index.records[r as usize].level;
+            let level = self.archive.index.records[r as usize].level;
             if level != Level::Delta {
                 group_start = decoded.len();
             }
@@ -428,7 +343,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                                 .iter()
                                 .map(|(i, b)| (*i, b.len() as u64))
                                 .collect();
-                            let range = select_frames(&group, &self.context);
+                            let range = select_frames(&group, &self.archive.index.context);
                             decoded[group_start + range.start..group_start + range.end]
                                 .iter()
                                 .map(|(_, b)| &b[..])
@@ -475,12 +390,12 @@ impl<R: Read + Seek> ArchiveReader<R> {
     /// Reads and verifies `r`'s block and decodes `r` against `frames`.
     fn decode_one(&mut self, r: u64, frames: &[&[u8]]) -> Result<Vec<u8>> {
         let ctx = || format!("record {r}");
-        let block = r / self.block_records;
-        let first = block * self.block_records;
-        let last = (first + self.block_records).min(self.len());
-        let start = self.index.records[first as usize].offset;
-        let end = self.index.records[last as usize - 1].offset
-            + self.index.records[last as usize - 1].payload_len;
+        let block = r / self.archive.index.block_records;
+        let first = block * self.archive.index.block_records;
+        let last = (first + self.archive.index.block_records).min(self.len());
+        let start = self.archive.index.records[first as usize].offset;
+        let end = self.archive.index.records[last as usize - 1].offset
+            + self.archive.index.records[last as usize - 1].payload_len;
         if self.block_no != Some(block) {
             self.block_no = None;
             self.block.resize((end - start) as usize, 0);
@@ -488,7 +403,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             read_exact_at(&mut self.inner, &mut self.block, start, "a record block")
                 .map_err(|e| e.within(ctx()))?;
             self.last_read += end - start;
-            let stored = self.index.block_crcs[block as usize].0;
+            let stored = self.archive.index.block_crcs[block as usize].0;
             let computed = crc32c(&self.block);
             if stored != computed {
                 return Err(Error::at(
@@ -505,7 +420,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             }
             self.block_no = Some(block);
         }
-        let info = self.index.records[r as usize];
+        let info = self.archive.index.records[r as usize];
         let rs = (info.offset - start) as usize;
         let re = rs + info.payload_len as usize;
         let mut out = Vec::new();
@@ -526,14 +441,14 @@ impl<R: Read + Seek> ArchiveReader<R> {
 
     /// Records per checksummed block.
     pub fn block_records(&self) -> u64 {
-        self.block_records
+        self.archive.block_records()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::archive::testing::*;
-    use crate::archive::{ArchiveOptions, ArchiveReader, ArchiveWriter};
+    use crate::archive::{Archive, ArchiveOptions, ArchiveReader, ArchiveWriter};
     use crate::codebook::Codebook;
     use crate::context::{ContextOptions, Level};
     use crate::error::ErrorKind;
@@ -749,5 +664,26 @@ mod tests {
                 assert!(r.cache_bytes <= limit || r.cache.len() == 1);
             }
         }
+    }
+
+    /// One opened `Archive` serves readers on several threads, each over its own source.
+    #[test]
+    fn one_archive_serves_readers_on_many_threads() {
+        fn shareable<T: Send + Sync + Clone>() {}
+        shareable::<Archive>();
+        let (bytes, texts) = small_archive(40, 3);
+        let archive = Archive::open(&mut Cursor::new(&bytes[..])).unwrap();
+        assert_eq!(archive.len(), 40);
+        std::thread::scope(|scope| {
+            for t in 0..3u64 {
+                let (archive, bytes, texts) = (&archive, &bytes, &texts);
+                scope.spawn(move || {
+                    let mut r = archive.reader(Cursor::new(&bytes[..]));
+                    for n in (t..40).rev().step_by(3) {
+                        assert_eq!(r.get(n).unwrap(), texts[n as usize]);
+                    }
+                });
+            }
+        });
     }
 }

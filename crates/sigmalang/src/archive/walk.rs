@@ -2,14 +2,13 @@
 //! ([`ArchiveReader::walk`], [`walk_until`](ArchiveReader::walk_until)), and the same on worker
 //! threads ([`walk_parallel`](ArchiveReader::walk_parallel)), each worker decoding runs of blocks.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{Read, Seek};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Mutex};
 
 use super::ArchiveReader;
 use crate::checksum::Crc32c;
 use crate::error::{Error, ErrorKind, Result};
-use crate::record::Decoder;
 
 impl<R: Read + Seek> ArchiveReader<R> {
     /// Decodes every record in order, calling `each(n, result)`, and checks every block's
@@ -64,10 +63,10 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     }
                 }
             }
-            let end_of_block = (n + 1) % self.block_records == 0 || n + 1 == len;
+            let end_of_block = (n + 1) % self.archive.block_records() == 0 || n + 1 == len;
             if end_of_block {
-                let block = (n / self.block_records) as usize;
-                let stored = self.index.block_crcs[block].1;
+                let block = (n / self.archive.block_records()) as usize;
+                let stored = self.archive.index.block_crcs[block].1;
                 if block_ok && stored != block_content.finish() {
                     // Every record decoded, yet the content differs: report each one.
                     for &m in &block_members {
@@ -141,26 +140,10 @@ impl<R: Read + Seek> ArchiveReader<R> {
             return Ok(self.walk_until(each));
         }
         let len = self.len();
-        let run_len = run_blocks.max(1) * self.block_records;
+        let run_len = run_blocks.max(1) * self.archive.block_records();
         let cache_limit = self.cache_limit / n;
-        let worker_reader = |source: S| ArchiveReader {
-            inner: source,
-            header: self.header,
-            index: Arc::clone(&self.index),
-            block_records: self.block_records,
-            context: self.context,
-            decoder: self
-                .decoder
-                .as_ref()
-                .map(|d| Decoder::new(Arc::clone(d.codebook()))),
-            block: Vec::new(),
-            block_no: None,
-            cache: HashMap::new(),
-            cache_order: VecDeque::new(),
-            cache_bytes: 0,
-            cache_limit,
-            last_read: 0,
-        };
+        let archive = &self.archive;
+        let worker_reader = |source: S| archive.reader_with_cache(source, cache_limit);
         let runs = len.div_ceil(run_len);
         let ahead = 2 * n as u64;
         let next_run = AtomicU64::new(0);
@@ -334,6 +317,7 @@ mod tests {
     use crate::context::ContextOptions;
     use std::io::Cursor;
     use std::ops::ControlFlow;
+    use std::sync::Arc;
 
     /// What a walk reported, in order: each record's bytes or error text.
     type Events = Vec<(u64, std::result::Result<Vec<u8>, String>)>;
@@ -545,7 +529,7 @@ mod tests {
         let (bytes, _) = small_archive(40, 3);
         for bad_block in [0usize, 5, 13] {
             let mut r = ArchiveReader::open(Cursor::new(&bytes[..])).unwrap();
-            Arc::get_mut(&mut r.index).unwrap().block_crcs[bad_block].1 ^= 1;
+            Arc::get_mut(&mut r.archive.index).unwrap().block_crcs[bad_block].1 ^= 1;
             let one = walked(&mut r, usize::MAX);
             assert!(one.1 >= 1);
             for threads in [2, 3] {

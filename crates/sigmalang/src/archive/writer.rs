@@ -6,16 +6,14 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use super::batch::{InFlight, Pending, Worker};
-use super::{ArchiveOptions, DEFAULT_CONTEXT, END_MAGIC, MAX_KEYFRAME_INTERVAL, MAX_METADATA};
+use super::index::{write_head, IndexWriter};
+use super::{ArchiveOptions, DEFAULT_CONTEXT, MAX_KEYFRAME_INTERVAL, MAX_METADATA};
 use crate::bank::Bank;
-use crate::checksum::{crc32c, Crc32c};
 use crate::codebook::Codebook;
-use crate::container::{FileHeader, FileKind};
 use crate::context::{ContextStack, FramePool, FramePoolStats, Level};
 use crate::error::{Error, Result};
 use crate::pool::GlyphBufferPool;
 use crate::record::{Encoder, EncoderStats};
-use crate::varint;
 
 /// Writes an archive record by record.
 pub struct ArchiveWriter<W: Write> {
@@ -23,12 +21,8 @@ pub struct ArchiveWriter<W: Write> {
     pub(super) encoder: Encoder,
     pub(super) opts: ArchiveOptions,
     pub(super) payload: Vec<u8>,
-    /// Index entries as the index encodes them.
-    pub(super) entries: Vec<u8>,
-    pub(super) count: u64,
-    pub(super) block_crcs: Vec<(u32, u32)>,
-    pub(super) block_crc: Crc32c,
-    pub(super) content_crc: Crc32c,
+    /// The index of the records written so far.
+    pub(super) index: IndexWriter,
     pub(super) ids: HashMap<Vec<u8>, u32>,
     pub(super) stacks: HashMap<u32, (ContextStack, u64)>,
     pub(super) frame_bytes: u64,
@@ -98,25 +92,14 @@ impl<W: Write> ArchiveWriter<W> {
         if metadata.len() > MAX_METADATA {
             return Err(Error::invalid("archive metadata is larger than 1 MiB"));
         }
-        let header = FileHeader {
-            kind: FileKind::Archive,
-            codebook: codebook.id(),
-        };
-        let mut head = header.to_bytes().to_vec();
-        varint::write(&mut head, metadata.len() as u64);
-        head.extend_from_slice(metadata);
-        head.extend_from_slice(&crc32c(metadata).to_le_bytes());
+        let head = write_head(codebook.id(), metadata);
         inner.write_all(&head)?;
         let mut writer = ArchiveWriter {
             inner,
             encoder: Encoder::with_config(Arc::clone(&codebook), opts.encoder),
             opts,
             payload: Vec::new(),
-            entries: Vec::new(),
-            count: 0,
-            block_crcs: Vec::new(),
-            block_crc: Crc32c::new(),
-            content_crc: Crc32c::new(),
+            index: IndexWriter::new(opts.block_records),
             ids: HashMap::new(),
             stacks: HashMap::new(),
             frame_bytes: 0,
@@ -230,7 +213,7 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Codes one record at once (batches of one): no allocation in steady state.
     fn add_now(&mut self, cid: u32, record: &[u8]) -> Result<u64> {
-        let index = self.count;
+        let index = self.index.len();
         let copts = self.opts.context;
         let (stack, last_use) = self.stacks.entry(cid).or_default();
         *last_use = index;
@@ -287,23 +270,10 @@ impl<W: Write> ArchiveWriter<W> {
         payload: &[u8],
         record: &[u8],
     ) -> Result<()> {
-        let index = self.count;
+        let index = self.index.len();
         self.inner.write_all(payload)?;
-        self.block_crc.update(payload);
-        self.content_crc.update(record);
-        varint::write(&mut self.entries, payload.len() as u64);
-        let has_refs = !refs.is_empty();
-        varint::write(
-            &mut self.entries,
-            u64::from(cid) << 3 | u64::from(has_refs) << 2 | level as u64,
-        );
-        if has_refs {
-            varint::write(&mut self.entries, refs.len() as u64);
-            for &r in refs {
-                varint::write(&mut self.entries, index - r);
-            }
-        }
-        if level == Level::Root && !has_refs {
+        self.index.add(cid, level, refs, payload, record);
+        if level == Level::Root && refs.is_empty() {
             if self.opts.batch_records > 1 {
                 self.new_roots.push((index, record.to_vec()));
             } else {
@@ -312,12 +282,8 @@ impl<W: Write> ArchiveWriter<W> {
                     .add_root(index, record);
             }
         }
-        self.count += 1;
         self.offset += payload.len() as u64;
         self.bytes_in += record.len() as u64;
-        if self.count % u64::from(self.opts.block_records) == 0 {
-            self.end_block();
-        }
         self.evict(cid);
         Ok(())
     }
@@ -353,16 +319,9 @@ impl<W: Write> ArchiveWriter<W> {
         }
     }
 
-    fn end_block(&mut self) {
-        self.block_crcs
-            .push((self.block_crc.finish(), self.content_crc.finish()));
-        self.block_crc = Crc32c::new();
-        self.content_crc = Crc32c::new();
-    }
-
     /// Records added so far (coded or waiting in the batch).
     pub fn len(&self) -> u64 {
-        self.count + self.in_flight.as_ref().map_or(0, |f| f.len) + self.pending.len() as u64
+        self.index.len() + self.in_flight.as_ref().map_or(0, |f| f.len) + self.pending.len() as u64
     }
 
     /// Whether no record was added yet.
@@ -393,25 +352,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// Codes what waits in the batch, writes the index and footer; returns the inner writer.
     pub fn finish(mut self) -> Result<W> {
         self.flush()?;
-        if self.count % u64::from(self.opts.block_records) != 0 {
-            self.end_block();
-        }
-        let c = &self.opts.context;
-        let mut idx = Vec::with_capacity(self.entries.len() + 8 * self.block_crcs.len() + 64);
-        varint::write(&mut idx, self.count);
-        varint::write(&mut idx, u64::from(self.opts.block_records));
-        varint::write(&mut idx, u64::from(c.keyframe_interval));
-        varint::write(&mut idx, u64::from(c.keyframes_per_root));
-        varint::write(&mut idx, u64::from(c.max_frames));
-        varint::write(&mut idx, c.window);
-        idx.extend_from_slice(&self.entries);
-        for (p, d) in &self.block_crcs {
-            idx.extend_from_slice(&p.to_le_bytes());
-            idx.extend_from_slice(&d.to_le_bytes());
-        }
-        idx.extend_from_slice(&crc32c(&idx).to_le_bytes());
-        idx.extend_from_slice(&self.offset.to_le_bytes());
-        idx.extend_from_slice(&END_MAGIC);
+        let idx = self.index.write(&self.opts.context, self.offset);
         self.inner.write_all(&idx)?;
         self.inner.flush()?;
         Ok(self.inner)
