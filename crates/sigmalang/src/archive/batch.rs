@@ -1,15 +1,19 @@
 //! The batch encoder of [`ArchiveWriter`]: records are planned in order (levels and frames),
 //! coded on the worker threads while the next batch fills, and written in order.
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 
 use rayon::prelude::*;
 
-use super::ArchiveWriter;
-use crate::context::Level;
+use super::writer::Coder;
+use super::{ArchiveOptions, ArchiveWriter};
+use crate::bank::Bank;
+use crate::codebook::Codebook;
+use crate::context::{ContextOptions, ContextStack, FramePool, Level};
 use crate::error::{Error, Result};
-use crate::record::Encoder;
+use crate::record::{Encoder, EncoderStats};
 
 /// A worker of the batch encoder: an encoder and its Σ-bank lookup scratch.
 pub(super) struct Worker {
@@ -36,80 +40,120 @@ pub(super) struct Plan {
 /// A batch's records and their plans, payloads filled in.
 pub(super) type CodedBatch = (Vec<Pending>, Vec<Plan>);
 
+/// What a batch handed to the workers sends back: the Σ-bank it was lent, and the coded batch
+/// or what a panicking worker said.
+type Report = (Bank, std::result::Result<CodedBatch, String>);
+
 /// A batch handed to the workers: its records and plans come back, coded, on `done`.
 pub(super) struct InFlight {
     pub(super) len: u64,
-    /// The coded batch, or what a panicking worker said.
-    pub(super) done: mpsc::Receiver<std::result::Result<CodedBatch, String>>,
+    pub(super) done: mpsc::Receiver<Report>,
 }
 
-impl<W: Write> ArchiveWriter<W> {
-    /// Hands the waiting records to the workers: plans them in order (levels and frames), writes
-    /// the batch handed over before (whose coding overlapped the filling of this one), then
-    /// starts coding this one. A batch's Σ-bank lookups see every batch written before it, and
-    /// planning a batch precedes writing the previous one, whatever the number of workers, so
-    /// the output does not depend on it.
-    pub(super) fn flush_batch(&mut self) -> Result<()> {
-        let planned = if self.pending.is_empty() {
-            None
-        } else {
-            Some(self.plan_batch())
+/// Where the batch encoder's Σ-bank is. A batch reads the bank while it is coded, and roots
+/// enter it only between batches: the bank goes with the batch being coded and comes back with
+/// its report, so that no two can hold it at once.
+pub(super) enum BankSlot {
+    /// Here, no batch is being coded.
+    Here(Bank),
+    /// With the batch being coded.
+    Lent(InFlight),
+    /// Gone with a batch whose worker stopped without reporting (the writer has failed).
+    Lost,
+}
+
+/// The batch encoder: workers, their threads, the records waiting, the Σ-bank (with the batch
+/// being coded, if any), and the roots waiting to enter it.
+pub(super) struct Batches {
+    pub(super) workers: Arc<Vec<Mutex<Worker>>>,
+    pub(super) threads: Option<rayon::ThreadPool>,
+    pub(super) pending: Vec<Pending>,
+    /// Bytes of the records in `pending`.
+    pub(super) pending_bytes: usize,
+    pub(super) bank: BankSlot,
+    /// Roots of the batch last written, entering the Σ-bank once no batch is being coded.
+    pub(super) new_roots: Vec<(u64, Vec<u8>)>,
+}
+
+impl Batches {
+    /// A batch encoder for `opts` (`opts.worker_count()` workers) coding with `codebook`.
+    pub(super) fn new(codebook: &Arc<Codebook>, opts: &ArchiveOptions) -> Result<Batches> {
+        let n = opts.worker_count();
+        let workers = (0..n)
+            .map(|_| {
+                Mutex::new(Worker {
+                    encoder: Encoder::with_config(Arc::clone(codebook), opts.encoder),
+                    shared: Vec::new(),
+                })
+            })
+            .collect();
+        let threads = match n {
+            1 => None,
+            n => Some(crate::workers::pool(n, "worker")?),
         };
-        let coded = self.take_in_flight()?;
-        // No batch is being coded now: the roots of the batch written before enter the bank.
-        let bank = Arc::get_mut(&mut self.bank).expect("no batch is being coded");
-        for (index, root) in self.new_roots.drain(..) {
-            bank.add_root(index, &root);
-        }
-        if let Some(plans) = planned {
-            self.start_batch(plans);
-        }
-        // Written while the workers code the next batch.
-        match coded {
-            Some((pending, plans)) => self.write_batch(pending, plans),
-            None => Ok(()),
+        Ok(Batches {
+            workers: Arc::new(workers),
+            threads,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            bank: BankSlot::Here(Bank::new(opts.bank)),
+            new_roots: Vec::new(),
+        })
+    }
+
+    /// Records added and not written yet: being coded or waiting.
+    pub(super) fn waiting(&self) -> u64 {
+        self.in_flight() + self.pending.len() as u64
+    }
+
+    /// Records being coded.
+    fn in_flight(&self) -> u64 {
+        match &self.bank {
+            BankSlot::Lent(flight) => flight.len,
+            BankSlot::Here(_) | BankSlot::Lost => 0,
         }
     }
 
-    /// Plans the waiting records in order: level, own frames, frame buffers.
-    fn plan_batch(&mut self) -> Vec<Plan> {
-        let copts = self.opts.context;
-        let base = self.index.len() + self.in_flight.as_ref().map_or(0, |f| f.len);
-        let mut plans = Vec::with_capacity(self.pending.len());
-        for (j, p) in self.pending.iter().enumerate() {
-            let index = base + j as u64;
-            let (stack, last_use) = self.stacks.entry(p.context).or_default();
-            *last_use = index;
-            let level = stack.next_level(&copts);
-            let mut own = Vec::new();
-            stack.frame_indices(&copts, &mut own);
-            let frames = stack.frame_buffers(&copts).cloned().collect();
-            self.frame_bytes -= stack.bytes();
-            stack.push(index, &p.record, level, &copts, &mut self.frame_pool);
-            self.frame_bytes += stack.bytes();
-            plans.push(Plan {
-                level,
-                own,
-                frames,
-                refs: Vec::new(),
-                payload: Vec::new(),
-                result: Ok(()),
-            });
+    /// Adds the counters of every worker's encoder to `total`.
+    pub(super) fn merge_stats(&self, total: &mut EncoderStats) {
+        for w in self.workers.iter() {
+            let w = w.lock().unwrap_or_else(|e| e.into_inner());
+            total.merge(&w.encoder.stats());
         }
-        plans
     }
 
-    /// Starts coding the waiting records (planned as `plans`): in the background on the worker
-    /// threads, or here and now with one worker.
-    fn start_batch(&mut self, mut plans: Vec<Plan>) {
+    /// Waits for the batch being coded, if any; returns the bank and the coded batch.
+    fn take_bank(&mut self) -> Result<(Bank, Option<CodedBatch>)> {
+        match std::mem::replace(&mut self.bank, BankSlot::Lost) {
+            BankSlot::Here(bank) => Ok((bank, None)),
+            BankSlot::Lent(flight) => match flight.done.recv() {
+                Ok((bank, Ok(coded))) => Ok((bank, Some(coded))),
+                Ok((bank, Err(panic))) => {
+                    self.bank = BankSlot::Here(bank);
+                    Err(Error::invalid(format!(
+                        "a batch worker panicked (a bug; please report it): {panic}"
+                    )))
+                }
+                Err(_) => Err(Error::invalid(
+                    "a batch worker stopped before finishing its batch",
+                )),
+            },
+            BankSlot::Lost => Err(Error::invalid(
+                "a batch worker stopped before finishing its batch",
+            )),
+        }
+    }
+
+    /// Starts coding the waiting records (planned as `plans`) against `bank`: in the background
+    /// on the worker threads, or here and now with one worker.
+    fn start(&mut self, mut plans: Vec<Plan>, bank: Bank) {
         let mut pending = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
         let (tx, done) = mpsc::channel();
-        self.in_flight = Some(InFlight {
+        self.bank = BankSlot::Lent(InFlight {
             len: pending.len() as u64,
             done,
         });
-        let bank = Arc::clone(&self.bank);
         let workers = Arc::clone(&self.workers);
         let parallel = self.threads.is_some();
         let job = move || {
@@ -134,8 +178,7 @@ impl<W: Write> ArchiveWriter<W> {
                 if parallel {
                     // Small pieces: rayon otherwise splits a batch into one run per thread and
                     // halves once more, and a worker done with its runs idles while another
-                    // finishes a run of a quarter of the batch (traced: 3-6 ms of every 15 ms
-                    // batch on chat-train, two threads).
+                    // finishes a run of a quarter of the batch.
                     plans
                         .par_iter_mut()
                         .with_max_len(4)
@@ -145,10 +188,7 @@ impl<W: Write> ArchiveWriter<W> {
                     plans.iter_mut().enumerate().for_each(|(j, p)| code(j, p));
                 }
             }));
-            // The bank is written only once every clone is gone: drop ours before reporting.
-            drop(bank);
-            drop(workers);
-            let report = match coded {
+            let coded = match coded {
                 Ok(()) => Ok((std::mem::take(&mut pending), plans)),
                 Err(panic) => Err(panic
                     .downcast_ref::<&str>()
@@ -157,38 +197,111 @@ impl<W: Write> ArchiveWriter<W> {
                     .unwrap_or_else(|| "a panic".to_owned())),
             };
             // The writer may have been dropped meanwhile; then nobody waits for the batch.
-            let _ = tx.send(report);
+            let _ = tx.send((bank, coded));
         };
         match &self.threads {
             Some(pool) => {
                 pool.spawn(job);
                 // The woken worker may be queued on this thread's core while the other core
-                // idles: measured, batches then started 2-3 ms late, until this thread next
-                // blocked. Yielding lets it start now.
+                // idles, and the batch would start only when this thread next blocks:
+                // yielding lets it start now.
                 std::thread::yield_now();
             }
             None => job(),
         }
     }
+}
 
-    /// Waits for the batch in flight, if any, and returns it coded.
-    pub(super) fn take_in_flight(&mut self) -> Result<Option<CodedBatch>> {
-        let Some(flight) = self.in_flight.take() else {
-            return Ok(None);
+/// Plans the records `pending`, the first of which will be record `base`, in order: level, own
+/// frames and frame buffers of each, pushed onto its context's stack.
+fn plan_batch(
+    pending: &[Pending],
+    base: u64,
+    copts: &ContextOptions,
+    stacks: &mut HashMap<u32, (ContextStack, u64)>,
+    frame_bytes: &mut u64,
+    frame_pool: &mut FramePool,
+) -> Vec<Plan> {
+    let mut plans = Vec::with_capacity(pending.len());
+    for (j, p) in pending.iter().enumerate() {
+        let index = base + j as u64;
+        let (stack, last_use) = stacks.entry(p.context).or_default();
+        *last_use = index;
+        let level = stack.next_level(copts);
+        let mut own = Vec::new();
+        stack.frame_indices(copts, &mut own);
+        let frames = stack.frame_buffers(copts).cloned().collect();
+        *frame_bytes -= stack.bytes();
+        stack.push(index, &p.record, level, copts, frame_pool);
+        *frame_bytes += stack.bytes();
+        plans.push(Plan {
+            level,
+            own,
+            frames,
+            refs: Vec::new(),
+            payload: Vec::new(),
+            result: Ok(()),
+        });
+    }
+    plans
+}
+
+impl<W: Write> ArchiveWriter<W> {
+    /// Hands the waiting records to the workers: plans them in order (levels and frames), writes
+    /// the batch handed over before (whose coding overlapped the filling of this one), then
+    /// starts coding this one. A batch's Σ-bank lookups see every batch written before it, and
+    /// planning a batch precedes writing the previous one, whatever the number of workers, so
+    /// the output does not depend on it. Records coded one at a time never wait.
+    pub(super) fn flush_batch(&mut self) -> Result<()> {
+        let Coder::Batches(batches) = &mut self.coder else {
+            return Ok(());
         };
-        match flight.done.recv() {
-            Ok(Ok(coded)) => Ok(Some(coded)),
-            Ok(Err(panic)) => Err(Error::invalid(format!(
-                "a batch worker panicked (a bug; please report it): {panic}"
-            ))),
-            Err(_) => Err(Error::invalid(
-                "a batch worker stopped before finishing its batch",
-            )),
+        let planned = if batches.pending.is_empty() {
+            None
+        } else {
+            Some(plan_batch(
+                &batches.pending,
+                self.index.len() + batches.in_flight(),
+                &self.opts.context,
+                &mut self.stacks,
+                &mut self.frame_bytes,
+                &mut self.frame_pool,
+            ))
+        };
+        let (mut bank, coded) = batches.take_bank()?;
+        // No batch is being coded now: the roots of the batch written before enter the bank.
+        for (index, root) in batches.new_roots.drain(..) {
+            bank.add_root(index, &root);
+        }
+        match planned {
+            Some(plans) => batches.start(plans, bank),
+            None => batches.bank = BankSlot::Here(bank),
+        }
+        // Written while the workers code the next batch.
+        match coded {
+            Some((pending, plans)) => self.write_batch(pending, plans),
+            None => Ok(()),
         }
     }
 
+    /// Codes and writes every record added so far: the waiting records, and the batch they
+    /// become.
+    pub(super) fn flush_unchecked(&mut self) -> Result<()> {
+        self.flush_batch()?;
+        let Coder::Batches(batches) = &mut self.coder else {
+            return Ok(());
+        };
+        // The batch just started: wait for it and write it too.
+        let (bank, coded) = batches.take_bank()?;
+        batches.bank = BankSlot::Here(bank);
+        if let Some((pending, plans)) = coded {
+            self.write_batch(pending, plans)?;
+        }
+        Ok(())
+    }
+
     /// Writes a coded batch in order; its roots wait in `new_roots` for the bank.
-    pub(super) fn write_batch(&mut self, pending: Vec<Pending>, plans: Vec<Plan>) -> Result<()> {
+    fn write_batch(&mut self, pending: Vec<Pending>, plans: Vec<Plan>) -> Result<()> {
         let mut outcome = Ok(());
         for (p, plan) in pending.iter().zip(plans) {
             if outcome.is_ok() {

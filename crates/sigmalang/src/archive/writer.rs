@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use super::batch::{InFlight, Pending, Worker};
+use super::batch::{Batches, Pending};
 use super::index::{write_head, IndexWriter};
 use super::{ArchiveOptions, DEFAULT_CONTEXT, MAX_KEYFRAME_INTERVAL, MAX_METADATA};
 use crate::bank::Bank;
@@ -27,21 +27,11 @@ pub struct ArchiveWriter<W: Write> {
     pub(super) stacks: HashMap<u32, (ContextStack, u64)>,
     pub(super) frame_bytes: u64,
     pub(super) frame_pool: FramePool,
-    /// Shared with the batch being coded (read-only there); written only between batches.
-    pub(super) bank: Arc<Bank>,
     /// Scratch: the next record's own frames and its bank references.
     pub(super) own: Vec<u64>,
     pub(super) ref_ids: Vec<u64>,
-    /// The batch encoder: workers, their threads, the records waiting, and the batch being
-    /// coded (written at the next flush).
-    pub(super) workers: Arc<Vec<Mutex<Worker>>>,
-    pub(super) threads: Option<rayon::ThreadPool>,
-    pub(super) pending: Vec<Pending>,
-    /// Bytes of the records in `pending`.
-    pub(super) pending_bytes: usize,
-    pub(super) in_flight: Option<InFlight>,
-    /// Roots of the batch last written, entering the Σ-bank once no batch is being coded.
-    pub(super) new_roots: Vec<(u64, Vec<u8>)>,
+    /// How records are coded, and where the Σ-bank is.
+    pub(super) coder: Coder,
     /// The first error, once one happened: the archive is then incomplete, and every later
     /// call fails.
     pub(super) failed: Option<String>,
@@ -104,35 +94,16 @@ impl<W: Write> ArchiveWriter<W> {
             stacks: HashMap::new(),
             frame_bytes: 0,
             frame_pool: FramePool::default(),
-            bank: Arc::new(Bank::new(opts.bank)),
             own: Vec::new(),
             ref_ids: Vec::new(),
-            workers: Arc::new(Vec::new()),
-            threads: None,
-            pending: Vec::new(),
-            pending_bytes: 0,
-            in_flight: None,
-            new_roots: Vec::new(),
+            coder: Coder::Now(Bank::new(opts.bank)),
             failed: None,
             record_pool: GlyphBufferPool::new(opts.encoder.pool),
             offset: head.len() as u64,
             bytes_in: 0,
         };
         if opts.batch_records > 1 {
-            let n = opts.worker_count();
-            writer.workers = Arc::new(
-                (0..n)
-                    .map(|_| {
-                        Mutex::new(Worker {
-                            encoder: Encoder::with_config(Arc::clone(&codebook), opts.encoder),
-                            shared: Vec::new(),
-                        })
-                    })
-                    .collect(),
-            );
-            if n > 1 {
-                writer.threads = Some(crate::workers::pool(n, "worker")?);
-            }
+            writer.coder = Coder::Batches(Batches::new(&codebook, &opts)?);
         }
         Ok(writer)
     }
@@ -177,42 +148,27 @@ impl<W: Write> ArchiveWriter<W> {
 
     fn add_unchecked(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
         let cid = self.context_id(key)?;
-        if self.opts.batch_records <= 1 {
-            return self.add_now(cid, record);
-        }
-        let mut buf = self.record_pool.acquire();
-        buf.extend_from_slice(record);
-        self.pending.push(Pending {
-            context: cid,
-            record: buf,
-        });
-        let index = self.len() - 1;
-        self.pending_bytes += record.len();
-        if self.pending.len() >= self.opts.batch_records as usize
-            || (self.opts.batch_bytes > 0 && self.pending_bytes >= self.opts.batch_bytes)
-        {
-            self.flush_batch()?;
-        }
-        Ok(index)
-    }
-
-    fn context_id(&mut self, key: Option<&[u8]>) -> Result<u32> {
-        Ok(match key {
-            None => DEFAULT_CONTEXT,
-            Some(k) => match self.ids.get(k) {
-                Some(&id) => id,
-                None => {
-                    let id = u32::try_from(self.ids.len() + 1)
-                        .map_err(|_| Error::invalid("more than 2^32 contexts"))?;
-                    self.ids.insert(k.to_vec(), id);
-                    id
+        let bank = match &mut self.coder {
+            Coder::Now(bank) => bank,
+            Coder::Batches(batches) => {
+                let mut buf = self.record_pool.acquire();
+                buf.extend_from_slice(record);
+                batches.pending.push(Pending {
+                    context: cid,
+                    record: buf,
+                });
+                batches.pending_bytes += record.len();
+                let index = self.index.len() + batches.waiting() - 1;
+                let full = batches.pending.len() >= self.opts.batch_records as usize
+                    || (self.opts.batch_bytes > 0
+                        && batches.pending_bytes >= self.opts.batch_bytes);
+                if full {
+                    self.flush_batch()?;
                 }
-            },
-        })
-    }
-
-    /// Codes one record at once (batches of one): no allocation in steady state.
-    fn add_now(&mut self, cid: u32, record: &[u8]) -> Result<u64> {
+                return Ok(index);
+            }
+        };
+        // Coded at once (batches of one): no allocation in steady state.
         let index = self.index.len();
         let copts = self.opts.context;
         let (stack, last_use) = self.stacks.entry(cid).or_default();
@@ -221,10 +177,7 @@ impl<W: Write> ArchiveWriter<W> {
         self.payload.clear();
         self.own.clear();
         stack.frame_indices(&copts, &mut self.own);
-        Arc::get_mut(&mut self.bank)
-            .expect("no batch is in flight without batches")
-            .references_into(&self.own, record, &mut self.ref_ids);
-        let bank = &self.bank;
+        bank.references_into(&self.own, record, &mut self.ref_ids);
         let frames = self
             .ref_ids
             .iter()
@@ -244,21 +197,27 @@ impl<W: Write> ArchiveWriter<W> {
         Ok(index)
     }
 
+    fn context_id(&mut self, key: Option<&[u8]>) -> Result<u32> {
+        Ok(match key {
+            None => DEFAULT_CONTEXT,
+            Some(k) => match self.ids.get(k) {
+                Some(&id) => id,
+                None => {
+                    let id = u32::try_from(self.ids.len() + 1)
+                        .map_err(|_| Error::invalid("more than 2^32 contexts"))?;
+                    self.ids.insert(k.to_vec(), id);
+                    id
+                }
+            },
+        })
+    }
+
     /// Codes and writes every record added so far (records are also coded when their batch is
     /// full, and written at the next batch or at [`finish`](Self::finish)).
     pub fn flush(&mut self) -> Result<()> {
         self.check()?;
         let flushed = self.flush_unchecked();
         self.note(flushed)
-    }
-
-    fn flush_unchecked(&mut self) -> Result<()> {
-        self.flush_batch()?;
-        // The batch just started: wait for it and write it too.
-        if let Some((pending, plans)) = self.take_in_flight()? {
-            self.write_batch(pending, plans)?;
-        }
-        Ok(())
     }
 
     /// Writes a coded record and its index entry; feeds the Σ-bank and the checksums.
@@ -274,12 +233,9 @@ impl<W: Write> ArchiveWriter<W> {
         self.inner.write_all(payload)?;
         self.index.add(cid, level, refs, payload, record);
         if level == Level::Root && refs.is_empty() {
-            if self.opts.batch_records > 1 {
-                self.new_roots.push((index, record.to_vec()));
-            } else {
-                Arc::get_mut(&mut self.bank)
-                    .expect("no batch is being coded without batches")
-                    .add_root(index, record);
+            match &mut self.coder {
+                Coder::Now(bank) => bank.add_root(index, record),
+                Coder::Batches(batches) => batches.new_roots.push((index, record.to_vec())),
             }
         }
         self.offset += payload.len() as u64;
@@ -291,9 +247,8 @@ impl<W: Write> ArchiveWriter<W> {
     /// The counters of every encoder of this writer, summed.
     pub fn stats(&self) -> EncoderStats {
         let mut total = self.encoder.stats();
-        for w in self.workers.iter() {
-            let w = w.lock().unwrap_or_else(|e| e.into_inner());
-            total.merge(&w.encoder.stats());
+        if let Coder::Batches(batches) = &self.coder {
+            batches.merge_stats(&mut total);
         }
         total
     }
@@ -321,7 +276,11 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Records added so far (coded or waiting in the batch).
     pub fn len(&self) -> u64 {
-        self.index.len() + self.in_flight.as_ref().map_or(0, |f| f.len) + self.pending.len() as u64
+        let waiting = match &self.coder {
+            Coder::Now(_) => 0,
+            Coder::Batches(batches) => batches.waiting(),
+        };
+        self.index.len() + waiting
     }
 
     /// Whether no record was added yet.
@@ -357,6 +316,15 @@ impl<W: Write> ArchiveWriter<W> {
         self.inner.flush()?;
         Ok(self.inner)
     }
+}
+
+/// How an [`ArchiveWriter`] codes records, and where its Σ-bank is.
+pub(super) enum Coder {
+    /// One at a time, as they are added: the bank is the writer's alone.
+    Now(Bank),
+    /// In batches on the batch encoder, which holds the bank (and lends it to the batch being
+    /// coded).
+    Batches(Batches),
 }
 
 #[cfg(test)]
