@@ -159,7 +159,8 @@ pub struct ArchiveReader<R: Read + Seek> {
     pub(super) block_no: Option<u64>,
     /// Recently decoded records by index, and the order they came in (oldest first, the first
     /// to leave): a lookup is a hash probe, not a scan of the cache.
-    pub(super) cache: HashMap<u64, Vec<u8>>,
+    /// Shared, not copied, with the chain being decoded.
+    pub(super) cache: HashMap<u64, Arc<[u8]>>,
     pub(super) cache_order: VecDeque<u64>,
     pub(super) cache_bytes: usize,
     /// The most bytes `cache` holds.
@@ -308,7 +309,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let chain = self.chain(n);
         // Decoded chain records: (index, bytes), oldest first; the current group starts at
         // the last keyframe or root.
-        let mut decoded: Vec<(u64, Vec<u8>)> = Vec::with_capacity(chain.len());
+        let mut decoded: Vec<(u64, Arc<[u8]>)> = Vec::with_capacity(chain.len());
         let mut group_start = 0;
         for &r in &chain {
             let level = self.archive.index.records[r as usize].level;
@@ -323,9 +324,12 @@ impl<R: Read + Seek> ArchiveReader<R> {
                         let b = match self.cached(root) {
                             Some(b) => b,
                             None => {
-                                let b = self.decode_one(root, &[]).map_err(|e| {
-                                    e.within(format!("record {n} depends on record {root}"))
-                                })?;
+                                let b: Arc<[u8]> = self
+                                    .decode_one(root, &[])
+                                    .map_err(|e| {
+                                        e.within(format!("record {n} depends on record {root}"))
+                                    })?
+                                    .into();
                                 self.remember(root, &b);
                                 b
                             }
@@ -351,13 +355,16 @@ impl<R: Read + Seek> ArchiveReader<R> {
                         }
                     };
                     frames.extend(context_frames);
-                    let bytes = self.decode_one(r, &frames).map_err(|e| {
-                        if r == n {
-                            e
-                        } else {
-                            e.within(format!("record {n} depends on record {r}"))
-                        }
-                    })?;
+                    let bytes: Arc<[u8]> = self
+                        .decode_one(r, &frames)
+                        .map_err(|e| {
+                            if r == n {
+                                e
+                            } else {
+                                e.within(format!("record {n} depends on record {r}"))
+                            }
+                        })?
+                        .into();
                     self.remember(r, &bytes);
                     bytes
                 }
@@ -368,15 +375,16 @@ impl<R: Read + Seek> ArchiveReader<R> {
         Ok(())
     }
 
-    fn cached(&self, r: u64) -> Option<Vec<u8>> {
+    /// Record `r`, if the cache holds it (shared, not copied).
+    fn cached(&self, r: u64) -> Option<Arc<[u8]>> {
         self.cache.get(&r).cloned()
     }
 
-    fn remember(&mut self, r: u64, bytes: &[u8]) {
+    fn remember(&mut self, r: u64, bytes: &Arc<[u8]>) {
         if self.cache.contains_key(&r) {
             return;
         }
-        self.cache.insert(r, bytes.to_vec());
+        self.cache.insert(r, Arc::clone(bytes));
         self.cache_order.push_back(r);
         self.cache_bytes += bytes.len();
         while self.cache_bytes > self.cache_limit && self.cache_order.len() > 1 {
@@ -656,7 +664,7 @@ mod tests {
             for _ in 0..600 {
                 let n = rng.below(200);
                 assert_eq!(r.get(n).unwrap(), texts[n as usize]);
-                let sum: usize = r.cache.values().map(Vec::len).sum();
+                let sum: usize = r.cache.values().map(|b| b.len()).sum();
                 assert_eq!(sum, r.cache_bytes);
                 assert_eq!(r.cache.len(), r.cache_order.len());
                 let uniq: std::collections::HashSet<u64> = r.cache_order.iter().copied().collect();
