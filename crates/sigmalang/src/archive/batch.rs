@@ -387,8 +387,8 @@ mod tests {
 
     #[test]
     fn batch_mode_reuses_frames_instead_of_growing() {
-        // Regression: frames returned while a batch still shared them were never reused, so a
-        // long pack kept every record's bytes alive.
+        // Frames a batch still shares when they are returned must be reused once it is done,
+        // or a long pack keeps every record's bytes alive.
         let opts = ArchiveOptions {
             batch_records: 64,
             threads: 2,

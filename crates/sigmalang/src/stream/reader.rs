@@ -242,7 +242,7 @@ impl<R: Read> StreamReader<R> {
                         // The reader may have been dropped meanwhile.
                         let _ = tx.send(out);
                     });
-                    // See the archive writer: let the woken worker start now.
+                    // As in the archive's batch encoder: let the woken worker start now.
                     std::thread::yield_now();
                     Ahead::Chunk {
                         payload_len,
@@ -578,7 +578,7 @@ mod tests {
     }
 
     /// A read after a decode error (checksum intact, payload damaged) fails and does not panic:
-    /// the sequential reader once kept a stale output position past the failed chunk.
+    /// the sequential reader must not keep an output position past the failed chunk.
     #[test]
     fn reading_after_a_decode_error_fails_without_panicking() {
         let (_, stream) = sample();

@@ -168,7 +168,7 @@ impl<W: Write> StreamWriter<W> {
         });
         self.in_flight.push_back(rx);
         // The woken worker may be queued on this thread's core while the other core idles
-        // (see the archive writer): yielding lets it start now.
+        // (see the archive's batch encoder): yielding lets it start now.
         std::thread::yield_now();
         self.write_coded(2 * self.workers.len())
     }
