@@ -6,18 +6,21 @@
 //! | --- | --- |
 //! | 0 `STORED` | the `raw_len` input bytes as they are |
 //! | 1 `MODELED` | the range-coded bytes, modeled by the codebook's context model |
-//! | 2, 3 | reserved |
+//! | 2 `ADAPTIVE` | the same, with the adaptive model (learned from the record) in front; stream chunks of container version 3 only |
+//! | 3 | reserved |
 //!
 //! The payload's own length comes from the structure around it (a stream chunk, an archive
 //! index), so a decoder always knows where a record ends. The encoder picks `STORED` whenever
 //! modeling would not make the record smaller, so no record grows by more than its header.
+//! [`Encoder::encode_chunk`] chooses between `MODELED` and `ADAPTIVE` per record by coding a
+//! sample both ways; [`Encoder::encode`] (archive records) never writes `ADAPTIVE`.
 
 use std::sync::Arc;
 
 use crate::codebook::Codebook;
 use crate::coder::{RangeDecoder, RangeEncoder};
 use crate::error::{Error, Result};
-use crate::model::{ContextModel, MatchModel, FLAG_RUN};
+use crate::model::{AdaptiveModel, ContextModel, MatchModel, FLAG_RUN};
 use crate::pool::{GlyphBufferPool, PoolConfig, PoolStats};
 use crate::varint;
 
@@ -29,6 +32,8 @@ pub enum Mode {
     Stored = 0,
     /// Range-coded with the codebook's context model.
     Modeled = 1,
+    /// Range-coded with the adaptive model in front of the codebook's (stream chunks only).
+    Adaptive = 2,
 }
 
 impl Mode {
@@ -36,10 +41,15 @@ impl Mode {
         match code {
             0 => Some(Mode::Stored),
             1 => Some(Mode::Modeled),
+            2 => Some(Mode::Adaptive),
             _ => None,
         }
     }
 }
+
+/// A chunk longer than this is sampled before its mode is chosen: its first `SAMPLE` bytes are
+/// coded both with and without the adaptive model. A shorter one is coded both ways whole.
+pub const SAMPLE: usize = 64 << 10;
 
 /// The largest record this build encodes or decodes: 1 GiB. Larger inputs go through the
 /// chunked stream format.
@@ -87,6 +97,7 @@ pub struct Encoder {
     codebook: Arc<Codebook>,
     pool: GlyphBufferPool,
     matcher: MatchModel,
+    adaptive: AdaptiveModel,
     stats: EncoderStats,
 }
 
@@ -108,6 +119,7 @@ impl Encoder {
             codebook,
             pool: GlyphBufferPool::new(config.pool),
             matcher: MatchModel::new(),
+            adaptive: AdaptiveModel::new(),
             stats: EncoderStats::default(),
         }
     }
@@ -161,6 +173,53 @@ impl Encoder {
         input: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<()> {
+        self.encode_as(frames, input, out, Mode::Modeled)
+    }
+
+    /// Appends the payload of the stream chunk `input` (no frames) to `out`: `ADAPTIVE` if the
+    /// adaptive model codes a sample of it smaller than the static model alone (the first
+    /// [`SAMPLE`] bytes, or all of a shorter chunk), else `MODELED`; `STORED` if neither saves
+    /// anything. Decoding needs [`Decoder::decode_chunk`].
+    ///
+    /// # Errors
+    /// If `input` is longer than [`MAX_RECORD_LEN`].
+    pub fn encode_chunk(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let mode = self.choose_mode(input);
+        self.encode_as(std::iter::empty(), input, out, mode)
+    }
+
+    /// `ADAPTIVE` or `MODELED`, whichever codes the sample of `input` smaller (ties: `MODELED`,
+    /// the faster to decode).
+    fn choose_mode(&mut self, input: &[u8]) -> Mode {
+        if input.len() as u64 > MAX_RECORD_LEN {
+            return Mode::Modeled; // refused by encode_as
+        }
+        let sample = &input[..input.len().min(SAMPLE)];
+        let mut body = self.pool.acquire();
+        let model = self.codebook.model();
+        code_record(model, &mut self.matcher, None, &mut body, sample, 0, None);
+        let modeled = body.len();
+        body.clear();
+        let am = Some(&mut self.adaptive);
+        code_record(model, &mut self.matcher, am, &mut body, sample, 0, None);
+        let adaptive = body.len();
+        self.pool.release(body);
+        if adaptive < modeled {
+            Mode::Adaptive
+        } else {
+            Mode::Modeled
+        }
+    }
+
+    /// Encodes `input` against `frames` in `mode` (`MODELED` or `ADAPTIVE`; `STORED` if that
+    /// would not be shorter).
+    fn encode_as<'f>(
+        &mut self,
+        frames: impl Iterator<Item = &'f [u8]>,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        mode: Mode,
+    ) -> Result<()> {
         let mut hist = self.pool.acquire();
         let mut last_start = None;
         for f in frames {
@@ -180,6 +239,7 @@ impl Encoder {
         code_record(
             self.codebook.model(),
             &mut self.matcher,
+            (mode == Mode::Adaptive).then_some(&mut self.adaptive),
             &mut body,
             &hist,
             frames_len,
@@ -188,7 +248,7 @@ impl Encoder {
         let raw_len = input.len() as u64;
         let start = out.len();
         if body.len() < input.len() {
-            varint::write(out, raw_len << 2 | Mode::Modeled as u64);
+            varint::write(out, raw_len << 2 | mode as u64);
             out.extend_from_slice(&body);
         } else {
             varint::write(out, raw_len << 2 | Mode::Stored as u64);
@@ -209,6 +269,7 @@ impl Encoder {
 fn code_record(
     model: &ContextModel,
     mm: &mut MatchModel,
+    mut am: Option<&mut AdaptiveModel>,
     body: &mut Vec<u8>,
     hist: &[u8],
     base: usize,
@@ -218,11 +279,17 @@ fn code_record(
     let n = input.len();
     let mut enc = RangeEncoder::new(body);
     mm.reset(hist.len(), &hist[..base], last_frame_start);
+    if let Some(am) = am.as_deref_mut() {
+        am.reset(n);
+    }
     let mut state = model.start_state();
     let mut i = 0;
     while i < n {
         let Some((m, bucket)) = mm.predict(&hist[..base + i]) else {
-            state = model.encode(&mut enc, state, input[i]);
+            state = match am.as_deref_mut() {
+                Some(am) => am.encode(&mut enc, model, state, input[i], None),
+                None => model.encode(&mut enc, state, input[i]),
+            };
             i += 1;
             mm.update_idle(&hist[..base + i]);
             continue;
@@ -241,6 +308,11 @@ fn code_record(
             model.expects(walked, hist[src + j])
         };
         mm.encode_run(&mut enc, ctx, run, &mut agrees);
+        if let Some(am) = am.as_deref_mut() {
+            for &b in &input[i..i + run] {
+                am.push(b);
+            }
+        }
         for _ in 0..run {
             i += 1;
             mm.update(&hist[..base + i]);
@@ -253,7 +325,10 @@ fn code_record(
         if i < n {
             // The run ended on a byte that differs from the prediction.
             let not = mm.predict(&hist[..base + i]).map(|(p, _)| p);
-            state = model.encode_excluding(&mut enc, state, input[i], not);
+            state = match am.as_deref_mut() {
+                Some(am) => am.encode(&mut enc, model, state, input[i], not),
+                None => model.encode_excluding(&mut enc, state, input[i], not),
+            };
             i += 1;
             mm.update(&hist[..base + i]);
         }
@@ -298,6 +373,7 @@ pub struct Decoder {
     codebook: Arc<Codebook>,
     pool: GlyphBufferPool,
     matcher: MatchModel,
+    adaptive: AdaptiveModel,
 }
 
 impl Default for Decoder {
@@ -318,6 +394,7 @@ impl Decoder {
             codebook,
             pool: GlyphBufferPool::new(config.pool),
             matcher: MatchModel::new(),
+            adaptive: AdaptiveModel::new(),
         }
     }
 
@@ -345,7 +422,27 @@ impl Decoder {
         payload: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<()> {
+        self.decode_as(frames, payload, out, false)
+    }
+
+    /// Decodes a stream chunk of container version 3 (as written by
+    /// [`Encoder::encode_chunk`]): any mode, `ADAPTIVE` included.
+    pub fn decode_chunk(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        self.decode_as(&[], payload, out, true)
+    }
+
+    fn decode_as(
+        &mut self,
+        frames: &[&[u8]],
+        payload: &[u8],
+        out: &mut Vec<u8>,
+        adaptive: bool,
+    ) -> Result<()> {
         let header = read_header(payload)?;
+        if header.mode == Mode::Adaptive && !adaptive {
+            // Only version-3 stream chunks may use it; elsewhere it is as unknown as before.
+            return Err(Error::corrupt("unknown record mode 2", 0));
+        }
         let body = &payload[header.body_offset..];
         match header.mode {
             Mode::Stored => {
@@ -365,7 +462,7 @@ impl Decoder {
                 }
                 out.extend_from_slice(body);
             }
-            Mode::Modeled => {
+            Mode::Modeled | Mode::Adaptive => {
                 if body.len() as u64 >= header.raw_len.max(1) {
                     return Err(Error::corrupt(
                         format!(
@@ -389,6 +486,7 @@ impl Decoder {
                 let decoded = decode_record(
                     self.codebook.model(),
                     &mut self.matcher,
+                    (header.mode == Mode::Adaptive).then_some(&mut self.adaptive),
                     body,
                     &mut hist,
                     base,
@@ -411,6 +509,7 @@ impl Decoder {
 fn decode_record(
     model: &ContextModel,
     mm: &mut MatchModel,
+    mut am: Option<&mut AdaptiveModel>,
     body: &[u8],
     hist: &mut Vec<u8>,
     base: usize,
@@ -419,18 +518,34 @@ fn decode_record(
 ) -> std::result::Result<(), &'static str> {
     let mut dec = RangeDecoder::new(body);
     mm.reset(base + n, &hist[..base], last_frame_start);
+    if let Some(am) = am.as_deref_mut() {
+        am.reset(n);
+    }
     let mut state = model.start_state();
     let end = base + n;
     while hist.len() < end {
         let Some((m, bucket)) = mm.predict(hist) else {
             // The hot path: a literal byte from the context model.
-            let (x, next) = model.decode(&mut dec, state);
+            let (x, next) = match am.as_deref_mut() {
+                Some(am) => am.decode(&mut dec, model, state, None),
+                None => model.decode(&mut dec, state),
+            };
             state = next;
             hist.push(x);
             mm.update_idle(hist);
             continue;
         };
-        state = decode_run(model, mm, &mut dec, hist, state, (m, bucket), base, end)?;
+        state = decode_run(
+            model,
+            mm,
+            am.as_deref_mut(),
+            &mut dec,
+            hist,
+            state,
+            (m, bucket),
+            base,
+            end,
+        )?;
     }
     Ok(())
 }
@@ -441,6 +556,7 @@ fn decode_record(
 fn decode_run(
     model: &ContextModel,
     mm: &mut MatchModel,
+    mut am: Option<&mut AdaptiveModel>,
     dec: &mut RangeDecoder<'_>,
     hist: &mut Vec<u8>,
     state: u32,
@@ -468,6 +584,11 @@ fn decode_run(
     for k in 0..run {
         mm.update(&hist[..start + k + 1]);
     }
+    if let Some(am) = am.as_deref_mut() {
+        for &b in &hist[start..start + run] {
+            am.push(b);
+        }
+    }
     let mut state = if run > FLAG_RUN {
         model.state_after(&hist[base..])
     } else {
@@ -475,10 +596,132 @@ fn decode_run(
     };
     if hist.len() < end {
         let not = mm.predict(hist).map(|(p, _)| p);
-        let (x, next) = model.decode_excluding(dec, state, not);
+        let (x, next) = match am {
+            Some(am) => am.decode(dec, model, state, not),
+            None => model.decode_excluding(dec, state, not),
+        };
         state = next;
         hist.push(x);
         mm.update(hist);
     }
     Ok(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Codes `input` as an `ADAPTIVE` record (whatever `encode_chunk` would choose) and decodes
+    /// it as a stream chunk.
+    fn adaptive_roundtrip(input: &[u8]) -> Vec<u8> {
+        let mut enc = Encoder::default();
+        let mut payload = Vec::new();
+        enc.encode_as(std::iter::empty(), input, &mut payload, Mode::Adaptive)
+            .unwrap();
+        let header = read_header(&payload).unwrap();
+        assert!(
+            header.mode != Mode::Modeled,
+            "an adaptive record came out MODELED"
+        );
+        let mut out = Vec::new();
+        Decoder::default().decode_chunk(&payload, &mut out).unwrap();
+        assert_eq!(out, input);
+        payload
+    }
+
+    /// Bytes drawn from a few short words, so that adaptive contexts fill, overflow their 16
+    /// entries, and matches and DELTA runs interleave with adaptive literals.
+    fn wordy(seed: u64, len: usize) -> Vec<u8> {
+        let words: [&[u8]; 8] = [
+            b"fn ",
+            b"let ",
+            b"x",
+            b"(self)",
+            b"\n    ",
+            b"{}",
+            b"; ",
+            b"\xff\x00",
+        ];
+        let mut s = seed | 1;
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            if s % 11 == 0 {
+                out.push((s >> 24) as u8);
+            } else {
+                out.extend_from_slice(words[(s >> 32) as usize % 8]);
+            }
+        }
+        out.truncate(len);
+        out
+    }
+
+    #[test]
+    fn adaptive_records_roundtrip_and_learn() {
+        for len in [0, 1, 9, 10, 100, 5000, 70_000] {
+            adaptive_roundtrip(&wordy(len as u64, len));
+        }
+        // Repetitive text the static model does not know: the adaptive model codes it smaller.
+        let text = wordy(7, 60_000);
+        let adaptive = adaptive_roundtrip(&text).len();
+        let mut modeled = Vec::new();
+        Encoder::default().encode(&text, &mut modeled).unwrap();
+        assert!(
+            adaptive < modeled.len() * 9 / 10,
+            "{adaptive} vs {}",
+            modeled.len()
+        );
+        // encode_chunk chooses it.
+        let mut chosen = Vec::new();
+        Encoder::default().encode_chunk(&text, &mut chosen).unwrap();
+        assert_eq!(read_header(&chosen).unwrap().mode, Mode::Adaptive);
+    }
+
+    #[test]
+    fn adaptive_mode_is_refused_outside_stream_chunks() {
+        let payload = adaptive_roundtrip(&wordy(3, 2000));
+        let err = Decoder::default()
+            .decode(&payload, &mut Vec::new())
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown record mode 2"), "{err}");
+        let err = Decoder::default()
+            .decode_with_frames(&[b"frame"], &payload, &mut Vec::new())
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown record mode 2"), "{err}");
+    }
+
+    #[test]
+    fn garbage_adaptive_bodies_never_panic() {
+        let mut s = 99u64;
+        for len in [1usize, 2, 5, 40, 300] {
+            for _ in 0..50 {
+                let mut payload = Vec::new();
+                varint::write(&mut payload, (len as u64 * 7 + 3) << 2 | 2);
+                for _ in 0..len {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    payload.push((s >> 56) as u8);
+                }
+                let _ = Decoder::default().decode_chunk(&payload, &mut Vec::new());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn arbitrary_bytes_roundtrip_adaptive(input in proptest::collection::vec(any::<u8>(), 0..3000)) {
+            adaptive_roundtrip(&input);
+        }
+
+        #[test]
+        fn wordy_bytes_roundtrip_adaptive(seed in any::<u64>(), len in 0usize..20_000) {
+            adaptive_roundtrip(&wordy(seed, len));
+        }
+    }
 }

@@ -13,6 +13,9 @@
 //! and review the diff (`git diff --stat crates/sigmalang/tests/golden`) before committing it,
 //! together with the `docs/FORMAT.md` change that explains it. To add a vector, drop a new
 //! `<name>.in` file in the folder and bless. See `tests/golden/README.md`.
+//!
+//! `tests/golden/v2/` keeps the vectors of container version 2 (before the adaptive model):
+//! this build no longer writes them, but must still decode them.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -20,7 +23,18 @@ use std::path::{Path, PathBuf};
 use sigmalang::{compress, decompress};
 
 /// The vectors this test insists on (more `.in` files in the folder are checked too).
-const REQUIRED: &[&str] = &["empty", "a", "sentence", "chat_request", "invalid_utf8"];
+const REQUIRED: &[&str] = &[
+    "empty",
+    "a",
+    "sentence",
+    "chat_request",
+    "invalid_utf8",
+    "log_lines",
+];
+
+/// The chunk modes (FORMAT.md §3) the vectors must exercise: `sentence` stays `MODELED` and
+/// `log_lines` is `ADAPTIVE`, so both coding paths are pinned.
+const MODES: &[(&str, u64)] = &[("sentence", 1), ("log_lines", 2)];
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -102,6 +116,60 @@ fn golden_vectors() {
          SIGMALANG_BLESS=1 and review the diff):\n{}",
         mismatches.join("\n")
     );
+}
+
+/// The vectors exercise both modelled chunk modes: the first chunk's record header (after the
+/// 20-byte file header and the chunk's length varint) has the expected mode.
+#[test]
+fn vectors_pin_both_chunk_modes() {
+    for &(name, mode) in MODES {
+        let sgm = fs::read(golden_dir().join(format!("{name}.sgm"))).unwrap();
+        assert_eq!(sgm[4], 3, "{name}: container version");
+        let mut pos = 20;
+        let (mut len_bytes, mut h, mut shift) = (0, 0u64, 0);
+        for (i, &b) in sgm[pos..].iter().enumerate() {
+            if len_bytes == 0 {
+                if b & 0x80 == 0 {
+                    len_bytes = i + 1;
+                    pos += len_bytes;
+                    break;
+                }
+                continue;
+            }
+        }
+        for &b in &sgm[pos..] {
+            h |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        assert_eq!(h & 3, mode, "{name}: chunk mode");
+    }
+}
+
+/// Streams of container version 2 (`tests/golden/v2/`, written before the adaptive model)
+/// still decode to their inputs.
+#[test]
+fn version_2_vectors_still_decode() {
+    let dir = golden_dir().join("v2");
+    let mut seen = 0;
+    for entry in fs::read_dir(&dir).expect("tests/golden/v2 exists") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "sgm") {
+            let stored = fs::read(&path).unwrap();
+            assert_eq!(stored[4], 2, "{}: not a version-2 stream", path.display());
+            let input = fs::read(path.with_extension("in")).unwrap();
+            assert_eq!(
+                decompress(&stored).unwrap(),
+                input,
+                "{} decodes to other bytes",
+                path.display()
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 5, "the five version-2 vectors");
 }
 
 /// Every `.sgm` file has its `.in` (a renamed or removed input leaves no stale vector).

@@ -7,10 +7,15 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// The four magic bytes every SigmaLang file starts with: `Σ` in UTF-8, then `LG`.
 pub const MAGIC: [u8; 4] = [0xCE, 0xA3, b'L', b'G'];
-/// The container format version this build writes and reads. Version 2 (this build) codes
-/// first visits of a context with frequencies that sum to exactly 2^16; version 1 files (never
-/// released) are refused.
-pub const FORMAT_VERSION: u8 = 2;
+/// The container format version this build writes for streams. Version 3 (this build) lets a
+/// stream chunk be coded with the adaptive model (record mode `ADAPTIVE`); version 2 streams,
+/// whose chunks never are, still decode. Version 1 files (never released) are refused.
+pub const FORMAT_VERSION: u8 = 3;
+/// The container format version of archives (written and read): version 2. Archive records
+/// never use the adaptive model, and a version-3 archive is refused.
+pub const ARCHIVE_VERSION: u8 = 2;
+/// The oldest container version a stream reader accepts.
+pub const OLDEST_STREAM_VERSION: u8 = 2;
 /// The size of the file header.
 pub const HEADER_LEN: usize = 20;
 
@@ -38,7 +43,10 @@ impl FileHeader {
     pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
         let mut h = [0u8; HEADER_LEN];
         h[..4].copy_from_slice(&MAGIC);
-        h[4] = FORMAT_VERSION;
+        h[4] = match self.kind {
+            FileKind::Stream => FORMAT_VERSION,
+            FileKind::Archive => ARCHIVE_VERSION,
+        };
         h[5] = self.kind as u8;
         // h[6..8]: flags, all reserved and zero.
         h[8..16].copy_from_slice(&self.codebook.0.to_le_bytes());
@@ -75,21 +83,27 @@ impl FileHeader {
                 16,
             ));
         }
-        if h[4] != FORMAT_VERSION {
-            return Err(Error::at(
+        let unsupported = |supported: u8| {
+            Error::at(
                 ErrorKind::UnsupportedVersion {
                     what: "container",
                     found: u32::from(h[4]),
-                    supported: u32::from(FORMAT_VERSION),
+                    supported: u32::from(supported),
                 },
                 4,
-            ));
+            )
+        };
+        if !(OLDEST_STREAM_VERSION..=FORMAT_VERSION).contains(&h[4]) {
+            return Err(unsupported(FORMAT_VERSION));
         }
         let kind = match h[5] {
             1 => FileKind::Stream,
             2 => FileKind::Archive,
             k => return Err(Error::corrupt(format!("unknown file kind {k}"), 5)),
         };
+        if kind == FileKind::Archive && h[4] != ARCHIVE_VERSION {
+            return Err(unsupported(ARCHIVE_VERSION));
+        }
         if h[6] != 0 || h[7] != 0 {
             return Err(Error::corrupt("reserved header flags are set", 6));
         }

@@ -4,6 +4,8 @@
 mod header;
 mod io;
 
-pub use header::{FileHeader, FileKind, FORMAT_VERSION, HEADER_LEN, MAGIC};
+pub use header::{
+    FileHeader, FileKind, ARCHIVE_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC, OLDEST_STREAM_VERSION,
+};
 pub(crate) use io::read_exact_at;
 pub use io::read_full;

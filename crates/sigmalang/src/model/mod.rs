@@ -15,10 +15,12 @@
 //!
 //! The model is immutable and shared between threads.
 
+mod adaptive;
 mod matcher;
 pub(crate) mod serial;
 mod train;
 
+pub use adaptive::{AdaptiveModel, ADAPTIVE_ORDERS};
 pub use matcher::{MatchModel, FLAG_RUN, MIN_MATCH};
 
 pub(crate) use train::train;
@@ -112,7 +114,7 @@ fn key_mask(order: usize) -> u64 {
 
 /// A set of bytes.
 #[derive(Clone, Copy, Default)]
-struct ByteSet([u64; 4]);
+pub(crate) struct ByteSet([u64; 4]);
 
 impl ByteSet {
     #[inline]
@@ -354,6 +356,69 @@ impl ContextModel {
         let node = state as usize;
         let n = self.arena[node + 1] >> 8 & 0x1ff;
         n > 0 && self.arena[node + NODE_HEADER] >> 16 == u32::from(x)
+    }
+
+    /// The static probability (of 2^16, first-visit frequencies) in context `state` of the bytes
+    /// of `syms` that `excl` does not hold.
+    #[inline]
+    pub(crate) fn mass(&self, state: u32, syms: &[u8], excl: &ByteSet, scan: usize) -> u32 {
+        let mut want = ByteSet::default();
+        for &c in syms {
+            if !excl.has(u32::from(c)) {
+                want.set(u32::from(c));
+            }
+        }
+        node_syms(&self.arena, state as usize)
+            .chunks_exact(2)
+            .take(scan)
+            .filter(|e| want.has(e[0] >> 16))
+            .map(|e| e[0] & 0xffff)
+            .sum()
+    }
+
+    /// The total of the bytes `node` lists that `excl` does not hold.
+    #[inline]
+    fn total_without(&self, node: usize, excl: &ByteSet) -> u32 {
+        node_syms(&self.arena, node)
+            .chunks_exact(2)
+            .filter(|e| !excl.has(e[0] >> 16))
+            .map(|e| e[0] & 0xffff)
+            .sum()
+    }
+
+    /// Codes `x` (not in `excl`) in context `state` with the bytes of `excl` excluded in the
+    /// first context visited; after an escape, as [`encode_excluding`](Self::encode_excluding)
+    /// does (the bytes of the context escaped from and `not` are excluded).
+    pub(crate) fn encode_set(
+        &self,
+        enc: &mut RangeEncoder<'_>,
+        state: u32,
+        x: u8,
+        excl: &ByteSet,
+        not: Option<u8>,
+    ) -> u32 {
+        let node = state as usize;
+        let total = self.total_without(node, excl);
+        if let Some(next) = self.encode_in(enc, node, total, excl, u32::from(x)) {
+            return next;
+        }
+        self.encode_escaped(enc, node, u32::from(x), not)
+    }
+
+    /// Decodes what [`encode_set`](Self::encode_set) coded.
+    pub(crate) fn decode_set(
+        &self,
+        dec: &mut RangeDecoder<'_>,
+        state: u32,
+        excl: &ByteSet,
+        not: Option<u8>,
+    ) -> (u8, u32) {
+        let node = state as usize;
+        let total = self.total_without(node, excl);
+        if let Some(hit) = self.decode_in(dec, node, total, excl) {
+            return hit;
+        }
+        self.decode_escaped(dec, node, not)
     }
 
     /// Codes byte `x` in context `state`; returns the context of the next byte.

@@ -13,12 +13,16 @@ use crate::error::Result;
 mod reader;
 mod writer;
 
-pub use crate::container::{read_full, FileHeader, FileKind, FORMAT_VERSION, HEADER_LEN, MAGIC};
+pub use crate::container::{
+    read_full, FileHeader, FileKind, ARCHIVE_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC,
+    OLDEST_STREAM_VERSION,
+};
 pub use reader::StreamReader;
 pub use writer::StreamWriter;
 
-/// The default amount of input coded as one chunk.
-pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
+/// The default amount of input coded as one chunk: 8 MiB, so that the adaptive model and the
+/// matches learn from a long stretch of input; inputs over 8 MiB still code on several threads.
+pub const DEFAULT_CHUNK_SIZE: usize = 8 << 20;
 /// The largest chunk a reader accepts. Bounds a reader's memory, and its work on a hostile
 /// chunk (decoding time is proportional to the length a chunk declares).
 pub const MAX_CHUNK_SIZE: usize = 16 << 20;

@@ -24,6 +24,8 @@ pub struct StreamReader<R: Read> {
     offset: u64,
     decoder: Decoder,
     header: Option<FileHeader>,
+    /// The stream is of container version 3: its chunks may be `ADAPTIVE`.
+    adaptive: bool,
     payload: Vec<u8>,
     out: Vec<u8>,
     out_pos: usize,
@@ -92,6 +94,7 @@ impl<R: Read> StreamReader<R> {
             offset: 0,
             decoder: Decoder::new(codebook),
             header: None,
+            adaptive: false,
             payload: Vec::new(),
             out: Vec::new(),
             out_pos: 0,
@@ -156,6 +159,7 @@ impl<R: Read> StreamReader<R> {
         }
         self.offset = HEADER_LEN as u64;
         self.header = Some(header);
+        self.adaptive = h[4] >= 3;
         Ok(header)
     }
 
@@ -204,7 +208,11 @@ impl<R: Read> StreamReader<R> {
         let mut out = std::mem::take(&mut self.out);
         out.clear();
         self.out_pos = 0;
-        let decoded = self.decoder.decode(&payload, &mut out);
+        let decoded = if self.adaptive {
+            self.decoder.decode_chunk(&payload, &mut out)
+        } else {
+            self.decoder.decode(&payload, &mut out)
+        };
         let payload_len = payload.len() as u64;
         self.payload = payload;
         decoded.map_err(|e| e.shifted(start).within(format!("chunk {number}")))?;
@@ -226,13 +234,18 @@ impl<R: Read> StreamReader<R> {
                     let (tx, decoded) = mpsc::channel();
                     let payload_len = payload.len() as u64;
                     let decoders = Arc::clone(&self.decoders);
+                    let adaptive = self.adaptive;
                     let pool = self.threads.as_ref().expect("threaded reader");
                     pool.spawn(move || {
                         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             let w = rayon::current_thread_index().unwrap_or(0) % decoders.len();
                             let mut dec = decoders[w].lock().unwrap_or_else(|e| e.into_inner());
                             let mut out = Vec::new();
-                            dec.decode(&payload, &mut out).map(|()| out)
+                            if adaptive {
+                                dec.decode_chunk(&payload, &mut out).map(|()| out)
+                            } else {
+                                dec.decode(&payload, &mut out).map(|()| out)
+                            }
                         }))
                         .unwrap_or_else(|_| {
                             Err(Error::invalid(

@@ -139,7 +139,7 @@ impl<W: Write> StreamWriter<W> {
         let Some(pool) = &self.threads else {
             let mut payload = std::mem::take(&mut self.frame);
             payload.clear();
-            self.encoder.encode(&self.pending, &mut payload)?;
+            self.encoder.encode_chunk(&self.pending, &mut payload)?;
             let raw = std::mem::take(&mut self.pending);
             let r = self.write_chunk(&raw, &payload);
             self.pending = raw;
@@ -156,7 +156,7 @@ impl<W: Write> StreamWriter<W> {
                 let w = rayon::current_thread_index().unwrap_or(0) % workers.len();
                 let mut enc = workers[w].lock().unwrap_or_else(|e| e.into_inner());
                 let mut payload = Vec::with_capacity(full.len() / 3 + 16);
-                enc.encode(&full, &mut payload).map(|()| payload)
+                enc.encode_chunk(&full, &mut payload).map(|()| payload)
             }))
             .unwrap_or_else(|_| {
                 Err(Error::invalid(

@@ -1,0 +1,411 @@
+//! The adaptive context model: statistics learned from the record being coded, in front of the
+//! static model (record mode `ADAPTIVE`, FORMAT.md §3.4).
+//!
+//! The static model knows its training corpus; the adaptive model knows the record. For the
+//! orders [`ADAPTIVE_ORDERS`] (the last `k` bytes, highest order first) it keeps a hashed table of
+//! contexts, each listing up to [`SLOT_SYMS`] bytes that followed it earlier in the record, with
+//! counts. A byte is coded PPM-style: in each adaptive context that exists and still lists a byte
+//! not excluded, one binary flag says whether the byte is one of those (an escape if not), then
+//! the byte is coded among them by count. The flag's probability comes from an adaptive
+//! secondary-estimation table whose cell is the context's order, shape (bytes listed, total
+//! count), whether anything is excluded, and how likely the static model finds the listed bytes:
+//! where the static model already predicts them the flag is cheap, so the static model's
+//! knowledge and the record's statistics are blended at the cost of one binary decision. After
+//! an escape the context's bytes are excluded; after the last adaptive order the static model
+//! codes the byte with all of them excluded in its first context. Every adaptive context visited
+//! learns the byte.
+//!
+//! Encoder and decoder run the same updates over the same bytes, so nothing of the adaptive
+//! state is transmitted. The model's memory is bounded by [`MAX_TABLE_BITS`]: 8 MiB of contexts.
+
+use super::{ByteSet, ContextModel};
+use crate::coder::{RangeDecoder, RangeEncoder};
+
+/// The orders of the adaptive contexts, highest first.
+pub const ADAPTIVE_ORDERS: [u8; 4] = [5, 3, 2, 1];
+/// Bytes a context lists at most; a new byte then replaces the least frequent.
+pub const SLOT_SYMS: usize = 16;
+/// The table has at most `2^MAX_TABLE_BITS` contexts (of 64 bytes: 8 MiB).
+pub const MAX_TABLE_BITS: u32 = 17;
+/// The table has at least `2^MIN_TABLE_BITS` contexts (64 KiB).
+const MIN_TABLE_BITS: u32 = 10;
+const ORDERS: usize = ADAPTIVE_ORDERS.len();
+/// A context's counts are halved when one passes this.
+const COUNT_LIMIT: u16 = 30;
+/// How many of the static context's entries (most frequent first) are summed for the static
+/// probability of the candidates.
+const MASS_SCAN: usize = 8;
+/// Secondary-estimation cells: order index (4), symbols (4), count (8), static mass (8),
+/// first visit (2).
+const SEE_LEN: usize = ORDERS * 4 * 8 * 8 * 2;
+/// The learning rate of the escape estimates (a shift).
+const SEE_RATE: u32 = 5;
+
+/// The table size of a record of `len` bytes: `2^bits` contexts with
+/// `bits = clamp(ceil(log2(max(len, 1))) - 3, 10, 17)`, so at most 8 bytes of table per byte of
+/// record (and at least 64 KiB, at most 8 MiB).
+pub fn table_bits(len: usize) -> u32 {
+    let log = len.max(1).next_power_of_two().trailing_zeros();
+    log.saturating_sub(3).clamp(MIN_TABLE_BITS, MAX_TABLE_BITS)
+}
+
+#[derive(Clone, Copy, Default, Debug)]
+#[repr(C, align(64))]
+struct Slot {
+    check: u32,
+    n: u8,
+    _pad: [u8; 3],
+    sym: [u8; SLOT_SYMS],
+    freq: [u16; SLOT_SYMS],
+}
+
+/// The adaptive model of one record: its context table and escape estimates.
+#[derive(Debug)]
+pub struct AdaptiveModel {
+    table: Vec<Slot>,
+    bits: u32,
+    see: Vec<u16>,
+    /// The last eight bytes, the latest lowest.
+    hist: u64,
+    /// The slot of each order for the byte being coded, and whether its context was there.
+    at: [usize; ORDERS],
+    found: [bool; ORDERS],
+}
+
+#[inline]
+fn count_bucket(t: u32) -> usize {
+    match t {
+        0..=1 => 0,
+        2 => 1,
+        3..=4 => 2,
+        5..=8 => 3,
+        9..=16 => 4,
+        17..=32 => 5,
+        33..=64 => 6,
+        _ => 7,
+    }
+}
+
+/// The bucket of the static model's probability (of 2^16) of a context's candidates.
+#[inline]
+fn static_bucket(p: u32) -> usize {
+    match p {
+        0 => 0,
+        1..=1023 => 1,
+        1024..=4095 => 2,
+        4096..=8191 => 3,
+        8192..=16383 => 4,
+        16384..=32767 => 5,
+        32768..=49151 => 6,
+        _ => 7,
+    }
+}
+
+#[inline]
+fn sym_bucket(cnt: usize) -> usize {
+    match cnt {
+        0..=1 => 0,
+        2 => 1,
+        3..=4 => 2,
+        _ => 3,
+    }
+}
+
+#[inline]
+fn see_index(j: usize, cnt: usize, tot: u32, sp: u32, first: bool) -> usize {
+    (((j * 4 + sym_bucket(cnt)) * 8 + count_bucket(tot)) * 8 + static_bucket(sp)) * 2
+        + usize::from(first)
+}
+
+impl Default for AdaptiveModel {
+    fn default() -> Self {
+        AdaptiveModel::new()
+    }
+}
+
+impl AdaptiveModel {
+    /// A model with no table yet (it is allocated by the first [`reset`](Self::reset)).
+    pub fn new() -> AdaptiveModel {
+        AdaptiveModel {
+            table: Vec::new(),
+            bits: MIN_TABLE_BITS,
+            see: vec![0; SEE_LEN],
+            hist: 0,
+            at: [0; ORDERS],
+            found: [false; ORDERS],
+        }
+    }
+
+    /// Bytes of memory the model holds (its table and escape estimates).
+    pub fn heap_bytes(&self) -> usize {
+        self.table.capacity() * std::mem::size_of::<Slot>() + self.see.capacity() * 2
+    }
+
+    /// Forgets everything: the start of a record of `len` bytes, which sizes the table.
+    pub fn reset(&mut self, len: usize) {
+        self.bits = table_bits(len);
+        let size = 1usize << self.bits;
+        if self.table.len() < size {
+            self.table.resize(size, Slot::default());
+        }
+        self.table[..size].fill(Slot::default());
+        let reps = [1u32, 2, 4, 7, 12, 24, 48, 96];
+        let syms = [1u32, 2, 3, 6];
+        for (i, p) in self.see.iter_mut().enumerate() {
+            let b = i / 16 % 8;
+            let cnt = syms[i / 128 % 4];
+            let tot = reps[b].max(cnt);
+            *p = (65536 * cnt / (tot + cnt)).clamp(2048, 63488) as u16;
+        }
+        self.hist = 0;
+    }
+
+    /// Takes in a byte coded by other means (a DELTA run): history only, no statistics.
+    #[inline(always)]
+    pub fn push(&mut self, x: u8) {
+        self.hist = self.hist << 8 | u64::from(x);
+    }
+
+    #[inline(always)]
+    fn locate(&self, order: u8) -> (usize, u32) {
+        let ctx = if order >= 8 {
+            self.hist
+        } else {
+            self.hist & ((1u64 << (8 * order)) - 1)
+        };
+        let k = ctx ^ u64::from(order) << 59;
+        let h = k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let idx = (h >> (64 - self.bits)) as usize;
+        let check = (k.wrapping_mul(0xD6E8_FEB8_6659_FD93) >> 32) as u32 | 1;
+        (idx, check)
+    }
+
+    /// The contexts of every order for the next byte (loaded together, so that their cache
+    /// misses overlap); notes where they are and which exist.
+    #[inline(always)]
+    fn fetch(&mut self) -> [Slot; ORDERS] {
+        let mut slots = [Slot::default(); ORDERS];
+        for (j, &o) in ADAPTIVE_ORDERS.iter().enumerate() {
+            let (idx, check) = self.locate(o);
+            self.at[j] = idx;
+            slots[j] = self.table[idx];
+            self.found[j] = slots[j].check == check;
+        }
+        slots
+    }
+
+    /// Codes `x` in static state `state` knowing it is not `not`; returns the next static state.
+    pub fn encode(
+        &mut self,
+        enc: &mut RangeEncoder<'_>,
+        model: &ContextModel,
+        state: u32,
+        x: u8,
+        not: Option<u8>,
+    ) -> u32 {
+        let mut excl = ByteSet::default();
+        if let Some(m) = not {
+            excl.set(u32::from(m));
+        }
+        let mut any = not.is_some();
+        let orders = ORDERS;
+        let mut coded = orders;
+        let slots = self.fetch();
+        for (j, s) in slots.iter().enumerate().take(orders) {
+            let s = *s;
+            if !self.found[j] {
+                continue;
+            }
+            let (mut tot, mut cnt, mut first, mut cx, mut fx) = (0u32, 0usize, None, None, 0);
+            for i in 0..s.n as usize {
+                let c = s.sym[i];
+                if excl.has(u32::from(c)) {
+                    continue;
+                }
+                first.get_or_insert(c);
+                if c == x {
+                    cx = Some(tot);
+                    fx = u32::from(s.freq[i]);
+                }
+                tot += u32::from(s.freq[i]);
+                cnt += 1;
+            }
+            if cnt == 0 {
+                continue;
+            }
+            let si = see_index(
+                j,
+                cnt,
+                tot,
+                model.mass(state, &s.sym[..s.n as usize], &excl, MASS_SCAN),
+                !any,
+            );
+            let p = &mut self.see[si];
+            let esc = cx.is_none();
+            enc.encode_bit(u32::from(*p >> 4).clamp(1, 4095), esc);
+            adapt(p, esc);
+            if let Some(cum) = cx {
+                if cnt > 1 {
+                    enc.encode(cum, fx, tot);
+                }
+                coded = j;
+                break;
+            }
+            for i in 0..s.n as usize {
+                excl.set(u32::from(s.sym[i]));
+            }
+            any = true;
+        }
+        let next = if coded < orders {
+            model.advance(state, x)
+        } else if any {
+            model.encode_set(enc, state, x, &excl, not)
+        } else {
+            model.encode_excluding(enc, state, x, not)
+        };
+        self.learn(x, coded);
+        next
+    }
+
+    /// Decodes a byte in static state `state` known not to be `not`; returns it and the next
+    /// static state.
+    pub fn decode(
+        &mut self,
+        dec: &mut RangeDecoder<'_>,
+        model: &ContextModel,
+        state: u32,
+        not: Option<u8>,
+    ) -> (u8, u32) {
+        let mut excl = ByteSet::default();
+        if let Some(m) = not {
+            excl.set(u32::from(m));
+        }
+        let mut any = not.is_some();
+        let orders = ORDERS;
+        let slots = self.fetch();
+        for (j, s) in slots.iter().enumerate().take(orders) {
+            let s = *s;
+            if !self.found[j] {
+                continue;
+            }
+            let (mut tot, mut cnt, mut first) = (0u32, 0usize, None);
+            for i in 0..s.n as usize {
+                let c = s.sym[i];
+                if excl.has(u32::from(c)) {
+                    continue;
+                }
+                first.get_or_insert(c);
+                tot += u32::from(s.freq[i]);
+                cnt += 1;
+            }
+            if cnt == 0 {
+                continue;
+            }
+            let si = see_index(
+                j,
+                cnt,
+                tot,
+                model.mass(state, &s.sym[..s.n as usize], &excl, MASS_SCAN),
+                !any,
+            );
+            let p = &mut self.see[si];
+            let esc = dec.decode_bit(u32::from(*p >> 4).clamp(1, 4095));
+            adapt(p, esc);
+            if !esc {
+                let x = if cnt == 1 {
+                    first.unwrap_or(0)
+                } else {
+                    let (r, code) = dec.decode_scale(tot);
+                    let mut cum = 0u32;
+                    let mut hit = None;
+                    for i in 0..s.n as usize {
+                        let c = s.sym[i];
+                        if excl.has(u32::from(c)) {
+                            continue;
+                        }
+                        let f = u32::from(s.freq[i]);
+                        hit = Some(c);
+                        if code < r.wrapping_mul(cum + f) {
+                            dec.decode_update(cum, f);
+                            break;
+                        }
+                        cum += f;
+                    }
+                    // Only on corrupt input does the code lie past the last symbol.
+                    hit.unwrap_or(0)
+                };
+                self.learn(x, j);
+                return (x, model.advance(state, x));
+            }
+            for i in 0..s.n as usize {
+                excl.set(u32::from(s.sym[i]));
+            }
+            any = true;
+        }
+        let (x, next) = if any {
+            model.decode_set(dec, state, &excl, not)
+        } else {
+            model.decode_excluding(dec, state, not)
+        };
+        self.learn(x, orders);
+        (x, next)
+    }
+
+    /// Every adaptive context from the highest order down to the one that coded `x` (index
+    /// `coded`, or all of them if the static model did) learns `x`; then `x` joins the history.
+    #[inline]
+    fn learn(&mut self, x: u8, coded: usize) {
+        let orders = ORDERS;
+        for j in 0..orders.min(coded + 1) {
+            let idx = self.at[j];
+            if !self.found[j] {
+                let (_, check) = self.locate(ADAPTIVE_ORDERS[j]);
+                let s = &mut self.table[idx];
+                *s = Slot {
+                    check,
+                    n: 1,
+                    ..Slot::default()
+                };
+                s.sym[0] = x;
+                s.freq[0] = 1;
+                continue;
+            }
+            let s = &mut self.table[idx];
+            let n = s.n as usize;
+            match s.sym[..n].iter().position(|&c| c == x) {
+                Some(mut i) => {
+                    s.freq[i] += 1;
+                    while i > 0 && s.freq[i] > s.freq[i - 1] {
+                        s.freq.swap(i, i - 1);
+                        s.sym.swap(i, i - 1);
+                        i -= 1;
+                    }
+                    if s.freq[i] > COUNT_LIMIT {
+                        for f in &mut s.freq[..n] {
+                            *f = (*f + 1) >> 1;
+                        }
+                    }
+                }
+                None if n < SLOT_SYMS => {
+                    s.sym[n] = x;
+                    s.freq[n] = 1;
+                    s.n += 1;
+                }
+                None => {
+                    s.sym[n - 1] = x;
+                    s.freq[n - 1] = 1;
+                }
+            }
+        }
+        self.push(x);
+    }
+}
+
+#[inline(always)]
+fn adapt(p: &mut u16, bit: bool) {
+    if bit {
+        *p += (65535 - *p) >> SEE_RATE;
+    } else {
+        *p -= *p >> SEE_RATE;
+    }
+}
