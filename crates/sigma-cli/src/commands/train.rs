@@ -13,6 +13,7 @@ use sigmalang::{Codebook, TrainOptions};
 use crate::error::CliError;
 use crate::io::{named_target, Input, Output, BUF_SIZE};
 use crate::jsonl::{JsonlReader, Line};
+use crate::limits::{human, MAX_CODEBOOK_BYTES};
 use crate::progress::{self, ProgressReader};
 use crate::{RecordFormat, TrainArgs};
 
@@ -135,6 +136,18 @@ pub fn run(args: &TrainArgs) -> Result<(), CliError> {
     drop(records);
 
     let bytes = codebook.to_bytes();
+    // `-m` reads no more than this: a larger codebook could not be used.
+    if bytes.len() as u64 > MAX_CODEBOOK_BYTES {
+        return Err(CliError::new(
+            label_of(&args.files),
+            format!(
+                "the codebook would be {} bytes, over the {} that -m loads; train on less \
+                 data, or raise --min-count",
+                bytes.len(),
+                human(MAX_CODEBOOK_BYTES)
+            ),
+        ));
+    }
     let mut output = Output::create(&target, args.force, None)?;
     let out_label = output.label().to_string();
     let is_stdout = output.is_stdout();
