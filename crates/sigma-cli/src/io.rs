@@ -4,8 +4,11 @@
 //! The rules, as in zstd and xz: standard input goes to standard output; `FILE` compresses to
 //! `FILE.sgm` and `FILE.sgm` decompresses to `FILE`; an existing output is never overwritten
 //! without `-f`; the input is never modified. A file output is written to a temporary file in
-//! the destination's directory, flushed and synced, then renamed over the destination; if
-//! anything fails first, the temporary file is deleted and the destination is untouched.
+//! the destination's directory, given the input's metadata, synced, then renamed over the
+//! destination; if anything fails first (or a signal comes, see [`crate::signals`]), the
+//! temporary file is deleted and the destination is untouched. A destination that exists and
+//! is not a regular file (a device, a FIFO, a symbolic link) is never replaced: it is opened
+//! and written through.
 
 use std::ffi::OsString;
 use std::fs::{self, File, Metadata, Permissions};

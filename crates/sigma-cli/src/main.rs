@@ -1,8 +1,11 @@
 //! `sigma`: the command-line tool of the SigmaLang codec.
 //!
-//! It behaves like the usual compression tools (zstd, xz): `sigma FILE` writes `FILE.sgm`,
-//! `sigma -d FILE.sgm` writes `FILE`, standard input goes to standard output, inputs are never
-//! touched, outputs are never overwritten without `-f` and never left half-written.
+//! It behaves like the usual compression tools (zstd, xz): `sigma FILE...` writes `FILE.sgm`
+//! for each FILE, `sigma -d FILE.sgm...` writes `FILE`, standard input goes to standard output,
+//! inputs are never touched, outputs are never overwritten without `-f` and never left
+//! half-written (not even on SIGINT, SIGTERM or SIGHUP: [`signals`]), and devices, FIFOs and
+//! symbolic links are written through, never replaced. A subcommand is recognised only as the
+//! first argument ([`parse_args`]).
 //!
 //! Besides streams it trains codebooks (`sigma train`) and handles record archives of chat
 //! text: `sigma pack` turns JSONL into an archive, `sigma unpack` turns it back (or, with
@@ -13,7 +16,8 @@
 //!
 //! This file only parses arguments and dispatches; the work is done in [`commands`], with the
 //! input/output plumbing in [`io`], JSON Lines reading in [`jsonl`], codebook loading in
-//! [`model`] and the counting allocator behind `sigma stats` in [`alloc`].
+//! [`model`], `--memory` and the input caps in [`limits`], and the counting allocator behind
+//! `sigma stats` in [`alloc`].
 
 // The only unsafe code is the global allocator's `GlobalAlloc` impl, allowed in `alloc` alone.
 #![deny(unsafe_code)]
