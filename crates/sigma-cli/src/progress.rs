@@ -190,4 +190,13 @@ mod tests {
         assert_eq!(out, data);
         assert!(!r.shown);
     }
+
+    #[test]
+    fn the_output_meter_counts_output_bytes() {
+        let mut m = OutputMeter::new(Some(100), true);
+        m.advance(1000, 10);
+        m.advance(500, 100);
+        assert_eq!(m.bar.position(), 1500, "bytes written, not read");
+        assert!(!m.shown);
+    }
 }

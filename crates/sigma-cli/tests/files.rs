@@ -233,37 +233,43 @@ fn metadata_is_copied_both_ways() {
     assert_eq!(fs::read(&input).unwrap(), A);
 }
 
-/// Starts `sigma` compressing from a FIFO that never closes, waits for its temporary output,
-/// sends `signal`, and checks that it exits with `128 + number`, leaving nothing behind.
-fn interrupted(signal: &str, number: i32) {
+/// Starts `sigma ARGS` reading from a FIFO (`in.fifo`) that never closes, feeds it `data`,
+/// waits for its temporary output `.OUTPUT.XXXXXX~` (if `output` is given), sends `signal`,
+/// and checks that it exits with `128 + number`, leaving nothing behind.
+fn interrupted(args: &[&str], data: &[u8], output: Option<&str>, signal: &str, number: i32) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let fifo = d.join("in.fifo");
     mkfifo(&fifo);
     let child = Command::new(env!("CARGO_BIN_EXE_sigma"))
         .current_dir(d)
-        .args(["-T", "1", "in.fifo"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Opening blocks until sigma opens its end; the data is a few chunks' worth.
+    // Opening blocks until sigma opens its end.
     let mut writer = File::options().write(true).open(&fifo).unwrap();
-    writer.write_all(&A.repeat(40_000)).unwrap();
+    writer.write_all(data).unwrap();
     let started = Instant::now();
-    while listing(d).len() < 2 {
+    let wanted = if output.is_some() { 2 } else { 1 };
+    while listing(d).len() < wanted {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "no temporary file"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let temp = listing(d).into_iter().find(|n| n != "in.fifo").unwrap();
-    assert!(
-        temp.starts_with(".in.fifo.sgm.") && temp.ends_with('~'),
-        "{temp}"
-    );
+    let temp = listing(d).into_iter().find(|n| n != "in.fifo");
+    if let (Some(temp), Some(output)) = (&temp, output) {
+        assert!(
+            temp.starts_with(&format!(".{output}.")) && temp.ends_with('~'),
+            "{temp}"
+        );
+    }
+    // Let it block on the FIFO (it has read what there is).
+    std::thread::sleep(Duration::from_millis(200));
     let status = Command::new("kill")
         .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
@@ -271,26 +277,35 @@ fn interrupted(signal: &str, number: i32) {
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     drop(writer);
-    assert_eq!(
-        out.status.code(),
-        Some(128 + number),
-        "{signal}: {}",
-        stderr(&out)
-    );
     let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(128 + number), "{signal}: {err}");
+    let removed = if output.is_some() {
+        "; partial output removed"
+    } else {
+        ""
+    };
     assert_eq!(
         err.trim_start(),
-        format!("sigma: interrupted by SIG{signal}; partial output removed\n")
+        format!("sigma: interrupted by SIG{signal}{removed}\n")
     );
-    assert!(!err.contains(&temp));
+    if let Some(temp) = temp {
+        assert!(!err.contains(&temp));
+    }
     assert_eq!(listing(d), names(&["in.fifo"]), "{signal}: left behind");
 }
 
 #[test]
 fn signals_remove_the_partial_output() {
-    interrupted("INT", 2);
-    interrupted("TERM", 15);
-    interrupted("HUP", 1);
+    let text = A.repeat(40_000);
+    let compress = ["-T", "1", "in.fifo"];
+    interrupted(&compress, &text, Some("in.fifo.sgm"), "INT", 2);
+    interrupted(&compress, &text, Some("in.fifo.sgm"), "TERM", 15);
+    interrupted(&compress, &text, Some("in.fifo.sgm"), "HUP", 1);
+    let lines = "{\"text\": \"a record\"}\n".repeat(20_000);
+    let pack = ["pack", "-T", "1", "-o", "x.sga", "in.fifo"];
+    interrupted(&pack, lines.as_bytes(), Some("x.sga"), "TERM", 15);
+    // Nothing to remove when writing to standard output.
+    interrupted(&["-c", "in.fifo"], &text, None, "INT", 2);
 }
 
 #[test]
