@@ -13,7 +13,6 @@
 //! scripts see the usual value; the process exits instead of re-raising the signal so that the
 //! status is the same whatever the platform's default action (xz re-raises, zstd exits 2).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -46,6 +45,8 @@ pub fn install() {
     {
         use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
         use signal_hook::iterator::Signals;
+        use std::fs;
+        use std::io::Write;
 
         let Ok(mut signals) = Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
             return;
@@ -70,7 +71,9 @@ pub fn install() {
                 } else {
                     "; partial output removed"
                 };
-                eprintln!("\nsigma: interrupted by {name}{removed}");
+                // Not eprintln!, which panics (and would end this thread, not the process) if
+                // standard error is a closed pipe.
+                let _ = writeln!(std::io::stderr(), "\nsigma: interrupted by {name}{removed}");
                 std::process::exit(128 + signal);
             }
         });
