@@ -148,6 +148,26 @@ fn fifo_output_is_written_through() {
 }
 
 #[test]
+fn rm_keeps_an_input_that_is_not_a_regular_file() {
+    let dir = setup();
+    let d = dir.path();
+    let fifo = d.join("in.fifo");
+    mkfifo(&fifo);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || File::options().write(true).open(fifo).unwrap().write_all(A))
+    };
+    let err = assert_success(&sigma(d, &["--rm", "-o", "out.sgm", "in.fifo"], None));
+    writer.join().unwrap().unwrap();
+    assert_eq!(
+        err,
+        "sigma: warning: --rm ignored: in.fifo is not a regular file, it is kept\n"
+    );
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
+    assert_eq!(decoded(d, &fs::read(d.join("out.sgm")).unwrap()), A);
+}
+
+#[test]
 fn symlink_output_is_written_through_not_replaced() {
     let dir = setup();
     let d = dir.path();

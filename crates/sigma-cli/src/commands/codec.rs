@@ -112,7 +112,7 @@ fn compress_one(input: &Input, args: &CodecArgs, model: &Model) -> Result<(), Cl
     let in_label = input.label();
     let opened = input.open()?;
     let output = Output::create(&target, args.force, opened.metadata.as_ref())?;
-    let remove_input = wants_removal(args, input, &output);
+    let remove_input = wants_removal(args, input, opened.metadata.is_some(), &output);
     let out_label = output.label().to_string();
     let is_stdout = output.is_stdout();
     let write_err = |e: io::Error| CliError::write(&out_label, e, is_stdout);
@@ -191,7 +191,7 @@ fn decompress_one(input: &Input, args: &CodecArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::new("--threads", e))?;
     let mut reader = limit_stream(reader, args.memory);
     let mut output = Output::create(&target, args.force, opened.metadata.as_ref())?;
-    let remove_input = wants_removal(args, input, &output);
+    let remove_input = wants_removal(args, input, opened.metadata.is_some(), &output);
     let out_label = output.label().to_string();
     let is_stdout = output.is_stdout();
 
@@ -284,17 +284,28 @@ pub fn stream_codebook(
     }
 }
 
-/// Whether `--rm` applies: only to a file input whose output is a new regular file. An output
-/// that is standard output, a device (/dev/null), a FIFO or a symbolic link keeps the input:
-/// the data may not be stored anywhere (zstd 1.5.4 deletes the input with `-o /dev/null`;
-/// this is deliberate).
-fn wants_removal(args: &CodecArgs, input: &Input, output: &Output) -> bool {
+/// Whether `--rm` applies: only to a regular file input (`regular`) whose output is a new
+/// regular file. An output that is standard output, a device (/dev/null), a FIFO or a symbolic
+/// link keeps the input: the data may not be stored anywhere (zstd 1.5.4 deletes the input
+/// with `-o /dev/null`; this is deliberate). An input that is a FIFO or a device is not ours to
+/// delete.
+fn wants_removal(args: &CodecArgs, input: &Input, regular: bool, output: &Output) -> bool {
     if !args.rm {
         return false;
     }
     match input {
         Input::Stdin => {
             warn(args.quiet, "--rm ignored: the input is standard input");
+            false
+        }
+        Input::File(_) if !regular => {
+            warn(
+                args.quiet,
+                format!(
+                    "--rm ignored: {} is not a regular file, it is kept",
+                    input.label()
+                ),
+            );
             false
         }
         Input::File(_) if output.is_stdout() => {
