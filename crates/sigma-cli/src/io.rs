@@ -680,4 +680,34 @@ mod tests {
         assert_eq!(fs::read(&dest).unwrap(), b"data");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
+
+    #[test]
+    fn temporary_names_fit_in_name_max() {
+        let dir = tempfile::tempdir().unwrap();
+        // 255 bytes, with a 4-byte character across the cut.
+        for name in [
+            "x".repeat(255),
+            format!("{}👋{}", "a".repeat(244), "b".repeat(7)),
+        ] {
+            let dest = dir.path().join(&name);
+            let tmp = TempFile::beside(&dest).unwrap();
+            let temp_name = tmp
+                .path()
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(temp_name.len() <= NAME_MAX, "{}", temp_name.len());
+            assert!(temp_name.starts_with('.') && temp_name.ends_with('~'));
+            assert!(signals::registry().iter().any(|p| p == tmp.path()));
+            let path = tmp.path().to_path_buf();
+            drop(tmp);
+            assert!(!path.exists());
+            assert!(!signals::registry().contains(&path), "unregistered");
+        }
+        let tmp = TempFile::beside(&dir.path().join("short.sgm")).unwrap();
+        let temp_name = tmp.path().file_name().unwrap().to_str().unwrap();
+        assert!(temp_name.starts_with(".short.sgm.") && temp_name.len() == 18);
+    }
 }
