@@ -45,6 +45,16 @@ impl CliError {
         err
     }
 
+    /// A failure already reported (each file's error was printed as it happened): exit 1
+    /// without another message.
+    pub fn silent() -> CliError {
+        CliError {
+            subject: None,
+            message: String::new(),
+            silent: true,
+        }
+    }
+
     /// Whether the error should exit without a message.
     pub fn is_silent(&self) -> bool {
         self.silent

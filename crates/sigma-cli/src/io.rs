@@ -4,17 +4,21 @@
 //! The rules, as in zstd and xz: standard input goes to standard output; `FILE` compresses to
 //! `FILE.sgm` and `FILE.sgm` decompresses to `FILE`; an existing output is never overwritten
 //! without `-f`; the input is never modified. A file output is written to a temporary file in
-//! the destination's directory, flushed and synced, then renamed over the destination; if
-//! anything fails first, the temporary file is deleted and the destination is untouched.
+//! the destination's directory, given the input's metadata, synced, then renamed over the
+//! destination; if anything fails first (or a signal comes, see [`crate::signals`]), the
+//! temporary file is deleted and the destination is untouched. A destination that exists and
+//! is not a regular file (a device, a FIFO, a symbolic link) is never replaced: it is opened
+//! and written through.
 
 use std::ffi::OsString;
-use std::fs::{self, File, Permissions};
+use std::fs::{self, File, Metadata, Permissions};
 use std::io::{self, BufWriter, IsTerminal, Read, StdoutLock, Write};
 use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
 use crate::error::{one_line, CliError};
+use crate::signals;
 use crate::CodecArgs;
 
 /// The suffix of compressed files, without its dot.
@@ -56,8 +60,9 @@ pub struct Opened {
     pub reader: Box<dyn Read>,
     /// Its length, if known (a regular file).
     pub len: Option<u64>,
-    /// Its permissions, which a file output copies (as gzip and zstd do).
-    pub permissions: Option<Permissions>,
+    /// Its metadata if it is a regular file, which a file output copies (as gzip and zstd
+    /// do).
+    pub metadata: Option<Metadata>,
 }
 
 impl Input {
@@ -86,6 +91,17 @@ impl Input {
         }
     }
 
+    /// Fails if the input is a directory (checked before anything else, so the message says
+    /// so rather than something about its name).
+    pub fn check_not_directory(&self) -> Result<(), CliError> {
+        match self {
+            Input::File(p) if fs::metadata(p).is_ok_and(|m| m.is_dir()) => {
+                Err(CliError::new(label(p), "is a directory"))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Whether the input is a terminal (someone typing).
     pub fn is_terminal(&self) -> bool {
         matches!(self, Input::Stdin) && io::stdin().is_terminal()
@@ -97,7 +113,7 @@ impl Input {
             Input::Stdin => Ok(Opened {
                 reader: Box::new(io::stdin().lock()),
                 len: None,
-                permissions: None,
+                metadata: None,
             }),
             Input::File(path) => {
                 let err = |e: io::Error| CliError::new(label(path), e);
@@ -110,7 +126,7 @@ impl Input {
                 Ok(Opened {
                     reader: Box::new(file),
                     len: is_file.then_some(meta.len()),
-                    permissions: is_file.then(|| meta.permissions()),
+                    metadata: is_file.then_some(meta),
                 })
             }
         }
@@ -189,7 +205,9 @@ pub fn check_destination<'a>(
             "the output would be the input file itself",
         ));
     }
-    if !force {
+    // Writing into the null device replaces nothing: no -f needed (as with zstd).
+    let null_device = dest == Path::new("/dev/null") && writes_through(dest);
+    if !force && !null_device {
         return Err(CliError::new(
             label(dest),
             "already exists; use -f to overwrite it",
@@ -251,41 +269,54 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// An output being written: standard output, or a temporary file beside the destination.
+/// An output being written: standard output, a temporary file beside the destination, or an
+/// existing device, FIFO or symbolic link written through.
 pub struct Output {
     sink: Sink,
     label: String,
     written: u64,
+    /// The input's metadata, copied to a file output when it is finished.
+    source: Option<Metadata>,
 }
 
 enum Sink {
     Stdout(BufWriter<StdoutLock<'static>>),
-    File {
-        file: BufWriter<NamedTempFile>,
+    /// A new regular file: written to a temporary file that is renamed over the destination.
+    Temp {
+        file: BufWriter<TempFile>,
         dest: PathBuf,
         force: bool,
     },
+    /// An existing destination that is not a regular file (a device such as `/dev/null`, a
+    /// FIFO, a symbolic link): opened and written into, as zstd does, never replaced.
+    Through(BufWriter<File>),
 }
 
 impl Output {
-    /// Starts writing to `target`. A file output is created as a temporary file in the
-    /// destination's directory with `permissions` (or the default for new files).
+    /// Starts writing to `target`. A destination that exists and is not a regular file (a
+    /// device, a FIFO, a symbolic link) is opened and written through; any other is created as
+    /// a temporary file in the destination's directory. `source` is the input's metadata, which
+    /// a new file gets when finished (mode, owner where permitted, access and modification
+    /// times, as zstd and gzip do).
     pub fn create(
         target: &Target,
         force: bool,
-        permissions: Option<Permissions>,
+        source: Option<&Metadata>,
     ) -> Result<Output, CliError> {
         let label = target.label();
         let sink = match target {
             Target::Stdout => Sink::Stdout(BufWriter::with_capacity(BUF_SIZE, io::stdout().lock())),
+            Target::File(dest) if writes_through(dest) => {
+                let file = fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(dest)
+                    .map_err(|e| CliError::new(&label, e))?;
+                Sink::Through(BufWriter::with_capacity(BUF_SIZE, file))
+            }
             Target::File(dest) => {
-                let tmp = temp_file_for(dest).map_err(|e| CliError::new(&label, e))?;
-                if let Some(perm) = permissions {
-                    tmp.as_file()
-                        .set_permissions(perm)
-                        .map_err(|e| CliError::new(&label, e))?;
-                }
-                Sink::File {
+                let tmp = TempFile::beside(dest).map_err(|e| CliError::new(&label, plain(e)))?;
+                Sink::Temp {
                     file: BufWriter::with_capacity(BUF_SIZE, tmp),
                     dest: dest.clone(),
                     force,
@@ -296,6 +327,7 @@ impl Output {
             sink,
             label,
             written: 0,
+            source: source.cloned(),
         })
     }
 
@@ -309,25 +341,44 @@ impl Output {
         matches!(self.sink, Sink::Stdout(_))
     }
 
-    /// Flushes everything and syncs a file output to disk; the file is not in place yet (see
-    /// [`Finished::persist`]).
+    /// Whether the output is a regular file that `sigma` writes whole (a temporary file renamed
+    /// into place): the only kind of output after which `--rm` deletes the input.
+    pub fn is_new_file(&self) -> bool {
+        matches!(self.sink, Sink::Temp { .. })
+    }
+
+    /// Flushes everything; a new file is not in place yet (see [`Finished::persist`]).
     pub fn finish(self) -> Result<Finished, CliError> {
         let Output {
             sink,
             label,
             written,
+            source,
         } = self;
         let is_stdout = matches!(sink, Sink::Stdout(_));
-        let err = |e: io::Error| CliError::write(&label, e, is_stdout);
+        let err = |e: io::Error| CliError::write(&label, plain(e), is_stdout);
         let temp = match sink {
             Sink::Stdout(mut out) => {
                 out.flush().map_err(err)?;
                 None
             }
-            Sink::File { file, dest, force } => {
+            Sink::Through(out) => {
+                let file = out.into_inner().map_err(|e| err(e.into_error()))?;
+                // Devices and FIFOs cannot be synced (fsync fails on them); what a link
+                // leads to can.
+                if file.metadata().is_ok_and(|m| m.is_file()) {
+                    file.sync_all().map_err(err)?;
+                }
+                None
+            }
+            Sink::Temp { file, dest, force } => {
                 let tmp = file.into_inner().map_err(|e| err(e.into_error()))?;
-                tmp.as_file().sync_all().map_err(err)?;
-                Some((tmp, dest, force))
+                Some(Pending {
+                    tmp,
+                    dest,
+                    force,
+                    source,
+                })
             }
         };
         Ok(Finished {
@@ -342,7 +393,8 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = match &mut self.sink {
             Sink::Stdout(out) => out.write(buf)?,
-            Sink::File { file, .. } => file.write(buf)?,
+            Sink::Temp { file, .. } => file.write(buf)?,
+            Sink::Through(file) => file.write(buf)?,
         };
         self.written += n as u64;
         Ok(n)
@@ -351,37 +403,149 @@ impl Write for Output {
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.sink {
             Sink::Stdout(out) => out.flush(),
-            Sink::File { file, .. } => file.flush(),
+            Sink::Temp { file, .. } => file.flush(),
+            Sink::Through(file) => file.flush(),
         }
     }
 }
 
-/// Creates the temporary file for `dest`: hidden, in the same directory (so the final rename
-/// stays on one file system), named after it.
-fn temp_file_for(dest: &Path) -> io::Result<NamedTempFile> {
-    let dir = match dest.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let prefix = format!(".{name}.");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".sigma-tmp");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // As for any new file: 0666 less the umask (tempfile's default would be 0600).
-        builder.permissions(Permissions::from_mode(0o666));
-    }
-    builder.tempfile_in(dir)
+/// Whether an output to `dest` is written through it: it exists and is not a regular file or
+/// a directory (a device, a FIFO, a socket, or a symbolic link, whatever it leads to).
+pub fn writes_through(dest: &Path) -> bool {
+    fs::symlink_metadata(dest).is_ok_and(|m| !m.is_file() && !m.is_dir())
 }
 
-/// A fully written (and, for a file, synced) output, waiting to be put in place.
+/// Gives `file` the metadata of the input `meta`: owner and group (where permitted: as root,
+/// or the group alone if the user belongs to it), permission bits, access and modification
+/// times. The owner goes first, as changing it clears the set-user-ID bits.
+fn copy_metadata(file: &File, meta: &Metadata) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // Not permitted for most users; a new file then keeps the user's ownership, as with
+        // zstd and gzip.
+        if std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid())).is_err() {
+            let _ = std::os::unix::fs::fchown(file, None, Some(meta.gid()));
+        }
+    }
+    file.set_permissions(meta.permissions())?;
+    let mut times = fs::FileTimes::new();
+    if let Ok(t) = meta.modified() {
+        times = times.set_modified(t);
+    }
+    if let Ok(t) = meta.accessed() {
+        times = times.set_accessed(t);
+    }
+    file.set_times(times)
+}
+
+/// `e` without the path some libraries add to their messages: a temporary file's name must not
+/// appear in messages (it means nothing to the user, and is gone by the time they read it).
+fn plain(e: io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => e,
+    }
+}
+
+/// The longest file name most file systems take (`NAME_MAX`).
+const NAME_MAX: usize = 255;
+
+/// The temporary file a file output is written to: hidden, in the destination's directory (so
+/// the final rename stays on one file system), named `.NAME.XXXXXX~` after it (shortened so
+/// that the name fits in [`NAME_MAX`] bytes whatever NAME's length). It is registered with
+/// [`crate::signals`] while it exists, so a signal removes it.
+pub struct TempFile {
+    file: Option<NamedTempFile>,
+}
+
+impl TempFile {
+    /// Creates the temporary file for `dest`, with the permissions of any new file (0666 less
+    /// the umask); the input's come when it is finished.
+    fn beside(dest: &Path) -> io::Result<TempFile> {
+        let dir = match dest.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // '.' + name + '.' + 6 random characters + '~'.
+        let room = NAME_MAX - 9;
+        let mut end = name.len().min(room);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let prefix = format!(".{}.", &name[..end]);
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix("~").rand_bytes(6);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(Permissions::from_mode(0o666));
+        }
+        let mut registry = signals::registry();
+        let file = builder.tempfile_in(dir)?;
+        signals::register(&mut registry, file.path());
+        Ok(TempFile { file: Some(file) })
+    }
+
+    fn file(&self) -> &File {
+        self.file
+            .as_ref()
+            .expect("present until persisted")
+            .as_file()
+    }
+
+    /// The temporary file's path (never shown in messages).
+    pub fn path(&self) -> &Path {
+        self.file.as_ref().expect("present until persisted").path()
+    }
+
+    /// Renames the file to `dest`, over an existing file only if `force`.
+    fn persist(mut self, dest: &Path, force: bool) -> io::Result<()> {
+        let mut registry = signals::registry();
+        let file = self.file.take().expect("present until persisted");
+        let path = file.path().to_path_buf();
+        let result = if force {
+            file.persist(dest)
+        } else {
+            file.persist_noclobber(dest)
+        };
+        // On failure the file comes back in the error; dropping it removes it.
+        let result = result.map(drop).map_err(|e| plain(e.error));
+        signals::unregister(&mut registry, &path);
+        result
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            let mut registry = signals::registry();
+            let path = file.path().to_path_buf();
+            drop(file); // removes it
+            signals::unregister(&mut registry, &path);
+        }
+    }
+}
+
+impl Write for TempFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut file = self.file();
+        file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let mut file = self.file();
+        file.flush()
+    }
+}
+
+/// A fully written output, waiting to be put in place.
 pub struct Finished {
-    temp: Option<(NamedTempFile, PathBuf, bool)>,
+    temp: Option<Pending>,
     label: String,
     written: u64,
 }
@@ -392,29 +556,35 @@ impl Finished {
         self.written
     }
 
-    /// The temporary file holding the output, for a file output.
+    /// The temporary file holding the output, for a new file.
     pub fn temp_path(&self) -> Option<&Path> {
-        self.temp.as_ref().map(|(t, _, _)| t.path())
+        self.temp.as_ref().map(|p| p.tmp.path())
     }
 
-    /// Renames the temporary file over the destination (refusing to replace a file that appeared
-    /// meanwhile unless `-f`) and syncs the directory. With `strict`, a failure to sync the
-    /// directory is an error (the caller is about to delete the input).
+    /// Gives a new file the input's metadata (last, so that nothing reads or writes it after its
+    /// times are set), syncs it, renames it over the destination (refusing to replace a file
+    /// that appeared meanwhile unless `-f`) and syncs the directory. With `strict`, a failure to
+    /// sync the directory is an error (the caller is about to delete the input).
     pub fn persist(self, strict: bool) -> Result<(), CliError> {
-        let Some((tmp, dest, force)) = self.temp else {
+        let Some(Pending {
+            tmp,
+            dest,
+            force,
+            source,
+        }) = self.temp
+        else {
             return Ok(());
         };
-        let result = if force {
-            tmp.persist(&dest)
-        } else {
-            tmp.persist_noclobber(&dest)
-        };
-        if let Err(e) = result {
-            // Dropping the PersistError's file removes the temporary file.
-            let message = if !force && e.error.kind() == io::ErrorKind::AlreadyExists {
+        let err = |e: io::Error| CliError::new(&self.label, plain(e));
+        if let Some(meta) = &source {
+            copy_metadata(tmp.file(), meta).map_err(err)?;
+        }
+        tmp.file().sync_all().map_err(err)?;
+        if let Err(e) = tmp.persist(&dest, force) {
+            let message = if !force && e.kind() == io::ErrorKind::AlreadyExists {
                 "already exists; use -f to overwrite it".to_string()
             } else {
-                e.error.to_string()
+                e.to_string()
             };
             return Err(CliError::new(&self.label, message));
         }
@@ -426,6 +596,15 @@ impl Finished {
             _ => Ok(()),
         }
     }
+}
+
+/// A new file's output, written and waiting for its rename.
+struct Pending {
+    tmp: TempFile,
+    dest: PathBuf,
+    force: bool,
+    /// The input's metadata, given to the file before the rename.
+    source: Option<Metadata>,
 }
 
 /// Syncs the directory holding `path`, so a rename into it survives a crash.
@@ -500,5 +679,35 @@ mod tests {
         done.persist(true).unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"data");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn temporary_names_fit_in_name_max() {
+        let dir = tempfile::tempdir().unwrap();
+        // 255 bytes, with a 4-byte character across the cut.
+        for name in [
+            "x".repeat(255),
+            format!("{}👋{}", "a".repeat(244), "b".repeat(7)),
+        ] {
+            let dest = dir.path().join(&name);
+            let tmp = TempFile::beside(&dest).unwrap();
+            let temp_name = tmp
+                .path()
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(temp_name.len() <= NAME_MAX, "{}", temp_name.len());
+            assert!(temp_name.starts_with('.') && temp_name.ends_with('~'));
+            assert!(signals::registry().iter().any(|p| p == tmp.path()));
+            let path = tmp.path().to_path_buf();
+            drop(tmp);
+            assert!(!path.exists());
+            assert!(!signals::registry().contains(&path), "unregistered");
+        }
+        let tmp = TempFile::beside(&dir.path().join("short.sgm")).unwrap();
+        let temp_name = tmp.path().file_name().unwrap().to_str().unwrap();
+        assert!(temp_name.starts_with(".short.sgm.") && temp_name.len() == 18);
     }
 }

@@ -1,7 +1,8 @@
 //! Reading JSON Lines one line at a time: the string field of every line, with errors that name
 //! the file and line.
 //!
-//! Only one line is held in memory at a time. Every line must be a JSON object; a final newline
+//! Only one line is held in memory at a time, of at most [`MAX_LINE_BYTES`] bytes (a longer one
+//! is an error naming the file, the line and the cap). Every line must be a JSON object; a final newline
 //! at the end of the input is allowed, but an empty line anywhere else is an error (or, for
 //! callers that skip lines, a line without the field).
 
@@ -10,6 +11,7 @@ use std::io::{self, BufRead};
 use serde_json::Value;
 
 use crate::error::CliError;
+use crate::limits::{human, MAX_LINE_BYTES};
 
 /// What a line holds.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,6 +31,7 @@ pub struct JsonlReader<R: BufRead> {
     key: Option<String>,
     line_no: u64,
     buf: Vec<u8>,
+    max_line: u64,
 }
 
 impl<R: BufRead> JsonlReader<R> {
@@ -42,7 +45,15 @@ impl<R: BufRead> JsonlReader<R> {
             key: None,
             line_no: 0,
             buf: Vec::new(),
+            max_line: MAX_LINE_BYTES,
         }
+    }
+
+    /// Refuses lines longer than `max` bytes (newline included) instead of [`MAX_LINE_BYTES`].
+    #[cfg(test)]
+    pub fn with_max_line(mut self, max: u64) -> JsonlReader<R> {
+        self.max_line = max;
+        self
     }
 
     /// Also reads the field `key` of every line (see [`key`](Self::key)).
@@ -66,13 +77,7 @@ impl<R: BufRead> JsonlReader<R> {
     /// that is not JSON, and a line that is not a JSON object are errors.
     pub fn next_line(&mut self) -> Result<Option<Line>, CliError> {
         self.buf.clear();
-        let n = loop {
-            match self.reader.read_until(b'\n', &mut self.buf) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(CliError::new(&self.label, e)),
-            }
-        };
+        let n = self.read_line()?;
         if n == 0 {
             return Ok(None);
         }
@@ -103,6 +108,41 @@ impl<R: BufRead> JsonlReader<R> {
             )),
             None => Line::Missing(format!("no field {}", quoted(&self.field))),
         }))
+    }
+
+    /// Reads the next line, newline included, into `buf`; returns its length (0 at the end).
+    /// A line over `max_line` bytes is an error: it is not read further.
+    fn read_line(&mut self) -> Result<usize, CliError> {
+        loop {
+            let available = match self.reader.fill_buf() {
+                Ok(available) => available,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(CliError::new(&self.label, e)),
+            };
+            if available.is_empty() {
+                return Ok(self.buf.len());
+            }
+            let (take, done) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (available.len(), false),
+            };
+            if (self.buf.len() + take) as u64 > self.max_line {
+                return Err(CliError::new(
+                    format!("{}:{}", self.label, self.line_no + 1),
+                    format!(
+                        "the line is longer than {}, the most a record's line may be (a \
+                         record is at most {})",
+                        human(self.max_line),
+                        human(sigmalang::record::MAX_RECORD_LEN)
+                    ),
+                ));
+            }
+            self.buf.extend_from_slice(&available[..take]);
+            self.reader.consume(take);
+            if done {
+                return Ok(self.buf.len());
+            }
+        }
     }
 
     /// Reads the next line's text, treating a line without it as an error.
@@ -227,5 +267,24 @@ mod tests {
         assert_eq!(r.next_text().unwrap(), Some("a".into()));
         let e = r.next_text().unwrap_err().to_string();
         assert_eq!(e, "f:2: no field \"text\"");
+    }
+
+    #[test]
+    fn long_lines_are_refused_by_file_and_line() {
+        let input = b"{\"text\": \"a\"}\n{\"text\": \"0123456789\"}\n";
+        // The first line is 14 bytes with its newline; the second 23.
+        let mut r = JsonlReader::new(&input[..], "f.jsonl", "text").with_max_line(22);
+        assert_eq!(r.next_text().unwrap(), Some("a".into()));
+        let e = r.next_text().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "f.jsonl:2: the line is longer than 22 bytes, the most a record's line may be \
+             (a record is at most 1 GiB)"
+        );
+        let mut r = JsonlReader::new(&input[..], "f.jsonl", "text").with_max_line(23);
+        assert_eq!(r.next_text().unwrap(), Some("a".into()));
+        assert_eq!(r.next_text().unwrap(), Some("0123456789".into()));
+        assert_eq!(r.next_text().unwrap(), None);
+        assert_eq!(MAX_LINE_BYTES, (1 << 30) + (64 << 10));
     }
 }

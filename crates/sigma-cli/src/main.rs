@@ -1,8 +1,11 @@
 //! `sigma`: the command-line tool of the SigmaLang codec.
 //!
-//! It behaves like the usual compression tools (zstd, xz): `sigma FILE` writes `FILE.sgm`,
-//! `sigma -d FILE.sgm` writes `FILE`, standard input goes to standard output, inputs are never
-//! touched, outputs are never overwritten without `-f` and never left half-written.
+//! It behaves like the usual compression tools (zstd, xz): `sigma FILE...` writes `FILE.sgm`
+//! for each FILE, `sigma -d FILE.sgm...` writes `FILE`, standard input goes to standard output,
+//! inputs are never touched, outputs are never overwritten without `-f` and never left
+//! half-written (not even on SIGINT, SIGTERM or SIGHUP: [`signals`]), and devices, FIFOs and
+//! symbolic links are written through, never replaced. A subcommand is recognised only as the
+//! first argument ([`parse_args`]).
 //!
 //! Besides streams it trains codebooks (`sigma train`) and handles record archives of chat
 //! text: `sigma pack` turns JSONL into an archive, `sigma unpack` turns it back (or, with
@@ -13,7 +16,8 @@
 //!
 //! This file only parses arguments and dispatches; the work is done in [`commands`], with the
 //! input/output plumbing in [`io`], JSON Lines reading in [`jsonl`], codebook loading in
-//! [`model`] and the counting allocator behind `sigma stats` in [`alloc`].
+//! [`model`], `--memory` and the input caps in [`limits`], and the counting allocator behind
+//! `sigma stats` in [`alloc`].
 
 // The only unsafe code is the global allocator's `GlobalAlloc` impl, allowed in `alloc` alone.
 #![deny(unsafe_code)]
@@ -24,33 +28,59 @@ mod error;
 mod format;
 mod io;
 mod jsonl;
+mod limits;
 mod model;
 mod progress;
+mod signals;
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::CliError;
+use crate::limits::MemoryLimit;
 
 /// Lossless glyph codec for LLM text.
 ///
-/// With no subcommand, `sigma [FILE]` compresses FILE to FILE.sgm and `sigma -d [FILE.sgm]`
-/// decompresses it, like zstd. Without FILE (or with `-`), standard input is coded to standard
-/// output.
+/// With no subcommand, `sigma [FILE]...` compresses each FILE to FILE.sgm and `sigma -d
+/// [FILE.sgm]...` decompresses each, like zstd. Without FILE (or with `-`), standard input is
+/// coded to standard output.
+///
+/// A subcommand is recognised only as the first argument; anywhere else a word is a file
+/// (`sigma -k ls` compresses the file `ls`). `--` ends the options, so `sigma -- ls`
+/// compresses a file named `ls` too.
 #[derive(Parser, Debug)]
 #[command(
     name = "sigma",
     version,
     args_conflicts_with_subcommands = true,
-    after_help = "Exit status: 0 on success, 1 on any error."
+    after_help = "Exit status: 0 on success, 1 on any error (with several files: if any failed), \
+                  128+N when stopped by signal N (130 for Ctrl-C)."
 )]
 pub struct Cli {
     /// The command to run; compresses (or, with -d, decompresses) when absent.
     #[command(subcommand)]
     pub command: Option<Command>,
 
+    /// The options of the default command.
+    #[command(flatten)]
+    pub top: TopArgs,
+}
+
+/// `sigma` without a subcommand: the same options as [`Cli`], and no subcommands, so that a
+/// file may be named like one.
+#[derive(Parser, Debug)]
+#[command(name = "sigma", version)]
+struct FileCli {
+    #[command(flatten)]
+    top: TopArgs,
+}
+
+/// The options of `sigma [FILE]...`, without a subcommand.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TopArgs {
     /// Decompress instead of compressing (same as `sigma decompress`).
     #[arg(short = 'd', long = "decompress", conflicts_with = "compress")]
     pub decompress: bool,
@@ -62,6 +92,55 @@ pub struct Cli {
     /// Input, output and behaviour options of the default command.
     #[command(flatten)]
     pub codec: CodecArgs,
+}
+
+/// What to run: a subcommand, or the default command with its options.
+#[derive(Debug)]
+pub enum Invocation {
+    /// `sigma SUBCOMMAND ...`.
+    Command(Command),
+    /// `sigma [-d] [FILE]...`.
+    Default(TopArgs),
+}
+
+/// Parses the command line. A subcommand is recognised only as the first argument, so every
+/// other word is a file; `-h`/`--help` and `-V`/`--version` of the default command show the
+/// whole tool's help.
+pub fn parse_args<I, T>(args: I) -> Result<Invocation, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let first = args.get(1).and_then(|a| a.to_str());
+    if first.is_some_and(is_subcommand) {
+        let cli = Cli::try_parse_from(&args)?;
+        return Ok(match cli.command {
+            Some(command) => Invocation::Command(command),
+            None => Invocation::Default(cli.top),
+        });
+    }
+    match FileCli::try_parse_from(&args) {
+        Ok(cli) => Ok(Invocation::Default(cli.top)),
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
+            let flag = if args.iter().any(|a| a == "--help") {
+                "--help"
+            } else {
+                "-h"
+            };
+            Cli::try_parse_from(["sigma", flag]).map(|_| Invocation::Default(TopArgs::default()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `word` names a subcommand (or `help`).
+fn is_subcommand(word: &str) -> bool {
+    use clap::CommandFactory;
+    word == "help"
+        || Cli::command()
+            .get_subcommands()
+            .any(|c| c.get_name() == word || c.get_all_aliases().any(|a| a == word))
 }
 
 /// The subcommands of `sigma`.
@@ -95,11 +174,13 @@ pub enum Command {
 /// Options shared by `compress` and `decompress`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct CodecArgs {
-    /// Input file; `-` or nothing reads standard input.
+    /// Input files, each coded on its own (an error with one does not stop the others); `-` or
+    /// nothing reads standard input.
     #[arg(value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    pub files: Vec<PathBuf>,
 
-    /// Write the output to OUT (`-` for standard output).
+    /// Write the output to OUT (`-` for standard output), with one input only. An existing
+    /// device, FIFO or symbolic link is written through, not replaced.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: Option<PathBuf>,
 
@@ -112,13 +193,15 @@ pub struct CodecArgs {
     #[arg(short = 'c', long = "stdout", conflicts_with = "output")]
     pub stdout: bool,
 
-    /// Keep the input file (the default: inputs are never deleted unless --rm is given).
-    #[arg(short = 'k', long = "keep")]
+    /// Keep the input file (the default: inputs are never deleted unless --rm is given). Of -k
+    /// and --rm, the last one given wins.
+    #[arg(short = 'k', long = "keep", overrides_with = "rm")]
     pub keep: bool,
 
     /// Delete the input file once the output is fully written, synced and (for compression)
-    /// verified by decoding it back.
-    #[arg(long = "rm", conflicts_with = "keep")]
+    /// verified by decoding it back. Only when the output is a regular file: the input is kept
+    /// when writing to standard output, a device (such as /dev/null), a FIFO or a symbolic link.
+    #[arg(long = "rm", overrides_with = "keep")]
     pub rm: bool,
 
     /// Overwrite an existing output file; allow compressed data to or from a terminal.
@@ -143,6 +226,11 @@ pub struct CodecArgs {
     /// comparisons; the output is the same.
     #[arg(long)]
     pub no_pool: bool,
+
+    /// Decompress with at most LIMIT bytes of memory (512M, 4G, 1GiB; max: no limit); a
+    /// stream that needs more is refused, naming what it needs.
+    #[arg(long = "memory", value_name = "LIMIT", default_value_t = MemoryLimit::DEFAULT)]
+    pub memory: MemoryLimit,
 }
 
 /// Options of `sigma inspect`.
@@ -358,6 +446,10 @@ pub struct UnpackArgs {
     /// on N.
     #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
     pub threads: usize,
+    /// Decode with at most LIMIT bytes of memory (512M, 4G, 1GiB; max: no limit); an archive
+    /// that needs more is refused, naming what it needs.
+    #[arg(long = "memory", value_name = "LIMIT", default_value_t = MemoryLimit::DEFAULT)]
+    pub memory: MemoryLimit,
 }
 
 /// Options of `sigma get`.
@@ -383,6 +475,10 @@ pub struct GetArgs {
     /// the archive were read and how long decoding took.
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
+    /// Decode with at most LIMIT bytes of memory (512M, 4G, 1GiB; max: no limit); an archive
+    /// that needs more is refused, naming what it needs.
+    #[arg(long = "memory", value_name = "LIMIT", default_value_t = MemoryLimit::DEFAULT)]
+    pub memory: MemoryLimit,
 }
 
 /// Options of `sigma ls`.
@@ -405,6 +501,10 @@ pub struct LsArgs {
     /// on N.
     #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
     pub threads: usize,
+    /// Decode with at most LIMIT bytes of memory (512M, 4G, 1GiB; max: no limit); an archive
+    /// that needs more is refused, naming what it needs.
+    #[arg(long = "memory", value_name = "LIMIT", default_value_t = MemoryLimit::DEFAULT)]
+    pub memory: MemoryLimit,
 }
 
 /// Options of `sigma verify`.
@@ -425,6 +525,10 @@ pub struct VerifyArgs {
     /// Decode on N threads (0: one per core): a stream's chunks, or an archive's runs of blocks.
     #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
     pub threads: usize,
+    /// Decode with at most LIMIT bytes of memory (512M, 4G, 1GiB; max: no limit); an archive
+    /// that needs more is refused, naming what it needs.
+    #[arg(long = "memory", value_name = "LIMIT", default_value_t = MemoryLimit::DEFAULT)]
+    pub memory: MemoryLimit,
 }
 
 /// Options of `sigma stats`.
@@ -460,8 +564,8 @@ pub struct StatsArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let invocation = match parse_args(std::env::args_os()) {
+        Ok(invocation) => invocation,
         Err(e) => {
             // --help and --version come here too; they print to stdout and succeed.
             let code = if e.use_stderr() {
@@ -474,9 +578,10 @@ fn main() -> ExitCode {
             return code;
         }
     };
+    signals::install();
     // Every value that owns a temporary file is dropped inside `run`, so temporary files are
     // removed before the process exits.
-    match run(cli) {
+    match run(invocation) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if !e.is_silent() {
@@ -487,22 +592,24 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the command `cli` names.
-fn run(cli: Cli) -> Result<(), CliError> {
-    match cli.command {
-        Some(Command::Compress(args)) => commands::codec::compress(&args),
-        Some(Command::Decompress(args)) => commands::codec::decompress(&args),
-        Some(Command::Inspect(args)) => commands::inspect::run(&args),
-        Some(Command::Demo(args)) => commands::demo::run(&args),
-        Some(Command::Train(args)) => commands::train::run(&args),
-        Some(Command::Pack(args)) => commands::archive::pack(&args),
-        Some(Command::Unpack(args)) => commands::archive::unpack(&args),
-        Some(Command::Get(args)) => commands::archive::get(&args),
-        Some(Command::Ls(args)) => commands::ls::run(&args),
-        Some(Command::Verify(args)) => commands::verify::run(&args),
-        Some(Command::Stats(args)) => commands::stats::run(&args),
-        None if cli.decompress => commands::codec::decompress(&cli.codec),
-        None => commands::codec::compress(&cli.codec),
+/// Runs the command `invocation` names.
+fn run(invocation: Invocation) -> Result<(), CliError> {
+    match invocation {
+        Invocation::Command(command) => match command {
+            Command::Compress(args) => commands::codec::compress(&args),
+            Command::Decompress(args) => commands::codec::decompress(&args),
+            Command::Inspect(args) => commands::inspect::run(&args),
+            Command::Demo(args) => commands::demo::run(&args),
+            Command::Train(args) => commands::train::run(&args),
+            Command::Pack(args) => commands::archive::pack(&args),
+            Command::Unpack(args) => commands::archive::unpack(&args),
+            Command::Get(args) => commands::archive::get(&args),
+            Command::Ls(args) => commands::ls::run(&args),
+            Command::Verify(args) => commands::verify::run(&args),
+            Command::Stats(args) => commands::stats::run(&args),
+        },
+        Invocation::Default(top) if top.decompress => commands::codec::decompress(&top.codec),
+        Invocation::Default(top) => commands::codec::compress(&top.codec),
     }
 }
 
@@ -510,79 +617,159 @@ fn run(cli: Cli) -> Result<(), CliError> {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+    use std::path::Path;
 
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+        FileCli::command().debug_assert();
+    }
+
+    /// The default command's options, or a panic.
+    fn top(args: &[&str]) -> TopArgs {
+        match parse_args(args.iter().copied()) {
+            Ok(Invocation::Default(top)) => top,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    /// The subcommand, or a panic.
+    fn sub(args: &[&str]) -> Command {
+        match parse_args(args.iter().copied()) {
+            Ok(Invocation::Command(c)) => c,
+            other => panic!("{args:?}: {other:?}"),
+        }
     }
 
     #[test]
     fn top_level_shortcuts() {
-        let cli = Cli::try_parse_from(["sigma", "-d", "x.sgm"]).unwrap();
-        assert!(cli.command.is_none() && cli.decompress);
-        assert_eq!(cli.codec.file, Some(PathBuf::from("x.sgm")));
-        let cli = Cli::try_parse_from(["sigma", "compress", "-c", "x"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Compress(ref a)) if a.stdout));
-        assert!(Cli::try_parse_from(["sigma", "-k", "--rm", "x"]).is_err());
-        assert!(Cli::try_parse_from(["sigma", "-c", "-o", "y", "x"]).is_err());
-        let cli = Cli::try_parse_from(["sigma", "-d", "-m", "m.sgcb", "x.sgm"]).unwrap();
-        assert_eq!(cli.codec.model, Some(PathBuf::from("m.sgcb")));
+        let t = top(&["sigma", "-d", "x.sgm"]);
+        assert!(t.decompress);
+        assert_eq!(t.codec.files, [PathBuf::from("x.sgm")]);
+        assert!(matches!(sub(&["sigma", "compress", "-c", "x"]), Command::Compress(a) if a.stdout));
+        assert!(parse_args(["sigma", "-c", "-o", "y", "x"]).is_err());
+        let t = top(&["sigma", "-d", "-m", "m.sgcb", "x.sgm"]);
+        assert_eq!(t.codec.model, Some(PathBuf::from("m.sgcb")));
+        assert!(top(&["sigma"]).codec.files.is_empty());
+    }
+
+    #[test]
+    fn keep_and_rm_the_last_one_wins() {
+        let t = top(&["sigma", "-k", "--rm", "x"]);
+        assert!(t.codec.rm && !t.codec.keep);
+        let t = top(&["sigma", "--rm", "-k", "x"]);
+        assert!(!t.codec.rm && t.codec.keep);
+        let t = top(&["sigma", "--rm", "x"]);
+        assert!(t.codec.rm);
+    }
+
+    #[test]
+    fn several_files_and_subcommand_names() {
+        let t = top(&["sigma", "a.txt", "b.txt"]);
+        assert_eq!(
+            t.codec.files,
+            [PathBuf::from("a.txt"), PathBuf::from("b.txt")]
+        );
+        // A subcommand only as the first argument; elsewhere its name is a file.
+        for args in [
+            &["sigma", "-k", "ls"][..],
+            &["sigma", "--", "ls"],
+            &["sigma", "a", "pack"],
+            &["sigma", "-d", "demo"],
+            &["sigma", "-T", "1", "verify"],
+        ] {
+            let t = top(args);
+            assert_eq!(
+                t.codec.files.last().unwrap(),
+                Path::new(args[args.len() - 1])
+            );
+        }
+        assert!(matches!(sub(&["sigma", "ls", "a.sga"]), Command::Ls(_)));
+        assert!(
+            matches!(sub(&["sigma", "compress", "ls", "demo"]), Command::Compress(a) if a.files.len() == 2)
+        );
+        // `--` ends the options too: a file named like an option.
+        let t = top(&["sigma", "--", "-k"]);
+        assert_eq!(t.codec.files, [PathBuf::from("-k")]);
+        assert!(!t.codec.keep);
+    }
+
+    #[test]
+    fn help_of_the_default_command_is_the_whole_tool() {
+        for flag in ["-h", "--help"] {
+            let e = parse_args(["sigma", "-d", flag]).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+            assert!(e.to_string().contains("unpack"), "{e}");
+        }
+    }
+
+    #[test]
+    fn memory_limits() {
+        assert_eq!(
+            top(&["sigma", "-d", "x"]).codec.memory,
+            MemoryLimit::DEFAULT
+        );
+        let t = top(&["sigma", "-d", "--memory", "4G", "x"]);
+        assert_eq!(t.codec.memory.bytes(), 4 << 30);
+        assert!(matches!(sub(&["sigma", "unpack", "--memory", "1GiB", "a"]),
+            Command::Unpack(a) if a.memory.bytes() == 1 << 30));
+        assert!(matches!(sub(&["sigma", "get", "--memory=max", "a", "0"]),
+            Command::Get(a) if a.memory == MemoryLimit::NONE));
+        assert!(matches!(sub(&["sigma", "verify", "a"]),
+            Command::Verify(a) if a.memory == MemoryLimit::DEFAULT));
+        assert!(matches!(sub(&["sigma", "ls", "--memory", "512M", "a"]),
+            Command::Ls(a) if a.memory.bytes() == 512 << 20));
+        let e = parse_args(["sigma", "-d", "--memory", "12X", "x"]).unwrap_err();
+        assert!(e.to_string().contains("unknown unit"), "{e}");
     }
 
     #[test]
     fn archive_commands() {
-        let cli = Cli::try_parse_from(["sigma", "pack", "-o", "a.sga", "in.jsonl"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Pack(ref a)) if a.field == "text"));
+        let cli = sub(&["sigma", "pack", "-o", "a.sga", "in.jsonl"]);
+        assert!(matches!(cli, Command::Pack(ref a) if a.field == "text"));
         assert!(
-            Cli::try_parse_from(["sigma", "pack", "in.jsonl"]).is_err(),
+            parse_args(["sigma", "pack", "in.jsonl"]).is_err(),
             "-o is required"
         );
-        let cli = Cli::try_parse_from(["sigma", "get", "--raw", "a.sga", "3"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Get(ref a)) if a.index == 3 && a.raw));
-        assert!(Cli::try_parse_from(["sigma", "get", "a.sga", "-1"]).is_err());
-        let cli = Cli::try_parse_from(["sigma", "train", "--format", "lines", "-o", "m", "a", "b"])
-            .unwrap();
+        let cli = sub(&["sigma", "get", "--raw", "a.sga", "3"]);
+        assert!(matches!(cli, Command::Get(ref a) if a.index == 3 && a.raw));
+        assert!(parse_args(["sigma", "get", "a.sga", "-1"]).is_err());
+        let cli = sub(&["sigma", "train", "--format", "lines", "-o", "m", "a", "b"]);
+        assert!(matches!(cli, Command::Train(ref a) if a.files.len() == 2
+                && a.format == RecordFormat::Lines));
         assert!(
-            matches!(cli.command, Some(Command::Train(ref a)) if a.files.len() == 2
-                && a.format == RecordFormat::Lines)
-        );
-        assert!(
-            Cli::try_parse_from(["sigma", "train", "-o", "m"]).is_err(),
+            parse_args(["sigma", "train", "-o", "m"]).is_err(),
             "FILE is required"
         );
     }
 
     #[test]
     fn listing_and_checking_commands() {
-        let cli = Cli::try_parse_from(["sigma", "ls", "--json", "-m", "m", "a.sga"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Ls(ref a)) if a.json && a.model.is_some()));
-        let cli = Cli::try_parse_from(["sigma", "verify", "-q", "x.sgm"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Verify(ref a)) if a.quiet));
-        assert!(
-            Cli::try_parse_from(["sigma", "verify"]).is_err(),
-            "FILE is required"
-        );
-        let cli = Cli::try_parse_from(["sigma", "unpack", "--salvage", "a.sga"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Unpack(ref a)) if a.salvage));
-        let cli = Cli::try_parse_from(["sigma", "get", "-v", "a.sga", "0"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Get(ref a)) if a.verbose));
+        let cli = sub(&["sigma", "ls", "--json", "-m", "m", "a.sga"]);
+        assert!(matches!(cli, Command::Ls(ref a) if a.json && a.model.is_some()));
+        let cli = sub(&["sigma", "verify", "-q", "x.sgm"]);
+        assert!(matches!(cli, Command::Verify(ref a) if a.quiet));
+        assert!(parse_args(["sigma", "verify"]).is_err(), "FILE is required");
+        let cli = sub(&["sigma", "unpack", "--salvage", "a.sga"]);
+        assert!(matches!(cli, Command::Unpack(ref a) if a.salvage));
+        let cli = sub(&["sigma", "get", "-v", "a.sga", "0"]);
+        assert!(matches!(cli, Command::Get(ref a) if a.verbose));
     }
 
     #[test]
     fn threads_pooling_and_stats() {
-        let cli = Cli::try_parse_from(["sigma", "-T", "3", "x"]).unwrap();
+        let cli = top(&["sigma", "-T", "3", "x"]);
         assert_eq!(cli.codec.threads, 3);
-        let cli = Cli::try_parse_from(["sigma", "x"]).unwrap();
+        let cli = top(&["sigma", "x"]);
         assert_eq!(cli.codec.threads, 0, "all cores by default");
-        let cli = Cli::try_parse_from(["sigma", "compress", "--threads", "2", "x"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Compress(ref a)) if a.threads == 2));
-        assert!(Cli::try_parse_from(["sigma", "-T", "-1", "x"]).is_err());
-        let cli =
-            Cli::try_parse_from(["sigma", "pack", "-T", "1", "--no-pool", "-o", "a", "i"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Pack(ref a)) if a.threads == 1 && a.no_pool));
-        let cli = Cli::try_parse_from(["sigma", "pack", "-o", "a", "i"]).unwrap();
-        assert!(matches!(cli.command, Some(Command::Pack(ref a)) if a.threads == 0 && !a.no_pool));
-        let cli = Cli::try_parse_from([
+        let cli = sub(&["sigma", "compress", "--threads", "2", "x"]);
+        assert!(matches!(cli, Command::Compress(ref a) if a.threads == 2));
+        assert!(parse_args(["sigma", "-T", "-1", "x"]).is_err());
+        let cli = sub(&["sigma", "pack", "-T", "1", "--no-pool", "-o", "a", "i"]);
+        assert!(matches!(cli, Command::Pack(ref a) if a.threads == 1 && a.no_pool));
+        let cli = sub(&["sigma", "pack", "-o", "a", "i"]);
+        assert!(matches!(cli, Command::Pack(ref a) if a.threads == 0 && !a.no_pool));
+        let cli = sub(&[
             "sigma",
             "stats",
             "--json",
@@ -590,14 +777,10 @@ mod tests {
             "--context-key",
             "conversation",
             "in.jsonl",
-        ])
-        .unwrap();
-        assert!(matches!(cli.command, Some(Command::Stats(ref a))
+        ]);
+        assert!(matches!(cli, Command::Stats(ref a)
             if a.json && a.no_pool && a.field == "text"
                 && a.context_key.as_deref() == Some("conversation")));
-        assert!(
-            Cli::try_parse_from(["sigma", "stats"]).is_err(),
-            "FILE is required"
-        );
+        assert!(parse_args(["sigma", "stats"]).is_err(), "FILE is required");
     }
 }

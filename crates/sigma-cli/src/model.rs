@@ -1,7 +1,8 @@
 //! Codebooks on the command line: loading `-m MODEL`, and choosing the codebook to decode a
 //! file with from the one its header names.
 
-use std::fs;
+use std::fs::File;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use sigmalang::{Codebook, CodebookId};
 
 use crate::error::CliError;
 use crate::io::label;
+use crate::limits::{human, MAX_CODEBOOK_BYTES};
 
 /// A codebook and where it came from.
 #[derive(Clone, Debug)]
@@ -28,13 +30,36 @@ impl Model {
         }
     }
 
-    /// Loads and checks the codebook file `path`.
+    /// Loads and checks the codebook file `path`. At most [`MAX_CODEBOOK_BYTES`] are read, so
+    /// a device or an endless pipe (`-m /dev/zero`) is refused instead of filling memory.
     pub fn load(path: &Path) -> Result<Model, CliError> {
         let subject = label(path);
-        if fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        let err = |e: io::Error| CliError::new(&subject, e);
+        let file = File::open(path).map_err(err)?;
+        let meta = file.metadata().map_err(err)?;
+        if meta.is_dir() {
             return Err(CliError::new(subject, "is a directory"));
         }
-        let bytes = fs::read(path).map_err(|e| CliError::new(&subject, e))?;
+        let too_large = || {
+            CliError::new(
+                &subject,
+                format!(
+                    "is larger than {}, the most a codebook may be (`sigma train` makes none \
+                     larger), so it is not one",
+                    human(MAX_CODEBOOK_BYTES)
+                ),
+            )
+        };
+        if meta.is_file() && meta.len() > MAX_CODEBOOK_BYTES {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::with_capacity(meta.len().min(MAX_CODEBOOK_BYTES) as usize);
+        file.take(MAX_CODEBOOK_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(err)?;
+        if bytes.len() as u64 > MAX_CODEBOOK_BYTES {
+            return Err(too_large());
+        }
         let codebook = Codebook::from_bytes(&bytes)
             .map_err(|e| CliError::new(&subject, format!("not a usable codebook: {e}")))?;
         Ok(Model {
@@ -104,6 +129,7 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn builtin_decodes_its_own_files_only() {

@@ -1,8 +1,9 @@
 //! The progress bar shown on standard error during long work.
 //!
-//! The bar counts input bytes as they are read. It starts hidden and appears only once more than
-//! [`SHOW_AFTER`] bytes have been read, so small inputs never flash a bar; it never appears when
-//! standard error is not a terminal or with `-q`.
+//! The bar counts input bytes as they are read ([`ProgressReader`]), or, when decompressing,
+//! output bytes as they are written ([`OutputMeter`]). It starts hidden and appears only once
+//! more than [`SHOW_AFTER`] bytes have gone through, so small inputs never flash a bar; it never
+//! appears when standard error is not a terminal or with `-q`.
 
 use std::io::{self, IsTerminal, Read};
 
@@ -44,6 +45,11 @@ pub struct ProgressReader<R: Read> {
 }
 
 impl<R: Read> ProgressReader<R> {
+    /// A reader that only counts (see [`counter`](Self::counter)) and never shows a bar.
+    pub fn counting(inner: R) -> ProgressReader<R> {
+        ProgressReader::new(inner, None, true)
+    }
+
     /// Wraps `inner`, whose total length is `total` if known. `quiet` hides the bar for good.
     pub fn new(inner: R, total: Option<u64>, quiet: bool) -> ProgressReader<R> {
         let bar = match total {
@@ -112,6 +118,58 @@ impl<R: Read> Read for ProgressReader<R> {
     }
 }
 
+/// The decompression bar: output bytes written and their speed, and how much of the input
+/// (if its size is known) has been read.
+pub struct OutputMeter {
+    bar: ProgressBar,
+    written: u64,
+    input_len: Option<u64>,
+    allowed: bool,
+    shown: bool,
+}
+
+impl OutputMeter {
+    /// A hidden bar for output; `input_len` is the input's size, if known.
+    pub fn new(input_len: Option<u64>, quiet: bool) -> OutputMeter {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {decimal_bytes:>10} written {decimal_bytes_per_sec:>11}  elapsed {elapsed}  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        OutputMeter {
+            bar,
+            written: 0,
+            input_len,
+            allowed: allowed(quiet),
+            shown: false,
+        }
+    }
+
+    /// Counts `n` more bytes written, with `read` bytes of the input read so far.
+    pub fn advance(&mut self, n: usize, read: u64) {
+        self.written += n as u64;
+        self.bar.inc(n as u64);
+        if self.allowed && !self.shown && self.written > SHOW_AFTER {
+            self.shown = true;
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
+        if self.shown {
+            if let Some(len) = self.input_len.filter(|&l| l > 0) {
+                self.bar
+                    .set_message(format!("{}% of the input", read.min(len) * 100 / len));
+            }
+        }
+    }
+}
+
+impl Drop for OutputMeter {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
 impl<R: Read> Drop for ProgressReader<R> {
     fn drop(&mut self) {
         // An error message must not be printed over a half-drawn bar.
@@ -131,5 +189,14 @@ mod tests {
         r.read_to_end(&mut out).unwrap();
         assert_eq!(out, data);
         assert!(!r.shown);
+    }
+
+    #[test]
+    fn the_output_meter_counts_output_bytes() {
+        let mut m = OutputMeter::new(Some(100), true);
+        m.advance(1000, 10);
+        m.advance(500, 100);
+        assert_eq!(m.bar.position(), 1500, "bytes written, not read");
+        assert!(!m.shown);
     }
 }

@@ -1,7 +1,8 @@
 //! `sigma pack`, `sigma unpack` and `sigma get`: record archives of JSONL chat text.
 //!
 //! `pack` reads JSONL line by line and stores the string field `--field` of every line as one
-//! record; the archive's metadata remembers the field (`field=NAME\n`). `unpack` writes the
+//! record; the archive's metadata remembers the field (`field=NAME\n`, see [`metadata`]).
+//! `unpack` writes the
 //! records back as one JSON object per line, `{"NAME": "TEXT"}`, so every text comes back
 //! byte for byte; it decodes the archive in one pass (`ArchiveReader::walk_parallel`, runs of
 //! blocks on `-T` threads), which checks every block and, with `--salvage`, goes on past damaged
@@ -13,20 +14,23 @@
 //! of threads.
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
+use sigmalang::stream::{read_full, FileHeader, FileKind, HEADER_LEN};
 use sigmalang::{ArchiveOptions, ContextOptions};
 use sigmalang::{ArchiveReader, ArchiveWriter};
 
 use super::encoder_config;
 
+use crate::commands::codec::not_sigmalang;
 use crate::error::{one_line, CliError};
 use crate::format::{mb_per_s, ratio};
 use crate::io::{label, named_target, Input, Output, Target, STDOUT_LABEL};
 use crate::jsonl::open_records;
+use crate::limits::{limit_archive, MemoryLimit};
 use crate::model::Model;
 use crate::progress::{self, SHOW_AFTER};
 use crate::{GetArgs, PackArgs, UnpackArgs};
@@ -44,20 +48,29 @@ pub const PACK_BATCH_RECORDS: u32 = 1024;
 /// records are large).
 pub const PACK_BATCH_BYTES: usize = 1 << 20;
 
-/// Checks a `--field` name: it is stored in the archive's metadata as a line `field=NAME`.
+/// Checks a `--field` name: any non-empty name can be stored (see [`metadata`]).
 pub fn check_field(field: &str) -> Result<(), CliError> {
-    if field.is_empty() || field.contains('\n') {
-        return Err(CliError::new(
-            "--field",
-            "the field name must be non-empty and on one line",
-        ));
+    if field.is_empty() {
+        return Err(CliError::new("--field", "the field name must not be empty"));
     }
     Ok(())
 }
 
-/// The archive's metadata for records from the field `field`.
+/// The metadata key of a field name stored as it is (the rest of the line).
+const FIELD_KEY: &str = "field=";
+/// The metadata key of a field name stored as a JSON string, for names with a line break.
+const FIELD_JSON_KEY: &str = "field.json=";
+
+/// The archive's metadata for records from the field `field`: `field=NAME\n`, where NAME is
+/// every byte up to the line feed (so `\r`, `=` and any other character are part of it); a
+/// name holding a line feed is stored as a JSON string instead, `field.json="NAME"\n`, which
+/// has none. Names without a line feed give the same bytes as before the JSON form existed.
 pub fn metadata(field: &str) -> String {
-    format!("field={field}\n")
+    if field.contains('\n') {
+        format!("{FIELD_JSON_KEY}{}\n", serde_json::Value::from(field))
+    } else {
+        format!("{FIELD_KEY}{field}\n")
+    }
 }
 
 /// Runs `sigma pack`.
@@ -68,8 +81,9 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     let model = Model::load_or_builtin(args.model.as_deref())?;
     let in_label = input.label();
 
-    let started = Instant::now();
     let (mut lines, bar) = open_records(&input, &args.field, args.context_key.clone(), args.quiet)?;
+    // After the codebook is loaded: speeds are the coding's.
+    let started = Instant::now();
 
     let output = Output::create(&target, args.force, None)?;
     let out_label = output.label().to_string();
@@ -115,7 +129,9 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     drop(lines); // clears the progress bar
     archive.flush().map_err(write_err)?; // codes the last batch: the counts below include it
     let records = archive.len();
-    let bytes_in = archive.bytes_in();
+    let text_bytes = archive.bytes_in();
+    // Every byte of the input went through the bar's counter by now (the reader hit its end).
+    let file_bytes = bar.position();
     let output = archive.finish().map_err(write_err)?;
     let finished = output.finish()?;
     let bytes_out = finished.written();
@@ -124,10 +140,12 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
 
     if args.verbose {
         eprintln!(
-            "sigma: {in_label} -> {out_label}: {records} records, {bytes_in} -> {bytes_out} bytes, \
-             ratio {:.2}, {:.1} MB/s (codebook: {}; {threads} thread{})",
-            ratio(bytes_in, bytes_out),
-            mb_per_s(bytes_in, elapsed),
+            "sigma: {in_label} -> {out_label}: {records} records, {file_bytes} -> {bytes_out} \
+             bytes, ratio {:.2} ({text_bytes} bytes of text: ratio {:.2}), {:.1} MB/s \
+             (codebook: {}; {threads} thread{})",
+            ratio(file_bytes, bytes_out),
+            ratio(text_bytes, bytes_out),
+            mb_per_s(file_bytes, elapsed),
             model.describe(),
             if threads == 1 { "" } else { "s" },
         );
@@ -149,8 +167,13 @@ pub struct Opened {
     pub model: Model,
 }
 
-/// Opens the archive `path` and gives it its codebook: MODEL if given, else the built-in one.
-pub fn open_archive(path: &Path, model: Option<&Path>) -> Result<Opened, CliError> {
+/// Opens the archive `path` and gives it its codebook (MODEL if given, else the built-in one)
+/// and the memory limit. A file that is not an archive is named for what it is.
+pub fn open_archive(
+    path: &Path,
+    model: Option<&Path>,
+    memory: MemoryLimit,
+) -> Result<Opened, CliError> {
     let subject = label(path);
     if path.as_os_str() == "-" {
         return Err(CliError::new(
@@ -163,14 +186,28 @@ pub fn open_archive(path: &Path, model: Option<&Path>) -> Result<Opened, CliErro
     if meta.is_dir() {
         return Err(CliError::new(&subject, "is a directory"));
     }
-    let mut reader = ArchiveReader::open(file).map_err(|e| CliError::codec(&subject, e))?;
+    let mut file = file;
+    let mut head = vec![0u8; HEADER_LEN];
+    let n = read_full(&mut file, &mut head).map_err(|e| CliError::new(&subject, e))?;
+    head.truncate(n);
+    if let Some(e) = not_sigmalang(&head, &subject, "archive") {
+        return Err(e);
+    }
+    if FileHeader::parse(&head).is_ok_and(|h| h.kind == FileKind::Stream) {
+        return Err(CliError::new(
+            &subject,
+            "is a SigmaLang stream, not an archive: `sigma -d` decompresses it",
+        ));
+    }
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| CliError::new(&subject, e))?;
+    let reader = ArchiveReader::open(file).map_err(|e| CliError::codec(&subject, e))?;
+    let mut reader = limit_archive(reader, memory);
     let model = Model::for_decoding(reader.header().codebook, model, "archive", &subject)?;
     reader
         .set_codebook(model.codebook.clone())
         .map_err(|e| CliError::codec(&subject, e))?;
-    let field = field_of(reader.metadata())
-        .unwrap_or(DEFAULT_FIELD)
-        .to_string();
+    let field = field_of(reader.metadata()).unwrap_or_else(|| DEFAULT_FIELD.to_string());
     Ok(Opened {
         reader,
         label: subject,
@@ -180,12 +217,17 @@ pub fn open_archive(path: &Path, model: Option<&Path>) -> Result<Opened, CliErro
     })
 }
 
-/// The field named by an archive's metadata (`field=NAME` on a line of its own), if any.
-pub fn field_of(metadata: &[u8]) -> Option<&str> {
-    std::str::from_utf8(metadata)
-        .ok()?
-        .lines()
-        .find_map(|line| line.strip_prefix("field="))
+/// The field named by an archive's metadata (see [`metadata`]), if any. Lines end at a line
+/// feed only: a carriage return is part of the name.
+pub fn field_of(metadata: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(metadata).ok()?;
+    text.split('\n').find_map(|line| {
+        if let Some(json) = line.strip_prefix(FIELD_JSON_KEY) {
+            serde_json::from_str::<String>(json).ok()
+        } else {
+            line.strip_prefix(FIELD_KEY).map(str::to_string)
+        }
+    })
 }
 
 /// Runs `sigma unpack`.
@@ -206,7 +248,7 @@ pub fn unpack(args: &UnpackArgs) -> Result<(), CliError> {
         field,
         file_len,
         ..
-    } = open_archive(&args.archive, args.model.as_deref())?;
+    } = open_archive(&args.archive, args.model.as_deref(), args.memory)?;
     let started = Instant::now();
     let count = reader.len();
     let bar = progress::step_bar(
@@ -397,7 +439,7 @@ pub fn get(args: &GetArgs) -> Result<(), CliError> {
         label: in_label,
         file_len,
         ..
-    } = open_archive(&args.archive, args.model.as_deref())?;
+    } = open_archive(&args.archive, args.model.as_deref(), args.memory)?;
     let count = reader.len();
     let n = args.index;
     if n >= count {
@@ -449,11 +491,30 @@ mod tests {
 
     #[test]
     fn field_from_metadata() {
-        assert_eq!(field_of(b"field=text\n"), Some("text"));
-        assert_eq!(field_of(b"x=1\nfield=content\n"), Some("content"));
-        assert_eq!(field_of(b"field=\n"), Some(""));
-        assert_eq!(field_of(b""), None);
-        assert_eq!(field_of(b"\xff"), None);
+        let field = |m: &[u8]| field_of(m);
+        assert_eq!(field(b"field=text\n").as_deref(), Some("text"));
+        assert_eq!(field(b"x=1\nfield=content\n").as_deref(), Some("content"));
+        assert_eq!(field(b"field=\n").as_deref(), Some(""));
+        assert_eq!(field(b""), None);
+        assert_eq!(field(b"\xff"), None);
+        // A carriage return is part of the name (`str::lines` would drop it).
+        assert_eq!(field(b"field=a\r\n").as_deref(), Some("a\r"));
+    }
+
+    #[test]
+    fn every_field_name_round_trips() {
+        for name in [
+            "text", "a\r", "a\nb", "x=y", "=", "\r\n", "field=z", "\"q\"", "é👋",
+        ] {
+            let m = metadata(name);
+            assert_eq!(field_of(m.as_bytes()).as_deref(), Some(name), "{m:?}");
+            assert!(m.ends_with('\n') && m.matches('\n').count() == 1, "{m:?}");
+        }
+        assert_eq!(
+            metadata("text"),
+            "field=text\n",
+            "the stored bytes of plain names"
+        );
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
         file_len,
         model,
         ..
-    } = open_archive(&args.archive, args.model.as_deref())?;
+    } = open_archive(&args.archive, args.model.as_deref(), args.memory)?;
     let count = reader.len();
 
     // Decode everything once for the decoded sizes (and to find damage).

@@ -13,6 +13,7 @@ use sigmalang::{Codebook, TrainOptions};
 use crate::error::CliError;
 use crate::io::{named_target, Input, Output, BUF_SIZE};
 use crate::jsonl::{JsonlReader, Line};
+use crate::limits::{human, MAX_CODEBOOK_BYTES};
 use crate::progress::{self, ProgressReader};
 use crate::{RecordFormat, TrainArgs};
 
@@ -135,6 +136,7 @@ pub fn run(args: &TrainArgs) -> Result<(), CliError> {
     drop(records);
 
     let bytes = codebook.to_bytes();
+    check_codebook_size(bytes.len(), &label_of(&args.files))?;
     let mut output = Output::create(&target, args.force, None)?;
     let out_label = output.label().to_string();
     let is_stdout = output.is_stdout();
@@ -183,6 +185,22 @@ fn plural(n: usize, noun: &str) -> String {
 }
 
 /// How the inputs are named in a message about all of them.
+/// Refuses a codebook of `len` bytes that `-m` would not load (over [`MAX_CODEBOOK_BYTES`]),
+/// trained on `corpus`.
+fn check_codebook_size(len: usize, corpus: &str) -> Result<(), CliError> {
+    if len as u64 <= MAX_CODEBOOK_BYTES {
+        return Ok(());
+    }
+    Err(CliError::new(
+        corpus,
+        format!(
+            "the codebook would be {len} bytes, over the {} that -m loads; train on less data, \
+             or raise --min-count",
+            human(MAX_CODEBOOK_BYTES)
+        ),
+    ))
+}
+
 fn label_of(files: &[PathBuf]) -> String {
     match files {
         [one] => Input::from_arg(Some(one)).label(),
@@ -240,6 +258,17 @@ fn read_records(input: &Input, args: &TrainArgs, corpus: &mut Corpus) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codebooks_that_could_not_be_loaded_are_refused() {
+        assert!(check_codebook_size(64 << 20, "c").is_ok());
+        let e = check_codebook_size((64 << 20) + 1, "c.jsonl").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "c.jsonl: the codebook would be 67108865 bytes, over the 64 MiB that -m loads; \
+             train on less data, or raise --min-count"
+        );
+    }
 
     #[test]
     fn corpus_keeps_records_apart() {

@@ -15,9 +15,10 @@ use sigmalang::stream::{read_full, FileHeader, FileKind, HEADER_LEN};
 use sigmalang::StreamReader;
 
 use crate::commands::archive::{open_archive, Opened};
-use crate::commands::codec::stream_codebook;
+use crate::commands::codec::{not_sigmalang, stream_codebook};
 use crate::error::{one_line, CliError};
 use crate::io::{Input, BUF_SIZE, STDIN_LABEL, STDOUT_LABEL};
+use crate::limits::limit_stream;
 use crate::progress::{self, ProgressReader, SHOW_AFTER};
 use crate::VerifyArgs;
 
@@ -38,6 +39,9 @@ pub fn run(args: &VerifyArgs) -> Result<(), CliError> {
     let mut head = vec![0u8; HEADER_LEN];
     let n = read_full(&mut buffered, &mut head).map_err(|e| CliError::new(&label, e))?;
     head.truncate(n);
+    if let Some(e) = not_sigmalang(&head, &label, "file") {
+        return Err(e);
+    }
     let header = FileHeader::parse(&head).map_err(|e| CliError::codec(&label, e))?;
     match (header.kind, input.path()) {
         (FileKind::Archive, Some(path)) => {
@@ -50,10 +54,10 @@ pub fn run(args: &VerifyArgs) -> Result<(), CliError> {
         )),
         (FileKind::Stream, _) => {
             let codebook = stream_codebook(&head, args.model.as_deref(), &label)?;
-            let mut reader =
-                StreamReader::with_codebook(Cursor::new(head).chain(buffered), codebook)
-                    .with_threads(args.threads)
-                    .map_err(|e| CliError::new("--threads", e))?;
+            let reader = StreamReader::with_codebook(Cursor::new(head).chain(buffered), codebook)
+                .with_threads(args.threads)
+                .map_err(|e| CliError::new("--threads", e))?;
+            let mut reader = limit_stream(reader, args.memory);
             let decoded = io::copy(&mut reader, &mut io::sink())
                 .map_err(|e| CliError::codec_io(&label, e))?;
             drop(reader); // clears the progress bar
@@ -75,7 +79,7 @@ fn verify_archive(path: &Path, args: &VerifyArgs) -> Result<(), CliError> {
         label,
         file_len,
         ..
-    } = open_archive(path, args.model.as_deref())?;
+    } = open_archive(path, args.model.as_deref(), args.memory)?;
     let count = reader.len();
     let bar = progress::step_bar(
         count,

@@ -1,0 +1,178 @@
+//! Limits on what `sigma` reads and allocates: the `--memory LIMIT` of the decoding commands,
+//! and the caps on codebook files and JSON Lines records.
+//!
+//! `--memory` works like zstd's `--memory` and xz's `--memlimit`: a size with an optional
+//! binary suffix (`512M`, `4G`, `1GiB`, `65536K`; `K`, `M`, `G` and `T` are powers of 1024
+//! with or without `i` and `B`, as in both tools), or `max` for no limit. The CLI hands it to the
+//! library's decoders in one place each: [`limit_stream`] for streams and [`limit_archive`]
+//! for archives.
+
+use std::fmt;
+use std::io::{Read, Seek};
+use std::str::FromStr;
+
+use sigmalang::{ArchiveReader, StreamReader};
+
+/// The largest codebook file `-m` loads: 64 MiB. A `sigma train --level max` codebook of the
+/// 16 MB chat training corpus is 5.9 MB (README, "Measured"), and a codebook grows more slowly
+/// than its corpus, so this leaves room for corpora ten times larger; `sigma train` refuses
+/// to write a larger one, so every codebook it makes loads. zstd caps dictionaries at 32 MB
+/// for the same reason: a codebook is read whole into memory, and `-m /dev/zero` must stop.
+pub const MAX_CODEBOOK_BYTES: u64 = 64 << 20;
+
+/// The longest JSON Lines line `pack`, `stats` and `train` read: 1 GiB plus 64 KiB of room for
+/// the JSON around the text. The library refuses records over
+/// [`sigmalang::record::MAX_RECORD_LEN`] (1 GiB), so a longer line could not be packed anyway
+/// (unless escapes shrink it, which only JSON of binary-looking text does).
+pub const MAX_LINE_BYTES: u64 = sigmalang::record::MAX_RECORD_LEN + (64 << 10);
+
+/// A memory limit for decoding, in bytes (`--memory`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryLimit(u64);
+
+impl MemoryLimit {
+    /// The default: 512 MiB. Stream decoding needs a few 1 MiB chunks per thread, and archive
+    /// records of chat text are kilobytes, so legitimate files stay far below; a crafted file
+    /// that claims gigabytes (issue 11: 1.6 GB from 2 KB, a 1 GiB record from 86 bytes) is
+    /// refused by name instead of taking the machine's memory. Larger records, which the
+    /// encoder accepts up to 1 GiB, need `--memory` (zstd refuses windows over 128 MiB unless
+    /// told, for the same reason).
+    pub const DEFAULT: MemoryLimit = MemoryLimit(512 << 20);
+
+    /// No limit (`--memory max`).
+    pub const NONE: MemoryLimit = MemoryLimit(u64::MAX);
+
+    /// The limit in bytes (`u64::MAX`: none).
+    pub fn bytes(self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for MemoryLimit {
+    fn default() -> MemoryLimit {
+        MemoryLimit::DEFAULT
+    }
+}
+
+impl fmt::Display for MemoryLimit {
+    /// The limit as `--memory` takes it back: `max`, or the largest binary unit that divides
+    /// it exactly (`512MiB`, `4GiB`, `1000B`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == MemoryLimit::NONE {
+            return f.write_str("max");
+        }
+        let units = [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)];
+        for (unit, shift) in units {
+            if self.0 != 0 && self.0 % (1u64 << shift) == 0 {
+                return write!(f, "{}{unit}", self.0 >> shift);
+            }
+        }
+        write!(f, "{}B", self.0)
+    }
+}
+
+impl FromStr for MemoryLimit {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<MemoryLimit, String> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("max") {
+            return Ok(MemoryLimit::NONE);
+        }
+        let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (number, suffix) = s.split_at(digits);
+        let number: u64 = number.parse().map_err(|_| {
+            format!("{s:?} is not a size (a number with K, M, G or T, like 512M or 4GiB, or max)")
+        })?;
+        let shift = match suffix.to_ascii_lowercase().as_str() {
+            "" | "b" => 0,
+            "k" | "kb" | "kib" => 10,
+            "m" | "mb" | "mib" => 20,
+            "g" | "gb" | "gib" => 30,
+            "t" | "tb" | "tib" => 40,
+            _ => {
+                return Err(format!(
+                    "unknown unit {suffix:?} in {s:?} (use K, M, G or T, like 512M or 4GiB)"
+                ))
+            }
+        };
+        let bytes = number
+            .checked_mul(1u64 << shift)
+            .ok_or_else(|| format!("{s:?} is too large (use max for no limit)"))?;
+        if bytes == 0 {
+            return Err("the memory limit must be more than 0 (use max for no limit)".to_string());
+        }
+        Ok(MemoryLimit(bytes))
+    }
+}
+
+/// The one place a stream decoder gets the memory limit. The library's `StreamReader` does not
+/// take one yet: this is where `reader.with_memory_limit(limit.bytes())` goes once it does, so
+/// that `decompress`, `verify` and `--rm`'s check all obey `--memory`.
+pub fn limit_stream<R: Read>(reader: StreamReader<R>, limit: MemoryLimit) -> StreamReader<R> {
+    let MemoryLimit(_bytes) = limit;
+    reader
+}
+
+/// The one place an archive reader gets the memory limit (for `unpack`, `get`, `ls` and
+/// `verify`); as for [`limit_stream`], `ArchiveReader` takes none yet, and this is where
+/// `reader.set_memory_limit(limit.bytes())` goes once it does (before any record is decoded).
+pub fn limit_archive<R: Read + Seek>(
+    reader: ArchiveReader<R>,
+    limit: MemoryLimit,
+) -> ArchiveReader<R> {
+    let MemoryLimit(_bytes) = limit;
+    reader
+}
+
+/// `n` bytes in the largest binary unit that keeps it short, for messages (`64 MiB`).
+pub fn human(n: u64) -> String {
+    let units = [("GiB", 30), ("MiB", 20), ("KiB", 10)];
+    for (unit, shift) in units {
+        if n >= 1 << shift {
+            let value = n as f64 / (1u64 << shift) as f64;
+            return if n % (1 << shift) == 0 {
+                format!("{} {unit}", n >> shift)
+            } else {
+                format!("{value:.1} {unit}")
+            };
+        }
+    }
+    format!("{n} bytes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_like_zstd_and_xz() {
+        let p = |s: &str| s.parse::<MemoryLimit>().map(MemoryLimit::bytes);
+        assert_eq!(p("512M"), Ok(512 << 20));
+        assert_eq!(p("4G"), Ok(4 << 30));
+        assert_eq!(p("1GiB"), Ok(1 << 30));
+        assert_eq!(p("1gb"), Ok(1 << 30));
+        assert_eq!(p("65536K"), Ok(64 << 20));
+        assert_eq!(p("1000"), Ok(1000));
+        assert_eq!(p("2T"), Ok(2 << 40));
+        assert_eq!(p("max"), Ok(u64::MAX));
+        assert!(p("0").is_err());
+        assert!(p("").is_err());
+        assert!(p("1.5G").is_err());
+        assert!(p("12X").unwrap_err().contains("unknown unit"));
+        assert!(p("-1G").is_err());
+        assert!(p("99999999999T").unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn limits_print_as_they_parse() {
+        assert_eq!(MemoryLimit::DEFAULT.to_string(), "512MiB");
+        assert_eq!(MemoryLimit::NONE.to_string(), "max");
+        for s in ["512MiB", "4GiB", "1000B", "3KiB", "max"] {
+            assert_eq!(s.parse::<MemoryLimit>().unwrap().to_string(), s);
+        }
+        assert_eq!(human(MAX_CODEBOOK_BYTES), "64 MiB");
+        assert_eq!(human(1536), "1.5 KiB");
+        assert_eq!(human(12), "12 bytes");
+    }
+}
