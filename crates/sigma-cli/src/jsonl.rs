@@ -27,7 +27,7 @@ pub struct JsonlReader<R: BufRead> {
     reader: R,
     label: String,
     field: String,
-    key_field: Option<String>,
+    key_field: Option<FieldPath>,
     key: Option<String>,
     line_no: u64,
     buf: Vec<u8>,
@@ -56,14 +56,14 @@ impl<R: BufRead> JsonlReader<R> {
         self
     }
 
-    /// Also reads the field `key` of every line (see [`key`](Self::key)).
-    pub fn with_key(mut self, key: Option<String>) -> JsonlReader<R> {
+    /// Also reads the field at the path `key` of every line (see [`key`](Self::key)).
+    pub fn with_key(mut self, key: Option<FieldPath>) -> JsonlReader<R> {
         self.key_field = key;
         self
     }
 
-    /// The key field's value in the line last read: a string as it is, any other JSON value
-    /// as its JSON text; `None` when the line has no such field (or no key field was asked for).
+    /// The key field's value in the line last read, as its JSON text ([`key_text`]); `None`
+    /// when the line has no such field, or it is `null` (or no key field was asked for).
     pub fn key(&self) -> Option<&str> {
         self.key.as_deref()
     }
@@ -88,17 +88,17 @@ impl<R: BufRead> JsonlReader<R> {
         }
         let value: Value = serde_json::from_slice(line)
             .map_err(|e| CliError::new(self.position(), json_error(&e)))?;
+        self.key = self
+            .key_field
+            .as_ref()
+            .and_then(|k| k.find(&value))
+            .and_then(key_text);
         let Value::Object(mut object) = value else {
             return Err(CliError::new(
                 self.position(),
                 "not a JSON object (every line must be one)",
             ));
         };
-        self.key = self.key_field.as_ref().and_then(|k| match object.get(k) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Null) | None => None,
-            Some(other) => Some(other.to_string()),
-        });
         Ok(Some(match object.remove(&self.field) {
             Some(Value::String(text)) => Line::Text(text),
             Some(other) => Line::Missing(format!(
@@ -155,6 +155,191 @@ impl<R: BufRead> JsonlReader<R> {
     }
 }
 
+/// Why a line of a whole-line archive is stored as it is rather than read as a JSON object.
+/// Such lines are kept byte for byte all the same; `pack` counts them in one warning, and
+/// `--strict` makes the first one an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Odd {
+    /// Empty, or only white space.
+    Blank,
+    /// Starts with a UTF-8 byte-order mark.
+    ByteOrderMark,
+    /// Not valid UTF-8, from byte `at` (counting from 1) on.
+    NotUtf8 {
+        /// The column of the first byte that is not UTF-8.
+        at: usize,
+    },
+    /// Not JSON (for example a lone surrogate escape such as `"\ud800"`, which Python writes).
+    NotJson {
+        /// What the JSON parser said, with the column.
+        why: String,
+    },
+    /// JSON, but not an object.
+    NotObject {
+        /// The JSON type it is.
+        kind: &'static str,
+    },
+}
+
+impl Odd {
+    /// A short name of the kind, for the summary warning.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Odd::Blank => "blank",
+            Odd::ByteOrderMark => "byte-order mark",
+            Odd::NotUtf8 { .. } => "not UTF-8",
+            Odd::NotJson { .. } => "not JSON",
+            Odd::NotObject { .. } => "not a JSON object",
+        }
+    }
+
+    /// What is wrong, for `--strict`'s error.
+    pub fn message(&self) -> String {
+        match self {
+            Odd::Blank => "blank line (not a JSON object)".to_string(),
+            Odd::ByteOrderMark => "the line starts with a byte-order mark".to_string(),
+            Odd::NotUtf8 { at } => format!("not valid UTF-8 at column {at}"),
+            Odd::NotJson { why } => why.clone(),
+            Odd::NotObject { kind } => format!("{kind}, not a JSON object"),
+        }
+    }
+}
+
+/// A field path such as `a.b.c`: the field `c` of the object in the field `b` of the object in
+/// the field `a` of the line. Every part must be non-empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldPath {
+    text: String,
+    parts: Vec<String>,
+}
+
+impl FieldPath {
+    /// Parses `a.b.c`; `what` names the option in messages.
+    pub fn parse(text: &str, what: &str) -> Result<FieldPath, CliError> {
+        let parts: Vec<String> = text.split('.').map(str::to_string).collect();
+        if parts.iter().any(String::is_empty) {
+            return Err(CliError::new(
+                what,
+                format!(
+                    "{} is not a field path: its parts (between dots) must not be empty",
+                    quoted(text)
+                ),
+            ));
+        }
+        Ok(FieldPath {
+            text: text.to_string(),
+            parts,
+        })
+    }
+
+    /// The path as it was given.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The value at this path in `value`, if every part names a field of an object.
+    pub fn find<'v>(&self, value: &'v Value) -> Option<&'v Value> {
+        self.parts
+            .iter()
+            .try_fold(value, |v, part| v.as_object()?.get(part))
+    }
+
+    /// The value at this path in the JSON line `line`, if it is a JSON object with one.
+    pub fn find_in_line(&self, line: &[u8]) -> Option<Value> {
+        let value: Value = serde_json::from_slice(line).ok()?;
+        self.find(&value).cloned()
+    }
+}
+
+/// A key value as the archive groups by it: its JSON text, so that the number `5` and the
+/// string `"5"` are different keys; `null` is no key.
+pub fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        v => Some(v.to_string()),
+    }
+}
+
+/// One line of a whole-line archive: its bytes with their line ending, the key it is grouped
+/// by, and why it is not a JSON object, if it is not.
+#[derive(Debug)]
+pub struct RawLine<'a> {
+    /// The line's bytes, `\n` (and a `\r` before it) included; the last line of an input
+    /// that does not end with a newline has none.
+    pub bytes: &'a [u8],
+    /// The key field's value ([`key_text`]), if the line is an object that has one.
+    pub key: Option<String>,
+    /// Why the line is not a JSON object, if it is not.
+    pub odd: Option<Odd>,
+}
+
+/// Reads every line of an input as it is, for whole-line archives, with the key at a field path.
+pub struct LineReader<R: BufRead> {
+    lines: JsonlReader<R>,
+    key: Option<FieldPath>,
+}
+
+impl<R: BufRead> LineReader<R> {
+    /// Reads `reader`, named `label` in messages, grouping by the field at `key`.
+    pub fn new(reader: R, label: impl Into<String>, key: Option<FieldPath>) -> LineReader<R> {
+        LineReader {
+            lines: JsonlReader::new(reader, label, ""),
+            key,
+        }
+    }
+
+    /// `FILE:LINE` of the line last read, for messages.
+    pub fn position(&self) -> String {
+        self.lines.position()
+    }
+
+    /// Reads the next line: `None` at the end of the input. Only input that cannot be read,
+    /// or a line over the cap, is an error: any other line is returned as it is.
+    pub fn next_line(&mut self) -> Result<Option<RawLine<'_>>, CliError> {
+        self.lines.buf.clear();
+        if self.lines.read_line()? == 0 {
+            return Ok(None);
+        }
+        self.lines.line_no += 1;
+        let bytes = &self.lines.buf[..];
+        let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        let (odd, value) = classify(body);
+        let key = match (&self.key, &value) {
+            (Some(path), Some(v)) => path.find(v).and_then(key_text),
+            _ => None,
+        };
+        Ok(Some(RawLine { bytes, key, odd }))
+    }
+}
+
+/// Reads a line (without its `\n`) as JSON: why it is not an object, or the object.
+fn classify(body: &[u8]) -> (Option<Odd>, Option<Value>) {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return (Some(Odd::Blank), None);
+    }
+    if body.starts_with(b"\xef\xbb\xbf") {
+        return (Some(Odd::ByteOrderMark), None);
+    }
+    if let Err(e) = std::str::from_utf8(body) {
+        return (
+            Some(Odd::NotUtf8 {
+                at: e.valid_up_to() + 1,
+            }),
+            None,
+        );
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Err(e) => (
+            Some(Odd::NotJson {
+                why: json_error(&e),
+            }),
+            None,
+        ),
+        Ok(v @ Value::Object(_)) => (None, Some(v)),
+        Ok(other) => (Some(Odd::NotObject { kind: kind(&other) }), None),
+    }
+}
+
 /// A JSON syntax error on one line: serde_json's message with the column, without its "line 1".
 fn json_error(e: &serde_json::Error) -> String {
     let message = e.to_string();
@@ -191,7 +376,7 @@ pub type RecordLines =
 pub fn open_records(
     input: &crate::io::Input,
     field: &str,
-    key: Option<String>,
+    key: Option<FieldPath>,
     quiet: bool,
 ) -> Result<(RecordLines, indicatif::ProgressBar), CliError> {
     let opened = input.open()?;
@@ -204,6 +389,28 @@ pub fn open_records(
         field,
     )
     .with_key(key);
+    Ok((lines, bar))
+}
+
+/// The lines of an input as `pack` reads them for a whole-line archive: through a progress bar
+/// that counts bytes (and records, set by the caller).
+pub type InputLines = LineReader<io::BufReader<crate::progress::ProgressReader<Box<dyn io::Read>>>>;
+
+/// Opens `input`'s lines: the line reader, and the progress bar to report the record count on.
+pub fn open_lines(
+    input: &crate::io::Input,
+    key: Option<FieldPath>,
+    quiet: bool,
+) -> Result<(InputLines, indicatif::ProgressBar), CliError> {
+    let opened = input.open()?;
+    let reader =
+        crate::progress::ProgressReader::new(opened.reader, opened.len, quiet).with_records();
+    let bar = reader.counter();
+    let lines = LineReader::new(
+        io::BufReader::with_capacity(crate::io::BUF_SIZE, reader),
+        input.label(),
+        key,
+    );
     Ok((lines, bar))
 }
 

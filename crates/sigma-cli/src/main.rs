@@ -360,17 +360,27 @@ pub struct PackArgs {
     #[arg(short = 'o', long = "output", value_name = "ARCHIVE", required = true)]
     pub output: PathBuf,
 
-    /// The string field of every line that becomes a record.
-    #[arg(long, value_name = "NAME", default_value = "text")]
-    pub field: String,
+    /// Store only this string field of every line (a path such as `text` or `a.b`), one record
+    /// a line, and drop the rest of the line; every line must then be a JSON object with it.
+    /// Without it, every line is stored whole, byte for byte.
+    #[arg(long, value_name = "PATH")]
+    pub field: Option<String>,
+
+    /// Refuse lines that are not JSON objects (blank, byte-order mark, invalid UTF-8, not JSON,
+    /// JSON that is not an object), naming the first one's file, line and column, instead of
+    /// storing them as they are with one warning.
+    #[arg(long)]
+    pub strict: bool,
 
     /// Code with the codebook in MODEL instead of the built-in one.
     #[arg(short = 'm', long = "model", value_name = "MODEL")]
     pub model: Option<PathBuf>,
 
-    /// Key contexts by this JSON field (e.g. `conversation`): each record is coded against the
-    /// earlier records with the same value. Without it, against the records just before it.
-    #[arg(long, value_name = "FIELD")]
+    /// Group records by the value of this JSON field (a path such as `conversation` or
+    /// `metadata.session`; the number 5 and the string "5" are different values): each record
+    /// is coded against the earlier records of its group. Without it, against the records just
+    /// before it.
+    #[arg(long, value_name = "PATH")]
     pub context_key: Option<String>,
 
     /// A context's records since its last keyframe number at most N (bounds `get`'s work).
@@ -420,6 +430,11 @@ pub struct UnpackArgs {
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: Option<PathBuf>,
 
+    /// Write only the value of this field of every record (a path such as `text` or `a.b`), as
+    /// one JSON value a line (`null` where a record has none), instead of the whole records.
+    #[arg(long, value_name = "PATH")]
+    pub field: Option<String>,
+
     /// The codebook the archive was made with, if not the built-in one.
     #[arg(short = 'm', long = "model", value_name = "MODEL")]
     pub model: Option<PathBuf>,
@@ -462,6 +477,11 @@ pub struct GetArgs {
     /// The record's number, counting from 0.
     #[arg(value_name = "N")]
     pub index: u64,
+
+    /// Print only the value of this field of the record (a path such as `text` or `a.b`): a
+    /// string as its text, any other value as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub field: Option<String>,
 
     /// The codebook the archive was made with, if not the built-in one.
     #[arg(short = 'm', long = "model", value_name = "MODEL")]
@@ -726,7 +746,7 @@ mod tests {
     #[test]
     fn archive_commands() {
         let cli = sub(&["sigma", "pack", "-o", "a.sga", "in.jsonl"]);
-        assert!(matches!(cli, Command::Pack(ref a) if a.field == "text"));
+        assert!(matches!(cli, Command::Pack(ref a) if a.field.is_none() && !a.strict));
         assert!(
             parse_args(["sigma", "pack", "in.jsonl"]).is_err(),
             "-o is required"

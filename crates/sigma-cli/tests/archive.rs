@@ -72,15 +72,38 @@ fn pack_unpack_round_trips_every_text() {
     let out = sigma(d, &["unpack", "-o", "back.jsonl", "chat.sga"], None);
     assert_ok(&out);
     assert!(out.stdout.is_empty());
+    // Every line comes back whole, byte for byte.
     let back = fs::read(d.join("back.jsonl")).unwrap();
-    assert_eq!(texts(&back), texts(FIXTURE.as_bytes()));
-    // One object per line, with only the field.
-    for line in std::str::from_utf8(&back).unwrap().lines() {
+    assert_eq!(back, FIXTURE.as_bytes());
+
+    // --field: one field of every line, as JSON values.
+    let out = sigma(d, &["unpack", "--field", "text", "chat.sga"], None);
+    assert_ok(&out);
+    let values: Vec<String> = std::str::from_utf8(&out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<String>(l).expect("a JSON string a line"))
+        .collect();
+    assert_eq!(values, texts(FIXTURE.as_bytes()));
+
+    // An archive of the field alone (--field on pack) writes `{"text": ...}` lines.
+    assert_ok(&sigma(
+        d,
+        &["pack", "--field", "text", "-o", "text.sga", "chat.jsonl"],
+        None,
+    ));
+    let out = sigma(d, &["unpack", "text.sga"], None);
+    assert_ok(&out);
+    assert_eq!(texts(&out.stdout), texts(FIXTURE.as_bytes()));
+    for line in std::str::from_utf8(&out.stdout).unwrap().lines() {
         assert!(
             line.starts_with("{\"text\": \"") && line.ends_with("\"}"),
             "{line}"
         );
     }
+    let err = assert_fails(&sigma(d, &["unpack", "--field", "id", "text.sga"], None));
+    assert!(err.contains("holds only the field \"text\""), "{err}");
+    fs::remove_file(d.join("text.sga")).unwrap();
 
     // Without -o, the JSONL goes to standard output.
     let stdout = sigma(d, &["unpack", "chat.sga"], None);
@@ -123,9 +146,22 @@ fn pack_verbose_reports_sizes_and_codebook() {
     let total: usize = texts(FIXTURE.as_bytes()).iter().map(String::len).sum();
     let size = fs::metadata(d.join("chat.sga")).unwrap().len();
     assert!(err.contains("50 records"), "{err}");
-    // The ratio is on file bytes (JSONL in, archive out); the text's is given too.
+    // The ratio is on file bytes (JSONL in, archive out).
     let file = FIXTURE.len();
     assert!(err.contains(&format!("{file} -> {size} bytes")), "{err}");
+    let ratio = format!("ratio {:.2},", file as f64 / size as f64);
+    assert!(err.contains(&ratio), "{err}");
+    assert!(err.contains("codebook: default ("), "{err}");
+
+    // With --field, the text's ratio is given too.
+    let out = sigma(
+        d,
+        &["pack", "-v", "--field", "text", "-o", "t.sga", "chat.jsonl"],
+        None,
+    );
+    assert_ok(&out);
+    let err = stderr(&out);
+    let size = fs::metadata(d.join("t.sga")).unwrap().len();
     let ratio = format!(
         "ratio {:.2} ({total} bytes of text: ratio {:.2})",
         file as f64 / size as f64,
@@ -163,14 +199,35 @@ fn get_prints_one_record() {
     let d = dir.path();
     assert_ok(&sigma(d, &["pack", "-o", "chat.sga", "chat.jsonl"], None));
     let t = texts(FIXTURE.as_bytes());
+    let lines: Vec<&str> = FIXTURE.split_inclusive('\n').collect();
     for n in [0, 3, 9, 15, 16, 19, 37, 49] {
+        // The line exactly, with its newline.
         let out = sigma(d, &["get", "chat.sga", &n.to_string()], None);
         assert_ok(&out);
+        assert_eq!(out.stdout, lines[n].as_bytes(), "record {n}");
+        // One field's text, with a newline after it (--raw: without).
+        let args = ["get", "--field", "text", "chat.sga", &n.to_string()];
+        let out = sigma(d, &args, None);
+        assert_ok(&out);
         assert_eq!(out.stdout, format!("{}\n", t[n]).into_bytes(), "record {n}");
-        let raw = sigma(d, &["get", "--raw", "chat.sga", &n.to_string()], None);
+        let args = [
+            "get",
+            "--raw",
+            "--field",
+            "text",
+            "chat.sga",
+            &n.to_string(),
+        ];
+        let raw = sigma(d, &args, None);
         assert_ok(&raw);
         assert_eq!(raw.stdout, t[n].as_bytes(), "record {n}");
     }
+    let err = assert_fails(&sigma(
+        d,
+        &["get", "--field", "nope", "chat.sga", "0"],
+        None,
+    ));
+    assert!(err.contains("record 0 has no field \"nope\""), "{err}");
     let err = assert_fails(&sigma(d, &["get", "chat.sga", "50"], None));
     assert!(
         err.contains("no record 50") && err.contains("50 records"),
@@ -226,8 +283,17 @@ fn trained_model_round_trip() {
     );
     let out = sigma(d, &["unpack", "-m", "chat.sgcb", "chat.sga"], None);
     assert_ok(&out);
-    assert_eq!(texts(&out.stdout), texts(FIXTURE.as_bytes()));
-    let out = sigma(d, &["get", "-m", "chat.sgcb", "chat.sga", "12"], None);
+    assert_eq!(out.stdout, FIXTURE.as_bytes());
+    let args = [
+        "get",
+        "-m",
+        "chat.sgcb",
+        "--field",
+        "text",
+        "chat.sga",
+        "12",
+    ];
+    let out = sigma(d, &args, None);
     assert_ok(&out);
     assert_eq!(out.stdout, "日本語のテキストも大丈夫です。\n".as_bytes());
 
@@ -329,12 +395,12 @@ fn damaged_archive_names_the_record() {
     bytes[mid] ^= 0x04;
     fs::write(d.join("chat.sga"), &bytes).unwrap();
 
-    let t = texts(FIXTURE.as_bytes());
+    let t: Vec<&str> = FIXTURE.split_inclusive('\n').collect();
     let mut damaged = 0;
-    for (n, text) in t.iter().enumerate() {
+    for (n, line) in t.iter().enumerate() {
         let out = sigma(d, &["get", "chat.sga", &n.to_string()], None);
         if out.status.success() {
-            assert_eq!(out.stdout, format!("{text}\n").into_bytes());
+            assert_eq!(out.stdout, line.as_bytes());
         } else {
             let err = assert_fails(&out);
             assert!(err.contains(&format!("record {n}")), "{err}");
@@ -382,7 +448,7 @@ fn pack_refuses_to_overwrite_without_force() {
         None,
     ));
     let out = sigma(d, &["unpack", "chat.sga"], None);
-    assert_eq!(texts(&out.stdout), texts(FIXTURE.as_bytes()));
+    assert_eq!(out.stdout, FIXTURE.as_bytes());
 
     // unpack and train follow the same rule.
     fs::write(d.join("out.jsonl"), b"precious").unwrap();
@@ -395,7 +461,125 @@ fn pack_refuses_to_overwrite_without_force() {
 }
 
 #[test]
-fn pack_rejects_bad_lines() {
+fn pack_keeps_odd_lines_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Blank lines, a byte-order mark, CRLF, a lone surrogate escape (Python's json writes
+    // them), invalid UTF-8, a line that is not JSON, JSON that is not an object, NUL bytes,
+    // and no final newline.
+    let mut input: Vec<u8> = Vec::new();
+    input.extend_from_slice(b"{\"id\": 1, \"text\": \"a\"}\n\n");
+    input.extend_from_slice(b"\xef\xbb\xbf{\"id\": 2}\r\n");
+    input.extend_from_slice(b"{\"text\": \"\\ud800\"}\n");
+    input.extend_from_slice(b"\xff\xfe not utf-8\n   \n");
+    input.extend_from_slice(b"not json\n[1, 2]\n\"just a string\"\n\0\0\n");
+    input.extend_from_slice(b"{\"id\": 3, \"text\": \"crlf\"}\r\n{\"id\": 4}");
+    fs::write(d.join("odd.jsonl"), &input).unwrap();
+    let out = sigma(d, &["pack", "-o", "a.sga", "odd.jsonl"], None);
+    assert_ok(&out);
+    let warning = stderr(&out);
+    assert_eq!(
+        warning.matches('\n').count(),
+        1,
+        "one warning for all odd lines: {warning}"
+    );
+    assert!(
+        warning.contains("odd.jsonl: 9 lines are not JSON objects (")
+            && warning.contains("2 blank")
+            && warning.contains("1 byte-order mark")
+            && warning.contains("1 not UTF-8")
+            && warning.contains("the first is line 2"),
+        "{warning}"
+    );
+    let out = sigma(d, &["unpack", "a.sga"], None);
+    assert_ok(&out);
+    assert_eq!(out.stdout, input, "unpack gives back the input exactly");
+    let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
+    for (n, line) in lines.iter().enumerate() {
+        let out = sigma(d, &["get", "a.sga", &n.to_string()], None);
+        assert_ok(&out);
+        assert_eq!(out.stdout, *line, "line {n}");
+    }
+    // -q silences the warning; --strict refuses the first odd line, by file, line and column.
+    let out = sigma(d, &["pack", "-q", "-f", "-o", "a.sga", "odd.jsonl"], None);
+    assert_ok(&out);
+    assert!(out.stderr.is_empty());
+    let err = assert_fails(&sigma(
+        d,
+        &["pack", "--strict", "-o", "b.sga", "odd.jsonl"],
+        None,
+    ));
+    assert!(err.contains("odd.jsonl:2: blank line"), "{err}");
+    fs::write(d.join("bad.jsonl"), b"{\"a\": 1}\n{\"a\": \xff}\n").unwrap();
+    let err = assert_fails(&sigma(
+        d,
+        &["pack", "--strict", "-o", "b.sga", "bad.jsonl"],
+        None,
+    ));
+    assert!(
+        err.contains("bad.jsonl:2:7: not valid UTF-8 at column 7"),
+        "{err}"
+    );
+    fs::write(d.join("bad.jsonl"), b"{\"a\": 1}\n{\"a\": tru}\n").unwrap();
+    let err = assert_fails(&sigma(
+        d,
+        &["pack", "--strict", "-o", "b.sga", "bad.jsonl"],
+        None,
+    ));
+    assert!(err.contains("bad.jsonl:2: invalid JSON at column"), "{err}");
+    assert!(!d.join("b.sga").exists(), "no output left");
+}
+
+#[test]
+fn context_keys_are_field_paths_and_keep_types_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = concat!(
+        "{\"m\": {\"c\": 5}, \"text\": \"number five\"}\n",
+        "{\"m\": {\"c\": \"5\"}, \"text\": \"string five\"}\n",
+        "{\"m\": {\"c\": 5}, \"text\": \"number five again\"}\n",
+        "{\"text\": \"no key\"}\n",
+    );
+    fs::write(d.join("k.jsonl"), input).unwrap();
+    let args = ["pack", "--context-key", "m.c", "-o", "k.sga", "k.jsonl"];
+    assert_ok(&sigma(d, &args, None));
+    assert_eq!(
+        sigma(d, &["unpack", "k.sga"], None).stdout,
+        input.as_bytes()
+    );
+    let out = sigma(d, &["ls", "--json", "k.sga"], None);
+    assert_ok(&out);
+    let rows: Vec<Value> = std::str::from_utf8(&out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let keys: Vec<&Value> = rows[..4].iter().map(|r| &r["key"]).collect();
+    assert_eq!(
+        keys,
+        [
+            &Value::from(5),
+            &Value::from("5"),
+            &Value::from(5),
+            &Value::Null
+        ]
+    );
+    let groups: Vec<u64> = rows[..4]
+        .iter()
+        .map(|r| r["context"].as_u64().unwrap())
+        .collect();
+    assert_eq!(groups[0], groups[2], "the same key, the same group");
+    assert_ne!(groups[0], groups[1], "5 and \"5\" are different keys");
+    let err = assert_fails(&sigma(
+        d,
+        &["pack", "--context-key", "m..c", "-o", "x.sga", "k.jsonl"],
+        None,
+    ));
+    assert!(err.contains("not a field path"), "{err}");
+}
+
+#[test]
+fn pack_field_rejects_bad_lines() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let cases: [(&str, &str); 5] = [
@@ -419,13 +603,15 @@ fn pack_rejects_bad_lines() {
     ];
     for (input, expected) in cases {
         fs::write(d.join("in.jsonl"), input).unwrap();
-        let err = assert_fails(&sigma(d, &["pack", "-o", "a.sga", "in.jsonl"], None));
+        let args = ["pack", "--field", "text", "-o", "a.sga", "in.jsonl"];
+        let err = assert_fails(&sigma(d, &args, None));
         assert!(err.contains(expected), "{input:?}: {err}");
         assert_eq!(listing(d), names(&["in.jsonl"]), "no output left");
     }
     // No final newline, and an empty input, are fine.
     fs::write(d.join("in.jsonl"), "{\"text\": \"last\"}").unwrap();
-    assert_ok(&sigma(d, &["pack", "-o", "a.sga", "in.jsonl"], None));
+    let args = ["pack", "--field", "text", "-o", "a.sga", "in.jsonl"];
+    assert_ok(&sigma(d, &args, None));
     assert_eq!(sigma(d, &["get", "a.sga", "0"], None).stdout, b"last\n");
     assert_ok(&sigma(d, &["pack", "-f", "-o", "a.sga"], Some(b"")));
     let out = sigma(d, &["unpack", "a.sga"], None);
@@ -581,4 +767,47 @@ fn train_levels_and_min_gain() {
         stderr(&out)
     );
     assert!(!d.join("bad.sgcb").exists());
+}
+
+/// Every dev corpus file (`../shared/corpus`, beside the repository; skipped when it is not
+/// there) packs whole and unpacks byte for byte, and `get` prints its lines exactly: chat,
+/// the request log grouped by conversation, code and short lines.
+#[test]
+#[ignore = "reads the development corpus; run with --ignored"]
+fn dev_corpus_round_trips_whole_lines() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    if !corpus.is_dir() {
+        eprintln!("no corpus at {}: skipped", corpus.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (name, key) in [
+        ("chat-dev.jsonl", None),
+        ("histories-dev.jsonl", Some("conversation")),
+        ("code-dev.jsonl", None),
+        ("short-dev.jsonl", None),
+    ] {
+        let input = corpus.join(name);
+        let original = fs::read(&input).unwrap();
+        let mut args = vec!["pack", "-q", "-f", "-o", "a.sga"];
+        if let Some(key) = key {
+            args.extend(["--context-key", key]);
+        }
+        let input_arg = input.to_str().unwrap();
+        args.push(input_arg);
+        assert_ok(&sigma(d, &args, None));
+        let out = sigma(d, &["unpack", "a.sga"], None);
+        assert_ok(&out);
+        assert!(
+            out.stdout == original,
+            "{name}: unpack differs from the input"
+        );
+        let lines: Vec<&[u8]> = original.split_inclusive(|&b| b == b'\n').collect();
+        for n in [0, lines.len() / 3, lines.len() / 2, lines.len() - 1] {
+            let out = sigma(d, &["get", "a.sga", &n.to_string()], None);
+            assert_ok(&out);
+            assert!(out.stdout == lines[n], "{name}: line {n} differs");
+        }
+    }
 }

@@ -96,7 +96,7 @@ fn setup() -> tempfile::TempDir {
 
 /// Packs `input` into `archive` with `extra` options.
 fn pack(d: &Path, input: &str, archive: &str, extra: &[&str]) {
-    let mut args = vec!["pack", "-o", archive];
+    let mut args = vec!["pack", "--field", "text", "-o", archive];
     args.extend_from_slice(extra);
     args.push(input);
     let out = sigma(d, &args, None);

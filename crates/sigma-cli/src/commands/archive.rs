@@ -1,13 +1,15 @@
-//! `sigma pack`, `sigma unpack` and `sigma get`: record archives of JSONL chat text.
+//! `sigma pack`, `sigma unpack` and `sigma get`: record archives of JSON Lines.
 //!
-//! `pack` reads JSONL line by line and stores the string field `--field` of every line as one
-//! record; the archive's metadata remembers the field (`field=NAME\n`, see [`metadata`]).
-//! `unpack` writes the
-//! records back as one JSON object per line, `{"NAME": "TEXT"}`, so every text comes back
-//! byte for byte; it decodes the archive in one pass (`ArchiveReader::walk_parallel`, runs of
-//! blocks on `-T` threads), which checks every block and, with `--salvage`, goes on past damaged
-//! records. `get` decodes one record, reading
-//! only the blocks of the records it depends on.
+//! `pack` stores every line of its input as one record, byte for byte with its line ending
+//! (the archive's metadata says `records=lines`, see [`Records`]), so `unpack` writes the input
+//! back exactly and `get` prints one line exactly. Lines that are not JSON objects are stored
+//! as they are and counted in one warning (`--strict` refuses them). With `--field NAME`, `pack`
+//! stores only that string field of every line instead (`field=NAME`, as archives of earlier
+//! versions do), and `unpack` writes each record back as `{"NAME": "TEXT"}`.
+//!
+//! `unpack` decodes the archive in one pass (`ArchiveReader::walk_parallel`, runs of blocks on
+//! `-T` threads), which checks every block and, with `--salvage`, goes on past damaged records.
+//! `get` decodes one record, reading only the blocks of the records it depends on.
 //!
 //! `pack` codes records in batches of [`PACK_BATCH_RECORDS`] records or [`PACK_BATCH_BYTES`]
 //! bytes on `-T` worker threads; the archive depends on the batch limits, never on the number
@@ -29,7 +31,7 @@ use crate::commands::codec::not_sigmalang;
 use crate::error::{one_line, CliError};
 use crate::format::{mb_per_s, ratio};
 use crate::io::{label, named_target, Input, Output, Target, STDOUT_LABEL};
-use crate::jsonl::open_records;
+use crate::jsonl::{open_lines, open_records, FieldPath, InputLines, Odd, RecordLines};
 use crate::limits::{limit_archive, MemoryLimit};
 use crate::model::Model;
 use crate::progress::{self, SHOW_AFTER};
@@ -56,32 +58,109 @@ pub fn check_field(field: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The metadata key of a field name stored as it is (the rest of the line).
-const FIELD_KEY: &str = "field=";
-/// The metadata key of a field name stored as a JSON string, for names with a line break.
-const FIELD_JSON_KEY: &str = "field.json=";
+/// What an archive's records are, as its metadata says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Records {
+    /// Whole input lines with their line endings (`records=lines`); `key` is the field path
+    /// the records were grouped by (`key=PATH`), if any.
+    Lines {
+        /// The `--context-key` path.
+        key: Option<String>,
+    },
+    /// The string value of one field of every line (`field=NAME`): archives packed with
+    /// `--field`, and every archive of earlier versions (which name `text` or nothing).
+    Field(String),
+}
 
-/// The archive's metadata for records from the field `field`: `field=NAME\n`, where NAME is
-/// every byte up to the line feed (so `\r`, `=` and any other character are part of it); a
-/// name holding a line feed is stored as a JSON string instead, `field.json="NAME"\n`, which
-/// has none. Names without a line feed give the same bytes as before the JSON form existed.
-pub fn metadata(field: &str) -> String {
-    if field.contains('\n') {
-        format!("{FIELD_JSON_KEY}{}\n", serde_json::Value::from(field))
-    } else {
-        format!("{FIELD_KEY}{field}\n")
+impl Records {
+    /// The archive's metadata: `records=lines\n` or `field=NAME\n`, then `key=PATH\n` if
+    /// records are grouped (see [`meta_line`]).
+    pub fn metadata(&self, key: Option<&str>) -> String {
+        let mut m = match self {
+            Records::Lines { .. } => meta_line("records", "lines"),
+            Records::Field(field) => meta_line("field", field),
+        };
+        if let Some(key) = key {
+            m.push_str(&meta_line("key", key));
+        }
+        m
     }
+
+    /// What the metadata `metadata` says; an archive that names nothing holds the field
+    /// [`DEFAULT_FIELD`].
+    pub fn of(metadata: &[u8]) -> Records {
+        if meta_value(metadata, "records").as_deref() == Some("lines") {
+            Records::Lines {
+                key: meta_value(metadata, "key"),
+            }
+        } else {
+            Records::Field(field_of(metadata).unwrap_or_else(|| DEFAULT_FIELD.to_string()))
+        }
+    }
+}
+
+/// One line of metadata: `NAME=VALUE\n`, where VALUE is every byte up to the line feed (so
+/// `\r`, `=` and any other character are part of it); a value holding a line feed is stored as
+/// a JSON string instead, `NAME.json="VALUE"\n`, which has none.
+pub fn meta_line(name: &str, value: &str) -> String {
+    if value.contains('\n') {
+        format!("{name}.json={}\n", serde_json::Value::from(value))
+    } else {
+        format!("{name}={value}\n")
+    }
+}
+
+/// The value of `name` in the metadata (see [`meta_line`]), if any. Lines end at a line feed
+/// only: a carriage return is part of the value.
+pub fn meta_value(metadata: &[u8], name: &str) -> Option<String> {
+    let text = std::str::from_utf8(metadata).ok()?;
+    let plain = format!("{name}=");
+    let json = format!("{name}.json=");
+    text.split('\n').find_map(|line| {
+        if let Some(v) = line.strip_prefix(&json) {
+            serde_json::from_str::<String>(v).ok()
+        } else {
+            line.strip_prefix(&plain).map(str::to_string)
+        }
+    })
+}
+
+/// The archive's metadata for records from the field `field` (see [`meta_line`]); names
+/// without a line feed give the same bytes as before the JSON form existed.
+pub fn metadata(field: &str) -> String {
+    Records::Field(field.to_string()).metadata(None)
 }
 
 /// Runs `sigma pack`.
 pub fn pack(args: &PackArgs) -> Result<(), CliError> {
-    check_field(&args.field)?;
+    if let Some(field) = &args.field {
+        check_field(field)?;
+    }
+    let key = args
+        .context_key
+        .as_deref()
+        .map(|k| FieldPath::parse(k, "--context-key"))
+        .transpose()?;
     let input = Input::from_arg(args.file.as_deref());
     let target = named_target(&args.output, input.path(), args.force, true)?;
     let model = Model::load_or_builtin(args.model.as_deref())?;
     let in_label = input.label();
-
-    let (mut lines, bar) = open_records(&input, &args.field, args.context_key.clone(), args.quiet)?;
+    let records = match &args.field {
+        Some(field) => Records::Field(field.clone()),
+        None => Records::Lines {
+            key: args.context_key.clone(),
+        },
+    };
+    let mut source = match &args.field {
+        Some(field) => {
+            let (lines, bar) = open_records(&input, field, key, args.quiet)?;
+            Source::Field(lines, bar)
+        }
+        None => {
+            let (lines, bar) = open_lines(&input, key, args.quiet)?;
+            Source::Lines(lines, bar, OddLines::default())
+        }
+    };
     // After the codebook is loaded: speeds are the coding's.
     let started = Instant::now();
 
@@ -89,7 +168,7 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     let out_label = output.label().to_string();
     let is_stdout = output.is_stdout();
     let write_err = |e: sigmalang::Error| CliError::write(&out_label, e.into(), is_stdout);
-    let metadata = metadata(&args.field);
+    let metadata = records.metadata(args.context_key.as_deref());
     let context = if args.frames == 0 {
         ContextOptions::none()
     } else {
@@ -117,18 +196,47 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     let mut archive =
         ArchiveWriter::with_options(output, model.codebook.clone(), metadata.as_bytes(), opts)
             .map_err(|e| CliError::new("pack", e))?;
-    while let Some(text) = lines.next_text()? {
-        let key = lines.key().map(str::as_bytes);
-        archive
-            .add_in_context(key, text.as_bytes())
-            .map_err(write_err)?;
-        if archive.len() % COUNT_EVERY == 0 {
-            bar.set_message(archive.len().to_string());
+    let bar = match &mut source {
+        Source::Field(lines, bar) => {
+            while let Some(text) = lines.next_text()? {
+                let key = lines.key().map(str::as_bytes);
+                archive
+                    .add_in_context(key, text.as_bytes())
+                    .map_err(write_err)?;
+                if archive.len() % COUNT_EVERY == 0 {
+                    bar.set_message(archive.len().to_string());
+                }
+            }
+            bar.clone()
         }
-    }
-    drop(lines); // clears the progress bar
+        Source::Lines(lines, bar, odd) => {
+            while let Some(line) = lines.next_line()? {
+                if let Some(why) = &line.odd {
+                    if args.strict {
+                        let at = match why {
+                            Odd::NotUtf8 { at } => format!(":{at}"),
+                            _ => String::new(),
+                        };
+                        let position = format!("{}{at}", lines.position());
+                        return Err(CliError::new(position, why.message()));
+                    }
+                    odd.count(why, archive.len() + 1);
+                }
+                let key = line.key.as_deref().map(str::as_bytes);
+                archive.add_in_context(key, line.bytes).map_err(write_err)?;
+                if archive.len() % COUNT_EVERY == 0 {
+                    bar.set_message(archive.len().to_string());
+                }
+            }
+            bar.clone()
+        }
+    };
+    let odd = match source {
+        Source::Lines(_, _, odd) => odd,
+        Source::Field(..) => OddLines::default(), // drops the reader: clears the progress bar
+    };
     archive.flush().map_err(write_err)?; // codes the last batch: the counts below include it
-    let records = archive.len();
+    let count = archive.len();
     let text_bytes = archive.bytes_in();
     // Every byte of the input went through the bar's counter by now (the reader hit its end).
     let file_bytes = bar.position();
@@ -138,13 +246,21 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     finished.persist(false)?;
     let elapsed = started.elapsed();
 
+    if odd.total > 0 && !args.quiet {
+        eprintln!("sigma: {in_label}: {}", odd.summary());
+    }
     if args.verbose {
+        let text = match records {
+            Records::Field(_) => format!(
+                " ({text_bytes} bytes of text: ratio {:.2})",
+                ratio(text_bytes, bytes_out)
+            ),
+            Records::Lines { .. } => String::new(),
+        };
         eprintln!(
-            "sigma: {in_label} -> {out_label}: {records} records, {file_bytes} -> {bytes_out} \
-             bytes, ratio {:.2} ({text_bytes} bytes of text: ratio {:.2}), {:.1} MB/s \
-             (codebook: {}; {threads} thread{})",
+            "sigma: {in_label} -> {out_label}: {count} records, {file_bytes} -> {bytes_out} \
+             bytes, ratio {:.2}{text}, {:.1} MB/s (codebook: {}; {threads} thread{})",
             ratio(file_bytes, bytes_out),
-            ratio(text_bytes, bytes_out),
             mb_per_s(file_bytes, elapsed),
             model.describe(),
             if threads == 1 { "" } else { "s" },
@@ -153,14 +269,62 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Where `pack` takes its records from.
+enum Source {
+    /// One string field of every line (`--field`).
+    Field(RecordLines, ProgressBar),
+    /// Whole lines, and the count of those that are not JSON objects.
+    Lines(InputLines, ProgressBar, OddLines),
+}
+
+/// The lines `pack` stored although they are not JSON objects, by kind, for one warning.
+#[derive(Default)]
+struct OddLines {
+    total: u64,
+    /// (kind, count), in the order first seen.
+    kinds: Vec<(&'static str, u64)>,
+    /// The first such line's number (from 1).
+    first: Option<u64>,
+}
+
+impl OddLines {
+    fn count(&mut self, why: &Odd, line: u64) {
+        self.total += 1;
+        self.first.get_or_insert(line);
+        match self.kinds.iter_mut().find(|(k, _)| *k == why.name()) {
+            Some((_, n)) => *n += 1,
+            None => self.kinds.push((why.name(), 1)),
+        }
+    }
+
+    /// The warning: `3 lines are not JSON objects (2 blank, 1 not JSON; the first is line 7);
+    /// they were stored as they are (--strict refuses them)`.
+    fn summary(&self) -> String {
+        let kinds: Vec<String> = self.kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let (lines, are) = if self.total == 1 {
+            ("line is", "it was")
+        } else {
+            ("lines are", "they were")
+        };
+        format!(
+            "{} {lines} not JSON objects ({}; the first is line {}); {are} stored as {} \
+             (--strict refuses them)",
+            self.total,
+            kinds.join(", "),
+            self.first.unwrap_or(0),
+            if self.total == 1 { "it is" } else { "they are" },
+        )
+    }
+}
+
 /// An archive opened for reading, with the codebook it needs.
 pub struct Opened {
     /// The reader, with its codebook set.
     pub reader: ArchiveReader<File>,
     /// The archive's name in messages.
     pub label: String,
-    /// The JSON field its records came from.
-    pub field: String,
+    /// What its records are.
+    pub records: Records,
     /// The archive's size in bytes.
     pub file_len: u64,
     /// The codebook it is decoded with.
@@ -207,27 +371,19 @@ pub fn open_archive(
     reader
         .set_codebook(model.codebook.clone())
         .map_err(|e| CliError::codec(&subject, e))?;
-    let field = field_of(reader.metadata()).unwrap_or_else(|| DEFAULT_FIELD.to_string());
+    let records = Records::of(reader.metadata());
     Ok(Opened {
         reader,
         label: subject,
-        field,
+        records,
         file_len: meta.len(),
         model,
     })
 }
 
-/// The field named by an archive's metadata (see [`metadata`]), if any. Lines end at a line
-/// feed only: a carriage return is part of the name.
+/// The field named by an archive's metadata (see [`metadata`]), if any.
 pub fn field_of(metadata: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(metadata).ok()?;
-    text.split('\n').find_map(|line| {
-        if let Some(json) = line.strip_prefix(FIELD_JSON_KEY) {
-            serde_json::from_str::<String>(json).ok()
-        } else {
-            line.strip_prefix(FIELD_KEY).map(str::to_string)
-        }
-    })
+    meta_value(metadata, "field")
 }
 
 /// Runs `sigma unpack`.
@@ -245,10 +401,11 @@ pub fn unpack(args: &UnpackArgs) -> Result<(), CliError> {
     let Opened {
         mut reader,
         label: in_label,
-        field,
+        records,
         file_len,
         ..
     } = open_archive(&args.archive, args.model.as_deref(), args.memory)?;
+    let write = Writing::new(&records, args.field.as_deref(), &in_label)?;
     let started = Instant::now();
     let count = reader.len();
     let bar = progress::step_bar(
@@ -258,11 +415,10 @@ pub fn unpack(args: &UnpackArgs) -> Result<(), CliError> {
     );
 
     let output = Output::create(&target, args.force, None)?;
-    let key = serde_json::to_string(&field).map_err(|e| CliError::new(&in_label, e))?;
     let mut job = Unpacking {
         out_label: output.label().to_string(),
         output,
-        key,
+        write,
         label: in_label.clone(),
         salvage: args.salvage,
         bar: bar.clone(),
@@ -329,8 +485,8 @@ pub fn unpack(args: &UnpackArgs) -> Result<(), CliError> {
 struct Unpacking {
     output: Output,
     out_label: String,
-    /// The field name as a JSON string.
-    key: String,
+    /// How a record is written.
+    write: Writing,
     /// The archive's name in messages.
     label: String,
     salvage: bool,
@@ -381,19 +537,26 @@ impl Unpacking {
                 return;
             }
         };
-        let text = match std::str::from_utf8(record) {
-            Ok(text) => text,
-            Err(e) => {
-                let why = format!(
-                    "not valid UTF-8 (byte {}), so it cannot be written as JSON \
-                     (`sigma get --raw` prints its bytes)",
-                    e.valid_up_to()
-                );
-                self.not_text.insert(n);
-                return self.damaged(n, format!("record {n} is {why}"), why);
+        let written = match &self.write {
+            Writing::Lines => self.output.write_all(record),
+            Writing::Value(path) => write_value(&mut self.output, path, record),
+            Writing::Field(key) => {
+                let text = match std::str::from_utf8(record) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        let why = format!(
+                            "not valid UTF-8 (byte {}), so it cannot be written as JSON \
+                             (`sigma get --raw` prints its bytes)",
+                            e.valid_up_to()
+                        );
+                        self.not_text.insert(n);
+                        return self.damaged(n, format!("record {n} is {why}"), why);
+                    }
+                };
+                write_line(&mut self.output, key, text)
             }
         };
-        match write_line(&mut self.output, &self.key, text) {
+        match written {
             Ok(()) => {
                 self.written += 1;
                 self.bytes_text += record.len() as u64;
@@ -423,6 +586,53 @@ impl Unpacking {
     }
 }
 
+/// How `unpack` writes each record.
+enum Writing {
+    /// As it is: a whole line with its line ending.
+    Lines,
+    /// The JSON value at a field path of a whole-line record, and a newline (`--field`).
+    Value(FieldPath),
+    /// `{KEY: "TEXT"}` and a newline, where KEY is the field name as a JSON string: the
+    /// records of an archive of one field.
+    Field(String),
+}
+
+impl Writing {
+    /// How to write the records of an archive of `records`, with `--field` if given.
+    fn new(records: &Records, field: Option<&str>, label: &str) -> Result<Writing, CliError> {
+        match (records, field) {
+            (Records::Lines { .. }, None) => Ok(Writing::Lines),
+            (Records::Lines { .. }, Some(path)) => {
+                Ok(Writing::Value(FieldPath::parse(path, "--field")?))
+            }
+            (Records::Field(stored), asked) => {
+                if let Some(asked) = asked.filter(|a| *a != stored) {
+                    return Err(CliError::new(
+                        label,
+                        format!(
+                            "the archive holds only the field {} of every line, not {}",
+                            serde_json::Value::from(stored.as_str()),
+                            serde_json::Value::from(asked)
+                        ),
+                    ));
+                }
+                let key = serde_json::to_string(stored).map_err(|e| CliError::new(label, e))?;
+                Ok(Writing::Field(key))
+            }
+        }
+    }
+}
+
+/// Writes the JSON text of the value at `path` in the whole-line record `record` and a
+/// newline: `null` if the record is not a JSON object with such a field.
+fn write_value(out: &mut impl Write, path: &FieldPath, record: &[u8]) -> io::Result<()> {
+    match path.find_in_line(record) {
+        Some(value) => serde_json::to_writer(&mut *out, &value)?,
+        None => out.write_all(b"null")?,
+    }
+    out.write_all(b"\n")
+}
+
 /// Writes `{KEY: "TEXT"}` and a newline, where `key` is already a JSON string.
 fn write_line(out: &mut impl Write, key: &str, text: &str) -> io::Result<()> {
     out.write_all(b"{")?;
@@ -438,8 +648,14 @@ pub fn get(args: &GetArgs) -> Result<(), CliError> {
         mut reader,
         label: in_label,
         file_len,
+        records,
         ..
     } = open_archive(&args.archive, args.model.as_deref(), args.memory)?;
+    let field = args
+        .field
+        .as_deref()
+        .map(|f| FieldPath::parse(f, "--field"))
+        .transpose()?;
     let count = reader.len();
     let n = args.index;
     if n >= count {
@@ -457,8 +673,42 @@ pub fn get(args: &GetArgs) -> Result<(), CliError> {
     let mut record = reader.get(n).map_err(|e| CliError::codec(&in_label, e))?;
     let elapsed = started.elapsed();
     let decoded = record.len();
-    if !args.raw {
-        record.push(b'\n');
+    match (&records, &field) {
+        // A whole line prints as it is, with its own line ending.
+        (Records::Lines { .. }, None) => {}
+        (Records::Lines { .. }, Some(path)) => {
+            record = match path.find_in_line(&record) {
+                Some(serde_json::Value::String(text)) => text.into_bytes(),
+                Some(value) => value.to_string().into_bytes(),
+                None => {
+                    return Err(CliError::new(
+                        &in_label,
+                        format!(
+                            "record {n} has no field {} (it is not a JSON object with one)",
+                            serde_json::Value::from(path.as_str())
+                        ),
+                    ))
+                }
+            };
+            if !args.raw {
+                record.push(b'\n');
+            }
+        }
+        (Records::Field(stored), asked) => {
+            if let Some(asked) = asked.as_ref().filter(|a| a.as_str() != stored) {
+                return Err(CliError::new(
+                    &in_label,
+                    format!(
+                        "the archive holds only the field {} of every line, not {}",
+                        serde_json::Value::from(stored.as_str()),
+                        serde_json::Value::from(asked.as_str())
+                    ),
+                ));
+            }
+            if !args.raw {
+                record.push(b'\n');
+            }
+        }
     }
     let mut out = io::stdout().lock();
     out.write_all(&record)

@@ -16,10 +16,11 @@ use std::io::{self, BufWriter, Write};
 use serde_json::{json, Value};
 use sigmalang::context::Level;
 
-use crate::commands::archive::{open_archive, Opened};
+use crate::commands::archive::{open_archive, Opened, Records};
 use crate::error::CliError;
 use crate::format::ratio;
 use crate::io::{BUF_SIZE, STDOUT_LABEL};
+use crate::jsonl::FieldPath;
 use crate::progress::{self, SHOW_AFTER};
 use crate::LsArgs;
 
@@ -39,6 +40,9 @@ struct Entry {
     references: Vec<u64>,
     /// `None` if they could not be worked out (a damaged record header).
     frames: Option<Vec<u64>>,
+    /// The value the record is grouped by, in an archive of whole lines packed with
+    /// `--context-key`; `None` if it has none (or `null`) or the archive does not say.
+    key: Option<Value>,
 }
 
 impl Entry {
@@ -59,7 +63,7 @@ impl Entry {
                 .collect::<Vec<_>>()
                 .join(","),
         };
-        format!(
+        let mut line = format!(
             "{:>8} {:>8} {:<8} {:>10} {:>10} {:>5}  {frames}",
             self.index,
             self.context,
@@ -67,7 +71,12 @@ impl Entry {
             self.payload,
             decoded,
             self.chain,
-        )
+        );
+        if let Some(key) = &self.key {
+            line.push_str("  key=");
+            line.push_str(&shortened(&key.to_string(), KEY_CHARS));
+        }
+        line
     }
 
     /// The record as a JSON object.
@@ -83,7 +92,19 @@ impl Entry {
             "references": self.references,
             "prev": self.prev,
             "chain_len": self.chain,
+            "key": self.key,
         })
+    }
+}
+
+/// The most characters of a key the text listing shows.
+const KEY_CHARS: usize = 40;
+
+/// `s`, cut to `max` characters with `…` if longer.
+fn shortened(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
     }
 }
 
@@ -97,8 +118,15 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
         label,
         file_len,
         model,
+        records,
         ..
     } = open_archive(&args.archive, args.model.as_deref(), args.memory)?;
+    // In an archive of whole lines grouped by a field, each record's key is read from the
+    // record itself.
+    let key_path = match &records {
+        Records::Lines { key: Some(path) } => FieldPath::parse(path, "the archive's key").ok(),
+        _ => None,
+    };
     let count = reader.len();
 
     // Decode everything once for the decoded sizes (and to find damage).
@@ -109,6 +137,10 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
     );
     // The reader holds `count` index entries in memory, so `count` fits in a usize.
     let mut decoded: Vec<Option<u64>> = vec![None; count as usize];
+    let mut keys: Vec<Option<Value>> = match key_path {
+        Some(_) => vec![None; count as usize],
+        None => Vec::new(),
+    };
     let reopen = || std::fs::File::open(&args.archive);
     let failed = reader
         .walk_parallel(reopen, args.threads, |n, record| {
@@ -116,7 +148,10 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
             if slot.is_none() {
                 bar.inc(1);
             }
-            *slot = record.ok().map(|r| r.len() as u64);
+            *slot = record.as_ref().ok().map(|r| r.len() as u64);
+            if let (Some(path), Ok(r)) = (&key_path, &record) {
+                keys[n as usize] = path.find_in_line(r).filter(|v| !v.is_null());
+            }
             std::ops::ControlFlow::Continue(())
         })
         .map_err(|e| CliError::codec(&label, e))?;
@@ -145,6 +180,7 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
             chain: reader.chain(n).len(),
             references: reader.references(n).to_vec(),
             frames: reader.frames_of(n).ok(),
+            key: keys.get_mut(n as usize).and_then(Option::take),
         };
         match entry.level {
             Level::Root => roots += 1,

@@ -43,7 +43,12 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     let input = Input::from_arg(Some(&args.file));
     let model = Model::load_or_builtin(args.model.as_deref())?;
     let in_label = input.label();
-    let (mut lines, bar) = open_records(&input, &args.field, args.context_key.clone(), args.quiet)?;
+    let key = args
+        .context_key
+        .as_deref()
+        .map(|k| crate::jsonl::FieldPath::parse(k, "--context-key"))
+        .transpose()?;
+    let (mut lines, bar) = open_records(&input, &args.field, key, args.quiet)?;
 
     let opts = ArchiveOptions {
         batch_records: 1,
