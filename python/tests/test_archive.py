@@ -93,13 +93,13 @@ def test_cli_reads_python_archives(tmp_path, records):
     with sl.ArchiveWriter(path, context_key="conversation") as w:
         w.write_table(pa.table({"conversation": [f"c{i % 9}" for i in range(len(records))],
                                 "text": records}))
-    out = subprocess.run([sigma, "unpack", "-c", str(path)], capture_output=True, check=True)
+    out = subprocess.run([sigma, "unpack", "-q", str(path)], capture_output=True, check=True)
     lines = out.stdout.decode().splitlines()
     assert [json.loads(line)["text"] for line in lines] == records
     # And sigma pack of the same records and keys makes the same archive.
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"conversation": f"c{i % 9}", "text": r}) + "\n"
                            for i, r in enumerate(records)))
-    subprocess.run([sigma, "pack", "--context-key", "conversation", "-o",
+    subprocess.run([sigma, "pack", "-q", "--context-key", "conversation", "-o",
                     str(tmp_path / "cli.sga"), str(src)], check=True)
     assert (tmp_path / "cli.sga").read_bytes() == path.read_bytes()

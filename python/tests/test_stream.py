@@ -64,7 +64,7 @@ def test_errors_are_typed_with_the_library_message(trained):
     assert str(e.value) == (
         f"codebook mismatch: the data was encoded with codebook {sl.Codebook.default().id}, "
         f"but codebook {trained.id} was given (at byte 8)"
-    ) or str(e.value).startswith("codebook mismatch: the data was encoded with codebook ")
+    )
     with pytest.raises(TypeError):
         sl.compress("a str is not bytes")
 
