@@ -226,7 +226,6 @@ fn to_array<O: OffsetSizeTrait>(
     let offsets = offsets::<O>(&coded.ends)?;
     let values = Buffer::from_vec(coded.values);
     Ok(if text {
-        // SAFETY-free: checked above, so the unchecked constructor is not needed.
         Arc::new(
             GenericStringArray::<O>::try_new(offsets, values, nulls)
                 .map_err(|e| PyValueError::new_err(e.to_string()))?,

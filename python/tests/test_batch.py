@@ -135,3 +135,14 @@ def test_two_python_threads_release_the_gil():
         t.join()
     assert results[0].equals(expected) and results[1].equals(expected)
     assert ticks > 10
+
+
+def test_empty_inputs():
+    assert sl.compress_batch(pa.array([], pa.string())).to_pylist() == []
+    empty = pa.chunked_array([], pa.large_string())
+    out = sl.compress_batch(empty)
+    assert isinstance(out, pa.ChunkedArray) and len(out) == 0
+    assert out.type == pa.large_binary()
+    assert sl.decompress_batch(out, as_str=True).type == pa.large_string()
+    assert sl.compress_batch([""]) == [b"\x00"]  # a record of zero bytes, stored
+    assert sl.decompress_batch([b"\x00"], as_str=True) == [""]
