@@ -6,14 +6,16 @@ The dataset is generated: records whose lengths follow the real messages of chat
 their text drawn from an order-2 word Markov chain trained on the same file (novel messages
 with the statistics of real chat; exact long repeats across records are about as rare as in
 real data, so page-level codecs get no unfair help). Generation runs on the cluster and is not
-timed.
+timed; it is slow (pure Python), so --gb unique gigabytes are generated and the dataset is
+--copies copies of them, each hundreds of MB from the next (far beyond a Parquet page, and
+SigmaLang codes each record on its own: no codec gains from the repeats).
 
 For each codec the job is: read the uncompressed source Parquet, write the text column
 compressed (SigmaLang: `sigmalang.ray.write_parquet`, payloads stored with Parquet compression
 off; the others: `Dataset.write_parquet(compression=...)`), then read it back and decode every
 text. Reported: output bytes, ratio (text bytes / output bytes), write and read seconds (wall).
 
-    python python/bench/bench_ray.py --gb 2          # from the repository root
+    python python/bench/bench_ray.py --gb 0.2 --copies 10     # 2 GB; from the repository root
 """
 
 import argparse
@@ -27,9 +29,15 @@ import time
 import zlib
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 (pa.compute)
 import pyarrow.parquet as pq
 
 import sigmalang as sl
+
+# Every codec's files are written alike: row groups of 50,000 records (about 45 MB of text;
+# Ray otherwise writes each block it receives as a row group, sometimes of a few rows) and no
+# dictionary encoding (the texts are unique; Parquet would try and fall back).
+WRITE = {"row_group_size": 50_000, "use_dictionary": False}
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN = os.path.join(os.path.dirname(ROOT), "shared", "corpus", "chat-train.jsonl")
@@ -50,7 +58,15 @@ def markov(path):
     return dict(chain), lengths
 
 
-def generate(batch, chain, lengths):
+_CHAIN = {}
+
+
+def generate(batch, chain_ref, lengths):
+    import ray
+
+    chain = _CHAIN.get("chain")
+    if chain is None:
+        chain = _CHAIN["chain"] = ray.get(chain_ref[0])
     out = []
     for seed in batch["id"].to_pylist():
         rng = random.Random(seed)
@@ -76,21 +92,43 @@ def dir_bytes(path):
     return sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(path) for f in fs)
 
 
+def _row_hashes(batch, column):
+    total = 0
+    for i, v in zip(batch["id"].to_pylist(), batch[column].to_pylist()):
+        total += zlib.crc32(v if isinstance(v, bytes) else v.encode(), zlib.crc32(str(i).encode()))
+    return pa.table({"sum": [total], "rows": [batch.num_rows]})
+
+
 def digest(ds, column):
-    """CRC-32 of (id, column bytes) over every row, in id order: equal iff the bytes are."""
+    """A sum of CRC-32s of (id, column bytes) over every row, computed where the blocks are:
+    the same rows with the same bytes give the same sum, in any order or blocking."""
     import ray
 
-    tables = [t for t in ray.get(ds.to_arrow_refs()) if t.num_rows]
-    t = pa.concat_tables(tables).sort_by("id")
-    crc = 0
-    for i, v in zip(t.column("id").to_pylist(), t.column(column).to_pylist()):
-        crc = zlib.crc32(v if isinstance(v, bytes) else v.encode(), zlib.crc32(str(i).encode(), crc))
-    return crc, t.num_rows
+    parts = ds.map_batches(_row_hashes, batch_format="pyarrow", fn_kwargs={"column": column})
+    tables = ray.get(parts.to_arrow_refs())
+    return (sum(sum(t.column("sum").to_pylist()) for t in tables),
+            sum(sum(t.column("rows").to_pylist()) for t in tables))
+
+
+def replicate(unique, source, copies, records):
+    """``copies`` copies of the files of ``unique``, ids shifted so that every row is distinct.
+    A copy is ``records`` rows (hundreds of MB) away from the last, far beyond any Parquet
+    page, so page-level codecs gain nothing from the repeats (nor does SigmaLang, which codes
+    each record on its own)."""
+    os.makedirs(source, exist_ok=True)
+    files = sorted(f for f in os.listdir(unique) if f.endswith(".parquet"))
+    for k in range(copies):
+        for j, f in enumerate(files):
+            t = pq.read_table(os.path.join(unique, f))
+            t = t.set_column(0, "id", pa.compute.add(t.column("id"), k * records))
+            pq.write_table(t, os.path.join(source, f"part-{k:03d}-{j:05d}.parquet"),
+                           compression="none")
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--gb", type=float, default=0.2, help="gigabytes of text to generate")
+    p.add_argument("--gb", type=float, default=0.2, help="gigabytes of unique text to generate")
+    p.add_argument("--copies", type=int, default=1, help="the dataset is this many copies")
     p.add_argument("--nodes", type=int, default=2)
     p.add_argument("--store-mb", type=int, default=2000, help="object store per node, MB")
     p.add_argument("--dir", default=None, help="work directory (default: a temporary one)")
@@ -123,19 +161,23 @@ def main():
     mean = sum(len(json.loads(line)["text"].encode()) for line in open(TRAIN, encoding="utf-8"))
     mean /= len(lengths)
     records = int(args.gb * 1e9 / mean)
-    source = os.path.join(work, "source")
+    unique = os.path.join(work, "unique")
+    source = os.path.join(work, f"source-x{args.copies}")
     cluster = start(args.nodes)
     try:
-        if not os.path.exists(source):
+        if not os.path.exists(unique):
             t = time.time()
             ds = ray.data.range(records, override_num_blocks=max(8, int(args.gb * 40)))
             ds = ds.map_batches(generate, batch_format="pyarrow",
-                                fn_kwargs={"chain": ray.put(chain), "lengths": lengths})
-            ds.write_parquet(source, compression="none")
+                                fn_kwargs={"chain_ref": [ray.put(chain)], "lengths": lengths})
+            ds.write_parquet(unique, compression="none")
             print(f"generated {records} records in {time.time() - t:.0f} s", flush=True)
+        if not os.path.exists(source):
+            replicate(unique, source, args.copies, records)
         src = ray.data.read_parquet(source)
         raw = sum(ray.get([ray.remote(lambda t: text_bytes(t)).remote(r)
                            for r in src.to_arrow_refs()]))
+        records *= args.copies
         results["records"] = records
         results["text_bytes"] = raw
         print(f"{records} records, {raw / 1e9:.2f} GB of text", flush=True)
@@ -150,9 +192,9 @@ def main():
             shutil.rmtree(out, ignore_errors=True)
             t = time.time()
             if name == "sigmalang":
-                slr.write_parquet(src, out, "text", cb, compression="none")
+                slr.write_parquet(src, out, "text", cb, compression="none", **WRITE)
             else:
-                src.write_parquet(out, compression=name)
+                src.write_parquet(out, compression=name, **WRITE)
             w = time.time() - t
             t = time.time()
             if name == "sigmalang":
@@ -160,6 +202,7 @@ def main():
             else:
                 back = ray.data.read_parquet(out)
             crc, n = digest(back, "text")
+            assert n == records
             r = time.time() - t
             size = dir_bytes(out)
             row = {"codec": name, "bytes": size, "ratio": raw / size, "write_s": w, "read_s": r,
@@ -180,7 +223,7 @@ def main():
             out = os.path.join(work, "sigmalang-1node")
             shutil.rmtree(out, ignore_errors=True)
             t = time.time()
-            slr.write_parquet(src, out, "text", cb, compression="none")
+            slr.write_parquet(src, out, "text", cb, compression="none", **WRITE)
             results["one_node_write_s"] = time.time() - t
             one, _ = digest(ray.data.read_parquet(out), "text")
         finally:
