@@ -12,7 +12,6 @@ keeps it (a 1.4 MB codebook is not shipped with every task).
 
 from __future__ import annotations
 
-import json
 import os
 import zlib
 from typing import Any, Dict, List, Optional
@@ -196,6 +195,8 @@ def read_parquet(
         named = meta.get(COLUMN_METADATA_KEY.encode(), b"").decode()
         if column is None:
             column = named
+        elif named and named != column:
+            raise ValueError(f"{f}: the compressed column is {named!r}, not {column!r}")
     assert column is not None
     ds = ray.data.read_parquet(files, **read_args)
     return decompress_dataset(ds, column, codebook, as_str=as_str, threads=threads)
@@ -372,6 +373,3 @@ class KeyedArchives:
             reader = ArchiveReader(os.path.join(self.directory, archive), self.codebook)
             self._readers[archive] = reader
         return reader.get(index)
-
-    def describe(self) -> str:
-        return json.dumps({"records": len(self), "archives": sorted({a for a, _ in self._where.values()})})

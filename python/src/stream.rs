@@ -260,17 +260,17 @@ impl RawStreamReader {
                     r.read_all_into(&mut out)?;
                     return Ok(out);
                 }
-                let size = size as usize;
-                out.resize(size, 0);
-                let mut got = 0;
-                while got < size {
-                    let n = r.read(&mut out[got..])?;
+                // Grown as bytes come, so that a large `size` reserves nothing up front.
+                let size = usize::try_from(size).unwrap_or(usize::MAX);
+                let mut buf = vec![0u8; size.min(READ_STEP)];
+                while out.len() < size {
+                    let want = (size - out.len()).min(buf.len());
+                    let n = r.read(&mut buf[..want])?;
                     if n == 0 {
                         break;
                     }
-                    got += n;
+                    out.extend_from_slice(&buf[..n]);
                 }
-                out.truncate(got);
                 Ok(out)
             })
             .py_err()?;
