@@ -198,7 +198,7 @@ def read_parquet(
         elif named and named != column:
             raise ValueError(f"{f}: the compressed column is {named!r}, not {column!r}")
     assert column is not None
-    ds = ray.data.read_parquet(files, **read_args)
+    ds = ray.data.read_parquet(path, **read_args)
     return decompress_dataset(ds, column, codebook, as_str=as_str, threads=threads)
 
 
