@@ -1,0 +1,105 @@
+"""ArchiveWriter / ArchiveReader."""
+
+import json
+import os
+import subprocess
+
+import pyarrow as pa
+import pytest
+
+import sigmalang as sl
+from conftest import sigma_binary
+
+
+def test_round_trip(tmp_path, records):
+    path = tmp_path / "chat.sga"
+    with sl.ArchiveWriter(path) as w:
+        for i, r in enumerate(records):
+            assert w.add(r, key=f"conv{i % 13}") == i
+        assert len(w) == len(records)
+    r = sl.ArchiveReader(path)
+    assert len(r) == len(records)
+    assert r.get(5) == records[5].encode()
+    assert r[-1] == records[-1].encode()
+    assert list(r) == [x.encode() for x in records]
+    assert r.to_arrow(as_str=True).to_pylist() == records
+    assert r.to_arrow().type == pa.large_binary()
+    assert r.field == "text" and r.codebook_id == sl.Codebook.default().id
+    with pytest.raises(IndexError):
+        r.get(len(records))
+
+
+def test_write_table_pyarrow_and_polars(tmp_path, records, trained):
+    n = len(records)
+    table = pa.table({"conv": [i % 17 for i in range(n)], "body": records})
+    with sl.ArchiveWriter(tmp_path / "a.sga", trained, context_key="conv", field="body") as w:
+        assert w.write_table(table) == n
+    with sl.ArchiveWriter(tmp_path / "b.sga", trained, field="body") as w:
+        for i, r in enumerate(records):
+            w.add(r, key=str(i % 17))
+    # Keyed by the same values, the same archive, whatever the source.
+    assert (tmp_path / "a.sga").read_bytes() == (tmp_path / "b.sga").read_bytes()
+    pl = pytest.importorskip("polars")
+    with sl.ArchiveWriter(tmp_path / "c.sga", trained, context_key="conv", field="body") as w:
+        w.write_table(pl.from_arrow(table))
+    assert (tmp_path / "c.sga").read_bytes() == (tmp_path / "a.sga").read_bytes()
+    r = sl.ArchiveReader(tmp_path / "a.sga", trained)
+    assert r.field == "body"
+    assert r.to_arrow(as_str=True).to_pylist() == records
+    with pytest.raises(sl.CodebookMismatchError):
+        sl.ArchiveReader(tmp_path / "a.sga", sl.Codebook.default())
+    # Without the codebook, the archive opens but its records cannot be decoded.
+    with pytest.raises(sl.SigmaLangError):
+        sl.ArchiveReader(tmp_path / "a.sga").get(0)
+
+
+def test_threads_do_not_change_the_archive(tmp_path, records):
+    for t in (1, 2):
+        with sl.ArchiveWriter(tmp_path / f"{t}.sga", threads=t) as w:
+            w.add_many(records, [f"k{i % 5}" for i in range(len(records))])
+    assert (tmp_path / "1.sga").read_bytes() == (tmp_path / "2.sga").read_bytes()
+
+
+def test_exception_leaves_no_file(tmp_path, records):
+    path = tmp_path / "x.sga"
+    with pytest.raises(RuntimeError):
+        with sl.ArchiveWriter(path) as w:
+            w.add(records[0])
+            raise RuntimeError("stop")
+    assert os.listdir(tmp_path) == []
+
+
+def test_damage_is_reported(tmp_path, records):
+    path = tmp_path / "d.sga"
+    with sl.ArchiveWriter(path) as w:
+        w.add_many(records)
+    data = bytearray(path.read_bytes())
+    data[200] ^= 0x10
+    path.write_bytes(bytes(data))
+    r = sl.ArchiveReader(path)
+    with pytest.raises(sl.SigmaLangError):
+        r.to_arrow()
+    with pytest.raises(sl.BadMagicError):
+        p = tmp_path / "notes.txt"
+        p.write_bytes(b"just some text, not an archive at all" * 3)
+        sl.ArchiveReader(p)
+
+
+def test_cli_reads_python_archives(tmp_path, records):
+    sigma = sigma_binary()
+    if sigma is None:
+        pytest.skip("the sigma CLI is not built")
+    path = tmp_path / "py.sga"
+    with sl.ArchiveWriter(path, context_key="conversation") as w:
+        w.write_table(pa.table({"conversation": [f"c{i % 9}" for i in range(len(records))],
+                                "text": records}))
+    out = subprocess.run([sigma, "unpack", "-q", str(path)], capture_output=True, check=True)
+    lines = out.stdout.decode().splitlines()
+    assert [json.loads(line)["text"] for line in lines] == records
+    # And sigma pack of the same records and keys makes the same archive.
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"conversation": f"c{i % 9}", "text": r}) + "\n"
+                           for i, r in enumerate(records)))
+    subprocess.run([sigma, "pack", "-q", "--context-key", "conversation", "-o",
+                    str(tmp_path / "cli.sga"), str(src)], check=True)
+    assert (tmp_path / "cli.sga").read_bytes() == path.read_bytes()
