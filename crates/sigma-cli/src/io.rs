@@ -261,8 +261,16 @@ pub fn default_output(path: &Path, mode: Mode) -> Result<PathBuf, CliError> {
     }
 }
 
-/// Whether `a` and `b` name the same existing file.
+/// Whether `a` and `b` name the same existing file, whatever the names: the same device and
+/// inode once symbolic links are followed, so hard links and links to links count too.
 fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (fs::metadata(a), fs::metadata(b)) {
+            return a.dev() == b.dev() && a.ino() == b.ino();
+        }
+    }
     match (fs::canonicalize(a), fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,
@@ -315,10 +323,18 @@ impl Output {
                 Sink::Through(BufWriter::with_capacity(BUF_SIZE, file))
             }
             Target::File(dest) => {
-                let tmp = TempFile::beside(dest).map_err(|e| CliError::new(&label, plain(e)))?;
+                // A symbolic link to a regular file: the file it leads to is replaced like any
+                // other (a complete temporary file renamed over it), and the link stays.
+                let dest = match fs::symlink_metadata(dest) {
+                    Ok(m) if m.file_type().is_symlink() => {
+                        fs::canonicalize(dest).map_err(|e| CliError::new(&label, plain(e)))?
+                    }
+                    _ => dest.clone(),
+                };
+                let tmp = TempFile::beside(&dest).map_err(|e| CliError::new(&label, plain(e)))?;
                 Sink::Temp {
                     file: BufWriter::with_capacity(BUF_SIZE, tmp),
-                    dest: dest.clone(),
+                    dest,
                     force,
                 }
             }
@@ -409,10 +425,18 @@ impl Write for Output {
     }
 }
 
-/// Whether an output to `dest` is written through it: it exists and is not a regular file or
-/// a directory (a device, a FIFO, a socket, or a symbolic link, whatever it leads to).
+/// Whether an output to `dest` is written through it: it exists and is, or leads to, neither a
+/// regular file nor a directory (a device, a FIFO, a socket, or a dangling symbolic link). A
+/// symbolic link to a regular file is not written through: the file it leads to is replaced by
+/// a complete new file, so a failure part-way never leaves it truncated.
 pub fn writes_through(dest: &Path) -> bool {
-    fs::symlink_metadata(dest).is_ok_and(|m| !m.is_file() && !m.is_dir())
+    match fs::symlink_metadata(dest) {
+        Ok(m) if m.file_type().is_symlink() => {
+            fs::metadata(dest).map_or(true, |t| !t.is_file() && !t.is_dir())
+        }
+        Ok(m) => !m.is_file() && !m.is_dir(),
+        Err(_) => false,
+    }
 }
 
 /// Gives `file` the metadata of the input `meta`: owner and group (where permitted: as root,
@@ -442,8 +466,22 @@ fn copy_metadata(file: &File, meta: &Metadata) -> io::Result<()> {
 /// `e` without the path some libraries add to their messages: a temporary file's name must not
 /// appear in messages (it means nothing to the user, and is gone by the time they read it).
 fn plain(e: io::Error) -> io::Error {
-    match e.raw_os_error() {
-        Some(code) => io::Error::from_raw_os_error(code),
+    if let Some(code) = e.raw_os_error() {
+        return io::Error::from_raw_os_error(code);
+    }
+    // tempfile wraps the operating system's error with the path: take the error it wraps.
+    let mut source = e.get_ref().map(|r| r as &(dyn std::error::Error + 'static));
+    while let Some(err) = source {
+        if let Some(code) = err
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+        {
+            return io::Error::from_raw_os_error(code);
+        }
+        source = err.source();
+    }
+    match e.get_ref() {
+        Some(_) => io::Error::from(e.kind()),
         None => e,
     }
 }

@@ -103,6 +103,21 @@ pub enum Invocation {
     Default(TopArgs),
 }
 
+/// The most worker threads `-T` takes (zstd takes at most 200): more only costs thread start-up
+/// and memory, never speed.
+pub const MAX_THREADS: usize = 256;
+
+/// Parses `-T N`: 0 (one per core) to [`MAX_THREADS`].
+fn parse_threads(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of threads"))?;
+    if n > MAX_THREADS {
+        return Err(format!("at most {MAX_THREADS} threads (0: one per core)"));
+    }
+    Ok(n)
+}
+
 /// Parses the command line. A subcommand is recognised only as the first argument, so every
 /// other word is a file; `-h`/`--help` and `-V`/`--version` of the default command show the
 /// whole tool's help.
@@ -219,7 +234,7 @@ pub struct CodecArgs {
     /// Work on N threads (0: one per core): compression codes 1 MiB chunks while the input is
     /// read, decompression decodes chunks read ahead while the output is written. The output
     /// does not depend on N.
-    #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
+    #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
 
     /// Turn the encoders' buffer pools off (every buffer is allocated and freed per use), for
@@ -398,7 +413,7 @@ pub struct PackArgs {
 
     /// Code records on N worker threads, in batches of 1024 records or 1 MiB (0: one per
     /// core). The archive does not depend on N.
-    #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
+    #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
 
     /// Turn the encoders' buffer pools off (every buffer is allocated and freed per use), for
@@ -459,7 +474,7 @@ pub struct UnpackArgs {
 
     /// Decode on N threads (0: one per core), runs of blocks each; the output does not depend
     /// on N.
-    #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
+    #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
     /// Decode with at most LIMIT bytes of memory (512M, 4G, 1GiB; max: no limit); an archive
     /// that needs more is refused, naming what it needs.
@@ -519,7 +534,7 @@ pub struct LsArgs {
 
     /// Decode on N threads (0: one per core), runs of blocks each; the listing does not depend
     /// on N.
-    #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
+    #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
     /// Decode with at most LIMIT bytes of memory (512M, 4G, 1GiB; max: no limit); an archive
     /// that needs more is refused, naming what it needs.
@@ -543,7 +558,7 @@ pub struct VerifyArgs {
     pub quiet: bool,
 
     /// Decode on N threads (0: one per core): a stream's chunks, or an archive's runs of blocks.
-    #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0)]
+    #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
     /// Decode with at most LIMIT bytes of memory (512M, 4G, 1GiB; max: no limit); an archive
     /// that needs more is refused, naming what it needs.

@@ -168,7 +168,7 @@ fn rm_keeps_an_input_that_is_not_a_regular_file() {
 }
 
 #[test]
-fn symlink_output_is_written_through_not_replaced() {
+fn symlink_output_replaces_the_file_it_leads_to_and_stays_a_link() {
     let dir = setup();
     let d = dir.path();
     fs::write(d.join("target.sgm"), b"old").unwrap();
@@ -180,14 +180,29 @@ fn symlink_output_is_written_through_not_replaced() {
     );
     assert_eq!(fs::read(d.join("target.sgm")).unwrap(), b"old");
 
-    let err = assert_success(&sigma(d, &["-f", "--rm", "-o", "link.sgm", "a.txt"], None));
-    assert!(err.contains("--rm ignored: link.sgm"), "{err}");
+    // The file the link leads to is replaced by a complete new file (so --rm may remove the
+    // input once it is verified); the link stays a link.
+    assert_ok(&sigma(d, &["-f", "--rm", "-o", "link.sgm", "a.txt"], None));
     assert!(fs::symlink_metadata(d.join("link.sgm"))
         .unwrap()
         .file_type()
         .is_symlink());
     assert_eq!(decoded(d, &fs::read(d.join("target.sgm")).unwrap()), A);
-    assert_eq!(fs::read(d.join("a.txt")).unwrap(), A);
+    assert!(!d.join("a.txt").exists(), "--rm removed the input");
+    fs::write(d.join("a.txt"), A).unwrap();
+
+    // A failure part-way leaves the file behind the link as it was.
+    let mut bad = sigma(d, &["-c", "b.txt"], None).stdout;
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x10;
+    fs::write(d.join("bad.sgm"), &bad).unwrap();
+    fs::write(d.join("precious.txt"), b"precious").unwrap();
+    std::os::unix::fs::symlink("precious.txt", d.join("plink")).unwrap();
+    assert_fails(&sigma(d, &["-d", "-f", "-o", "plink", "bad.sgm"], None));
+    assert_eq!(fs::read(d.join("precious.txt")).unwrap(), b"precious");
+    fs::remove_file(d.join("bad.sgm")).unwrap();
+    fs::remove_file(d.join("plink")).unwrap();
+    fs::remove_file(d.join("precious.txt")).unwrap();
 
     // The same for unpack and train outputs.
     fs::write(d.join("in.jsonl"), "{\"text\": \"hello\"}\n").unwrap();
@@ -220,6 +235,66 @@ fn symlink_output_is_written_through_not_replaced() {
             "x.sga"
         ])
     );
+}
+
+#[test]
+fn an_output_that_is_the_input_under_another_name_is_refused() {
+    let dir = setup();
+    let d = dir.path();
+    // A symbolic link to a hard link of the input, and the hard link itself.
+    fs::hard_link(d.join("a.txt"), d.join("h")).unwrap();
+    std::os::unix::fs::symlink("h", d.join("l")).unwrap();
+    for out in ["l", "h", "./a.txt"] {
+        let err = assert_fails(&sigma(d, &["-f", "-o", out, "a.txt"], None));
+        assert!(
+            err.contains("the output would be the input file itself"),
+            "{out}: {err}"
+        );
+        assert_eq!(fs::read(d.join("a.txt")).unwrap(), A, "{out}");
+    }
+    fs::write(d.join("in.jsonl"), "{\"text\": \"hello\"}\n").unwrap();
+    fs::hard_link(d.join("in.jsonl"), d.join("in2")).unwrap();
+    std::os::unix::fs::symlink("in2", d.join("inl")).unwrap();
+    let err = assert_fails(&sigma(d, &["pack", "-f", "-o", "inl", "in.jsonl"], None));
+    assert!(
+        err.contains("the output would be the input file itself"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read(d.join("in.jsonl")).unwrap(),
+        b"{\"text\": \"hello\"}\n"
+    );
+}
+
+#[test]
+fn temporary_names_never_appear_in_messages() {
+    let dir = setup();
+    let d = dir.path();
+    for args in [
+        &["-o", "nodir/x.sgm", "a.txt"][..],
+        &["pack", "-o", "nodir/x.sga", "a.txt"][..],
+    ] {
+        let err = assert_fails(&sigma(d, args, None));
+        assert!(!err.contains('~') && !err.contains("at path"), "{err}");
+        assert!(err.contains("nodir/x.sg"), "{err}");
+    }
+}
+
+#[test]
+fn threads_are_capped() {
+    let dir = setup();
+    for args in [
+        &["-T", "1000", "-c", "a.txt"][..],
+        &["pack", "-T", "257", "-o", "x", "a"][..],
+    ] {
+        let out = sigma(dir.path(), args, None);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            stderr(&out).contains("at most 256 threads"),
+            "{}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]
