@@ -1,4 +1,5 @@
-//! compress → decompress gives the input back; so do a small-chunk stream and a record.
+//! compress → decompress gives the input back; so do a small-chunk stream, a record, and a stream
+//! chunk (which may be coded `ADAPTIVE`).
 #![no_main]
 
 use std::io::Write;
@@ -31,5 +32,15 @@ fuzz_target!(|data: &[u8]| {
     Decoder::default()
         .decode(&payload, &mut out)
         .expect("fresh record decodes");
+    assert_eq!(out, data);
+
+    let mut chunk = Vec::new();
+    Encoder::default()
+        .encode_chunk(data, &mut chunk)
+        .expect("chunk within limits");
+    let mut out = Vec::new();
+    Decoder::default()
+        .decode_chunk(&chunk, &mut out)
+        .expect("fresh chunk decodes");
     assert_eq!(out, data);
 });

@@ -506,6 +506,7 @@ impl Decoder {
 }
 
 /// Decodes `n` bytes onto `hist` (which holds the frames, `base` bytes).
+#[allow(clippy::too_many_arguments)]
 fn decode_record(
     model: &ContextModel,
     mm: &mut MatchModel,

@@ -6,17 +6,18 @@
 //! contexts, each listing up to [`SLOT_SYMS`] bytes that followed it earlier in the record, with
 //! counts. A byte is coded PPM-style: in each adaptive context that exists and still lists a byte
 //! not excluded, one binary flag says whether the byte is one of those (an escape if not), then
-//! the byte is coded among them by count. The flag's probability comes from an adaptive
+//! the byte is coded among them by count, blended with the static model's frequency. The flag's
+//! probability comes from an adaptive
 //! secondary-estimation table whose cell is the context's order, shape (bytes listed, total
 //! count), whether anything is excluded, and how likely the static model finds the listed bytes:
 //! where the static model already predicts them the flag is cheap, so the static model's
 //! knowledge and the record's statistics are blended at the cost of one binary decision. After
 //! an escape the context's bytes are excluded; after the last adaptive order the static model
-//! codes the byte with all of them excluded in its first context. Every adaptive context visited
-//! learns the byte.
+//! codes the byte with all of them excluded, in every static context it visits. Every adaptive
+//! context visited learns the byte.
 //!
 //! Encoder and decoder run the same updates over the same bytes, so nothing of the adaptive
-//! state is transmitted. The model's memory is bounded by [`MAX_TABLE_BITS`]: 8 MiB of contexts.
+//! state is transmitted. The model's memory is bounded by [`MAX_TABLE_BITS`]: 16 MiB of contexts.
 
 use super::{ByteSet, ContextModel};
 use crate::coder::{RangeDecoder, RangeEncoder};
@@ -25,8 +26,8 @@ use crate::coder::{RangeDecoder, RangeEncoder};
 pub const ADAPTIVE_ORDERS: [u8; 4] = [5, 3, 2, 1];
 /// Bytes a context lists at most; a new byte then replaces the least frequent.
 pub const SLOT_SYMS: usize = 16;
-/// The table has at most `2^MAX_TABLE_BITS` contexts (of 64 bytes: 8 MiB).
-pub const MAX_TABLE_BITS: u32 = 17;
+/// The table has at most `2^MAX_TABLE_BITS` contexts (of 64 bytes: 16 MiB).
+pub const MAX_TABLE_BITS: u32 = 18;
 /// The table has at least `2^MIN_TABLE_BITS` contexts (64 KiB).
 const MIN_TABLE_BITS: u32 = 10;
 const ORDERS: usize = ADAPTIVE_ORDERS.len();
@@ -39,11 +40,11 @@ const MASS_SCAN: usize = 8;
 /// first visit (2).
 const SEE_LEN: usize = ORDERS * 4 * 8 * 8 * 2;
 /// The learning rate of the escape estimates (a shift).
-const SEE_RATE: u32 = 5;
+const SEE_RATE: u32 = 6;
 
 /// The table size of a record of `len` bytes: `2^bits` contexts with
-/// `bits = clamp(ceil(log2(max(len, 1))) - 3, 10, 17)`, so at most 8 bytes of table per byte of
-/// record (and at least 64 KiB, at most 8 MiB).
+/// `bits = clamp(ceil(log2(max(len, 1))) - 3, 10, 18)`, so at most 8 bytes of table per byte of
+/// record (and at least 64 KiB, at most 16 MiB).
 pub fn table_bits(len: usize) -> u32 {
     let log = len.max(1).next_power_of_two().trailing_zeros();
     log.saturating_sub(3).clamp(MIN_TABLE_BITS, MAX_TABLE_BITS)
@@ -69,6 +70,7 @@ pub struct AdaptiveModel {
     hist: u64,
     /// The slot of each order for the byte being coded, and whether its context was there.
     at: [usize; ORDERS],
+    check: [u32; ORDERS],
     found: [bool; ORDERS],
 }
 
@@ -132,6 +134,7 @@ impl AdaptiveModel {
             see: vec![0; SEE_LEN],
             hist: 0,
             at: [0; ORDERS],
+            check: [0; ORDERS],
             found: [false; ORDERS],
         }
     }
@@ -188,6 +191,7 @@ impl AdaptiveModel {
         for (j, &o) in ADAPTIVE_ORDERS.iter().enumerate() {
             let (idx, check) = self.locate(o);
             self.at[j] = idx;
+            self.check[j] = check;
             slots[j] = self.table[idx];
             self.found[j] = slots[j].check == check;
         }
@@ -208,6 +212,7 @@ impl AdaptiveModel {
             excl.set(u32::from(m));
         }
         let mut any = not.is_some();
+        let head = Head::of(model, state);
         let orders = ORDERS;
         let mut coded = orders;
         let slots = self.fetch();
@@ -216,37 +221,35 @@ impl AdaptiveModel {
             if !self.found[j] {
                 continue;
             }
-            let (mut tot, mut cnt, mut first, mut cx, mut fx) = (0u32, 0usize, None, None, 0);
+            let (mut tot, mut cnt, mut sp, mut wt, mut cx, mut fx) =
+                (0u32, 0usize, 0u32, 0u32, None, 0);
             for i in 0..s.n as usize {
                 let c = s.sym[i];
                 if excl.has(u32::from(c)) {
                     continue;
                 }
-                first.get_or_insert(c);
+                let f = head.freq(c);
+                let w = weight(s.freq[i], f);
                 if c == x {
-                    cx = Some(tot);
-                    fx = u32::from(s.freq[i]);
+                    cx = Some(wt);
+                    fx = w;
                 }
+                wt += w;
+                sp += f;
                 tot += u32::from(s.freq[i]);
                 cnt += 1;
             }
             if cnt == 0 {
                 continue;
             }
-            let si = see_index(
-                j,
-                cnt,
-                tot,
-                model.mass(state, &s.sym[..s.n as usize], &excl, MASS_SCAN),
-                !any,
-            );
+            let si = see_index(j, cnt, tot, sp, !any);
             let p = &mut self.see[si];
             let esc = cx.is_none();
             enc.encode_bit(u32::from(*p >> 4).clamp(1, 4095), esc);
             adapt(p, esc);
             if let Some(cum) = cx {
                 if cnt > 1 {
-                    enc.encode(cum, fx, tot);
+                    enc.encode(cum, fx, wt);
                 }
                 coded = j;
                 break;
@@ -259,7 +262,7 @@ impl AdaptiveModel {
         let next = if coded < orders {
             model.advance(state, x)
         } else if any {
-            model.encode_set(enc, state, x, &excl, not)
+            model.encode_set(enc, state, x, &excl)
         } else {
             model.encode_excluding(enc, state, x, not)
         };
@@ -281,6 +284,7 @@ impl AdaptiveModel {
             excl.set(u32::from(m));
         }
         let mut any = not.is_some();
+        let head = Head::of(model, state);
         let orders = ORDERS;
         let slots = self.fetch();
         for (j, s) in slots.iter().enumerate().take(orders) {
@@ -288,26 +292,23 @@ impl AdaptiveModel {
             if !self.found[j] {
                 continue;
             }
-            let (mut tot, mut cnt, mut first) = (0u32, 0usize, None);
+            let (mut tot, mut cnt, mut sp, mut wt, mut first) = (0u32, 0usize, 0u32, 0u32, None);
             for i in 0..s.n as usize {
                 let c = s.sym[i];
                 if excl.has(u32::from(c)) {
                     continue;
                 }
                 first.get_or_insert(c);
+                let f = head.freq(c);
+                wt += weight(s.freq[i], f);
+                sp += f;
                 tot += u32::from(s.freq[i]);
                 cnt += 1;
             }
             if cnt == 0 {
                 continue;
             }
-            let si = see_index(
-                j,
-                cnt,
-                tot,
-                model.mass(state, &s.sym[..s.n as usize], &excl, MASS_SCAN),
-                !any,
-            );
+            let si = see_index(j, cnt, tot, sp, !any);
             let p = &mut self.see[si];
             let esc = dec.decode_bit(u32::from(*p >> 4).clamp(1, 4095));
             adapt(p, esc);
@@ -315,7 +316,7 @@ impl AdaptiveModel {
                 let x = if cnt == 1 {
                     first.unwrap_or(0)
                 } else {
-                    let (r, code) = dec.decode_scale(tot);
+                    let (r, code) = dec.decode_scale(wt);
                     let mut cum = 0u32;
                     let mut hit = None;
                     for i in 0..s.n as usize {
@@ -323,7 +324,7 @@ impl AdaptiveModel {
                         if excl.has(u32::from(c)) {
                             continue;
                         }
-                        let f = u32::from(s.freq[i]);
+                        let f = weight(s.freq[i], head.freq(c));
                         hit = Some(c);
                         if code < r.wrapping_mul(cum + f) {
                             dec.decode_update(cum, f);
@@ -343,7 +344,7 @@ impl AdaptiveModel {
             any = true;
         }
         let (x, next) = if any {
-            model.decode_set(dec, state, &excl, not)
+            model.decode_set(dec, state, &excl)
         } else {
             model.decode_excluding(dec, state, not)
         };
@@ -355,11 +356,15 @@ impl AdaptiveModel {
     /// `coded`, or all of them if the static model did) learns `x`; then `x` joins the history.
     #[inline]
     fn learn(&mut self, x: u8, coded: usize) {
-        let orders = ORDERS;
-        for j in 0..orders.min(coded + 1) {
-            let idx = self.at[j];
-            if !self.found[j] {
-                let (_, check) = self.locate(ADAPTIVE_ORDERS[j]);
+        let visited = ORDERS.min(coded + 1);
+        for ((&idx, &check), &found) in self
+            .at
+            .iter()
+            .zip(&self.check)
+            .zip(&self.found)
+            .take(visited)
+        {
+            if !found {
                 let s = &mut self.table[idx];
                 *s = Slot {
                     check,
@@ -399,6 +404,46 @@ impl AdaptiveModel {
         }
         self.push(x);
     }
+}
+
+/// The first [`MASS_SCAN`] entries of a static context: bytes and first-visit frequencies.
+struct Head {
+    sym: [u8; MASS_SCAN],
+    freq: [u16; MASS_SCAN],
+    n: usize,
+}
+
+impl Head {
+    #[inline]
+    fn of(model: &ContextModel, state: u32) -> Head {
+        let mut h = Head {
+            sym: [0; MASS_SCAN],
+            freq: [0; MASS_SCAN],
+            n: 0,
+        };
+        for (c, f) in model.head(state, MASS_SCAN) {
+            h.sym[h.n] = c;
+            h.freq[h.n] = f;
+            h.n += 1;
+        }
+        h
+    }
+
+    /// The static frequency of `c` (0 if not among the first entries).
+    #[inline]
+    fn freq(&self, c: u8) -> u32 {
+        (0..self.n)
+            .find(|&i| self.sym[i] == c)
+            .map_or(0, |i| u32::from(self.freq[i]))
+    }
+}
+
+/// The weight of a candidate among an adaptive context's bytes: twice its count, plus the static
+/// model's first-visit frequency of it in 2^-11 units (0 to 31), so that among bytes the record
+/// has shown about equally often the static model's favourite goes first.
+#[inline(always)]
+fn weight(count: u16, f: u32) -> u32 {
+    2 * u32::from(count) + (f >> 11)
 }
 
 #[inline(always)]

@@ -358,22 +358,14 @@ impl ContextModel {
         n > 0 && self.arena[node + NODE_HEADER] >> 16 == u32::from(x)
     }
 
-    /// The static probability (of 2^16, first-visit frequencies) in context `state` of the bytes
-    /// of `syms` that `excl` does not hold.
+    /// The first `n` entries of context `state` (most frequent first): bytes and first-visit
+    /// frequencies.
     #[inline]
-    pub(crate) fn mass(&self, state: u32, syms: &[u8], excl: &ByteSet, scan: usize) -> u32 {
-        let mut want = ByteSet::default();
-        for &c in syms {
-            if !excl.has(u32::from(c)) {
-                want.set(u32::from(c));
-            }
-        }
+    pub(crate) fn head(&self, state: u32, n: usize) -> impl Iterator<Item = (u8, u16)> + '_ {
         node_syms(&self.arena, state as usize)
             .chunks_exact(2)
-            .take(scan)
-            .filter(|e| want.has(e[0] >> 16))
-            .map(|e| e[0] & 0xffff)
-            .sum()
+            .take(n)
+            .map(|e| ((e[0] >> 16) as u8, (e[0] & 0xffff) as u16))
     }
 
     /// The total of the bytes `node` lists that `excl` does not hold.
@@ -386,23 +378,30 @@ impl ContextModel {
             .sum()
     }
 
-    /// Codes `x` (not in `excl`) in context `state` with the bytes of `excl` excluded in the
-    /// first context visited; after an escape, as [`encode_excluding`](Self::encode_excluding)
-    /// does (the bytes of the context escaped from and `not` are excluded).
+    /// Codes `x` (not in `excl`) in context `state` with the bytes of `excl` excluded in every
+    /// context visited; after each escape the bytes of the context escaped from join them.
     pub(crate) fn encode_set(
         &self,
         enc: &mut RangeEncoder<'_>,
         state: u32,
         x: u8,
         excl: &ByteSet,
-        not: Option<u8>,
     ) -> u32 {
-        let node = state as usize;
-        let total = self.total_without(node, excl);
-        if let Some(next) = self.encode_in(enc, node, total, excl, u32::from(x)) {
-            return next;
+        let mut node = state as usize;
+        let mut excl = *excl;
+        loop {
+            let total = self.total_without(node, &excl);
+            if let Some(next) = self.encode_in(enc, node, total, &excl, u32::from(x)) {
+                return next;
+            }
+            for e in node_syms(&self.arena, node).chunks_exact(2) {
+                excl.set(e[0] >> 16);
+            }
+            node = match self.arena[node + 2] {
+                NO_NODE => return self.root,
+                s => s as usize,
+            };
         }
-        self.encode_escaped(enc, node, u32::from(x), not)
     }
 
     /// Decodes what [`encode_set`](Self::encode_set) coded.
@@ -411,14 +410,22 @@ impl ContextModel {
         dec: &mut RangeDecoder<'_>,
         state: u32,
         excl: &ByteSet,
-        not: Option<u8>,
     ) -> (u8, u32) {
-        let node = state as usize;
-        let total = self.total_without(node, excl);
-        if let Some(hit) = self.decode_in(dec, node, total, excl) {
-            return hit;
+        let mut node = state as usize;
+        let mut excl = *excl;
+        loop {
+            let total = self.total_without(node, &excl);
+            if let Some(hit) = self.decode_in(dec, node, total, &excl) {
+                return hit;
+            }
+            for e in node_syms(&self.arena, node).chunks_exact(2) {
+                excl.set(e[0] >> 16);
+            }
+            node = match self.arena[node + 2] {
+                NO_NODE => return (0, self.root), // only reachable on corrupt input
+                s => s as usize,
+            };
         }
-        self.decode_escaped(dec, node, not)
     }
 
     /// Codes byte `x` in context `state`; returns the context of the next byte.
