@@ -129,6 +129,9 @@ pub(super) struct Index {
     pub(super) block_records: u64,
     pub(super) context: ContextOptions,
     pub(super) records: Vec<RecordInfo>,
+    /// The length of each record's chain (the record itself included), so that it is known
+    /// without following the chain.
+    pub(super) chain_lens: Vec<u32>,
     /// The bank roots each record references (only records that reference any).
     pub(super) refs: HashMap<u64, Vec<u64>>,
     pub(super) block_crcs: Vec<(u32, u32)>,
@@ -247,6 +250,7 @@ impl Index {
             ..ContextOptions::default()
         };
         let mut records = Vec::with_capacity(count as usize);
+        let mut chain_lens: Vec<u32> = Vec::with_capacity(count as usize);
         let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
         // Per context: (last record, records since its keyframe, last keyframe, keyframes
         // since its root).
@@ -293,6 +297,8 @@ impl Index {
                 _ => return Err(bad("depends on records the index does not allow")),
             };
             last_of.insert(cid, next);
+            // At most keyframes_per_root + keyframe_interval (each at most 2^16): fits.
+            chain_lens.push(prev.map_or(1, |p| chain_lens[p as usize] + 1));
             records.push(RecordInfo {
                 offset: at,
                 payload_len,
@@ -329,6 +335,7 @@ impl Index {
             block_records,
             context,
             records,
+            chain_lens,
             refs,
             block_crcs,
         })
