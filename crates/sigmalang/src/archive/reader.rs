@@ -343,7 +343,11 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     bytes += len;
                     picked.push(p);
                     let pi = self.archive.index.records[p as usize];
-                    at = if pi.level == Level::Delta { pi.prev } else { None };
+                    at = if pi.level == Level::Delta {
+                        pi.prev
+                    } else {
+                        None
+                    };
                 }
                 picked.reverse();
                 frames.extend(picked);
@@ -402,9 +406,11 @@ impl<R: Read + Seek> ArchiveReader<R> {
         self.last_read = 0;
         // The chain taken in order through one context state: it holds only the records later
         // ones of the chain are coded against, and the first failure is reported for `n`.
+        let chain = self.chain(n);
+        self.plan(n, &chain)?;
         let mut state = ContextState::default();
         let mut last = None;
-        for r in self.chain(n) {
+        for r in chain {
             last = Some(self.take(&mut state, r));
         }
         out.extend_from_slice(&last.expect("a chain holds its record")?);
@@ -549,6 +555,53 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let ctx = || format!("record {r}");
         let limit = self.archive.memory_limit;
         let over = |needed: u64| Error::new(ErrorKind::MemoryLimit { needed, limit }).within(ctx());
+        let (start, block_len) = self.load_block(r, held)?;
+        let info = self.archive.index.records[r as usize];
+        let rs = (info.offset - start) as usize;
+        let re = rs + info.payload_len as usize;
+        let payload = &self.block[rs..re];
+        let header = crate::record::read_header(payload)
+            .map_err(|e| e.shifted(info.offset).within(ctx()))?;
+        let frames_len: u64 = frames.iter().map(|f| f.len() as u64).sum();
+        if frames_len > MAX_RECORD_LEN {
+            return Err(Error::corrupt(
+                format!(
+                    "the record is coded against {frames_len} bytes of frames; \
+                     the encoder allows at most {MAX_RECORD_LEN}"
+                ),
+                info.offset,
+            )
+            .within(ctx()));
+        }
+        // The decoder's history (frames and record), its output, and the caller's copy.
+        let needed = held
+            .saturating_add(block_len)
+            .saturating_add(frames_len)
+            .saturating_add(3 * header.raw_len);
+        if needed > limit {
+            return Err(over(needed));
+        }
+        if !self.lens.is_empty() {
+            self.lens[r as usize] = header.raw_len;
+        }
+        let mut out = Vec::new();
+        out.try_reserve_exact(header.raw_len as usize)
+            .map_err(|_| over(needed))?;
+        self.decoder
+            .as_mut()
+            .expect("checked by the caller")
+            .decode_with_frames(frames, payload, &mut out)
+            .map_err(|e| e.shifted(info.offset).within(ctx()))?;
+        Ok(out)
+    }
+
+    /// Reads `r`'s block into `self.block` (unless it holds it already) and verifies its
+    /// checksum, refusing a block that would not fit in the memory limit besides `held` bytes.
+    /// Returns the block's offset and length.
+    fn load_block(&mut self, r: u64, held: u64) -> Result<(u64, u64)> {
+        let ctx = || format!("record {r}");
+        let limit = self.archive.memory_limit;
+        let over = |needed: u64| Error::new(ErrorKind::MemoryLimit { needed, limit }).within(ctx());
         let block = r / self.archive.index.block_records;
         let first = block * self.archive.index.block_records;
         let last = (first + self.archive.index.block_records).min(self.len());
@@ -587,43 +640,83 @@ impl<R: Read + Seek> ArchiveReader<R> {
             }
             self.block_no = Some(block);
         }
-        let info = self.archive.index.records[r as usize];
-        let rs = (info.offset - start) as usize;
-        let re = rs + info.payload_len as usize;
-        let payload = &self.block[rs..re];
-        let header = crate::record::read_header(payload)
-            .map_err(|e| e.shifted(info.offset).within(ctx()))?;
-        let frames_len: u64 = frames.iter().map(|f| f.len() as u64).sum();
-        if frames_len > MAX_RECORD_LEN {
-            return Err(Error::corrupt(
-                format!(
-                    "the record is coded against {frames_len} bytes of frames; \
-                     the encoder allows at most {MAX_RECORD_LEN}"
-                ),
-                info.offset,
-            )
-            .within(ctx()));
+        Ok((start, block_len))
+    }
+
+    /// Checks, from the record headers alone and before anything is decoded, that the chain of
+    /// `n` is one the encoder can make and that each record fits in the memory limit: its
+    /// length, its frames (at most [`MAX_RECORD_LEN`] bytes, as the encoder allows) and the
+    /// records kept for it. A header found wrong is reported as its block's checksum error
+    /// if the block is damaged.
+    fn plan(&mut self, n: u64, chain: &[u64]) -> Result<()> {
+        let opts = self.archive.index.context;
+        let limit = self.archive.memory_limit;
+        let mut keyframe = 0u64;
+        let mut group: VecDeque<u64> = VecDeque::new();
+        let mut group_bytes = 0u64;
+        for &r in chain {
+            let level = self.archive.index.records[r as usize].level;
+            let checked = (|| -> Result<u64> {
+                let len = self.decoded_len(r)?;
+                let mut refs = 0u64;
+                for root in self.references(r).to_vec() {
+                    refs = refs.saturating_add(self.decoded_len(root)?);
+                }
+                let context = match level {
+                    Level::Root => 0,
+                    Level::Keyframe => keyframe,
+                    Level::Delta => group_bytes,
+                };
+                let frames = refs.saturating_add(context);
+                if frames > MAX_RECORD_LEN {
+                    return Err(Error::corrupt(
+                        format!(
+                            "the record is coded against {frames} bytes of frames; \
+                             the encoder allows at most {MAX_RECORD_LEN}"
+                        ),
+                        self.archive.index.records[r as usize].offset,
+                    )
+                    .within(format!("record {r}")));
+                }
+                let needed = (keyframe + group_bytes)
+                    .saturating_add(refs)
+                    .saturating_add(frames)
+                    .saturating_add(len.saturating_mul(3));
+                if needed > limit {
+                    return Err(Error::new(ErrorKind::MemoryLimit { needed, limit })
+                        .within(format!("record {r}")));
+                }
+                Ok(len)
+            })();
+            let len = match checked {
+                Ok(len) => len,
+                Err(e) => {
+                    // A damaged block is named as such rather than by what its damage says.
+                    let e = match self.load_block(r, 0) {
+                        Err(damaged) if matches!(damaged.kind(), ErrorKind::Checksum { .. }) => {
+                            damaged
+                        }
+                        _ => e,
+                    };
+                    return Err(if r == n {
+                        e
+                    } else {
+                        e.within(format!("record {n} depends on record {r}"))
+                    });
+                }
+            };
+            if level != Level::Delta {
+                keyframe = len;
+                group.clear();
+                group_bytes = 0;
+            }
+            group.push_back(len);
+            group_bytes += len;
+            while group.len() > opts.max_frames as usize || group_bytes > opts.window {
+                group_bytes -= group.pop_front().expect("non-empty");
+            }
         }
-        // The decoder's history (frames and record), its output, and the caller's copy.
-        let needed = held
-            .saturating_add(block_len)
-            .saturating_add(frames_len)
-            .saturating_add(3 * header.raw_len);
-        if needed > limit {
-            return Err(over(needed));
-        }
-        if !self.lens.is_empty() {
-            self.lens[r as usize] = header.raw_len;
-        }
-        let mut out = Vec::new();
-        out.try_reserve_exact(header.raw_len as usize)
-            .map_err(|_| over(needed))?;
-        self.decoder
-            .as_mut()
-            .expect("checked by the caller")
-            .decode_with_frames(frames, payload, &mut out)
-            .map_err(|e| e.shifted(info.offset).within(ctx()))?;
-        Ok(out)
+        Ok(())
     }
 
     /// Decodes record `n`.
