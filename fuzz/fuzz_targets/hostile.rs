@@ -17,7 +17,7 @@ use sigmalang::{varint, ArchiveReader, Codebook, ErrorKind};
 const LIMIT: u64 = 1 << 20;
 /// Decoding time grows with the lengths claimed under the limit (not with those refused):
 /// inputs claiming more than this in all are skipped.
-const MAX_DECODED: u64 = 8 << 20;
+const MAX_DECODED: u64 = 2 << 20;
 
 /// Takes the next byte of the input (0 once it is used up).
 fn next(data: &mut &[u8]) -> u8 {
