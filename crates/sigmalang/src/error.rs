@@ -59,8 +59,77 @@ pub enum ErrorKind {
         /// What is wrong, in words.
         what: String,
     },
+    /// Decoding would need more memory than the reader's limit allows (a record, chunk or
+    /// output larger than the caller accepts: see `set_memory_limit` on the readers).
+    MemoryLimit {
+        /// The bytes the operation needs, as estimated before anything is allocated (for
+        /// output limits: at least this many).
+        needed: u64,
+        /// The limit it was checked against.
+        limit: u64,
+    },
     /// An I/O error from the underlying reader or writer.
     Io(io::Error),
+}
+
+/// `bytes` in binary units with one decimal (`3.0 GiB`, `256.0 MiB`, `512 B`).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut unit = 0;
+    let mut v = bytes as f64;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+impl ErrorKind {
+    /// A copy of this kind (an I/O error is copied as its kind and message).
+    fn duplicate(&self) -> ErrorKind {
+        match self {
+            ErrorKind::Truncated { what } => ErrorKind::Truncated { what },
+            ErrorKind::BadMagic { found } => ErrorKind::BadMagic {
+                found: found.clone(),
+            },
+            ErrorKind::UnsupportedVersion {
+                what,
+                found,
+                supported,
+            } => ErrorKind::UnsupportedVersion {
+                what,
+                found: *found,
+                supported: *supported,
+            },
+            ErrorKind::Checksum {
+                what,
+                expected,
+                found,
+            } => ErrorKind::Checksum {
+                what,
+                expected: *expected,
+                found: *found,
+            },
+            ErrorKind::BadVarint => ErrorKind::BadVarint,
+            ErrorKind::Corrupt { what } => ErrorKind::Corrupt { what: what.clone() },
+            ErrorKind::CodebookMismatch { stream, given } => ErrorKind::CodebookMismatch {
+                stream: *stream,
+                given: *given,
+            },
+            ErrorKind::InvalidArgument { what } => {
+                ErrorKind::InvalidArgument { what: what.clone() }
+            }
+            ErrorKind::MemoryLimit { needed, limit } => ErrorKind::MemoryLimit {
+                needed: *needed,
+                limit: *limit,
+            },
+            ErrorKind::Io(e) => ErrorKind::Io(io::Error::new(e.kind(), e.to_string())),
+        }
+    }
 }
 
 /// An error of the SigmaLang codec: a [`ErrorKind`] and, for bad input, the byte offset at which
@@ -104,6 +173,16 @@ impl Error {
 
     pub(crate) fn invalid(what: impl Into<String>) -> Error {
         Error::new(ErrorKind::InvalidArgument { what: what.into() })
+    }
+
+    /// A copy of this error, for reporting one failure again to each record that depends on
+    /// it (an I/O error is copied as its kind and message).
+    pub(crate) fn duplicate(&self) -> Error {
+        Error {
+            kind: self.kind.duplicate(),
+            offset: self.offset,
+            context: self.context.clone(),
+        }
     }
 
     /// What went wrong.
@@ -171,6 +250,12 @@ impl fmt::Display for ErrorKind {
                  but codebook {given} was given"
             ),
             ErrorKind::InvalidArgument { what } => write!(f, "invalid argument: {what}"),
+            ErrorKind::MemoryLimit { needed, limit } => write!(
+                f,
+                "needs {} of memory; the limit is {}",
+                human_bytes(*needed),
+                human_bytes(*limit)
+            ),
             ErrorKind::Io(e) => write!(f, "I/O error: {e}"),
         }
     }

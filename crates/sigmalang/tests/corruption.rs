@@ -109,14 +109,27 @@ fn trailing_garbage_is_rejected() {
     }
 }
 
+/// Concatenated streams decode as one (`cat a.sgm b.sgm | sigma -d`, as with zstd, xz and
+/// gzip); other bytes after a stream are an error located where they start.
 #[test]
-fn concatenated_streams_are_rejected() {
+fn concatenated_streams_decode_and_other_trailing_data_is_rejected() {
     let streams = valid_streams();
     for (a_name, a) in &streams {
         for (b_name, b) in &streams {
-            let mut s = a.clone();
-            s.extend_from_slice(b);
-            let what = format!("{a_name} followed by {b_name}");
+            let s = [a.clone(), b.clone()].concat();
+            let expected = [decompress(a).unwrap(), decompress(b).unwrap()].concat();
+            assert_eq!(
+                decompress(&s).unwrap(),
+                expected,
+                "{a_name} followed by {b_name}"
+            );
+            let mut out = Vec::new();
+            StreamReader::new(&s[..]).read_to_end(&mut out).unwrap();
+            assert_eq!(out, expected, "{a_name} followed by {b_name}");
+        }
+        for tail in [&b"x"[..], b"\0\0\0\0", b"trailing", b"CE"] {
+            let s = [a.clone(), tail.to_vec()].concat();
+            let what = format!("{a_name} followed by {tail:?}");
             let e = expect_located_error(&s, &what);
             assert_eq!(e.offset(), Some(a.len() as u64), "{what}: {e}");
             expect_reader_error(&s, &what);

@@ -129,6 +129,9 @@ pub(super) struct Index {
     pub(super) block_records: u64,
     pub(super) context: ContextOptions,
     pub(super) records: Vec<RecordInfo>,
+    /// The length of each record's chain (the record itself included), so that it is known
+    /// without following the chain.
+    pub(super) chain_lens: Vec<u32>,
     /// The bank roots each record references (only records that reference any).
     pub(super) refs: HashMap<u64, Vec<u64>>,
     pub(super) block_crcs: Vec<(u32, u32)>,
@@ -195,7 +198,10 @@ impl Index {
                 file_len - 12,
             ));
         }
-        let mut idx = vec![0u8; (file_len - FOOTER_LEN as u64 - index_off) as usize];
+        let idx_len = file_len - FOOTER_LEN as u64 - index_off;
+        let mut idx = Vec::new();
+        reserve(&mut idx, idx_len, "the archive index")?;
+        idx.resize(idx_len as usize, 0);
         inner.seek(SeekFrom::Start(index_off))?;
         read_exact_at(inner, &mut idx, index_off, "the archive index")?;
         let body_len = idx.len() - 4;
@@ -228,7 +234,8 @@ impl Index {
         let keyframes_per_root = field(&mut pos)?;
         let max_frames = field(&mut pos)?;
         let window = field(&mut pos)?;
-        if count > idx.len() as u64
+        // Every entry takes at least two bytes (payload length and tag).
+        if count > idx.len() as u64 / 2
             || block_records == 0
             || block_records > u64::from(u32::MAX)
             || keyframe_interval == 0
@@ -246,7 +253,10 @@ impl Index {
             window,
             ..ContextOptions::default()
         };
-        let mut records = Vec::with_capacity(count as usize);
+        let mut records = Vec::new();
+        reserve(&mut records, count, "the record index")?;
+        let mut chain_lens: Vec<u32> = Vec::new();
+        reserve(&mut chain_lens, count, "the record index")?;
         let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
         // Per context: (last record, records since its keyframe, last keyframe, keyframes
         // since its root).
@@ -293,6 +303,8 @@ impl Index {
                 _ => return Err(bad("depends on records the index does not allow")),
             };
             last_of.insert(cid, next);
+            // At most keyframes_per_root + keyframe_interval (each at most 2^16): fits.
+            chain_lens.push(prev.map_or(1, |p| chain_lens[p as usize] + 1));
             records.push(RecordInfo {
                 offset: at,
                 payload_len,
@@ -329,10 +341,28 @@ impl Index {
             block_records,
             context,
             records,
+            chain_lens,
             refs,
             block_crcs,
         })
     }
+}
+
+/// Reserves room for `n` more items in `v`, sized from file data: a failed allocation is an
+/// error (`Io`, out of memory), not an abort.
+fn reserve<T>(v: &mut Vec<T>, n: u64, what: &str) -> Result<()> {
+    usize::try_from(n)
+        .ok()
+        .and_then(|n| v.try_reserve_exact(n).ok())
+        .ok_or_else(|| {
+            Error::new(ErrorKind::Io(std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                format!(
+                    "cannot allocate {} for {what}",
+                    crate::error::human_bytes(n.saturating_mul(std::mem::size_of::<T>() as u64))
+                ),
+            )))
+        })
 }
 
 #[cfg(test)]

@@ -10,10 +10,10 @@ use super::index::Index;
 use super::RecordInfo;
 use crate::checksum::crc32c;
 use crate::codebook::Codebook;
-use crate::container::{read_exact_at, read_full, FileHeader};
-use crate::context::{select_frames, ContextOptions, Level};
+use crate::container::{read_exact_at, read_full, FileHeader, DEFAULT_MEMORY_LIMIT};
+use crate::context::{ContextOptions, Level};
 use crate::error::{Error, ErrorKind, Result};
-use crate::record::Decoder;
+use crate::record::{Decoder, MAX_RECORD_LEN};
 
 /// An opened archive: its header, metadata and index, validated, and the codebook to decode
 /// it with. It does not read records itself: [`reader`](Self::reader) makes a reader of it over
@@ -25,6 +25,8 @@ pub struct Archive {
     pub(super) index: Arc<Index>,
     /// The codebook records are decoded with, once known.
     pub(super) codebook: Option<Arc<Codebook>>,
+    /// The most memory decoding one record may need (estimated before decoding).
+    pub(super) memory_limit: u64,
 }
 
 /// The most decoded bytes a reader keeps for decoding later records of the same contexts.
@@ -43,7 +45,24 @@ impl Archive {
             header,
             index: Arc::new(index),
             codebook,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
         })
+    }
+
+    /// Sets the most memory decoding one record may need, as estimated from the index and
+    /// the record headers before anything is allocated: the record's block, the records it is
+    /// coded against, about three copies of itself (history, decoded record, the caller's
+    /// copy) and the records of its context kept for the next ones. A record that needs more
+    /// is refused with [`ErrorKind::MemoryLimit`]. The default is
+    /// [`DEFAULT_MEMORY_LIMIT`](crate::container::DEFAULT_MEMORY_LIMIT) (256 MiB). Readers made
+    /// afterwards take it.
+    pub fn set_memory_limit(&mut self, bytes: u64) {
+        self.memory_limit = bytes;
+    }
+
+    /// The memory limit of readers made of this archive.
+    pub fn memory_limit(&self) -> u64 {
+        self.memory_limit
     }
 
     /// A reader of this archive over `source`, which holds the same bytes as the source the
@@ -69,6 +88,7 @@ impl Archive {
             cache_bytes: 0,
             cache_limit,
             last_read: 0,
+            lens: Vec::new(),
         }
     }
 
@@ -133,10 +153,20 @@ impl Archive {
         self.index.refs.get(&n).map_or(&[], |v| &v[..])
     }
 
+    /// The number of records in `n`'s chain ([`chain`](Self::chain)`(n).len()`), without
+    /// following the chain (0 if `n` does not exist).
+    pub fn chain_len(&self, n: u64) -> usize {
+        usize::try_from(n)
+            .ok()
+            .and_then(|n| self.index.chain_lens.get(n))
+            .map_or(0, |&l| l as usize)
+    }
+
     /// The records `n` depends on (its context's root and keyframes since it, and its records
     /// since its keyframe), oldest first, and `n` itself last.
     pub fn chain(&self, n: u64) -> Vec<u64> {
-        let mut chain = vec![n];
+        let mut chain = Vec::with_capacity(self.chain_len(n));
+        chain.push(n);
         let mut at = n;
         while let Some(p) = self.info(at).and_then(|r| r.prev) {
             chain.push(p);
@@ -160,13 +190,56 @@ pub struct ArchiveReader<R: Read + Seek> {
     /// Recently decoded records by index, and the order they came in (oldest first, the first
     /// to leave): a lookup is a hash probe, not a scan of the cache.
     /// Shared, not copied, with the chain being decoded.
-    pub(super) cache: HashMap<u64, Arc<[u8]>>,
+    pub(super) cache: HashMap<u64, Arc<Vec<u8>>>,
     pub(super) cache_order: VecDeque<u64>,
     pub(super) cache_bytes: usize,
     /// The most bytes `cache` holds.
     pub(super) cache_limit: usize,
     /// Bytes the last `get` read from the file.
     pub(super) last_read: u64,
+    /// Decoded lengths of records, as their headers say (`u64::MAX`: not read yet); empty
+    /// until first needed.
+    pub(super) lens: Vec<u64>,
+}
+
+/// What a context's records taken so far (in order, by a walk or along a chain) leave for its
+/// records still to come: the frames they may be coded against, and the failures they
+/// inherit. It depends only on the chain of the last record taken, so a state built along
+/// that chain is the state a walk reaches, and a walk reports the same whichever record it
+/// starts at.
+#[derive(Default)]
+pub(super) struct ContextState {
+    /// The last record taken.
+    pub(super) last: Option<u64>,
+    /// The last keyframe or root taken (decoded or not).
+    pub(super) line_last: Option<u64>,
+    /// The last keyframe or root decoded: the frame of the next keyframe.
+    keyframe: Option<(u64, Arc<Vec<u8>>)>,
+    /// The records of the current group (its keyframe or root, then deltas) that later deltas
+    /// may still be coded against: the last `max_frames` within `window`, oldest first.
+    group: VecDeque<(u64, Arc<Vec<u8>>)>,
+    group_bytes: u64,
+    /// The first failure of the keyframe line (root, keyframes), which every later record of
+    /// the context inherits until the next root: the record that failed and its error.
+    line_failed: Option<(u64, Error)>,
+    /// The first failure among the current group's deltas, which later deltas inherit.
+    group_failed: Option<(u64, Error)>,
+}
+
+impl ContextState {
+    /// Decoded bytes the state holds (a record both keyframe and in the group counted twice).
+    pub(super) fn held(&self) -> u64 {
+        self.group_bytes + self.keyframe.as_ref().map_or(0, |(_, b)| b.len() as u64)
+    }
+
+    /// Whether record `r` of `level` whose previous record is `prev` may be taken next.
+    pub(super) fn continues(&self, level: Level, prev: Option<u64>) -> bool {
+        match level {
+            Level::Root => true,
+            Level::Keyframe => prev.is_some() && self.line_last == prev,
+            Level::Delta => prev.is_some() && self.last == prev,
+        }
+    }
 }
 
 impl<R: Read + Seek> ArchiveReader<R> {
@@ -237,40 +310,63 @@ impl<R: Read + Seek> ArchiveReader<R> {
         self.archive.chain(n)
     }
 
+    /// The number of records in `n`'s chain, without following it (0 if `n` does not exist).
+    pub fn chain_len(&self, n: u64) -> usize {
+        self.archive.chain_len(n)
+    }
+
     /// The frames record `n` is coded against: the bank roots it references, then records of
-    /// its chain.
+    /// its chain. It reads the headers of the records it considers (remembering their lengths),
+    /// at most `max_frames` + 1 of them, so a listing of every record is linear in the archive.
     pub fn frames_of(&mut self, n: u64) -> Result<Vec<u64>> {
         let info = self
             .info(n)
             .ok_or_else(|| Error::invalid(format!("record {n} does not exist")))?;
         let mut frames = self.references(n).to_vec();
-        frames.extend(self.context_frames_of(n, info)?);
+        match info.level {
+            Level::Root => {}
+            Level::Keyframe => frames.extend(info.prev),
+            Level::Delta => {
+                // select_frames over the group, from its newest record back.
+                let opts = self.archive.index.context;
+                let mut picked = Vec::new();
+                let mut bytes = 0u64;
+                let mut at = info.prev;
+                while let Some(p) = at {
+                    if picked.len() >= opts.max_frames as usize {
+                        break;
+                    }
+                    let len = self.decoded_len(p)?;
+                    if bytes.saturating_add(len) > opts.window {
+                        break;
+                    }
+                    bytes += len;
+                    picked.push(p);
+                    let pi = self.archive.index.records[p as usize];
+                    at = if pi.level == Level::Delta {
+                        pi.prev
+                    } else {
+                        None
+                    };
+                }
+                picked.reverse();
+                frames.extend(picked);
+            }
+        }
         Ok(frames)
     }
 
-    fn context_frames_of(&mut self, n: u64, info: RecordInfo) -> Result<Vec<u64>> {
-        match info.level {
-            Level::Root => Ok(Vec::new()),
-            Level::Keyframe => Ok(info.prev.into_iter().collect()),
-            Level::Delta => {
-                let chain = self.chain(n);
-                let group_start = chain
-                    .iter()
-                    .rposition(|&r| self.archive.index.records[r as usize].level != Level::Delta)
-                    .unwrap_or(0);
-                let mut group = Vec::new();
-                for &r in &chain[group_start..chain.len() - 1] {
-                    let len = self.decoded_len(r)?;
-                    group.push((r, len));
-                }
-                let range = select_frames(&group, &self.archive.index.context);
-                Ok(group[range].iter().map(|&(i, _)| i).collect())
-            }
+    /// The decoded length of record `n` as its header says (read once, then remembered).
+    pub fn decoded_len(&mut self, n: u64) -> Result<u64> {
+        let info = self
+            .info(n)
+            .ok_or_else(|| Error::invalid(format!("record {n} does not exist")))?;
+        if self.lens.is_empty() {
+            self.lens = vec![u64::MAX; self.len() as usize];
         }
-    }
-
-    fn decoded_len(&mut self, n: u64) -> Result<u64> {
-        let info = self.info(n).expect("valid index");
+        if self.lens[n as usize] != u64::MAX {
+            return Ok(self.lens[n as usize]);
+        }
         let mut head = [0u8; crate::varint::MAX_LEN];
         self.inner.seek(SeekFrom::Start(info.offset))?;
         let k = read_full(
@@ -279,7 +375,14 @@ impl<R: Read + Seek> ArchiveReader<R> {
         )?;
         let h = crate::record::read_header(&head[..k])
             .map_err(|e| e.shifted(info.offset).within(format!("record {n}")))?;
+        self.lens[n as usize] = h.raw_len;
         Ok(h.raw_len)
+    }
+
+    /// Sets the most memory decoding one record may need (see
+    /// [`Archive::set_memory_limit`]).
+    pub fn set_memory_limit(&mut self, bytes: u64) {
+        self.archive.set_memory_limit(bytes);
     }
 
     /// Bytes the last [`get`](Self::get) read from the file (the blocks of the records it
@@ -298,89 +401,138 @@ impl<R: Read + Seek> ArchiveReader<R> {
             )));
         }
         if self.decoder.is_none() {
-            return Err(Error::new(ErrorKind::InvalidArgument {
-                what: format!(
-                    "the archive was made with codebook {}; give that codebook to read it",
-                    self.archive.header.codebook
-                ),
-            }));
+            return Err(self.no_codebook());
         }
         self.last_read = 0;
+        // The chain taken in order through one context state: it holds only the records later
+        // ones of the chain are coded against, and the first failure is reported for `n`.
         let chain = self.chain(n);
-        // Decoded chain records: (index, bytes), oldest first; the current group starts at
-        // the last keyframe or root.
-        let mut decoded: Vec<(u64, Arc<[u8]>)> = Vec::with_capacity(chain.len());
-        let mut group_start = 0;
-        for &r in &chain {
-            let level = self.archive.index.records[r as usize].level;
-            if level != Level::Delta {
-                group_start = decoded.len();
-            }
-            let bytes = match self.cached(r) {
-                Some(b) => b,
-                None => {
-                    let mut banked = Vec::new();
-                    for &root in self.references(r).to_vec().iter() {
-                        let b = match self.cached(root) {
-                            Some(b) => b,
-                            None => {
-                                let b: Arc<[u8]> = self
-                                    .decode_one(root, &[])
-                                    .map_err(|e| {
-                                        e.within(format!("record {n} depends on record {root}"))
-                                    })?
-                                    .into();
-                                self.remember(root, &b);
-                                b
-                            }
-                        };
-                        banked.push(b);
-                    }
-                    let mut frames: Vec<&[u8]> = banked.iter().map(|b| &b[..]).collect();
-                    let context_frames: Vec<&[u8]> = match level {
-                        Level::Root => Vec::new(),
-                        Level::Keyframe => {
-                            decoded.last().map(|(_, b)| &b[..]).into_iter().collect()
-                        }
-                        Level::Delta => {
-                            let group: Vec<(u64, u64)> = decoded[group_start..]
-                                .iter()
-                                .map(|(i, b)| (*i, b.len() as u64))
-                                .collect();
-                            let range = select_frames(&group, &self.archive.index.context);
-                            decoded[group_start + range.start..group_start + range.end]
-                                .iter()
-                                .map(|(_, b)| &b[..])
-                                .collect()
-                        }
-                    };
-                    frames.extend(context_frames);
-                    let bytes: Arc<[u8]> = self
-                        .decode_one(r, &frames)
-                        .map_err(|e| {
-                            if r == n {
-                                e
-                            } else {
-                                e.within(format!("record {n} depends on record {r}"))
-                            }
-                        })?
-                        .into();
-                    self.remember(r, &bytes);
-                    bytes
-                }
-            };
-            decoded.push((r, bytes));
+        self.plan(n, &chain)?;
+        let mut state = ContextState::default();
+        let mut last = None;
+        for r in chain {
+            last = Some(self.take(&mut state, r));
         }
-        out.extend_from_slice(&decoded.pop().expect("chain holds n").1);
+        out.extend_from_slice(&last.expect("a chain holds its record")?);
         Ok(())
     }
 
+    fn no_codebook(&self) -> Error {
+        Error::new(ErrorKind::InvalidArgument {
+            what: format!(
+                "the archive was made with codebook {}; give that codebook to read it",
+                self.archive.header.codebook
+            ),
+        })
+    }
+
+    /// Takes record `r` of the context whose state is `st` (`r` may follow it:
+    /// [`ContextState::continues`]): decodes it against the frames the state holds, or
+    /// inherits the failure of a record it depends on, and updates the state. Returns `r`'s
+    /// bytes or the error to report for `r`.
+    pub(super) fn take(&mut self, st: &mut ContextState, r: u64) -> Result<Arc<Vec<u8>>> {
+        let level = self.archive.index.records[r as usize].level;
+        st.last = Some(r);
+        if level != Level::Delta {
+            st.line_last = Some(r);
+        }
+        if level == Level::Root {
+            *st = ContextState {
+                last: Some(r),
+                line_last: Some(r),
+                ..ContextState::default()
+            };
+        }
+        let inherited = match level {
+            Level::Root => None,
+            Level::Keyframe => st.line_failed.as_ref(),
+            Level::Delta => st.line_failed.as_ref().or(st.group_failed.as_ref()),
+        };
+        if let Some((f, e)) = inherited {
+            return Err(e
+                .duplicate()
+                .within(format!("record {r} depends on record {f}")));
+        }
+        match self.decode_in(st, r, level) {
+            Ok(bytes) => {
+                let len = bytes.len() as u64;
+                if level != Level::Delta {
+                    st.keyframe = Some((r, Arc::clone(&bytes)));
+                    st.group.clear();
+                    st.group_bytes = 0;
+                    st.group_failed = None;
+                }
+                st.group.push_back((r, Arc::clone(&bytes)));
+                st.group_bytes += len;
+                let opts = self.archive.index.context;
+                while st.group.len() > opts.max_frames as usize || st.group_bytes > opts.window {
+                    let (_, old) = st.group.pop_front().expect("non-empty");
+                    st.group_bytes -= old.len() as u64;
+                }
+                Ok(bytes)
+            }
+            Err((f, e)) => {
+                let report = if f == r {
+                    e.duplicate()
+                } else {
+                    e.duplicate()
+                        .within(format!("record {r} depends on record {f}"))
+                };
+                if level == Level::Delta {
+                    st.group_failed = Some((f, e));
+                } else {
+                    st.line_failed = Some((f, e));
+                }
+                Err(report)
+            }
+        }
+    }
+
+    /// Decodes record `r` (of `level`, its context's state `st`) against its references and
+    /// the frames `st` holds, or finds it in the cache. An error names the record that failed
+    /// (`r`, or a bank root it references).
+    fn decode_in(
+        &mut self,
+        st: &ContextState,
+        r: u64,
+        level: Level,
+    ) -> std::result::Result<Arc<Vec<u8>>, (u64, Error)> {
+        if let Some(b) = self.cached(r) {
+            return Ok(b);
+        }
+        if self.decoder.is_none() {
+            return Err((r, self.no_codebook()));
+        }
+        let mut banked = Vec::new();
+        for &root in self.references(r).to_vec().iter() {
+            let b = match self.cached(root) {
+                Some(b) => b,
+                None => {
+                    let b = Arc::new(self.decode_one(root, &[], 0).map_err(|e| (root, e))?);
+                    self.remember(root, &b);
+                    b
+                }
+            };
+            banked.push(b);
+        }
+        let mut frames: Vec<&[u8]> = banked.iter().map(|b| &b[..]).collect();
+        match level {
+            Level::Root => {}
+            Level::Keyframe => frames.extend(st.keyframe.as_ref().map(|(_, b)| &b[..])),
+            Level::Delta => frames.extend(st.group.iter().map(|(_, b)| &b[..])),
+        }
+        let held = st.held() + banked.iter().map(|b| b.len() as u64).sum::<u64>();
+        let bytes = Arc::new(self.decode_one(r, &frames, held).map_err(|e| (r, e))?);
+        self.remember(r, &bytes);
+        Ok(bytes)
+    }
+
     /// Record `r`, if the cache holds it (shared, not copied).
-    fn cached(&self, r: u64) -> Option<Arc<[u8]>> {
+    fn cached(&self, r: u64) -> Option<Arc<Vec<u8>>> {
         self.cache.get(&r).cloned()
     }
 
-    fn remember(&mut self, r: u64, bytes: &Arc<[u8]>) {
+    fn remember(&mut self, r: u64, bytes: &Arc<Vec<u8>>) {
         if self.cache.contains_key(&r) {
             return;
         }
@@ -395,22 +547,82 @@ impl<R: Read + Seek> ArchiveReader<R> {
         }
     }
 
-    /// Reads and verifies `r`'s block and decodes `r` against `frames`.
-    fn decode_one(&mut self, r: u64, frames: &[&[u8]]) -> Result<Vec<u8>> {
+    /// Reads and verifies `r`'s block and decodes `r` against `frames`, while `held` bytes of
+    /// decoded records are kept for it and later records. Before allocating, checks the block's
+    /// size, the record's length and the frames' against the limits of the format and against
+    /// the memory limit.
+    fn decode_one(&mut self, r: u64, frames: &[&[u8]], held: u64) -> Result<Vec<u8>> {
         let ctx = || format!("record {r}");
+        let limit = self.archive.memory_limit;
+        let over = |needed: u64| Error::new(ErrorKind::MemoryLimit { needed, limit }).within(ctx());
+        let (start, block_len) = self.load_block(r, held)?;
+        let info = self.archive.index.records[r as usize];
+        let rs = (info.offset - start) as usize;
+        let re = rs + info.payload_len as usize;
+        let payload = &self.block[rs..re];
+        let header = crate::record::read_header(payload)
+            .map_err(|e| e.shifted(info.offset).within(ctx()))?;
+        let frames_len: u64 = frames.iter().map(|f| f.len() as u64).sum();
+        if frames_len > MAX_RECORD_LEN {
+            return Err(Error::corrupt(
+                format!(
+                    "the record is coded against {frames_len} bytes of frames; \
+                     the encoder allows at most {MAX_RECORD_LEN}"
+                ),
+                info.offset,
+            )
+            .within(ctx()));
+        }
+        // The decoder's history (frames and record), its output, and the caller's copy.
+        let needed = held
+            .saturating_add(block_len)
+            .saturating_add(frames_len)
+            .saturating_add(3 * header.raw_len);
+        if needed > limit {
+            return Err(over(needed));
+        }
+        if !self.lens.is_empty() {
+            self.lens[r as usize] = header.raw_len;
+        }
+        let mut out = Vec::new();
+        out.try_reserve_exact(header.raw_len as usize)
+            .map_err(|_| over(needed))?;
+        self.decoder
+            .as_mut()
+            .expect("checked by the caller")
+            .decode_with_frames(frames, payload, &mut out)
+            .map_err(|e| e.shifted(info.offset).within(ctx()))?;
+        Ok(out)
+    }
+
+    /// Reads `r`'s block into `self.block` (unless it holds it already) and verifies its
+    /// checksum, refusing a block that would not fit in the memory limit besides `held` bytes.
+    /// Returns the block's offset and length.
+    fn load_block(&mut self, r: u64, held: u64) -> Result<(u64, u64)> {
+        let ctx = || format!("record {r}");
+        let limit = self.archive.memory_limit;
+        let over = |needed: u64| Error::new(ErrorKind::MemoryLimit { needed, limit }).within(ctx());
         let block = r / self.archive.index.block_records;
         let first = block * self.archive.index.block_records;
         let last = (first + self.archive.index.block_records).min(self.len());
         let start = self.archive.index.records[first as usize].offset;
         let end = self.archive.index.records[last as usize - 1].offset
             + self.archive.index.records[last as usize - 1].payload_len;
+        let block_len = end - start;
+        if held.saturating_add(block_len) > limit {
+            return Err(over(held.saturating_add(block_len)));
+        }
         if self.block_no != Some(block) {
             self.block_no = None;
-            self.block.resize((end - start) as usize, 0);
+            self.block.clear();
+            self.block
+                .try_reserve_exact(block_len as usize)
+                .map_err(|_| over(held.saturating_add(block_len)))?;
+            self.block.resize(block_len as usize, 0);
             self.inner.seek(SeekFrom::Start(start))?;
             read_exact_at(&mut self.inner, &mut self.block, start, "a record block")
                 .map_err(|e| e.within(ctx()))?;
-            self.last_read += end - start;
+            self.last_read += block_len;
             let stored = self.archive.index.block_crcs[block as usize].0;
             let computed = crc32c(&self.block);
             if stored != computed {
@@ -428,16 +640,83 @@ impl<R: Read + Seek> ArchiveReader<R> {
             }
             self.block_no = Some(block);
         }
-        let info = self.archive.index.records[r as usize];
-        let rs = (info.offset - start) as usize;
-        let re = rs + info.payload_len as usize;
-        let mut out = Vec::new();
-        self.decoder
-            .as_mut()
-            .expect("checked by the caller")
-            .decode_with_frames(frames, &self.block[rs..re], &mut out)
-            .map_err(|e| e.shifted(info.offset).within(ctx()))?;
-        Ok(out)
+        Ok((start, block_len))
+    }
+
+    /// Checks, from the record headers alone and before anything is decoded, that the chain of
+    /// `n` is one the encoder can make and that each record fits in the memory limit: its
+    /// length, its frames (at most [`MAX_RECORD_LEN`] bytes, as the encoder allows) and the
+    /// records kept for it. A header found wrong is reported as its block's checksum error
+    /// if the block is damaged.
+    fn plan(&mut self, n: u64, chain: &[u64]) -> Result<()> {
+        let opts = self.archive.index.context;
+        let limit = self.archive.memory_limit;
+        let mut keyframe = 0u64;
+        let mut group: VecDeque<u64> = VecDeque::new();
+        let mut group_bytes = 0u64;
+        for &r in chain {
+            let level = self.archive.index.records[r as usize].level;
+            let checked = (|| -> Result<u64> {
+                let len = self.decoded_len(r)?;
+                let mut refs = 0u64;
+                for root in self.references(r).to_vec() {
+                    refs = refs.saturating_add(self.decoded_len(root)?);
+                }
+                let context = match level {
+                    Level::Root => 0,
+                    Level::Keyframe => keyframe,
+                    Level::Delta => group_bytes,
+                };
+                let frames = refs.saturating_add(context);
+                if frames > MAX_RECORD_LEN {
+                    return Err(Error::corrupt(
+                        format!(
+                            "the record is coded against {frames} bytes of frames; \
+                             the encoder allows at most {MAX_RECORD_LEN}"
+                        ),
+                        self.archive.index.records[r as usize].offset,
+                    )
+                    .within(format!("record {r}")));
+                }
+                let needed = (keyframe + group_bytes)
+                    .saturating_add(refs)
+                    .saturating_add(frames)
+                    .saturating_add(len.saturating_mul(3));
+                if needed > limit {
+                    return Err(Error::new(ErrorKind::MemoryLimit { needed, limit })
+                        .within(format!("record {r}")));
+                }
+                Ok(len)
+            })();
+            let len = match checked {
+                Ok(len) => len,
+                Err(e) => {
+                    // A damaged block is named as such rather than by what its damage says.
+                    let e = match self.load_block(r, 0) {
+                        Err(damaged) if matches!(damaged.kind(), ErrorKind::Checksum { .. }) => {
+                            damaged
+                        }
+                        _ => e,
+                    };
+                    return Err(if r == n {
+                        e
+                    } else {
+                        e.within(format!("record {n} depends on record {r}"))
+                    });
+                }
+            };
+            if level != Level::Delta {
+                keyframe = len;
+                group.clear();
+                group_bytes = 0;
+            }
+            group.push_back(len);
+            group_bytes += len;
+            while group.len() > opts.max_frames as usize || group_bytes > opts.window {
+                group_bytes -= group.pop_front().expect("non-empty");
+            }
+        }
+        Ok(())
     }
 
     /// Decodes record `n`.

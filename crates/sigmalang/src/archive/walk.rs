@@ -2,10 +2,11 @@
 //! ([`ArchiveReader::walk`], [`walk_until`](ArchiveReader::walk_until)), and the same on worker
 //! threads ([`walk_parallel`](ArchiveReader::walk_parallel)), each worker decoding runs of blocks.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{Read, Seek};
 use std::sync::{mpsc, Mutex};
 
+use super::reader::ContextState;
 use super::ArchiveReader;
 use crate::checksum::Crc32c;
 use crate::error::{Error, ErrorKind, Result};
@@ -36,7 +37,14 @@ impl<R: Read + Seek> ArchiveReader<R> {
 
     /// Walks the records `range` (whole blocks: it starts on a block boundary and ends on
     /// one or at the end) as [`walk_until`](Self::walk_until) does.
-    fn walk_blocks(
+    ///
+    /// Linear in the archive: each context keeps its state across the walk (the records its
+    /// next ones are coded against, and the failures they inherit), so each record is decoded
+    /// once, against frames already at hand. A context whose records before `range` were not
+    /// walked (a parallel walk's run), or whose state was dropped to keep the walk's memory
+    /// bounded, is brought up to date along its chain, which gives the state a walk from the
+    /// first record reaches: what the walk reports does not depend on where it starts.
+    pub(super) fn walk_blocks(
         &mut self,
         range: std::ops::Range<u64>,
         mut each: impl FnMut(u64, Result<&[u8]>) -> std::ops::ControlFlow<()>,
@@ -44,15 +52,46 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let mut block_content = Crc32c::new();
         let mut block_ok = true;
         let mut block_members: Vec<u64> = Vec::new();
-        let mut out = Vec::new();
         let len = self.len();
+        // Context states, each with when it was last used, and the contexts by last use.
+        let mut states: HashMap<u32, (ContextState, u64)> = HashMap::new();
+        let mut by_use: BTreeMap<u64, u32> = BTreeMap::new();
+        let mut held = 0u64;
+        let budget = crate::container::WALK_HOLD_BYTES.min(self.archive.memory_limit / 2);
         for n in range {
-            out.clear();
-            match self.get_into(n, &mut out) {
-                Ok(()) => {
-                    block_content.update(&out);
+            let info = self.archive.index.records[n as usize];
+            let mut st = match states.remove(&info.context) {
+                Some((st, used)) => {
+                    by_use.remove(&used);
+                    held -= st.held();
+                    st
+                }
+                None => ContextState::default(),
+            };
+            if !st.continues(info.level, info.prev) {
+                st = ContextState::default();
+                if let Some(p) = info.prev {
+                    for r in self.chain(p) {
+                        let _ = self.take(&mut st, r);
+                    }
+                }
+            }
+            let result = self.take(&mut st, n);
+            held += st.held();
+            states.insert(info.context, (st, n));
+            by_use.insert(n, info.context);
+            // Past the budget, drop the least recently used contexts' records.
+            while held > budget && by_use.len() > 1 {
+                let (_, cid) = by_use.pop_first().expect("non-empty");
+                if let Some((old, _)) = states.remove(&cid) {
+                    held -= old.held();
+                }
+            }
+            match result {
+                Ok(bytes) => {
+                    block_content.update(&bytes);
                     block_members.push(n);
-                    if each(n, Ok(&out)).is_break() {
+                    if each(n, Ok(&bytes)).is_break() {
                         return;
                     }
                 }

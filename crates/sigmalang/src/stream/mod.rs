@@ -40,12 +40,32 @@ pub fn compress(input: &[u8]) -> Vec<u8> {
     w.finish().expect("writing to a Vec cannot fail")
 }
 
-/// Decompresses a complete stream.
+/// Decompresses a complete stream (or several, concatenated).
 ///
 /// # Errors
 /// Any damage to the stream: bad magic or version, checksum mismatch, truncation, trailing data.
 pub fn decompress(stream: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     StreamReader::new(stream).read_all_into(&mut out)?;
+    Ok(out)
+}
+
+/// Decompresses a complete stream (or several, concatenated) into at most `limit` bytes of
+/// output: a stream that would decode to more is refused with
+/// [`ErrorKind::MemoryLimit`](crate::ErrorKind::MemoryLimit) before the output grows past it
+/// (a chunk is decoded first, within the reader's default memory limit, then refused). The
+/// memory used is the output and one chunk.
+///
+/// ```
+/// let packed = sigmalang::compress(&[b'a'; 100_000]);
+/// assert!(sigmalang::stream::decompress_with_limit(&packed, 1000).is_err());
+/// assert_eq!(sigmalang::stream::decompress_with_limit(&packed, 100_000).unwrap().len(), 100_000);
+/// ```
+///
+/// # Errors
+/// As [`decompress`], and the limit.
+pub fn decompress_with_limit(stream: &[u8], limit: u64) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    StreamReader::new(stream).read_all_limited(&mut out, limit)?;
     Ok(out)
 }

@@ -8,7 +8,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use super::MAX_CHUNK_SIZE;
 use crate::checksum::Crc32c;
 use crate::codebook::Codebook;
-use crate::container::{read_full, FileHeader, FileKind, HEADER_LEN};
+use crate::container::{read_full, FileHeader, FileKind, DEFAULT_MEMORY_LIMIT, HEADER_LEN, MAGIC};
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::{self, Decoder};
 use crate::varint;
@@ -46,6 +46,13 @@ pub struct StreamReader<R: Read> {
     ahead: VecDeque<Ahead>,
     threads: Option<rayon::ThreadPool>,
     decoders: Arc<Vec<Mutex<Decoder>>>,
+    /// The most memory decoding one chunk may need (payload, history, output).
+    memory_limit: u64,
+    /// Where the stream being read starts (after the streams before it, when streams are
+    /// concatenated).
+    stream_start: u64,
+    /// The first bytes of the next stream's header, read while looking past a trailer.
+    peeked: Vec<u8>,
 }
 
 /// What the next chunk of a stream is, once read and verified.
@@ -108,7 +115,19 @@ impl<R: Read> StreamReader<R> {
             ahead: VecDeque::new(),
             threads: None,
             decoders: Arc::new(Vec::new()),
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+            stream_start: 0,
+            peeked: Vec::new(),
         }
+    }
+
+    /// Sets the most memory decoding one chunk may need: its payload and twice its decoded
+    /// length (the decoder's history and its output), checked before the chunk is decoded. A
+    /// chunk that needs more is refused with [`ErrorKind::MemoryLimit`]. The default,
+    /// [`DEFAULT_MEMORY_LIMIT`] (256 MiB), refuses no chunk a writer makes (at most 16 MiB).
+    /// With worker threads, each chunk in flight is checked on its own.
+    pub fn set_memory_limit(&mut self, bytes: u64) {
+        self.memory_limit = bytes;
     }
 
     /// Decodes chunks on `threads` worker threads (0: one per core): the reader reads and
@@ -139,12 +158,16 @@ impl<R: Read> StreamReader<R> {
             return Ok(h);
         }
         let mut h = [0u8; HEADER_LEN];
-        let n = read_full(&mut self.inner, &mut h)?;
-        let header = FileHeader::parse(&h[..n])?;
+        let k = self.peeked.len();
+        h[..k].copy_from_slice(&self.peeked);
+        let n = k + read_full(&mut self.inner, &mut h[k..])?;
+        self.peeked.clear();
+        let base = self.stream_start;
+        let header = FileHeader::parse(&h[..n]).map_err(|e| e.shifted(base))?;
         if header.kind != FileKind::Stream {
             return Err(Error::corrupt(
                 "this is a record archive, not a stream (use `sigma unpack`)",
-                5,
+                base + 5,
             ));
         }
         let given = self.decoder.codebook().id();
@@ -154,10 +177,10 @@ impl<R: Read> StreamReader<R> {
                     stream: header.codebook,
                     given,
                 },
-                8,
+                base + 8,
             ));
         }
-        self.offset = HEADER_LEN as u64;
+        self.offset = base + HEADER_LEN as u64;
         self.header = Some(header);
         self.adaptive = h[4] >= 3;
         Ok(header)
@@ -337,6 +360,16 @@ impl<R: Read> StreamReader<R> {
             )
             .within(ctx()));
         }
+        if payload_len > self.memory_limit {
+            return Err(Error::at(
+                ErrorKind::MemoryLimit {
+                    needed: payload_len,
+                    limit: self.memory_limit,
+                },
+                chunk_start,
+            )
+            .within(ctx()));
+        }
         // Read what is there rather than allocating what the length field claims.
         payload.clear();
         let got = (&mut self.inner)
@@ -370,7 +403,25 @@ impl<R: Read> StreamReader<R> {
         let header =
             record::read_header(&payload).map_err(|e| e.shifted(payload_start).within(ctx()))?;
         if header.raw_len > MAX_CHUNK_SIZE as u64 {
-            return Err(Error::corrupt("chunk larger than the limit", payload_start).within(ctx()));
+            return Err(Error::corrupt(
+                format!(
+                    "chunk of {} bytes is larger than the {MAX_CHUNK_SIZE}-byte limit",
+                    header.raw_len
+                ),
+                payload_start,
+            )
+            .within(ctx()));
+        }
+        let needed = payload_len + 2 * header.raw_len;
+        if needed > self.memory_limit {
+            return Err(Error::at(
+                ErrorKind::MemoryLimit {
+                    needed,
+                    limit: self.memory_limit,
+                },
+                payload_start,
+            )
+            .within(ctx()));
         }
         self.chunks += 1;
         Ok(Next::Chunk {
@@ -453,18 +504,61 @@ impl<R: Read> StreamReader<R> {
         if u64::from(len) != self.offset - start {
             return Err(corrupt("trailer length field is wrong", self.offset - 4));
         }
-        let mut extra = [0u8; 1];
-        if read_full(&mut self.inner, &mut extra)? != 0 {
+        // Another stream may follow (`cat a.sgm b.sgm`): it is read on as one.
+        let mut next = [0u8; 4];
+        let k = read_full(&mut self.inner, &mut next)?;
+        if k == 0 {
+            self.done = true;
+            return Ok(());
+        }
+        if next[..k] != MAGIC[..k] {
             return Err(Error::corrupt(
-                "trailing data after the end of the stream",
+                "trailing data after the end of the stream (not another stream)",
                 self.offset,
             ));
         }
-        self.done = true;
+        self.stream_start = self.offset;
+        self.peeked = next[..k].to_vec();
+        self.header = None;
+        self.adaptive = false;
+        self.chunks = 0;
+        self.index_crc = Crc32c::new();
+        self.content_crc = Crc32c::new();
+        self.total = 0;
         Ok(())
     }
 
-    /// Reads the whole stream, appending the content to `out`.
+    /// Reads the whole stream (and the streams concatenated after it), appending the content
+    /// to `out`, and fails with [`ErrorKind::MemoryLimit`] before `out` would grow past
+    /// `max_out` bytes.
+    pub(crate) fn read_all_limited(&mut self, out: &mut Vec<u8>, max_out: u64) -> Result<()> {
+        loop {
+            let pending = &self.out[self.out_pos..];
+            if !pending.is_empty() {
+                let needed = out.len() as u64 + pending.len() as u64;
+                let over = || {
+                    Error::new(ErrorKind::MemoryLimit {
+                        needed,
+                        limit: max_out,
+                    })
+                    .within("the decompressed output")
+                };
+                if needed > max_out {
+                    return Err(over());
+                }
+                out.try_reserve(pending.len()).map_err(|_| over())?;
+                out.extend_from_slice(pending);
+                self.out_pos = self.out.len();
+            }
+            if self.done {
+                return Ok(());
+            }
+            self.next_chunk()?;
+        }
+    }
+
+    /// Reads the whole stream (and the streams concatenated after it), appending the content
+    /// to `out`.
     pub fn read_all_into(&mut self, out: &mut Vec<u8>) -> Result<()> {
         loop {
             if self.out_pos < self.out.len() {

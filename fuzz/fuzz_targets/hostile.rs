@@ -1,0 +1,171 @@
+#![no_main]
+//! Crafted archives with valid checksums (the target lays out the header, payloads, index,
+//! block checksums and footer from the input, so every input gets past the checksums): records
+//! claiming up to 1 GiB, index fields at their extremes (max_frames up to 2^32-1, window up to
+//! 2^64-1), chains of up to 65,536 records from a short input. Read with a 1 MiB memory limit,
+//! they never panic, every record that needs more than the limit is refused, the parallel walk
+//! reports what the sequential walk reports, and a listing's calls agree with the chain.
+
+use std::io::Cursor;
+
+use libfuzzer_sys::fuzz_target;
+use sigmalang::archive::END_MAGIC;
+use sigmalang::checksum::crc32c;
+use sigmalang::container::{FileHeader, FileKind};
+use sigmalang::{varint, ArchiveReader, Codebook, ErrorKind};
+
+const LIMIT: u64 = 1 << 20;
+/// Decoding time grows with the lengths claimed under the limit (not with those refused):
+/// inputs claiming more than this in all are skipped.
+const MAX_DECODED: u64 = 2 << 20;
+
+/// Takes the next byte of the input (0 once it is used up).
+fn next(data: &mut &[u8]) -> u8 {
+    match data.split_first() {
+        Some((&b, rest)) => {
+            *data = rest;
+            b
+        }
+        None => 0,
+    }
+}
+
+fn next16(data: &mut &[u8]) -> u64 {
+    u64::from(next(data)) << 8 | u64::from(next(data))
+}
+
+fuzz_target!(|input: &[u8]| {
+    let mut data = input;
+    let block_records = 1 + u64::from(next(&mut data) % 32);
+    let keyframe_interval = 1 + next16(&mut data);
+    let keyframes_per_root = 1 + next16(&mut data);
+    let max_frames = [0, 1, 2, 3, u64::from(u32::MAX), u64::from(next(&mut data))]
+        [usize::from(next(&mut data) % 6)];
+    let window = [0, 1, 4096, 1 << 20, 1 << 30, u64::MAX][usize::from(next(&mut data) % 6)];
+    // Record templates, each repeated: (context, level, payload, claimed length).
+    let mut records: Vec<(u32, u64, Vec<u8>, u64)> = Vec::new();
+    while !data.is_empty() && records.len() < 1 << 16 {
+        let shape = next(&mut data);
+        let context = u32::from(shape & 3);
+        let level = u64::from((shape >> 2) % 3);
+        let repeat = if shape & 0x80 != 0 { 1 + next16(&mut data) } else { 1 };
+        let (payload, claimed) = match next(&mut data) {
+            k @ 0..=30 => {
+                // MODELED, claiming 2^k bytes (+ a little), with a short body.
+                let claimed = (1u64 << k) + u64::from(next(&mut data));
+                let mut p = Vec::new();
+                varint::write(&mut p, claimed << 2 | 1);
+                let body = usize::from(next(&mut data) % 16) + 1;
+                for _ in 0..body {
+                    p.push(next(&mut data));
+                }
+                (p, claimed)
+            }
+            n => {
+                // STORED, really holding its bytes.
+                let len = usize::from(n % 64);
+                let mut p = Vec::new();
+                varint::write(&mut p, (len as u64) << 2);
+                for _ in 0..len {
+                    p.push(next(&mut data));
+                }
+                (p, len as u64)
+            }
+        };
+        for _ in 0..repeat.min((1 << 16) - records.len() as u64) {
+            records.push((context, level, payload.clone(), claimed));
+        }
+    }
+    let decoded: u64 = records
+        .iter()
+        .map(|r| r.3)
+        .filter(|&c| 3 * c <= LIMIT)
+        .sum();
+    if decoded > MAX_DECODED {
+        return;
+    }
+    // The archive, laid out as the writer lays one out.
+    let header = FileHeader {
+        kind: FileKind::Archive,
+        codebook: Codebook::default_codebook().id(),
+    };
+    let mut bytes = header.to_bytes().to_vec();
+    varint::write(&mut bytes, 0);
+    bytes.extend_from_slice(&crc32c(b"").to_le_bytes());
+    let mut block_crcs = Vec::new();
+    for block in records.chunks(block_records as usize) {
+        let start = bytes.len();
+        for r in block {
+            bytes.extend_from_slice(&r.2);
+        }
+        block_crcs.push(crc32c(&bytes[start..]));
+    }
+    let index_off = bytes.len() as u64;
+    let mut idx = Vec::new();
+    for v in [
+        records.len() as u64,
+        block_records,
+        keyframe_interval,
+        keyframes_per_root,
+        max_frames,
+        window,
+    ] {
+        varint::write(&mut idx, v);
+    }
+    for r in &records {
+        varint::write(&mut idx, r.2.len() as u64);
+        varint::write(&mut idx, u64::from(r.0) << 3 | r.1);
+    }
+    for c in block_crcs {
+        idx.extend_from_slice(&c.to_le_bytes());
+        idx.extend_from_slice(&0u32.to_le_bytes());
+    }
+    idx.extend_from_slice(&crc32c(&idx).to_le_bytes());
+    bytes.extend_from_slice(&idx);
+    bytes.extend_from_slice(&index_off.to_le_bytes());
+    bytes.extend_from_slice(&END_MAGIC);
+
+    let Ok(mut reader) = ArchiveReader::open(Cursor::new(&bytes[..])) else {
+        return;
+    };
+    reader.set_memory_limit(LIMIT);
+    let mut one = Vec::new();
+    let failed = reader.walk(|n, r| {
+        if 3 * records[n as usize].3 > LIMIT {
+            assert!(r.is_err(), "record {n} needs more than the limit yet decoded");
+        }
+        if let Err(e) = &r {
+            if let ErrorKind::MemoryLimit { needed, limit } = e.kind() {
+                assert!(needed > limit, "{e}");
+            }
+        }
+        one.push((n, r.map(<[u8]>::to_vec).map_err(|e| e.to_string())));
+    });
+    let mut two = Vec::new();
+    let walked = reader.walk_parallel(
+        || Ok(Cursor::new(&bytes[..])),
+        2,
+        |n, r| {
+            two.push((n, r.map(<[u8]>::to_vec).map_err(|e| e.to_string())));
+            std::ops::ControlFlow::Continue(())
+        },
+    );
+    assert_eq!(walked.ok(), Some(failed));
+    assert!(one == two, "the parallel walk differs");
+    for n in 0..reader.len() {
+        // chain() is linear in the chain: checked on a sample, so the loop stays linear.
+        if n % 257 == 0 || n + 1 == reader.len() {
+            assert_eq!(reader.chain_len(n), reader.chain(n).len());
+        }
+        let _ = reader.frames_of(n);
+        let _ = reader.decoded_len(n);
+    }
+    if !reader.is_empty() {
+        let last = reader.len() - 1;
+        if let Ok(got) = reader.get(last) {
+            // A record that decodes by itself decodes as the walk decoded it (or the walk
+            // met the block's content checksum, which this target does not fill in).
+            assert!(got.len() as u64 <= LIMIT);
+        }
+    }
+});
