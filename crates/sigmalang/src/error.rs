@@ -61,6 +61,16 @@ pub enum ErrorKind {
     },
     /// An I/O error from the underlying reader or writer.
     Io(io::Error),
+    /// A worker thread panicked (a bug in this crate) while coding a job; the work it was
+    /// given is lost, and the error's context names what it was (`chunk 3`, `record 17`).
+    WorkerPanicked {
+        /// What the worker does (`encoder`, `decoder`, `walker`, ...).
+        role: &'static str,
+        /// The job's number among those its worker pool was given, from 0.
+        job: u64,
+        /// What the panic said.
+        message: String,
+    },
 }
 
 /// An error of the SigmaLang codec: a [`ErrorKind`] and, for bad input, the byte offset at which
@@ -172,6 +182,10 @@ impl fmt::Display for ErrorKind {
             ),
             ErrorKind::InvalidArgument { what } => write!(f, "invalid argument: {what}"),
             ErrorKind::Io(e) => write!(f, "I/O error: {e}"),
+            ErrorKind::WorkerPanicked { role, job, message } => write!(
+                f,
+                "a {role} worker panicked on job {job} (a bug; please report it): {message}"
+            ),
         }
     }
 }
