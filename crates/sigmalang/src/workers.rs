@@ -132,8 +132,21 @@ struct Shared<'a, S, T> {
     states: Vec<Mutex<S>>,
     /// Makes a worker's state, at the start and after a panic.
     factory: Box<dyn Fn() -> S + Send + Sync + 'a>,
-    tasks: Mutex<Receiver<Task<'a, S, T>>>,
+    /// The jobs waiting for a worker, and the idle workers.
+    dispatch: Mutex<Dispatch<'a, S, T>>,
+    /// Wakes worker `i` (`wake[i]`) when a job comes for it or the pool is dropped.
+    wake: Vec<Condvar>,
     turns: Turns,
+}
+
+/// Jobs waiting, oldest first, and idle workers, the last to become idle on top: the next job
+/// goes to it, so that the workers in use are as few as the jobs in flight (each worker's state
+/// grows with what it has coded, and a pool of many workers with few jobs in flight touches
+/// only a few of them).
+struct Dispatch<'a, S, T> {
+    waiting: VecDeque<Task<'a, S, T>>,
+    idle: Vec<usize>,
+    closed: bool,
 }
 
 /// A job submitted and not yet taken back: its number, its declared cost and its results.
@@ -148,8 +161,8 @@ struct Slot<T> {
 /// [`start`](Workers::start), the scope for one of [`scoped`](Workers::scoped).
 pub(crate) struct Workers<'a, S, T> {
     shared: Arc<Shared<'a, S, T>>,
-    /// Where jobs go to the worker threads; `None` with one worker (jobs run here).
-    tasks: Option<Sender<Task<'a, S, T>>>,
+    /// Whether the pool has worker threads (with one worker, jobs run here).
+    threaded: bool,
     /// Jobs in flight, oldest first.
     queue: VecDeque<Slot<T>>,
     next_id: u64,
@@ -203,24 +216,27 @@ impl<'a, S: Send + 'a, T: Send + 'a> Workers<'a, S, T> {
         spawn: impl Fn(String, Box<dyn FnOnce() + Send + 'a>) -> std::io::Result<()>,
     ) -> Result<Self> {
         let n = n.max(1);
-        let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared {
             role,
             states: (0..n).map(|_| Mutex::new(factory())).collect(),
             factory,
-            tasks: Mutex::new(rx),
+            dispatch: Mutex::new(Dispatch {
+                waiting: VecDeque::new(),
+                idle: Vec::new(),
+                closed: false,
+            }),
+            wake: (0..n).map(|_| Condvar::new()).collect(),
             turns: Turns::default(),
         });
-        let mut workers = Workers {
+        let workers = Workers {
             shared,
-            tasks: None,
+            threaded: n > 1,
             queue: VecDeque::new(),
             next_id: 0,
             held: 0,
             bound,
         };
         if n > 1 {
-            workers.tasks = Some(tx);
             for i in 0..n {
                 let shared = Arc::clone(&workers.shared);
                 // On failure, dropping `workers` stops the threads already started.
@@ -269,7 +285,7 @@ impl<'a, S: Send + 'a, T: Send + 'a> Workers<'a, S, T> {
         let id = self.next_id;
         self.next_id += 1;
         self.held += cost;
-        let Some(tasks) = &self.tasks else {
+        if !self.threaded {
             let (tx, results) = mpsc::channel();
             let mut state = self.shared.states[0]
                 .lock()
@@ -284,16 +300,19 @@ impl<'a, S: Send + 'a, T: Send + 'a> Workers<'a, S, T> {
             drop(state);
             self.queue.push_back(Slot { id, cost, results });
             return;
-        };
+        }
         let (tx, results) = mpsc::sync_channel(1);
         let task = Task {
             id,
             job: Box::new(job),
             results: tx,
         };
-        // The workers stop only when the pool is dropped, so they are there to receive; were
-        // they not, the job's result would say so.
-        let _ = tasks.send(task);
+        let mut dispatch = self.shared.lock_dispatch();
+        dispatch.waiting.push_back(task);
+        if let Some(worker) = dispatch.idle.pop() {
+            self.shared.wake[worker].notify_one();
+        }
+        drop(dispatch);
         self.queue.push_back(Slot { id, cost, results });
         // The woken worker may be queued on this thread's core while another core idles, and
         // the job would start only when this thread next blocks: yielding lets it start now.
@@ -339,7 +358,7 @@ impl<'a, S: Send + 'a, T: Send + 'a> Workers<'a, S, T> {
         if last {
             let slot = self.queue.pop_front().expect("a job in flight");
             self.held -= slot.cost;
-            if self.tasks.is_some() {
+            if self.threaded {
                 self.shared.turns.advance(slot.id + 1);
             }
         }
@@ -358,9 +377,19 @@ impl<'a, S: Send + 'a, T: Send + 'a> Workers<'a, S, T> {
 
 impl<S, T> Drop for Workers<'_, S, T> {
     fn drop(&mut self) {
-        // The job sender and result receivers go with the fields: idle workers see the channel
-        // closed, busy ones find nobody to report to, and those waiting for their turn wake.
+        // Idle workers wake and stop, busy ones find nobody to report to (the result receivers
+        // go with the fields), and those waiting for their turn wake.
         self.shared.turns.stop();
+        self.shared.lock_dispatch().closed = true;
+        for wake in &self.shared.wake {
+            wake.notify_one();
+        }
+    }
+}
+
+impl<'a, S, T> Shared<'a, S, T> {
+    fn lock_dispatch(&self) -> std::sync::MutexGuard<'_, Dispatch<'a, S, T>> {
+        self.dispatch.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -368,13 +397,23 @@ impl<S, T> Drop for Workers<'_, S, T> {
 fn work<S, T>(shared: &Shared<'_, S, T>, index: usize) {
     loop {
         let task = {
-            let tasks = shared.tasks.lock().unwrap_or_else(PoisonError::into_inner);
-            tasks.recv()
+            let mut dispatch = shared.lock_dispatch();
+            loop {
+                if dispatch.closed {
+                    return;
+                }
+                if let Some(task) = dispatch.waiting.pop_front() {
+                    break task;
+                }
+                // Woken without a job (another worker took it first): idle again.
+                if !dispatch.idle.contains(&index) {
+                    dispatch.idle.push(index);
+                }
+                dispatch = shared.wake[index]
+                    .wait(dispatch)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
         };
-        let Ok(task) = task else { return };
-        if shared.turns.stopped() {
-            return;
-        }
         let mut state = shared.states[index]
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
@@ -444,6 +483,14 @@ mod tests {
 
     const THREADS: [usize; 4] = [1, 2, 3, 8];
 
+    /// A bound of `n` jobs per worker and no byte bound.
+    fn jobs(n: usize) -> Bound {
+        Bound {
+            jobs_per_worker: n,
+            bytes: usize::MAX,
+        }
+    }
+
     /// Runs `f` on a thread of its own; fails if it takes longer than 20 s (a hang).
     fn within_20s(f: impl FnOnce() + Send + 'static) {
         let (tx, rx) = mpsc::channel();
@@ -476,10 +523,7 @@ mod tests {
                 m.fetch_add(1, Ordering::SeqCst);
                 0u64
             };
-            let bound = Bound {
-                jobs_per_worker: 2,
-                bytes: usize::MAX,
-            };
+            let bound = jobs(2);
             let mut w = Workers::start(n, "test", factory, bound).unwrap();
             assert_eq!(w.len(), n);
             let mut got = Vec::new();
@@ -508,13 +552,29 @@ mod tests {
         }
     }
 
+    /// Jobs go to the worker idle last: with one job in flight at a time, a pool of eight
+    /// workers codes with few of them (a state grows with what it coded; with jobs handed to
+    /// the workers in turn, every state would).
+    #[test]
+    fn few_jobs_in_flight_use_few_workers() {
+        let mut w = Workers::start(8, "test", || 0u32, jobs(1)).unwrap();
+        for i in 0..200u64 {
+            w.submit(0, move |uses: &mut u32, _| {
+                *uses += 1;
+                busy(i);
+            });
+            w.take().unwrap().unwrap();
+        }
+        let mut used = 0;
+        w.for_each_state(|uses| used += usize::from(*uses > 0));
+        // One, unless a worker was slow to go idle again after a job (a busy host).
+        assert!(used <= 4, "{used} of 8 workers used");
+    }
+
     #[test]
     fn a_panic_is_an_error_naming_the_job_and_the_pool_goes_on() {
         for n in THREADS {
-            let bound = Bound {
-                jobs_per_worker: 4,
-                bytes: usize::MAX,
-            };
+            let bound = jobs(4);
             let mut w = Workers::start(n, "test", || 0u32, bound).unwrap();
             let mut got = Vec::new();
             for i in 0..40u32 {
@@ -548,16 +608,7 @@ mod tests {
             }
         }
         // A panicking job's state is made afresh: with one worker, the count starts again.
-        let mut w = Workers::start(
-            1,
-            "test",
-            || 0u32,
-            Bound {
-                jobs_per_worker: 1,
-                bytes: usize::MAX,
-            },
-        )
-        .unwrap();
+        let mut w = Workers::start(1, "test", || 0u32, jobs(1)).unwrap();
         let mut count = |w: &mut Workers<'static, u32, u32>, panic: bool| {
             w.submit(0, move |uses, _| {
                 *uses += 1;
@@ -626,10 +677,7 @@ mod tests {
     #[test]
     fn pieces_come_in_order_and_wait_for_their_turn() {
         for n in THREADS {
-            let bound = Bound {
-                jobs_per_worker: 2,
-                bytes: usize::MAX,
-            };
+            let bound = jobs(2);
             let mut w = Workers::start(n, "test", || (), bound).unwrap();
             // Set by each job as it ends: a piece of job j may go only once job j - 1 ended.
             let ended: Arc<Vec<AtomicBool>> =
@@ -667,10 +715,7 @@ mod tests {
         // With threads: one worker runs its jobs as they are submitted, pieces never wait.
         for n in [2, 3, 8] {
             within_20s(move || {
-                let bound = Bound {
-                    jobs_per_worker: 4,
-                    bytes: usize::MAX,
-                };
+                let bound = jobs(4);
                 let mut w = Workers::start(n, "test", || (), bound).unwrap();
                 for job in 0..(4 * n as u64) {
                     // Later jobs hand pieces over: they wait for a turn that never comes.
@@ -695,10 +740,7 @@ mod tests {
                 let borrowed = vec![7u8; 100];
                 let r = catch_unwind(AssertUnwindSafe(|| {
                     std::thread::scope(|scope| {
-                        let bound = Bound {
-                            jobs_per_worker: 2,
-                            bytes: usize::MAX,
-                        };
+                        let bound = jobs(2);
                         let mut w = Workers::scoped(scope, n, "test", || 0usize, bound).unwrap();
                         for job in 0..(2 * n) {
                             let borrowed = &borrowed;

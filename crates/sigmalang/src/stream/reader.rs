@@ -120,19 +120,29 @@ impl<R: Read> StreamReader<R> {
     }
 
     /// Decodes chunks on `threads` worker threads (0: one per core): the reader reads and
-    /// verifies up to two chunks a worker ahead, and the workers decode them while the caller
-    /// takes the output. What the reader yields, and where it stops with which error on a
-    /// damaged stream, do not depend on the number of threads. Memory grows to about three
-    /// chunk sizes (and their payloads) per thread.
+    /// verifies up to two chunks a worker ahead, and at most 64 MiB of payloads and decoded
+    /// output beyond one chunk, and the workers decode them while the caller takes the output.
+    /// What the reader yields, and where it stops with which error on a damaged stream, do not
+    /// depend on the number of threads, and neither does the memory of the chunks read ahead
+    /// (each worker's decoder keeps its own tables).
     ///
     /// # Errors
     /// If the threads cannot be started.
-    pub fn with_threads(mut self, threads: usize) -> Result<StreamReader<R>> {
+    pub fn with_threads(self, threads: usize) -> Result<StreamReader<R>> {
+        self.with_threads_reading_ahead(threads, READ_AHEAD)
+    }
+
+    /// [`with_threads`](Self::with_threads), reading ahead at most `bound`.
+    fn with_threads_reading_ahead(
+        mut self,
+        threads: usize,
+        bound: Bound,
+    ) -> Result<StreamReader<R>> {
         let n = crate::workers::count(threads);
         if n > 1 {
             let codebook = Arc::clone(self.decoder.codebook());
             let factory = move || Decoder::new(Arc::clone(&codebook));
-            self.workers = Some(Workers::start(n, "decoder", factory, READ_AHEAD)?);
+            self.workers = Some(Workers::start(n, "decoder", factory, bound)?);
         }
         Ok(self)
     }
@@ -639,6 +649,47 @@ mod tests {
             }
         }
         assert!(errors > 0);
+    }
+
+    /// The read-ahead holds at most its byte bound beyond one chunk, however many threads.
+    #[test]
+    fn the_read_ahead_is_bounded_in_bytes() {
+        let (input, stream) = sample();
+        // A chunk's cost: its payload and its decoded bytes.
+        let costs: Vec<usize> = chunks_of(&stream)
+            .iter()
+            .map(|(_, p)| {
+                p.len() + record::read_header(&stream[p.clone()]).unwrap().raw_len as usize
+            })
+            .collect();
+        let (largest, smallest) = (*costs.iter().max().unwrap(), *costs.iter().min().unwrap());
+        for threads in [2, 3, 8, 32] {
+            for bytes in [1, 2 * largest, 5 * largest] {
+                let bound = Bound {
+                    jobs_per_worker: 2,
+                    bytes,
+                };
+                let mut r = StreamReader::new(&stream[..])
+                    .with_threads_reading_ahead(threads, bound)
+                    .unwrap();
+                let (mut out, mut buf, mut most) = (Vec::new(), [0u8; 301], 0);
+                loop {
+                    let n = r.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    out.extend_from_slice(&buf[..n]);
+                    let workers = r.workers.as_ref().unwrap();
+                    assert!(workers.held() <= bytes + largest, "{threads} threads");
+                    most = most.max(workers.in_flight());
+                }
+                assert_eq!(out, input);
+                assert!(
+                    most <= (bytes / costs[0] + 1).min(2 * threads),
+                    "{most} in flight"
+                );
+            }
+        }
     }
 
     /// After a decode error, the "earlier read failed" error names the same offset with or
