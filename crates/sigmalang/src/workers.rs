@@ -609,7 +609,7 @@ mod tests {
         }
         // A panicking job's state is made afresh: with one worker, the count starts again.
         let mut w = Workers::start(1, "test", || 0u32, jobs(1)).unwrap();
-        let mut count = |w: &mut Workers<'static, u32, u32>, panic: bool| {
+        let count = |w: &mut Workers<'static, u32, u32>, panic: bool| {
             w.submit(0, move |uses, _| {
                 *uses += 1;
                 assert!(!panic, "asked to");
@@ -635,9 +635,9 @@ mod tests {
                 let mut rng = TestRng(n as u64 * 31 + bytes as u64);
                 // The caller's own count: costs submitted and not yet taken back.
                 let (mut costs, mut held, mut max_held, mut max_jobs) = (VecDeque::new(), 0, 0, 0);
-                let mut take = |w: &mut Workers<'static, (), Vec<u8>>,
-                                costs: &mut VecDeque<usize>,
-                                held: &mut usize| {
+                let take = |w: &mut Workers<'static, (), Vec<u8>>,
+                            costs: &mut VecDeque<usize>,
+                            held: &mut usize| {
                     let out = w.take().unwrap().unwrap();
                     let cost = costs.pop_front().unwrap();
                     assert_eq!(out.len(), cost);

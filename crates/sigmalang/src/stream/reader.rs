@@ -685,7 +685,7 @@ mod tests {
                 }
                 assert_eq!(out, input);
                 assert!(
-                    most <= (bytes / costs[0] + 1).min(2 * threads),
+                    most <= (bytes / smallest + 1).min(2 * threads),
                     "{most} in flight"
                 );
             }
