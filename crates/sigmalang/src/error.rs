@@ -70,6 +70,16 @@ pub enum ErrorKind {
     },
     /// An I/O error from the underlying reader or writer.
     Io(io::Error),
+    /// A worker thread panicked (a bug in this crate) while coding a job; the work it was
+    /// given is lost, and the error's context names what it was (`chunk 3`, `record 17`).
+    WorkerPanicked {
+        /// What the worker does (`encoder`, `decoder`, `walker`, ...).
+        role: &'static str,
+        /// The job's number among those its worker pool was given, from 0.
+        job: u64,
+        /// What the panic said.
+        message: String,
+    },
 }
 
 /// `bytes` in binary units with one decimal (`3.0 GiB`, `256.0 MiB`, `512 B`).
@@ -126,6 +136,11 @@ impl ErrorKind {
             ErrorKind::MemoryLimit { needed, limit } => ErrorKind::MemoryLimit {
                 needed: *needed,
                 limit: *limit,
+            },
+            ErrorKind::WorkerPanicked { role, job, message } => ErrorKind::WorkerPanicked {
+                role,
+                job: *job,
+                message: message.clone(),
             },
             ErrorKind::Io(e) => ErrorKind::Io(io::Error::new(e.kind(), e.to_string())),
         }
@@ -257,6 +272,10 @@ impl fmt::Display for ErrorKind {
                 human_bytes(*limit)
             ),
             ErrorKind::Io(e) => write!(f, "I/O error: {e}"),
+            ErrorKind::WorkerPanicked { role, job, message } => write!(
+                f,
+                "a {role} worker panicked on job {job} (a bug; please report it): {message}"
+            ),
         }
     }
 }

@@ -3,9 +3,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{mpsc, Arc, Mutex};
-
-use rayon::prelude::*;
+use std::sync::Arc;
 
 use super::writer::Coder;
 use super::{ArchiveOptions, ArchiveWriter};
@@ -14,6 +12,11 @@ use crate::codebook::Codebook;
 use crate::context::{ContextOptions, ContextStack, FramePool, Level};
 use crate::error::{Error, Result};
 use crate::record::{Encoder, EncoderStats};
+use crate::workers::{Bound, Workers};
+
+/// Records a worker codes in one job: small pieces, so that a worker done with its jobs does
+/// not idle while another finishes a long run of the batch.
+const JOB_RECORDS: usize = 4;
 
 /// A worker of the batch encoder: an encoder and its Σ-bank lookup scratch.
 pub(super) struct Worker {
@@ -37,36 +40,37 @@ pub(super) struct Plan {
     pub(super) result: Result<()>,
 }
 
-/// A batch's records and their plans, payloads filled in.
+/// Records and their plans, payloads filled in: a job's, or a whole batch's.
 pub(super) type CodedBatch = (Vec<Pending>, Vec<Plan>);
 
-/// What a batch handed to the workers sends back: the Σ-bank it was lent, and the coded batch
-/// or what a panicking worker said.
-type Report = (Bank, std::result::Result<CodedBatch, String>);
-
-/// A batch handed to the workers: its records and plans come back, coded, on `done`.
+/// A batch handed to the workers, in jobs of [`JOB_RECORDS`] records that come back, coded, in
+/// order; they read the Σ-bank it was lent.
 pub(super) struct InFlight {
+    /// The batch's first record, its records and its jobs.
+    pub(super) first: u64,
     pub(super) len: u64,
-    pub(super) done: mpsc::Receiver<Report>,
+    pub(super) jobs: usize,
+    pub(super) bank: Arc<Bank>,
 }
 
 /// Where the batch encoder's Σ-bank is. A batch reads the bank while it is coded, and roots
-/// enter it only between batches: the bank goes with the batch being coded and comes back with
-/// its report, so that no two can hold it at once.
+/// enter it only between batches: the bank goes with the batch being coded and comes back once
+/// all its jobs are done, so that no two can hold it at once.
 pub(super) enum BankSlot {
     /// Here, no batch is being coded.
     Here(Bank),
     /// With the batch being coded.
     Lent(InFlight),
-    /// Gone with a batch whose worker stopped without reporting (the writer has failed).
+    /// Gone with a batch that did not give it back (the writer has failed).
     Lost,
 }
 
-/// The batch encoder: workers, their threads, the records waiting, the Σ-bank (with the batch
-/// being coded, if any), and the roots waiting to enter it.
+/// The batch encoder: workers, the records waiting, the Σ-bank (with the batch being coded, if
+/// any), and the roots waiting to enter it.
 pub(super) struct Batches {
-    pub(super) workers: Arc<Vec<Mutex<Worker>>>,
-    pub(super) threads: Option<rayon::ThreadPool>,
+    /// One batch at most is in flight, and batches are bounded by the archive options
+    /// (`batch_records`, `batch_bytes`): the pool needs no bound of its own.
+    pub(super) workers: Workers<'static, Worker, CodedBatch>,
     pub(super) pending: Vec<Pending>,
     /// Bytes of the records in `pending`.
     pub(super) pending_bytes: usize,
@@ -78,22 +82,17 @@ pub(super) struct Batches {
 impl Batches {
     /// A batch encoder for `opts` (`opts.worker_count()` workers) coding with `codebook`.
     pub(super) fn new(codebook: &Arc<Codebook>, opts: &ArchiveOptions) -> Result<Batches> {
-        let n = opts.worker_count();
-        let workers = (0..n)
-            .map(|_| {
-                Mutex::new(Worker {
-                    encoder: Encoder::with_config(Arc::clone(codebook), opts.encoder),
-                    shared: Vec::new(),
-                })
-            })
-            .collect();
-        let threads = match n {
-            1 => None,
-            n => Some(crate::workers::pool(n, "worker")?),
+        let (codebook, config) = (Arc::clone(codebook), opts.encoder);
+        let factory = move || Worker {
+            encoder: Encoder::with_config(Arc::clone(&codebook), config),
+            shared: Vec::new(),
+        };
+        let unbounded = Bound {
+            jobs_per_worker: usize::MAX,
+            bytes: usize::MAX,
         };
         Ok(Batches {
-            workers: Arc::new(workers),
-            threads,
+            workers: Workers::start(opts.worker_count(), "batch", factory, unbounded)?,
             pending: Vec::new(),
             pending_bytes: 0,
             bank: BankSlot::Here(Bank::new(opts.bank)),
@@ -116,54 +115,73 @@ impl Batches {
 
     /// Adds the counters of every worker's encoder to `total`.
     pub(super) fn merge_stats(&self, total: &mut EncoderStats) {
-        for w in self.workers.iter() {
-            let w = w.lock().unwrap_or_else(|e| e.into_inner());
-            total.merge(&w.encoder.stats());
-        }
+        self.workers
+            .for_each_state(|w| total.merge(&w.encoder.stats()));
     }
 
     /// Waits for the batch being coded, if any; returns the bank and the coded batch.
     fn take_bank(&mut self) -> Result<(Bank, Option<CodedBatch>)> {
-        match std::mem::replace(&mut self.bank, BankSlot::Lost) {
-            BankSlot::Here(bank) => Ok((bank, None)),
-            BankSlot::Lent(flight) => match flight.done.recv() {
-                Ok((bank, Ok(coded))) => Ok((bank, Some(coded))),
-                Ok((bank, Err(panic))) => {
-                    self.bank = BankSlot::Here(bank);
-                    Err(Error::invalid(format!(
-                        "a batch worker panicked (a bug; please report it): {panic}"
-                    )))
-                }
-                Err(_) => Err(Error::invalid(
+        let flight = match std::mem::replace(&mut self.bank, BankSlot::Lost) {
+            BankSlot::Here(bank) => return Ok((bank, None)),
+            BankSlot::Lent(flight) => flight,
+            BankSlot::Lost => {
+                return Err(Error::invalid(
                     "a batch worker stopped before finishing its batch",
-                )),
-            },
-            BankSlot::Lost => Err(Error::invalid(
-                "a batch worker stopped before finishing its batch",
-            )),
+                ))
+            }
+        };
+        let len = flight.len as usize;
+        let (mut pending, mut plans) = (Vec::with_capacity(len), Vec::with_capacity(len));
+        let mut outcome = Ok(());
+        for job in 0..flight.jobs {
+            match self.workers.take() {
+                Some(Ok((p, c))) => {
+                    pending.extend(p);
+                    plans.extend(c);
+                }
+                Some(Err(e)) => {
+                    if outcome.is_ok() {
+                        let first = flight.first + (job * JOB_RECORDS) as u64;
+                        let last = (first + JOB_RECORDS as u64).min(flight.first + flight.len);
+                        outcome = Err(e.within(format!("records {first}..{last}")));
+                    }
+                }
+                None => break,
+            }
+        }
+        // Every job of the batch is done, and the bank it read with it.
+        let bank = Arc::try_unwrap(flight.bank)
+            .map_err(|_| Error::invalid("a batch worker kept the Σ-bank past its batch"))?;
+        match outcome {
+            Ok(()) => Ok((bank, Some((pending, plans)))),
+            Err(e) => {
+                self.bank = BankSlot::Here(bank);
+                Err(e)
+            }
         }
     }
 
-    /// Starts coding the waiting records (planned as `plans`) against `bank`: in the background
-    /// on the worker threads, or here and now with one worker.
-    fn start(&mut self, mut plans: Vec<Plan>, bank: Bank) {
-        let mut pending = std::mem::take(&mut self.pending);
+    /// Starts coding the waiting records, the first of which is record `first` (planned as
+    /// `plans`), against `bank`: in the background on the worker threads, or here and now with
+    /// one worker.
+    fn start(&mut self, plans: Vec<Plan>, bank: Bank, first: u64) {
+        let pending = std::mem::take(&mut self.pending);
         self.pending_bytes = 0;
-        let (tx, done) = mpsc::channel();
-        self.bank = BankSlot::Lent(InFlight {
-            len: pending.len() as u64,
-            done,
-        });
-        let workers = Arc::clone(&self.workers);
-        let parallel = self.threads.is_some();
-        let job = move || {
-            // A panic (a bug) becomes the batch's error instead of aborting the process.
-            let coded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let code = |j: usize, plan: &mut Plan| {
-                    let w = rayon::current_thread_index().unwrap_or(0) % workers.len();
-                    let mut guard = workers[w].lock().unwrap_or_else(|e| e.into_inner());
-                    let worker = &mut *guard;
-                    let record = &pending[j].record;
+        let bank = Arc::new(bank);
+        let len = pending.len() as u64;
+        let (mut records, mut plans) = (pending.into_iter(), plans.into_iter());
+        let mut jobs = 0;
+        loop {
+            let group: Vec<Pending> = records.by_ref().take(JOB_RECORDS).collect();
+            if group.is_empty() {
+                break;
+            }
+            let mut group_plans: Vec<Plan> = plans.by_ref().take(group.len()).collect();
+            let cost = group.iter().map(|p| p.record.len()).sum();
+            let bank = Arc::clone(&bank);
+            self.workers.submit(cost, move |worker: &mut Worker, _| {
+                for (p, plan) in group.iter().zip(&mut group_plans) {
+                    let record = &p.record;
                     bank.references_with(&mut worker.shared, &plan.own, record, &mut plan.refs);
                     let frames = plan
                         .refs
@@ -174,41 +192,17 @@ impl Batches {
                         worker
                             .encoder
                             .encode_with_frame_iter(frames, record, &mut plan.payload);
-                };
-                if parallel {
-                    // Small pieces: rayon otherwise splits a batch into one run per thread and
-                    // halves once more, and a worker done with its runs idles while another
-                    // finishes a run of a quarter of the batch.
-                    plans
-                        .par_iter_mut()
-                        .with_max_len(4)
-                        .enumerate()
-                        .for_each(|(j, p)| code(j, p));
-                } else {
-                    plans.iter_mut().enumerate().for_each(|(j, p)| code(j, p));
                 }
-            }));
-            let coded = match coded {
-                Ok(()) => Ok((std::mem::take(&mut pending), plans)),
-                Err(panic) => Err(panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic".to_owned())),
-            };
-            // The writer may have been dropped meanwhile; then nobody waits for the batch.
-            let _ = tx.send((bank, coded));
-        };
-        match &self.threads {
-            Some(pool) => {
-                pool.spawn(job);
-                // The woken worker may be queued on this thread's core while the other core
-                // idles, and the batch would start only when this thread next blocks:
-                // yielding lets it start now.
-                std::thread::yield_now();
-            }
-            None => job(),
+                (group, group_plans)
+            });
+            jobs += 1;
         }
+        self.bank = BankSlot::Lent(InFlight {
+            first,
+            len,
+            jobs,
+            bank,
+        });
     }
 }
 
@@ -256,12 +250,13 @@ impl<W: Write> ArchiveWriter<W> {
         let Coder::Batches(batches) = &mut self.coder else {
             return Ok(());
         };
+        let first = self.index.len() + batches.in_flight();
         let planned = if batches.pending.is_empty() {
             None
         } else {
             Some(plan_batch(
                 &batches.pending,
-                self.index.len() + batches.in_flight(),
+                first,
                 &self.opts.context,
                 &mut self.stacks,
                 &mut self.frame_bytes,
@@ -274,7 +269,7 @@ impl<W: Write> ArchiveWriter<W> {
             bank.add_root(index, &root);
         }
         match planned {
-            Some(plans) => batches.start(plans, bank),
+            Some(plans) => batches.start(plans, bank, first),
             None => batches.bank = BankSlot::Here(bank),
         }
         // Written while the workers code the next batch.

@@ -2,14 +2,14 @@
 //! ([`ArchiveReader::walk`], [`walk_until`](ArchiveReader::walk_until)), and the same on worker
 //! threads ([`walk_parallel`](ArchiveReader::walk_parallel)), each worker decoding runs of blocks.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Seek};
-use std::sync::{mpsc, Mutex};
 
 use super::reader::ContextState;
 use super::ArchiveReader;
 use crate::checksum::Crc32c;
 use crate::error::{Error, ErrorKind, Result};
+use crate::workers::{Bound, Workers};
 
 impl<R: Read + Seek> ArchiveReader<R> {
     /// Decodes every record in order, calling `each(n, result)`, and checks every block's
@@ -139,9 +139,12 @@ impl<R: Read + Seek> ArchiveReader<R> {
     /// by the run's worker (its chain is bounded by the keyframe options), so the total work
     /// grows a little with the number of threads.
     ///
+    /// Each worker keeps its reader from run to run (its source is `Send`: the pool holds the
+    /// workers' readers).
+    ///
     /// # Errors
-    /// If `open` fails for a worker, or a worker panics; records already reported stay
-    /// reported.
+    /// If `open` fails for a worker, or a worker panics ([`ErrorKind::WorkerPanicked`]);
+    /// records already reported stay reported.
     pub fn walk_parallel<S, F>(
         &mut self,
         open: F,
@@ -149,7 +152,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         each: impl FnMut(u64, Result<&[u8]>) -> std::ops::ControlFlow<()>,
     ) -> Result<u64>
     where
-        S: Read + Seek,
+        S: Read + Seek + Send,
         F: Fn() -> std::io::Result<S> + Sync,
     {
         /// Blocks a worker decodes at a time.
@@ -169,183 +172,90 @@ impl<R: Read + Seek> ArchiveReader<R> {
         mut each: impl FnMut(u64, Result<&[u8]>) -> std::ops::ControlFlow<()>,
     ) -> Result<u64>
     where
-        S: Read + Seek,
+        S: Read + Seek + Send,
         F: Fn() -> std::io::Result<S> + Sync,
     {
         use std::ops::ControlFlow;
-        use std::sync::atomic::{AtomicU64, Ordering};
         let n = crate::workers::count(threads);
         if n <= 1 {
             return Ok(self.walk_until(each));
         }
         let len = self.len();
         let run_len = run_blocks.max(1) * self.archive.block_records();
+        let runs = len.div_ceil(run_len);
         let cache_limit = self.cache_limit / n;
         let archive = &self.archive;
-        let worker_reader = |source: S| archive.reader_with_cache(source, cache_limit);
-        let runs = len.div_ceil(run_len);
-        let ahead = 2 * n as u64;
-        let next_run = AtomicU64::new(0);
-        let turns = Turns::default();
-        /// Records of a run, in order; the last piece of a run says it is the last.
-        type Piece = Vec<(u64, Result<Vec<u8>>)>;
-        let (tx, rx) = mpsc::channel::<(u64, Result<Piece>, bool)>();
+        let open = &open;
+        // Two runs a worker in flight, each holding at most `run_bytes` (plus one record) of
+        // decoded records until it is the oldest, as each declares.
+        let bound = Bound {
+            jobs_per_worker: 2,
+            bytes: (2 * n).saturating_mul(run_bytes),
+        };
         let mut failed = 0;
-        let mut outcome = Ok(());
         std::thread::scope(|scope| {
-            for _ in 0..n {
-                let tx = tx.clone();
-                let (open, next_run, turns) = (&open, &next_run, &turns);
-                let worker_reader = &worker_reader;
-                scope.spawn(move || {
-                    let mut reader = None;
-                    loop {
-                        let run = next_run.fetch_add(1, Ordering::Relaxed);
-                        if run >= runs {
-                            return;
+            // Each worker's state: its reader, opened by its first run. Dropped on the way out
+            // however this thread leaves (done, stopped early, or `each` panicking), the pool
+            // stops and wakes its workers, and the scope does not wait for them forever.
+            let mut workers: Workers<'_, Option<ArchiveReader<S>>, Result<Piece>> =
+                Workers::scoped(scope, n, "walker", || None, bound)?;
+            let mut next_run = 0;
+            loop {
+                while next_run < runs && workers.has_room(run_bytes) {
+                    let start = next_run * run_len;
+                    let range = start..(start + run_len).min(len);
+                    workers.submit(run_bytes, move |reader, emit| {
+                        if reader.is_none() {
+                            *reader = Some(archive.reader_with_cache(open()?, cache_limit));
                         }
-                        if !turns.wait(|delivered| run < delivered + ahead) {
-                            return;
-                        }
-                        // A run not yet being delivered holds at most RUN_BYTES of decoded
-                        // records (plus one record); past that its worker waits for its turn,
-                        // then hands its records over as it goes.
+                        let reader = reader.as_mut().expect("opened above");
+                        // Past `run_bytes`, records go over in pieces once the run's turn
+                        // comes.
                         let mut events = Vec::new();
                         let mut held = 0usize;
-                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-                            || -> Result<()> {
-                                if reader.is_none() {
-                                    reader = Some(worker_reader(open()?));
-                                }
-                                let reader = reader.as_mut().expect("opened above");
-                                let start = run * run_len;
-                                reader.walk_blocks(start..(start + run_len).min(len), |m, r| {
-                                    held += r.as_ref().map_or(0, |b| b.len());
-                                    events.push((m, r.map(<[u8]>::to_vec)));
-                                    if held <= run_bytes {
-                                        return ControlFlow::Continue(());
-                                    }
-                                    held = 0;
-                                    let piece = std::mem::take(&mut events);
-                                    if !turns.wait(|delivered| delivered == run)
-                                        || tx.send((run, Ok(piece), false)).is_err()
-                                    {
-                                        return ControlFlow::Break(());
-                                    }
-                                    ControlFlow::Continue(())
-                                });
-                                Ok(())
-                            },
-                        ))
-                        .unwrap_or_else(|_| {
-                            Err(Error::invalid(
-                                "an archive worker panicked (a bug; please report it)",
-                            ))
-                        });
-                        let last = result.map(|()| std::mem::take(&mut events));
-                        if turns.stopped() || tx.send((run, last, true)).is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-            drop(tx);
-            // However this thread leaves (done, stopped early, or `each` panicking), the
-            // workers must stop and be woken, or the scope would wait for them forever.
-            struct Release<'a>(&'a Turns);
-            impl Drop for Release<'_> {
-                fn drop(&mut self) {
-                    self.0.stop();
-                }
-            }
-            let _release = Release(&turns);
-            let mut waiting: std::collections::BTreeMap<u64, VecDeque<(Result<Piece>, bool)>> =
-                std::collections::BTreeMap::new();
-            let mut next = 0u64;
-            'runs: while next < runs {
-                while let Some((result, last)) =
-                    waiting.get_mut(&next).and_then(VecDeque::pop_front)
-                {
-                    match result {
-                        Ok(events) => {
-                            for (m, r) in events {
-                                failed += u64::from(r.is_err());
-                                let flow = match r {
-                                    Ok(bytes) => each(m, Ok(&bytes[..])),
-                                    Err(e) => each(m, Err(e)),
-                                };
-                                if flow.is_break() {
-                                    break 'runs;
-                                }
+                        reader.walk_blocks(range, |m, r| {
+                            held += r.as_ref().map_or(0, |b| b.len());
+                            events.push((m, r.map(<[u8]>::to_vec)));
+                            if held <= run_bytes {
+                                return ControlFlow::Continue(());
                             }
-                        }
-                        Err(e) => {
-                            outcome = Err(e);
-                            break 'runs;
-                        }
-                    }
-                    if last {
-                        waiting.remove(&next);
-                        next += 1;
-                        turns.advance(next);
-                    }
+                            held = 0;
+                            match emit.send(Ok(std::mem::take(&mut events))) {
+                                true => ControlFlow::Continue(()),
+                                false => ControlFlow::Break(()),
+                            }
+                        });
+                        Ok(events)
+                    });
+                    next_run += 1;
                 }
-                if next >= runs {
-                    break;
-                }
-                match rx.recv() {
-                    Ok((run, result, last)) => {
-                        waiting.entry(run).or_default().push_back((result, last));
-                    }
-                    Err(_) => {
-                        outcome = Err(Error::invalid("the archive workers stopped before the end"));
-                        break;
+                // The oldest run in flight, whose records come next.
+                let run = next_run - workers.in_flight() as u64;
+                let Some(piece) = workers.take() else {
+                    return Ok(());
+                };
+                let piece = piece.and_then(|p| p).map_err(|e| {
+                    let start = run * run_len;
+                    e.within(format!("records {start}..{}", (start + run_len).min(len)))
+                })?;
+                for (m, r) in piece {
+                    failed += u64::from(r.is_err());
+                    let flow = match r {
+                        Ok(bytes) => each(m, Ok(&bytes[..])),
+                        Err(e) => each(m, Err(e)),
+                    };
+                    if flow.is_break() {
+                        return Ok(());
                     }
                 }
             }
-            drop(rx);
-        });
-        outcome.map(|()| failed)
+        })
+        .map(|()| failed)
     }
 }
 
-/// The hand-over between the workers of [`ArchiveReader::walk_parallel`] and the thread that
-/// reports their records: how many runs are delivered, and whether the walk is over.
-#[derive(Default)]
-struct Turns {
-    delivered: Mutex<u64>,
-    wake: std::sync::Condvar,
-    stop: std::sync::atomic::AtomicBool,
-}
-
-impl Turns {
-    /// Waits until `ready(runs delivered)` holds; false if the walk stopped instead.
-    fn wait(&self, ready: impl Fn(u64) -> bool) -> bool {
-        let mut delivered = self.delivered.lock().unwrap_or_else(|e| e.into_inner());
-        while !ready(*delivered) && !self.stopped() {
-            delivered = self.wake.wait(delivered).unwrap_or_else(|e| e.into_inner());
-        }
-        !self.stopped()
-    }
-
-    fn stopped(&self) -> bool {
-        self.stop.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Runs `0..next` are delivered.
-    fn advance(&self, next: u64) {
-        *self.delivered.lock().unwrap_or_else(|e| e.into_inner()) = next;
-        self.wake.notify_all();
-    }
-
-    /// Ends the walk: workers stop, and those waiting wake.
-    fn stop(&self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        // Taken so that no worker is between its check and its wait.
-        drop(self.delivered.lock().unwrap_or_else(|e| e.into_inner()));
-        self.wake.notify_all();
-    }
-}
+/// Records of a run as a worker of [`ArchiveReader::walk_parallel`] hands them over, in order.
+type Piece = Vec<(u64, Result<Vec<u8>>)>;
 
 #[cfg(test)]
 mod tests {

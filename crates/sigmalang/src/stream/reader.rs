@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Arc;
 
 use super::MAX_CHUNK_SIZE;
 use crate::checksum::Crc32c;
@@ -12,6 +12,15 @@ use crate::container::{read_full, FileHeader, FileKind, DEFAULT_MEMORY_LIMIT, HE
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::{self, Decoder};
 use crate::varint;
+use crate::workers::{Bound, Workers};
+
+/// What a reader with worker threads reads ahead at most: two chunks a worker, and chunks of
+/// this many bytes (payload and decoded output) beyond one, so that its memory does not grow
+/// with the number of threads.
+const READ_AHEAD: Bound = Bound {
+    jobs_per_worker: 2,
+    bytes: 64 << 20,
+};
 
 /// Reads a stream, yielding the original bytes. Every chunk's checksum is verified before it is
 /// decoded, and the content checksum and index when the trailer is reached.
@@ -44,8 +53,8 @@ pub struct StreamReader<R: Read> {
     /// With worker threads: the chunks read ahead (verified, being decoded), and what ended
     /// the read-ahead (the end marker or an error), in stream order.
     ahead: VecDeque<Ahead>,
-    threads: Option<rayon::ThreadPool>,
-    decoders: Arc<Vec<Mutex<Decoder>>>,
+    /// With worker threads: their decoders and the chunks they are decoding, in stream order.
+    workers: Option<Workers<'static, Decoder, Result<Vec<u8>>>>,
     /// The most memory decoding one chunk may need (payload, history, output).
     memory_limit: u64,
     /// Where the stream being read starts (after the streams before it, when streams are
@@ -70,12 +79,12 @@ enum Next {
 
 /// A chunk read ahead by a reader with worker threads.
 enum Ahead {
-    /// Being decoded; its payload's length, start and index, and where its output comes.
+    /// Being decoded (its output is the workers' next result); its payload's length, start
+    /// and index.
     Chunk {
         payload_len: u64,
         start: u64,
         number: u64,
-        decoded: mpsc::Receiver<Result<Vec<u8>>>,
         /// Where the chunk ends in the stream.
         end: u64,
     },
@@ -113,8 +122,7 @@ impl<R: Read> StreamReader<R> {
             failed: false,
             reached: 0,
             ahead: VecDeque::new(),
-            threads: None,
-            decoders: Arc::new(Vec::new()),
+            workers: None,
             memory_limit: DEFAULT_MEMORY_LIMIT,
             stream_start: 0,
             peeked: Vec::new(),
@@ -131,23 +139,29 @@ impl<R: Read> StreamReader<R> {
     }
 
     /// Decodes chunks on `threads` worker threads (0: one per core): the reader reads and
-    /// verifies up to two chunks a worker ahead, and the workers decode them while the caller
-    /// takes the output. What the reader yields, and where it stops with which error on a
-    /// damaged stream, do not depend on the number of threads. Memory grows to about three
-    /// chunk sizes (and their payloads) per thread.
+    /// verifies up to two chunks a worker ahead, and at most 64 MiB of payloads and decoded
+    /// output beyond one chunk, and the workers decode them while the caller takes the output.
+    /// What the reader yields, and where it stops with which error on a damaged stream, do not
+    /// depend on the number of threads, and neither does the memory of the chunks read ahead
+    /// (each worker's decoder keeps its own tables).
     ///
     /// # Errors
     /// If the threads cannot be started.
-    pub fn with_threads(mut self, threads: usize) -> Result<StreamReader<R>> {
+    pub fn with_threads(self, threads: usize) -> Result<StreamReader<R>> {
+        self.with_threads_reading_ahead(threads, READ_AHEAD)
+    }
+
+    /// [`with_threads`](Self::with_threads), reading ahead at most `bound`.
+    fn with_threads_reading_ahead(
+        mut self,
+        threads: usize,
+        bound: Bound,
+    ) -> Result<StreamReader<R>> {
         let n = crate::workers::count(threads);
         if n > 1 {
             let codebook = Arc::clone(self.decoder.codebook());
-            self.decoders = Arc::new(
-                (0..n)
-                    .map(|_| Mutex::new(Decoder::new(Arc::clone(&codebook))))
-                    .collect(),
-            );
-            self.threads = Some(crate::workers::pool(n, "decoder")?);
+            let factory = move || Decoder::new(Arc::clone(&codebook));
+            self.workers = Some(Workers::start(n, "decoder", factory, bound)?);
         }
         Ok(self)
     }
@@ -210,7 +224,7 @@ impl<R: Read> StreamReader<R> {
     }
 
     fn read_chunk(&mut self) -> Result<()> {
-        if self.threads.is_some() {
+        if self.workers.is_some() {
             return self.take_ahead();
         }
         let r = self.read_and_decode();
@@ -243,48 +257,38 @@ impl<R: Read> StreamReader<R> {
         Ok(())
     }
 
-    /// With worker threads: reads ahead (handing each chunk to the workers) until two chunks a
-    /// worker are in flight or the read-ahead ended, then takes the oldest.
+    /// With worker threads: reads ahead (handing each chunk to the workers) while the workers
+    /// have room (two chunks a worker, [`READ_AHEAD`] bytes beyond the last chunk read) and the
+    /// read-ahead has not ended, then takes the oldest.
     fn take_ahead(&mut self) -> Result<()> {
         let ended = |a: &Ahead| !matches!(a, Ahead::Chunk { .. });
-        while self.ahead.len() < 2 * self.decoders.len() && !self.ahead.back().is_some_and(ended) {
+        while self.workers.as_ref().is_some_and(|w| w.has_room(0))
+            && !self.ahead.back().is_some_and(ended)
+        {
             let next = match self.read_verified(Vec::new()) {
                 Ok(Next::Chunk {
                     payload,
                     start,
                     number,
                 }) => {
-                    let (tx, decoded) = mpsc::channel();
                     let payload_len = payload.len() as u64;
-                    let decoders = Arc::clone(&self.decoders);
+                    // The payload and its output (its header is checked, with the size limit).
+                    let raw_len = record::read_header(&payload).map_or(0, |h| h.raw_len);
+                    let cost = payload.len().saturating_add(raw_len as usize);
                     let adaptive = self.adaptive;
-                    let pool = self.threads.as_ref().expect("threaded reader");
-                    pool.spawn(move || {
-                        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            let w = rayon::current_thread_index().unwrap_or(0) % decoders.len();
-                            let mut dec = decoders[w].lock().unwrap_or_else(|e| e.into_inner());
-                            let mut out = Vec::new();
-                            if adaptive {
-                                dec.decode_chunk(&payload, &mut out).map(|()| out)
-                            } else {
-                                dec.decode(&payload, &mut out).map(|()| out)
-                            }
-                        }))
-                        .unwrap_or_else(|_| {
-                            Err(Error::invalid(
-                                "a stream decoder panicked (a bug; please report it)",
-                            ))
-                        });
-                        // The reader may have been dropped meanwhile.
-                        let _ = tx.send(out);
+                    let workers = self.workers.as_mut().expect("threaded reader");
+                    workers.submit(cost, move |dec: &mut Decoder, _| {
+                        let mut out = Vec::new();
+                        if adaptive {
+                            dec.decode_chunk(&payload, &mut out).map(|()| out)
+                        } else {
+                            dec.decode(&payload, &mut out).map(|()| out)
+                        }
                     });
-                    // As in the archive's batch encoder: let the woken worker start now.
-                    std::thread::yield_now();
                     Ahead::Chunk {
                         payload_len,
                         start,
                         number,
-                        decoded,
                         end: self.offset,
                     }
                 }
@@ -298,18 +302,15 @@ impl<R: Read> StreamReader<R> {
                 payload_len,
                 start,
                 number,
-                decoded,
                 end,
             }) => {
                 self.reached = end;
-                let out = decoded
-                    .recv()
-                    .unwrap_or_else(|_| {
-                        Err(Error::invalid(
-                            "a stream decoder stopped before finishing its chunk",
-                        ))
-                    })
-                    .map_err(|e| e.shifted(start).within(format!("chunk {number}")))?;
+                let workers = self.workers.as_mut().expect("threaded reader");
+                let out = workers
+                    .take()
+                    .unwrap_or_else(|| Err(Error::invalid("a chunk read ahead was not decoded")))
+                    .and_then(|decoded| decoded.map_err(|e| e.shifted(start)))
+                    .map_err(|e| e.within(format!("chunk {number}")))?;
                 self.take_output(payload_len, out);
                 Ok(())
             }
@@ -742,6 +743,47 @@ mod tests {
             }
         }
         assert!(errors > 0);
+    }
+
+    /// The read-ahead holds at most its byte bound beyond one chunk, however many threads.
+    #[test]
+    fn the_read_ahead_is_bounded_in_bytes() {
+        let (input, stream) = sample();
+        // A chunk's cost: its payload and its decoded bytes.
+        let costs: Vec<usize> = chunks_of(&stream)
+            .iter()
+            .map(|(_, p)| {
+                p.len() + record::read_header(&stream[p.clone()]).unwrap().raw_len as usize
+            })
+            .collect();
+        let (largest, smallest) = (*costs.iter().max().unwrap(), *costs.iter().min().unwrap());
+        for threads in [2, 3, 8, 32] {
+            for bytes in [1, 2 * largest, 5 * largest] {
+                let bound = Bound {
+                    jobs_per_worker: 2,
+                    bytes,
+                };
+                let mut r = StreamReader::new(&stream[..])
+                    .with_threads_reading_ahead(threads, bound)
+                    .unwrap();
+                let (mut out, mut buf, mut most) = (Vec::new(), [0u8; 301], 0);
+                loop {
+                    let n = r.read(&mut buf).unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    out.extend_from_slice(&buf[..n]);
+                    let workers = r.workers.as_ref().unwrap();
+                    assert!(workers.held() <= bytes + largest, "{threads} threads");
+                    most = most.max(workers.in_flight());
+                }
+                assert_eq!(out, input);
+                assert!(
+                    most <= (bytes / smallest + 1).min(2 * threads),
+                    "{most} in flight"
+                );
+            }
+        }
     }
 
     /// After a decode error, the "earlier read failed" error names the same offset with or

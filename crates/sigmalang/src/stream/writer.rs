@@ -1,9 +1,8 @@
 //! [`StreamWriter`]: cuts its input into chunks, codes them (on worker threads if asked), and
 //! writes the chunks and the trailer.
 
-use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::Arc;
 
 use super::{DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
 use crate::checksum::{crc32c, Crc32c};
@@ -12,9 +11,17 @@ use crate::container::{FileHeader, FileKind, HEADER_LEN};
 use crate::error::{Error, Result};
 use crate::record::{Encoder, EncoderConfig};
 use crate::varint;
+use crate::workers::{Bound, Workers};
 
 /// A chunk coded by a worker: its raw bytes and its payload.
 type CodedChunk = (Vec<u8>, Result<Vec<u8>>);
+
+/// What the writer's workers hold in flight at most: two chunks a worker, and chunks of this
+/// many bytes (input and output), so that memory does not grow with the number of threads.
+const IN_FLIGHT: Bound = Bound {
+    jobs_per_worker: 2,
+    bytes: 64 << 20,
+};
 
 /// Writes a stream: buffers input, encodes it chunk by chunk, and writes the trailer on
 /// [`finish`](StreamWriter::finish). Dropping it without `finish` leaves an incomplete stream,
@@ -24,12 +31,10 @@ pub struct StreamWriter<W: Write> {
     encoder: Encoder,
     chunk_size: usize,
     pending: Vec<u8>,
-    /// With several workers: the chunks being coded, oldest first (each reports its raw bytes
-    /// and payload when done), the workers' encoders and their threads.
-    in_flight: VecDeque<mpsc::Receiver<CodedChunk>>,
     config: EncoderConfig,
-    workers: Arc<Vec<Mutex<Encoder>>>,
-    threads: Option<rayon::ThreadPool>,
+    /// With several workers: their encoders and the chunks they are coding (each gives back its
+    /// raw bytes and payload, in order).
+    workers: Option<Workers<'static, Encoder, CodedChunk>>,
     frame: Vec<u8>,
     /// The chunk index as the trailer encodes it: varint payload length, varint raw length.
     index: Vec<u8>,
@@ -72,10 +77,8 @@ impl<W: Write> StreamWriter<W> {
             encoder: Encoder::new(codebook),
             chunk_size,
             pending: Vec::with_capacity(chunk_size),
-            in_flight: VecDeque::new(),
             config: EncoderConfig::default(),
-            workers: Arc::new(Vec::new()),
-            threads: None,
+            workers: None,
             frame: Vec::new(),
             index: Vec::new(),
             chunks: 0,
@@ -106,19 +109,16 @@ impl<W: Write> StreamWriter<W> {
 
     /// Codes chunks on `threads` worker threads (0: one per core) while the caller goes on
     /// writing: each full chunk is handed to the workers, and coded chunks are written in
-    /// order as they are done, at most two per thread in flight. The stream's bytes do not
-    /// depend on the number of threads; memory grows to about three chunk sizes per thread.
+    /// order as they are done: at most two per thread in flight, and at most 64 MiB of chunks
+    /// (counting each chunk's input twice, for its output) however many threads, beyond one
+    /// chunk. The stream's bytes do not depend on the number of threads.
     pub fn with_threads(mut self, threads: usize) -> Result<StreamWriter<W>> {
         let n = crate::workers::count(threads);
         if n > 1 {
             let codebook = Arc::clone(self.encoder.codebook());
             let config = self.config;
-            self.workers = Arc::new(
-                (0..n)
-                    .map(|_| Mutex::new(Encoder::with_config(Arc::clone(&codebook), config)))
-                    .collect(),
-            );
-            self.threads = Some(crate::workers::pool(n, "encoder")?);
+            let factory = move || Encoder::with_config(Arc::clone(&codebook), config);
+            self.workers = Some(Workers::start(n, "encoder", factory, IN_FLIGHT)?);
         }
         Ok(self)
     }
@@ -126,8 +126,8 @@ impl<W: Write> StreamWriter<W> {
     /// The counters of the writer's encoders, summed.
     pub fn stats(&self) -> crate::record::EncoderStats {
         let mut total = self.encoder.stats();
-        for w in self.workers.iter() {
-            total.merge(&w.lock().unwrap_or_else(|e| e.into_inner()).stats());
+        if let Some(workers) = &self.workers {
+            workers.for_each_state(|w| total.merge(&w.stats()));
         }
         total
     }
@@ -136,7 +136,7 @@ impl<W: Write> StreamWriter<W> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let Some(pool) = &self.threads else {
+        if self.workers.is_none() {
             let mut payload = std::mem::take(&mut self.frame);
             payload.clear();
             self.encoder.encode_chunk(&self.pending, &mut payload)?;
@@ -146,53 +146,41 @@ impl<W: Write> StreamWriter<W> {
             self.pending.clear();
             self.frame = payload;
             return r;
-        };
+        }
         let full = std::mem::replace(&mut self.pending, Vec::with_capacity(self.chunk_size));
-        let (tx, rx) = mpsc::channel();
-        let workers = Arc::clone(&self.workers);
-        pool.spawn(move || {
-            // A panic (a bug) becomes the chunk's error instead of aborting the process.
-            let coded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let w = rayon::current_thread_index().unwrap_or(0) % workers.len();
-                let mut enc = workers[w].lock().unwrap_or_else(|e| e.into_inner());
-                let mut payload = Vec::with_capacity(full.len() / 3 + 16);
-                enc.encode_chunk(&full, &mut payload).map(|()| payload)
-            }))
-            .unwrap_or_else(|_| {
-                Err(Error::invalid(
-                    "a stream worker panicked (a bug; please report it)",
-                ))
-            });
-            // The writer may have been dropped meanwhile; then nobody waits for the chunk.
-            let _ = tx.send((full, coded));
+        // The chunk's input and, at most about as large, its payload.
+        let cost = 2 * full.len();
+        while !self.workers.as_ref().is_some_and(|w| w.has_room(cost)) {
+            self.write_next(true)?;
+        }
+        let workers = self.workers.as_mut().expect("checked above");
+        workers.submit(cost, move |enc: &mut Encoder, _| {
+            let mut payload = Vec::with_capacity(full.len() / 3 + 16);
+            let coded = enc.encode_chunk(&full, &mut payload).map(|()| payload);
+            (full, coded)
         });
-        self.in_flight.push_back(rx);
-        // The woken worker may be queued on this thread's core while the other core idles
-        // (see the archive's batch encoder): yielding lets it start now.
-        std::thread::yield_now();
-        self.write_coded(2 * self.workers.len())
+        while self.write_next(false)? {}
+        Ok(())
     }
 
-    /// Writes the chunks that are coded, in order, waiting for the oldest ones while more than
-    /// `keep` are in flight.
-    fn write_coded(&mut self, keep: usize) -> Result<()> {
-        while let Some(front) = self.in_flight.front() {
-            let coded = if self.in_flight.len() > keep {
-                front.recv().ok()
-            } else {
-                match front.try_recv() {
-                    Ok(coded) => Some(coded),
-                    Err(mpsc::TryRecvError::Empty) => return Ok(()),
-                    Err(mpsc::TryRecvError::Disconnected) => None,
-                }
-            };
-            self.in_flight.pop_front();
-            let (raw, payload) = coded.ok_or_else(|| {
-                Error::invalid("a stream worker stopped before finishing its chunk")
-            })?;
-            self.write_chunk(&raw, &payload?)?;
-        }
-        Ok(())
+    /// Writes the oldest chunk the workers are coding, waiting for it if `wait`; false if
+    /// there is none, or it is not coded yet and `wait` is false.
+    fn write_next(&mut self, wait: bool) -> Result<bool> {
+        let Some(workers) = self.workers.as_mut() else {
+            return Ok(false);
+        };
+        let coded = if wait {
+            workers.take()
+        } else {
+            workers.try_take()
+        };
+        let Some(coded) = coded else {
+            return Ok(false);
+        };
+        let number = self.chunks;
+        let (raw, payload) = coded.map_err(|e| e.within(format!("chunk {number}")))?;
+        self.write_chunk(&raw, &payload?)?;
+        Ok(true)
     }
 
     fn write_chunk(&mut self, raw: &[u8], payload: &[u8]) -> Result<()> {
@@ -215,7 +203,7 @@ impl<W: Write> StreamWriter<W> {
     /// Codes what is buffered, writes the end marker and trailer, and returns the inner writer.
     pub fn finish(mut self) -> Result<W> {
         self.flush_chunk()?;
-        self.write_coded(0)?;
+        while self.write_next(true)? {}
         let mut t = Vec::new();
         varint::write(&mut t, 0); // end marker
         varint::write(&mut t, self.chunks);
@@ -267,7 +255,10 @@ mod tests {
             for part in input.chunks(7_777) {
                 w.write_all(part).unwrap();
                 // Memory in flight stays bounded: at most two chunks per worker.
-                assert!(w.in_flight.len() <= 2 * w.workers.len().max(1));
+                if let Some(workers) = &w.workers {
+                    assert!(workers.in_flight() <= 2 * workers.len());
+                    assert!(workers.held() <= IN_FLIGHT.bytes);
+                }
             }
             w.finish().unwrap()
         };
