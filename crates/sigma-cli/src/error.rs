@@ -26,7 +26,12 @@ impl CliError {
 
     /// An error from the codec library about `subject`, shown with the library's message (which
     /// says what went wrong and at which byte).
+    /// A file that needs more memory than `--memory` allows says what to pass.
     pub fn codec(subject: impl Into<String>, e: sigmalang::Error) -> CliError {
+        if let sigmalang::ErrorKind::MemoryLimit { needed, .. } = e.kind() {
+            let hint = crate::limits::MemoryLimit::covering(*needed);
+            return CliError::new(subject, format!("{e}; pass --memory {hint} to decode it"));
+        }
         CliError::new(subject, e)
     }
 

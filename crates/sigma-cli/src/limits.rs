@@ -31,13 +31,25 @@ pub const MAX_LINE_BYTES: u64 = sigmalang::record::MAX_RECORD_LEN + (64 << 10);
 pub struct MemoryLimit(u64);
 
 impl MemoryLimit {
-    /// The default: 512 MiB. Stream decoding needs a few 1 MiB chunks per thread, and archive
-    /// records of chat text are kilobytes, so legitimate files stay far below; a crafted file
-    /// that claims gigabytes (issue 11: 1.6 GB from 2 KB, a 1 GiB record from 86 bytes) is
-    /// refused by name instead of taking the machine's memory. Larger records, which the
-    /// encoder accepts up to 1 GiB, need `--memory` (zstd refuses windows over 128 MiB unless
-    /// told, for the same reason).
-    pub const DEFAULT: MemoryLimit = MemoryLimit(512 << 20);
+    /// The default: the library's, 256 MiB of estimated decoder memory per record or chunk.
+    /// Decoding a stream chunk needs at most 48 MiB (16 MiB chunks), and archive records of
+    /// chat text are kilobytes, so legitimate files stay far below; a crafted file that claims
+    /// gigabytes (issue 11: 1.6 GB from 2 KB, a 1 GiB record from 86 bytes) is refused by name
+    /// instead of taking the machine's memory, and every such case peaks far under 512 MB.
+    /// Archive records over about 80 MiB, which the encoder accepts up to 1 GiB, need
+    /// `--memory` (zstd refuses windows over 128 MiB unless told, for the same reason).
+    pub const DEFAULT: MemoryLimit = MemoryLimit(sigmalang::container::DEFAULT_MEMORY_LIMIT);
+
+    /// The smallest limit of whole mebibytes (or gibibytes, from 1 GiB) that covers `needed`
+    /// bytes, as `--memory` takes it.
+    pub fn covering(needed: u64) -> MemoryLimit {
+        let unit = if needed >= 1 << 30 {
+            1u64 << 30
+        } else {
+            1 << 20
+        };
+        MemoryLimit(needed.div_ceil(unit).saturating_mul(unit))
+    }
 
     /// No limit (`--memory max`).
     pub const NONE: MemoryLimit = MemoryLimit(u64::MAX);
@@ -106,22 +118,21 @@ impl FromStr for MemoryLimit {
     }
 }
 
-/// The one place a stream decoder gets the memory limit. The library's `StreamReader` does not
-/// take one yet: this is where `reader.with_memory_limit(limit.bytes())` goes once it does, so
-/// that `decompress`, `verify` and `--rm`'s check all obey `--memory`.
-pub fn limit_stream<R: Read>(reader: StreamReader<R>, limit: MemoryLimit) -> StreamReader<R> {
-    let MemoryLimit(_bytes) = limit;
+/// The one place a stream decoder gets the memory limit, so that `decompress`, `verify` and
+/// `--rm`'s check all obey `--memory`: each chunk is refused before it is decoded if it needs
+/// more.
+pub fn limit_stream<R: Read>(mut reader: StreamReader<R>, limit: MemoryLimit) -> StreamReader<R> {
+    reader.set_memory_limit(limit.bytes());
     reader
 }
 
 /// The one place an archive reader gets the memory limit (for `unpack`, `get`, `ls` and
-/// `verify`); as for [`limit_stream`], `ArchiveReader` takes none yet, and this is where
-/// `reader.set_memory_limit(limit.bytes())` goes once it does (before any record is decoded).
+/// `verify`), before any record is decoded; the readers of a parallel walk inherit it.
 pub fn limit_archive<R: Read + Seek>(
-    reader: ArchiveReader<R>,
+    mut reader: ArchiveReader<R>,
     limit: MemoryLimit,
 ) -> ArchiveReader<R> {
-    let MemoryLimit(_bytes) = limit;
+    reader.set_memory_limit(limit.bytes());
     reader
 }
 
@@ -166,7 +177,11 @@ mod tests {
 
     #[test]
     fn limits_print_as_they_parse() {
-        assert_eq!(MemoryLimit::DEFAULT.to_string(), "512MiB");
+        assert_eq!(MemoryLimit::DEFAULT.to_string(), "256MiB");
+        assert_eq!(MemoryLimit::covering(389 << 20).to_string(), "389MiB");
+        assert_eq!(MemoryLimit::covering((389 << 20) + 1).to_string(), "390MiB");
+        assert_eq!(MemoryLimit::covering(3 << 30).to_string(), "3GiB");
+        assert_eq!(MemoryLimit::covering((3 << 30) + 5).to_string(), "4GiB");
         assert_eq!(MemoryLimit::NONE.to_string(), "max");
         for s in ["512MiB", "4GiB", "1000B", "3KiB", "max"] {
             assert_eq!(s.parse::<MemoryLimit>().unwrap().to_string(), s);

@@ -242,7 +242,7 @@ pub struct CodecArgs {
     #[arg(long)]
     pub no_pool: bool,
 
-    /// Decompress with at most LIMIT bytes of memory (512M, 4G, 1GiB; max: no limit); a
+    /// Decompress with at most LIMIT bytes of memory (default 256M; 512M, 4G, 1GiB; max: no limit); a
     /// stream that needs more is refused, naming what it needs.
     #[arg(long = "memory", value_name = "LIMIT", default_value_t = MemoryLimit::DEFAULT)]
     pub memory: MemoryLimit,
@@ -476,7 +476,7 @@ pub struct UnpackArgs {
     /// on N.
     #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
-    /// Decode with at most LIMIT bytes of memory (512M, 4G, 1GiB; max: no limit); an archive
+    /// Decode with at most LIMIT bytes of memory (default 256M; 512M, 4G, 1GiB; max: no limit); an archive
     /// that needs more is refused, naming what it needs.
     #[arg(long = "memory", value_name = "LIMIT", default_value_t = MemoryLimit::DEFAULT)]
     pub memory: MemoryLimit,
@@ -510,7 +510,7 @@ pub struct GetArgs {
     /// the archive were read and how long decoding took.
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
-    /// Decode with at most LIMIT bytes of memory (512M, 4G, 1GiB; max: no limit); an archive
+    /// Decode with at most LIMIT bytes of memory (default 256M; 512M, 4G, 1GiB; max: no limit); an archive
     /// that needs more is refused, naming what it needs.
     #[arg(long = "memory", value_name = "LIMIT", default_value_t = MemoryLimit::DEFAULT)]
     pub memory: MemoryLimit,
@@ -536,7 +536,7 @@ pub struct LsArgs {
     /// on N.
     #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
-    /// Decode with at most LIMIT bytes of memory (512M, 4G, 1GiB; max: no limit); an archive
+    /// Decode with at most LIMIT bytes of memory (default 256M; 512M, 4G, 1GiB; max: no limit); an archive
     /// that needs more is refused, naming what it needs.
     #[arg(long = "memory", value_name = "LIMIT", default_value_t = MemoryLimit::DEFAULT)]
     pub memory: MemoryLimit,
@@ -560,7 +560,7 @@ pub struct VerifyArgs {
     /// Decode on N threads (0: one per core): a stream's chunks, or an archive's runs of blocks.
     #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
-    /// Decode with at most LIMIT bytes of memory (512M, 4G, 1GiB; max: no limit); an archive
+    /// Decode with at most LIMIT bytes of memory (default 256M; 512M, 4G, 1GiB; max: no limit); an archive
     /// that needs more is refused, naming what it needs.
     #[arg(long = "memory", value_name = "LIMIT", default_value_t = MemoryLimit::DEFAULT)]
     pub memory: MemoryLimit,

@@ -642,3 +642,43 @@ fn memory_limit_is_parsed() {
     assert!(stderr(&out).contains("more than 0"), "{}", stderr(&out));
     assert_eq!(listing(d), names(&["a.txt", "a.txt.sgm", "b.txt"]));
 }
+
+#[test]
+fn memory_limit_is_enforced_and_names_what_to_pass() {
+    let dir = setup();
+    let d = dir.path();
+    // A 2 MiB stream chunk needs about 6 MiB to decode; a 2 MiB archive record needs more.
+    let big: Vec<u8> = (0..2u32 << 20)
+        .map(|i| b"abcdefgh"[(i % 7) as usize])
+        .collect();
+    fs::write(d.join("big.txt"), &big).unwrap();
+    assert_ok(&sigma(d, &["big.txt"], None));
+    let err = assert_fails(&sigma(
+        d,
+        &["-d", "-c", "--memory", "1M", "big.txt.sgm"],
+        None,
+    ));
+    assert!(
+        err.contains("the limit is 1.0 MiB") && err.contains("pass --memory "),
+        "{err}"
+    );
+    let out = sigma(d, &["-d", "-c", "--memory", "64M", "big.txt.sgm"], None);
+    assert_ok(&out);
+    assert!(out.stdout == big);
+
+    let mut line = b"{\"text\": \"".to_vec();
+    line.extend_from_slice(&big);
+    line.extend_from_slice(b"\"}\n");
+    fs::write(d.join("big.jsonl"), &line).unwrap();
+    assert_ok(&sigma(d, &["pack", "-o", "big.sga", "big.jsonl"], None));
+    for cmd in [
+        &["get", "--memory", "1M", "big.sga", "0"][..],
+        &["unpack", "--memory", "1M", "big.sga"][..],
+    ] {
+        let err = assert_fails(&sigma(d, cmd, None));
+        assert!(err.contains("pass --memory "), "{cmd:?}: {err}");
+    }
+    let out = sigma(d, &["get", "big.sga", "0"], None);
+    assert_ok(&out);
+    assert!(out.stdout == line);
+}

@@ -516,6 +516,15 @@ impl Unpacking {
         if self.failure.is_some() {
             return;
         }
+        // A record refused for the memory it needs is not damage: the command stops and says
+        // what --memory to pass, with or without --salvage.
+        let record = match record {
+            Err(e) if matches!(e.kind(), sigmalang::ErrorKind::MemoryLimit { .. }) => {
+                self.failure = Some(CliError::codec(&self.label, e));
+                return;
+            }
+            other => other,
+        };
         let record = match record {
             Ok(record) => record,
             Err(e) if first_report || !self.salvage => {

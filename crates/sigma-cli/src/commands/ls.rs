@@ -177,7 +177,7 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
             payload: info.payload_len,
             decoded: decoded[n as usize],
             prev: info.prev,
-            chain: reader.chain(n).len(),
+            chain: reader.chain_len(n),
             references: reader.references(n).to_vec(),
             frames: reader.frames_of(n).ok(),
             key: keys.get_mut(n as usize).and_then(Option::take),

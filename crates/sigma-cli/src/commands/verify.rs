@@ -89,6 +89,7 @@ fn verify_archive(path: &Path, args: &VerifyArgs) -> Result<(), CliError> {
     let mut seen: Option<u64> = None;
     let mut decoded = 0u64;
     let mut damage = Vec::new();
+    let mut refused = None;
     let reopen = || std::fs::File::open(path);
     let failed = reader
         .walk_parallel(reopen, args.threads, |n, record| {
@@ -98,12 +99,20 @@ fn verify_archive(path: &Path, args: &VerifyArgs) -> Result<(), CliError> {
             }
             match record {
                 Ok(bytes) => decoded += bytes.len() as u64,
+                // Not damage: the archive needs more memory than --memory allows.
+                Err(e) if matches!(e.kind(), sigmalang::ErrorKind::MemoryLimit { .. }) => {
+                    refused = Some(e);
+                    return std::ops::ControlFlow::Break(());
+                }
                 Err(e) => damage.push(format!("record {n}: {}", one_line(&e.to_string()))),
             }
             std::ops::ControlFlow::Continue(())
         })
         .map_err(|e| CliError::codec(&label, e))?;
     bar.finish_and_clear();
+    if let Some(e) = refused {
+        return Err(CliError::codec(&label, e));
+    }
     if failed == 0 {
         return report_ok(
             args.quiet,
