@@ -7,7 +7,7 @@
 use std::io::Cursor;
 
 use libfuzzer_sys::fuzz_target;
-use sigmalang::{ArchiveOptions, ArchiveReader, ArchiveWriter, Codebook, ContextOptions};
+use sigmalang::{ArchiveOptions, ArchiveReader, ArchiveWriter, Codebook, GroupOptions};
 
 /// Decoding time grows with the length a record claims (as for any compressor); inputs whose
 /// records claim more than this are skipped so the fuzzer explores structure, not time-outs.
@@ -51,7 +51,7 @@ fn round_trip(data: &[u8]) {
     let records: Vec<&[u8]> = data.split(|&b| b == 0xFF).take(200).collect();
     let opts = ArchiveOptions {
         block_records: 3,
-        context: ContextOptions {
+        context: GroupOptions {
             keyframe_interval: 4,
             keyframes_per_root: 3,
             max_frames: 2,
@@ -67,7 +67,7 @@ fn round_trip(data: &[u8]) {
         .expect("valid options");
     for r in &records {
         let key = r.first().filter(|&&k| k % 4 != 0).map(|k| [k % 4]);
-        w.add_in_context(key.as_ref().map(|k| &k[..]), r).expect("writing to a Vec");
+        w.add_in_group(key.as_ref().map(|k| &k[..]), r).expect("writing to a Vec");
     }
     let bytes = w.finish().expect("writing to a Vec");
     let mut reader = ArchiveReader::open(Cursor::new(&bytes)).expect("own archive opens");

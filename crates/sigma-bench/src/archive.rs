@@ -143,7 +143,7 @@ pub fn pack(
 ) -> sigmalang::Result<Vec<u8>> {
     let mut writer = ArchiveWriter::with_options(Vec::new(), codebook.clone(), METADATA, opts)?;
     for (text, key) in input.texts.iter().zip(&input.keys) {
-        writer.add_in_context(*key, text)?;
+        writer.add_in_group(*key, text)?;
     }
     writer.finish()
 }

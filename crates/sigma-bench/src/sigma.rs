@@ -21,7 +21,7 @@ pub struct Level {
     /// Row name.
     pub name: &'static str,
     /// The library's preset.
-    pub level: sigmalang::Level,
+    pub level: sigmalang::CompressionLevel,
 }
 
 impl Level {
@@ -49,15 +49,15 @@ impl Level {
 pub const LEVELS: &[Level] = &[
     Level {
         name: "sigma-fast",
-        level: sigmalang::Level::Fast,
+        level: sigmalang::CompressionLevel::Fast,
     },
     Level {
         name: "sigma",
-        level: sigmalang::Level::Default,
+        level: sigmalang::CompressionLevel::Default,
     },
     Level {
         name: "sigma-max",
-        level: sigmalang::Level::Max,
+        level: sigmalang::CompressionLevel::Max,
     },
 ];
 

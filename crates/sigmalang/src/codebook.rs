@@ -54,7 +54,7 @@ pub struct Codebook {
 }
 
 impl Codebook {
-    /// The codebook built into the library: trained at [`Level::Default`](crate::Level) on chat
+    /// The codebook built into the library: trained at [`CompressionLevel::Default`](crate::CompressionLevel) on chat
     /// messages and chat-request bodies (1.37 MB; `scripts/build-default-codebook.sh` rebuilds
     /// it). Loaded once per process, on first use (about 20 ms).
     pub fn default_codebook() -> Arc<Codebook> {

@@ -22,10 +22,10 @@ mod workers;
 
 pub use archive::{Archive, ArchiveOptions, ArchiveReader, ArchiveWriter, RecordInfo};
 pub use codebook::{Codebook, CodebookId};
-pub use context::ContextOptions;
+pub use context::GroupOptions;
 pub use error::{Error, ErrorKind, Result};
 pub use glyph::{Glyph, GlyphType};
-pub use model::{Level, TrainOptions};
+pub use model::{CompressionLevel, TrainOptions};
 pub use parser::{parse, Node, NodeId, SemanticTree};
 pub use pool::{GlyphBufferPool, PoolConfig, PoolStats};
 pub use primitive::{Family, Primitive, Tier};

@@ -57,7 +57,7 @@ pub const MAX_RECORD_LEN: u64 = 1 << 30;
 
 /// How an encoder or decoder manages its memory.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct EncoderConfig {
+pub struct CoderConfig {
     /// The buffer pool of the encoder (or decoder).
     pub pool: PoolConfig,
 }
@@ -110,11 +110,11 @@ impl Default for Encoder {
 impl Encoder {
     /// An encoder that models records with `codebook`.
     pub fn new(codebook: Arc<Codebook>) -> Encoder {
-        Encoder::with_config(codebook, EncoderConfig::default())
+        Encoder::with_config(codebook, CoderConfig::default())
     }
 
     /// An encoder with an explicit memory configuration.
-    pub fn with_config(codebook: Arc<Codebook>, config: EncoderConfig) -> Encoder {
+    pub fn with_config(codebook: Arc<Codebook>, config: CoderConfig) -> Encoder {
         Encoder {
             codebook,
             pool: GlyphBufferPool::new(config.pool),
@@ -385,11 +385,11 @@ impl Default for Decoder {
 impl Decoder {
     /// A decoder for records made with `codebook`.
     pub fn new(codebook: Arc<Codebook>) -> Decoder {
-        Decoder::with_config(codebook, EncoderConfig::default())
+        Decoder::with_config(codebook, CoderConfig::default())
     }
 
     /// A decoder with an explicit memory configuration.
-    pub fn with_config(codebook: Arc<Codebook>, config: EncoderConfig) -> Decoder {
+    pub fn with_config(codebook: Arc<Codebook>, config: CoderConfig) -> Decoder {
         Decoder {
             codebook,
             pool: GlyphBufferPool::new(config.pool),

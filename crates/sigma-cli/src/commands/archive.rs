@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
-use sigmalang::{ArchiveOptions, ContextOptions};
+use sigmalang::{ArchiveOptions, GroupOptions};
 use sigmalang::{ArchiveReader, ArchiveWriter};
 
 use super::encoder_config;
@@ -77,13 +77,13 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     let write_err = |e: sigmalang::Error| CliError::write(&out_label, e.into(), is_stdout);
     let metadata = metadata(&args.field);
     let context = if args.frames == 0 {
-        ContextOptions::none()
+        GroupOptions::none()
     } else {
-        ContextOptions {
+        GroupOptions {
             keyframe_interval: args.keyframe_interval,
             keyframes_per_root: args.keyframes_per_root,
             max_frames: args.frames,
-            ..ContextOptions::default()
+            ..GroupOptions::default()
         }
     };
     let opts = ArchiveOptions {
@@ -106,7 +106,7 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     while let Some(text) = lines.next_text()? {
         let key = lines.key().map(str::as_bytes);
         archive
-            .add_in_context(key, text.as_bytes())
+            .add_in_group(key, text.as_bytes())
             .map_err(write_err)?;
         if archive.len() % COUNT_EVERY == 0 {
             bar.set_message(archive.len().to_string());
@@ -423,7 +423,7 @@ pub fn get(args: &GetArgs) -> Result<(), CliError> {
         .and_then(|()| out.flush())
         .map_err(|e| CliError::write(STDOUT_LABEL, e, true))?;
     if args.verbose {
-        let level = reader.info(n).map_or("?", |info| info.level.name());
+        let level = reader.info(n).map_or("?", |info| info.dependency.name());
         let chain = reader.chain(n);
         let mut references: Vec<u64> = chain
             .iter()

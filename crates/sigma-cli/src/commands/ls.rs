@@ -14,7 +14,7 @@
 use std::io::{self, BufWriter, Write};
 
 use serde_json::{json, Value};
-use sigmalang::context::Level;
+use sigmalang::context::Dependency;
 
 use crate::commands::archive::{open_archive, Opened};
 use crate::error::CliError;
@@ -27,7 +27,7 @@ use crate::LsArgs;
 struct Entry {
     index: u64,
     context: u32,
-    level: Level,
+    level: Dependency,
     offset: u64,
     payload: u64,
     /// `None` if the record does not decode.
@@ -136,8 +136,8 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
         };
         let entry = Entry {
             index: n,
-            context: info.context,
-            level: info.level,
+            context: info.group,
+            level: info.dependency,
             offset: info.offset,
             payload: info.payload_len,
             decoded: decoded[n as usize],
@@ -147,9 +147,9 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
             frames: reader.frames_of(n).ok(),
         };
         match entry.level {
-            Level::Root => roots += 1,
-            Level::Keyframe => keyframes += 1,
-            Level::Delta => deltas += 1,
+            Dependency::Root => roots += 1,
+            Dependency::Keyframe => keyframes += 1,
+            Dependency::Delta => deltas += 1,
         }
         total_decoded += entry.decoded.unwrap_or(0);
         referencing += u64::from(!entry.references.is_empty());
@@ -160,7 +160,7 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
         }
     }
 
-    let opts = reader.context_options();
+    let opts = reader.group_options();
     let codebook = reader.header().codebook;
     if args.json {
         let summary = json!({"summary": {

@@ -68,7 +68,7 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
         // counter is process-wide, and this command runs no other thread).
         let allocations = alloc::allocations();
         let started = Instant::now();
-        let added = archive.add_in_context(key, text.as_bytes());
+        let added = archive.add_in_group(key, text.as_bytes());
         let elapsed = started.elapsed();
         let allocations = alloc::allocations() - allocations;
         added.map_err(|e| CliError::new(lines.position(), e))?;

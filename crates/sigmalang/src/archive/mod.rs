@@ -19,8 +19,8 @@
 //! context), each block's checksum verified before its records are decoded. The byte layout is in
 //! `docs/FORMAT.md`.
 
-use crate::context::{ContextOptions, Level};
-use crate::record::EncoderConfig;
+use crate::context::{Dependency, GroupOptions};
+use crate::record::CoderConfig;
 
 mod batch;
 mod index;
@@ -50,7 +50,7 @@ pub struct ArchiveOptions {
     /// Records per checksummed block (a `get` reads whole blocks).
     pub block_records: u32,
     /// How records are coded against their contexts.
-    pub context: ContextOptions,
+    pub context: GroupOptions,
     /// Bytes of roots the Σ-bank keeps for REFERENCE across contexts (0: no bank).
     pub bank: usize,
     /// Records are coded in batches of this many (1: one at a time, as added). A batch is coded
@@ -65,19 +65,19 @@ pub struct ArchiveOptions {
     /// Worker threads coding a batch (0: one per core).
     pub threads: usize,
     /// Memory configuration of every worker's encoder.
-    pub encoder: EncoderConfig,
+    pub encoder: CoderConfig,
 }
 
 impl Default for ArchiveOptions {
     fn default() -> Self {
         ArchiveOptions {
             block_records: DEFAULT_BLOCK_RECORDS,
-            context: ContextOptions::default(),
+            context: GroupOptions::default(),
             bank: 16 << 20,
             batch_records: 1,
             batch_bytes: 1 << 20,
             threads: 1,
-            encoder: EncoderConfig::default(),
+            encoder: CoderConfig::default(),
         }
     }
 }
@@ -94,16 +94,18 @@ const DEFAULT_CONTEXT: u32 = 0;
 
 /// What the index says of one record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RecordInfo {
     /// Offset of the record's payload in the file.
     pub offset: u64,
     /// Length of the payload.
     pub payload_len: u64,
-    /// The record's context (0: the default context).
-    pub context: u32,
-    /// How the record depends on its context.
-    pub level: Level,
-    /// The record it depends on directly: for a delta, the previous record of its context; for
-    /// a keyframe, the previous keyframe of its context; none for a root.
+    /// The record's group (0: records added without a key). The index calls it the record's
+    /// context id.
+    pub group: u32,
+    /// How the record depends on the earlier records of its group.
+    pub dependency: Dependency,
+    /// The record it depends on directly: for a delta, the previous record of its group; for
+    /// a keyframe, the previous keyframe of its group; none for a root.
     pub prev: Option<u64>,
 }

@@ -11,7 +11,7 @@ use super::RecordInfo;
 use crate::checksum::crc32c;
 use crate::codebook::Codebook;
 use crate::container::{read_exact_at, read_full, FileHeader};
-use crate::context::{select_frames, ContextOptions, Level};
+use crate::context::{select_frames, Dependency, GroupOptions};
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::Decoder;
 
@@ -104,7 +104,7 @@ impl Archive {
 
     /// The context options the archive was written with (`memory` is the writer's own and is
     /// not stored).
-    pub fn context_options(&self) -> ContextOptions {
+    pub fn group_options(&self) -> GroupOptions {
         self.index.context
     }
 
@@ -202,8 +202,8 @@ impl<R: Read + Seek> ArchiveReader<R> {
 
     /// The context options the archive was written with (`memory` is the writer's own and is
     /// not stored).
-    pub fn context_options(&self) -> ContextOptions {
-        self.archive.context_options()
+    pub fn group_options(&self) -> GroupOptions {
+        self.archive.group_options()
     }
 
     /// Number of records.
@@ -249,14 +249,16 @@ impl<R: Read + Seek> ArchiveReader<R> {
     }
 
     fn context_frames_of(&mut self, n: u64, info: RecordInfo) -> Result<Vec<u64>> {
-        match info.level {
-            Level::Root => Ok(Vec::new()),
-            Level::Keyframe => Ok(info.prev.into_iter().collect()),
-            Level::Delta => {
+        match info.dependency {
+            Dependency::Root => Ok(Vec::new()),
+            Dependency::Keyframe => Ok(info.prev.into_iter().collect()),
+            Dependency::Delta => {
                 let chain = self.chain(n);
                 let group_start = chain
                     .iter()
-                    .rposition(|&r| self.archive.index.records[r as usize].level != Level::Delta)
+                    .rposition(|&r| {
+                        self.archive.index.records[r as usize].dependency != Dependency::Delta
+                    })
                     .unwrap_or(0);
                 let mut group = Vec::new();
                 for &r in &chain[group_start..chain.len() - 1] {
@@ -312,8 +314,8 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let mut decoded: Vec<(u64, Arc<[u8]>)> = Vec::with_capacity(chain.len());
         let mut group_start = 0;
         for &r in &chain {
-            let level = self.archive.index.records[r as usize].level;
-            if level != Level::Delta {
+            let level = self.archive.index.records[r as usize].dependency;
+            if level != Dependency::Delta {
                 group_start = decoded.len();
             }
             let bytes = match self.cached(r) {
@@ -338,11 +340,11 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     }
                     let mut frames: Vec<&[u8]> = banked.iter().map(|b| &b[..]).collect();
                     let context_frames: Vec<&[u8]> = match level {
-                        Level::Root => Vec::new(),
-                        Level::Keyframe => {
+                        Dependency::Root => Vec::new(),
+                        Dependency::Keyframe => {
                             decoded.last().map(|(_, b)| &b[..]).into_iter().collect()
                         }
-                        Level::Delta => {
+                        Dependency::Delta => {
                             let group: Vec<(u64, u64)> = decoded[group_start..]
                                 .iter()
                                 .map(|(i, b)| (*i, b.len() as u64))
@@ -458,7 +460,7 @@ mod tests {
     use crate::archive::testing::*;
     use crate::archive::{Archive, ArchiveOptions, ArchiveReader, ArchiveWriter};
     use crate::codebook::Codebook;
-    use crate::context::{ContextOptions, Level};
+    use crate::context::{Dependency, GroupOptions};
     use crate::error::ErrorKind;
     use std::io::Cursor;
 
@@ -484,12 +486,12 @@ mod tests {
     fn histories_delta_against_their_frames_and_keyframes_bound_chains() {
         let records = history(40);
         let refs: Vec<&[u8]> = records.iter().map(|r| &r[..]).collect();
-        let ctx = ContextOptions {
+        let ctx = GroupOptions {
             keyframe_interval: 8,
-            ..ContextOptions::default()
+            ..GroupOptions::default()
         };
         let with = build_with(&refs, ctx);
-        let without = build_with(&refs, ContextOptions::none());
+        let without = build_with(&refs, GroupOptions::none());
         assert!(
             with.len() * 4 < without.len(),
             "{} vs {}",
@@ -500,13 +502,13 @@ mod tests {
         for n in 0..40u64 {
             let keyframes = n / 8; // keyframes (and the root) before n's group
             assert_eq!(r.chain(n).len() as u64, keyframes + n % 8 + 1);
-            let level = r.info(n).unwrap().level;
+            let level = r.info(n).unwrap().dependency;
             let expect = if n == 0 {
-                Level::Root
+                Dependency::Root
             } else if n % 8 == 0 {
-                Level::Keyframe
+                Dependency::Keyframe
             } else {
-                Level::Delta
+                Dependency::Delta
             };
             assert_eq!(level, expect, "record {n}");
         }
@@ -538,15 +540,15 @@ mod tests {
             .collect();
         let mut w = ArchiveWriter::new(Vec::new(), Codebook::default_codebook(), b"").unwrap();
         for i in 0..10 {
-            w.add_in_context(Some(b"a"), &a[i]).unwrap();
-            w.add_in_context(Some(b"b"), &b[i]).unwrap();
+            w.add_in_group(Some(b"a"), &a[i]).unwrap();
+            w.add_in_group(Some(b"b"), &b[i]).unwrap();
         }
         let bytes = w.finish().unwrap();
         let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
         for i in (0..10u64).rev() {
             assert_eq!(r.get(2 * i).unwrap(), a[i as usize]);
             assert_eq!(r.get(2 * i + 1).unwrap(), b[i as usize]);
-            assert_eq!(r.info(2 * i + 1).unwrap().context, 2);
+            assert_eq!(r.info(2 * i + 1).unwrap().group, 2);
         }
         assert_eq!(r.chain(19), vec![1, 3, 5, 7, 9, 11, 13, 15, 17, 19]);
     }
@@ -557,7 +559,7 @@ mod tests {
             .map(|i| format!("r{i} some text here").into_bytes())
             .collect();
         let refs: Vec<&[u8]> = records.iter().map(|r| &r[..]).collect();
-        let mut bytes = build_with(&refs, ContextOptions::none());
+        let mut bytes = build_with(&refs, GroupOptions::none());
         let target = ArchiveReader::open(Cursor::new(&bytes))
             .unwrap()
             .info(4)
@@ -581,10 +583,10 @@ mod tests {
     fn damage_reaches_exactly_the_records_that_depend_on_it() {
         let records = history(12);
         let refs: Vec<&[u8]> = records.iter().map(|r| &r[..]).collect();
-        let ctx = ContextOptions {
+        let ctx = GroupOptions {
             keyframe_interval: 6,
             keyframes_per_root: 1,
-            ..ContextOptions::default()
+            ..GroupOptions::default()
         };
         let mut bytes = build_with(&refs, ctx);
         let target = ArchiveReader::open(Cursor::new(&bytes))
@@ -618,7 +620,7 @@ mod tests {
                 ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts)
                     .unwrap();
             for (k, t) in &logs {
-                w.add_in_context(Some(k), t).unwrap();
+                w.add_in_group(Some(k), t).unwrap();
             }
             w.finish().unwrap()
         };

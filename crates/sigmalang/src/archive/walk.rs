@@ -314,7 +314,7 @@ mod tests {
     use crate::archive::testing::*;
     use crate::archive::{ArchiveOptions, ArchiveReader, ArchiveWriter};
     use crate::codebook::Codebook;
-    use crate::context::ContextOptions;
+    use crate::context::GroupOptions;
     use std::io::Cursor;
     use std::ops::ControlFlow;
     use std::sync::Arc;
@@ -374,10 +374,10 @@ mod tests {
         }
         let opts = ArchiveOptions {
             block_records: 3,
-            context: ContextOptions {
+            context: GroupOptions {
                 keyframe_interval: 4,
                 keyframes_per_root: 2,
-                ..ContextOptions::default()
+                ..GroupOptions::default()
             },
             ..ArchiveOptions::default()
         };
@@ -385,7 +385,7 @@ mod tests {
             ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts)
                 .unwrap();
         for (k, t) in &records {
-            w.add_in_context(Some(k), t).unwrap();
+            w.add_in_group(Some(k), t).unwrap();
         }
         let intact = w.finish().unwrap();
         let walks = |bytes: &[u8], stop_at: usize| {

@@ -10,7 +10,7 @@ use super::index::{write_head, IndexWriter};
 use super::{ArchiveOptions, DEFAULT_CONTEXT, MAX_KEYFRAME_INTERVAL, MAX_METADATA};
 use crate::bank::Bank;
 use crate::codebook::Codebook;
-use crate::context::{ContextStack, FramePool, FramePoolStats, Level};
+use crate::context::{ContextStack, Dependency, FramePool, FramePoolStats};
 use crate::error::{Error, Result};
 use crate::pool::GlyphBufferPool;
 use crate::record::{Encoder, EncoderStats};
@@ -111,7 +111,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// Encodes and appends one record in the default context (the records added without a
     /// key); returns its index.
     pub fn add(&mut self, record: &[u8]) -> Result<u64> {
-        self.add_in_context(None, record)
+        self.add_in_group(None, record)
     }
 
     /// Encodes and appends one record in the context named `key` (`None`: the default
@@ -122,7 +122,7 @@ impl<W: Write> ArchiveWriter<W> {
     ///
     /// After an error (a record that cannot be coded, a failed write) the archive is
     /// incomplete: this and every other call of the writer fail from then on.
-    pub fn add_in_context(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
+    pub fn add_in_group(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
         self.check()?;
         let added = self.add_unchecked(key, record);
         self.note(added)
@@ -224,7 +224,7 @@ impl<W: Write> ArchiveWriter<W> {
     pub(super) fn commit(
         &mut self,
         cid: u32,
-        level: Level,
+        level: Dependency,
         refs: &[u64],
         payload: &[u8],
         record: &[u8],
@@ -232,7 +232,7 @@ impl<W: Write> ArchiveWriter<W> {
         let index = self.index.len();
         self.inner.write_all(payload)?;
         self.index.add(cid, level, refs, payload, record);
-        if level == Level::Root && refs.is_empty() {
+        if level == Dependency::Root && refs.is_empty() {
             match &mut self.coder {
                 Coder::Now(bank) => bank.add_root(index, record),
                 Coder::Batches(batches) => batches.new_roots.push((index, record.to_vec())),

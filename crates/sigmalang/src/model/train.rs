@@ -51,7 +51,7 @@ pub struct TrainOptions {
 /// | `default` | 6 | gain >= 4.5 bits/MiB | 4.47x | 43 MB/s |
 /// | `max` | 7 | count >= 3 from order 6, gain >= 0.15 bits/MiB | 4.82x | 20 MB/s |
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Level {
+pub enum CompressionLevel {
     /// Smallest and fastest.
     Fast,
     /// The built-in codebook's level: at least 40 MB/s decoding on one core.
@@ -61,31 +61,35 @@ pub enum Level {
     Max,
 }
 
-impl Level {
+impl CompressionLevel {
     /// Every level, fastest first.
-    pub const ALL: [Level; 3] = [Level::Fast, Level::Default, Level::Max];
+    pub const ALL: [CompressionLevel; 3] = [
+        CompressionLevel::Fast,
+        CompressionLevel::Default,
+        CompressionLevel::Max,
+    ];
 
     /// The level's name: `fast`, `default` or `max`.
     pub fn name(self) -> &'static str {
         match self {
-            Level::Fast => "fast",
-            Level::Default => "default",
-            Level::Max => "max",
+            CompressionLevel::Fast => "fast",
+            CompressionLevel::Default => "default",
+            CompressionLevel::Max => "max",
         }
     }
 }
 
-impl std::fmt::Display for Level {
+impl std::fmt::Display for CompressionLevel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
 }
 
-impl std::str::FromStr for Level {
+impl std::str::FromStr for CompressionLevel {
     type Err = Error;
 
-    fn from_str(s: &str) -> Result<Level> {
-        Level::ALL
+    fn from_str(s: &str) -> Result<CompressionLevel> {
+        CompressionLevel::ALL
             .into_iter()
             .find(|l| l.name() == s)
             .ok_or_else(|| Error::invalid(format!("unknown level {s:?} (fast, default or max)")))
@@ -93,19 +97,19 @@ impl std::str::FromStr for Level {
 }
 
 impl Default for TrainOptions {
-    /// The options of [`Level::Default`].
+    /// The options of [`CompressionLevel::Default`].
     fn default() -> Self {
-        TrainOptions::for_level(Level::Default)
+        TrainOptions::for_level(CompressionLevel::Default)
     }
 }
 
 impl TrainOptions {
     /// The options of a training preset.
-    pub fn for_level(level: Level) -> TrainOptions {
+    pub fn for_level(level: CompressionLevel) -> TrainOptions {
         let (max_order, high_order, min_count_high, min_gain_per_mib) = match level {
-            Level::Fast => (5, 3, 2, 7.0),
-            Level::Default => (6, 3, 2, 4.5),
-            Level::Max => (7, 6, 3, 0.15),
+            CompressionLevel::Fast => (5, 3, 2, 7.0),
+            CompressionLevel::Default => (6, 3, 2, 4.5),
+            CompressionLevel::Max => (7, 6, 3, 0.15),
         };
         TrainOptions {
             max_order,
@@ -434,20 +438,20 @@ mod tests {
 
     #[test]
     fn levels_parse_and_name_themselves() {
-        for level in Level::ALL {
-            assert_eq!(level.name().parse::<Level>().unwrap(), level);
+        for level in CompressionLevel::ALL {
+            assert_eq!(level.name().parse::<CompressionLevel>().unwrap(), level);
             assert_eq!(level.to_string(), level.name());
         }
-        assert_eq!(Level::default(), Level::Default);
+        assert_eq!(CompressionLevel::default(), CompressionLevel::Default);
         assert!("medium"
-            .parse::<Level>()
+            .parse::<CompressionLevel>()
             .unwrap_err()
             .to_string()
             .contains("medium"));
         let (fast, default, max) = (
-            TrainOptions::for_level(Level::Fast),
+            TrainOptions::for_level(CompressionLevel::Fast),
             TrainOptions::default(),
-            TrainOptions::for_level(Level::Max),
+            TrainOptions::for_level(CompressionLevel::Max),
         );
         assert!(fast.max_order < default.max_order && default.max_order < max.max_order);
         assert!(fast.min_gain_per_mib > default.min_gain_per_mib);

@@ -10,7 +10,7 @@ use crate::checksum::{crc32c, Crc32c};
 use crate::codebook::Codebook;
 use crate::container::{FileHeader, FileKind, HEADER_LEN};
 use crate::error::{Error, Result};
-use crate::record::{Encoder, EncoderConfig};
+use crate::record::{CoderConfig, Encoder};
 use crate::varint;
 
 /// A chunk coded by a worker: its raw bytes and its payload.
@@ -27,7 +27,7 @@ pub struct StreamWriter<W: Write> {
     /// With several workers: the chunks being coded, oldest first (each reports its raw bytes
     /// and payload when done), the workers' encoders and their threads.
     in_flight: VecDeque<mpsc::Receiver<CodedChunk>>,
-    config: EncoderConfig,
+    config: CoderConfig,
     workers: Arc<Vec<Mutex<Encoder>>>,
     threads: Option<rayon::ThreadPool>,
     frame: Vec<u8>,
@@ -73,7 +73,7 @@ impl<W: Write> StreamWriter<W> {
             chunk_size,
             pending: Vec::with_capacity(chunk_size),
             in_flight: VecDeque::new(),
-            config: EncoderConfig::default(),
+            config: CoderConfig::default(),
             workers: Arc::new(Vec::new()),
             threads: None,
             frame: Vec::new(),
@@ -97,7 +97,7 @@ impl<W: Write> StreamWriter<W> {
 
     /// Sets the memory configuration of the writer's encoders (call before
     /// [`with_threads`](Self::with_threads)). Output never depends on it.
-    pub fn with_encoder_config(mut self, config: EncoderConfig) -> StreamWriter<W> {
+    pub fn with_encoder_config(mut self, config: CoderConfig) -> StreamWriter<W> {
         let codebook = Arc::clone(self.encoder.codebook());
         self.encoder = Encoder::with_config(codebook, config);
         self.config = config;
