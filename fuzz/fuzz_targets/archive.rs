@@ -24,7 +24,7 @@ fn read_as_archive(data: &[u8]) {
             return;
         };
         let mut pos = 0;
-        match sigmalang::varint::read(payload, &mut pos, 0) {
+        match sigmalang::internals::varint::read(payload, &mut pos, 0) {
             Ok(h) if h >> 2 > MAX_CLAIMED => return,
             _ => {}
         }

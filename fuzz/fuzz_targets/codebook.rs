@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use sigmalang::checksum::crc32c;
-use sigmalang::record::{Decoder, Encoder};
+use sigmalang::internals::checksum::crc32c;
+use sigmalang::{Decoder, Encoder};
 use sigmalang::Codebook;
 
 fuzz_target!(|data: &[u8]| {

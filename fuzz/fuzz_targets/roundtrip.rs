@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use libfuzzer_sys::fuzz_target;
-use sigmalang::record::{Decoder, Encoder};
+use sigmalang::{Decoder, Encoder};
 
 fuzz_target!(|data: &[u8]| {
     let packed = sigmalang::compress(data);

@@ -8,8 +8,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sigmalang::record::{CoderConfig, Encoder};
 use sigmalang::{Codebook, PoolConfig};
+use sigmalang::{CoderConfig, Encoder};
 
 /// Records in the set.
 const RECORDS: usize = 200;

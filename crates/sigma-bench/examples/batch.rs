@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sigmalang::record::Encoder;
+use sigmalang::Encoder;
 use sigmalang::{ArchiveOptions, ArchiveWriter, Codebook};
 
 fn load(path: &Path) -> Vec<Vec<u8>> {

@@ -253,7 +253,7 @@ impl Access {
         let refs = if self.options.bank == 0 {
             0
         } else {
-            sigmalang::bank::MAX_REFS as u64
+            sigmalang::archive::MAX_REFERENCES as u64
         };
         self.chain_bound() * (1 + refs)
     }

@@ -402,7 +402,7 @@ fn access_report(accesses: &[Access]) -> String {
             if a.options.bank == 0 {
                 0
             } else {
-                sigmalang::bank::MAX_REFS
+                sigmalang::archive::MAX_REFERENCES
             },
             a.decode_bound(),
             thousands(a.largest_block),

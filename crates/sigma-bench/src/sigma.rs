@@ -6,8 +6,8 @@
 
 use crate::codec::{Codec, CodecResult};
 use sigmalang::codebook::Codebook;
-use sigmalang::record::{Decoder, Encoder};
 use sigmalang::TrainOptions;
+use sigmalang::{Decoder, Encoder};
 use std::sync::Arc;
 
 /// The built-in codebook's row.

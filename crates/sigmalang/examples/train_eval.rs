@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use sigmalang::record::{Decoder, Encoder};
 use sigmalang::{Codebook, TrainOptions};
+use sigmalang::{Decoder, Encoder};
 
 /// Extracts the `"text"` string field of each JSONL line (a minimal JSON string decoder).
 fn texts(path: &str) -> Vec<Vec<u8>> {
@@ -129,9 +129,9 @@ fn main() {
     println!(
         "{opts:?}\ncontexts {:?}\ncodebook {} bytes (heap {} MB), trained in {train_s:.1}s\n\
          dev: {} records, {input} -> {output} bytes, ratio {:.3}x, {:.3} bits/byte, encode {:.1} MB/s, decode {:.1} MB/s",
-        cb.model().context_counts(),
+        cb.context_counts(),
         bytes.len(),
-        cb.model().heap_bytes() >> 20,
+        cb.heap_bytes() >> 20,
         dev.len(),
         input as f64 / output as f64,
         output as f64 * 8.0 / input as f64,

@@ -1,8 +1,10 @@
 //! Codebooks: the trained model that the encoder and decoder share.
 //!
-//! A codebook holds the context model (see [`crate::model`]) and the learned tier of
-//! primitives: the 128 byte patterns worth most in the training corpus, named
-//! `LEARNED_80`..`LEARNED_FF`. Every stream and archive names the codebook it was made with by
+//! A codebook holds the static context model (counts of byte contexts of orders 0 to 7, trained
+//! ahead of time) and the learned tier of primitives: the 128 byte patterns worth most in the
+//! training corpus, named `LEARNED_80`..`LEARNED_FF`. Nothing reads the learned patterns today:
+//! they are reserved (`docs/FORMAT.md`), and kept because they are part of the codebook file and
+//! so of its id. Every stream and archive names the codebook it was made with by
 //! its [`CodebookId`] (a hash of the codebook file), and refuses to decode with another.
 //!
 //! SigmaLang ships a default codebook, trained on chat text, built into the library.
@@ -105,8 +107,18 @@ impl Codebook {
     }
 
     /// The context model.
-    pub fn model(&self) -> &ContextModel {
+    pub(crate) fn model(&self) -> &ContextModel {
         &self.model
+    }
+
+    /// How many contexts the model holds of each order (index: the order).
+    pub fn context_counts(&self) -> Vec<usize> {
+        self.model.context_counts()
+    }
+
+    /// The heap memory the loaded model takes, in bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.model.heap_bytes()
     }
 
     /// The patterns of the learned tier: entry `i` is primitive `0x80 + i`.

@@ -141,7 +141,7 @@ pub struct FramePool {
 /// back to the allocator once no batch shares them).
 const MAX_FREE_FRAMES: usize = 1024;
 
-/// What a [`FramePool`] has done.
+/// What the archive writer's pool of frame buffers has done.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FramePoolStats {
     /// Frames allocated (the pool had none free).

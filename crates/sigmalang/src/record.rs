@@ -178,7 +178,7 @@ impl Encoder {
 
     /// Appends the payload of the stream chunk `input` (no frames) to `out`: `ADAPTIVE` if the
     /// adaptive model codes a sample of it smaller than the static model alone (the first
-    /// [`SAMPLE`] bytes, or all of a shorter chunk), else `MODELED`; `STORED` if neither saves
+    /// 64 KiB, or all of a shorter chunk), else `MODELED`; `STORED` if neither saves
     /// anything. Decoding needs [`Decoder::decode_chunk`].
     ///
     /// # Errors
@@ -506,6 +506,7 @@ impl Decoder {
 }
 
 /// Decodes `n` bytes onto `hist` (which holds the frames, `base` bytes).
+#[allow(clippy::too_many_arguments)]
 fn decode_record(
     model: &ContextModel,
     mm: &mut MatchModel,

@@ -7,8 +7,8 @@ use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 
 use sigmalang::archive::ArchiveOptions;
-use sigmalang::record::{CoderConfig, Decoder, Encoder};
 use sigmalang::{ArchiveWriter, Codebook, PoolConfig};
+use sigmalang::{CoderConfig, Decoder, Encoder};
 
 struct Counting;
 

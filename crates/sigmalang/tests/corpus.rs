@@ -11,8 +11,8 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use sigmalang::record::{Decoder, Encoder};
 use sigmalang::{compress, decompress, parse, StreamReader, StreamWriter};
+use sigmalang::{Decoder, Encoder};
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(concat!(

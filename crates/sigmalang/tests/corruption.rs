@@ -5,8 +5,8 @@
 use std::io::{Read, Write};
 
 use proptest::prelude::*;
-use sigmalang::record::{Decoder, Encoder};
 use sigmalang::{compress, decompress, Error, StreamReader, StreamWriter};
+use sigmalang::{Decoder, Encoder};
 
 /// Valid streams to damage: (name, stream).
 fn valid_streams() -> Vec<(&'static str, Vec<u8>)> {
@@ -291,7 +291,7 @@ fn other_container_versions_are_refused() {
         let mut stream = compress(b"Hello, world! Hello again.");
         assert_eq!(stream[4], sigmalang::stream::FORMAT_VERSION);
         stream[4] = version;
-        let crc = sigmalang::checksum::crc32c(&stream[..16]);
+        let crc = sigmalang::internals::checksum::crc32c(&stream[..16]);
         stream[16..20].copy_from_slice(&crc.to_le_bytes());
         let err = decompress(&stream).expect_err("another version must be refused");
         assert!(

@@ -6,9 +6,9 @@
 use std::io::{Read, Write};
 
 use proptest::prelude::*;
-use sigmalang::record::{Decoder, Encoder};
 use sigmalang::stream::DEFAULT_CHUNK_SIZE;
 use sigmalang::{compress, decompress, parse, StreamReader, StreamWriter};
+use sigmalang::{Decoder, Encoder};
 
 /// `compress` → `decompress` gives `input` back.
 fn assert_roundtrip(input: &[u8]) {

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use sigmalang::stream::{read_full, FileHeader, FileKind, DEFAULT_CHUNK_SIZE, HEADER_LEN};
+use sigmalang::internals::io::read_full;
+use sigmalang::stream::{FileHeader, FileKind, DEFAULT_CHUNK_SIZE, HEADER_LEN};
 use sigmalang::{Codebook, StreamReader, StreamWriter};
 
 use crate::error::CliError;

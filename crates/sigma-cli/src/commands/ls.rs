@@ -14,7 +14,7 @@
 use std::io::{self, BufWriter, Write};
 
 use serde_json::{json, Value};
-use sigmalang::context::Dependency;
+use sigmalang::Dependency;
 
 use crate::commands::archive::{open_archive, Opened};
 use crate::error::CliError;

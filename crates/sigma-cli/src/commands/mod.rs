@@ -16,7 +16,7 @@ pub mod verify;
 
 use std::collections::HashMap;
 
-use sigmalang::record::CoderConfig;
+use sigmalang::CoderConfig;
 use sigmalang::{GlyphType, PoolConfig, Primitive, SemanticTree, Tier};
 
 /// The encoders' memory configuration: buffer pooling on (the library's default), or off with

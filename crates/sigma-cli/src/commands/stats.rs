@@ -20,8 +20,8 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sigmalang::context::FramePoolStats;
-use sigmalang::record::EncoderStats;
+use sigmalang::EncoderStats;
+use sigmalang::FramePoolStats;
 use sigmalang::{ArchiveOptions, ArchiveWriter};
 
 use super::archive::{check_field, metadata};

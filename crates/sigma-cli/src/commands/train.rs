@@ -146,7 +146,6 @@ pub fn run(args: &TrainArgs) -> Result<(), CliError> {
 
     if !args.quiet {
         let contexts = codebook
-            .model()
             .context_counts()
             .iter()
             .enumerate()

@@ -11,7 +11,8 @@
 use std::io::{self, BufReader, Cursor, Read, Write};
 use std::path::Path;
 
-use sigmalang::stream::{read_full, FileHeader, FileKind, HEADER_LEN};
+use sigmalang::internals::io::read_full;
+use sigmalang::stream::{FileHeader, FileKind, HEADER_LEN};
 use sigmalang::StreamReader;
 
 use crate::commands::archive::{open_archive, Opened};

@@ -1,5 +1,5 @@
 //! The record archive: what `sigma pack` writes. Many records, each readable on its own, coded
-//! against their contexts (see [`crate::context`]), with an index at the end for random access.
+//! against the earlier records of their group (see [`GroupOptions`]), with an index at the end for random access.
 //!
 //! ```text
 //! file header (20 bytes, kind = archive)
@@ -30,6 +30,7 @@ mod testing;
 mod walk;
 mod writer;
 
+pub use crate::bank::MAX_REFS as MAX_REFERENCES;
 pub use reader::{Archive, ArchiveReader};
 pub use writer::ArchiveWriter;
 

@@ -2,10 +2,9 @@
 //! archive, and reading helpers. The byte layout is in `docs/FORMAT.md`.
 
 mod header;
-mod io;
+pub(crate) mod io;
 
 pub use header::{
     FileHeader, FileKind, ARCHIVE_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC, OLDEST_STREAM_VERSION,
 };
-pub(crate) use io::read_exact_at;
-pub use io::read_full;
+pub(crate) use io::{read_exact_at, read_full};

@@ -354,6 +354,7 @@ impl AdaptiveModel {
     /// Every adaptive context from the highest order down to the one that coded `x` (index
     /// `coded`, or all of them if the static model did) learns `x`; then `x` joins the history.
     #[inline]
+    #[allow(clippy::needless_range_loop)] // `j` indexes three arrays
     fn learn(&mut self, x: u8, coded: usize) {
         let orders = ORDERS;
         for j in 0..orders.min(coded + 1) {

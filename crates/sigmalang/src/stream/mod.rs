@@ -13,10 +13,7 @@ use crate::error::Result;
 mod reader;
 mod writer;
 
-pub use crate::container::{
-    read_full, FileHeader, FileKind, ARCHIVE_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC,
-    OLDEST_STREAM_VERSION,
-};
+pub use crate::container::{FileHeader, FileKind, FORMAT_VERSION, HEADER_LEN, MAGIC};
 pub use reader::StreamReader;
 pub use writer::StreamWriter;
 
