@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use sigmalang::internals::checksum::crc32c;
-use sigmalang::{Decoder, Encoder};
 use sigmalang::Codebook;
+use sigmalang::{Decoder, Encoder};
 
 fuzz_target!(|data: &[u8]| {
     let mut file = data.to_vec();

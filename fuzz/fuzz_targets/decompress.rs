@@ -13,10 +13,14 @@ fuzz_target!(|data: &[u8]| {
     let reader = sigmalang::StreamReader::new(data).read_to_end(&mut streamed);
     // Decoding on two threads yields the same bytes and stops with the same error.
     let mut threaded = Vec::new();
-    let parallel = sigmalang::StreamReader::new(data)
-        .with_threads(2)
-        .expect("threads start")
-        .read_to_end(&mut threaded);
+    let options = sigmalang::StreamOptions::default().threads(2);
+    let parallel = sigmalang::StreamReader::with_options(
+        data,
+        sigmalang::Codebook::default_codebook(),
+        options,
+    )
+    .expect("threads start")
+    .read_to_end(&mut threaded);
     assert_eq!(threaded, streamed);
     assert_eq!(
         parallel.as_ref().map_err(|e| e.to_string()),

@@ -142,7 +142,7 @@ fn encode(c: &mut Criterion) {
         ("pool-on", PoolConfig::default()),
         ("pool-off", PoolConfig::disabled()),
     ] {
-        let mut encoder = Encoder::with_config(codebook.clone(), CoderConfig { pool });
+        let mut encoder = Encoder::with_config(codebook.clone(), CoderConfig::default().pool(pool));
         let mut out = Vec::with_capacity(1 << 16);
         g.bench_function(format!("{RECORDS}-records/{name}"), |b| {
             b.iter(|| {

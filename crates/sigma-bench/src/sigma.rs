@@ -36,11 +36,11 @@ impl Level {
         format!(
             "level {}: order {}, min count {}/{} from order {}, min gain {} bits/MiB",
             self.level,
-            o.max_order,
-            o.min_count,
-            o.min_count_high,
-            o.high_order,
-            o.min_gain_per_mib
+            o.get_max_order(),
+            o.get_min_count(),
+            o.get_min_count_high(),
+            o.get_high_order(),
+            o.get_min_gain_per_mib()
         )
     }
 }

@@ -72,14 +72,12 @@ fn main() {
         texts(&args[1])
     };
     let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
-    let opts = TrainOptions {
-        max_order: num(3, 6),
-        min_count: num(4, 2) as u32,
-        high_order: num(5, 5),
-        min_count_high: num(6, 2) as u32,
-        min_gain_per_mib: args.get(7).and_then(|s| s.parse().ok()).unwrap_or(0.0),
-        ..TrainOptions::default()
-    };
+    let opts = TrainOptions::default()
+        .max_order(num(3, 6))
+        .min_count(num(4, 2) as u32)
+        .high_order(num(5, 5))
+        .min_count_high(num(6, 2) as u32)
+        .min_gain_per_mib(args.get(7).and_then(|s| s.parse().ok()).unwrap_or(0.0));
     let refs: Vec<&[u8]> = train.iter().map(|r| &r[..]).collect();
     let t = Instant::now();
     let cb = match preset {

@@ -29,19 +29,37 @@ use std::sync::Arc;
 
 /// How records are coded against their contexts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GroupOptions {
     /// A context's records since its last keyframe number at most this many (>= 1).
-    pub keyframe_interval: u32,
+    pub(crate) keyframe_interval: u32,
     /// A context's keyframes since its last root number at most this many (>= 1); with
     /// `keyframe_interval` 1 and this 1, every record is a root and context coding is off.
-    pub keyframes_per_root: u32,
+    pub(crate) keyframes_per_root: u32,
     /// A record is coded against at most this many frames.
-    pub max_frames: u32,
+    pub(crate) max_frames: u32,
     /// ... whose lengths add up to at most this many bytes.
-    pub window: u64,
+    pub(crate) window: u64,
     /// The writer holds at most this many bytes of frames over all contexts; the least recently
     /// used contexts are evicted beyond it (their next record becomes a root).
-    pub memory: u64,
+    pub(crate) memory: u64,
+}
+
+crate::settings! {
+    GroupOptions {
+        /// A context's records since its last keyframe number at most this many (>= 1).
+        keyframe_interval, get_keyframe_interval: keyframe_interval: u32;
+        /// A context's keyframes since its last root number at most this many (>= 1); with
+        /// `keyframe_interval` 1 and this 1, every record is a root and context coding is off.
+        keyframes_per_root, get_keyframes_per_root: keyframes_per_root: u32;
+        /// A record is coded against at most this many frames.
+        max_frames, get_max_frames: max_frames: u32;
+        /// ... whose lengths add up to at most this many bytes.
+        window, get_window: window: u64;
+        /// The writer holds at most this many bytes of frames over all contexts; the least recently
+        /// used contexts are evicted beyond it (their next record becomes a root).
+        memory, get_memory: memory: u64;
+    }
 }
 
 impl Default for GroupOptions {

@@ -2,6 +2,30 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+/// Builder-style settings of an options struct: for each field, a setter that takes and returns
+/// the options (`ArchiveOptions::default().threads(2).batch_records(256)`) and a getter
+/// `get_NAME` (the regex-automata convention: the setter has the plain name).
+macro_rules! settings {
+    ($ty:ident { $( $(#[doc = $doc:literal])* $set:ident, $get:ident: $field:ident: $t:ty; )* }) => {
+        impl $ty {
+            $(
+                $(#[doc = $doc])*
+                #[must_use]
+                pub fn $set(mut self, value: $t) -> $ty {
+                    self.$field = value;
+                    self
+                }
+
+                #[doc = concat!("The value set by [`", stringify!($set), "`](", stringify!($ty), "::", stringify!($set), ").")]
+                pub fn $get(&self) -> $t {
+                    self.$field
+                }
+            )*
+        }
+    };
+}
+pub(crate) use settings;
+
 pub mod archive;
 pub mod codebook;
 pub mod container;
@@ -77,4 +101,4 @@ pub use parser::{parse, Node, NodeId, SemanticTree};
 pub use pool::{GlyphBufferPool, PoolConfig, PoolStats};
 pub use primitive::{Family, Primitive, Tier};
 pub use record::{CoderConfig, Decoder, Encoder, EncoderStats, MAX_RECORD_LEN};
-pub use stream::{compress, decompress, StreamReader, StreamWriter};
+pub use stream::{compress, decompress, StreamOptions, StreamReader, StreamWriter};

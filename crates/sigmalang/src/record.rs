@@ -57,9 +57,17 @@ pub const MAX_RECORD_LEN: u64 = 1 << 30;
 
 /// How an encoder or decoder manages its memory.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct CoderConfig {
     /// The buffer pool of the encoder (or decoder).
-    pub pool: PoolConfig,
+    pub(crate) pool: PoolConfig,
+}
+
+crate::settings! {
+    CoderConfig {
+        /// The buffer pool of the encoder (or decoder).
+        pool, get_pool: pool: PoolConfig;
+    }
 }
 
 /// What an encoder has done.

@@ -193,9 +193,7 @@ fn pooling_never_changes_output() {
     let records = corpus(500);
     let cb = Codebook::default_codebook();
     let mut pooled = Encoder::new(Arc::clone(&cb));
-    let off = CoderConfig {
-        pool: PoolConfig::disabled(),
-    };
+    let off = CoderConfig::default().pool(PoolConfig::disabled());
     let mut unpooled = Encoder::with_config(Arc::clone(&cb), off);
     let frames: Vec<&[u8]> = records[..2].iter().map(|r| &r[..]).collect();
     for r in &records {

@@ -79,26 +79,22 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     let context = if args.frames == 0 {
         GroupOptions::none()
     } else {
-        GroupOptions {
-            keyframe_interval: args.keyframe_interval,
-            keyframes_per_root: args.keyframes_per_root,
-            max_frames: args.frames,
-            ..GroupOptions::default()
-        }
+        GroupOptions::default()
+            .keyframe_interval(args.keyframe_interval)
+            .keyframes_per_root(args.keyframes_per_root)
+            .max_frames(args.frames)
     };
-    let opts = ArchiveOptions {
-        context,
-        bank: if args.frames == 0 {
+    let opts = ArchiveOptions::default()
+        .group(context)
+        .bank(if args.frames == 0 {
             0
         } else {
-            ArchiveOptions::default().bank
-        },
-        batch_records: PACK_BATCH_RECORDS,
-        batch_bytes: PACK_BATCH_BYTES,
-        threads: args.threads,
-        encoder: encoder_config(args.no_pool),
-        ..ArchiveOptions::default()
-    };
+            ArchiveOptions::default().get_bank()
+        })
+        .batch_records(PACK_BATCH_RECORDS)
+        .batch_bytes(PACK_BATCH_BYTES)
+        .threads(args.threads)
+        .coder(encoder_config(args.no_pool));
     let threads = opts.worker_count();
     let mut archive =
         ArchiveWriter::with_options(output, model.codebook.clone(), metadata.as_bytes(), opts)

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use sigmalang::internals::io::read_full;
 use sigmalang::stream::{FileHeader, FileKind, DEFAULT_CHUNK_SIZE, HEADER_LEN};
-use sigmalang::{Codebook, StreamReader, StreamWriter};
+use sigmalang::{Codebook, ErrorKind, StreamOptions, StreamReader, StreamWriter};
 
 use crate::error::CliError;
 use crate::format;
@@ -44,11 +44,17 @@ pub fn compress(args: &CodecArgs) -> Result<(), CliError> {
     let write_err = |e: io::Error| CliError::write(&out_label, e, is_stdout);
 
     // Chunks are coded on `-T` workers; the stream's bytes do not depend on their number.
-    let mut writer = StreamWriter::with_options(output, model.codebook.clone(), DEFAULT_CHUNK_SIZE)
-        .map_err(|e| write_err(e.into()))?
-        .with_encoder_config(super::encoder_config(args.no_pool))
-        .with_threads(args.threads)
-        .map_err(|e| CliError::new("--threads", e))?;
+    let options = StreamOptions::default()
+        .chunk_size(DEFAULT_CHUNK_SIZE)
+        .coder(super::encoder_config(args.no_pool))
+        .threads(args.threads);
+    let mut writer =
+        StreamWriter::with_options(output, model.codebook.clone(), options).map_err(|e| match e
+            .kind()
+        {
+            ErrorKind::Io(_) => write_err(e.into()),
+            _ => CliError::new("--threads", e),
+        })?;
     let mut buf = vec![0u8; BUF_SIZE];
     loop {
         let n = match reader.read(&mut buf) {
@@ -104,9 +110,10 @@ pub fn decompress(args: &CodecArgs) -> Result<(), CliError> {
     let n = read_full(&mut buffered, &mut head).map_err(|e| CliError::new(&in_label, e))?;
     head.truncate(n);
     let codebook = stream_codebook(&head, args.model.as_deref(), &in_label)?;
-    let mut reader = StreamReader::with_codebook(Cursor::new(head).chain(buffered), codebook)
-        .with_threads(args.threads)
-        .map_err(|e| CliError::new("--threads", e))?;
+    let options = StreamOptions::default().threads(args.threads);
+    let mut reader =
+        StreamReader::with_options(Cursor::new(head).chain(buffered), codebook, options)
+            .map_err(|e| CliError::new("--threads", e))?;
     let mut output = Output::create(&target, args.force, opened.permissions)?;
     let out_label = output.label().to_string();
     let is_stdout = output.is_stdout();
@@ -184,10 +191,12 @@ fn verify_compressed(
     let fail =
         |what: String| CliError::new(in_label, format!("verification failed, input kept: {what}"));
     let packed = File::open(packed).map_err(|e| fail(e.to_string()))?;
-    let mut decoded =
-        StreamReader::with_codebook(BufReader::with_capacity(BUF_SIZE, packed), codebook.clone())
-            .with_threads(threads)
-            .map_err(|e| fail(e.to_string()))?;
+    let mut decoded = StreamReader::with_options(
+        BufReader::with_capacity(BUF_SIZE, packed),
+        codebook.clone(),
+        StreamOptions::default().threads(threads),
+    )
+    .map_err(|e| fail(e.to_string()))?;
     let mut original = File::open(original).map_err(|e| fail(e.to_string()))?;
     let mut a = vec![0u8; BUF_SIZE];
     let mut b = vec![0u8; BUF_SIZE];

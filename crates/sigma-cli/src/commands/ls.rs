@@ -171,10 +171,10 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
             "levels": {"root": roots, "keyframe": keyframes, "delta": deltas},
             "referencing": referencing,
             "damaged": failed,
-            "keyframe_interval": opts.keyframe_interval,
-            "keyframes_per_root": opts.keyframes_per_root,
-            "frames": opts.max_frames,
-            "window": opts.window,
+            "keyframe_interval": opts.get_keyframe_interval(),
+            "keyframes_per_root": opts.get_keyframes_per_root(),
+            "frames": opts.get_max_frames(),
+            "window": opts.get_window(),
             "codebook": codebook.to_string(),
             "codebook_file": model.path.as_deref().map(crate::io::label),
         }});
@@ -192,10 +192,10 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
              Σ-bank references (*); keyframe interval \
              {}, keyframes per root {}, frames {}, window {} bytes; codebook {codebook}, {}",
             ratio(total_decoded, file_len),
-            opts.keyframe_interval,
-            opts.keyframes_per_root,
-            opts.max_frames,
-            opts.window,
+            opts.get_keyframe_interval(),
+            opts.get_keyframes_per_root(),
+            opts.get_max_frames(),
+            opts.get_window(),
             model.describe(),
         )
         .map_err(write_err)?;

@@ -23,9 +23,7 @@ use sigmalang::{GlyphType, PoolConfig, Primitive, SemanticTree, Tier};
 /// `--no-pool`. Output never depends on it.
 pub fn encoder_config(no_pool: bool) -> CoderConfig {
     if no_pool {
-        CoderConfig {
-            pool: PoolConfig::disabled(),
-        }
+        CoderConfig::default().pool(PoolConfig::disabled())
     } else {
         CoderConfig::default()
     }

@@ -45,12 +45,10 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     let in_label = input.label();
     let (mut lines, bar) = open_records(&input, &args.field, args.context_key.clone(), args.quiet)?;
 
-    let opts = ArchiveOptions {
-        batch_records: 1,
-        threads: 1,
-        encoder: encoder_config(args.no_pool),
-        ..ArchiveOptions::default()
-    };
+    let opts = ArchiveOptions::default()
+        .batch_records(1)
+        .threads(1)
+        .coder(encoder_config(args.no_pool));
     let mut archive = ArchiveWriter::with_options(
         ByteCounter::new(io::sink()),
         model.codebook.clone(),

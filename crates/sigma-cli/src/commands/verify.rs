@@ -13,7 +13,7 @@ use std::path::Path;
 
 use sigmalang::internals::io::read_full;
 use sigmalang::stream::{FileHeader, FileKind, HEADER_LEN};
-use sigmalang::StreamReader;
+use sigmalang::{StreamOptions, StreamReader};
 
 use crate::commands::archive::{open_archive, Opened};
 use crate::commands::codec::stream_codebook;
@@ -51,10 +51,12 @@ pub fn run(args: &VerifyArgs) -> Result<(), CliError> {
         )),
         (FileKind::Stream, _) => {
             let codebook = stream_codebook(&head, args.model.as_deref(), &label)?;
-            let mut reader =
-                StreamReader::with_codebook(Cursor::new(head).chain(buffered), codebook)
-                    .with_threads(args.threads)
-                    .map_err(|e| CliError::new("--threads", e))?;
+            let mut reader = StreamReader::with_options(
+                Cursor::new(head).chain(buffered),
+                codebook,
+                StreamOptions::default().threads(args.threads),
+            )
+            .map_err(|e| CliError::new("--threads", e))?;
             let decoded = io::copy(&mut reader, &mut io::sink())
                 .map_err(|e| CliError::codec_io(&label, e))?;
             drop(reader); // clears the progress bar

@@ -47,26 +47,52 @@ pub const MAX_KEYFRAME_INTERVAL: u32 = 1 << 16;
 
 /// How an archive is written.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ArchiveOptions {
     /// Records per checksummed block (a `get` reads whole blocks).
-    pub block_records: u32,
+    pub(crate) block_records: u32,
     /// How records are coded against their contexts.
-    pub context: GroupOptions,
+    pub(crate) context: GroupOptions,
     /// Bytes of roots the Σ-bank keeps for REFERENCE across contexts (0: no bank).
-    pub bank: usize,
+    pub(crate) bank: usize,
     /// Records are coded in batches of this many (1: one at a time, as added). A batch is coded
     /// while the next one fills and the one before is written, and the Σ-bank offers it the
     /// roots of batches at least two before it, so the archive's bytes depend on the batch size
     /// but never on the number of threads.
-    pub batch_records: u32,
+    pub(crate) batch_records: u32,
     /// A batch is also full once its records hold at least this many bytes (0: no limit), so
     /// that large records keep the memory in flight bounded: at most two batches (one being
     /// coded, one filling) plus one record. Like `batch_records`, it shapes the bytes.
-    pub batch_bytes: usize,
+    pub(crate) batch_bytes: usize,
     /// Worker threads coding a batch (0: one per core).
-    pub threads: usize,
+    pub(crate) threads: usize,
     /// Memory configuration of every worker's encoder.
-    pub encoder: CoderConfig,
+    pub(crate) encoder: CoderConfig,
+}
+
+crate::settings! {
+    ArchiveOptions {
+        /// Records per checksummed block (a `get` reads whole blocks).
+        block_records, get_block_records: block_records: u32;
+        /// How records are coded against the earlier records of their group (the records added
+        /// with the same key, [`ArchiveWriter::add_in_group`]).
+        group, get_group: context: GroupOptions;
+        /// Bytes of roots the Σ-bank keeps for REFERENCE across groups (0: no bank).
+        bank, get_bank: bank: usize;
+        /// Records are coded in batches of this many (1: one at a time, as added). A batch is coded
+        /// while the next one fills and the one before is written, and the Σ-bank offers it the
+        /// roots of batches at least two before it, so the archive's bytes depend on the batch size
+        /// but never on the number of threads.
+        batch_records, get_batch_records: batch_records: u32;
+        /// A batch is also full once its records hold at least this many bytes (0: no limit), so
+        /// that large records keep the memory in flight bounded: at most two batches (one being
+        /// coded, one filling) plus one record. Like `batch_records`, it shapes the bytes.
+        batch_bytes, get_batch_bytes: batch_bytes: usize;
+        /// Worker threads coding a batch (0: one per core).
+        threads, get_threads: threads: usize;
+        /// Memory configuration of every worker's encoder; the bytes never depend on it.
+        coder, get_coder: encoder: CoderConfig;
+    }
 }
 
 impl Default for ArchiveOptions {

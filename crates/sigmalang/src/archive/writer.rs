@@ -47,21 +47,13 @@ impl<W: Write> ArchiveWriter<W> {
         ArchiveWriter::with_options(inner, codebook, metadata, ArchiveOptions::default())
     }
 
-    /// As [`new`](Self::new), with `block_records` records per checksummed block.
-    pub fn with_block_records(
-        inner: W,
-        codebook: Arc<Codebook>,
-        metadata: &[u8],
-        block_records: u32,
-    ) -> Result<ArchiveWriter<W>> {
-        let opts = ArchiveOptions {
-            block_records,
-            ..ArchiveOptions::default()
-        };
-        ArchiveWriter::with_options(inner, codebook, metadata, opts)
-    }
-
-    /// Starts an archive with explicit options.
+    /// Starts an archive with explicit options, e.g.
+    /// `ArchiveOptions::default().batch_records(1024).threads(0)`.
+    ///
+    /// # Errors
+    /// If the options are out of range (no records per block, keyframe options outside
+    /// `1..=MAX_KEYFRAME_INTERVAL`), the worker threads cannot be started, or the header
+    /// cannot be written.
     pub fn with_options(
         mut inner: W,
         codebook: Arc<Codebook>,

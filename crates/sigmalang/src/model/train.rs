@@ -15,28 +15,55 @@ use crate::error::{Error, Result};
 
 /// How a model is trained.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct TrainOptions {
     /// The longest context, in bytes (1..=7).
-    pub max_order: usize,
+    pub(crate) max_order: usize,
     /// A context of order `2..high_order` is kept only if it occurred at least this often.
-    pub min_count: u32,
+    pub(crate) min_count: u32,
     /// Contexts of orders at or above this need `min_count_high` occurrences.
-    pub high_order: usize,
+    pub(crate) high_order: usize,
     /// The occurrence threshold of high orders (at least `min_count`).
-    pub min_count_high: u32,
+    pub(crate) min_count_high: u32,
     /// Held-out escape rates are trusted for kinds of context visited at least this often;
     /// rarer kinds fall back to coarser ones.
-    pub min_calibration_visits: u32,
+    pub(crate) min_calibration_visits: u32,
     /// At most this many bytes of records are used; larger corpora are sampled evenly. Bounds
     /// training memory (about 10 bytes per training byte).
-    pub max_input: usize,
+    pub(crate) max_input: usize,
     /// A context of order 2 or more is kept only if it saves at least this many bits per MiB
     /// of training text against its one-byte-shorter suffix, estimated leave-one-out (each
     /// byte as if it were new text, PPM method C escapes); 0 keeps every context the counts
     /// keep. Relative to the corpus size, so that a level builds models of about the same
     /// size (and speed) from small and large corpora. Contexts that a kept longer context
     /// needs (its prefix and suffix) are always kept.
-    pub min_gain_per_mib: f64,
+    pub(crate) min_gain_per_mib: f64,
+}
+
+crate::settings! {
+    TrainOptions {
+        /// The longest context, in bytes (1..=7).
+        max_order, get_max_order: max_order: usize;
+        /// A context of order `2..high_order` is kept only if it occurred at least this often.
+        min_count, get_min_count: min_count: u32;
+        /// Contexts of orders at or above this need `min_count_high` occurrences.
+        high_order, get_high_order: high_order: usize;
+        /// The occurrence threshold of high orders (at least `min_count`).
+        min_count_high, get_min_count_high: min_count_high: u32;
+        /// Held-out escape rates are trusted for kinds of context visited at least this often;
+        /// rarer kinds fall back to coarser ones.
+        min_calibration_visits, get_min_calibration_visits: min_calibration_visits: u32;
+        /// At most this many bytes of records are used; larger corpora are sampled evenly. Bounds
+        /// training memory (about 10 bytes per training byte).
+        max_input, get_max_input: max_input: usize;
+        /// A context of order 2 or more is kept only if it saves at least this many bits per MiB
+        /// of training text against its one-byte-shorter suffix, estimated leave-one-out (each
+        /// byte as if it were new text, PPM method C escapes); 0 keeps every context the counts
+        /// keep. Relative to the corpus size, so that a level builds models of about the same
+        /// size (and speed) from small and large corpora. Contexts that a kept longer context
+        /// needs (its prefix and suffix) are always kept.
+        min_gain_per_mib, get_min_gain_per_mib: min_gain_per_mib: f64;
+    }
 }
 
 /// A training preset: how large a model to build, trading compression for speed and size.

@@ -9,6 +9,7 @@
 use std::io::Write;
 
 use crate::error::Result;
+use crate::record::CoderConfig;
 
 mod reader;
 mod writer;
@@ -23,6 +24,43 @@ pub const DEFAULT_CHUNK_SIZE: usize = 8 << 20;
 /// The largest chunk a reader accepts. Bounds a reader's memory, and its work on a hostile
 /// chunk (decoding time is proportional to the length a chunk declares).
 pub const MAX_CHUNK_SIZE: usize = 16 << 20;
+
+/// How a stream is written and read: `StreamOptions::default().chunk_size(1 << 20).threads(0)`,
+/// given to [`StreamWriter::with_options`] and [`StreamReader::with_options`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct StreamOptions {
+    pub(crate) chunk_size: usize,
+    pub(crate) threads: usize,
+    pub(crate) coder: CoderConfig,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            threads: 1,
+            coder: CoderConfig::default(),
+        }
+    }
+}
+
+crate::settings! {
+    StreamOptions {
+        /// The writer codes every this many bytes of input as one chunk (`1..=MAX_CHUNK_SIZE`,
+        /// default [`DEFAULT_CHUNK_SIZE`]). Larger chunks compress better (the adaptive model
+        /// and the matches see more) and hold more memory; a reader takes any chunk size.
+        chunk_size, get_chunk_size: chunk_size: usize;
+        /// Worker threads (0: one per core; default 1). A writer codes chunks on them while the
+        /// caller goes on writing; a reader reads and verifies chunks ahead and has them decoded
+        /// there. The stream's bytes, and what a reader yields or reports on damage, never
+        /// depend on it. Memory grows to about three chunk sizes per thread.
+        threads, get_threads: threads: usize;
+        /// Memory configuration of the writer's encoders (readers' decoders use the default);
+        /// the bytes never depend on it.
+        coder, get_coder: coder: CoderConfig;
+    }
+}
 
 /// Compresses `input` into a complete stream.
 ///

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::sync::{mpsc, Arc, Mutex};
 
-use super::MAX_CHUNK_SIZE;
+use super::{StreamOptions, MAX_CHUNK_SIZE};
 use crate::checksum::Crc32c;
 use crate::codebook::Codebook;
 use crate::container::{read_full, FileHeader, FileKind, HEADER_LEN};
@@ -111,6 +111,20 @@ impl<R: Read> StreamReader<R> {
         }
     }
 
+    /// A reader for streams made with `codebook`, running workers as `options` say (its chunk
+    /// size is the writer's business: a reader takes chunks of any size up to
+    /// [`MAX_CHUNK_SIZE`]).
+    ///
+    /// # Errors
+    /// If the worker threads cannot be started.
+    pub fn with_options(
+        inner: R,
+        codebook: Arc<Codebook>,
+        options: StreamOptions,
+    ) -> Result<StreamReader<R>> {
+        StreamReader::with_codebook(inner, codebook).with_threads(options.threads)
+    }
+
     /// Decodes chunks on `threads` worker threads (0: one per core): the reader reads and
     /// verifies up to two chunks a worker ahead, and the workers decode them while the caller
     /// takes the output. What the reader yields, and where it stops with which error on a
@@ -119,7 +133,7 @@ impl<R: Read> StreamReader<R> {
     ///
     /// # Errors
     /// If the threads cannot be started.
-    pub fn with_threads(mut self, threads: usize) -> Result<StreamReader<R>> {
+    pub(crate) fn with_threads(mut self, threads: usize) -> Result<StreamReader<R>> {
         let n = crate::workers::count(threads);
         if n > 1 {
             let codebook = Arc::clone(self.decoder.codebook());

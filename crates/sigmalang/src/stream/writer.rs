@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::sync::{mpsc, Arc, Mutex};
 
-use super::{DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
+use super::{StreamOptions, MAX_CHUNK_SIZE};
 use crate::checksum::{crc32c, Crc32c};
 use crate::codebook::Codebook;
 use crate::container::{FileHeader, FileKind, HEADER_LEN};
@@ -40,23 +40,50 @@ pub struct StreamWriter<W: Write> {
 }
 
 impl<W: Write> StreamWriter<W> {
-    /// A writer with the default chunk size; writes the file header at once.
+    /// A writer with the built-in codebook and the default options; writes the file header at
+    /// once.
+    ///
+    /// # Errors
+    /// If the header cannot be written.
     pub fn new(inner: W) -> Result<StreamWriter<W>> {
-        StreamWriter::with_chunk_size(inner, DEFAULT_CHUNK_SIZE)
+        StreamWriter::with_options(
+            inner,
+            Codebook::default_codebook(),
+            StreamOptions::default(),
+        )
     }
 
-    /// A writer with the default codebook that codes every `chunk_size` bytes of input as one
-    /// chunk.
-    pub fn with_chunk_size(inner: W, chunk_size: usize) -> Result<StreamWriter<W>> {
-        StreamWriter::with_options(inner, Codebook::default_codebook(), chunk_size)
+    /// A writer that models with `codebook`, with the default options.
+    ///
+    /// # Errors
+    /// If the header cannot be written.
+    pub fn with_codebook(inner: W, codebook: Arc<Codebook>) -> Result<StreamWriter<W>> {
+        StreamWriter::with_options(inner, codebook, StreamOptions::default())
+    }
+
+    /// A writer that models with `codebook`, cuts chunks and runs workers as `options` say.
+    ///
+    /// # Errors
+    /// If the chunk size is out of range, the worker threads cannot be started or the header
+    /// cannot be written.
+    pub fn with_options(
+        inner: W,
+        codebook: Arc<Codebook>,
+        options: StreamOptions,
+    ) -> Result<StreamWriter<W>> {
+        StreamWriter::start(inner, codebook, options.chunk_size)?
+            .with_encoder_config(options.coder)
+            .with_threads(options.threads)
+    }
+
+    /// A writer with the built-in codebook that codes every `chunk_size` bytes as one chunk.
+    #[cfg(test)]
+    pub(crate) fn with_chunk_size(inner: W, chunk_size: usize) -> Result<StreamWriter<W>> {
+        StreamWriter::start(inner, Codebook::default_codebook(), chunk_size)
     }
 
     /// A writer that models with `codebook` and codes every `chunk_size` bytes as one chunk.
-    pub fn with_options(
-        mut inner: W,
-        codebook: Arc<Codebook>,
-        chunk_size: usize,
-    ) -> Result<StreamWriter<W>> {
+    fn start(mut inner: W, codebook: Arc<Codebook>, chunk_size: usize) -> Result<StreamWriter<W>> {
         if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
             return Err(Error::invalid(format!(
                 "chunk size must be 1..={MAX_CHUNK_SIZE}, got {chunk_size}"
@@ -97,7 +124,7 @@ impl<W: Write> StreamWriter<W> {
 
     /// Sets the memory configuration of the writer's encoders (call before
     /// [`with_threads`](Self::with_threads)). Output never depends on it.
-    pub fn with_encoder_config(mut self, config: CoderConfig) -> StreamWriter<W> {
+    fn with_encoder_config(mut self, config: CoderConfig) -> StreamWriter<W> {
         let codebook = Arc::clone(self.encoder.codebook());
         self.encoder = Encoder::with_config(codebook, config);
         self.config = config;
@@ -108,7 +135,7 @@ impl<W: Write> StreamWriter<W> {
     /// writing: each full chunk is handed to the workers, and coded chunks are written in
     /// order as they are done, at most two per thread in flight. The stream's bytes do not
     /// depend on the number of threads; memory grows to about three chunk sizes per thread.
-    pub fn with_threads(mut self, threads: usize) -> Result<StreamWriter<W>> {
+    pub(crate) fn with_threads(mut self, threads: usize) -> Result<StreamWriter<W>> {
         let n = crate::workers::count(threads);
         if n > 1 {
             let codebook = Arc::clone(self.encoder.codebook());
