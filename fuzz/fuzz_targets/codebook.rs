@@ -19,7 +19,6 @@ fuzz_target!(|data: &[u8]| {
     let Ok(codebook) = Codebook::from_bytes(&file) else {
         return;
     };
-    let codebook = Arc::new(codebook);
     let mut enc = Encoder::new(Arc::clone(&codebook));
     let mut dec = Decoder::new(codebook);
     // Repeats of more than 16 bytes (in the record and from the frame) start DELTA runs, so

@@ -156,7 +156,6 @@ impl Training {
         let codebook = Codebook::train(&samples, &level.options(), &mut |_, _| {})
             .map_err(|e| format!("{}: codebook training failed: {e}", level.name))?;
         let secs = start.elapsed().as_secs_f64();
-        let codebook = Arc::new(codebook);
         progress(&format!(
             "{} codebook {} trained in {secs:.1} s, {} bytes",
             level.name,

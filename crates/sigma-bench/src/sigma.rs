@@ -159,7 +159,7 @@ mod tests {
         let records: Vec<&[u8]> = text.chunks(97).collect();
         for level in LEVELS {
             let codebook = Codebook::train(&records, &level.options(), &mut |_, _| {}).unwrap();
-            let mut codec = SigmaCodec::with_codebook(level.name, Arc::new(codebook));
+            let mut codec = SigmaCodec::with_codebook(level.name, codebook);
             assert_eq!(codec.name(), level.name);
             round_trip(&mut codec);
         }

@@ -5,7 +5,6 @@
 //!
 //! A development tool: the user-facing equivalents are `sigma train` and `sigma-bench`.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use sigmalang::{Codebook, TrainOptions};
@@ -54,9 +53,9 @@ fn main() {
     // TRAIN may be `default` (the built-in codebook) or a codebook file (`*.sgcb`).
     let preset = match args[0].as_str() {
         "default" => Some(Codebook::default_codebook()),
-        p if p.ends_with(".sgcb") => Some(Arc::new(
-            Codebook::from_bytes(&std::fs::read(p).expect("read codebook")).expect("codebook"),
-        )),
+        p if p.ends_with(".sgcb") => {
+            Some(Codebook::from_bytes(&std::fs::read(p).expect("read codebook")).expect("codebook"))
+        }
         _ => None,
     };
     let mut train = if preset.is_some() {
@@ -82,7 +81,7 @@ fn main() {
     let t = Instant::now();
     let cb = match preset {
         Some(cb) => cb,
-        None => Arc::new(Codebook::train(&refs, &opts, &mut |_, _| {}).expect("train")),
+        None => Codebook::train(&refs, &opts, &mut |_, _| {}).expect("train"),
     };
     let train_s = t.elapsed().as_secs_f64();
     let bytes = cb.to_bytes();

@@ -46,7 +46,10 @@ pub const LEARNED_COUNT: usize = 128;
 
 static DEFAULT_BYTES: &[u8] = include_bytes!("../assets/default.sgcb");
 
-/// A trained codebook. Immutable once built; share it with [`Arc`].
+/// A trained codebook. Immutable once built, and always handed around as an `Arc<Codebook>`:
+/// [`default_codebook`](Self::default_codebook), [`from_bytes`](Self::from_bytes) and
+/// [`train`](Self::train) return one, and every writer, reader, encoder and decoder takes one,
+/// so one codebook serves any number of them (cloning the `Arc` is cheap).
 #[derive(Debug)]
 pub struct Codebook {
     id: CodebookId,
@@ -75,13 +78,16 @@ impl Codebook {
     ///
     /// The codebook is built by parsing its own serialized form, so a trained codebook and the
     /// same codebook loaded from its file are the same model.
+    ///
+    /// # Errors
+    /// If the options are out of range or there is nothing to train on.
     pub fn train(
         records: &[&[u8]],
         opts: &TrainOptions,
         progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<Codebook> {
+    ) -> Result<Arc<Codebook>> {
         let counts = crate::model::train(records, opts, progress)?;
-        Codebook::assemble(&learned_patterns(records), &counts)
+        Codebook::assemble(&learned_patterns(records), &counts).map(Arc::new)
     }
 
     /// Serializes a model's counts and learned patterns into a codebook file and loads it.
@@ -121,7 +127,9 @@ impl Codebook {
         self.model.heap_bytes()
     }
 
-    /// The patterns of the learned tier: entry `i` is primitive `0x80 + i`.
+    /// The patterns of the learned tier: entry `i` is primitive `0x80 + i`. Reserved: nothing
+    /// reads them (neither the coder nor the parser); they are kept because they are part of
+    /// the codebook file, and so of its id.
     pub fn learned(&self) -> &[Vec<u8>] {
         &self.learned
     }
@@ -136,9 +144,13 @@ impl Codebook {
         self.bytes.to_vec()
     }
 
-    /// Parses and checks a codebook file.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Codebook> {
-        Codebook::parse(Cow::Owned(bytes.to_vec()))
+    /// Parses and checks a codebook file (as written by [`to_bytes`](Self::to_bytes) or
+    /// `sigma train`).
+    ///
+    /// # Errors
+    /// If the file is damaged, truncated or of an unknown version.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Arc<Codebook>> {
+        Codebook::parse(Cow::Owned(bytes.to_vec())).map(Arc::new)
     }
 
     fn parse(bytes: Cow<'static, [u8]>) -> Result<Codebook> {

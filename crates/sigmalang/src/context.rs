@@ -27,37 +27,38 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-/// How records are coded against their contexts.
+/// How archive records are coded against the earlier records of their group (the records
+/// added with the same key; the index calls a group a context).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct GroupOptions {
-    /// A context's records since its last keyframe number at most this many (>= 1).
+    /// A group's records since its last keyframe number at most this many (>= 1).
     pub(crate) keyframe_interval: u32,
-    /// A context's keyframes since its last root number at most this many (>= 1); with
-    /// `keyframe_interval` 1 and this 1, every record is a root and context coding is off.
+    /// A group's keyframes since its last root number at most this many (>= 1); with
+    /// `keyframe_interval` 1 and this 1, every record is a root and group coding is off.
     pub(crate) keyframes_per_root: u32,
     /// A record is coded against at most this many frames.
     pub(crate) max_frames: u32,
     /// ... whose lengths add up to at most this many bytes.
     pub(crate) window: u64,
-    /// The writer holds at most this many bytes of frames over all contexts; the least recently
-    /// used contexts are evicted beyond it (their next record becomes a root).
+    /// The writer holds at most this many bytes of frames over all groups; the least recently
+    /// used groups are evicted beyond it (their next record becomes a root).
     pub(crate) memory: u64,
 }
 
 crate::settings! {
     GroupOptions {
-        /// A context's records since its last keyframe number at most this many (>= 1).
+        /// A group's records since its last keyframe number at most this many (>= 1).
         keyframe_interval, get_keyframe_interval: keyframe_interval: u32;
-        /// A context's keyframes since its last root number at most this many (>= 1); with
-        /// `keyframe_interval` 1 and this 1, every record is a root and context coding is off.
+        /// A group's keyframes since its last root number at most this many (>= 1); with
+        /// `keyframe_interval` 1 and this 1, every record is a root and group coding is off.
         keyframes_per_root, get_keyframes_per_root: keyframes_per_root: u32;
         /// A record is coded against at most this many frames.
         max_frames, get_max_frames: max_frames: u32;
         /// ... whose lengths add up to at most this many bytes.
         window, get_window: window: u64;
-        /// The writer holds at most this many bytes of frames over all contexts; the least recently
-        /// used contexts are evicted beyond it (their next record becomes a root).
+        /// The writer holds at most this many bytes of frames over all groups; the least recently
+        /// used groups are evicted beyond it (their next record becomes a root).
         memory, get_memory: memory: u64;
     }
 }
@@ -75,7 +76,7 @@ impl Default for GroupOptions {
 }
 
 impl GroupOptions {
-    /// No context coding: every record is a root.
+    /// No group coding: every record is a root.
     pub fn none() -> GroupOptions {
         GroupOptions {
             keyframe_interval: 1,
@@ -104,13 +105,14 @@ pub fn select_frames(group: &[(u64, u64)], opts: &GroupOptions) -> std::ops::Ran
     start..end
 }
 
-/// How a record depends on its context.
+/// How an archive record depends on the earlier records of its group (the index calls it the
+/// record's level).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Dependency {
-    /// Coded against recent records of its context since its keyframe.
+    /// Coded against recent records of its group since its keyframe.
     Delta = 0,
-    /// Coded against the previous keyframe of its context.
+    /// Coded against the previous keyframe of its group.
     Keyframe = 1,
     /// Coded against nothing.
     Root = 2,

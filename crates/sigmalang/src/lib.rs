@@ -1,4 +1,4 @@
-#![doc = include_str!("../../../README.md")]
+#![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -101,4 +101,7 @@ pub use parser::{parse, Node, NodeId, SemanticTree};
 pub use pool::{GlyphBufferPool, PoolConfig, PoolStats};
 pub use primitive::{Family, Primitive, Tier};
 pub use record::{CoderConfig, Decoder, Encoder, EncoderStats, MAX_RECORD_LEN};
-pub use stream::{compress, decompress, StreamOptions, StreamReader, StreamWriter};
+pub use stream::{
+    compress, compress_with, decompress, decompress_with, AutoFinishStreamWriter, StreamOptions,
+    StreamReader, StreamWriter,
+};

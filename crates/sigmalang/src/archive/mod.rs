@@ -25,6 +25,7 @@ use crate::record::CoderConfig;
 mod batch;
 mod index;
 mod reader;
+mod records;
 #[cfg(test)]
 mod testing;
 mod walk;
@@ -32,6 +33,7 @@ mod writer;
 
 pub use crate::bank::MAX_REFS as MAX_REFERENCES;
 pub use reader::{Archive, ArchiveReader};
+pub use records::Records;
 pub use writer::ArchiveWriter;
 
 /// The last four bytes of an archive.

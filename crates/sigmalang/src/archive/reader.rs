@@ -102,7 +102,7 @@ impl Archive {
         &self.index.metadata
     }
 
-    /// The context options the archive was written with (`memory` is the writer's own and is
+    /// The group options the archive was written with (`memory` is the writer's own and is
     /// not stored).
     pub fn group_options(&self) -> GroupOptions {
         self.index.context
@@ -133,7 +133,7 @@ impl Archive {
         self.index.refs.get(&n).map_or(&[], |v| &v[..])
     }
 
-    /// The records `n` depends on (its context's root and keyframes since it, and its records
+    /// The records `n` depends on (its group's root and keyframes since it, and its records
     /// since its keyframe), oldest first, and `n` itself last.
     pub fn chain(&self, n: u64) -> Vec<u64> {
         let mut chain = vec![n];
@@ -200,7 +200,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         self.archive.metadata()
     }
 
-    /// The context options the archive was written with (`memory` is the writer's own and is
+    /// The group options the archive was written with (`memory` is the writer's own and is
     /// not stored).
     pub fn group_options(&self) -> GroupOptions {
         self.archive.group_options()
@@ -231,7 +231,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         self.info(n).map(|r| r.payload_len)
     }
 
-    /// The records `n` depends on (its context's root and keyframes since it, and its records
+    /// The records `n` depends on (its group's root and keyframes since it, and its records
     /// since its keyframe), oldest first, and `n` itself last.
     pub fn chain(&self, n: u64) -> Vec<u64> {
         self.archive.chain(n)

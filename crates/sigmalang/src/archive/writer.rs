@@ -100,14 +100,14 @@ impl<W: Write> ArchiveWriter<W> {
         Ok(writer)
     }
 
-    /// Encodes and appends one record in the default context (the records added without a
+    /// Encodes and appends one record in the default group (the records added without a
     /// key); returns its index.
     pub fn add(&mut self, record: &[u8]) -> Result<u64> {
         self.add_in_group(None, record)
     }
 
-    /// Encodes and appends one record in the context named `key` (`None`: the default
-    /// context); returns its index. With `batch_records > 1` the record is coded on the
+    /// Encodes and appends one record in the group named `key` (`None`: the default group),
+    /// e.g. a conversation id; returns its index. With `batch_records > 1` the record is coded on the
     /// workers once its batch is full, while the next batch fills, and written when that one is
     /// full (or at [`flush`](Self::flush) or [`finish`](Self::finish)); errors surface then,
     /// possibly from a later call than the record's own.

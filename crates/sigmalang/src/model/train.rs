@@ -542,7 +542,7 @@ mod tests {
         );
         let reloaded = Codebook::from_bytes(&b.to_bytes()).unwrap();
         assert_eq!(reloaded.model().context_counts(), cb);
-        let codebook = std::sync::Arc::new(b);
+        let codebook = b;
         let mut enc = crate::Encoder::new(codebook.clone());
         let mut dec = crate::Decoder::new(codebook);
         for r in refs.iter().take(50) {

@@ -7,14 +7,18 @@
 //! The byte layout is in `docs/FORMAT.md`.
 
 use std::io::Write;
+use std::sync::Arc;
 
+use crate::codebook::Codebook;
 use crate::error::Result;
 use crate::record::CoderConfig;
 
+mod auto;
 mod reader;
 mod writer;
 
 pub use crate::container::{FileHeader, FileKind, FORMAT_VERSION, HEADER_LEN, MAGIC};
+pub use auto::AutoFinishStreamWriter;
 pub use reader::StreamReader;
 pub use writer::StreamWriter;
 
@@ -69,8 +73,30 @@ crate::settings! {
 /// assert_eq!(sigmalang::decompress(&packed).unwrap(), b"hello, hello, hello");
 /// ```
 pub fn compress(input: &[u8]) -> Vec<u8> {
-    let mut w = StreamWriter::new(Vec::with_capacity(input.len() / 2 + 64))
-        .expect("writing to a Vec cannot fail");
+    compress_with(&Codebook::default_codebook(), input)
+}
+
+/// Compresses `input` into a complete stream modeled with `codebook`; only
+/// [`decompress_with`] and readers given the same codebook can read it.
+///
+/// ```
+/// use sigmalang::{Codebook, CompressionLevel, TrainOptions};
+///
+/// let chats: Vec<&[u8]> = vec![b"user: hi there\n", b"assistant: hello! how can I help?\n"];
+/// let options = TrainOptions::for_level(CompressionLevel::Fast);
+/// let codebook = Codebook::train(&chats, &options, &mut |_, _| {})?;
+/// let packed = sigmalang::compress_with(&codebook, b"user: hi again\n");
+/// assert_eq!(sigmalang::decompress_with(&codebook, &packed)?, b"user: hi again\n");
+/// // The stream names its codebook: another one refuses it.
+/// assert!(sigmalang::decompress(&packed).is_err());
+/// # Ok::<(), sigmalang::Error>(())
+/// ```
+pub fn compress_with(codebook: &Arc<Codebook>, input: &[u8]) -> Vec<u8> {
+    let mut w = StreamWriter::with_codebook(
+        Vec::with_capacity(input.len() / 2 + 64),
+        Arc::clone(codebook),
+    )
+    .expect("writing to a Vec cannot fail");
     w.write_all(input).expect("writing to a Vec cannot fail");
     w.finish().expect("writing to a Vec cannot fail")
 }
@@ -80,7 +106,16 @@ pub fn compress(input: &[u8]) -> Vec<u8> {
 /// # Errors
 /// Any damage to the stream: bad magic or version, checksum mismatch, truncation, trailing data.
 pub fn decompress(stream: &[u8]) -> Result<Vec<u8>> {
+    decompress_with(&Codebook::default_codebook(), stream)
+}
+
+/// Decompresses a complete stream made with `codebook`.
+///
+/// # Errors
+/// As [`decompress`]; a stream made with another codebook is refused with
+/// [`ErrorKind::CodebookMismatch`](crate::ErrorKind::CodebookMismatch).
+pub fn decompress_with(codebook: &Arc<Codebook>, stream: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    StreamReader::new(stream).read_all_into(&mut out)?;
+    StreamReader::with_codebook(stream, Arc::clone(codebook)).read_all_into(&mut out)?;
     Ok(out)
 }

@@ -147,6 +147,22 @@ impl<R: Read> StreamReader<R> {
         Ok(self)
     }
 
+    /// The inner reader.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// The inner reader, mutably. Reading from it directly corrupts what this reader yields.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    /// Returns the inner reader. It is positioned after what this reader has read, which with
+    /// worker threads includes chunks read ahead but not yet yielded.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
     /// Reads and checks the header (if not done yet) and returns it.
     pub fn header(&mut self) -> Result<FileHeader> {
         if let Some(h) = self.header {

@@ -17,8 +17,27 @@ use crate::varint;
 type CodedChunk = (Vec<u8>, Result<Vec<u8>>);
 
 /// Writes a stream: buffers input, encodes it chunk by chunk, and writes the trailer on
-/// [`finish`](StreamWriter::finish). Dropping it without `finish` leaves an incomplete stream,
-/// which readers reject.
+/// [`finish`](StreamWriter::finish).
+///
+/// **Call `finish`, or use [`auto_finish`](StreamWriter::auto_finish).** Dropping the writer
+/// without `finish` loses the input not yet coded (up to a chunk), abandons the chunks being
+/// coded on workers and writes no trailer: what the inner writer holds is an incomplete stream
+/// (the 20-byte header alone, if less than a chunk was written), whose readers yield the chunks
+/// written and then fail with [`ErrorKind::Truncated`](crate::ErrorKind::Truncated). A drop
+/// cannot report an error, so the writer does not finish itself unless asked to.
+///
+/// ```
+/// use std::io::Write;
+///
+/// let mut w = sigmalang::StreamWriter::new(Vec::new())?;
+/// w.write_all(b"{\"role\": \"user\", \"content\": \"hello\"}")?;
+/// let packed = w.finish()?;
+/// assert_eq!(
+///     sigmalang::decompress(&packed)?,
+///     b"{\"role\": \"user\", \"content\": \"hello\"}"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct StreamWriter<W: Write> {
     inner: W,
     encoder: Encoder,
@@ -239,7 +258,33 @@ impl<W: Write> StreamWriter<W> {
         Ok(())
     }
 
+    /// The inner writer.
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
+    /// The inner writer, mutably. Writing to it directly corrupts the stream.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
+    /// Returns the inner writer **without finishing the stream**: buffered input, chunks being
+    /// coded and the trailer are not written (see the type's docs). Use
+    /// [`finish`](Self::finish) to complete the stream.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+
+    /// A writer that finishes the stream when dropped, ignoring errors then: see
+    /// [`AutoFinishStreamWriter`](super::AutoFinishStreamWriter).
+    pub fn auto_finish(self) -> super::AutoFinishStreamWriter<W> {
+        super::AutoFinishStreamWriter::new(self)
+    }
+
     /// Codes what is buffered, writes the end marker and trailer, and returns the inner writer.
+    ///
+    /// # Errors
+    /// If coding or writing fails.
     pub fn finish(mut self) -> Result<W> {
         self.flush_chunk()?;
         self.write_coded(0)?;
@@ -272,7 +317,18 @@ impl<W: Write> Write for StreamWriter<W> {
         Ok(n)
     }
 
+    /// Codes the input buffered so far as a chunk of its own, writes it and every chunk still
+    /// being coded on workers, and flushes the inner writer: what was written so far can then
+    /// be read back, up to this point, by a reader of the incomplete stream.
+    ///
+    /// A flush with input buffered ends a chunk early (readers take chunks of any size). That
+    /// costs compression, as the next chunk's adaptive model and matches start afresh, and
+    /// makes the stream's bytes depend on where flushes fell. Flush only where the data must
+    /// reach the inner writer now (a pipe, a socket); a flush with nothing buffered writes
+    /// nothing.
     fn flush(&mut self) -> io::Result<()> {
+        self.flush_chunk()?;
+        self.write_coded(0)?;
         self.inner.flush()
     }
 }
