@@ -54,8 +54,10 @@ mod varint;
 mod workers;
 
 /// The codec's internals, for fuzz targets, benchmarks and tests (cargo feature `internals`).
-/// Not a stable API: anything here may change in any release.
+/// Not a stable API: anything here may change in any release. Hidden from the documentation,
+/// which a workspace build would otherwise show it in (the CLI turns the feature on).
 #[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod internals {
     /// The Σ-bank of roots that archive records reference across groups.
     pub mod bank {
