@@ -104,6 +104,6 @@ pub use pool::{GlyphBufferPool, PoolConfig, PoolStats};
 pub use primitive::{Family, Primitive, Tier};
 pub use record::{CoderConfig, Decoder, Encoder, EncoderStats, MAX_RECORD_LEN};
 pub use stream::{
-    compress, compress_with, decompress, decompress_with, AutoFinishStreamWriter, StreamOptions,
-    StreamReader, StreamWriter,
+    compress, compress_with, decompress, decompress_with, decompress_with_limit,
+    AutoFinishStreamWriter, StreamOptions, StreamReader, StreamWriter,
 };

@@ -236,3 +236,30 @@ fn options_read_back_what_was_set() {
             .is_err()
     );
 }
+
+#[test]
+fn decompress_with_limit_refuses_output_past_the_limit() {
+    let codebook = Codebook::default_codebook();
+    let input = text(3000); // several chunks of 4 KiB
+    let mut w =
+        StreamWriter::with_options(Vec::new(), codebook.clone(), small_chunks(4096, 1)).unwrap();
+    w.write_all(&input).unwrap();
+    let packed = w.finish().unwrap();
+    let n = input.len();
+    assert_eq!(
+        sigmalang::decompress_with_limit(&codebook, &packed, n).unwrap(),
+        input
+    );
+    for limit in [0, 1, 4095, 4096, n / 2, n - 1] {
+        let err = sigmalang::decompress_with_limit(&codebook, &packed, limit).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidArgument { .. }),
+            "{limit}: {err}"
+        );
+    }
+    // Damage is reported as damage, not as the limit.
+    let mut bad = packed.clone();
+    bad[30] ^= 1;
+    let err = sigmalang::decompress_with_limit(&codebook, &bad, n).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Checksum { .. }), "{err}");
+}

@@ -6,11 +6,11 @@
 //!
 //! The byte layout is in `docs/FORMAT.md`.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::sync::Arc;
 
 use crate::codebook::Codebook;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::record::CoderConfig;
 
 mod auto;
@@ -118,4 +118,43 @@ pub fn decompress_with(codebook: &Arc<Codebook>, stream: &[u8]) -> Result<Vec<u8
     let mut out = Vec::new();
     StreamReader::with_codebook(stream, Arc::clone(codebook)).read_all_into(&mut out)?;
     Ok(out)
+}
+
+/// Decompresses a complete stream made with `codebook` into at most `limit` bytes, as the zstd
+/// crate's `bulk::decompress(data, capacity)` does: for input from elsewhere, whose chunks may
+/// each declare up to [`MAX_CHUNK_SIZE`] bytes and whose total nothing else bounds. The output
+/// never holds more than `limit` bytes, and the reader at most one chunk more.
+///
+/// ```
+/// let packed = sigmalang::compress(&[b'x'; 10_000]);
+/// let codebook = sigmalang::Codebook::default_codebook();
+/// assert_eq!(sigmalang::decompress_with_limit(&codebook, &packed, 10_000).unwrap().len(), 10_000);
+/// assert!(sigmalang::decompress_with_limit(&codebook, &packed, 9_999).is_err());
+/// ```
+///
+/// # Errors
+/// As [`decompress_with`]; a stream that decodes to more than `limit` bytes is refused with
+/// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) as soon as its output
+/// passes the limit.
+pub fn decompress_with_limit(
+    codebook: &Arc<Codebook>,
+    stream: &[u8],
+    limit: usize,
+) -> Result<Vec<u8>> {
+    let mut reader = StreamReader::with_codebook(stream, Arc::clone(codebook));
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        // An error of the reader comes back as the `Error` it was (`From<io::Error>`).
+        let n = reader.read(&mut buf).map_err(Error::from)?;
+        if n == 0 {
+            return Ok(out);
+        }
+        if n > limit - out.len() {
+            return Err(Error::invalid(format!(
+                "the stream decodes to more than the limit of {limit} bytes"
+            )));
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
 }
