@@ -7,7 +7,7 @@
 use std::io::Cursor;
 
 use libfuzzer_sys::fuzz_target;
-use sigmalang::{ArchiveOptions, ArchiveReader, ArchiveWriter, Codebook, ContextOptions};
+use sigmalang::{ArchiveOptions, ArchiveReader, ArchiveWriter, Codebook, GroupOptions};
 
 /// The readers' memory limit here: records claiming more than about a third of it are refused
 /// before decoding, so they are read (and refused) rather than skipped.
@@ -30,7 +30,7 @@ fn read_as_archive(data: &[u8]) {
             return;
         };
         let mut pos = 0;
-        match sigmalang::varint::read(payload, &mut pos, 0) {
+        match sigmalang::internals::varint::read(payload, &mut pos, 0) {
             Ok(h) if 3 * (h >> 2) <= LIMIT => decoded += h >> 2,
             _ => {}
         }
@@ -40,7 +40,8 @@ fn read_as_archive(data: &[u8]) {
     }
     // The sequential walk and a walk on two threads (runs of 64 blocks) report the same.
     let mut one = Vec::new();
-    let failed = reader.walk(|n, r| one.push((n, r.map(<[u8]>::to_vec).map_err(|e| e.to_string()))));
+    let failed =
+        reader.walk(|n, r| one.push((n, r.map(<[u8]>::to_vec).map_err(|e| e.to_string()))));
     let mut two = Vec::new();
     let open = || Ok(Cursor::new(data));
     let walked = reader.walk_parallel(open, 2, |n, r| {
@@ -67,30 +68,31 @@ fn round_trip(data: &[u8]) {
     let records: Vec<&[u8]> = data.split(|&b| b == 0xFF).take(2000).collect();
     // Long chains (one group of up to 2000 records) when the input starts with 0xFE.
     let long = data.first() == Some(&0xFE);
-    let opts = ArchiveOptions {
-        block_records: 3,
-        context: ContextOptions {
-            keyframe_interval: if long { 1 << 16 } else { 4 },
-            keyframes_per_root: 3,
-            max_frames: 2,
-            window: 4096,
-            memory: 8192,
-        },
-        bank: 4096,
-        batch_records: 5,
-        threads: 2,
-        ..ArchiveOptions::default()
-    };
-    let mut w = ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"fuzz", opts)
-        .expect("valid options");
+    let group = GroupOptions::default()
+        .keyframe_interval(if long { 1 << 16 } else { 4 })
+        .keyframes_per_root(3)
+        .max_frames(2)
+        .window(4096)
+        .memory(8192);
+    let opts = ArchiveOptions::default()
+        .block_records(3)
+        .group(group)
+        .bank(4096)
+        .batch_records(5)
+        .threads(2);
+    let mut w =
+        ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"fuzz", opts)
+            .expect("valid options");
     for r in &records {
         let key = r.first().filter(|&&k| k % 4 != 0).map(|k| [k % 4]);
-        w.add_in_context(key.as_ref().map(|k| &k[..]), r).expect("writing to a Vec");
+        w.add_in_group(key.as_ref().map(|k| &k[..]), r)
+            .expect("writing to a Vec");
     }
     let bytes = w.finish().expect("writing to a Vec");
     let mut reader = ArchiveReader::open(Cursor::new(&bytes)).expect("own archive opens");
     assert_eq!(reader.len(), records.len() as u64);
-    let failed = reader.walk(|n, got| assert_eq!(got.expect("own record decodes"), records[n as usize]));
+    let failed =
+        reader.walk(|n, got| assert_eq!(got.expect("own record decodes"), records[n as usize]));
     assert_eq!(failed, 0);
     if !records.is_empty() {
         let last = records.len() as u64 - 1;

@@ -9,9 +9,9 @@
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use sigmalang::checksum::crc32c;
-use sigmalang::record::{Decoder, Encoder};
+use sigmalang::internals::checksum::crc32c;
 use sigmalang::Codebook;
+use sigmalang::{Decoder, Encoder};
 
 fuzz_target!(|data: &[u8]| {
     let mut file = data.to_vec();
@@ -19,7 +19,6 @@ fuzz_target!(|data: &[u8]| {
     let Ok(codebook) = Codebook::from_bytes(&file) else {
         return;
     };
-    let codebook = Arc::new(codebook);
     let mut enc = Encoder::new(Arc::clone(&codebook));
     let mut dec = Decoder::new(codebook);
     // Repeats of more than 16 bytes (in the record and from the frame) start DELTA runs, so

@@ -15,10 +15,14 @@ fuzz_target!(|data: &[u8]| {
     let reader = sigmalang::StreamReader::new(data).read_to_end(&mut streamed);
     // Decoding on two threads yields the same bytes and stops with the same error.
     let mut threaded = Vec::new();
-    let parallel = sigmalang::StreamReader::new(data)
-        .with_threads(2)
-        .expect("threads start")
-        .read_to_end(&mut threaded);
+    let options = sigmalang::StreamOptions::default().threads(2);
+    let parallel = sigmalang::StreamReader::with_options(
+        data,
+        sigmalang::Codebook::default_codebook(),
+        options,
+    )
+    .expect("threads start")
+    .read_to_end(&mut threaded);
     assert_eq!(threaded, streamed);
     assert_eq!(
         parallel.as_ref().map_err(|e| e.to_string()),
@@ -26,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
     );
     // The output limit: a stream within it decodes as without it, one over it is refused.
     const LIMIT: u64 = 1 << 20;
-    match (&one_shot, sigmalang::stream::decompress_with_limit(data, LIMIT)) {
+    match (
+        &one_shot,
+        sigmalang::decompress_with_limit(&sigmalang::Codebook::default_codebook(), data, LIMIT),
+    ) {
         (Ok(out), Ok(limited)) => assert_eq!(out, &limited),
         (Ok(out), Err(e)) => assert!(out.len() as u64 > LIMIT, "{e}"),
         (Err(_), Ok(_)) => panic!("only the limited decompression succeeded"),
@@ -35,7 +42,10 @@ fuzz_target!(|data: &[u8]| {
     // Concatenated, a stream decodes twice.
     if let Ok(out) = &one_shot {
         let twice = [data, data].concat();
-        assert_eq!(sigmalang::decompress(&twice).unwrap(), [&out[..], &out[..]].concat());
+        assert_eq!(
+            sigmalang::decompress(&twice).unwrap(),
+            [&out[..], &out[..]].concat()
+        );
     }
     match (one_shot, reader) {
         (Ok(out), Ok(_)) => assert_eq!(out, streamed),

@@ -10,9 +10,10 @@ use std::io::Cursor;
 
 use libfuzzer_sys::fuzz_target;
 use sigmalang::archive::END_MAGIC;
-use sigmalang::checksum::crc32c;
 use sigmalang::container::{FileHeader, FileKind};
-use sigmalang::{varint, ArchiveReader, Codebook, ErrorKind};
+use sigmalang::internals::checksum::crc32c;
+use sigmalang::internals::varint;
+use sigmalang::{ArchiveReader, Codebook, ErrorKind};
 
 const LIMIT: u64 = 1 << 20;
 /// Decoding time grows with the lengths claimed under the limit (not with those refused):
@@ -48,7 +49,11 @@ fuzz_target!(|input: &[u8]| {
         let shape = next(&mut data);
         let context = u32::from(shape & 3);
         let level = u64::from((shape >> 2) % 3);
-        let repeat = if shape & 0x80 != 0 { 1 + next16(&mut data) } else { 1 };
+        let repeat = if shape & 0x80 != 0 {
+            1 + next16(&mut data)
+        } else {
+            1
+        };
         let (payload, claimed) = match next(&mut data) {
             k @ 0..=30 => {
                 // MODELED, claiming 2^k bytes (+ a little), with a short body.
@@ -132,7 +137,10 @@ fuzz_target!(|input: &[u8]| {
     let mut one = Vec::new();
     let failed = reader.walk(|n, r| {
         if 3 * records[n as usize].3 > LIMIT {
-            assert!(r.is_err(), "record {n} needs more than the limit yet decoded");
+            assert!(
+                r.is_err(),
+                "record {n} needs more than the limit yet decoded"
+            );
         }
         if let Err(e) = &r {
             if let ErrorKind::MemoryLimit { needed, limit } = e.kind() {

@@ -5,7 +5,8 @@
 use std::io::Write;
 
 use libfuzzer_sys::fuzz_target;
-use sigmalang::record::{Decoder, Encoder};
+use sigmalang::{Codebook, StreamOptions};
+use sigmalang::{Decoder, Encoder};
 
 fuzz_target!(|data: &[u8]| {
     let packed = sigmalang::compress(data);
@@ -16,7 +17,12 @@ fuzz_target!(|data: &[u8]| {
 
     // The first byte picks a small chunk size so the fuzzer also explores chunk boundaries.
     let chunk = usize::from(data.first().copied().unwrap_or(0) % 64) + 1;
-    let mut w = sigmalang::StreamWriter::with_chunk_size(Vec::new(), chunk).expect("valid size");
+    let mut w = sigmalang::StreamWriter::with_options(
+        Vec::new(),
+        Codebook::default_codebook(),
+        StreamOptions::default().chunk_size(chunk),
+    )
+    .expect("valid size");
     w.write_all(data).expect("writing to a Vec");
     let stream = w.finish().expect("writing to a Vec");
     assert_eq!(

@@ -8,8 +8,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use sigmalang::record::{Encoder, EncoderConfig};
 use sigmalang::{Codebook, PoolConfig};
+use sigmalang::{CoderConfig, Encoder};
 
 /// Records in the set.
 const RECORDS: usize = 200;
@@ -142,7 +142,7 @@ fn encode(c: &mut Criterion) {
         ("pool-on", PoolConfig::default()),
         ("pool-off", PoolConfig::disabled()),
     ] {
-        let mut encoder = Encoder::with_config(codebook.clone(), EncoderConfig { pool });
+        let mut encoder = Encoder::with_config(codebook.clone(), CoderConfig::default().pool(pool));
         let mut out = Vec::with_capacity(1 << 16);
         g.bench_function(format!("{RECORDS}-records/{name}"), |b| {
             b.iter(|| {

@@ -17,14 +17,14 @@ fn pool(c: &mut Criterion) {
     g.warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     for size in [16usize, 32, 64, 128] {
-        let mut pool = GlyphBufferPool::new(PoolConfig {
-            pool_size: size,
-            min_size: size,
-            max_size: size,
-            buffer_size: BUFFER,
-            adaptive: false,
-            ..PoolConfig::default()
-        });
+        let mut pool = GlyphBufferPool::new(
+            PoolConfig::default()
+                .pool_size(size)
+                .min_size(size)
+                .max_size(size)
+                .buffer_size(BUFFER)
+                .adaptive(false),
+        );
         assert_eq!(pool.stats().available_buffers, size);
         g.bench_with_input(BenchmarkId::new("acquire+release", size), &size, |b, _| {
             b.iter(|| {

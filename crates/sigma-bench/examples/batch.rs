@@ -1,7 +1,7 @@
 //! Throughput of the batch encoder (README "Batch encoder").
 //!
 //! 1. Packs the texts of chat-train.jsonl into an in-memory archive with
-//!    `ArchiveOptions { batch_records: 64, threads: T, .. }` (everything else default, the
+//!    `ArchiveOptions::default().batch_records(64).threads(T)` (everything else default, the
 //!    built-in codebook, metadata `field=text\n` as `sigma pack` writes it), for T = 1 and 2,
 //!    and checks that the archives are byte-identical. The codebook is loaded once before any
 //!    timing; a timed pack is writer creation, every `add`, `finish`. Passes alternate between
@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sigmalang::record::Encoder;
+use sigmalang::Encoder;
 use sigmalang::{ArchiveOptions, ArchiveWriter, Codebook};
 
 fn load(path: &Path) -> Vec<Vec<u8>> {
@@ -62,14 +62,14 @@ fn pack_with(
     size_hint: usize,
     report: bool,
 ) -> Vec<u8> {
-    let opts = ArchiveOptions {
-        batch_records: std::env::var("BATCH")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(64),
-        threads,
-        ..ArchiveOptions::default()
-    };
+    let opts = ArchiveOptions::default()
+        .batch_records(
+            std::env::var("BATCH")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(64),
+        )
+        .threads(threads);
     let mut w = ArchiveWriter::with_options(
         Vec::with_capacity(size_hint),
         codebook.clone(),

@@ -42,12 +42,12 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     // The pool exists in both modes, so the N = 0 baseline of either subtracts its creation.
-    let mut pool = GlyphBufferPool::new(PoolConfig {
-        pool_size: 16,
-        buffer_size: BUFFER,
-        adaptive: false,
-        ..PoolConfig::default()
-    });
+    let mut pool = GlyphBufferPool::new(
+        PoolConfig::default()
+            .pool_size(16)
+            .buffer_size(BUFFER)
+            .adaptive(false),
+    );
     match mode.as_str() {
         "pool" => pool_pairs(&mut pool, black_box(n)),
         "vec" => vec_pairs(black_box(n)),

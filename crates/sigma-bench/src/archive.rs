@@ -143,7 +143,7 @@ pub fn pack(
 ) -> sigmalang::Result<Vec<u8>> {
     let mut writer = ArchiveWriter::with_options(Vec::new(), codebook.clone(), METADATA, opts)?;
     for (text, key) in input.texts.iter().zip(&input.keys) {
-        writer.add_in_context(*key, text)?;
+        writer.add_in_group(*key, text)?;
     }
     writer.finish()
 }
@@ -242,18 +242,18 @@ impl Access {
     /// The longest chain: the context's root and up to `keyframes_per_root - 1` keyframes
     /// after it, then up to `keyframe_interval - 1` deltas and the record.
     pub fn chain_bound(&self) -> u64 {
-        u64::from(self.options.context.keyframes_per_root)
-            + u64::from(self.options.context.keyframe_interval)
+        u64::from(self.options.get_group().get_keyframes_per_root())
+            + u64::from(self.options.get_group().get_keyframe_interval())
             - 1
     }
 
     /// The most records a `get` can decode: the chain, and for each of its records up to
     /// `MAX_REFS` Σ-bank roots (which depend on nothing); none without a bank.
     pub fn decode_bound(&self) -> u64 {
-        let refs = if self.options.bank == 0 {
+        let refs = if self.options.get_bank() == 0 {
             0
         } else {
-            sigmalang::bank::MAX_REFS as u64
+            sigmalang::archive::MAX_REFERENCES as u64
         };
         self.chain_bound() * (1 + refs)
     }
@@ -367,8 +367,8 @@ fn verify(
             texts.len()
         ));
     }
-    let blocks = block_sizes(&reader, options.block_records);
-    let layout = (&blocks[..], options.block_records);
+    let blocks = block_sizes(&reader, options.get_block_records());
+    let layout = (&blocks[..], options.get_block_records());
     let mut all = Sample::default();
     for (n, text) in texts.iter().enumerate() {
         fetch(name, bytes, layout, n as u64, text, &mut all)?;
@@ -388,8 +388,8 @@ pub fn random_access(
 ) -> Result<Access, String> {
     let reader = open(bytes).map_err(|e| format!("{name}: cannot open the archive: {e}"))?;
     let count = reader.len();
-    let blocks = block_sizes(&reader, options.block_records);
-    let layout = (&blocks[..], options.block_records);
+    let blocks = block_sizes(&reader, options.get_block_records());
+    let layout = (&blocks[..], options.get_block_records());
     let largest_block = blocks.iter().copied().max().unwrap_or(0);
     let mut rng = Rng::new(ACCESS_SEED);
     let mut random = Sample::default();
@@ -451,7 +451,7 @@ pub fn measure_archive(
         }
     })?;
 
-    let c = opts.context;
+    let c = opts.get_group();
     let row = Row {
         name: name.to_owned(),
         records: input.texts.len(),
@@ -465,11 +465,11 @@ pub fn measure_archive(
         note: format!(
             "built-in codebook; whole archive file; keyframe interval {}, {} keyframes per root, \
              {} frames, {} records a block, {} MiB bank",
-            c.keyframe_interval,
-            c.keyframes_per_root,
-            c.max_frames,
-            opts.block_records,
-            opts.bank >> 20
+            c.get_keyframe_interval(),
+            c.get_keyframes_per_root(),
+            c.get_max_frames(),
+            opts.get_block_records(),
+            opts.get_bank() >> 20
         ),
     };
     Ok((row, access))

@@ -156,7 +156,6 @@ impl Training {
         let codebook = Codebook::train(&samples, &level.options(), &mut |_, _| {})
             .map_err(|e| format!("{}: codebook training failed: {e}", level.name))?;
         let secs = start.elapsed().as_secs_f64();
-        let codebook = Arc::new(codebook);
         progress(&format!(
             "{} codebook {} trained in {secs:.1} s, {} bytes",
             level.name,
@@ -325,17 +324,17 @@ fn access_json(a: &Access) -> serde_json::Value {
             "decoded_max": s.decoded.iter().max(),
         })
     };
-    let c = a.options.context;
+    let c = a.options.get_group();
     serde_json::json!({
         "archive": a.name,
         "archive_bytes": a.archive_bytes,
         "records": a.records,
-        "block_records": a.options.block_records,
-        "keyframe_interval": c.keyframe_interval,
-        "keyframes_per_root": c.keyframes_per_root,
-        "max_frames": c.max_frames,
+        "block_records": a.options.get_block_records(),
+        "keyframe_interval": c.get_keyframe_interval(),
+        "keyframes_per_root": c.get_keyframes_per_root(),
+        "max_frames": c.get_max_frames(),
         "largest_block_bytes": a.largest_block,
-        "bank_bytes": a.options.bank,
+        "bank_bytes": a.options.get_bank(),
         "chain_bound": a.chain_bound(),
         "decode_bound": a.decode_bound(),
         "read_bound_bytes": a.read_bound(),
@@ -380,7 +379,7 @@ fn access_report(accesses: &[Access]) -> String {
          chain plus the Σ-bank roots its records reference.\n\n",
     );
     for a in accesses {
-        let c = a.options.context;
+        let c = a.options.get_group();
         let most = a.all.read.iter().copied().max().unwrap_or(0);
         let most_distinct = a.all.distinct.iter().copied().max().unwrap_or(0);
         out += &format!(
@@ -393,16 +392,16 @@ fn access_report(accesses: &[Access]) -> String {
             a.name,
             thousands(a.records),
             thousands(a.archive_bytes),
-            c.keyframe_interval,
-            c.keyframes_per_root,
-            a.options.block_records,
-            a.options.bank >> 20,
+            c.get_keyframe_interval(),
+            c.get_keyframes_per_root(),
+            a.options.get_block_records(),
+            a.options.get_bank() >> 20,
             a.chain_bound(),
             a.decode_bound(),
-            if a.options.bank == 0 {
+            if a.options.get_bank() == 0 {
                 0
             } else {
-                sigmalang::bank::MAX_REFS
+                sigmalang::archive::MAX_REFERENCES
             },
             a.decode_bound(),
             thousands(a.largest_block),

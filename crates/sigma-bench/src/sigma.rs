@@ -6,8 +6,8 @@
 
 use crate::codec::{Codec, CodecResult};
 use sigmalang::codebook::Codebook;
-use sigmalang::record::{Decoder, Encoder};
 use sigmalang::TrainOptions;
+use sigmalang::{Decoder, Encoder};
 use std::sync::Arc;
 
 /// The built-in codebook's row.
@@ -21,7 +21,7 @@ pub struct Level {
     /// Row name.
     pub name: &'static str,
     /// The library's preset.
-    pub level: sigmalang::Level,
+    pub level: sigmalang::CompressionLevel,
 }
 
 impl Level {
@@ -36,11 +36,11 @@ impl Level {
         format!(
             "level {}: order {}, min count {}/{} from order {}, min gain {} bits/MiB",
             self.level,
-            o.max_order,
-            o.min_count,
-            o.min_count_high,
-            o.high_order,
-            o.min_gain_per_mib
+            o.get_max_order(),
+            o.get_min_count(),
+            o.get_min_count_high(),
+            o.get_high_order(),
+            o.get_min_gain_per_mib()
         )
     }
 }
@@ -49,15 +49,15 @@ impl Level {
 pub const LEVELS: &[Level] = &[
     Level {
         name: "sigma-fast",
-        level: sigmalang::Level::Fast,
+        level: sigmalang::CompressionLevel::Fast,
     },
     Level {
         name: "sigma",
-        level: sigmalang::Level::Default,
+        level: sigmalang::CompressionLevel::Default,
     },
     Level {
         name: "sigma-max",
-        level: sigmalang::Level::Max,
+        level: sigmalang::CompressionLevel::Max,
     },
 ];
 
@@ -159,7 +159,7 @@ mod tests {
         let records: Vec<&[u8]> = text.chunks(97).collect();
         for level in LEVELS {
             let codebook = Codebook::train(&records, &level.options(), &mut |_, _| {}).unwrap();
-            let mut codec = SigmaCodec::with_codebook(level.name, Arc::new(codebook));
+            let mut codec = SigmaCodec::with_codebook(level.name, codebook);
             assert_eq!(codec.name(), level.name);
             round_trip(&mut codec);
         }

@@ -133,7 +133,7 @@ impl<R: BufRead> JsonlReader<R> {
                         "the line is longer than {}, the most a record's line may be (a \
                          record is at most {})",
                         human(self.max_line),
-                        human(sigmalang::record::MAX_RECORD_LEN)
+                        human(sigmalang::MAX_RECORD_LEN)
                     ),
                 ));
             }

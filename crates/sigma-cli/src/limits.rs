@@ -22,9 +22,9 @@ pub const MAX_CODEBOOK_BYTES: u64 = 64 << 20;
 
 /// The longest JSON Lines line `pack`, `stats` and `train` read: 1 GiB plus 64 KiB of room for
 /// the JSON around the text. The library refuses records over
-/// [`sigmalang::record::MAX_RECORD_LEN`] (1 GiB), so a longer line could not be packed anyway
+/// [`sigmalang::MAX_RECORD_LEN`] (1 GiB), so a longer line could not be packed anyway
 /// (unless escapes shrink it, which only JSON of binary-looking text does).
-pub const MAX_LINE_BYTES: u64 = sigmalang::record::MAX_RECORD_LEN + (64 << 10);
+pub const MAX_LINE_BYTES: u64 = sigmalang::MAX_RECORD_LEN + (64 << 10);
 
 /// A memory limit for decoding, in bytes (`--memory`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

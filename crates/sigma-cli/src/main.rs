@@ -296,12 +296,12 @@ pub enum TrainLevel {
     Max,
 }
 
-impl From<TrainLevel> for sigmalang::Level {
+impl From<TrainLevel> for sigmalang::CompressionLevel {
     fn from(l: TrainLevel) -> Self {
         match l {
-            TrainLevel::Fast => sigmalang::Level::Fast,
-            TrainLevel::Default => sigmalang::Level::Default,
-            TrainLevel::Max => sigmalang::Level::Max,
+            TrainLevel::Fast => sigmalang::CompressionLevel::Fast,
+            TrainLevel::Default => sigmalang::CompressionLevel::Default,
+            TrainLevel::Max => sigmalang::CompressionLevel::Max,
         }
     }
 }
@@ -399,16 +399,16 @@ pub struct PackArgs {
     pub context_key: Option<String>,
 
     /// A context's records since its last keyframe number at most N (bounds `get`'s work).
-    #[arg(long, value_name = "N", default_value_t = sigmalang::ContextOptions::default().keyframe_interval)]
+    #[arg(long, value_name = "N", default_value_t = sigmalang::GroupOptions::default().get_keyframe_interval())]
     pub keyframe_interval: u32,
 
     /// A context's keyframes since its last root number at most N.
-    #[arg(long, value_name = "N", default_value_t = sigmalang::ContextOptions::default().keyframes_per_root)]
+    #[arg(long, value_name = "N", default_value_t = sigmalang::GroupOptions::default().get_keyframes_per_root())]
     pub keyframes_per_root: u32,
 
     /// Code each record against at most N earlier records of its context (0: no context
     /// coding at all, and no Σ-bank references either).
-    #[arg(long, value_name = "N", default_value_t = sigmalang::ContextOptions::default().max_frames)]
+    #[arg(long, value_name = "N", default_value_t = sigmalang::GroupOptions::default().get_max_frames())]
     pub frames: u32,
 
     /// Code records on N worker threads, in batches of 1024 records or 1 MiB (0: one per

@@ -63,7 +63,7 @@ impl Model {
         let codebook = Codebook::from_bytes(&bytes)
             .map_err(|e| CliError::new(&subject, format!("not a usable codebook: {e}")))?;
         Ok(Model {
-            codebook: Arc::new(codebook),
+            codebook,
             path: Some(path.to_path_buf()),
         })
     }

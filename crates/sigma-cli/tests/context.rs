@@ -360,7 +360,7 @@ fn damage_reaches_only_the_records_that_depend_on_it() {
     let mut bytes = fs::read(d.join("keyed.sga")).unwrap();
     bytes[(offset + payload / 2) as usize] ^= 0x20;
     fs::write(d.join("keyed.sga"), &bytes).unwrap();
-    let block = u64::from(sigmalang::ArchiveOptions::default().block_records);
+    let block = u64::from(sigmalang::ArchiveOptions::default().get_block_records());
     let damaged_block = victim as u64 / block;
     let affected: BTreeSet<u64> = (0..RECORDS)
         .filter(|&n| {

@@ -32,7 +32,7 @@ impl Clock {
     }
 }
 
-use sigmalang::record::read_header;
+use sigmalang::internals::record::read_header;
 use sigmalang::{Decoder, Encoder};
 
 fn main() {

@@ -5,11 +5,10 @@
 //!
 //! A development tool: the user-facing equivalents are `sigma train` and `sigma-bench`.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use sigmalang::record::{Decoder, Encoder};
 use sigmalang::{Codebook, TrainOptions};
+use sigmalang::{Decoder, Encoder};
 
 /// Extracts the `"text"` string field of each JSONL line (a minimal JSON string decoder).
 fn texts(path: &str) -> Vec<Vec<u8>> {
@@ -54,9 +53,9 @@ fn main() {
     // TRAIN may be `default` (the built-in codebook) or a codebook file (`*.sgcb`).
     let preset = match args[0].as_str() {
         "default" => Some(Codebook::default_codebook()),
-        p if p.ends_with(".sgcb") => Some(Arc::new(
-            Codebook::from_bytes(&std::fs::read(p).expect("read codebook")).expect("codebook"),
-        )),
+        p if p.ends_with(".sgcb") => {
+            Some(Codebook::from_bytes(&std::fs::read(p).expect("read codebook")).expect("codebook"))
+        }
         _ => None,
     };
     let mut train = if preset.is_some() {
@@ -72,19 +71,17 @@ fn main() {
         texts(&args[1])
     };
     let num = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
-    let opts = TrainOptions {
-        max_order: num(3, 6),
-        min_count: num(4, 2) as u32,
-        high_order: num(5, 5),
-        min_count_high: num(6, 2) as u32,
-        min_gain_per_mib: args.get(7).and_then(|s| s.parse().ok()).unwrap_or(0.0),
-        ..TrainOptions::default()
-    };
+    let opts = TrainOptions::default()
+        .max_order(num(3, 6))
+        .min_count(num(4, 2) as u32)
+        .high_order(num(5, 5))
+        .min_count_high(num(6, 2) as u32)
+        .min_gain_per_mib(args.get(7).and_then(|s| s.parse().ok()).unwrap_or(0.0));
     let refs: Vec<&[u8]> = train.iter().map(|r| &r[..]).collect();
     let t = Instant::now();
     let cb = match preset {
         Some(cb) => cb,
-        None => Arc::new(Codebook::train(&refs, &opts, &mut |_, _| {}).expect("train")),
+        None => Codebook::train(&refs, &opts, &mut |_, _| {}).expect("train"),
     };
     let train_s = t.elapsed().as_secs_f64();
     let bytes = cb.to_bytes();
@@ -129,9 +126,9 @@ fn main() {
     println!(
         "{opts:?}\ncontexts {:?}\ncodebook {} bytes (heap {} MB), trained in {train_s:.1}s\n\
          dev: {} records, {input} -> {output} bytes, ratio {:.3}x, {:.3} bits/byte, encode {:.1} MB/s, decode {:.1} MB/s",
-        cb.model().context_counts(),
+        cb.context_counts(),
         bytes.len(),
-        cb.model().heap_bytes() >> 20,
+        cb.heap_bytes() >> 20,
         dev.len(),
         input as f64 / output as f64,
         output as f64 * 8.0 / input as f64,

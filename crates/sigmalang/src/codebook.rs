@@ -1,8 +1,10 @@
 //! Codebooks: the trained model that the encoder and decoder share.
 //!
-//! A codebook holds the context model (see [`crate::model`]) and the learned tier of
-//! primitives: the 128 byte patterns worth most in the training corpus, named
-//! `LEARNED_80`..`LEARNED_FF`. Every stream and archive names the codebook it was made with by
+//! A codebook holds the static context model (counts of byte contexts of orders 0 to 7, trained
+//! ahead of time) and the learned tier of primitives: the 128 byte patterns worth most in the
+//! training corpus, named `LEARNED_80`..`LEARNED_FF`. Nothing reads the learned patterns today:
+//! they are reserved (`docs/FORMAT.md`), and kept because they are part of the codebook file and
+//! so of its id. Every stream and archive names the codebook it was made with by
 //! its [`CodebookId`] (a hash of the codebook file), and refuses to decode with another.
 //!
 //! SigmaLang ships a default codebook, trained on chat text, built into the library.
@@ -44,7 +46,10 @@ pub const LEARNED_COUNT: usize = 128;
 
 static DEFAULT_BYTES: &[u8] = include_bytes!("../assets/default.sgcb");
 
-/// A trained codebook. Immutable once built; share it with [`Arc`].
+/// A trained codebook. Immutable once built, and always handed around as an `Arc<Codebook>`:
+/// [`default_codebook`](Self::default_codebook), [`from_bytes`](Self::from_bytes) and
+/// [`train`](Self::train) return one, and every writer, reader, encoder and decoder takes one,
+/// so one codebook serves any number of them (cloning the `Arc` is cheap).
 #[derive(Debug)]
 pub struct Codebook {
     id: CodebookId,
@@ -54,7 +59,7 @@ pub struct Codebook {
 }
 
 impl Codebook {
-    /// The codebook built into the library: trained at [`Level::Default`](crate::Level) on chat
+    /// The codebook built into the library: trained at [`CompressionLevel::Default`](crate::CompressionLevel) on chat
     /// messages and chat-request bodies (1.37 MB; `scripts/build-default-codebook.sh` rebuilds
     /// it). Loaded once per process, on first use (about 20 ms).
     pub fn default_codebook() -> Arc<Codebook> {
@@ -73,13 +78,16 @@ impl Codebook {
     ///
     /// The codebook is built by parsing its own serialized form, so a trained codebook and the
     /// same codebook loaded from its file are the same model.
+    ///
+    /// # Errors
+    /// If the options are out of range or there is nothing to train on.
     pub fn train(
         records: &[&[u8]],
         opts: &TrainOptions,
         progress: &mut dyn FnMut(usize, usize),
-    ) -> Result<Codebook> {
+    ) -> Result<Arc<Codebook>> {
         let counts = crate::model::train(records, opts, progress)?;
-        Codebook::assemble(&learned_patterns(records), &counts)
+        Codebook::assemble(&learned_patterns(records), &counts).map(Arc::new)
     }
 
     /// Serializes a model's counts and learned patterns into a codebook file and loads it.
@@ -105,11 +113,23 @@ impl Codebook {
     }
 
     /// The context model.
-    pub fn model(&self) -> &ContextModel {
+    pub(crate) fn model(&self) -> &ContextModel {
         &self.model
     }
 
-    /// The patterns of the learned tier: entry `i` is primitive `0x80 + i`.
+    /// How many contexts the model holds of each order (index: the order).
+    pub fn context_counts(&self) -> Vec<usize> {
+        self.model.context_counts()
+    }
+
+    /// The heap memory the loaded model takes, in bytes.
+    pub fn heap_bytes(&self) -> usize {
+        self.model.heap_bytes()
+    }
+
+    /// The patterns of the learned tier: entry `i` is primitive `0x80 + i`. Reserved: nothing
+    /// reads them (neither the coder nor the parser); they are kept because they are part of
+    /// the codebook file, and so of its id.
     pub fn learned(&self) -> &[Vec<u8>] {
         &self.learned
     }
@@ -124,9 +144,13 @@ impl Codebook {
         self.bytes.to_vec()
     }
 
-    /// Parses and checks a codebook file.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Codebook> {
-        Codebook::parse(Cow::Owned(bytes.to_vec()))
+    /// Parses and checks a codebook file (as written by [`to_bytes`](Self::to_bytes) or
+    /// `sigma train`).
+    ///
+    /// # Errors
+    /// If the file is damaged, truncated or of an unknown version.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Arc<Codebook>> {
+        Codebook::parse(Cow::Owned(bytes.to_vec())).map(Arc::new)
     }
 
     fn parse(bytes: Cow<'static, [u8]>) -> Result<Codebook> {

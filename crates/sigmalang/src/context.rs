@@ -27,26 +27,45 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-/// How records are coded against their contexts.
+/// How archive records are coded against the earlier records of their group (the records
+/// added with the same key; the index calls a group a context).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ContextOptions {
-    /// A context's records since its last keyframe number at most this many (>= 1).
-    pub keyframe_interval: u32,
-    /// A context's keyframes since its last root number at most this many (>= 1); with
-    /// `keyframe_interval` 1 and this 1, every record is a root and context coding is off.
-    pub keyframes_per_root: u32,
+#[non_exhaustive]
+pub struct GroupOptions {
+    /// A group's records since its last keyframe number at most this many (>= 1).
+    pub(crate) keyframe_interval: u32,
+    /// A group's keyframes since its last root number at most this many (>= 1); with
+    /// `keyframe_interval` 1 and this 1, every record is a root and group coding is off.
+    pub(crate) keyframes_per_root: u32,
     /// A record is coded against at most this many frames.
-    pub max_frames: u32,
+    pub(crate) max_frames: u32,
     /// ... whose lengths add up to at most this many bytes.
-    pub window: u64,
-    /// The writer holds at most this many bytes of frames over all contexts; the least recently
-    /// used contexts are evicted beyond it (their next record becomes a root).
-    pub memory: u64,
+    pub(crate) window: u64,
+    /// The writer holds at most this many bytes of frames over all groups; the least recently
+    /// used groups are evicted beyond it (their next record becomes a root).
+    pub(crate) memory: u64,
 }
 
-impl Default for ContextOptions {
+crate::settings! {
+    GroupOptions {
+        /// A group's records since its last keyframe number at most this many (>= 1).
+        keyframe_interval, get_keyframe_interval: keyframe_interval: u32;
+        /// A group's keyframes since its last root number at most this many (>= 1); with
+        /// `keyframe_interval` 1 and this 1, every record is a root and group coding is off.
+        keyframes_per_root, get_keyframes_per_root: keyframes_per_root: u32;
+        /// A record is coded against at most this many frames.
+        max_frames, get_max_frames: max_frames: u32;
+        /// ... whose lengths add up to at most this many bytes.
+        window, get_window: window: u64;
+        /// The writer holds at most this many bytes of frames over all groups; the least recently
+        /// used groups are evicted beyond it (their next record becomes a root).
+        memory, get_memory: memory: u64;
+    }
+}
+
+impl Default for GroupOptions {
     fn default() -> Self {
-        ContextOptions {
+        GroupOptions {
             keyframe_interval: 16,
             keyframes_per_root: 16,
             max_frames: 2,
@@ -56,14 +75,14 @@ impl Default for ContextOptions {
     }
 }
 
-impl ContextOptions {
-    /// No context coding: every record is a root.
-    pub fn none() -> ContextOptions {
-        ContextOptions {
+impl GroupOptions {
+    /// No group coding: every record is a root.
+    pub fn none() -> GroupOptions {
+        GroupOptions {
             keyframe_interval: 1,
             keyframes_per_root: 1,
             max_frames: 0,
-            ..ContextOptions::default()
+            ..GroupOptions::default()
         }
     }
 }
@@ -71,7 +90,7 @@ impl ContextOptions {
 /// Picks the frames of a record from the records of its context since the last keyframe
 /// (`(index, length)`, oldest first): the most recent `max_frames` whose lengths fit in `window`.
 /// Returns a range of `group`.
-pub fn select_frames(group: &[(u64, u64)], opts: &ContextOptions) -> std::ops::Range<usize> {
+pub fn select_frames(group: &[(u64, u64)], opts: &GroupOptions) -> std::ops::Range<usize> {
     let end = group.len();
     let mut start = end;
     let mut bytes = 0u64;
@@ -86,25 +105,26 @@ pub fn select_frames(group: &[(u64, u64)], opts: &ContextOptions) -> std::ops::R
     start..end
 }
 
-/// How a record depends on its context.
+/// How an archive record depends on the earlier records of its group (the index calls it the
+/// record's level).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
-pub enum Level {
-    /// Coded against recent records of its context since its keyframe.
+pub enum Dependency {
+    /// Coded against recent records of its group since its keyframe.
     Delta = 0,
-    /// Coded against the previous keyframe of its context.
+    /// Coded against the previous keyframe of its group.
     Keyframe = 1,
     /// Coded against nothing.
     Root = 2,
 }
 
-impl Level {
+impl Dependency {
     /// The level with index code `code`.
-    pub fn from_code(code: u64) -> Option<Level> {
+    pub fn from_code(code: u64) -> Option<Dependency> {
         Some(match code {
-            0 => Level::Delta,
-            1 => Level::Keyframe,
-            2 => Level::Root,
+            0 => Dependency::Delta,
+            1 => Dependency::Keyframe,
+            2 => Dependency::Root,
             _ => return None,
         })
     }
@@ -112,9 +132,9 @@ impl Level {
     /// Its name in listings.
     pub fn name(self) -> &'static str {
         match self {
-            Level::Delta => "delta",
-            Level::Keyframe => "keyframe",
-            Level::Root => "root",
+            Dependency::Delta => "delta",
+            Dependency::Keyframe => "keyframe",
+            Dependency::Root => "root",
         }
     }
 }
@@ -141,7 +161,7 @@ pub struct FramePool {
 /// back to the allocator once no batch shares them).
 const MAX_FREE_FRAMES: usize = 1024;
 
-/// What a [`FramePool`] has done.
+/// What the archive writer's pool of frame buffers has done.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FramePoolStats {
     /// Frames allocated (the pool had none free).
@@ -211,13 +231,13 @@ pub struct ContextStack {
 
 impl ContextStack {
     /// The level of the context's next record.
-    pub fn next_level(&self, opts: &ContextOptions) -> Level {
+    pub fn next_level(&self, opts: &GroupOptions) -> Dependency {
         if !self.group.is_empty() && self.group.len() < opts.keyframe_interval as usize {
-            Level::Delta
+            Dependency::Delta
         } else if self.keyframes == 0 || self.keyframes >= opts.keyframes_per_root {
-            Level::Root
+            Dependency::Root
         } else {
-            Level::Keyframe
+            Dependency::Keyframe
         }
     }
 
@@ -240,16 +260,16 @@ impl ContextStack {
     }
 
     /// The frames of the next record, oldest first.
-    pub fn frames(&self, opts: &ContextOptions) -> impl Iterator<Item = &[u8]> + '_ {
+    pub fn frames(&self, opts: &GroupOptions) -> impl Iterator<Item = &[u8]> + '_ {
         self.frame_buffers(opts).map(|b| &b[..])
     }
 
     /// The frames of the next record as shared buffers (to code it later, elsewhere).
-    pub fn frame_buffers(&self, opts: &ContextOptions) -> impl Iterator<Item = &Arc<Vec<u8>>> + '_ {
+    pub fn frame_buffers(&self, opts: &GroupOptions) -> impl Iterator<Item = &Arc<Vec<u8>>> + '_ {
         let (keyframe, skip, take) = match self.next_level(opts) {
-            Level::Root => (None, 0, 0),
-            Level::Keyframe => (self.keyframe.as_ref().map(|k| &k.bytes), 0, 0),
-            Level::Delta => {
+            Dependency::Root => (None, 0, 0),
+            Dependency::Keyframe => (self.keyframe.as_ref().map(|k| &k.bytes), 0, 0),
+            Dependency::Delta => {
                 let wanted = select_frames(&self.group, opts).len();
                 (None, self.frames.len().saturating_sub(wanted), wanted)
             }
@@ -260,11 +280,11 @@ impl ContextStack {
     }
 
     /// Appends the indices of the next record's frames to `out`.
-    pub fn frame_indices(&self, opts: &ContextOptions, out: &mut Vec<u64>) {
+    pub fn frame_indices(&self, opts: &GroupOptions, out: &mut Vec<u64>) {
         match self.next_level(opts) {
-            Level::Root => {}
-            Level::Keyframe => out.extend(self.keyframe.as_ref().map(|k| k.index)),
-            Level::Delta => {
+            Dependency::Root => {}
+            Dependency::Keyframe => out.extend(self.keyframe.as_ref().map(|k| k.index)),
+            Dependency::Delta => {
                 let range = select_frames(&self.group, opts);
                 out.extend(self.group[range].iter().map(|&(i, _)| i));
             }
@@ -277,13 +297,13 @@ impl ContextStack {
         &mut self,
         index: u64,
         record: &[u8],
-        level: Level,
-        opts: &ContextOptions,
+        level: Dependency,
+        opts: &GroupOptions,
         pool: &mut FramePool,
     ) {
-        if level != Level::Delta {
+        if level != Dependency::Delta {
             self.start_group(pool);
-            self.keyframes = if level == Level::Root {
+            self.keyframes = if level == Dependency::Root {
                 1
             } else {
                 self.keyframes + 1
@@ -317,10 +337,10 @@ mod tests {
 
     #[test]
     fn frames_are_the_most_recent_within_the_window() {
-        let opts = ContextOptions {
+        let opts = GroupOptions {
             max_frames: 2,
             window: 100,
-            ..ContextOptions::default()
+            ..GroupOptions::default()
         };
         let g = [(0, 10), (3, 20), (7, 30)];
         assert_eq!(select_frames(&g, &opts), 1..3);
@@ -330,10 +350,17 @@ mod tests {
         assert_eq!(select_frames(&big, &opts), 2..2);
         let mut pool = FramePool::default();
         let mut st = ContextStack::default();
-        assert_eq!(st.next_level(&opts), Level::Root);
+        assert_eq!(st.next_level(&opts), Dependency::Root);
         for (i, r) in [&b"aaaa"[..], b"bbbbb", b"cc"].iter().enumerate() {
             let level = st.next_level(&opts);
-            assert_eq!(level, if i == 0 { Level::Root } else { Level::Delta });
+            assert_eq!(
+                level,
+                if i == 0 {
+                    Dependency::Root
+                } else {
+                    Dependency::Delta
+                }
+            );
             st.push(i as u64, r, level, &opts, &mut pool);
         }
         assert_eq!(
@@ -352,7 +379,7 @@ mod tests {
             }
         );
         assert_eq!(st.bytes(), 4 + 7);
-        let opts = ContextOptions {
+        let opts = GroupOptions {
             keyframe_interval: 2,
             keyframes_per_root: 2,
             ..opts
@@ -362,14 +389,14 @@ mod tests {
         for i in 0..9u64 {
             let level = st.next_level(&opts);
             levels.push(level);
-            if level == Level::Keyframe {
+            if level == Dependency::Keyframe {
                 let mut ids = Vec::new();
                 st.frame_indices(&opts, &mut ids);
                 assert_eq!(ids.len(), 1);
             }
             st.push(i, b"xyz", level, &opts, &mut pool);
         }
-        use Level::*;
+        use Dependency::*;
         assert_eq!(
             levels,
             vec![Root, Delta, Keyframe, Delta, Root, Delta, Keyframe, Delta, Root]

@@ -17,31 +17,61 @@
 
 /// How a [`GlyphBufferPool`] behaves.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PoolConfig {
     /// Reuse buffers at all (off: allocate on every acquire, free on every release).
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// Buffers kept, and pre-allocated at creation.
-    pub pool_size: usize,
+    pub(crate) pool_size: usize,
     /// Capacity of a new buffer.
-    pub buffer_size: usize,
+    pub(crate) buffer_size: usize,
     /// Resize by the overflow rate.
-    pub adaptive: bool,
+    pub(crate) adaptive: bool,
     /// Encodings between two adaptive checks.
-    pub check_every: u64,
+    pub(crate) check_every: u64,
     /// Grow when the overflow rate since the last check is above this.
-    pub grow_above: f64,
+    pub(crate) grow_above: f64,
     /// Shrink when it is below this.
-    pub shrink_below: f64,
+    pub(crate) shrink_below: f64,
     /// Factor of a growth.
-    pub grow_factor: f64,
+    pub(crate) grow_factor: f64,
     /// Factor of a shrink.
-    pub shrink_factor: f64,
+    pub(crate) shrink_factor: f64,
     /// Largest pool size.
-    pub max_size: usize,
+    pub(crate) max_size: usize,
     /// Smallest pool size.
-    pub min_size: usize,
+    pub(crate) min_size: usize,
     /// Buffers that grew beyond this capacity are dropped on release.
-    pub max_retained_capacity: usize,
+    pub(crate) max_retained_capacity: usize,
+}
+
+crate::settings! {
+    PoolConfig {
+        /// Reuse buffers at all (off: allocate on every acquire, free on every release).
+        enabled, get_enabled: enabled: bool;
+        /// Buffers kept, and pre-allocated at creation.
+        pool_size, get_pool_size: pool_size: usize;
+        /// Capacity of a new buffer.
+        buffer_size, get_buffer_size: buffer_size: usize;
+        /// Resize by the overflow rate.
+        adaptive, get_adaptive: adaptive: bool;
+        /// Encodings between two adaptive checks.
+        check_every, get_check_every: check_every: u64;
+        /// Grow when the overflow rate since the last check is above this.
+        grow_above, get_grow_above: grow_above: f64;
+        /// Shrink when it is below this.
+        shrink_below, get_shrink_below: shrink_below: f64;
+        /// Factor of a growth.
+        grow_factor, get_grow_factor: grow_factor: f64;
+        /// Factor of a shrink.
+        shrink_factor, get_shrink_factor: shrink_factor: f64;
+        /// Largest pool size.
+        max_size, get_max_size: max_size: usize;
+        /// Smallest pool size.
+        min_size, get_min_size: min_size: usize;
+        /// Buffers that grew beyond this capacity are dropped on release.
+        max_retained_capacity, get_max_retained_capacity: max_retained_capacity: usize;
+    }
 }
 
 impl Default for PoolConfig {

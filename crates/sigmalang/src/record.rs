@@ -57,9 +57,17 @@ pub const MAX_RECORD_LEN: u64 = 1 << 30;
 
 /// How an encoder or decoder manages its memory.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct EncoderConfig {
+#[non_exhaustive]
+pub struct CoderConfig {
     /// The buffer pool of the encoder (or decoder).
-    pub pool: PoolConfig,
+    pub(crate) pool: PoolConfig,
+}
+
+crate::settings! {
+    CoderConfig {
+        /// The buffer pool of the encoder (or decoder).
+        pool, get_pool: pool: PoolConfig;
+    }
 }
 
 /// What an encoder has done.
@@ -110,11 +118,11 @@ impl Default for Encoder {
 impl Encoder {
     /// An encoder that models records with `codebook`.
     pub fn new(codebook: Arc<Codebook>) -> Encoder {
-        Encoder::with_config(codebook, EncoderConfig::default())
+        Encoder::with_config(codebook, CoderConfig::default())
     }
 
     /// An encoder with an explicit memory configuration.
-    pub fn with_config(codebook: Arc<Codebook>, config: EncoderConfig) -> Encoder {
+    pub fn with_config(codebook: Arc<Codebook>, config: CoderConfig) -> Encoder {
         Encoder {
             codebook,
             pool: GlyphBufferPool::new(config.pool),
@@ -178,7 +186,7 @@ impl Encoder {
 
     /// Appends the payload of the stream chunk `input` (no frames) to `out`: `ADAPTIVE` if the
     /// adaptive model codes a sample of it smaller than the static model alone (the first
-    /// [`SAMPLE`] bytes, or all of a shorter chunk), else `MODELED`; `STORED` if neither saves
+    /// 64 KiB, or all of a shorter chunk), else `MODELED`; `STORED` if neither saves
     /// anything. Decoding needs [`Decoder::decode_chunk`].
     ///
     /// # Errors
@@ -385,11 +393,11 @@ impl Default for Decoder {
 impl Decoder {
     /// A decoder for records made with `codebook`.
     pub fn new(codebook: Arc<Codebook>) -> Decoder {
-        Decoder::with_config(codebook, EncoderConfig::default())
+        Decoder::with_config(codebook, CoderConfig::default())
     }
 
     /// A decoder with an explicit memory configuration.
-    pub fn with_config(codebook: Arc<Codebook>, config: EncoderConfig) -> Decoder {
+    pub fn with_config(codebook: Arc<Codebook>, config: CoderConfig) -> Decoder {
         Decoder {
             codebook,
             pool: GlyphBufferPool::new(config.pool),

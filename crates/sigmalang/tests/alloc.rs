@@ -7,8 +7,8 @@ use std::cell::Cell;
 use std::sync::{Arc, Mutex};
 
 use sigmalang::archive::ArchiveOptions;
-use sigmalang::record::{Decoder, Encoder, EncoderConfig};
 use sigmalang::{ArchiveWriter, Codebook, PoolConfig};
+use sigmalang::{CoderConfig, Decoder, Encoder};
 
 struct Counting;
 
@@ -169,11 +169,11 @@ fn archive_writing_allocates_only_for_growing_output_and_new_roots() {
         .map(|k| format!("conversation-{k}").into_bytes())
         .collect();
     for (i, r) in records[..2000].iter().enumerate() {
-        w.add_in_context(Some(&keys[i % 8]), r).unwrap();
+        w.add_in_group(Some(&keys[i % 8]), r).unwrap();
     }
     let before = allocs();
     for (i, r) in records[2000..].iter().enumerate() {
-        w.add_in_context(Some(&keys[i % 8]), r).unwrap();
+        w.add_in_group(Some(&keys[i % 8]), r).unwrap();
     }
     let per_record = (allocs() - before) as f64 / 2000.0;
     // What remains: the index vector doubling, and a root's copy in the Σ-bank (a root every
@@ -193,9 +193,7 @@ fn pooling_never_changes_output() {
     let records = corpus(500);
     let cb = Codebook::default_codebook();
     let mut pooled = Encoder::new(Arc::clone(&cb));
-    let off = EncoderConfig {
-        pool: PoolConfig::disabled(),
-    };
+    let off = CoderConfig::default().pool(PoolConfig::disabled());
     let mut unpooled = Encoder::with_config(Arc::clone(&cb), off);
     let frames: Vec<&[u8]> = records[..2].iter().map(|r| &r[..]).collect();
     for r in &records {

@@ -11,8 +11,9 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use sigmalang::record::{Decoder, Encoder};
 use sigmalang::{compress, decompress, parse, StreamReader, StreamWriter};
+use sigmalang::{Codebook, StreamOptions};
+use sigmalang::{Decoder, Encoder};
 
 fn corpus_dir() -> PathBuf {
     PathBuf::from(concat!(
@@ -105,7 +106,12 @@ fn corpus_files_roundtrip_as_streams() {
         );
 
         // The same through the streaming API with many chunks.
-        let mut w = StreamWriter::with_chunk_size(Vec::new(), 64 << 10).unwrap();
+        let mut w = StreamWriter::with_options(
+            Vec::new(),
+            Codebook::default_codebook(),
+            StreamOptions::default().chunk_size(64 << 10),
+        )
+        .unwrap();
         w.write_all(bytes).unwrap();
         let stream = w.finish().unwrap();
         let mut back = Vec::with_capacity(bytes.len());

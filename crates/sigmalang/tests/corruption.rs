@@ -5,13 +5,19 @@
 use std::io::{Read, Write};
 
 use proptest::prelude::*;
-use sigmalang::record::{Decoder, Encoder};
 use sigmalang::{compress, decompress, Error, StreamReader, StreamWriter};
+use sigmalang::{Codebook, StreamOptions};
+use sigmalang::{Decoder, Encoder};
 
 /// Valid streams to damage: (name, stream).
 fn valid_streams() -> Vec<(&'static str, Vec<u8>)> {
     let text = b"Hello, world! {\"role\": \"user\"} \xC3\xA9\xFF\n".to_vec();
-    let mut w = StreamWriter::with_chunk_size(Vec::new(), 7).unwrap();
+    let mut w = StreamWriter::with_options(
+        Vec::new(),
+        Codebook::default_codebook(),
+        StreamOptions::default().chunk_size(7),
+    )
+    .unwrap();
     w.write_all(b"The quick brown fox jumps over the lazy dog; pack my box with five dozen jugs.")
         .unwrap();
     let multi = w.finish().unwrap();
@@ -271,7 +277,12 @@ fn read_through_errors(stream: &[u8], retries: usize) -> Retried {
 fn reader_errors_are_sticky() {
     // After a `read` has failed, later reads must fail too: a caller that retries must not get
     // the data after a damaged chunk, or a clean end of stream.
-    let mut w = StreamWriter::with_chunk_size(Vec::new(), 4).unwrap();
+    let mut w = StreamWriter::with_options(
+        Vec::new(),
+        Codebook::default_codebook(),
+        StreamOptions::default().chunk_size(4),
+    )
+    .unwrap();
     w.write_all(b"AAAABBBBCCCC").unwrap();
     let stream = w.finish().unwrap();
     let mut damaged = stream.clone();
@@ -304,7 +315,7 @@ fn other_container_versions_are_refused() {
         let mut stream = compress(b"Hello, world! Hello again.");
         assert_eq!(stream[4], sigmalang::stream::FORMAT_VERSION);
         stream[4] = version;
-        let crc = sigmalang::checksum::crc32c(&stream[..16]);
+        let crc = sigmalang::internals::checksum::crc32c(&stream[..16]);
         stream[16..20].copy_from_slice(&crc.to_le_bytes());
         let err = decompress(&stream).expect_err("another version must be refused");
         assert!(

@@ -7,10 +7,11 @@ use std::io::{Cursor, Read, Write};
 use std::time::{Duration, Instant};
 
 use sigmalang::archive::END_MAGIC;
-use sigmalang::checksum::crc32c;
 use sigmalang::container::{FileHeader, FileKind, DEFAULT_MEMORY_LIMIT};
+use sigmalang::internals::checksum::crc32c;
+use sigmalang::internals::varint;
 use sigmalang::{
-    varint, ArchiveOptions, ArchiveReader, ArchiveWriter, Codebook, ContextOptions, ErrorKind,
+    ArchiveOptions, ArchiveReader, ArchiveWriter, Codebook, ErrorKind, GroupOptions, StreamOptions,
     StreamReader, StreamWriter,
 };
 
@@ -201,7 +202,7 @@ fn frames_beyond_what_the_encoder_makes_are_refused_before_decoding() {
     let bytes = craft(&chain_of(6, 1 << 30), &fields);
     assert!(bytes.len() < 300, "{}", bytes.len());
     let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
-    assert_eq!(r.context_options().window, u64::MAX);
+    assert_eq!(r.group_options().get_window(), u64::MAX);
     // With the default limit: the memory limit.
     let e = quickly(5, || r.get(5).unwrap_err());
     assert_memory_limit(&e, 3 << 30, DEFAULT_MEMORY_LIMIT);
@@ -244,13 +245,7 @@ fn blocks_and_records_over_a_small_limit_are_refused() {
 /// and a listing's per-record calls are linear, not quadratic (33 s and 263 s before).
 #[test]
 fn walks_and_listings_of_a_long_chain_are_linear() {
-    let opts = ArchiveOptions {
-        context: ContextOptions {
-            keyframe_interval: 1 << 16,
-            ..ContextOptions::default()
-        },
-        ..ArchiveOptions::default()
-    };
+    let opts = ArchiveOptions::default().group(GroupOptions::default().keyframe_interval(1 << 16));
     let mut w =
         ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts).unwrap();
     let records: Vec<Vec<u8>> = (0..20_000)
@@ -290,14 +285,17 @@ fn walks_and_listings_of_a_long_chain_are_linear() {
 }
 
 fn stream_of(input: &[u8], chunk: usize) -> Vec<u8> {
-    let mut w = StreamWriter::with_chunk_size(Vec::new(), chunk).unwrap();
+    let options = StreamOptions::default().chunk_size(chunk);
+    let mut w =
+        StreamWriter::with_options(Vec::new(), Codebook::default_codebook(), options).unwrap();
     w.write_all(input).unwrap();
     w.finish().unwrap()
 }
 
 /// Reads `stream` through `Read` on `threads` threads.
 fn read_stream(stream: &[u8], threads: usize) -> Result<Vec<u8>, std::io::Error> {
-    let mut r = StreamReader::new(stream).with_threads(threads).unwrap();
+    let options = StreamOptions::default().threads(threads);
+    let mut r = StreamReader::with_options(stream, Codebook::default_codebook(), options).unwrap();
     let mut out = Vec::new();
     r.read_to_end(&mut out).map(|_| out)
 }
@@ -354,17 +352,18 @@ fn output_and_chunk_limits() {
     let input = vec![b'x'; 16 << 20];
     let packed = sigmalang::compress(&input);
     assert!(packed.len() < 20_000, "{}", packed.len());
-    let e = sigmalang::stream::decompress_with_limit(&packed, 1 << 20).unwrap_err();
+    let e = sigmalang::decompress_with_limit(&Codebook::default_codebook(), &packed, 1 << 20)
+        .unwrap_err();
     assert_memory_limit(&e, (1 << 20) + 1, 1 << 20);
     assert!(e.to_string().contains("the limit is 1.0 MiB"), "{e}");
     assert_eq!(
-        sigmalang::stream::decompress_with_limit(&packed, 16 << 20).unwrap(),
+        sigmalang::decompress_with_limit(&Codebook::default_codebook(), &packed, 16 << 20).unwrap(),
         input
     );
     for threads in [1, 2] {
-        let mut r = StreamReader::new(&packed[..])
-            .with_threads(threads)
-            .unwrap();
+        let options = StreamOptions::default().threads(threads);
+        let mut r =
+            StreamReader::with_options(&packed[..], Codebook::default_codebook(), options).unwrap();
         r.set_memory_limit(4 << 20);
         let mut out = Vec::new();
         let e = r.read_all_into(&mut out).unwrap_err();

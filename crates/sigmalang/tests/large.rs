@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use sigmalang::{compress, decompress, StreamReader, StreamWriter};
+use sigmalang::{Codebook, StreamOptions};
 
 /// `System`, counting the bytes currently allocated and the peak since the last reset.
 struct CountingAlloc;
@@ -260,7 +261,12 @@ fn sixty_four_mib_streams_in_bounded_memory() {
         hash: Fnv::new(),
         count: 0,
     };
-    let mut writer = StreamWriter::with_chunk_size(&mut file, CHUNK).unwrap();
+    let mut writer = StreamWriter::with_options(
+        &mut file,
+        Codebook::default_codebook(),
+        StreamOptions::default().chunk_size(CHUNK),
+    )
+    .unwrap();
     io::copy(&mut source, &mut writer).unwrap();
     assert_eq!(writer.bytes_in(), LEN);
     writer.finish().unwrap();
@@ -315,7 +321,12 @@ fn many_small_chunks_stay_in_bounded_memory() {
     let mut file = tempfile::tempfile().unwrap();
 
     let base = start_measuring();
-    let mut writer = StreamWriter::with_chunk_size(&mut file, 1).unwrap();
+    let mut writer = StreamWriter::with_options(
+        &mut file,
+        Codebook::default_codebook(),
+        StreamOptions::default().chunk_size(1),
+    )
+    .unwrap();
     io::copy(&mut PseudoText::new(7, LEN), &mut writer).unwrap();
     writer.finish().unwrap();
     let encode_peak = peak_above(base);

@@ -6,9 +6,10 @@
 use std::io::{Read, Write};
 
 use proptest::prelude::*;
-use sigmalang::record::{Decoder, Encoder};
 use sigmalang::stream::DEFAULT_CHUNK_SIZE;
 use sigmalang::{compress, decompress, parse, StreamReader, StreamWriter};
+use sigmalang::{Codebook, StreamOptions};
+use sigmalang::{Decoder, Encoder};
 
 /// `compress` → `decompress` gives `input` back.
 fn assert_roundtrip(input: &[u8]) {
@@ -34,7 +35,12 @@ fn stream_with_cuts(input: &[u8], chunk_size: usize, cuts: &[usize]) -> Vec<u8> 
     cuts.push(0);
     cuts.push(input.len());
     cuts.sort_unstable();
-    let mut w = StreamWriter::with_chunk_size(Vec::new(), chunk_size).unwrap();
+    let mut w = StreamWriter::with_options(
+        Vec::new(),
+        Codebook::default_codebook(),
+        StreamOptions::default().chunk_size(chunk_size),
+    )
+    .unwrap();
     for pair in cuts.windows(2) {
         w.write_all(&input[pair[0]..pair[1]]).unwrap();
     }
@@ -289,6 +295,16 @@ fn inputs_at_small_chunk_sizes() {
 
 #[test]
 fn bad_chunk_sizes_are_rejected() {
-    assert!(StreamWriter::with_chunk_size(Vec::new(), 0).is_err());
-    assert!(StreamWriter::with_chunk_size(Vec::new(), usize::MAX).is_err());
+    assert!(StreamWriter::with_options(
+        Vec::new(),
+        Codebook::default_codebook(),
+        StreamOptions::default().chunk_size(0)
+    )
+    .is_err());
+    assert!(StreamWriter::with_options(
+        Vec::new(),
+        Codebook::default_codebook(),
+        StreamOptions::default().chunk_size(usize::MAX)
+    )
+    .is_err());
 }

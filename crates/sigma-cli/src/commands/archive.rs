@@ -21,8 +21,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
-use sigmalang::stream::{read_full, FileHeader, FileKind, HEADER_LEN};
-use sigmalang::{ArchiveOptions, ContextOptions};
+use sigmalang::internals::io::read_full;
+use sigmalang::stream::{FileHeader, FileKind, HEADER_LEN};
+use sigmalang::{ArchiveOptions, GroupOptions};
 use sigmalang::{ArchiveReader, ArchiveWriter};
 
 use super::encoder_config;
@@ -170,28 +171,24 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     let write_err = |e: sigmalang::Error| CliError::write(&out_label, e.into(), is_stdout);
     let metadata = records.metadata(args.context_key.as_deref());
     let context = if args.frames == 0 {
-        ContextOptions::none()
+        GroupOptions::none()
     } else {
-        ContextOptions {
-            keyframe_interval: args.keyframe_interval,
-            keyframes_per_root: args.keyframes_per_root,
-            max_frames: args.frames,
-            ..ContextOptions::default()
-        }
+        GroupOptions::default()
+            .keyframe_interval(args.keyframe_interval)
+            .keyframes_per_root(args.keyframes_per_root)
+            .max_frames(args.frames)
     };
-    let opts = ArchiveOptions {
-        context,
-        bank: if args.frames == 0 {
+    let opts = ArchiveOptions::default()
+        .group(context)
+        .bank(if args.frames == 0 {
             0
         } else {
-            ArchiveOptions::default().bank
-        },
-        batch_records: PACK_BATCH_RECORDS,
-        batch_bytes: PACK_BATCH_BYTES,
-        threads: args.threads,
-        encoder: encoder_config(args.no_pool),
-        ..ArchiveOptions::default()
-    };
+            ArchiveOptions::default().get_bank()
+        })
+        .batch_records(PACK_BATCH_RECORDS)
+        .batch_bytes(PACK_BATCH_BYTES)
+        .threads(args.threads)
+        .coder(encoder_config(args.no_pool));
     let threads = opts.worker_count();
     let mut archive =
         ArchiveWriter::with_options(output, model.codebook.clone(), metadata.as_bytes(), opts)
@@ -201,7 +198,7 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
             while let Some(text) = lines.next_text()? {
                 let key = lines.key().map(str::as_bytes);
                 archive
-                    .add_in_context(key, text.as_bytes())
+                    .add_in_group(key, text.as_bytes())
                     .map_err(write_err)?;
                 if archive.len() % COUNT_EVERY == 0 {
                     bar.set_message(archive.len().to_string());
@@ -223,7 +220,7 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
                     odd.count(why, archive.len() + 1);
                 }
                 let key = line.key.as_deref().map(str::as_bytes);
-                archive.add_in_context(key, line.bytes).map_err(write_err)?;
+                archive.add_in_group(key, line.bytes).map_err(write_err)?;
                 if archive.len() % COUNT_EVERY == 0 {
                     bar.set_message(archive.len().to_string());
                 }
@@ -724,7 +721,7 @@ pub fn get(args: &GetArgs) -> Result<(), CliError> {
         .and_then(|()| out.flush())
         .map_err(|e| CliError::write(STDOUT_LABEL, e, true))?;
     if args.verbose {
-        let level = reader.info(n).map_or("?", |info| info.level.name());
+        let level = reader.info(n).map_or("?", |info| info.dependency.name());
         let chain = reader.chain(n);
         let mut references: Vec<u64> = chain
             .iter()

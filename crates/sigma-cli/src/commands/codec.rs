@@ -16,8 +16,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sigmalang::codebook::CODEBOOK_MAGIC;
-use sigmalang::stream::{read_full, FileHeader, FileKind, DEFAULT_CHUNK_SIZE, HEADER_LEN, MAGIC};
-use sigmalang::{Codebook, StreamReader, StreamWriter};
+use sigmalang::internals::io::read_full;
+use sigmalang::stream::{FileHeader, FileKind, DEFAULT_CHUNK_SIZE, HEADER_LEN, MAGIC};
+use sigmalang::{Codebook, ErrorKind, StreamOptions, StreamReader, StreamWriter};
 
 use crate::error::CliError;
 use crate::format;
@@ -120,11 +121,17 @@ fn compress_one(input: &Input, args: &CodecArgs, model: &Model) -> Result<(), Cl
     let started = Instant::now();
     let mut reader = ProgressReader::new(opened.reader, opened.len, args.quiet);
     // Chunks are coded on `-T` workers; the stream's bytes do not depend on their number.
-    let mut writer = StreamWriter::with_options(output, model.codebook.clone(), DEFAULT_CHUNK_SIZE)
-        .map_err(|e| write_err(e.into()))?
-        .with_encoder_config(super::encoder_config(args.no_pool))
-        .with_threads(args.threads)
-        .map_err(|e| CliError::new("--threads", e))?;
+    let options = StreamOptions::default()
+        .chunk_size(DEFAULT_CHUNK_SIZE)
+        .coder(super::encoder_config(args.no_pool))
+        .threads(args.threads);
+    let mut writer =
+        StreamWriter::with_options(output, model.codebook.clone(), options).map_err(|e| match e
+            .kind()
+        {
+            ErrorKind::Io(_) => write_err(e.into()),
+            _ => CliError::new("--threads", e),
+        })?;
     let mut buf = vec![0u8; BUF_SIZE];
     loop {
         let n = match reader.read(&mut buf) {
@@ -186,8 +193,8 @@ fn decompress_one(input: &Input, args: &CodecArgs) -> Result<(), CliError> {
         ));
     }
     let codebook = stream_codebook(&head, args.model.as_deref(), &in_label)?;
-    let reader = StreamReader::with_codebook(Cursor::new(head).chain(buffered), codebook)
-        .with_threads(args.threads)
+    let options = StreamOptions::default().threads(args.threads);
+    let reader = StreamReader::with_options(Cursor::new(head).chain(buffered), codebook, options)
         .map_err(|e| CliError::new("--threads", e))?;
     let mut reader = limit_stream(reader, args.memory);
     let mut output = Output::create(&target, args.force, opened.metadata.as_ref())?;
@@ -339,10 +346,12 @@ fn verify_compressed(
     let fail =
         |what: String| CliError::new(in_label, format!("verification failed, input kept: {what}"));
     let packed = File::open(packed).map_err(|e| fail(e.to_string()))?;
-    let decoded =
-        StreamReader::with_codebook(BufReader::with_capacity(BUF_SIZE, packed), codebook.clone())
-            .with_threads(args.threads)
-            .map_err(|e| fail(e.to_string()))?;
+    let decoded = StreamReader::with_options(
+        BufReader::with_capacity(BUF_SIZE, packed),
+        codebook.clone(),
+        StreamOptions::default().threads(args.threads),
+    )
+    .map_err(|e| fail(e.to_string()))?;
     let mut decoded = limit_stream(decoded, args.memory);
     let mut original = File::open(original).map_err(|e| fail(e.to_string()))?;
     let mut a = vec![0u8; BUF_SIZE];

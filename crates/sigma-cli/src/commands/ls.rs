@@ -14,7 +14,7 @@
 use std::io::{self, BufWriter, Write};
 
 use serde_json::{json, Value};
-use sigmalang::context::Level;
+use sigmalang::Dependency;
 
 use crate::commands::archive::{open_archive, Opened, Records};
 use crate::error::CliError;
@@ -28,7 +28,7 @@ use crate::LsArgs;
 struct Entry {
     index: u64,
     context: u32,
-    level: Level,
+    level: Dependency,
     offset: u64,
     payload: u64,
     /// `None` if the record does not decode.
@@ -171,8 +171,8 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
         };
         let entry = Entry {
             index: n,
-            context: info.context,
-            level: info.level,
+            context: info.group,
+            level: info.dependency,
             offset: info.offset,
             payload: info.payload_len,
             decoded: decoded[n as usize],
@@ -183,9 +183,9 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
             key: keys.get_mut(n as usize).and_then(Option::take),
         };
         match entry.level {
-            Level::Root => roots += 1,
-            Level::Keyframe => keyframes += 1,
-            Level::Delta => deltas += 1,
+            Dependency::Root => roots += 1,
+            Dependency::Keyframe => keyframes += 1,
+            Dependency::Delta => deltas += 1,
         }
         total_decoded += entry.decoded.unwrap_or(0);
         referencing += u64::from(!entry.references.is_empty());
@@ -196,7 +196,7 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
         }
     }
 
-    let opts = reader.context_options();
+    let opts = reader.group_options();
     let codebook = reader.header().codebook;
     if args.json {
         let summary = json!({"summary": {
@@ -207,10 +207,10 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
             "levels": {"root": roots, "keyframe": keyframes, "delta": deltas},
             "referencing": referencing,
             "damaged": failed,
-            "keyframe_interval": opts.keyframe_interval,
-            "keyframes_per_root": opts.keyframes_per_root,
-            "frames": opts.max_frames,
-            "window": opts.window,
+            "keyframe_interval": opts.get_keyframe_interval(),
+            "keyframes_per_root": opts.get_keyframes_per_root(),
+            "frames": opts.get_max_frames(),
+            "window": opts.get_window(),
             "codebook": codebook.to_string(),
             "codebook_file": model.path.as_deref().map(crate::io::label),
         }});
@@ -228,10 +228,10 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
              Σ-bank references (*); keyframe interval \
              {}, keyframes per root {}, frames {}, window {} bytes; codebook {codebook}, {}",
             ratio(total_decoded, file_len),
-            opts.keyframe_interval,
-            opts.keyframes_per_root,
-            opts.max_frames,
-            opts.window,
+            opts.get_keyframe_interval(),
+            opts.get_keyframes_per_root(),
+            opts.get_max_frames(),
+            opts.get_window(),
             model.describe(),
         )
         .map_err(write_err)?;

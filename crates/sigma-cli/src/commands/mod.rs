@@ -16,18 +16,16 @@ pub mod verify;
 
 use std::collections::HashMap;
 
-use sigmalang::record::EncoderConfig;
+use sigmalang::CoderConfig;
 use sigmalang::{GlyphType, PoolConfig, Primitive, SemanticTree, Tier};
 
 /// The encoders' memory configuration: buffer pooling on (the library's default), or off with
 /// `--no-pool`. Output never depends on it.
-pub fn encoder_config(no_pool: bool) -> EncoderConfig {
+pub fn encoder_config(no_pool: bool) -> CoderConfig {
     if no_pool {
-        EncoderConfig {
-            pool: PoolConfig::disabled(),
-        }
+        CoderConfig::default().pool(PoolConfig::disabled())
     } else {
-        EncoderConfig::default()
+        CoderConfig::default()
     }
 }
 

@@ -20,8 +20,8 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sigmalang::context::FramePoolStats;
-use sigmalang::record::EncoderStats;
+use sigmalang::EncoderStats;
+use sigmalang::FramePoolStats;
 use sigmalang::{ArchiveOptions, ArchiveWriter};
 
 use super::archive::{check_field, metadata};
@@ -50,12 +50,10 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
         .transpose()?;
     let (mut lines, bar) = open_records(&input, &args.field, key, args.quiet)?;
 
-    let opts = ArchiveOptions {
-        batch_records: 1,
-        threads: 1,
-        encoder: encoder_config(args.no_pool),
-        ..ArchiveOptions::default()
-    };
+    let opts = ArchiveOptions::default()
+        .batch_records(1)
+        .threads(1)
+        .coder(encoder_config(args.no_pool));
     let mut archive = ArchiveWriter::with_options(
         ByteCounter::new(io::sink()),
         model.codebook.clone(),
@@ -73,7 +71,7 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
         // counter is process-wide, and this command runs no other thread).
         let allocations = alloc::allocations();
         let started = Instant::now();
-        let added = archive.add_in_context(key, text.as_bytes());
+        let added = archive.add_in_group(key, text.as_bytes());
         let elapsed = started.elapsed();
         let allocations = alloc::allocations() - allocations;
         added.map_err(|e| CliError::new(lines.position(), e))?;

@@ -93,19 +93,19 @@ pub fn run(args: &TrainArgs) -> Result<(), CliError> {
                 "must be a number of bits, 0 or more",
             ));
         }
-        opts.min_gain_per_mib = bits;
+        opts = opts.min_gain_per_mib(bits);
     }
     if let Some(n) = args.max_order {
-        opts.max_order = n;
+        opts = opts.max_order(n);
     }
     if let Some(n) = args.min_count {
-        opts.min_count = n;
+        opts = opts.min_count(n);
     }
     if let Some(n) = args.high_order {
-        opts.high_order = n;
+        opts = opts.high_order(n);
     }
     if let Some(n) = args.min_count_high {
-        opts.min_count_high = n;
+        opts = opts.min_count_high(n);
     }
 
     let started = Instant::now();
@@ -120,7 +120,7 @@ pub fn run(args: &TrainArgs) -> Result<(), CliError> {
         ));
     }
 
-    let steps = opts.max_order as u64 + 1;
+    let steps = opts.get_max_order() as u64 + 1;
     let bar = progress::step_bar(
         steps,
         "training {spinner} order {pos}/{len} [{bar:30}] elapsed {elapsed}",
@@ -148,7 +148,6 @@ pub fn run(args: &TrainArgs) -> Result<(), CliError> {
 
     if !args.quiet {
         let contexts = codebook
-            .model()
             .context_counts()
             .iter()
             .enumerate()

@@ -11,8 +11,9 @@
 use std::io::{self, BufReader, Cursor, Read, Write};
 use std::path::Path;
 
-use sigmalang::stream::{read_full, FileHeader, FileKind, HEADER_LEN};
-use sigmalang::StreamReader;
+use sigmalang::internals::io::read_full;
+use sigmalang::stream::{FileHeader, FileKind, HEADER_LEN};
+use sigmalang::{StreamOptions, StreamReader};
 
 use crate::commands::archive::{open_archive, Opened};
 use crate::commands::codec::{not_sigmalang, stream_codebook};
@@ -54,9 +55,12 @@ pub fn run(args: &VerifyArgs) -> Result<(), CliError> {
         )),
         (FileKind::Stream, _) => {
             let codebook = stream_codebook(&head, args.model.as_deref(), &label)?;
-            let reader = StreamReader::with_codebook(Cursor::new(head).chain(buffered), codebook)
-                .with_threads(args.threads)
-                .map_err(|e| CliError::new("--threads", e))?;
+            let reader = StreamReader::with_options(
+                Cursor::new(head).chain(buffered),
+                codebook,
+                StreamOptions::default().threads(args.threads),
+            )
+            .map_err(|e| CliError::new("--threads", e))?;
             let mut reader = limit_stream(reader, args.memory);
             let decoded = io::copy(&mut reader, &mut io::sink())
                 .map_err(|e| CliError::codec_io(&label, e))?;

@@ -9,7 +9,7 @@ use super::writer::Coder;
 use super::{ArchiveOptions, ArchiveWriter};
 use crate::bank::Bank;
 use crate::codebook::Codebook;
-use crate::context::{ContextOptions, ContextStack, FramePool, Level};
+use crate::context::{ContextStack, Dependency, FramePool, GroupOptions};
 use crate::error::{Error, Result};
 use crate::record::{Encoder, EncoderStats};
 use crate::workers::{Bound, Workers};
@@ -32,7 +32,7 @@ pub(super) struct Pending {
 
 /// How a batch record is coded: planned in order, coded in parallel.
 pub(super) struct Plan {
-    pub(super) level: Level,
+    pub(super) level: Dependency,
     pub(super) own: Vec<u64>,
     pub(super) frames: Vec<Arc<Vec<u8>>>,
     pub(super) refs: Vec<u64>,
@@ -211,7 +211,7 @@ impl Batches {
 fn plan_batch(
     pending: &[Pending],
     base: u64,
-    copts: &ContextOptions,
+    copts: &GroupOptions,
     stacks: &mut HashMap<u32, (ContextStack, u64)>,
     frame_bytes: &mut u64,
     frame_pool: &mut FramePool,
@@ -342,8 +342,7 @@ mod tests {
                 ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts)
                     .unwrap();
             for &i in &order {
-                w.add_in_context(Some(&records[i].0), &records[i].1)
-                    .unwrap();
+                w.add_in_group(Some(&records[i].0), &records[i].1).unwrap();
             }
             assert_eq!(w.len(), records.len() as u64);
             w.flush().unwrap();

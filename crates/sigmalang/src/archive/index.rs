@@ -10,7 +10,7 @@ use super::{RecordInfo, END_MAGIC, FOOTER_LEN, MAX_KEYFRAME_INTERVAL, MAX_METADA
 use crate::checksum::{crc32c, Crc32c};
 use crate::codebook::CodebookId;
 use crate::container::{read_exact_at, read_full, FileHeader, FileKind, HEADER_LEN};
-use crate::context::{ContextOptions, Level};
+use crate::context::{Dependency, GroupOptions};
 use crate::error::{Error, ErrorKind, Result};
 use crate::varint;
 
@@ -62,7 +62,7 @@ impl IndexWriter {
     pub(super) fn add(
         &mut self,
         cid: u32,
-        level: Level,
+        level: Dependency,
         refs: &[u64],
         payload: &[u8],
         record: &[u8],
@@ -97,7 +97,7 @@ impl IndexWriter {
 
     /// The index and the footer of an archive written with `context`, whose index starts at
     /// `index_off`.
-    pub(super) fn write(&mut self, context: &ContextOptions, index_off: u64) -> Vec<u8> {
+    pub(super) fn write(&mut self, context: &GroupOptions, index_off: u64) -> Vec<u8> {
         if self.count % self.block_records != 0 {
             self.end_block();
         }
@@ -127,7 +127,7 @@ impl IndexWriter {
 pub(super) struct Index {
     pub(super) metadata: Vec<u8>,
     pub(super) block_records: u64,
-    pub(super) context: ContextOptions,
+    pub(super) context: GroupOptions,
     pub(super) records: Vec<RecordInfo>,
     /// The length of each record's chain (the record itself included), so that it is known
     /// without following the chain.
@@ -246,12 +246,12 @@ impl Index {
         {
             return Err(Error::corrupt("index header is impossible", index_off));
         }
-        let context = ContextOptions {
+        let context = GroupOptions {
             keyframe_interval: keyframe_interval as u32,
             keyframes_per_root: keyframes_per_root as u32,
             max_frames: max_frames as u32,
             window,
-            ..ContextOptions::default()
+            ..GroupOptions::default()
         };
         let mut records = Vec::new();
         reserve(&mut records, count, "the record index")?;
@@ -268,7 +268,7 @@ impl Index {
             let tag = field(&mut pos)?;
             let bad = |what: &str| Error::corrupt(format!("record {i}: {what}"), entry_at);
             let cid = u32::try_from(tag >> 3).map_err(|_| bad("context id out of range"))?;
-            let level = Level::from_code(tag & 3).ok_or_else(|| bad("unknown level"))?;
+            let level = Dependency::from_code(tag & 3).ok_or_else(|| bad("unknown level"))?;
             if tag & 4 != 0 {
                 let n = field(&mut pos)?;
                 if n == 0 || n > crate::bank::MAX_REFS as u64 {
@@ -281,8 +281,10 @@ impl Index {
                         .checked_sub(back)
                         .filter(|_| back > 0)
                         .ok_or_else(|| bad("reference to a later record"))?;
-                    let target = records.get(root as usize).map(|r: &RecordInfo| r.level);
-                    if target != Some(Level::Root) || refs.contains_key(&root) {
+                    let target = records
+                        .get(root as usize)
+                        .map(|r: &RecordInfo| r.dependency);
+                    if target != Some(Dependency::Root) || refs.contains_key(&root) {
                         return Err(bad("reference to a record that is not a bank root"));
                     }
                     ids.push(root);
@@ -291,11 +293,13 @@ impl Index {
             }
             let state = last_of.get(&cid).copied();
             let (prev, next) = match (level, state) {
-                (Level::Root, _) => (None, (i, 1, i, 1)),
-                (Level::Keyframe, Some((_, _, key, keys))) if keys < context.keyframes_per_root => {
+                (Dependency::Root, _) => (None, (i, 1, i, 1)),
+                (Dependency::Keyframe, Some((_, _, key, keys)))
+                    if keys < context.keyframes_per_root =>
+                {
                     (Some(key), (i, 1, i, keys + 1))
                 }
-                (Level::Delta, Some((last, since, key, keys)))
+                (Dependency::Delta, Some((last, since, key, keys)))
                     if since < context.keyframe_interval =>
                 {
                     (Some(last), (i, since + 1, key, keys))
@@ -308,8 +312,8 @@ impl Index {
             records.push(RecordInfo {
                 offset: at,
                 payload_len,
-                context: cid,
-                level,
+                group: cid,
+                dependency: level,
                 prev,
             });
             at = at.saturating_add(payload_len);

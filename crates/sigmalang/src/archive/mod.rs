@@ -1,5 +1,5 @@
 //! The record archive: what `sigma pack` writes. Many records, each readable on its own, coded
-//! against their contexts (see [`crate::context`]), with an index at the end for random access.
+//! against the earlier records of their group (see [`GroupOptions`]), with an index at the end for random access.
 //!
 //! ```text
 //! file header (20 bytes, kind = archive)
@@ -19,18 +19,21 @@
 //! context), each block's checksum verified before its records are decoded. The byte layout is in
 //! `docs/FORMAT.md`.
 
-use crate::context::{ContextOptions, Level};
-use crate::record::EncoderConfig;
+use crate::context::{Dependency, GroupOptions};
+use crate::record::CoderConfig;
 
 mod batch;
 mod index;
 mod reader;
+mod records;
 #[cfg(test)]
 mod testing;
 mod walk;
 mod writer;
 
+pub use crate::bank::MAX_REFS as MAX_REFERENCES;
 pub use reader::{Archive, ArchiveReader};
+pub use records::Records;
 pub use writer::ArchiveWriter;
 
 /// The last four bytes of an archive.
@@ -46,38 +49,64 @@ pub const MAX_KEYFRAME_INTERVAL: u32 = 1 << 16;
 
 /// How an archive is written.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ArchiveOptions {
     /// Records per checksummed block (a `get` reads whole blocks).
-    pub block_records: u32,
+    pub(crate) block_records: u32,
     /// How records are coded against their contexts.
-    pub context: ContextOptions,
+    pub(crate) context: GroupOptions,
     /// Bytes of roots the Σ-bank keeps for REFERENCE across contexts (0: no bank).
-    pub bank: usize,
+    pub(crate) bank: usize,
     /// Records are coded in batches of this many (1: one at a time, as added). A batch is coded
     /// while the next one fills and the one before is written, and the Σ-bank offers it the
     /// roots of batches at least two before it, so the archive's bytes depend on the batch size
     /// but never on the number of threads.
-    pub batch_records: u32,
+    pub(crate) batch_records: u32,
     /// A batch is also full once its records hold at least this many bytes (0: no limit), so
     /// that large records keep the memory in flight bounded: at most two batches (one being
     /// coded, one filling) plus one record. Like `batch_records`, it shapes the bytes.
-    pub batch_bytes: usize,
+    pub(crate) batch_bytes: usize,
     /// Worker threads coding a batch (0: one per core).
-    pub threads: usize,
+    pub(crate) threads: usize,
     /// Memory configuration of every worker's encoder.
-    pub encoder: EncoderConfig,
+    pub(crate) encoder: CoderConfig,
+}
+
+crate::settings! {
+    ArchiveOptions {
+        /// Records per checksummed block (a `get` reads whole blocks).
+        block_records, get_block_records: block_records: u32;
+        /// How records are coded against the earlier records of their group (the records added
+        /// with the same key, [`ArchiveWriter::add_in_group`]).
+        group, get_group: context: GroupOptions;
+        /// Bytes of roots the Σ-bank keeps for REFERENCE across groups (0: no bank).
+        bank, get_bank: bank: usize;
+        /// Records are coded in batches of this many (1: one at a time, as added). A batch is coded
+        /// while the next one fills and the one before is written, and the Σ-bank offers it the
+        /// roots of batches at least two before it, so the archive's bytes depend on the batch size
+        /// but never on the number of threads.
+        batch_records, get_batch_records: batch_records: u32;
+        /// A batch is also full once its records hold at least this many bytes (0: no limit), so
+        /// that large records keep the memory in flight bounded: at most two batches (one being
+        /// coded, one filling) plus one record. Like `batch_records`, it shapes the bytes.
+        batch_bytes, get_batch_bytes: batch_bytes: usize;
+        /// Worker threads coding a batch (0: one per core).
+        threads, get_threads: threads: usize;
+        /// Memory configuration of every worker's encoder; the bytes never depend on it.
+        coder, get_coder: encoder: CoderConfig;
+    }
 }
 
 impl Default for ArchiveOptions {
     fn default() -> Self {
         ArchiveOptions {
             block_records: DEFAULT_BLOCK_RECORDS,
-            context: ContextOptions::default(),
+            context: GroupOptions::default(),
             bank: 16 << 20,
             batch_records: 1,
             batch_bytes: 1 << 20,
             threads: 1,
-            encoder: EncoderConfig::default(),
+            encoder: CoderConfig::default(),
         }
     }
 }
@@ -94,16 +123,18 @@ const DEFAULT_CONTEXT: u32 = 0;
 
 /// What the index says of one record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RecordInfo {
     /// Offset of the record's payload in the file.
     pub offset: u64,
     /// Length of the payload.
     pub payload_len: u64,
-    /// The record's context (0: the default context).
-    pub context: u32,
-    /// How the record depends on its context.
-    pub level: Level,
-    /// The record it depends on directly: for a delta, the previous record of its context; for
-    /// a keyframe, the previous keyframe of its context; none for a root.
+    /// The record's group (0: records added without a key). The index calls it the record's
+    /// context id.
+    pub group: u32,
+    /// How the record depends on the earlier records of its group.
+    pub dependency: Dependency,
+    /// The record it depends on directly: for a delta, the previous record of its group; for
+    /// a keyframe, the previous keyframe of its group; none for a root.
     pub prev: Option<u64>,
 }

@@ -11,7 +11,7 @@ use super::RecordInfo;
 use crate::checksum::crc32c;
 use crate::codebook::Codebook;
 use crate::container::{read_exact_at, read_full, FileHeader, DEFAULT_MEMORY_LIMIT};
-use crate::context::{ContextOptions, Level};
+use crate::context::{Dependency, GroupOptions};
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::{Decoder, MAX_RECORD_LEN};
 
@@ -122,9 +122,9 @@ impl Archive {
         &self.index.metadata
     }
 
-    /// The context options the archive was written with (`memory` is the writer's own and is
+    /// The group options the archive was written with (`memory` is the writer's own and is
     /// not stored).
-    pub fn context_options(&self) -> ContextOptions {
+    pub fn group_options(&self) -> GroupOptions {
         self.index.context
     }
 
@@ -233,11 +233,11 @@ impl ContextState {
     }
 
     /// Whether record `r` of `level` whose previous record is `prev` may be taken next.
-    pub(super) fn continues(&self, level: Level, prev: Option<u64>) -> bool {
+    pub(super) fn continues(&self, level: Dependency, prev: Option<u64>) -> bool {
         match level {
-            Level::Root => true,
-            Level::Keyframe => prev.is_some() && self.line_last == prev,
-            Level::Delta => prev.is_some() && self.last == prev,
+            Dependency::Root => true,
+            Dependency::Keyframe => prev.is_some() && self.line_last == prev,
+            Dependency::Delta => prev.is_some() && self.last == prev,
         }
     }
 }
@@ -273,10 +273,10 @@ impl<R: Read + Seek> ArchiveReader<R> {
         self.archive.metadata()
     }
 
-    /// The context options the archive was written with (`memory` is the writer's own and is
+    /// The group options the archive was written with (`memory` is the writer's own and is
     /// not stored).
-    pub fn context_options(&self) -> ContextOptions {
-        self.archive.context_options()
+    pub fn group_options(&self) -> GroupOptions {
+        self.archive.group_options()
     }
 
     /// Number of records.
@@ -304,7 +304,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         self.info(n).map(|r| r.payload_len)
     }
 
-    /// The records `n` depends on (its context's root and keyframes since it, and its records
+    /// The records `n` depends on (its group's root and keyframes since it, and its records
     /// since its keyframe), oldest first, and `n` itself last.
     pub fn chain(&self, n: u64) -> Vec<u64> {
         self.archive.chain(n)
@@ -323,10 +323,10 @@ impl<R: Read + Seek> ArchiveReader<R> {
             .info(n)
             .ok_or_else(|| Error::invalid(format!("record {n} does not exist")))?;
         let mut frames = self.references(n).to_vec();
-        match info.level {
-            Level::Root => {}
-            Level::Keyframe => frames.extend(info.prev),
-            Level::Delta => {
+        match info.dependency {
+            Dependency::Root => {}
+            Dependency::Keyframe => frames.extend(info.prev),
+            Dependency::Delta => {
                 // select_frames over the group, from its newest record back.
                 let opts = self.archive.index.context;
                 let mut picked = Vec::new();
@@ -343,7 +343,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     bytes += len;
                     picked.push(p);
                     let pi = self.archive.index.records[p as usize];
-                    at = if pi.level == Level::Delta {
+                    at = if pi.dependency == Dependency::Delta {
                         pi.prev
                     } else {
                         None
@@ -431,12 +431,12 @@ impl<R: Read + Seek> ArchiveReader<R> {
     /// inherits the failure of a record it depends on, and updates the state. Returns `r`'s
     /// bytes or the error to report for `r`.
     pub(super) fn take(&mut self, st: &mut ContextState, r: u64) -> Result<Arc<Vec<u8>>> {
-        let level = self.archive.index.records[r as usize].level;
+        let level = self.archive.index.records[r as usize].dependency;
         st.last = Some(r);
-        if level != Level::Delta {
+        if level != Dependency::Delta {
             st.line_last = Some(r);
         }
-        if level == Level::Root {
+        if level == Dependency::Root {
             *st = ContextState {
                 last: Some(r),
                 line_last: Some(r),
@@ -444,9 +444,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
             };
         }
         let inherited = match level {
-            Level::Root => None,
-            Level::Keyframe => st.line_failed.as_ref(),
-            Level::Delta => st.line_failed.as_ref().or(st.group_failed.as_ref()),
+            Dependency::Root => None,
+            Dependency::Keyframe => st.line_failed.as_ref(),
+            Dependency::Delta => st.line_failed.as_ref().or(st.group_failed.as_ref()),
         };
         if let Some((f, e)) = inherited {
             return Err(e
@@ -456,7 +456,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         match self.decode_in(st, r, level) {
             Ok(bytes) => {
                 let len = bytes.len() as u64;
-                if level != Level::Delta {
+                if level != Dependency::Delta {
                     st.keyframe = Some((r, Arc::clone(&bytes)));
                     st.group.clear();
                     st.group_bytes = 0;
@@ -478,7 +478,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     e.duplicate()
                         .within(format!("record {r} depends on record {f}"))
                 };
-                if level == Level::Delta {
+                if level == Dependency::Delta {
                     st.group_failed = Some((f, e));
                 } else {
                     st.line_failed = Some((f, e));
@@ -495,7 +495,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         &mut self,
         st: &ContextState,
         r: u64,
-        level: Level,
+        level: Dependency,
     ) -> std::result::Result<Arc<Vec<u8>>, (u64, Error)> {
         if let Some(b) = self.cached(r) {
             return Ok(b);
@@ -517,9 +517,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
         }
         let mut frames: Vec<&[u8]> = banked.iter().map(|b| &b[..]).collect();
         match level {
-            Level::Root => {}
-            Level::Keyframe => frames.extend(st.keyframe.as_ref().map(|(_, b)| &b[..])),
-            Level::Delta => frames.extend(st.group.iter().map(|(_, b)| &b[..])),
+            Dependency::Root => {}
+            Dependency::Keyframe => frames.extend(st.keyframe.as_ref().map(|(_, b)| &b[..])),
+            Dependency::Delta => frames.extend(st.group.iter().map(|(_, b)| &b[..])),
         }
         let held = st.held() + banked.iter().map(|b| b.len() as u64).sum::<u64>();
         let bytes = Arc::new(self.decode_one(r, &frames, held).map_err(|e| (r, e))?);
@@ -655,7 +655,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let mut group: VecDeque<u64> = VecDeque::new();
         let mut group_bytes = 0u64;
         for &r in chain {
-            let level = self.archive.index.records[r as usize].level;
+            let level = self.archive.index.records[r as usize].dependency;
             let checked = (|| -> Result<u64> {
                 let len = self.decoded_len(r)?;
                 let mut refs = 0u64;
@@ -663,9 +663,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     refs = refs.saturating_add(self.decoded_len(root)?);
                 }
                 let context = match level {
-                    Level::Root => 0,
-                    Level::Keyframe => keyframe,
-                    Level::Delta => group_bytes,
+                    Dependency::Root => 0,
+                    Dependency::Keyframe => keyframe,
+                    Dependency::Delta => group_bytes,
                 };
                 let frames = refs.saturating_add(context);
                 if frames > MAX_RECORD_LEN {
@@ -705,7 +705,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     });
                 }
             };
-            if level != Level::Delta {
+            if level != Dependency::Delta {
                 keyframe = len;
                 group.clear();
                 group_bytes = 0;
@@ -737,7 +737,7 @@ mod tests {
     use crate::archive::testing::*;
     use crate::archive::{Archive, ArchiveOptions, ArchiveReader, ArchiveWriter};
     use crate::codebook::Codebook;
-    use crate::context::{ContextOptions, Level};
+    use crate::context::{Dependency, GroupOptions};
     use crate::error::ErrorKind;
     use std::io::Cursor;
 
@@ -763,12 +763,12 @@ mod tests {
     fn histories_delta_against_their_frames_and_keyframes_bound_chains() {
         let records = history(40);
         let refs: Vec<&[u8]> = records.iter().map(|r| &r[..]).collect();
-        let ctx = ContextOptions {
+        let ctx = GroupOptions {
             keyframe_interval: 8,
-            ..ContextOptions::default()
+            ..GroupOptions::default()
         };
         let with = build_with(&refs, ctx);
-        let without = build_with(&refs, ContextOptions::none());
+        let without = build_with(&refs, GroupOptions::none());
         assert!(
             with.len() * 4 < without.len(),
             "{} vs {}",
@@ -779,13 +779,13 @@ mod tests {
         for n in 0..40u64 {
             let keyframes = n / 8; // keyframes (and the root) before n's group
             assert_eq!(r.chain(n).len() as u64, keyframes + n % 8 + 1);
-            let level = r.info(n).unwrap().level;
+            let level = r.info(n).unwrap().dependency;
             let expect = if n == 0 {
-                Level::Root
+                Dependency::Root
             } else if n % 8 == 0 {
-                Level::Keyframe
+                Dependency::Keyframe
             } else {
-                Level::Delta
+                Dependency::Delta
             };
             assert_eq!(level, expect, "record {n}");
         }
@@ -817,15 +817,15 @@ mod tests {
             .collect();
         let mut w = ArchiveWriter::new(Vec::new(), Codebook::default_codebook(), b"").unwrap();
         for i in 0..10 {
-            w.add_in_context(Some(b"a"), &a[i]).unwrap();
-            w.add_in_context(Some(b"b"), &b[i]).unwrap();
+            w.add_in_group(Some(b"a"), &a[i]).unwrap();
+            w.add_in_group(Some(b"b"), &b[i]).unwrap();
         }
         let bytes = w.finish().unwrap();
         let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
         for i in (0..10u64).rev() {
             assert_eq!(r.get(2 * i).unwrap(), a[i as usize]);
             assert_eq!(r.get(2 * i + 1).unwrap(), b[i as usize]);
-            assert_eq!(r.info(2 * i + 1).unwrap().context, 2);
+            assert_eq!(r.info(2 * i + 1).unwrap().group, 2);
         }
         assert_eq!(r.chain(19), vec![1, 3, 5, 7, 9, 11, 13, 15, 17, 19]);
     }
@@ -836,7 +836,7 @@ mod tests {
             .map(|i| format!("r{i} some text here").into_bytes())
             .collect();
         let refs: Vec<&[u8]> = records.iter().map(|r| &r[..]).collect();
-        let mut bytes = build_with(&refs, ContextOptions::none());
+        let mut bytes = build_with(&refs, GroupOptions::none());
         let target = ArchiveReader::open(Cursor::new(&bytes))
             .unwrap()
             .info(4)
@@ -860,10 +860,10 @@ mod tests {
     fn damage_reaches_exactly_the_records_that_depend_on_it() {
         let records = history(12);
         let refs: Vec<&[u8]> = records.iter().map(|r| &r[..]).collect();
-        let ctx = ContextOptions {
+        let ctx = GroupOptions {
             keyframe_interval: 6,
             keyframes_per_root: 1,
-            ..ContextOptions::default()
+            ..GroupOptions::default()
         };
         let mut bytes = build_with(&refs, ctx);
         let target = ArchiveReader::open(Cursor::new(&bytes))
@@ -897,7 +897,7 @@ mod tests {
                 ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts)
                     .unwrap();
             for (k, t) in &logs {
-                w.add_in_context(Some(k), t).unwrap();
+                w.add_in_group(Some(k), t).unwrap();
             }
             w.finish().unwrap()
         };

@@ -2,9 +2,9 @@
 
 use super::{ArchiveOptions, ArchiveWriter};
 use crate::codebook::Codebook;
-use crate::context::ContextOptions;
+use crate::context::GroupOptions;
 
-pub(super) fn build_with(records: &[&[u8]], context: ContextOptions) -> Vec<u8> {
+pub(super) fn build_with(records: &[&[u8]], context: GroupOptions) -> Vec<u8> {
     let opts = ArchiveOptions {
         block_records: 3,
         context,
@@ -24,7 +24,7 @@ pub(super) fn build_with(records: &[&[u8]], context: ContextOptions) -> Vec<u8> 
 }
 
 pub(super) fn build(records: &[&[u8]]) -> Vec<u8> {
-    build_with(records, ContextOptions::default())
+    build_with(records, GroupOptions::default())
 }
 
 pub(super) fn history(turns: usize) -> Vec<Vec<u8>> {
@@ -78,7 +78,7 @@ pub(super) fn small_archive(n: usize, block_records: u32) -> (Vec<u8>, Vec<Vec<u
         ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts).unwrap();
     for (i, t) in texts.iter().enumerate() {
         let key = format!("k{}", i % 3);
-        w.add_in_context(Some(key.as_bytes()), t).unwrap();
+        w.add_in_group(Some(key.as_bytes()), t).unwrap();
     }
     (w.finish().unwrap(), texts)
 }

@@ -60,7 +60,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let budget = crate::container::WALK_HOLD_BYTES.min(self.archive.memory_limit / 2);
         for n in range {
             let info = self.archive.index.records[n as usize];
-            let mut st = match states.remove(&info.context) {
+            let mut st = match states.remove(&info.group) {
                 Some((st, used)) => {
                     by_use.remove(&used);
                     held -= st.held();
@@ -68,7 +68,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                 }
                 None => ContextState::default(),
             };
-            if !st.continues(info.level, info.prev) {
+            if !st.continues(info.dependency, info.prev) {
                 st = ContextState::default();
                 if let Some(p) = info.prev {
                     for r in self.chain(p) {
@@ -78,8 +78,8 @@ impl<R: Read + Seek> ArchiveReader<R> {
             }
             let result = self.take(&mut st, n);
             held += st.held();
-            states.insert(info.context, (st, n));
-            by_use.insert(n, info.context);
+            states.insert(info.group, (st, n));
+            by_use.insert(n, info.group);
             // Past the budget, drop the least recently used contexts' records.
             while held > budget && by_use.len() > 1 {
                 let (_, cid) = by_use.pop_first().expect("non-empty");
@@ -263,7 +263,7 @@ mod tests {
     use crate::archive::testing::*;
     use crate::archive::{ArchiveOptions, ArchiveReader, ArchiveWriter};
     use crate::codebook::Codebook;
-    use crate::context::ContextOptions;
+    use crate::context::GroupOptions;
     use std::io::Cursor;
     use std::ops::ControlFlow;
     use std::sync::Arc;
@@ -323,10 +323,10 @@ mod tests {
         }
         let opts = ArchiveOptions {
             block_records: 3,
-            context: ContextOptions {
+            context: GroupOptions {
                 keyframe_interval: 4,
                 keyframes_per_root: 2,
-                ..ContextOptions::default()
+                ..GroupOptions::default()
             },
             ..ArchiveOptions::default()
         };
@@ -334,7 +334,7 @@ mod tests {
             ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts)
                 .unwrap();
         for (k, t) in &records {
-            w.add_in_context(Some(k), t).unwrap();
+            w.add_in_group(Some(k), t).unwrap();
         }
         let intact = w.finish().unwrap();
         let walks = |bytes: &[u8], stop_at: usize| {

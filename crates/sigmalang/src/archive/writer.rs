@@ -10,7 +10,7 @@ use super::index::{write_head, IndexWriter};
 use super::{ArchiveOptions, DEFAULT_CONTEXT, MAX_KEYFRAME_INTERVAL, MAX_METADATA};
 use crate::bank::Bank;
 use crate::codebook::Codebook;
-use crate::context::{ContextStack, FramePool, FramePoolStats, Level};
+use crate::context::{ContextStack, Dependency, FramePool, FramePoolStats};
 use crate::error::{Error, Result};
 use crate::pool::GlyphBufferPool;
 use crate::record::{Encoder, EncoderStats};
@@ -47,21 +47,13 @@ impl<W: Write> ArchiveWriter<W> {
         ArchiveWriter::with_options(inner, codebook, metadata, ArchiveOptions::default())
     }
 
-    /// As [`new`](Self::new), with `block_records` records per checksummed block.
-    pub fn with_block_records(
-        inner: W,
-        codebook: Arc<Codebook>,
-        metadata: &[u8],
-        block_records: u32,
-    ) -> Result<ArchiveWriter<W>> {
-        let opts = ArchiveOptions {
-            block_records,
-            ..ArchiveOptions::default()
-        };
-        ArchiveWriter::with_options(inner, codebook, metadata, opts)
-    }
-
-    /// Starts an archive with explicit options.
+    /// Starts an archive with explicit options, e.g.
+    /// `ArchiveOptions::default().batch_records(1024).threads(0)`.
+    ///
+    /// # Errors
+    /// If the options are out of range (no records per block, keyframe options outside
+    /// `1..=MAX_KEYFRAME_INTERVAL`), the worker threads cannot be started, or the header
+    /// cannot be written.
     pub fn with_options(
         mut inner: W,
         codebook: Arc<Codebook>,
@@ -108,21 +100,21 @@ impl<W: Write> ArchiveWriter<W> {
         Ok(writer)
     }
 
-    /// Encodes and appends one record in the default context (the records added without a
+    /// Encodes and appends one record in the default group (the records added without a
     /// key); returns its index.
     pub fn add(&mut self, record: &[u8]) -> Result<u64> {
-        self.add_in_context(None, record)
+        self.add_in_group(None, record)
     }
 
-    /// Encodes and appends one record in the context named `key` (`None`: the default
-    /// context); returns its index. With `batch_records > 1` the record is coded on the
+    /// Encodes and appends one record in the group named `key` (`None`: the default group),
+    /// e.g. a conversation id; returns its index. With `batch_records > 1` the record is coded on the
     /// workers once its batch is full, while the next batch fills, and written when that one is
     /// full (or at [`flush`](Self::flush) or [`finish`](Self::finish)); errors surface then,
     /// possibly from a later call than the record's own.
     ///
     /// After an error (a record that cannot be coded, a failed write) the archive is
     /// incomplete: this and every other call of the writer fail from then on.
-    pub fn add_in_context(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
+    pub fn add_in_group(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
         self.check()?;
         let added = self.add_unchecked(key, record);
         self.note(added)
@@ -224,7 +216,7 @@ impl<W: Write> ArchiveWriter<W> {
     pub(super) fn commit(
         &mut self,
         cid: u32,
-        level: Level,
+        level: Dependency,
         refs: &[u64],
         payload: &[u8],
         record: &[u8],
@@ -232,7 +224,7 @@ impl<W: Write> ArchiveWriter<W> {
         let index = self.index.len();
         self.inner.write_all(payload)?;
         self.index.add(cid, level, refs, payload, record);
-        if level == Level::Root && refs.is_empty() {
+        if level == Dependency::Root && refs.is_empty() {
             match &mut self.coder {
                 Coder::Now(bank) => bank.add_root(index, record),
                 Coder::Batches(batches) => batches.new_roots.push((index, record.to_vec())),

@@ -22,7 +22,7 @@ pub fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
 /// Fills `buf` from `r`, whose position is `offset` in the file; a short read is
 /// [`ErrorKind::Truncated`](crate::ErrorKind::Truncated) at the offset where the data ends,
 /// naming `what` was being read.
-pub(crate) fn read_exact_at<R: Read>(
+pub fn read_exact_at<R: Read>(
     r: &mut R,
     buf: &mut [u8],
     offset: u64,

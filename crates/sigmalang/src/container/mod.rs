@@ -2,13 +2,12 @@
 //! archive, and reading helpers. The byte layout is in `docs/FORMAT.md`.
 
 mod header;
-mod io;
+pub(crate) mod io;
 
 pub use header::{
     FileHeader, FileKind, ARCHIVE_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC, OLDEST_STREAM_VERSION,
 };
-pub(crate) use io::read_exact_at;
-pub use io::read_full;
+pub(crate) use io::{read_exact_at, read_full};
 
 /// The memory a reader may use by default to decode one record or chunk: 256 MiB, as
 /// estimated before anything is allocated (`set_memory_limit` on [`crate::StreamReader`],

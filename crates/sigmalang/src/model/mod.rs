@@ -24,7 +24,7 @@ pub use adaptive::{AdaptiveModel, ADAPTIVE_ORDERS};
 pub use matcher::{MatchModel, FLAG_RUN, MIN_MATCH};
 
 pub(crate) use train::train;
-pub use train::{Level, TrainOptions};
+pub use train::{CompressionLevel, TrainOptions};
 
 use crate::coder::{RangeDecoder, RangeEncoder, MAX_TOTAL};
 use crate::error::{Error, Result};

@@ -785,7 +785,7 @@ mod tests {
 
     /// Texts that reach deep contexts of the model (its own bytes) and repeat spans (DELTA runs,
     /// so the excluded-byte paths `encode_excluding(.., Some(m))` run), with a frame.
-    fn round_trip(codebook: Codebook, rng: &mut Rng, what: &str) {
+    fn round_trip(codebook: Arc<Codebook>, rng: &mut Rng, what: &str) {
         let model_bytes: Vec<u8> = {
             let m = codebook.model();
             let mut b: Vec<u8> = Vec::new();
@@ -796,7 +796,6 @@ mod tests {
             b.push(0);
             b
         };
-        let codebook = Arc::new(codebook);
         let mut enc = Encoder::new(Arc::clone(&codebook));
         let mut dec = Decoder::new(codebook);
         for _ in 0..4 {
@@ -848,7 +847,7 @@ mod tests {
             assert_same(&reference_model(&counts), &model, &what);
             if round % 4 == 0 {
                 round_trip(
-                    Codebook::assemble(&[], &counts).expect("loads"),
+                    Arc::new(Codebook::assemble(&[], &counts).expect("loads")),
                     &mut rng,
                     &what,
                 );

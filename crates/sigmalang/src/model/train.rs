@@ -15,28 +15,55 @@ use crate::error::{Error, Result};
 
 /// How a model is trained.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct TrainOptions {
     /// The longest context, in bytes (1..=7).
-    pub max_order: usize,
+    pub(crate) max_order: usize,
     /// A context of order `2..high_order` is kept only if it occurred at least this often.
-    pub min_count: u32,
+    pub(crate) min_count: u32,
     /// Contexts of orders at or above this need `min_count_high` occurrences.
-    pub high_order: usize,
+    pub(crate) high_order: usize,
     /// The occurrence threshold of high orders (at least `min_count`).
-    pub min_count_high: u32,
+    pub(crate) min_count_high: u32,
     /// Held-out escape rates are trusted for kinds of context visited at least this often;
     /// rarer kinds fall back to coarser ones.
-    pub min_calibration_visits: u32,
+    pub(crate) min_calibration_visits: u32,
     /// At most this many bytes of records are used; larger corpora are sampled evenly. Bounds
     /// training memory (about 10 bytes per training byte).
-    pub max_input: usize,
+    pub(crate) max_input: usize,
     /// A context of order 2 or more is kept only if it saves at least this many bits per MiB
     /// of training text against its one-byte-shorter suffix, estimated leave-one-out (each
     /// byte as if it were new text, PPM method C escapes); 0 keeps every context the counts
     /// keep. Relative to the corpus size, so that a level builds models of about the same
     /// size (and speed) from small and large corpora. Contexts that a kept longer context
     /// needs (its prefix and suffix) are always kept.
-    pub min_gain_per_mib: f64,
+    pub(crate) min_gain_per_mib: f64,
+}
+
+crate::settings! {
+    TrainOptions {
+        /// The longest context, in bytes (1..=7).
+        max_order, get_max_order: max_order: usize;
+        /// A context of order `2..high_order` is kept only if it occurred at least this often.
+        min_count, get_min_count: min_count: u32;
+        /// Contexts of orders at or above this need `min_count_high` occurrences.
+        high_order, get_high_order: high_order: usize;
+        /// The occurrence threshold of high orders (at least `min_count`).
+        min_count_high, get_min_count_high: min_count_high: u32;
+        /// Held-out escape rates are trusted for kinds of context visited at least this often;
+        /// rarer kinds fall back to coarser ones.
+        min_calibration_visits, get_min_calibration_visits: min_calibration_visits: u32;
+        /// At most this many bytes of records are used; larger corpora are sampled evenly. Bounds
+        /// training memory (about 10 bytes per training byte).
+        max_input, get_max_input: max_input: usize;
+        /// A context of order 2 or more is kept only if it saves at least this many bits per MiB
+        /// of training text against its one-byte-shorter suffix, estimated leave-one-out (each
+        /// byte as if it were new text, PPM method C escapes); 0 keeps every context the counts
+        /// keep. Relative to the corpus size, so that a level builds models of about the same
+        /// size (and speed) from small and large corpora. Contexts that a kept longer context
+        /// needs (its prefix and suffix) are always kept.
+        min_gain_per_mib, get_min_gain_per_mib: min_gain_per_mib: f64;
+    }
 }
 
 /// A training preset: how large a model to build, trading compression for speed and size.
@@ -51,7 +78,7 @@ pub struct TrainOptions {
 /// | `default` | 6 | gain >= 4.5 bits/MiB | 4.47x | 43 MB/s |
 /// | `max` | 7 | count >= 3 from order 6, gain >= 0.15 bits/MiB | 4.82x | 20 MB/s |
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Level {
+pub enum CompressionLevel {
     /// Smallest and fastest.
     Fast,
     /// The built-in codebook's level: at least 40 MB/s decoding on one core.
@@ -61,31 +88,35 @@ pub enum Level {
     Max,
 }
 
-impl Level {
+impl CompressionLevel {
     /// Every level, fastest first.
-    pub const ALL: [Level; 3] = [Level::Fast, Level::Default, Level::Max];
+    pub const ALL: [CompressionLevel; 3] = [
+        CompressionLevel::Fast,
+        CompressionLevel::Default,
+        CompressionLevel::Max,
+    ];
 
     /// The level's name: `fast`, `default` or `max`.
     pub fn name(self) -> &'static str {
         match self {
-            Level::Fast => "fast",
-            Level::Default => "default",
-            Level::Max => "max",
+            CompressionLevel::Fast => "fast",
+            CompressionLevel::Default => "default",
+            CompressionLevel::Max => "max",
         }
     }
 }
 
-impl std::fmt::Display for Level {
+impl std::fmt::Display for CompressionLevel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
 }
 
-impl std::str::FromStr for Level {
+impl std::str::FromStr for CompressionLevel {
     type Err = Error;
 
-    fn from_str(s: &str) -> Result<Level> {
-        Level::ALL
+    fn from_str(s: &str) -> Result<CompressionLevel> {
+        CompressionLevel::ALL
             .into_iter()
             .find(|l| l.name() == s)
             .ok_or_else(|| Error::invalid(format!("unknown level {s:?} (fast, default or max)")))
@@ -93,19 +124,19 @@ impl std::str::FromStr for Level {
 }
 
 impl Default for TrainOptions {
-    /// The options of [`Level::Default`].
+    /// The options of [`CompressionLevel::Default`].
     fn default() -> Self {
-        TrainOptions::for_level(Level::Default)
+        TrainOptions::for_level(CompressionLevel::Default)
     }
 }
 
 impl TrainOptions {
     /// The options of a training preset.
-    pub fn for_level(level: Level) -> TrainOptions {
+    pub fn for_level(level: CompressionLevel) -> TrainOptions {
         let (max_order, high_order, min_count_high, min_gain_per_mib) = match level {
-            Level::Fast => (5, 3, 2, 7.0),
-            Level::Default => (6, 3, 2, 4.5),
-            Level::Max => (7, 6, 3, 0.15),
+            CompressionLevel::Fast => (5, 3, 2, 7.0),
+            CompressionLevel::Default => (6, 3, 2, 4.5),
+            CompressionLevel::Max => (7, 6, 3, 0.15),
         };
         TrainOptions {
             max_order,
@@ -434,20 +465,20 @@ mod tests {
 
     #[test]
     fn levels_parse_and_name_themselves() {
-        for level in Level::ALL {
-            assert_eq!(level.name().parse::<Level>().unwrap(), level);
+        for level in CompressionLevel::ALL {
+            assert_eq!(level.name().parse::<CompressionLevel>().unwrap(), level);
             assert_eq!(level.to_string(), level.name());
         }
-        assert_eq!(Level::default(), Level::Default);
+        assert_eq!(CompressionLevel::default(), CompressionLevel::Default);
         assert!("medium"
-            .parse::<Level>()
+            .parse::<CompressionLevel>()
             .unwrap_err()
             .to_string()
             .contains("medium"));
         let (fast, default, max) = (
-            TrainOptions::for_level(Level::Fast),
+            TrainOptions::for_level(CompressionLevel::Fast),
             TrainOptions::default(),
-            TrainOptions::for_level(Level::Max),
+            TrainOptions::for_level(CompressionLevel::Max),
         );
         assert!(fast.max_order < default.max_order && default.max_order < max.max_order);
         assert!(fast.min_gain_per_mib > default.min_gain_per_mib);
@@ -511,7 +542,7 @@ mod tests {
         );
         let reloaded = Codebook::from_bytes(&b.to_bytes()).unwrap();
         assert_eq!(reloaded.model().context_counts(), cb);
-        let codebook = std::sync::Arc::new(b);
+        let codebook = b;
         let mut enc = crate::Encoder::new(codebook.clone());
         let mut dec = crate::Decoder::new(codebook);
         for r in refs.iter().take(50) {

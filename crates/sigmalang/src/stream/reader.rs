@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::sync::Arc;
 
-use super::MAX_CHUNK_SIZE;
+use super::{StreamOptions, MAX_CHUNK_SIZE};
 use crate::checksum::Crc32c;
 use crate::codebook::Codebook;
 use crate::container::{read_full, FileHeader, FileKind, DEFAULT_MEMORY_LIMIT, HEADER_LEN, MAGIC};
@@ -138,6 +138,20 @@ impl<R: Read> StreamReader<R> {
         self.memory_limit = bytes;
     }
 
+    /// A reader for streams made with `codebook`, running workers as `options` say (its chunk
+    /// size is the writer's business: a reader takes chunks of any size up to
+    /// [`MAX_CHUNK_SIZE`]).
+    ///
+    /// # Errors
+    /// If the worker threads cannot be started.
+    pub fn with_options(
+        inner: R,
+        codebook: Arc<Codebook>,
+        options: StreamOptions,
+    ) -> Result<StreamReader<R>> {
+        StreamReader::with_codebook(inner, codebook).with_threads(options.threads)
+    }
+
     /// Decodes chunks on `threads` worker threads (0: one per core): the reader reads and
     /// verifies up to two chunks a worker ahead, and at most 64 MiB of payloads and decoded
     /// output beyond one chunk, and the workers decode them while the caller takes the output.
@@ -147,7 +161,7 @@ impl<R: Read> StreamReader<R> {
     ///
     /// # Errors
     /// If the threads cannot be started.
-    pub fn with_threads(self, threads: usize) -> Result<StreamReader<R>> {
+    pub(crate) fn with_threads(self, threads: usize) -> Result<StreamReader<R>> {
         self.with_threads_reading_ahead(threads, READ_AHEAD)
     }
 
@@ -164,6 +178,22 @@ impl<R: Read> StreamReader<R> {
             self.workers = Some(Workers::start(n, "decoder", factory, bound)?);
         }
         Ok(self)
+    }
+
+    /// The inner reader.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// The inner reader, mutably. Reading from it directly corrupts what this reader yields.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    /// Returns the inner reader. It is positioned after what this reader has read, which with
+    /// worker threads includes chunks read ahead but not yet yielded.
+    pub fn into_inner(self) -> R {
+        self.inner
     }
 
     /// Reads and checks the header (if not done yet) and returns it.

@@ -4,12 +4,12 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use super::{DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE};
+use super::{StreamOptions, MAX_CHUNK_SIZE};
 use crate::checksum::{crc32c, Crc32c};
 use crate::codebook::Codebook;
 use crate::container::{FileHeader, FileKind, HEADER_LEN};
 use crate::error::{Error, Result};
-use crate::record::{Encoder, EncoderConfig};
+use crate::record::{CoderConfig, Encoder};
 use crate::varint;
 use crate::workers::{Bound, Workers};
 
@@ -24,14 +24,33 @@ const IN_FLIGHT: Bound = Bound {
 };
 
 /// Writes a stream: buffers input, encodes it chunk by chunk, and writes the trailer on
-/// [`finish`](StreamWriter::finish). Dropping it without `finish` leaves an incomplete stream,
-/// which readers reject.
+/// [`finish`](StreamWriter::finish).
+///
+/// **Call `finish`, or use [`auto_finish`](StreamWriter::auto_finish).** Dropping the writer
+/// without `finish` loses the input not yet coded (up to a chunk), abandons the chunks being
+/// coded on workers and writes no trailer: what the inner writer holds is an incomplete stream
+/// (the 20-byte header alone, if less than a chunk was written), whose readers yield the chunks
+/// written and then fail with [`ErrorKind::Truncated`](crate::ErrorKind::Truncated). A drop
+/// cannot report an error, so the writer does not finish itself unless asked to.
+///
+/// ```
+/// use std::io::Write;
+///
+/// let mut w = sigmalang::StreamWriter::new(Vec::new())?;
+/// w.write_all(b"{\"role\": \"user\", \"content\": \"hello\"}")?;
+/// let packed = w.finish()?;
+/// assert_eq!(
+///     sigmalang::decompress(&packed)?,
+///     b"{\"role\": \"user\", \"content\": \"hello\"}"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct StreamWriter<W: Write> {
     inner: W,
     encoder: Encoder,
     chunk_size: usize,
     pending: Vec<u8>,
-    config: EncoderConfig,
+    config: CoderConfig,
     /// With several workers: their encoders and the chunks they are coding (each gives back its
     /// raw bytes and payload, in order).
     workers: Option<Workers<'static, Encoder, CodedChunk>>,
@@ -45,23 +64,50 @@ pub struct StreamWriter<W: Write> {
 }
 
 impl<W: Write> StreamWriter<W> {
-    /// A writer with the default chunk size; writes the file header at once.
+    /// A writer with the built-in codebook and the default options; writes the file header at
+    /// once.
+    ///
+    /// # Errors
+    /// If the header cannot be written.
     pub fn new(inner: W) -> Result<StreamWriter<W>> {
-        StreamWriter::with_chunk_size(inner, DEFAULT_CHUNK_SIZE)
+        StreamWriter::with_options(
+            inner,
+            Codebook::default_codebook(),
+            StreamOptions::default(),
+        )
     }
 
-    /// A writer with the default codebook that codes every `chunk_size` bytes of input as one
-    /// chunk.
-    pub fn with_chunk_size(inner: W, chunk_size: usize) -> Result<StreamWriter<W>> {
-        StreamWriter::with_options(inner, Codebook::default_codebook(), chunk_size)
+    /// A writer that models with `codebook`, with the default options.
+    ///
+    /// # Errors
+    /// If the header cannot be written.
+    pub fn with_codebook(inner: W, codebook: Arc<Codebook>) -> Result<StreamWriter<W>> {
+        StreamWriter::with_options(inner, codebook, StreamOptions::default())
+    }
+
+    /// A writer that models with `codebook`, cuts chunks and runs workers as `options` say.
+    ///
+    /// # Errors
+    /// If the chunk size is out of range, the worker threads cannot be started or the header
+    /// cannot be written.
+    pub fn with_options(
+        inner: W,
+        codebook: Arc<Codebook>,
+        options: StreamOptions,
+    ) -> Result<StreamWriter<W>> {
+        StreamWriter::start(inner, codebook, options.chunk_size)?
+            .with_encoder_config(options.coder)
+            .with_threads(options.threads)
+    }
+
+    /// A writer with the built-in codebook that codes every `chunk_size` bytes as one chunk.
+    #[cfg(test)]
+    pub(crate) fn with_chunk_size(inner: W, chunk_size: usize) -> Result<StreamWriter<W>> {
+        StreamWriter::start(inner, Codebook::default_codebook(), chunk_size)
     }
 
     /// A writer that models with `codebook` and codes every `chunk_size` bytes as one chunk.
-    pub fn with_options(
-        mut inner: W,
-        codebook: Arc<Codebook>,
-        chunk_size: usize,
-    ) -> Result<StreamWriter<W>> {
+    fn start(mut inner: W, codebook: Arc<Codebook>, chunk_size: usize) -> Result<StreamWriter<W>> {
         if chunk_size == 0 || chunk_size > MAX_CHUNK_SIZE {
             return Err(Error::invalid(format!(
                 "chunk size must be 1..={MAX_CHUNK_SIZE}, got {chunk_size}"
@@ -77,7 +123,7 @@ impl<W: Write> StreamWriter<W> {
             encoder: Encoder::new(codebook),
             chunk_size,
             pending: Vec::with_capacity(chunk_size),
-            config: EncoderConfig::default(),
+            config: CoderConfig::default(),
             workers: None,
             frame: Vec::new(),
             index: Vec::new(),
@@ -100,7 +146,7 @@ impl<W: Write> StreamWriter<W> {
 
     /// Sets the memory configuration of the writer's encoders (call before
     /// [`with_threads`](Self::with_threads)). Output never depends on it.
-    pub fn with_encoder_config(mut self, config: EncoderConfig) -> StreamWriter<W> {
+    fn with_encoder_config(mut self, config: CoderConfig) -> StreamWriter<W> {
         let codebook = Arc::clone(self.encoder.codebook());
         self.encoder = Encoder::with_config(codebook, config);
         self.config = config;
@@ -112,7 +158,7 @@ impl<W: Write> StreamWriter<W> {
     /// order as they are done: at most two per thread in flight, and at most 64 MiB of chunks
     /// (counting each chunk's input twice, for its output) however many threads, beyond one
     /// chunk. The stream's bytes do not depend on the number of threads.
-    pub fn with_threads(mut self, threads: usize) -> Result<StreamWriter<W>> {
+    pub(crate) fn with_threads(mut self, threads: usize) -> Result<StreamWriter<W>> {
         let n = crate::workers::count(threads);
         if n > 1 {
             let codebook = Arc::clone(self.encoder.codebook());
@@ -200,7 +246,33 @@ impl<W: Write> StreamWriter<W> {
         Ok(())
     }
 
+    /// The inner writer.
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
+    /// The inner writer, mutably. Writing to it directly corrupts the stream.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
+    /// Returns the inner writer **without finishing the stream**: buffered input, chunks being
+    /// coded and the trailer are not written (see the type's docs). Use
+    /// [`finish`](Self::finish) to complete the stream.
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+
+    /// A writer that finishes the stream when dropped, ignoring errors then: see
+    /// [`AutoFinishStreamWriter`](super::AutoFinishStreamWriter).
+    pub fn auto_finish(self) -> super::AutoFinishStreamWriter<W> {
+        super::AutoFinishStreamWriter::new(self)
+    }
+
     /// Codes what is buffered, writes the end marker and trailer, and returns the inner writer.
+    ///
+    /// # Errors
+    /// If coding or writing fails.
     pub fn finish(mut self) -> Result<W> {
         self.flush_chunk()?;
         while self.write_next(true)? {}
@@ -233,7 +305,18 @@ impl<W: Write> Write for StreamWriter<W> {
         Ok(n)
     }
 
+    /// Codes the input buffered so far as a chunk of its own, writes it and every chunk still
+    /// being coded on workers, and flushes the inner writer: what was written so far can then
+    /// be read back, up to this point, by a reader of the incomplete stream.
+    ///
+    /// A flush with input buffered ends a chunk early (readers take chunks of any size). That
+    /// costs compression, as the next chunk's adaptive model and matches start afresh, and
+    /// makes the stream's bytes depend on where flushes fell. Flush only where the data must
+    /// reach the inner writer now (a pipe, a socket); a flush with nothing buffered writes
+    /// nothing.
     fn flush(&mut self) -> io::Result<()> {
+        self.flush_chunk()?;
+        while self.write_next(true)? {}
         self.inner.flush()
     }
 }
