@@ -268,7 +268,7 @@ class ArchiveWriter:
         field: str = "text",
         threads: int = 1,
     ) -> None:
-        self._w = _native.RawArchiveWriter(os.fsdecode(path), codebook, field, threads)
+        self._w = _native.RawArchiveWriter(os.fsdecode(path), codebook, field, threads, context_key)
         self.context_key = context_key
         self.field = field
 

@@ -68,7 +68,12 @@ class RawStreamReader:
 
 class RawArchiveWriter:
     def __init__(
-        self, path: _Path, codebook: Optional[Codebook] = None, field: str = "text", threads: int = 1
+        self,
+        path: _Path,
+        codebook: Optional[Codebook] = None,
+        field: str = "text",
+        threads: int = 1,
+        key: Optional[str] = None,
     ) -> None: ...
     def add(self, record: Union[str, bytes], key: Union[str, bytes, None] = None) -> int: ...
     def add_many(self, records: Any, keys: Any = None) -> int: ...

@@ -26,15 +26,18 @@ const BATCH_RECORDS: u32 = 1024;
 const BATCH_BYTES: usize = 1 << 20;
 
 /// The archive metadata `sigma pack` writes: the JSON field the records came from.
-fn metadata(field: &str) -> String {
-    format!("field={field}\n")
+fn metadata(field: &str, key: Option<&str>) -> String {
+    match key {
+        Some(key) => format!("field={field}\nkey={key}\n"),
+        None => format!("field={field}\n"),
+    }
 }
 
 /// The field an archive's metadata names (`text` if none).
 fn field_of(metadata: &[u8]) -> String {
     std::str::from_utf8(metadata)
         .ok()
-        .and_then(|m| m.lines().find_map(|l| l.strip_prefix("field=")))
+        .and_then(|m| m.split('\n').find_map(|l| l.strip_prefix("field=")))
         .unwrap_or("text")
         .to_string()
 }
@@ -57,13 +60,19 @@ pub struct RawArchiveWriter {
 #[pymethods]
 impl RawArchiveWriter {
     #[new]
-    #[pyo3(signature = (path, codebook = None, field = "text", threads = 1))]
+    #[pyo3(signature = (path, codebook = None, field = "text", threads = 1, key = None))]
     fn new(
         path: PathBuf,
         codebook: Option<PyRef<'_, PyCodebook>>,
         field: &str,
         threads: usize,
+        key: Option<&str>,
     ) -> PyResult<RawArchiveWriter> {
+        if key.is_some_and(|k| k.is_empty() || k.contains('\n')) {
+            return Err(PyValueError::new_err(
+                "the context key must be non-empty and on one line",
+            ));
+        }
         if field.is_empty() || field.contains('\n') {
             return Err(PyValueError::new_err(
                 "the field name must be non-empty and on one line",
@@ -72,13 +81,11 @@ impl RawArchiveWriter {
         let cb = PyCodebook::or_default(codebook.as_deref());
         let temp = temp_path(&path);
         let file = BufWriter::new(File::create(&temp)?);
-        let opts = ArchiveOptions {
-            batch_records: BATCH_RECORDS,
-            batch_bytes: BATCH_BYTES,
-            threads,
-            ..ArchiveOptions::default()
-        };
-        let w = ArchiveWriter::with_options(file, cb, metadata(field).as_bytes(), opts);
+        let opts = ArchiveOptions::default()
+            .batch_records(BATCH_RECORDS)
+            .batch_bytes(BATCH_BYTES)
+            .threads(threads);
+        let w = ArchiveWriter::with_options(file, cb, metadata(field, key).as_bytes(), opts);
         let w = match w {
             Ok(w) => w,
             Err(e) => {
@@ -112,7 +119,7 @@ impl RawArchiveWriter {
             .ok_or_else(|| PyValueError::new_err("add to a closed archive"))?;
         let r = record.slices()[0].unwrap_or_default().to_vec();
         let k = key.as_ref().and_then(|k| k.slices()[0].map(<[u8]>::to_vec));
-        py.detach(|| w.add_in_context(k.as_deref(), &r)).py_err()
+        py.detach(|| w.add_in_group(k.as_deref(), &r)).py_err()
     }
 
     /// Adds many records (a list or an Arrow array), each in the context of the matching
@@ -144,7 +151,7 @@ impl RawArchiveWriter {
         py.detach(|| -> Result<(), Error> {
             for (i, r) in recs.iter().enumerate() {
                 let key = keys.as_ref().and_then(|k| k[i]);
-                w.add_in_context(key, r.unwrap_or_default())?;
+                w.add_in_group(key, r.unwrap_or_default())?;
             }
             Ok(())
         })

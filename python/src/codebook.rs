@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
-use sigmalang::{Codebook, Error, ErrorKind, Level, TrainOptions};
+use sigmalang::{Codebook, CompressionLevel, Error, ErrorKind, TrainOptions};
 
 use crate::errors::IntoPy;
 use crate::records::Records;
@@ -41,7 +41,7 @@ impl PyCodebook {
     #[staticmethod]
     #[pyo3(signature = (texts, level = "default"))]
     fn train(py: Python<'_>, texts: &Bound<'_, PyAny>, level: &str) -> PyResult<PyCodebook> {
-        let level: Level = level.parse().py_err()?;
+        let level: CompressionLevel = level.parse().py_err()?;
         let records = Records::extract(texts)?;
         let codebook = py
             .detach(|| {
@@ -55,18 +55,14 @@ impl PyCodebook {
                 Codebook::train(&present, &TrainOptions::for_level(level), &mut |_, _| {})
             })
             .py_err()?;
-        Ok(PyCodebook {
-            inner: Arc::new(codebook),
-        })
+        Ok(PyCodebook { inner: codebook })
     }
 
     /// Loads a codebook file's bytes (as `to_bytes()` makes them).
     #[staticmethod]
     fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<PyCodebook> {
         let cb = py.detach(|| Codebook::from_bytes(data)).py_err()?;
-        Ok(PyCodebook {
-            inner: Arc::new(cb),
-        })
+        Ok(PyCodebook { inner: cb })
     }
 
     /// The codebook file (the format of `sigma train -o`).

@@ -10,14 +10,14 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyBytes;
-use sigmalang::{Codebook, Error, ErrorKind, StreamReader, StreamWriter};
+use sigmalang::{Codebook, Error, ErrorKind, StreamOptions, StreamReader, StreamWriter};
 
 use crate::codebook::PyCodebook;
 use crate::errors::IntoPy;
 
 /// The chunk size of streams: the library's default (`sigmalang::compress` and `sigma` use
 /// it), so that a stream made here is byte-identical to theirs.
-pub const CHUNK_SIZE: usize = 1 << 20;
+pub const CHUNK_SIZE: usize = sigmalang::stream::DEFAULT_CHUNK_SIZE;
 
 /// Bytes read per step when decompressing under a size limit.
 const READ_STEP: usize = 256 << 10;
@@ -25,7 +25,10 @@ const READ_STEP: usize = 256 << 10;
 /// Compresses `data` into a stream made with `codebook` on `threads` workers.
 fn compress_vec(data: &[u8], codebook: Arc<Codebook>, threads: usize) -> Result<Vec<u8>, Error> {
     let out = Vec::with_capacity(data.len() / 3 + 64);
-    let mut w = StreamWriter::with_options(out, codebook, CHUNK_SIZE)?.with_threads(threads)?;
+    let options = StreamOptions::default()
+        .chunk_size(CHUNK_SIZE)
+        .threads(threads);
+    let mut w = StreamWriter::with_options(out, codebook, options)?;
     w.write_all(data)?;
     w.finish()
 }
@@ -37,7 +40,8 @@ fn decompress_vec(
     threads: usize,
     limit: Option<u64>,
 ) -> Result<Vec<u8>, Error> {
-    let mut r = StreamReader::with_codebook(data, codebook).with_threads(threads)?;
+    let options = StreamOptions::default().threads(threads);
+    let mut r = StreamReader::with_options(data, codebook, options)?;
     let Some(limit) = limit else {
         let mut out = Vec::new();
         r.read_all_into(&mut out)?;
@@ -176,7 +180,12 @@ impl RawStreamWriter {
             None => Sink::Python(target.clone().unbind()),
         };
         let w = py
-            .detach(|| StreamWriter::with_options(sink, cb, CHUNK_SIZE)?.with_threads(threads))
+            .detach(|| {
+                let options = StreamOptions::default()
+                    .chunk_size(CHUNK_SIZE)
+                    .threads(threads);
+                StreamWriter::with_options(sink, cb, options)
+            })
             .py_err()?;
         Ok(RawStreamWriter {
             inner: Mutex::new(Some(w)),
@@ -238,9 +247,8 @@ impl RawStreamReader {
             Some(p) => Source::File(BufReader::new(File::open(p)?)),
             None => Source::Python(source.clone().unbind()),
         };
-        let r = StreamReader::with_codebook(src, cb)
-            .with_threads(threads)
-            .py_err()?;
+        let options = StreamOptions::default().threads(threads);
+        let r = StreamReader::with_options(src, cb, options).py_err()?;
         Ok(RawStreamReader {
             inner: Mutex::new(Some(r)),
         })

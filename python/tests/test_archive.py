@@ -100,6 +100,6 @@ def test_cli_reads_python_archives(tmp_path, records):
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"conversation": f"c{i % 9}", "text": r}) + "\n"
                            for i, r in enumerate(records)))
-    subprocess.run([sigma, "pack", "-q", "--context-key", "conversation", "-o",
+    subprocess.run([sigma, "pack", "-q", "--field", "text", "--context-key", "conversation", "-o",
                     str(tmp_path / "cli.sga"), str(src)], check=True)
     assert (tmp_path / "cli.sga").read_bytes() == path.read_bytes()

@@ -231,7 +231,7 @@ pub struct CodecArgs {
     #[arg(short = 'v', long = "verbose")]
     pub verbose: bool,
 
-    /// Work on N threads (0: one per core): compression codes 1 MiB chunks while the input is
+    /// Work on N threads (0: one per core): compression codes 8 MiB chunks while the input is
     /// read, decompression decodes chunks read ahead while the output is written. The output
     /// does not depend on N.
     #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0, value_parser = parse_threads)]
