@@ -133,15 +133,35 @@ impl Input {
     }
 
     /// Reads the whole input into memory (for commands that need it at once).
-    pub fn read_all(&self) -> Result<Vec<u8>, CliError> {
-        let mut opened = self.open()?;
-        let mut data = Vec::with_capacity(opened.len.unwrap_or(0).min(1 << 30) as usize);
+    /// Reads the whole input, at most `max` bytes: a longer input is refused, naming the cap
+    /// and `why` it exists, before more than `max + 1` bytes are held.
+    pub fn read_all(&self, max: u64, why: &str) -> Result<Vec<u8>, CliError> {
+        let opened = self.open()?;
+        if opened.len.is_some_and(|len| len > max) {
+            return Err(too_large(self.label(), max, why));
+        }
+        let mut data = Vec::with_capacity(opened.len.unwrap_or(0).min(max) as usize);
         opened
             .reader
+            .take(max + 1)
             .read_to_end(&mut data)
             .map_err(|e| CliError::new(self.label(), e))?;
+        if data.len() as u64 > max {
+            return Err(too_large(self.label(), max, why));
+        }
         Ok(data)
     }
+}
+
+/// The error for an input over the `max` bytes a command reads whole.
+fn too_large(label: String, max: u64, why: &str) -> CliError {
+    CliError::new(
+        label,
+        format!(
+            "larger than {}, the most this command reads ({why})",
+            crate::limits::human(max)
+        ),
+    )
 }
 
 /// Which way the data goes.

@@ -281,6 +281,16 @@ fn temporary_names_never_appear_in_messages() {
 }
 
 #[test]
+fn inspect_reads_at_most_64_mib() {
+    let dir = setup();
+    let d = dir.path();
+    let f = File::create(d.join("big.txt")).unwrap();
+    f.set_len((64 << 20) + 1).unwrap(); // sparse: nothing is written
+    let err = assert_fails(&sigma(d, &["inspect", "big.txt"], None));
+    assert!(err.contains("larger than 64 MiB"), "{err}");
+}
+
+#[test]
 fn threads_are_capped() {
     let dir = setup();
     for args in [

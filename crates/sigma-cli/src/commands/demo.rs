@@ -25,11 +25,20 @@ const MIN_TIME: Duration = Duration::from_millis(300);
 const MAX_RUNS: u32 = 100;
 
 /// Runs `sigma demo`.
+/// The largest file `sigma demo` reads: 1 GiB (`sigma compress` streams anything larger).
+pub const MAX_DEMO_BYTES: u64 = 1 << 30;
+
 pub fn run(args: &DemoArgs) -> Result<(), CliError> {
     let (name, data) = match &args.file {
         Some(path) => {
             let input = Input::from_arg(Some(path));
-            (input.label(), input.read_all()?)
+            (
+                input.label(),
+                input.read_all(
+                    MAX_DEMO_BYTES,
+                    "the demo holds the file, its coded form and a decoded copy in memory",
+                )?,
+            )
         }
         None => ("built-in sample".to_string(), SAMPLE.as_bytes().to_vec()),
     };

@@ -26,9 +26,16 @@ use crate::InspectArgs;
 pub const LEAF_CHARS: usize = 40;
 
 /// Runs `sigma inspect`.
+/// The largest input `sigma inspect` reads: 64 MiB (its tree then takes about 2 GiB).
+pub const MAX_INSPECT_BYTES: u64 = 64 << 20;
+
 pub fn run(args: &InspectArgs) -> Result<(), CliError> {
     let input = Input::from_arg(args.file.as_deref());
-    let data = input.read_all()?;
+    // The glyph tree takes about 33 times its input: inspection is for one text, not a corpus.
+    let data = input.read_all(
+        MAX_INSPECT_BYTES,
+        "the glyph tree takes about 33 times its input",
+    )?;
     let tree = sigmalang::parse(&data);
     let stats = TreeStats::of(&tree);
     let mut out = BufWriter::with_capacity(BUF_SIZE, io::stdout().lock());
