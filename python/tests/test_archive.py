@@ -34,10 +34,11 @@ def test_write_table_pyarrow_and_polars(tmp_path, records, trained):
     table = pa.table({"conv": [i % 17 for i in range(n)], "body": records})
     with sl.ArchiveWriter(tmp_path / "a.sga", trained, context_key="conv", field="body") as w:
         assert w.write_table(table) == n
-    with sl.ArchiveWriter(tmp_path / "b.sga", trained, field="body") as w:
+    with sl.ArchiveWriter(tmp_path / "b.sga", trained, context_key="conv", field="body") as w:
         for i, r in enumerate(records):
             w.add(r, key=str(i % 17))
-    # Keyed by the same values, the same archive, whatever the source.
+    # Keyed by the same values (the archive names the key field), the same archive, whatever
+    # the source.
     assert (tmp_path / "a.sga").read_bytes() == (tmp_path / "b.sga").read_bytes()
     pl = pytest.importorskip("polars")
     with sl.ArchiveWriter(tmp_path / "c.sga", trained, context_key="conv", field="body") as w:
