@@ -355,7 +355,6 @@ impl AdaptiveModel {
     /// Every adaptive context from the highest order down to the one that coded `x` (index
     /// `coded`, or all of them if the static model did) learns `x`; then `x` joins the history.
     #[inline]
-    #[allow(clippy::needless_range_loop)] // `j` indexes three arrays
     fn learn(&mut self, x: u8, coded: usize) {
         let visited = ORDERS.min(coded + 1);
         for ((&idx, &check), &found) in self
