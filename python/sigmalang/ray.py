@@ -154,7 +154,12 @@ def write_parquet(
 ) -> None:
     """Writes ``ds`` to Parquet files under ``path`` with ``column`` compressed: a binary column
     of payloads, the codebook id (``sigmalang.codebook``) and the column (``sigmalang.column``)
-    in every file's key-value metadata. Other columns keep Parquet's own compression."""
+    in every file's key-value metadata. Other columns keep Parquet's own compression.
+
+    Payloads carry no checksum of their own (a damaged payload decodes to wrong text, not an
+    error), so every page is written with its CRC (``write_page_checksum``), which
+    :func:`read_parquet` verifies; pass ``write_page_checksum=False`` to leave them out."""
+    write_args.setdefault("write_page_checksum", True)
     compress_dataset(ds, column, codebook, threads=threads).write_parquet(path, **write_args)
 
 
@@ -180,9 +185,14 @@ def read_parquet(
 ) -> Any:
     """Reads Parquet written by :func:`write_parquet` and decodes the compressed column (named
     by the files' metadata unless given). Every file's codebook id is checked first: another
-    codebook raises ``CodebookMismatchError``."""
+    codebook raises ``CodebookMismatchError``. Page checksums, where the files have them (as
+    :func:`write_parquet` writes them), are verified: a damaged page fails the read."""
+    import pyarrow.dataset as pds
     import ray.data
 
+    read_args.setdefault(
+        "fragment_scan_options", pds.ParquetFragmentScanOptions(page_checksum_verification=True)
+    )
     files = _parquet_files(path)
     if not files:
         raise FileNotFoundError(f"no Parquet files under {path}")
