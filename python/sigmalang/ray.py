@@ -185,8 +185,10 @@ def read_parquet(
 ) -> Any:
     """Reads Parquet written by :func:`write_parquet` and decodes the compressed column (named
     by the files' metadata unless given). Every file's codebook id is checked first: another
-    codebook raises ``CodebookMismatchError``. Page checksums, where the files have them (as
-    :func:`write_parquet` writes them), are verified: a damaged page fails the read."""
+    codebook raises ``CodebookMismatchError``. Page checksums (which :func:`write_parquet`
+    writes) are asked to be verified; Ray versions whose Parquet reader ignores the option still
+    fail on most damage through the page codec, and ``pyarrow.parquet.read_table(f,
+    page_checksum_verification=True)`` verifies any file."""
     import pyarrow.dataset as pds
     import ray.data
 

@@ -86,14 +86,17 @@ def test_parquet_pipeline(cluster, table, tmp_path):
         slr.read_parquet(out)  # the built-in codebook is not the one the files name
 
     # Payloads have no checksum of their own; the pages do. One flipped bit in the middle of a
-    # file's payload column fails the read instead of decoding to wrong text.
+    # file's payload column fails the page's CRC, and the pipeline's read fails instead of
+    # decoding to wrong text.
     f = files[0]
     pf = pq.ParquetFile(f)
     chunk = pf.metadata.row_group(0).column(pf.schema_arrow.get_field_index("text"))
     data = bytearray(open(f, "rb").read())
     data[chunk.data_page_offset + chunk.total_compressed_size // 2] ^= 0x10
     open(f, "wb").write(bytes(data))
-    with pytest.raises(Exception, match="CRC checksum verification failed"):
+    with pytest.raises(OSError, match="CRC checksum verification failed"):
+        pq.read_table(f, page_checksum_verification=True)
+    with pytest.raises(Exception, match="(?i)corrupt|checksum"):
         ray.get(slr.read_parquet(out, codebook=cb).to_arrow_refs())
 
 
