@@ -100,7 +100,7 @@ pub struct CostTrace {
     bits: Vec<f32>,
     runs: Vec<DeltaRun>,
     spent: f64,
-    coded_as: Option<CodedAs>,
+    modes: Vec<CodedAs>,
     header_len: usize,
     payload_len: usize,
 }
@@ -128,11 +128,11 @@ impl CostTrace {
         let header = read_header(payload).expect("the encoder wrote a valid header");
         self.header_len = header.body_offset;
         self.payload_len = payload.len();
-        self.coded_as = Some(match header.mode {
+        self.modes = vec![match header.mode {
             Mode::Stored => CodedAs::Stored,
             Mode::Modeled => CodedAs::Modeled,
             Mode::Adaptive => CodedAs::Adaptive,
-        });
+        }];
         if header.mode == Mode::Stored {
             self.bits.iter_mut().for_each(|b| *b = 8.0);
             self.runs.clear();
@@ -160,9 +160,34 @@ impl CostTrace {
         &self.runs
     }
 
-    /// How the payload was coded.
+    /// How the payload was coded (the first chunk's mode, for [`append`](Self::append)ed
+    /// chunks).
     pub fn coded_as(&self) -> CodedAs {
-        self.coded_as.unwrap_or(CodedAs::Stored)
+        self.modes.first().copied().unwrap_or(CodedAs::Stored)
+    }
+
+    /// The mode of each chunk: one for a record, one per chunk after [`append`](Self::append).
+    pub fn chunk_modes(&self) -> &[CodedAs] {
+        &self.modes
+    }
+
+    /// Appends the trace of the record (stream chunk) that follows this one in the input, so
+    /// that one trace covers a stream of several chunks. Its runs' [`RunSource::Record`] offsets
+    /// become offsets in the whole input; its frames, if any, are not kept.
+    pub fn append(&mut self, next: CostTrace) {
+        let at = self.bits.len();
+        self.bits.extend_from_slice(&next.bits);
+        self.runs.extend(next.runs.iter().map(|r| DeltaRun {
+            start: r.start + at,
+            source: match r.source {
+                RunSource::Record { offset } => RunSource::Record { offset: offset + at },
+                frame => frame,
+            },
+            ..*r
+        }));
+        self.modes.extend_from_slice(&next.modes);
+        self.header_len += next.header_len;
+        self.payload_len += next.payload_len;
     }
 
     /// The payload's length in bytes (header included).
@@ -182,7 +207,7 @@ impl CostTrace {
         8.0 * self.payload_len as f64 - self.symbol_bits()
     }
 
-    /// The header's bits.
+    /// The header's bits (the headers', for appended chunks).
     pub fn header_bits(&self) -> f64 {
         8.0 * self.header_len as f64
     }
