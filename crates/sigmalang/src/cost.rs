@@ -180,7 +180,9 @@ impl CostTrace {
         self.runs.extend(next.runs.iter().map(|r| DeltaRun {
             start: r.start + at,
             source: match r.source {
-                RunSource::Record { offset } => RunSource::Record { offset: offset + at },
+                RunSource::Record { offset } => RunSource::Record {
+                    offset: offset + at,
+                },
                 frame => frame,
             },
             ..*r
@@ -685,7 +687,10 @@ mod tests {
             let payload = 8.0 * traced.len() as f64;
             if payload > 2000.0 {
                 let sum = trace.symbol_bits();
-                assert!((sum - payload).abs() <= 0.01 * payload, "{sum} of {payload}");
+                assert!(
+                    (sum - payload).abs() <= 0.01 * payload,
+                    "{sum} of {payload}"
+                );
             }
         }
         assert!(modes.contains(&CodedAs::Adaptive), "{modes:?}");

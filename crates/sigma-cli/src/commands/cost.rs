@@ -66,7 +66,9 @@ impl Costed {
         let chunks: Vec<&[u8]> = if input.is_empty() {
             vec![&[]]
         } else {
-            input.chunks(sigmalang::stream::DEFAULT_CHUNK_SIZE).collect()
+            input
+                .chunks(sigmalang::stream::DEFAULT_CHUNK_SIZE)
+                .collect()
         };
         for chunk in chunks {
             payload.clear();
@@ -412,9 +414,17 @@ fn printable(bytes: &[u8]) -> String {
 /// Whether to colour the terminal output: not with `--no-color`, not when `NO_COLOR` is set
 /// (to anything but the empty string), not when standard output is no terminal.
 pub fn use_color(no_color: bool) -> bool {
-    !no_color
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && io::stdout().is_terminal()
+    color_wanted(
+        no_color,
+        std::env::var_os("NO_COLOR").as_deref(),
+        io::stdout().is_terminal(),
+    )
+}
+
+/// [`use_color`]'s rule, given the option, the value of `NO_COLOR` and whether the output is a
+/// terminal.
+fn color_wanted(no_color: bool, env: Option<&std::ffi::OsStr>, terminal: bool) -> bool {
+    !no_color && env.is_none_or(|v| v.is_empty()) && terminal
 }
 
 /// Writes the text report: heading, coloured text (if `color`), legend, tables.
@@ -439,13 +449,20 @@ pub fn write_text(out: &mut impl Write, c: &Costed, color: bool) -> io::Result<(
             .frames
             .iter()
             .map(|f| {
-                let what = if f.reference { "Σ-bank record" } else { "record" };
+                let what = if f.reference {
+                    "Σ-bank record"
+                } else {
+                    "record"
+                };
                 format!("{what} {} ({} B)", f.record, f.len)
             })
             .collect();
         writeln!(out, "coded against: {}", list.join(", "))?;
     } else if c.record.is_some() {
-        writeln!(out, "coded against: no frames (the first record of its group)")?;
+        writeln!(
+            out,
+            "coded against: no frames (the first record of its group)"
+        )?;
     }
     writeln!(out)?;
     // The text, one colour change per bucket change.
@@ -624,13 +641,10 @@ pub fn to_html(c: &Costed) -> String {
         .spans
         .iter()
         .map(|s| {
-            let field = s.field.as_deref().map(|f| {
-                if f.is_empty() {
-                    "(top level)"
-                } else {
-                    f
-                }
-            });
+            let field = s
+                .field
+                .as_deref()
+                .map(|f| if f.is_empty() { "(top level)" } else { f });
             json!([
                 s.start,
                 s.end,
@@ -773,6 +787,20 @@ mod tests {
         // The input's own ESC is shown as a picture, never sent to the terminal.
         assert!(s.contains('␛'));
         assert_eq!(s.matches('\x1b').count(), s.matches("\x1b[").count());
+    }
+
+    #[test]
+    fn color_only_on_a_terminal_without_no_color() {
+        let set = Some(std::ffi::OsStr::new("1"));
+        let empty = Some(std::ffi::OsStr::new(""));
+        assert!(color_wanted(false, None, true));
+        assert!(
+            color_wanted(false, empty, true),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(!color_wanted(false, set, true));
+        assert!(!color_wanted(true, None, true));
+        assert!(!color_wanted(false, None, false));
     }
 
     #[test]

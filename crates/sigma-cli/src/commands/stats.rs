@@ -202,7 +202,10 @@ fn cost_pass(args: &StatsArgs, model: &Model) -> Result<(Totals, u64), CliError>
     for (n, record) in records.iter().enumerate() {
         let n = n as u64;
         let ids = reader.frames_of(n).map_err(err)?;
-        let frames: Vec<&[u8]> = ids.iter().map(|&f| records[f as usize].as_slice()).collect();
+        let frames: Vec<&[u8]> = ids
+            .iter()
+            .map(|&f| records[f as usize].as_slice())
+            .collect();
         payload.clear();
         let mut trace = encoder
             .encode_traced(&frames, record, &mut payload)
