@@ -142,6 +142,7 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
                     "\n{differing} records coded to another length than in the archive"
                 ));
             }
+            text.push('\n');
             text.push_str(totals.tables(20).trim_end());
         }
         text
