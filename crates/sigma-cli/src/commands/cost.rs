@@ -424,7 +424,7 @@ pub fn use_color(no_color: bool) -> bool {
 /// [`use_color`]'s rule, given the option, the value of `NO_COLOR` and whether the output is a
 /// terminal.
 fn color_wanted(no_color: bool, env: Option<&std::ffi::OsStr>, terminal: bool) -> bool {
-    !no_color && env.is_none_or(|v| v.is_empty()) && terminal
+    !no_color && !env.is_some_and(|v| !v.is_empty()) && terminal
 }
 
 /// Writes the text report: heading, coloured text (if `color`), legend, tables.

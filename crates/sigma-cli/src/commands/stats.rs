@@ -5,7 +5,7 @@
 //! options, but one at a time on this thread (batches of one record, one worker), so the time
 //! measured around each record is that record's. The archive goes to [`io::sink`], through a
 //! counter of its bytes. Because `pack` codes batches of
-//! [`PACK_BATCH_RECORDS`](super::archive::PACK_BATCH_RECORDS), in which the Σ-bank offers only
+//! [`PACK_BATCH_RECORDS`], in which the Σ-bank offers only
 //! the roots of batches at least two before, its archives can differ slightly in size from the
 //! one measured here.
 //!
