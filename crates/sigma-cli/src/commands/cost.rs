@@ -28,6 +28,10 @@ use crate::limits::MemoryLimit;
 use crate::model::Model;
 use crate::InspectArgs;
 
+/// The largest input `--html` makes a page of: 8 MiB (the page holds about 60 bytes per
+/// span, and a browser lays out every one).
+pub const MAX_HTML_BYTES: u64 = 8 << 20;
+
 /// A context frame of an archive record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
@@ -555,32 +559,11 @@ fn write_runs(out: &mut impl Write, c: &Costed) -> io::Result<()> {
     Ok(())
 }
 
-/// The `--json` object: totals, frames, runs and spans.
-pub fn to_json(c: &Costed) -> Value {
+/// Writes the `--json` object: the sizes, frames, runs, totals and spans, and a newline.
+pub fn write_json(out: &mut impl Write, c: &Costed) -> io::Result<()> {
     let t = &c.trace;
     let mut totals = Totals::default();
     totals.add(t, &c.spans);
-    let spans: Vec<Value> = c
-        .spans
-        .iter()
-        .map(|s| {
-            let mut v = json!({
-                "start": s.start,
-                "end": s.end,
-                "bits": round3(s.bits),
-                "kind": s.kind(),
-                "primitive": s.primitive.name(),
-                "class": s.class.name(),
-            });
-            if let Some(f) = &s.field {
-                v["field"] = Value::from(f.as_ref());
-            }
-            if let Some(r) = s.run {
-                v["run"] = Value::from(r);
-            }
-            v
-        })
-        .collect();
     let runs: Vec<Value> = t
         .runs()
         .iter()
@@ -604,7 +587,7 @@ pub fn to_json(c: &Costed) -> Value {
         .map(|f| json!({"record": f.record, "bytes": f.len, "reference": f.reference}))
         .collect();
     let modes: Vec<&str> = t.chunk_modes().iter().map(|m| m.name()).collect();
-    json!({
+    let head = json!({
         "input": c.label,
         "record": c.record,
         "input_bytes": c.input.len(),
@@ -616,8 +599,37 @@ pub fn to_json(c: &Costed) -> Value {
         "frames": frames,
         "runs": runs,
         "totals": totals.to_json(),
-        "spans": spans,
-    })
+    });
+    // The spans are written one by one: a large input has millions.
+    let head = head.to_string();
+    out.write_all(&head.as_bytes()[..head.len() - 1])?;
+    out.write_all(b",\"spans\":[")?;
+    for (i, s) in c.spans.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *out, &span_json(s)).map_err(io::Error::other)?;
+    }
+    out.write_all(b"]}\n")
+}
+
+/// One span of `--json`.
+fn span_json(s: &Span) -> Value {
+    let mut v = json!({
+        "start": s.start,
+        "end": s.end,
+        "bits": round3(s.bits),
+        "kind": s.kind(),
+        "primitive": s.primitive.name(),
+        "class": s.class.name(),
+    });
+    if let Some(f) = &s.field {
+        v["field"] = Value::from(f.as_ref());
+    }
+    if let Some(r) = s.run {
+        v["run"] = Value::from(r);
+    }
+    v
 }
 
 /// The HTML page: the template with the data inlined as JSON (`<` escaped, so no text in it can
@@ -738,13 +750,22 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
     };
     if let Some(path) = &args.html {
         let label = crate::io::label(path);
+        if costed.input.len() as u64 > MAX_HTML_BYTES {
+            return Err(CliError::new(
+                &label,
+                format!(
+                    "the input is {} bytes; --html takes at most {} (a page of more would be too \
+                     large for a browser), --json takes any",
+                    costed.input.len(),
+                    MAX_HTML_BYTES
+                ),
+            ));
+        }
         std::fs::write(path, to_html(&costed)).map_err(|e| CliError::new(&label, e))?;
     }
     let mut out = BufWriter::with_capacity(BUF_SIZE, io::stdout().lock());
     let result = if args.json {
-        serde_json::to_writer(&mut out, &to_json(&costed))
-            .map_err(io::Error::other)
-            .and_then(|()| writeln!(out))
+        write_json(&mut out, &costed)
     } else {
         write_text(&mut out, &costed, use_color(args.no_color))
     };
@@ -779,7 +800,12 @@ mod tests {
         write_text(&mut out, &c, false).unwrap();
         let s = String::from_utf8(out).unwrap();
         assert!(!s.contains('\x1b'), "{s}");
-        assert!(s.contains("JSON field") && s.contains("content"), "{s}");
+        assert!(s.contains("\nkind ") && !s.contains("JSON field"), "{s}");
+        let json = costed("{\"role\": \"user\", \"content\": \"Hello world\"}");
+        let mut out = Vec::new();
+        write_text(&mut out, &json, false).unwrap();
+        let j = String::from_utf8(out).unwrap();
+        assert!(j.contains("JSON field") && j.contains("\ncontent "), "{j}");
         let mut out = Vec::new();
         write_text(&mut out, &c, true).unwrap();
         let s = String::from_utf8(out).unwrap();
