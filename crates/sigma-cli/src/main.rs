@@ -165,7 +165,7 @@ pub enum Command {
     Compress(CodecArgs),
     /// Decompress FILE.sgm to FILE (or standard input to standard output).
     Decompress(CodecArgs),
-    /// Print the semantic glyph tree of a text.
+    /// Print the semantic glyph tree of a text; with --cost, what coding each span of it costs.
     Inspect(InspectArgs),
     /// Compress, decompress and verify a built-in sample (or FILE), and report the numbers.
     Demo(DemoArgs),

@@ -190,7 +190,7 @@ fn an_archive_record_is_coded_against_its_frames() {
         "{text}"
     );
     assert!(
-        text.contains("DELTA runs copy from:\n  record 2: "),
+        text.contains("copied (DELTA and REFERENCE runs) from:\n  record 2: "),
         "{text}"
     );
     let out = sigma(d, &["inspect", "--cost", a, "5"], None);

@@ -528,7 +528,7 @@ pub fn write_text(out: &mut impl Write, c: &Costed, color: bool) -> io::Result<(
 fn write_runs(out: &mut impl Write, c: &Costed) -> io::Result<()> {
     let runs = c.trace.runs();
     if runs.is_empty() {
-        return writeln!(out, "\nno DELTA runs");
+        return writeln!(out, "\nnothing copied (no DELTA or REFERENCE runs)");
     }
     let mut by: BTreeMap<(usize, &str), (u64, usize, f64)> = BTreeMap::new();
     for r in runs {
@@ -541,7 +541,7 @@ fn write_runs(out: &mut impl Write, c: &Costed) -> io::Result<()> {
         e.1 += 1;
         e.2 += r.bits;
     }
-    writeln!(out, "\nDELTA runs copy from:")?;
+    writeln!(out, "\ncopied (DELTA and REFERENCE runs) from:")?;
     for ((frame, name), (bytes, n, bits)) in by {
         let what = if name.is_empty() {
             c.source_name(RunSource::Frame { frame, offset: 0 })

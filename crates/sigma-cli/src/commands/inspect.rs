@@ -1,4 +1,5 @@
-//! `sigma inspect`: prints the semantic glyph tree of a text, as indented lines or as JSON.
+//! `sigma inspect`: prints the semantic glyph tree of a text, as indented lines or as JSON
+//! (`--cost`: what coding each span costs, in [`super::cost`]).
 //!
 //! The text form has one node per line, indented two spaces per level:
 //!
