@@ -65,20 +65,27 @@ fn assert_within_one_percent(v: &Value) {
     );
 }
 
+/// The first `n` bytes of `s` or fewer, cut at a character boundary.
+fn cut(s: &str, mut n: usize) -> &str {
+    n = n.min(s.len());
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    &s[..n]
+}
+
 /// Prose, JSON and code inputs of a few KB.
 fn inputs(dir: &Path) -> Vec<&'static str> {
-    let readme =
-        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
-    fs::write(dir.join("prose.md"), &readme[..readme.len().min(8000)]).unwrap();
-    let code =
-        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../sigmalang/src/coder.rs"))
-            .unwrap();
-    fs::write(dir.join("code.rs"), &code[..code.len().min(8000)]).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(root.join("../../README.md")).unwrap();
+    fs::write(dir.join("prose.md"), cut(&readme, 8000)).unwrap();
+    let code = fs::read_to_string(root.join("../sigmalang/src/coder.rs")).unwrap();
+    fs::write(dir.join("code.rs"), cut(&code, 8000)).unwrap();
     let json = serde_json::json!({
         "model": "chat",
         "messages": [
-            {"role": "system", "content": &readme[..3000]},
-            {"role": "user", "content": format!("Explain this:\n```rust\n{}\n```", &code[..3000])},
+            {"role": "system", "content": cut(&readme, 3000)},
+            {"role": "user", "content": format!("Explain this:\n```rust\n{}\n```", cut(&code, 3000))},
         ],
         "temperature": 0.2,
     });
@@ -93,10 +100,21 @@ fn span_bits_add_up_to_the_coded_size() {
     for name in inputs(d) {
         let v = cost_json(d, &[name]);
         assert_within_one_percent(&v);
-        // The stream of `sigma compress` holds the same chunk payload.
+        // `sigma compress` codes it to a payload of the same length: the stream's one chunk
+        // (FORMAT.md §4.1: after the 20-byte header, a varint length and the payload).
         let out = sigma(d, &["compress", "-c", name], None);
         assert_ok(&out);
-        assert!(out.stdout.len() as u64 > v["coded_bytes"].as_u64().unwrap());
+        let (mut len, mut shift, mut at) = (0u64, 0, 20);
+        loop {
+            let b = out.stdout[at];
+            len |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+            at += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        assert_eq!(Some(len), v["coded_bytes"].as_u64(), "{name}");
     }
     let v = cost_json(d, &["request.json"]);
     let fields: Vec<&str> = v["totals"]["fields"]

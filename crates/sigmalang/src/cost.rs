@@ -556,16 +556,23 @@ mod tests {
         (trace, spans)
     }
 
+    /// The first `n` bytes of `s` or fewer, cut at a character boundary.
+    fn cut(s: &str, mut n: usize) -> &str {
+        n = n.min(s.len());
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        &s[..n]
+    }
+
     /// Prose, code, and a JSON request whose strings hold both.
     fn inputs() -> Vec<Vec<u8>> {
-        let prose = include_str!("../../../docs/DESIGN.md");
-        let prose = &prose[..prose.len().min(6000)];
-        let code = include_str!("coder.rs");
-        let code = &code[..code.len().min(6000)];
+        let prose = cut(include_str!("../README.md"), 6000);
+        let code = cut(include_str!("coder.rs"), 6000);
         let json = format!(
             "{{\"model\": \"chat\", \"messages\": [{{\"role\": \"user\", \"content\": {}}}, {{\"role\": \"assistant\", \"content\": {}}}]}}",
-            json_string(&prose[..3000]),
-            json_string(&format!("```rust\n{}\n```", &code[..2000]))
+            json_string(cut(prose, 3000)),
+            json_string(&format!("```rust\n{}\n```", cut(code, 2000)))
         );
         vec![prose.into(), code.into(), json.into()]
     }
