@@ -165,7 +165,7 @@ pub enum Command {
     Compress(CodecArgs),
     /// Decompress FILE.sgm to FILE (or standard input to standard output).
     Decompress(CodecArgs),
-    /// Print the semantic glyph tree of a text.
+    /// Print the semantic glyph tree of a text; with --cost, what coding each span of it costs.
     Inspect(InspectArgs),
     /// Compress, decompress and verify a built-in sample (or FILE), and report the numbers.
     Demo(DemoArgs),
@@ -251,17 +251,40 @@ pub struct CodecArgs {
 /// Options of `sigma inspect`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct InspectArgs {
-    /// Text to parse; `-` or nothing reads standard input.
+    /// Text to parse; `-` or nothing reads standard input. With N: an archive.
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
 
-    /// Print the tree as JSON instead of indented lines.
+    /// With --cost: inspect record N of the archive FILE, coded against its frames.
+    #[arg(value_name = "N", requires = "cost")]
+    pub record: Option<u64>,
+
+    /// Print the tree as JSON instead of indented lines (with --cost: the spans and their bits
+    /// as JSON).
     #[arg(long)]
     pub json: bool,
 
     /// Show nodes only down to depth N (the root is depth 0).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "cost")]
     pub max_depth: Option<usize>,
+
+    /// Show where the bits go: the text coloured by what the coder spent on each span, then
+    /// the bits per kind of span, class and JSON field.
+    #[arg(long)]
+    pub cost: bool,
+
+    /// With --cost: also write the cost as a self-contained HTML page (a heat map) to OUT.
+    #[arg(long, value_name = "OUT.html", requires = "cost")]
+    pub html: Option<PathBuf>,
+
+    /// With --cost: no colours (also when NO_COLOR is set, or standard output is no terminal).
+    #[arg(long)]
+    pub no_color: bool,
+
+    /// Code with the codebook in MODEL (for an archive: the one it was made with) instead of
+    /// the built-in one.
+    #[arg(short = 'm', long = "model", value_name = "MODEL", requires = "cost")]
+    pub model: Option<PathBuf>,
 }
 
 /// Options of `sigma demo`.
@@ -588,6 +611,11 @@ pub struct StatsArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+
+    /// Also report where the bits go: what the records cost per kind of span, class and JSON
+    /// field, from the coder's cost trace of each record against the frames `pack` gives it.
+    #[arg(long)]
+    pub cost: bool,
 
     /// Turn the encoder's buffer pool off (every buffer is allocated and freed per use).
     #[arg(long)]

@@ -110,6 +110,18 @@ impl<'a> RangeEncoder<'a> {
         self.low = (self.low & 0x00FF_FFFF) << 8;
     }
 
+    /// The information coded so far, in bits: 8 for every byte shifted out (written, pending
+    /// in the carry cache, or the dropped first byte) plus what the range has narrowed since
+    /// its last shift. It grows by exactly `log2(range before / range after)` with each symbol
+    /// or bit, the interval shrink the coder really applies, so the difference of two readings
+    /// is what the symbols between them cost. Read only by the cost trace ([`crate::cost`]);
+    /// the normal path never calls it.
+    pub fn bits_spent(&self) -> f64 {
+        let shifted =
+            (self.out.len() - self.start) as u64 + u64::from(!self.first) + self.cache_size - 1;
+        shifted as f64 * 8.0 + f64::from(u32::MAX).log2() - f64::from(self.range).log2()
+    }
+
     /// Ends the code: picks the value in the final interval with the most trailing zero bits,
     /// writes it, and drops trailing zero bytes (the decoder reads zeros past the end).
     pub fn finish(mut self) {

@@ -29,6 +29,7 @@ pub(crate) use settings;
 pub mod archive;
 pub mod codebook;
 pub mod container;
+pub mod cost;
 pub mod error;
 pub mod glyph;
 pub mod parser;

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use crate::codebook::Codebook;
 use crate::coder::{RangeDecoder, RangeEncoder};
+use crate::cost::{CostTrace, Tracer};
 use crate::error::{Error, Result};
 use crate::model::{AdaptiveModel, ContextModel, MatchModel, FLAG_RUN};
 use crate::pool::{GlyphBufferPool, PoolConfig, PoolStats};
@@ -205,11 +206,12 @@ impl Encoder {
         let sample = &input[..input.len().min(SAMPLE)];
         let mut body = self.pool.acquire();
         let model = self.codebook.model();
-        code_record(model, &mut self.matcher, None, &mut body, sample, 0, None);
+        let mm = &mut self.matcher;
+        code_record(model, mm, None, &mut body, sample, 0, None, &mut ());
         let modeled = body.len();
         body.clear();
         let am = Some(&mut self.adaptive);
-        code_record(model, &mut self.matcher, am, &mut body, sample, 0, None);
+        code_record(model, mm, am, &mut body, sample, 0, None, &mut ());
         let adaptive = body.len();
         self.pool.release(body);
         if adaptive < modeled {
@@ -217,6 +219,44 @@ impl Encoder {
         } else {
             Mode::Modeled
         }
+    }
+
+    /// [`encode_with_frames`](Self::encode_with_frames), and what every byte of `input` cost:
+    /// the same payload, byte for byte, with its [`CostTrace`].
+    ///
+    /// # Errors
+    /// As [`encode_with_frames`](Self::encode_with_frames).
+    pub fn encode_traced(
+        &mut self,
+        frames: &[&[u8]],
+        input: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<CostTrace> {
+        let mut trace = CostTrace::new(frames.iter().map(|f| f.len()), input.len());
+        let start = out.len();
+        self.encode_traced_as(
+            frames.iter().copied(),
+            input,
+            out,
+            Mode::Modeled,
+            &mut trace,
+        )?;
+        trace.finish(&out[start..]);
+        Ok(trace)
+    }
+
+    /// [`encode_chunk`](Self::encode_chunk), and what every byte of `input` cost (the mode is
+    /// chosen as `encode_chunk` chooses it, and the payload is the same).
+    ///
+    /// # Errors
+    /// As [`encode_chunk`](Self::encode_chunk).
+    pub fn encode_chunk_traced(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<CostTrace> {
+        let mode = self.choose_mode(input);
+        let mut trace = CostTrace::new(std::iter::empty(), input.len());
+        let start = out.len();
+        self.encode_traced_as(std::iter::empty(), input, out, mode, &mut trace)?;
+        trace.finish(&out[start..]);
+        Ok(trace)
     }
 
     /// Encodes `input` against `frames` in `mode` (`MODELED` or `ADAPTIVE`; `STORED` if that
@@ -227,6 +267,19 @@ impl Encoder {
         input: &[u8],
         out: &mut Vec<u8>,
         mode: Mode,
+    ) -> Result<()> {
+        self.encode_traced_as(frames, input, out, mode, &mut ())
+    }
+
+    /// [`encode_as`](Self::encode_as), telling `tracer` what each byte cost (`()` traces
+    /// nothing and compiles to the untraced loop).
+    fn encode_traced_as<'f>(
+        &mut self,
+        frames: impl Iterator<Item = &'f [u8]>,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        mode: Mode,
+        tracer: &mut impl Tracer,
     ) -> Result<()> {
         let mut hist = self.pool.acquire();
         let mut last_start = None;
@@ -252,6 +305,7 @@ impl Encoder {
             &hist,
             frames_len,
             last_start,
+            tracer,
         );
         let raw_len = input.len() as u64;
         let start = out.len();
@@ -273,7 +327,9 @@ impl Encoder {
     }
 }
 
-/// Codes the record `hist[base..]` (after the frames `hist[..base]`) into `body`.
+/// Codes the record `hist[base..]` (after the frames `hist[..base]`) into `body`, marking on
+/// `tracer` where each literal and DELTA run ends.
+#[allow(clippy::too_many_arguments)]
 fn code_record(
     model: &ContextModel,
     mm: &mut MatchModel,
@@ -282,6 +338,7 @@ fn code_record(
     hist: &[u8],
     base: usize,
     last_frame_start: Option<usize>,
+    tracer: &mut impl Tracer,
 ) {
     let input = &hist[base..];
     let n = input.len();
@@ -298,6 +355,7 @@ fn code_record(
                 Some(am) => am.encode(&mut enc, model, state, input[i], None),
                 None => model.encode(&mut enc, state, input[i]),
             };
+            tracer.literal(i, &enc);
             i += 1;
             mm.update_idle(&hist[..base + i]);
             continue;
@@ -316,6 +374,7 @@ fn code_record(
             model.expects(walked, hist[src + j])
         };
         mm.encode_run(&mut enc, ctx, run, &mut agrees);
+        tracer.run(i, run, src, &enc);
         if let Some(am) = am.as_deref_mut() {
             for &b in &input[i..i + run] {
                 am.push(b);
@@ -337,6 +396,7 @@ fn code_record(
                 Some(am) => am.encode(&mut enc, model, state, input[i], not),
                 None => model.encode_excluding(&mut enc, state, input[i], not),
             };
+            tracer.literal(i, &enc);
             i += 1;
             mm.update(&hist[..base + i]);
         }

@@ -1,4 +1,5 @@
-//! `sigma inspect`: prints the semantic glyph tree of a text, as indented lines or as JSON.
+//! `sigma inspect`: prints the semantic glyph tree of a text, as indented lines or as JSON
+//! (`--cost`: what coding each span costs, in [`super::cost`]).
 //!
 //! The text form has one node per line, indented two spaces per level:
 //!
@@ -25,11 +26,14 @@ use crate::InspectArgs;
 /// Characters of a leaf shown before it is cut off with `…`.
 pub const LEAF_CHARS: usize = 40;
 
-/// Runs `sigma inspect`.
 /// The largest input `sigma inspect` reads: 64 MiB (its tree then takes about 2 GiB).
 pub const MAX_INSPECT_BYTES: u64 = 64 << 20;
 
+/// Runs `sigma inspect` (`--cost`: [`super::cost`]).
 pub fn run(args: &InspectArgs) -> Result<(), CliError> {
+    if args.cost {
+        return super::cost::run(args);
+    }
     let input = Input::from_arg(args.file.as_deref());
     // The glyph tree takes about 33 times its input: inspection is for one text, not a corpus.
     let data = input.read_all(

@@ -7,6 +7,7 @@
 
 pub mod archive;
 pub mod codec;
+pub mod cost;
 pub mod demo;
 pub mod inspect;
 pub mod ls;

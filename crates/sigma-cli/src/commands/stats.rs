@@ -5,7 +5,7 @@
 //! options, but one at a time on this thread (batches of one record, one worker), so the time
 //! measured around each record is that record's. The archive goes to [`io::sink`], through a
 //! counter of its bytes. Because `pack` codes batches of
-//! [`PACK_BATCH_RECORDS`](super::archive::PACK_BATCH_RECORDS), in which the Σ-bank offers only
+//! [`PACK_BATCH_RECORDS`], in which the Σ-bank offers only
 //! the roots of batches at least two before, its archives can differ slightly in size from the
 //! one measured here.
 //!
@@ -15,16 +15,23 @@
 //! record in steady state (allocation calls made while coding the second half of the records,
 //! divided by their number) and the peak of live heap bytes, over the whole run (codebook
 //! loading included) and while the records were coded.
+//!
+//! With `--cost`, a second pass (after the measured one, so it changes none of its figures)
+//! packs the records as `pack --field` does (its batches, in memory), then codes each record
+//! again with the cost trace against the frames the archive gives it, and reports where the
+//! bits go: per kind of span, per class and per JSON field of the records (see
+//! [`super::cost`]). It reads the file twice and holds its records and archive in memory.
 
-use std::io::{self, Write};
+use std::io::{self, Cursor, Write};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use sigmalang::EncoderStats;
 use sigmalang::FramePoolStats;
-use sigmalang::{ArchiveOptions, ArchiveWriter};
+use sigmalang::{ArchiveOptions, ArchiveReader, ArchiveWriter, Encoder};
 
-use super::archive::{check_field, metadata};
+use super::archive::{check_field, metadata, PACK_BATCH_BYTES, PACK_BATCH_RECORDS};
+use super::cost::Totals;
 use super::encoder_config;
 use crate::alloc;
 use crate::error::CliError;
@@ -106,15 +113,112 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
             alloc::snapshot().peak_bytes,
         ),
     };
-    let text = if args.json {
-        report.to_json().to_string()
+    let cost = if args.cost {
+        Some(cost_pass(args, &model)?)
     } else {
-        report.to_text()
+        None
+    };
+    let text = if args.json {
+        let mut v = report.to_json();
+        if let Some((totals, differing)) = &cost {
+            v["cost"] = totals.to_json();
+            v["cost"]["records_coded_differently"] = (*differing).into();
+        }
+        v.to_string()
+    } else {
+        let mut text = report.to_text();
+        if let Some((totals, differing)) = &cost {
+            text.push_str(&format!(
+                "\n\nwhere the bits go: {} records, {} bytes -> {} bytes of payloads, {:.0} bits \
+                 ({:.0} in spans, the rest headers and ends of code)",
+                totals.records,
+                totals.bytes,
+                totals.coded_bytes,
+                totals.total_bits(),
+                totals.span_bits
+            ));
+            if *differing > 0 {
+                text.push_str(&format!(
+                    "\n{differing} records coded to another length than in the archive"
+                ));
+            }
+            text.push('\n');
+            text.push_str(totals.tables(20).trim_end());
+        }
+        text
     };
     let mut out = io::stdout().lock();
     writeln!(out, "{text}")
         .and_then(|()| out.flush())
         .map_err(|e| CliError::write(STDOUT_LABEL, e, true))
+}
+
+/// The cost pass of `--cost`: packs the file's records in memory as `pack` would, codes each
+/// again with the cost trace against its frames, and adds up its spans. Also returns how many
+/// records the traced coding gave another payload length than the archive (none, unless the
+/// trace and the archive disagree on the frames).
+fn cost_pass(args: &StatsArgs, model: &Model) -> Result<(Totals, u64), CliError> {
+    let input = Input::from_arg(Some(&args.file));
+    if input.path().is_none() {
+        return Err(CliError::new(
+            input.label(),
+            "--cost reads the input twice: give a file, not standard input",
+        ));
+    }
+    let key = args
+        .context_key
+        .as_deref()
+        .map(|k| crate::jsonl::FieldPath::parse(k, "--context-key"))
+        .transpose()?;
+    let (mut lines, bar) = open_records(&input, &args.field, key, true)?;
+    drop(bar);
+    let opts = ArchiveOptions::default()
+        .batch_records(PACK_BATCH_RECORDS)
+        .batch_bytes(PACK_BATCH_BYTES)
+        .threads(1)
+        .coder(encoder_config(args.no_pool));
+    let err = |e| CliError::new("stats --cost", e);
+    let mut archive = ArchiveWriter::with_options(
+        Cursor::new(Vec::new()),
+        model.codebook.clone(),
+        metadata(&args.field).as_bytes(),
+        opts,
+    )
+    .map_err(err)?;
+    let mut records = Vec::new();
+    while let Some(text) = lines.next_text()? {
+        let key = lines.key().map(str::as_bytes);
+        archive
+            .add_in_group(key, text.as_bytes())
+            .map_err(|e| CliError::new(lines.position(), e))?;
+        records.push(text.into_bytes());
+    }
+    drop(lines);
+    let bytes = archive.finish().map_err(err)?.into_inner();
+    let mut reader = ArchiveReader::open(Cursor::new(bytes)).map_err(err)?;
+    let mut encoder = Encoder::new(model.codebook.clone());
+    let mut totals = Totals::default();
+    let mut differing = 0;
+    let mut payload = Vec::new();
+    for (n, record) in records.iter().enumerate() {
+        let n = n as u64;
+        let ids = reader.frames_of(n).map_err(err)?;
+        let frames: Vec<&[u8]> = ids
+            .iter()
+            .map(|&f| records[f as usize].as_slice())
+            .collect();
+        payload.clear();
+        let mut trace = encoder
+            .encode_traced(&frames, record, &mut payload)
+            .map_err(err)?;
+        trace.set_references(reader.references(n).len());
+        if reader.payload_len(n) != Some(payload.len() as u64) {
+            differing += 1;
+        }
+        let spans = sigmalang::cost::spans(&sigmalang::parse(record), &trace);
+        totals.add(&trace, &spans);
+    }
+    Ok((totals, differing))
 }
 
 /// A writer that counts the bytes written through it.
