@@ -31,6 +31,7 @@ pub mod codebook;
 pub mod container;
 pub mod error;
 pub mod glyph;
+pub mod jsonform;
 pub mod parser;
 pub mod pool;
 pub mod primitive;

@@ -188,7 +188,8 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
         .batch_records(PACK_BATCH_RECORDS)
         .batch_bytes(PACK_BATCH_BYTES)
         .threads(args.threads)
-        .coder(encoder_config(args.no_pool));
+        .coder(encoder_config(args.no_pool))
+        .json_lines(matches!(records, Records::Lines { .. }));
     let threads = opts.worker_count();
     let mut archive =
         ArchiveWriter::with_options(output, model.codebook.clone(), metadata.as_bytes(), opts)
