@@ -494,7 +494,8 @@ pub struct GetArgs {
     pub index: u64,
 
     /// Print only the value of this field of the record (a path such as `text` or `a.b`): a
-    /// string as its text, any other value as JSON.
+    /// string as its text, any other value as JSON, and `null` if the record has no such field
+    /// (as `unpack --field` writes it).
     #[arg(long, value_name = "PATH")]
     pub field: Option<String>,
 
