@@ -470,6 +470,93 @@ mod tests {
     use crate::archive::ArchiveReader;
     use std::io::Cursor;
 
+    /// A version-3 archive without its key table, flags cleared and version 2: the layout
+    /// version 2 wrote (FORMAT.md §5).
+    fn as_version_2(v3: &[u8], key_table_len: usize) -> Vec<u8> {
+        use crate::checksum::crc32c;
+        let mut b = v3.to_vec();
+        let n = b.len();
+        let index_off = u64::from_le_bytes(b[n - 12..n - 4].try_into().unwrap()) as usize;
+        let crc_at = n - 16;
+        b.drain(crc_at - key_table_len..crc_at);
+        let crc_at = crc_at - key_table_len;
+        let crc = crc32c(&b[index_off..crc_at]);
+        b[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+        b[4] = 2;
+        b[6] = 0;
+        let crc = crc32c(&b[..16]);
+        b[16..20].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Keys are kept in the index (version 3) and read back without decoding a record; an
+    /// archive of version 2, which has no key table, still reads (no keys); the JSON-lines
+    /// flag gives back every line exactly.
+    #[test]
+    fn keys_in_the_index_and_version_2_archives() {
+        use crate::archive::{ArchiveOptions, ArchiveWriter};
+        use crate::codebook::Codebook;
+        let lines: [(Option<&[u8]>, &[u8]); 5] = [
+            (
+                Some(b"\"a\""),
+                b"{\"c\": \"a\", \"t\": \"{\\\"x\\\": \\\"1\\\\n\\\"}\"}\n",
+            ),
+            (Some(b"5"), b"{\"c\": 5}\r\n"),
+            (None, b"\x00odd\xff"),
+            (Some(b""), b""),
+            (Some(b"\"a\""), b"{\"c\": \"a\"}"),
+        ];
+        for json_lines in [false, true] {
+            let opts = ArchiveOptions::default().json_lines(json_lines);
+            let mut w =
+                ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"m", opts)
+                    .unwrap();
+            for (key, line) in lines {
+                w.add_line(key, line).unwrap();
+            }
+            let v3 = w.finish().unwrap();
+            let mut r = ArchiveReader::open(Cursor::new(&v3)).unwrap();
+            assert_eq!(r.archive().version(), 3);
+            assert_eq!(r.archive().json_lines(), json_lines);
+            for (n, (key, line)) in lines.iter().enumerate() {
+                assert_eq!(r.key(n as u64), *key, "record {n}");
+                assert_eq!(r.get(n as u64).unwrap(), *line, "record {n}");
+            }
+            let mut walked = Vec::new();
+            assert_eq!(r.walk(|_, rec| walked.push(rec.unwrap().to_vec())), 0);
+            assert_eq!(walked, lines.map(|(_, l)| l.to_vec()));
+            assert_eq!(r.archive().group_key(0), None);
+            assert_eq!(r.archive().group_key(4), None);
+            if !json_lines {
+                // Three keys: "a", 5, the empty key (a count and one length byte each).
+                let table = 1 + (1 + 3) + (1 + 1) + 1;
+                let v2 = as_version_2(&v3, table);
+                let mut r = ArchiveReader::open(Cursor::new(&v2)).unwrap();
+                assert_eq!(r.archive().version(), 2);
+                for (n, (_, line)) in lines.iter().enumerate() {
+                    assert_eq!(r.key(n as u64), None);
+                    assert_eq!(r.get(n as u64).unwrap(), *line, "record {n}");
+                }
+                assert_eq!(r.info(4).unwrap().group, 1, "groups stay in the index");
+            }
+        }
+        // Unknown flags, and a key table with bytes after it, are refused.
+        let mut w = ArchiveWriter::new(Vec::new(), Codebook::default_codebook(), b"").unwrap();
+        w.add_in_group(Some(b"k"), b"record").unwrap();
+        let good = w.finish().unwrap();
+        let mut b = good.clone();
+        b[6] = 2;
+        let crc = crate::checksum::crc32c(&b[..16]);
+        b[16..20].copy_from_slice(&crc.to_le_bytes());
+        let e = ArchiveReader::open(Cursor::new(&b))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("unknown archive header flags"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn every_truncation_and_header_flip_is_an_error() {
         let bytes = build(&[b"alpha", b"beta", b"gamma delta"]);

@@ -33,7 +33,7 @@ mod writer;
 
 pub use crate::bank::MAX_REFS as MAX_REFERENCES;
 pub use reader::{Archive, ArchiveReader};
-pub use records::Records;
+pub use records::{KeyedRecords, Records};
 pub use writer::ArchiveWriter;
 
 /// The last four bytes of an archive.
