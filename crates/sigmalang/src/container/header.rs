@@ -153,4 +153,45 @@ mod tests {
             );
         }
     }
+
+    /// Archives of versions 2 and 3 open, others are refused by version; only a version-3
+    /// archive may have flags (the archive reader checks which), a stream never.
+    #[test]
+    fn archive_versions_and_flags() {
+        let with = |kind: FileKind, version: u8, flags: u16| {
+            let mut h = FileHeader {
+                kind,
+                codebook: CodebookId(7),
+            }
+            .to_bytes_with_flags(flags);
+            h[4] = version;
+            let crc = crc32c(&h[..16]);
+            h[16..20].copy_from_slice(&crc.to_le_bytes());
+            FileHeader::parse(&h)
+        };
+        assert_eq!(ARCHIVE_VERSION, 3);
+        for version in [2, 3] {
+            assert!(with(FileKind::Archive, version, 0).is_ok());
+        }
+        for version in [0, 1, 4, 255] {
+            let e = with(FileKind::Archive, version, 0).unwrap_err();
+            assert!(
+                matches!(e.kind(), ErrorKind::UnsupportedVersion { supported: 3, .. }),
+                "{e}"
+            );
+        }
+        assert!(with(FileKind::Archive, 3, 1).is_ok());
+        assert!(
+            with(FileKind::Archive, 3, 0x8000).is_ok(),
+            "left to the archive reader"
+        );
+        for (kind, version) in [
+            (FileKind::Archive, 2),
+            (FileKind::Stream, 3),
+            (FileKind::Stream, 2),
+        ] {
+            let e = with(kind, version, 1).unwrap_err();
+            assert!(e.to_string().contains("reserved header flags"), "{e}");
+        }
+    }
 }
