@@ -421,6 +421,11 @@ pub struct PackArgs {
     #[arg(long)]
     pub no_pool: bool,
 
+    /// Code whole lines as they are, without the JSON-lines form (strings holding JSON text
+    /// unescaped, docs/FORMAT.md §5.5), for comparisons; the lines read back the same.
+    #[arg(long, conflicts_with = "field")]
+    pub no_json_form: bool,
+
     /// Overwrite an existing ARCHIVE; allow an archive to be written to a terminal.
     #[arg(short = 'f', long = "force")]
     pub force: bool,

@@ -189,7 +189,7 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
         .batch_bytes(PACK_BATCH_BYTES)
         .threads(args.threads)
         .coder(encoder_config(args.no_pool))
-        .json_lines(matches!(records, Records::Lines { .. }));
+        .json_lines(matches!(records, Records::Lines { .. }) && !args.no_json_form);
     let threads = opts.worker_count();
     let mut archive =
         ArchiveWriter::with_options(output, model.codebook.clone(), metadata.as_bytes(), opts)
