@@ -618,6 +618,59 @@ fn context_keys_are_field_paths_and_keep_types_apart() {
         None,
     ));
     assert!(err.contains("not a field path"), "{err}");
+
+    // An archive of version 2 (no key table, no flags: what earlier builds wrote) still
+    // lists its keys, read from the lines.
+    let args = [
+        "pack",
+        "-f",
+        "--no-json-form",
+        "--context-key",
+        "m.c",
+        "-o",
+        "k.sga",
+        "k.jsonl",
+    ];
+    assert_ok(&sigma(d, &args, None));
+    let v2 = as_version_2(
+        &fs::read(d.join("k.sga")).unwrap(),
+        b"\x02\x02\x35\x04\x225\x22",
+    );
+    fs::write(d.join("v2.sga"), v2).unwrap();
+    let out = sigma(d, &["ls", "--json", "v2.sga"], None);
+    assert_ok(&out);
+    let rows: Vec<Value> = std::str::from_utf8(&out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let v2_keys: Vec<&Value> = rows[..4].iter().map(|r| &r["key"]).collect();
+    assert_eq!(v2_keys, keys);
+    assert_eq!(
+        sigma(d, &["unpack", "v2.sga"], None).stdout,
+        input.as_bytes()
+    );
+}
+
+/// A version-3 archive made a version-2 one: its key table (`table`, which ends right before
+/// the index CRC) removed, the index CRC, the version and the header CRC rewritten.
+fn as_version_2(v3: &[u8], table: &[u8]) -> Vec<u8> {
+    use sigmalang::internals::checksum::crc32c;
+    let mut b = v3.to_vec();
+    let n = b.len();
+    assert_eq!(b[4], 3);
+    assert_eq!(&b[6..8], &[0, 0], "no flags");
+    let index_off = u64::from_le_bytes(b[n - 12..n - 4].try_into().unwrap()) as usize;
+    let crc_at = n - 16;
+    assert_eq!(&b[crc_at - table.len()..crc_at], table, "the key table");
+    b.drain(crc_at - table.len()..crc_at);
+    let crc_at = crc_at - table.len();
+    let crc = crc32c(&b[index_off..crc_at]);
+    b[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+    b[4] = 2;
+    let crc = crc32c(&b[..16]);
+    b[16..20].copy_from_slice(&crc.to_le_bytes());
+    b
 }
 
 #[test]
