@@ -499,6 +499,13 @@ fn pack_keeps_odd_lines_byte_for_byte() {
     let out = sigma(d, &["unpack", "a.sga"], None);
     assert_ok(&out);
     assert_eq!(out.stdout, input, "unpack gives back the input exactly");
+    // The archive is in the JSON-lines form (header flag bit 0) unless --no-json-form; the
+    // lines read back the same either way.
+    assert_eq!(fs::read(d.join("a.sga")).unwrap()[4..8], [3, 2, 1, 0]);
+    let args = ["pack", "-q", "--no-json-form", "-o", "raw.sga", "odd.jsonl"];
+    assert_ok(&sigma(d, &args, None));
+    assert_eq!(fs::read(d.join("raw.sga")).unwrap()[4..8], [3, 2, 0, 0]);
+    assert_eq!(sigma(d, &["unpack", "raw.sga"], None).stdout, input);
     let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
     for (n, line) in lines.iter().enumerate() {
         let out = sigma(d, &["get", "a.sga", &n.to_string()], None);
