@@ -2,7 +2,8 @@
 //! Archives: arbitrary bytes opened as an archive never panic the reader (open, walk, get), a
 //! walk on two threads reports what the sequential walk reports, and
 //! an archive written from the input's records (with context keys, frames, the Σ-bank and
-//! batches on two threads) reads back exactly.
+//! batches on two threads, in the JSON-lines form when the input's second byte is odd) reads
+//! back exactly, with every record's key from the index.
 
 use std::io::Cursor;
 
@@ -60,6 +61,7 @@ fn read_as_archive(data: &[u8]) {
             assert_eq!(reader.chain_len(n), reader.chain(n).len());
         }
         let _ = reader.frames_of(n);
+        let _ = reader.key(n);
     }
 }
 
@@ -79,13 +81,15 @@ fn round_trip(data: &[u8]) {
         .group(group)
         .bank(4096)
         .batch_records(5)
-        .threads(2);
+        .threads(2)
+        .json_lines(data.get(1).is_some_and(|b| b & 1 == 1));
     let mut w =
         ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"fuzz", opts)
             .expect("valid options");
+    let key_of = |r: &[u8]| r.first().filter(|&&k| k % 4 != 0).map(|k| [k % 4]);
     for r in &records {
-        let key = r.first().filter(|&&k| k % 4 != 0).map(|k| [k % 4]);
-        w.add_in_group(key.as_ref().map(|k| &k[..]), r)
+        let key = key_of(r);
+        w.add_line(key.as_ref().map(|k| &k[..]), r)
             .expect("writing to a Vec");
     }
     let bytes = w.finish().expect("writing to a Vec");
@@ -94,6 +98,9 @@ fn round_trip(data: &[u8]) {
     let failed =
         reader.walk(|n, got| assert_eq!(got.expect("own record decodes"), records[n as usize]));
     assert_eq!(failed, 0);
+    for (n, r) in records.iter().enumerate() {
+        assert_eq!(reader.key(n as u64), key_of(r).as_ref().map(|k| &k[..]));
+    }
     if !records.is_empty() {
         let last = records.len() as u64 - 1;
         let mut fresh = ArchiveReader::open(Cursor::new(&bytes)).expect("opens");

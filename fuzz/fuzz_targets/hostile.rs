@@ -125,6 +125,8 @@ fuzz_target!(|input: &[u8]| {
         idx.extend_from_slice(&c.to_le_bytes());
         idx.extend_from_slice(&0u32.to_le_bytes());
     }
+    // The key table of archive version 3 (FORMAT.md §5.1): no keyed contexts.
+    varint::write(&mut idx, 0);
     idx.extend_from_slice(&crc32c(&idx).to_le_bytes());
     bytes.extend_from_slice(&idx);
     bytes.extend_from_slice(&index_off.to_le_bytes());

@@ -171,8 +171,10 @@ pub enum Odd {
     },
     /// Not JSON (for example a lone surrogate escape such as `"\ud800"`, which Python writes).
     NotJson {
-        /// What the JSON parser said, with the column.
+        /// What the JSON parser said.
         why: String,
+        /// The column (counting bytes from 1) where the parser found the error.
+        column: usize,
     },
     /// JSON, but not an object.
     NotObject {
@@ -198,9 +200,25 @@ impl Odd {
         match self {
             Odd::Blank => "blank line (not a JSON object)".to_string(),
             Odd::ByteOrderMark => "the line starts with a byte-order mark".to_string(),
-            Odd::NotUtf8 { at } => format!("not valid UTF-8 at column {at}"),
-            Odd::NotJson { why } => why.clone(),
+            Odd::NotUtf8 { .. } => "not valid UTF-8".to_string(),
+            Odd::NotJson { why, .. } => format!("invalid JSON: {why}"),
             Odd::NotObject { kind } => format!("{kind}, not a JSON object"),
+        }
+    }
+
+    /// The column (counting bytes from 1) of `--strict`'s `FILE:LINE:COLUMN`: where the line
+    /// stops being a JSON object. A blank line, a byte-order mark and JSON that is not an
+    /// object are wrong from their first byte (column 1 for a blank line; the value's first
+    /// byte for JSON that is not an object).
+    pub fn column(&self, line: &[u8]) -> usize {
+        match self {
+            Odd::Blank | Odd::ByteOrderMark => 1,
+            Odd::NotUtf8 { at } => *at,
+            Odd::NotJson { column, .. } => *column,
+            Odd::NotObject { .. } => line
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .map_or(1, |p| p + 1),
         }
     }
 }
@@ -331,7 +349,8 @@ fn classify(body: &[u8]) -> (Option<Odd>, Option<Value>) {
     match serde_json::from_slice::<Value>(body) {
         Err(e) => (
             Some(Odd::NotJson {
-                why: json_error(&e),
+                why: json_reason(&e),
+                column: e.column().max(1),
             }),
             None,
         ),
@@ -348,6 +367,15 @@ fn json_error(e: &serde_json::Error) -> String {
         Some(m) => format!("invalid JSON at column {}: {m}", e.column()),
         None => format!("invalid JSON: {message}"),
     }
+}
+
+/// serde_json's message for a one-line document, without its position.
+fn json_reason(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    message
+        .strip_suffix(&suffix)
+        .map_or(message.clone(), str::to_string)
 }
 
 /// `s` as a JSON string, for messages.

@@ -444,6 +444,11 @@ pub struct PackArgs {
     #[arg(long)]
     pub no_pool: bool,
 
+    /// Code whole lines as they are, without the JSON-lines form (strings holding JSON text
+    /// unescaped, docs/FORMAT.md §5.5), for comparisons; the lines read back the same.
+    #[arg(long, conflicts_with = "field")]
+    pub no_json_form: bool,
+
     /// Overwrite an existing ARCHIVE; allow an archive to be written to a terminal.
     #[arg(short = 'f', long = "force")]
     pub force: bool,
@@ -517,7 +522,8 @@ pub struct GetArgs {
     pub index: u64,
 
     /// Print only the value of this field of the record (a path such as `text` or `a.b`): a
-    /// string as its text, any other value as JSON.
+    /// string as its text, any other value as JSON, and `null` if the record has no such field
+    /// (as `unpack --field` writes it).
     #[arg(long, value_name = "PATH")]
     pub field: Option<String>,
 

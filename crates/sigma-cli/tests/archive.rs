@@ -222,12 +222,13 @@ fn get_prints_one_record() {
         assert_ok(&raw);
         assert_eq!(raw.stdout, t[n].as_bytes(), "record {n}");
     }
-    let err = assert_fails(&sigma(
-        d,
-        &["get", "--field", "nope", "chat.sga", "0"],
-        None,
-    ));
-    assert!(err.contains("record 0 has no field \"nope\""), "{err}");
+    // A missing field is `null`, as `unpack --field` writes it.
+    let out = sigma(d, &["get", "--field", "nope", "chat.sga", "0"], None);
+    assert_ok(&out);
+    assert_eq!(out.stdout, b"null\n");
+    let out = sigma(d, &["unpack", "--field", "nope", "chat.sga"], None);
+    assert_ok(&out);
+    assert!(out.stdout.starts_with(b"null\nnull\n"));
     let err = assert_fails(&sigma(d, &["get", "chat.sga", "50"], None));
     assert!(
         err.contains("no record 50") && err.contains("50 records"),
@@ -473,6 +474,10 @@ fn pack_keeps_odd_lines_byte_for_byte() {
     input.extend_from_slice(b"{\"text\": \"\\ud800\"}\n");
     input.extend_from_slice(b"\xff\xfe not utf-8\n   \n");
     input.extend_from_slice(b"not json\n[1, 2]\n\"just a string\"\n\0\0\n");
+    // Request bodies as JSON strings (the JSON-lines form unescapes them), serde_json's and
+    // Python's ensure_ascii escapes, a lone surrogate inside.
+    input.extend_from_slice(b"{\"t\": \"{\\\"m\\\": \\\"a\\\\nb\\\"}\"}\n");
+    input.extend_from_slice(b"{\"t\": \"[\\\"caf\\u00e9 \\ud83d\\ude00 \\ud800\\\"]\"}\r\n");
     input.extend_from_slice(b"{\"id\": 3, \"text\": \"crlf\"}\r\n{\"id\": 4}");
     fs::write(d.join("odd.jsonl"), &input).unwrap();
     let out = sigma(d, &["pack", "-o", "a.sga", "odd.jsonl"], None);
@@ -484,7 +489,7 @@ fn pack_keeps_odd_lines_byte_for_byte() {
         "one warning for all odd lines: {warning}"
     );
     assert!(
-        warning.contains("odd.jsonl: 9 lines are not JSON objects (")
+        warning.contains("odd.jsonl: 10 lines are not JSON objects (")
             && warning.contains("2 blank")
             && warning.contains("1 byte-order mark")
             && warning.contains("1 not UTF-8")
@@ -494,6 +499,13 @@ fn pack_keeps_odd_lines_byte_for_byte() {
     let out = sigma(d, &["unpack", "a.sga"], None);
     assert_ok(&out);
     assert_eq!(out.stdout, input, "unpack gives back the input exactly");
+    // The archive is in the JSON-lines form (header flag bit 0) unless --no-json-form; the
+    // lines read back the same either way.
+    assert_eq!(fs::read(d.join("a.sga")).unwrap()[4..8], [3, 2, 1, 0]);
+    let args = ["pack", "-q", "--no-json-form", "-o", "raw.sga", "odd.jsonl"];
+    assert_ok(&sigma(d, &args, None));
+    assert_eq!(fs::read(d.join("raw.sga")).unwrap()[4..8], [3, 2, 0, 0]);
+    assert_eq!(sigma(d, &["unpack", "raw.sga"], None).stdout, input);
     let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
     for (n, line) in lines.iter().enumerate() {
         let out = sigma(d, &["get", "a.sga", &n.to_string()], None);
@@ -509,24 +521,48 @@ fn pack_keeps_odd_lines_byte_for_byte() {
         &["pack", "--strict", "-o", "b.sga", "odd.jsonl"],
         None,
     ));
-    assert!(err.contains("odd.jsonl:2: blank line"), "{err}");
+    assert!(err.contains("odd.jsonl:2:1: blank line"), "{err}");
     fs::write(d.join("bad.jsonl"), b"{\"a\": 1}\n{\"a\": \xff}\n").unwrap();
     let err = assert_fails(&sigma(
         d,
         &["pack", "--strict", "-o", "b.sga", "bad.jsonl"],
         None,
     ));
-    assert!(
-        err.contains("bad.jsonl:2:7: not valid UTF-8 at column 7"),
-        "{err}"
-    );
+    assert!(err.contains("bad.jsonl:2:7: not valid UTF-8"), "{err}");
     fs::write(d.join("bad.jsonl"), b"{\"a\": 1}\n{\"a\": tru}\n").unwrap();
     let err = assert_fails(&sigma(
         d,
         &["pack", "--strict", "-o", "b.sga", "bad.jsonl"],
         None,
     ));
-    assert!(err.contains("bad.jsonl:2: invalid JSON at column"), "{err}");
+    assert!(
+        err.contains("bad.jsonl:2:10: invalid JSON: expected ident"),
+        "{err}"
+    );
+    // Every kind of odd line is named FILE:LINE:COLUMN.
+    for (line, expected) in [
+        (
+            &b"\xef\xbb\xbf{}"[..],
+            "bad.jsonl:2:1: the line starts with a byte-order mark",
+        ),
+        (b"  [1]", "bad.jsonl:2:3: an array, not a JSON object"),
+        (b"{\"a\": \"\\ud800\"}", "bad.jsonl:2:"),
+        (b"\t ", "bad.jsonl:2:1: blank line"),
+    ] {
+        let mut input = b"{\"a\": 1}\n".to_vec();
+        input.extend_from_slice(line);
+        fs::write(d.join("bad.jsonl"), &input).unwrap();
+        let args = ["pack", "--strict", "-o", "b.sga", "bad.jsonl"];
+        let err = assert_fails(&sigma(d, &args, None));
+        assert!(err.contains(expected), "{expected}: {err}");
+        let position = err.split("bad.jsonl:").nth(1).unwrap();
+        let mut parts = position.splitn(3, ':');
+        assert_eq!(parts.next(), Some("2"), "{err}");
+        assert!(
+            parts.next().unwrap().parse::<u32>().is_ok(),
+            "a column: {err}"
+        );
+    }
     assert!(!d.join("b.sga").exists(), "no output left");
 }
 
@@ -564,6 +600,19 @@ fn context_keys_are_field_paths_and_keep_types_apart() {
             &Value::Null
         ]
     );
+    // The text listing has a key column, from the archive's key table.
+    let out = sigma(d, &["ls", "k.sga"], None);
+    assert_ok(&out);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let key_at = lines[0].find(" key ").expect("a key column") + 1;
+    let frames_at = lines[0].find("frames").unwrap();
+    assert!(key_at < frames_at, "{text}");
+    let column: Vec<&str> = lines[1..5]
+        .iter()
+        .map(|l| l[key_at..].split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(column, ["5", "\"5\"", "5", "-"], "{text}");
     let groups: Vec<u64> = rows[..4]
         .iter()
         .map(|r| r["context"].as_u64().unwrap())
@@ -576,6 +625,59 @@ fn context_keys_are_field_paths_and_keep_types_apart() {
         None,
     ));
     assert!(err.contains("not a field path"), "{err}");
+
+    // An archive of version 2 (no key table, no flags: what earlier builds wrote) still
+    // lists its keys, read from the lines.
+    let args = [
+        "pack",
+        "-f",
+        "--no-json-form",
+        "--context-key",
+        "m.c",
+        "-o",
+        "k.sga",
+        "k.jsonl",
+    ];
+    assert_ok(&sigma(d, &args, None));
+    let v2 = as_version_2(
+        &fs::read(d.join("k.sga")).unwrap(),
+        b"\x02\x02\x35\x04\x225\x22",
+    );
+    fs::write(d.join("v2.sga"), v2).unwrap();
+    let out = sigma(d, &["ls", "--json", "v2.sga"], None);
+    assert_ok(&out);
+    let rows: Vec<Value> = std::str::from_utf8(&out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let v2_keys: Vec<&Value> = rows[..4].iter().map(|r| &r["key"]).collect();
+    assert_eq!(v2_keys, keys);
+    assert_eq!(
+        sigma(d, &["unpack", "v2.sga"], None).stdout,
+        input.as_bytes()
+    );
+}
+
+/// A version-3 archive made a version-2 one: its key table (`table`, which ends right before
+/// the index CRC) removed, the index CRC, the version and the header CRC rewritten.
+fn as_version_2(v3: &[u8], table: &[u8]) -> Vec<u8> {
+    use sigmalang::internals::checksum::crc32c;
+    let mut b = v3.to_vec();
+    let n = b.len();
+    assert_eq!(b[4], 3);
+    assert_eq!(&b[6..8], &[0, 0], "no flags");
+    let index_off = u64::from_le_bytes(b[n - 12..n - 4].try_into().unwrap()) as usize;
+    let crc_at = n - 16;
+    assert_eq!(&b[crc_at - table.len()..crc_at], table, "the key table");
+    b.drain(crc_at - table.len()..crc_at);
+    let crc_at = crc_at - table.len();
+    let crc = crc32c(&b[index_off..crc_at]);
+    b[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+    b[4] = 2;
+    let crc = crc32c(&b[..16]);
+    b[16..20].copy_from_slice(&crc.to_le_bytes());
+    b
 }
 
 #[test]

@@ -32,6 +32,7 @@ pub mod container;
 pub mod cost;
 pub mod error;
 pub mod glyph;
+pub mod jsonform;
 pub mod parser;
 pub mod pool;
 pub mod primitive;

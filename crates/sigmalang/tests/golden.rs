@@ -188,3 +188,68 @@ fn no_orphan_outputs() {
         }
     }
 }
+
+/// The archive vector `json_lines.sga` (FORMAT.md §5.5, §8.3): `json_lines.jsonl` (request
+/// bodies as JSON strings in both escape styles, CRLF, a blank line, a line that is not JSON,
+/// no final newline) packed as `sigma pack --context-key conversation` packs it: whole lines in
+/// the JSON-lines form, each line's key the JSON text of its `conversation` field. The archive
+/// is pinned byte for byte, and it reads back every line and key.
+#[test]
+fn json_lines_archive_vector() {
+    use sigmalang::jsonform;
+    use sigmalang::{ArchiveOptions, ArchiveReader, ArchiveWriter, Codebook};
+
+    let dir = golden_dir();
+    let input = fs::read(dir.join("json_lines.jsonl")).unwrap();
+    let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
+    let keys: Vec<Option<String>> = lines
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_slice(l).ok()?;
+            Some(v.get("conversation")?.to_string())
+        })
+        .collect();
+    let opts = ArchiveOptions::default().json_lines(true);
+    let meta = b"records=lines\nkey=conversation\n";
+    let mut w =
+        ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), meta, opts).unwrap();
+    for (line, key) in lines.iter().zip(&keys) {
+        w.add_line(key.as_deref().map(str::as_bytes), line).unwrap();
+    }
+    let produced = w.finish().unwrap();
+    let path = dir.join("json_lines.sga");
+    if blessing() {
+        fs::write(&path, &produced).unwrap();
+    }
+    let stored = fs::read(&path).unwrap();
+    assert_eq!(stored[4], 3, "archive version 3");
+    assert_eq!(&stored[6..8], &[1, 0], "flag bit 0: the JSON-lines form");
+    let mut r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
+    assert_eq!(r.len(), 5);
+    for (n, (line, key)) in lines.iter().zip(&keys).enumerate() {
+        assert_eq!(r.get(n as u64).unwrap(), *line, "record {n}");
+        assert_eq!(
+            r.key(n as u64),
+            key.as_deref().map(str::as_bytes),
+            "key {n}"
+        );
+    }
+    assert_eq!(r.key(0), Some(&b"\"c1\""[..]));
+    assert_eq!(r.key(2), Some(&b"7"[..]));
+    // Both escape styles are exercised: minimal (records 0, 1) and Python's ensure_ascii (2).
+    let form = |l: &[u8]| {
+        let mut f = Vec::new();
+        jsonform::encode(l, &mut f);
+        f[0]
+    };
+    assert_eq!(form(lines[0]), jsonform::MINIMAL);
+    assert_eq!(form(lines[2]), jsonform::ASCII);
+    assert_eq!(form(lines[4]), b'n', "not JSON: kept as it is");
+    assert!(
+        produced == stored,
+        "json_lines.sga: the writer gives {} bytes, the vector holds {} (if the format changed \
+         on purpose, rerun with SIGMALANG_BLESS=1 and review the diff)",
+        produced.len(),
+        stored.len()
+    );
+}

@@ -91,6 +91,8 @@ fn craft(records: &[Crafted], f: &Fields) -> Vec<u8> {
         idx.extend_from_slice(&p.to_le_bytes());
         idx.extend_from_slice(&d.to_le_bytes());
     }
+    // The key table of archive version 3 (FORMAT.md §5.1): no keyed contexts.
+    varint::write(&mut idx, 0);
     idx.extend_from_slice(&crc32c(&idx).to_le_bytes());
     out.extend_from_slice(&idx);
     out.extend_from_slice(&index_off.to_le_bytes());

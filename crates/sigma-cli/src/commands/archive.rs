@@ -188,7 +188,8 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
         .batch_records(PACK_BATCH_RECORDS)
         .batch_bytes(PACK_BATCH_BYTES)
         .threads(args.threads)
-        .coder(encoder_config(args.no_pool));
+        .coder(encoder_config(args.no_pool))
+        .json_lines(matches!(records, Records::Lines { .. }) && !args.no_json_form);
     let threads = opts.worker_count();
     let mut archive =
         ArchiveWriter::with_options(output, model.codebook.clone(), metadata.as_bytes(), opts)
@@ -210,12 +211,10 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
             while let Some(line) = lines.next_line()? {
                 if let Some(why) = &line.odd {
                     if args.strict {
-                        let at = match why {
-                            Odd::NotUtf8 { at } => format!(":{at}"),
-                            _ => String::new(),
-                        };
-                        let position = format!("{}{at}", lines.position());
-                        return Err(CliError::new(position, why.message()));
+                        // FILE:LINE:COLUMN for every kind of odd line.
+                        let (column, message) = (why.column(line.bytes), why.message());
+                        let position = format!("{}:{column}", lines.position());
+                        return Err(CliError::new(position, message));
                     }
                     odd.count(why, archive.len() + 1);
                 }
@@ -686,15 +685,8 @@ pub fn get(args: &GetArgs) -> Result<(), CliError> {
             record = match path.find_in_line(&record) {
                 Some(serde_json::Value::String(text)) => text.into_bytes(),
                 Some(value) => value.to_string().into_bytes(),
-                None => {
-                    return Err(CliError::new(
-                        &in_label,
-                        format!(
-                            "record {n} has no field {} (it is not a JSON object with one)",
-                            serde_json::Value::from(path.as_str())
-                        ),
-                    ))
-                }
+                // As `unpack --field` writes it: `null` for a record without the field.
+                None => b"null".to_vec(),
             };
             if !args.raw {
                 record.push(b'\n');

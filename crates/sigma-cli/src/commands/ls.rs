@@ -40,14 +40,16 @@ struct Entry {
     references: Vec<u64>,
     /// `None` if they could not be worked out (a damaged record header).
     frames: Option<Vec<u64>>,
-    /// The value the record is grouped by, in an archive of whole lines packed with
-    /// `--context-key`; `None` if it has none (or `null`) or the archive does not say.
+    /// The value the record is grouped by: from the archive's key table (version 3), or read
+    /// from the record in an older archive of whole lines packed with `--context-key`; `None`
+    /// if it has none (or `null`) or the archive does not say.
     key: Option<Value>,
 }
 
 impl Entry {
-    /// The record's line in the text listing (see [`HEADER`]).
-    fn line(&self) -> String {
+    /// The record's line in the text listing (see [`header`]), with a key column
+    /// `key_width` characters wide if the listing has one.
+    fn line(&self, key_width: Option<usize>) -> String {
         let decoded = self
             .decoded
             .map_or_else(|| "damaged".to_string(), |d| d.to_string());
@@ -64,7 +66,7 @@ impl Entry {
                 .join(","),
         };
         let mut line = format!(
-            "{:>8} {:>8} {:<8} {:>10} {:>10} {:>5}  {frames}",
+            "{:>8} {:>8} {:<8} {:>10} {:>10} {:>5}  ",
             self.index,
             self.context,
             self.level.name(),
@@ -72,10 +74,11 @@ impl Entry {
             decoded,
             self.chain,
         );
-        if let Some(key) = &self.key {
-            line.push_str("  key=");
-            line.push_str(&shortened(&key.to_string(), KEY_CHARS));
+        if let Some(width) = key_width {
+            let key = self.key.as_ref().map_or("-".to_string(), key_shown);
+            line.push_str(&format!("{key:<width$}  "));
         }
+        line.push_str(&frames);
         line
     }
 
@@ -108,8 +111,28 @@ fn shortened(s: &str, max: usize) -> String {
     }
 }
 
-/// The column titles of the text listing.
-const HEADER: &str = "  record  context level       payload    decoded chain  frames";
+/// The column titles of the text listing, with a key column `key_width` characters wide if it
+/// has one.
+fn header(key_width: Option<usize>) -> String {
+    let mut h = "  record  context level       payload    decoded chain  ".to_string();
+    if let Some(width) = key_width {
+        h.push_str(&format!("{:<width$}  ", "key"));
+    }
+    h.push_str("frames");
+    h
+}
+
+/// A key as the text listing shows it: its JSON text, cut to [`KEY_CHARS`] characters.
+fn key_shown(key: &Value) -> String {
+    shortened(&key.to_string(), KEY_CHARS)
+}
+
+/// A key from the archive's key table as JSON: the value its bytes are the JSON text of (as
+/// `sigma pack` stores keys), else the bytes as a string (a key another program gave).
+fn key_value(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| Value::from(String::from_utf8_lossy(bytes).into_owned()))
+}
 
 /// Runs `sigma ls`.
 pub fn run(args: &LsArgs) -> Result<(), CliError> {
@@ -121,10 +144,13 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
         records,
         ..
     } = open_archive(&args.archive, args.model.as_deref(), args.memory)?;
-    // In an archive of whole lines grouped by a field, each record's key is read from the
-    // record itself.
+    // Archives of version 3 keep every group's key in their index. In an older archive of
+    // whole lines grouped by a field, each record's key is read from the record itself.
+    let in_index = reader.archive().version() >= 3;
     let key_path = match &records {
-        Records::Lines { key: Some(path) } => FieldPath::parse(path, "the archive's key").ok(),
+        Records::Lines { key: Some(path) } if !in_index => {
+            FieldPath::parse(path, "the archive's key").ok()
+        }
         _ => None,
     };
     let count = reader.len();
@@ -159,8 +185,20 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
 
     let mut out = BufWriter::with_capacity(BUF_SIZE, io::stdout().lock());
     let write_err = |e: io::Error| CliError::write(STDOUT_LABEL, e, true);
+    if in_index {
+        keys = (0..count)
+            .map(|n| reader.key(n).map(key_value).filter(|v| !v.is_null()))
+            .collect();
+    }
+    // A key column if any record has a key, as wide as the widest key shown.
+    let key_width = keys
+        .iter()
+        .flatten()
+        .map(|k| key_shown(k).chars().count())
+        .max()
+        .map(|w| w.max(3));
     if !args.json {
-        writeln!(out, "{HEADER}").map_err(write_err)?;
+        writeln!(out, "{}", header(key_width)).map_err(write_err)?;
     }
     let (mut roots, mut keyframes, mut deltas) = (0u64, 0u64, 0u64);
     let mut referencing = 0u64;
@@ -192,7 +230,7 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
         if args.json {
             writeln!(out, "{}", entry.json()).map_err(write_err)?;
         } else {
-            writeln!(out, "{}", entry.line()).map_err(write_err)?;
+            writeln!(out, "{}", entry.line(key_width)).map_err(write_err)?;
         }
     }
 

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 
-use super::{RecordInfo, END_MAGIC, FOOTER_LEN, MAX_KEYFRAME_INTERVAL, MAX_METADATA};
+use super::{RecordInfo, END_MAGIC, FOOTER_LEN, KNOWN_FLAGS, MAX_KEYFRAME_INTERVAL, MAX_METADATA};
 use crate::checksum::{crc32c, Crc32c};
 use crate::codebook::CodebookId;
 use crate::container::{read_exact_at, read_full, FileHeader, FileKind, HEADER_LEN};
@@ -14,13 +14,14 @@ use crate::context::{Dependency, GroupOptions};
 use crate::error::{Error, ErrorKind, Result};
 use crate::varint;
 
-/// The head of an archive: its file header, then the metadata (varint length, bytes, crc32c).
-pub(super) fn write_head(codebook: CodebookId, metadata: &[u8]) -> Vec<u8> {
+/// The head of an archive: its file header (with `flags`), then the metadata (varint length,
+/// bytes, crc32c).
+pub(super) fn write_head(codebook: CodebookId, metadata: &[u8], flags: u16) -> Vec<u8> {
     let header = FileHeader {
         kind: FileKind::Archive,
         codebook,
     };
-    let mut head = header.to_bytes().to_vec();
+    let mut head = header.to_bytes_with_flags(flags).to_vec();
     varint::write(&mut head, metadata.len() as u64);
     head.extend_from_slice(metadata);
     head.extend_from_slice(&crc32c(metadata).to_le_bytes());
@@ -96,8 +97,13 @@ impl IndexWriter {
     }
 
     /// The index and the footer of an archive written with `context`, whose index starts at
-    /// `index_off`.
-    pub(super) fn write(&mut self, context: &GroupOptions, index_off: u64) -> Vec<u8> {
+    /// `index_off`; `keys[c - 1]` is the key of context `c` (the key table, FORMAT.md §5.1).
+    pub(super) fn write(
+        &mut self,
+        context: &GroupOptions,
+        index_off: u64,
+        keys: &[Option<&[u8]>],
+    ) -> Vec<u8> {
         if self.count % self.block_records != 0 {
             self.end_block();
         }
@@ -113,6 +119,16 @@ impl IndexWriter {
         for (p, d) in &self.block_crcs {
             idx.extend_from_slice(&p.to_le_bytes());
             idx.extend_from_slice(&d.to_le_bytes());
+        }
+        varint::write(&mut idx, keys.len() as u64);
+        for key in keys {
+            match key {
+                None => varint::write(&mut idx, 0),
+                Some(k) => {
+                    varint::write(&mut idx, k.len() as u64 + 1);
+                    idx.extend_from_slice(k);
+                }
+            }
         }
         idx.extend_from_slice(&crc32c(&idx).to_le_bytes());
         idx.extend_from_slice(&index_off.to_le_bytes());
@@ -135,6 +151,13 @@ pub(super) struct Index {
     /// The bank roots each record references (only records that reference any).
     pub(super) refs: HashMap<u64, Vec<u64>>,
     pub(super) block_crcs: Vec<(u32, u32)>,
+    /// The container version (2 or 3) and the header flags (version 3).
+    pub(super) version: u8,
+    pub(super) flags: u16,
+    /// The key table (version 3): all keys back to back, and where context `c`'s key ends
+    /// (`key_spans[c - 1]`, `None` when the context has no key).
+    pub(super) key_bytes: Vec<u8>,
+    pub(super) key_spans: Vec<Option<(usize, usize)>>,
 }
 
 impl Index {
@@ -149,6 +172,14 @@ impl Index {
             return Err(Error::corrupt(
                 "this is a stream, not a record archive (use `sigma decompress`)",
                 5,
+            ));
+        }
+        let version = h[4];
+        let flags = u16::from_le_bytes([h[6], h[7]]);
+        if flags & !KNOWN_FLAGS != 0 {
+            return Err(Error::corrupt(
+                format!("unknown archive header flags {flags:#06x}"),
+                6,
             ));
         }
         let mut off = HEADER_LEN as u64;
@@ -217,7 +248,9 @@ impl Index {
                 index_off + body_len as u64,
             ));
         }
-        let index = Index::parse(&idx[..body_len], index_off, records_start, metadata)?;
+        let mut index = Index::parse(&idx[..body_len], index_off, records_start, version)?;
+        index.metadata = metadata;
+        index.flags = flags;
         Ok((header, index))
     }
 
@@ -225,7 +258,7 @@ impl Index {
     /// archive whose records start at `records_start`: every record's level must be one its
     /// context allows, every reference must name an earlier bank root, and the payloads must
     /// fill the file up to the index exactly.
-    fn parse(idx: &[u8], index_off: u64, records_start: u64, metadata: Vec<u8>) -> Result<Index> {
+    fn parse(idx: &[u8], index_off: u64, records_start: u64, version: u8) -> Result<Index> {
         let mut pos = 0;
         let field = |pos: &mut usize| varint::read(idx, pos, index_off);
         let count = field(&mut pos)?;
@@ -325,13 +358,23 @@ impl Index {
             ));
         }
         let blocks = count.div_ceil(block_records) as usize;
-        if idx.len() - pos != blocks * 8 {
+        let crcs_end = if version >= 3 {
+            (pos + blocks * 8).min(idx.len())
+        } else {
+            idx.len()
+        };
+        if crcs_end - pos != blocks * 8 {
             return Err(Error::corrupt(
                 "block checksum table has the wrong size",
                 index_off + pos as u64,
             ));
         }
-        let block_crcs = idx[pos..]
+        let (key_bytes, key_spans) = if version >= 3 {
+            parse_keys(&idx[crcs_end..], index_off + crcs_end as u64)?
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let block_crcs = idx[pos..crcs_end]
             .chunks_exact(8)
             .map(|c| {
                 (
@@ -341,15 +384,67 @@ impl Index {
             })
             .collect();
         Ok(Index {
-            metadata,
+            metadata: Vec::new(),
             block_records,
             context,
             records,
             chain_lens,
             refs,
             block_crcs,
+            version,
+            flags: 0,
+            key_bytes,
+            key_spans,
         })
     }
+
+    /// The key of context `cid` (none for context 0, a context without one, or an archive of
+    /// version 2).
+    pub(super) fn key(&self, cid: u32) -> Option<&[u8]> {
+        let span = (*self.key_spans.get((cid as usize).checked_sub(1)?)?)?;
+        Some(&self.key_bytes[span.0..span.1])
+    }
+}
+
+/// Type of a parsed key table: the keys' bytes and each context's span in them.
+type KeyTable = (Vec<u8>, Vec<Option<(usize, usize)>>);
+
+/// Parses the key table `t` (found at `at`), which must end exactly at the index CRC: a varint
+/// count `K`, then for contexts 1..=K a varint `L` (0: no key) and `L - 1` bytes.
+fn parse_keys(t: &[u8], at: u64) -> Result<KeyTable> {
+    let mut pos = 0;
+    let k = varint::read(t, &mut pos, at)?;
+    // Every entry takes at least one byte.
+    if k > (t.len() - pos) as u64 || k > u64::from(u32::MAX) {
+        return Err(Error::corrupt("the key table's count is impossible", at));
+    }
+    let mut spans = Vec::new();
+    reserve(&mut spans, k, "the key table")?;
+    let mut bytes = Vec::new();
+    reserve(&mut bytes, (t.len() - pos) as u64, "the key table")?;
+    for c in 1..=k {
+        let entry_at = at + pos as u64;
+        let l = varint::read(t, &mut pos, at)?;
+        if l == 0 {
+            spans.push(None);
+            continue;
+        }
+        let len = l - 1;
+        if len > (t.len() - pos) as u64 {
+            return Err(Error::corrupt(
+                format!("the key of context {c} runs past the index"),
+                entry_at,
+            ));
+        }
+        let start = bytes.len();
+        bytes.extend_from_slice(&t[pos..pos + len as usize]);
+        pos += len as usize;
+        spans.push(Some((start, bytes.len())));
+    }
+    if pos != t.len() {
+        return Err(Error::corrupt("bytes after the key table", at + pos as u64));
+    }
+    Ok((bytes, spans))
 }
 
 /// Reserves room for `n` more items in `v`, sized from file data: a failed allocation is an
@@ -374,6 +469,93 @@ mod tests {
     use crate::archive::testing::*;
     use crate::archive::ArchiveReader;
     use std::io::Cursor;
+
+    /// A version-3 archive without its key table, flags cleared and version 2: the layout
+    /// version 2 wrote (FORMAT.md §5).
+    fn as_version_2(v3: &[u8], key_table_len: usize) -> Vec<u8> {
+        use crate::checksum::crc32c;
+        let mut b = v3.to_vec();
+        let n = b.len();
+        let index_off = u64::from_le_bytes(b[n - 12..n - 4].try_into().unwrap()) as usize;
+        let crc_at = n - 16;
+        b.drain(crc_at - key_table_len..crc_at);
+        let crc_at = crc_at - key_table_len;
+        let crc = crc32c(&b[index_off..crc_at]);
+        b[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+        b[4] = 2;
+        b[6] = 0;
+        let crc = crc32c(&b[..16]);
+        b[16..20].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Keys are kept in the index (version 3) and read back without decoding a record; an
+    /// archive of version 2, which has no key table, still reads (no keys); the JSON-lines
+    /// flag gives back every line exactly.
+    #[test]
+    fn keys_in_the_index_and_version_2_archives() {
+        use crate::archive::{ArchiveOptions, ArchiveWriter};
+        use crate::codebook::Codebook;
+        let lines: [(Option<&[u8]>, &[u8]); 5] = [
+            (
+                Some(b"\"a\""),
+                b"{\"c\": \"a\", \"t\": \"{\\\"x\\\": \\\"1\\\\n\\\"}\"}\n",
+            ),
+            (Some(b"5"), b"{\"c\": 5}\r\n"),
+            (None, b"\x00odd\xff"),
+            (Some(b""), b""),
+            (Some(b"\"a\""), b"{\"c\": \"a\"}"),
+        ];
+        for json_lines in [false, true] {
+            let opts = ArchiveOptions::default().json_lines(json_lines);
+            let mut w =
+                ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"m", opts)
+                    .unwrap();
+            for (key, line) in lines {
+                w.add_line(key, line).unwrap();
+            }
+            let v3 = w.finish().unwrap();
+            let mut r = ArchiveReader::open(Cursor::new(&v3)).unwrap();
+            assert_eq!(r.archive().version(), 3);
+            assert_eq!(r.archive().json_lines(), json_lines);
+            for (n, (key, line)) in lines.iter().enumerate() {
+                assert_eq!(r.key(n as u64), *key, "record {n}");
+                assert_eq!(r.get(n as u64).unwrap(), *line, "record {n}");
+            }
+            let mut walked = Vec::new();
+            assert_eq!(r.walk(|_, rec| walked.push(rec.unwrap().to_vec())), 0);
+            assert_eq!(walked, lines.map(|(_, l)| l.to_vec()));
+            assert_eq!(r.archive().group_key(0), None);
+            assert_eq!(r.archive().group_key(4), None);
+            if !json_lines {
+                // Three keys: "a", 5, the empty key (a count and one length byte each).
+                let table = 1 + (1 + 3) + (1 + 1) + 1;
+                let v2 = as_version_2(&v3, table);
+                let mut r = ArchiveReader::open(Cursor::new(&v2)).unwrap();
+                assert_eq!(r.archive().version(), 2);
+                for (n, (_, line)) in lines.iter().enumerate() {
+                    assert_eq!(r.key(n as u64), None);
+                    assert_eq!(r.get(n as u64).unwrap(), *line, "record {n}");
+                }
+                assert_eq!(r.info(4).unwrap().group, 1, "groups stay in the index");
+            }
+        }
+        // Unknown flags, and a key table with bytes after it, are refused.
+        let mut w = ArchiveWriter::new(Vec::new(), Codebook::default_codebook(), b"").unwrap();
+        w.add_in_group(Some(b"k"), b"record").unwrap();
+        let good = w.finish().unwrap();
+        let mut b = good.clone();
+        b[6] = 2;
+        let crc = crate::checksum::crc32c(&b[..16]);
+        b[16..20].copy_from_slice(&crc.to_le_bytes());
+        let e = ArchiveReader::open(Cursor::new(&b))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("unknown archive header flags"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn every_truncation_and_header_flip_is_an_error() {

@@ -33,7 +33,7 @@ mod writer;
 
 pub use crate::bank::MAX_REFS as MAX_REFERENCES;
 pub use reader::{Archive, ArchiveReader};
-pub use records::Records;
+pub use records::{KeyedRecords, Records};
 pub use writer::ArchiveWriter;
 
 /// The last four bytes of an archive.
@@ -70,6 +70,8 @@ pub struct ArchiveOptions {
     pub(crate) threads: usize,
     /// Memory configuration of every worker's encoder.
     pub(crate) encoder: CoderConfig,
+    /// Records are whole JSON lines, coded in the JSON-lines form ([`crate::jsonform`]).
+    pub(crate) json_lines: bool,
 }
 
 crate::settings! {
@@ -94,6 +96,11 @@ crate::settings! {
         threads, get_threads: threads: usize;
         /// Memory configuration of every worker's encoder; the bytes never depend on it.
         coder, get_coder: encoder: CoderConfig;
+        /// Records are whole lines of JSON (any bytes are accepted): each is coded in the
+        /// JSON-lines form of [`crate::jsonform`] (long string values unescaped, so the text
+        /// model sees raw text), and readers give back the record exactly. The archive's header
+        /// says so (flag bit 0, FORMAT.md §5.5). Off by default.
+        json_lines, get_json_lines: json_lines: bool;
     }
 }
 
@@ -107,6 +114,7 @@ impl Default for ArchiveOptions {
             batch_bytes: 1 << 20,
             threads: 1,
             encoder: CoderConfig::default(),
+            json_lines: false,
         }
     }
 }
@@ -117,6 +125,11 @@ impl ArchiveOptions {
         crate::workers::count(self.threads)
     }
 }
+
+/// Header flag bit 0 of a version-3 archive: records are coded in the JSON-lines form.
+pub const FLAG_JSON_LINES: u16 = 1;
+/// The header flags a reader of this build knows.
+pub(crate) const KNOWN_FLAGS: u16 = FLAG_JSON_LINES;
 
 /// The default context: records added without a key.
 const DEFAULT_CONTEXT: u32 = 0;

@@ -162,6 +162,41 @@ impl Archive {
             .map_or(0, |&l| l as usize)
     }
 
+    /// The container version the archive was written with (2 or 3).
+    pub fn version(&self) -> u8 {
+        self.index.version
+    }
+
+    /// Whether the records are coded in the JSON-lines form ([`crate::jsonform`],
+    /// [`ArchiveOptions::json_lines`](super::ArchiveOptions::json_lines)); readers give back
+    /// the records themselves either way.
+    pub fn json_lines(&self) -> bool {
+        self.index.flags & super::FLAG_JSON_LINES != 0
+    }
+
+    /// The key of `group`, as given to [`ArchiveWriter::add_in_group`](super::ArchiveWriter::add_in_group):
+    /// `None` for the default group (0), a group without a key, or an archive of version 2,
+    /// whose index keeps no keys.
+    pub fn group_key(&self, group: u32) -> Option<&[u8]> {
+        self.index.key(group)
+    }
+
+    /// The key of record `n`'s group (see [`group_key`](Self::group_key)), read from the
+    /// index without decoding the record.
+    pub fn key(&self, n: u64) -> Option<&[u8]> {
+        self.group_key(self.info(n)?.group)
+    }
+
+    /// Appends record `n` to `out` from `form`, the bytes its payload decoded to: the record
+    /// itself, or its JSON-lines form (whose inverse is taken).
+    pub(super) fn unform(&self, n: u64, form: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        if !self.json_lines() {
+            out.extend_from_slice(form);
+            return Ok(());
+        }
+        crate::jsonform::decode(form, out).map_err(|e| e.within(format!("record {n}")))
+    }
+
     /// The records `n` depends on (its context's root and keyframes since it, and its records
     /// since its keyframe), oldest first, and `n` itself last.
     pub fn chain(&self, n: u64) -> Vec<u64> {
@@ -299,6 +334,11 @@ impl<R: Read + Seek> ArchiveReader<R> {
         self.archive.references(n)
     }
 
+    /// The key of record `n`'s group, from the index ([`Archive::key`]).
+    pub fn key(&self, n: u64) -> Option<&[u8]> {
+        self.archive.key(n)
+    }
+
     /// The coded size of record `n`.
     pub fn payload_len(&self, n: u64) -> Option<u64> {
         self.info(n).map(|r| r.payload_len)
@@ -413,8 +453,8 @@ impl<R: Read + Seek> ArchiveReader<R> {
         for r in chain {
             last = Some(self.take(&mut state, r));
         }
-        out.extend_from_slice(&last.expect("a chain holds its record")?);
-        Ok(())
+        let form = last.expect("a chain holds its record")?;
+        self.archive.unform(n, &form, out)
     }
 
     fn no_codebook(&self) -> Error {

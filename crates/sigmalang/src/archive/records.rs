@@ -1,9 +1,9 @@
-//! [`Records`]: an archive's records as an iterator.
+//! [`Records`]: an archive's records as an iterator; [`KeyedRecords`]: with their keys.
 
 use std::io::{Read, Seek};
 use std::iter::FusedIterator;
 
-use super::ArchiveReader;
+use super::{Archive, ArchiveReader};
 use crate::error::Result;
 
 impl<R: Read + Seek> ArchiveReader<R> {
@@ -37,6 +37,59 @@ impl<R: Read + Seek> ArchiveReader<R> {
         }
     }
 }
+
+impl<R: Read + Seek> ArchiveReader<R> {
+    /// The records in order, as [`records`](Self::records), each with the key of its group
+    /// from the archive's index ([`Archive::key`]; `None` for the default group and in an
+    /// archive of version 2).
+    ///
+    /// ```
+    /// use sigmalang::{ArchiveOptions, ArchiveReader, ArchiveWriter, Codebook};
+    ///
+    /// let opts = ArchiveOptions::default().json_lines(true);
+    /// let mut w = ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts)?;
+    /// w.add_line(Some(b"\"c1\""), b"{\"c\": \"c1\", \"body\": \"{\\\"q\\\": \\\"hi\\\"}\"}\n")?;
+    /// w.add_line(None, b"not json\n")?;
+    /// let archive = w.finish()?;
+    ///
+    /// let mut r = ArchiveReader::open(std::io::Cursor::new(archive))?;
+    /// let all: Vec<(Option<Vec<u8>>, Vec<u8>)> = r.keyed_records().collect::<Result<_, _>>()?;
+    /// assert_eq!(all[0].0.as_deref(), Some(&b"\"c1\""[..]));
+    /// assert_eq!(all[1], (None, b"not json\n".to_vec()));
+    /// # Ok::<(), sigmalang::Error>(())
+    /// ```
+    pub fn keyed_records(&mut self) -> KeyedRecords<'_, R> {
+        KeyedRecords {
+            archive: self.archive().clone(),
+            records: self.records(),
+        }
+    }
+}
+
+/// The records of an archive, in order, with their groups' keys: made by
+/// [`ArchiveReader::keyed_records`].
+pub struct KeyedRecords<'a, R: Read + Seek> {
+    archive: Archive,
+    records: Records<'a, R>,
+}
+
+impl<R: Read + Seek> Iterator for KeyedRecords<'_, R> {
+    type Item = Result<(Option<Vec<u8>>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let n = self.records.next;
+        let record = self.records.next()?;
+        Some(record.map(|r| (self.archive.key(n).map(<[u8]>::to_vec), r)))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.records.size_hint()
+    }
+}
+
+impl<R: Read + Seek> ExactSizeIterator for KeyedRecords<'_, R> {}
+
+impl<R: Read + Seek> FusedIterator for KeyedRecords<'_, R> {}
 
 /// The records of an archive, in order: made by [`ArchiveReader::records`].
 pub struct Records<'a, R: Read + Seek> {

@@ -87,9 +87,17 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     held -= old.held();
                 }
             }
+            let result = result.and_then(|form| {
+                block_content.update(&form);
+                if !self.archive.json_lines() {
+                    return Ok(form);
+                }
+                let mut line = Vec::with_capacity(form.len() + form.len() / 8);
+                self.archive.unform(n, &form, &mut line)?;
+                Ok(std::sync::Arc::new(line))
+            });
             match result {
                 Ok(bytes) => {
-                    block_content.update(&bytes);
                     block_members.push(n);
                     if each(n, Ok(&bytes)).is_break() {
                         return;

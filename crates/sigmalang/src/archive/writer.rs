@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use super::batch::{Batches, Pending};
 use super::index::{write_head, IndexWriter};
-use super::{ArchiveOptions, DEFAULT_CONTEXT, MAX_KEYFRAME_INTERVAL, MAX_METADATA};
+use super::{
+    ArchiveOptions, DEFAULT_CONTEXT, FLAG_JSON_LINES, MAX_KEYFRAME_INTERVAL, MAX_METADATA,
+};
 use crate::bank::Bank;
 use crate::codebook::Codebook;
 use crate::context::{ContextStack, Dependency, FramePool, FramePoolStats};
@@ -38,6 +40,10 @@ pub struct ArchiveWriter<W: Write> {
     pub(super) record_pool: GlyphBufferPool,
     pub(super) offset: u64,
     pub(super) bytes_in: u64,
+    /// With `json_lines`: the form of the record being added, and the bytes of the records
+    /// added (their forms' lengths are what `bytes_in` counts).
+    form: Vec<u8>,
+    lines_in: u64,
 }
 
 impl<W: Write> ArchiveWriter<W> {
@@ -74,7 +80,8 @@ impl<W: Write> ArchiveWriter<W> {
         if metadata.len() > MAX_METADATA {
             return Err(Error::invalid("archive metadata is larger than 1 MiB"));
         }
-        let head = write_head(codebook.id(), metadata);
+        let flags = if opts.json_lines { FLAG_JSON_LINES } else { 0 };
+        let head = write_head(codebook.id(), metadata, flags);
         inner.write_all(&head)?;
         let mut writer = ArchiveWriter {
             inner,
@@ -93,6 +100,8 @@ impl<W: Write> ArchiveWriter<W> {
             record_pool: GlyphBufferPool::new(opts.encoder.pool),
             offset: head.len() as u64,
             bytes_in: 0,
+            form: Vec::new(),
+            lines_in: 0,
         };
         if opts.batch_records > 1 {
             writer.coder = Coder::Batches(Batches::new(&codebook, &opts)?);
@@ -114,10 +123,32 @@ impl<W: Write> ArchiveWriter<W> {
     ///
     /// After an error (a record that cannot be coded, a failed write) the archive is
     /// incomplete: this and every other call of the writer fail from then on.
+    ///
+    /// With [`ArchiveOptions::json_lines`] the record is a whole line (any bytes), coded in
+    /// the JSON-lines form; readers give it back as it is.
     pub fn add_in_group(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
         self.check()?;
-        let added = self.add_unchecked(key, record);
+        let added = if self.opts.json_lines {
+            let mut form = std::mem::take(&mut self.form);
+            form.clear();
+            crate::jsonform::encode(record, &mut form);
+            let added = self.add_unchecked(key, &form);
+            self.form = form;
+            self.lines_in += record.len() as u64;
+            added
+        } else {
+            self.add_unchecked(key, record)
+        };
         self.note(added)
+    }
+
+    /// Encodes and appends one whole line (any bytes, its line ending included or not) in the
+    /// group named `key` (`None`: the default group); returns its index. The same as
+    /// [`add_in_group`](Self::add_in_group), for archives of lines: with
+    /// [`ArchiveOptions::json_lines`] (as `sigma pack` writes) it is coded in the JSON-lines
+    /// form, and the archive's key table keeps `key` for [`Archive::key`](super::Archive::key).
+    pub fn add_line(&mut self, key: Option<&[u8]>, line: &[u8]) -> Result<u64> {
+        self.add_in_group(key, line)
     }
 
     /// Fails if an earlier call failed.
@@ -280,9 +311,14 @@ impl<W: Write> ArchiveWriter<W> {
         self.len() == 0
     }
 
-    /// Record bytes taken so far.
+    /// Record bytes taken so far (with `json_lines`, the bytes of every record added; else
+    /// of the records coded).
     pub fn bytes_in(&self) -> u64 {
-        self.bytes_in
+        if self.opts.json_lines {
+            self.lines_in
+        } else {
+            self.bytes_in
+        }
     }
 
     /// Archive bytes written so far.
@@ -303,7 +339,11 @@ impl<W: Write> ArchiveWriter<W> {
     /// Codes what waits in the batch, writes the index and footer; returns the inner writer.
     pub fn finish(mut self) -> Result<W> {
         self.flush()?;
-        let idx = self.index.write(&self.opts.context, self.offset);
+        let mut keys: Vec<Option<&[u8]>> = vec![None; self.ids.len()];
+        for (k, &id) in &self.ids {
+            keys[id as usize - 1] = Some(k);
+        }
+        let idx = self.index.write(&self.opts.context, self.offset, &keys);
         self.inner.write_all(&idx)?;
         self.inner.flush()?;
         Ok(self.inner)

@@ -11,9 +11,12 @@ pub const MAGIC: [u8; 4] = [0xCE, 0xA3, b'L', b'G'];
 /// stream chunk be coded with the adaptive model (record mode `ADAPTIVE`); version 2 streams,
 /// whose chunks never are, still decode. Version 1 files (never released) are refused.
 pub const FORMAT_VERSION: u8 = 3;
-/// The container format version of archives (written and read): version 2. Archive records
-/// never use the adaptive model, and a version-3 archive is refused.
-pub const ARCHIVE_VERSION: u8 = 2;
+/// The container format version this build writes for archives: version 3 (header flags for
+/// the JSON-lines form, a key table in the index; FORMAT.md §5). Version 2 archives still read.
+/// Archive records never use the adaptive model.
+pub const ARCHIVE_VERSION: u8 = 3;
+/// The oldest container version an archive reader accepts.
+pub const OLDEST_ARCHIVE_VERSION: u8 = 2;
 /// The oldest container version a stream reader accepts.
 pub const OLDEST_STREAM_VERSION: u8 = 2;
 /// The size of the file header.
@@ -41,6 +44,12 @@ pub struct FileHeader {
 impl FileHeader {
     /// The header's 20 bytes.
     pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        self.to_bytes_with_flags(0)
+    }
+
+    /// The header's 20 bytes with `flags` in bytes 6..8 (archives of version 3 only: FORMAT.md
+    /// §2; every other file has none).
+    pub fn to_bytes_with_flags(&self, flags: u16) -> [u8; HEADER_LEN] {
         let mut h = [0u8; HEADER_LEN];
         h[..4].copy_from_slice(&MAGIC);
         h[4] = match self.kind {
@@ -48,7 +57,7 @@ impl FileHeader {
             FileKind::Archive => ARCHIVE_VERSION,
         };
         h[5] = self.kind as u8;
-        // h[6..8]: flags, all reserved and zero.
+        h[6..8].copy_from_slice(&flags.to_le_bytes());
         h[8..16].copy_from_slice(&self.codebook.0.to_le_bytes());
         let crc = crc32c(&h[..16]);
         h[16..20].copy_from_slice(&crc.to_le_bytes());
@@ -101,10 +110,13 @@ impl FileHeader {
             2 => FileKind::Archive,
             k => return Err(Error::corrupt(format!("unknown file kind {k}"), 5)),
         };
-        if kind == FileKind::Archive && h[4] != ARCHIVE_VERSION {
+        if kind == FileKind::Archive && !(OLDEST_ARCHIVE_VERSION..=ARCHIVE_VERSION).contains(&h[4])
+        {
             return Err(unsupported(ARCHIVE_VERSION));
         }
-        if h[6] != 0 || h[7] != 0 {
+        // A version-3 archive's flags are the archive reader's to check (FORMAT.md §5).
+        let archive_flags = kind == FileKind::Archive && h[4] >= 3;
+        if !archive_flags && (h[6] != 0 || h[7] != 0) {
             return Err(Error::corrupt("reserved header flags are set", 6));
         }
         let codebook = CodebookId(u64::from_le_bytes(h[8..16].try_into().expect("8 bytes")));
@@ -139,6 +151,47 @@ mod tests {
                 !magic_prefix,
                 "{h:?}: {e}"
             );
+        }
+    }
+
+    /// Archives of versions 2 and 3 open, others are refused by version; only a version-3
+    /// archive may have flags (the archive reader checks which), a stream never.
+    #[test]
+    fn archive_versions_and_flags() {
+        let with = |kind: FileKind, version: u8, flags: u16| {
+            let mut h = FileHeader {
+                kind,
+                codebook: CodebookId(7),
+            }
+            .to_bytes_with_flags(flags);
+            h[4] = version;
+            let crc = crc32c(&h[..16]);
+            h[16..20].copy_from_slice(&crc.to_le_bytes());
+            FileHeader::parse(&h)
+        };
+        assert_eq!(ARCHIVE_VERSION, 3);
+        for version in [2, 3] {
+            assert!(with(FileKind::Archive, version, 0).is_ok());
+        }
+        for version in [0, 1, 4, 255] {
+            let e = with(FileKind::Archive, version, 0).unwrap_err();
+            assert!(
+                matches!(e.kind(), ErrorKind::UnsupportedVersion { supported: 3, .. }),
+                "{e}"
+            );
+        }
+        assert!(with(FileKind::Archive, 3, 1).is_ok());
+        assert!(
+            with(FileKind::Archive, 3, 0x8000).is_ok(),
+            "left to the archive reader"
+        );
+        for (kind, version) in [
+            (FileKind::Archive, 2),
+            (FileKind::Stream, 3),
+            (FileKind::Stream, 2),
+        ] {
+            let e = with(kind, version, 1).unwrap_err();
+            assert!(e.to_string().contains("reserved header flags"), "{e}");
         }
     }
 }
