@@ -79,6 +79,9 @@ pub struct AnchorArgs {
     #[arg(long, value_name = "MIB", default_value_t = PPMD_MEM >> 20,
           value_parser = clap::value_parser!(u32).range(1..=4095))]
     pub ppmd_mem: u32,
+    /// Also write every measurement to FILE as JSON
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
     /// Measure on N threads, each task on one
     #[arg(long, value_name = "N", default_value_t = 2)]
     pub jobs: usize,
@@ -546,6 +549,52 @@ fn tables(group: Group, columns: &[Column], inputs: &[Input], results: &Results)
     out
 }
 
+/// Every measurement as one JSON object.
+fn to_json(columns: &[Column], inputs: &[Input], results: &Results) -> serde_json::Value {
+    let files: Vec<_> = inputs
+        .iter()
+        .map(|i| {
+            serde_json::json!({
+                "name": i.name,
+                "path": i.path.display().to_string(),
+                "lines": i.texts.len(),
+                "stream_bytes": i.stream.len(),
+                "file_bytes": i.file.len(),
+            })
+        })
+        .collect();
+    let mut cells = Vec::new();
+    for (f, input) in inputs.iter().enumerate() {
+        for (c, column) in columns.iter().enumerate() {
+            let Some(result) = results.get(&(f, c)) else {
+                continue;
+            };
+            let mut cell = serde_json::json!({
+                "file": input.name,
+                "column": column.name,
+                "group": match column.group { Group::Text => "text", Group::File => "file" },
+                "access": match column.access() {
+                    Access::Record => "record",
+                    Access::Page => "page",
+                    Access::Whole => "whole",
+                },
+            });
+            match result {
+                Ok(r) => {
+                    cell["input_bytes"] = r.input.into();
+                    cell["output_bytes"] = r.output.into();
+                    cell["ratio"] = r.ratio().into();
+                    cell["encode_mb_s"] = r.encode_mb_s.into();
+                    cell["decode_mb_s"] = r.decode_mb_s.into();
+                }
+                Err(e) => cell["error"] = e.clone().into(),
+            }
+            cells.push(cell);
+        }
+    }
+    serde_json::json!({ "files": files, "cells": cells })
+}
+
 /// CPU time of this process and its waited-for children (the `sigma` runs).
 fn process_cpu_time() -> Duration {
     let of = |who| {
@@ -665,6 +714,10 @@ pub fn run(args: &AnchorArgs) -> Result<(), String> {
     for group in [Group::Text, Group::File] {
         println!("{}", tables(group, &columns, &inputs, &results));
     }
+    if let Some(path) = &args.json {
+        let text = to_json(&columns, &inputs, &results).to_string();
+        std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     let failures: Vec<&String> = results.values().filter_map(|r| r.as_ref().err()).collect();
     if failures.is_empty() {
         Ok(())
@@ -724,11 +777,20 @@ mod tests {
         let input = Input::load(&path, "conversation").unwrap();
         assert!(input.keyed);
         assert_eq!(input.texts.len(), 200);
-        for column in columns(&[], &[], (6, 16 << 20)) {
-            let cell = measure(&column, &input, Path::new("sigma"), "conversation").unwrap();
+        let cols = columns(&[], &[], (6, 16 << 20));
+        let mut results = Results::new();
+        for column in &cols {
+            let cell = measure(column, &input, Path::new("sigma"), "conversation").unwrap();
             assert!(cell.ratio() > 1.0, "{}: {cell:?}", column.name);
             assert!(cell.encode_mb_s > 0.0 && cell.decode_mb_s > 0.0);
+            results.insert((0, results.len()), Ok(cell));
         }
+        results.insert((0, 99), Err("broken".to_owned()));
+        let json = to_json(&cols, std::slice::from_ref(&input), &results);
+        assert_eq!(json["files"][0]["lines"], 200);
+        let cells = json["cells"].as_array().unwrap();
+        assert_eq!(cells.len(), cols.len());
+        assert!(cells.iter().all(|c| c["ratio"].as_f64().unwrap() > 1.0));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
