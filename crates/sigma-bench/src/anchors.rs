@@ -523,13 +523,13 @@ fn tables(group: Group, columns: &[Column], inputs: &[Input], results: &Results)
         (Access::Whole, "whole-file, no random access"),
     ]
     .iter()
-    .map(|(a, what)| {
+    .filter_map(|(a, what)| {
         let names: Vec<String> = cols
             .iter()
             .filter(|(_, c)| c.access() == *a)
             .map(|(_, c)| format!("`{}`", c.name))
             .collect();
-        format!("{what}: {}", names.join(", "))
+        (!names.is_empty()).then(|| format!("{what}: {}", names.join(", ")))
     })
     .collect();
     out += &format!("\n{}\n\n", access.join("; "));

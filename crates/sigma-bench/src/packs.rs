@@ -107,8 +107,13 @@ fn run(sigma: &Path, args: &[String]) -> Result<(Vec<u8>, Duration), String> {
     stderr.extend(reader.join().unwrap_or_default());
     let (status, cpu) = wait(child.id())?;
     if status != 0 {
+        let how = if libc::WIFEXITED(status) {
+            format!("exit status {}", libc::WEXITSTATUS(status))
+        } else {
+            format!("wait status {status:#x}")
+        };
         return Err(format!(
-            "{} failed (status {status}): {}",
+            "{} failed ({how}): {}",
             shown(),
             String::from_utf8_lossy(&stderr).trim()
         ));
@@ -267,6 +272,9 @@ mod tests {
             &["-c".into(), "echo bad >&2; exit 3".into()],
         )
         .unwrap_err();
-        assert!(err.contains("bad") && err.contains("status"), "{err}");
+        assert!(
+            err.contains("bad") && err.contains("exit status 3"),
+            "{err}"
+        );
     }
 }
