@@ -5,11 +5,15 @@
 //! Run `cargo run --release -p sigma-bench -- --help` for the options; the crate's
 //! README.md explains the columns.
 
+mod anchors;
 mod archive;
 mod codec;
+mod columnar;
 mod corpus;
 mod measure;
+mod packs;
 mod sigma;
+mod whole;
 
 use archive::Access;
 use clap::Parser;
@@ -71,8 +75,11 @@ const REFERENCE_ROW: &str = "zstd-19-dict";
 
 /// Per-record compression benchmark of SigmaLang against zstd, brotli, LZ4 and FSST.
 #[derive(Parser, Debug)]
-#[command(name = "sigma-bench", version)]
+#[command(name = "sigma-bench", version, args_conflicts_with_subcommands = true)]
 struct Args {
+    /// Another measurement instead of the per-record one
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Corpus folder [default: shared/corpus beside the workspace]
     #[arg(long, value_name = "DIR")]
     corpus: Option<PathBuf>,
@@ -94,6 +101,14 @@ struct Args {
     /// Measure the LLM request log (histories-dev.jsonl) with reference-based anchors
     #[arg(long)]
     histories: bool,
+}
+
+/// The other measurements.
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Every anchor (xz -9e, zstd -19 --long, brotli-11, PPMd, Parquet) beside SigmaLang
+    /// (`sigma compress`, `sigma pack`) on the same bytes of each file, in one run
+    Anchors(anchors::AnchorArgs),
 }
 
 /// Trained state shared by the codecs that need it, built on first use.
@@ -685,7 +700,11 @@ fn run(args: &Args) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
+    let result = match &args.command {
+        Some(Command::Anchors(a)) => anchors::run(a),
+        None => run(&args),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("sigma-bench: error: {message}");
