@@ -33,6 +33,7 @@ pub mod error;
 pub mod glyph;
 pub mod parser;
 pub mod pool;
+pub mod primer;
 pub mod primitive;
 pub mod stream;
 
@@ -101,6 +102,7 @@ pub use glyph::{Glyph, GlyphType};
 pub use model::{CompressionLevel, TrainOptions};
 pub use parser::{parse, Node, NodeId, SemanticTree};
 pub use pool::{GlyphBufferPool, PoolConfig, PoolStats};
+pub use primer::{Primer, MAX_PRIMER_LEN};
 pub use primitive::{Family, Primitive, Tier};
 pub use record::{CoderConfig, Decoder, Encoder, EncoderStats, MAX_RECORD_LEN};
 pub use stream::{
