@@ -22,7 +22,6 @@ pub const MAX_PRIMER_LEN: u64 = 16 << 20;
 
 /// A primer and the model state after it: the adaptive model's (as if the primer had been coded
 /// as one `ADAPTIVE` record) and the match model's table holding the primer's positions.
-#[derive(Debug)]
 pub struct Primer {
     bytes: Vec<u8>,
     adaptive: AdaptiveModel,
@@ -108,7 +107,10 @@ impl Primer {
             Mode::Adaptive => {
                 if body.len() >= n {
                     return Err(Error::corrupt(
-                        format!("a coded primer of {n} bytes cannot have a {}-byte body", body.len()),
+                        format!(
+                            "a coded primer of {n} bytes cannot have a {}-byte body",
+                            body.len()
+                        ),
                         header.body_offset as u64,
                     ));
                 }
@@ -169,18 +171,17 @@ impl Primer {
         let len = len.min(MAX_PRIMER_LEN);
         len + (64u64 << table_bits(len as usize)) + 2048 + (4u64 << PRIMED_TABLE_BITS)
     }
+}
 
-    pub(crate) fn adaptive(&self) -> &AdaptiveModel {
-        &self.adaptive
-    }
-
-    pub(crate) fn matcher(&self) -> &MatchModel {
-        &self.matcher
+impl std::fmt::Debug for Primer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Primer")
+            .field("len", &self.bytes.len())
+            .finish_non_exhaustive()
     }
 }
 
 /// One encoder's or decoder's working copy of a primer's state, restored after every record.
-#[derive(Debug)]
 pub(crate) struct Primed {
     pub(crate) primer: Arc<Primer>,
     pub(crate) adaptive: AdaptiveModel,
@@ -189,6 +190,15 @@ pub(crate) struct Primed {
     pub(crate) hist: Vec<u8>,
     /// The mode an encoder codes records in (`MODELED` or `ADAPTIVE`).
     pub(crate) mode: Mode,
+}
+
+impl std::fmt::Debug for Primed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Primed")
+            .field("primer", &self.primer)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Primed {
@@ -342,7 +352,11 @@ mod tests {
         assert!(adaptive * 10 < plain * 8, "{adaptive} vs {plain}");
         assert!(modeled < plain, "{modeled} vs {plain}");
         // Short primers and records, stored primers (random bytes), empty records.
-        roundtrip(b"x", &[b"".to_vec(), b"xxxxxxxxxxxxxxxxxxxxx".to_vec()], true);
+        roundtrip(
+            b"x",
+            &[b"".to_vec(), b"xxxxxxxxxxxxxxxxxxxxx".to_vec()],
+            true,
+        );
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         let noise: Vec<u8> = (0..3000)
             .map(|_| {
@@ -354,7 +368,11 @@ mod tests {
             .collect();
         let (_, payload) = Primer::encode(&Codebook::default_codebook(), noise.clone()).unwrap();
         assert_eq!(read_header(&payload).unwrap().mode, Mode::Stored);
-        roundtrip(&noise, &[noise[100..900].to_vec(), sample_text(3, 500)], true);
+        roundtrip(
+            &noise,
+            &[noise[100..900].to_vec(), sample_text(3, 500)],
+            true,
+        );
     }
 
     #[test]

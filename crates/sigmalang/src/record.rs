@@ -286,11 +286,29 @@ impl Encoder {
         let sample = &input[..input.len().min(SAMPLE)];
         let mut body = self.pool.acquire();
         let model = self.codebook.model();
-        code_record(model, &mut self.matcher, None, &mut body, sample, 0, None, None);
+        code_record(
+            model,
+            &mut self.matcher,
+            None,
+            &mut body,
+            sample,
+            0,
+            None,
+            None,
+        );
         let modeled = body.len();
         body.clear();
         let am = Some(&mut self.adaptive);
-        code_record(model, &mut self.matcher, am, &mut body, sample, 0, None, None);
+        code_record(
+            model,
+            &mut self.matcher,
+            am,
+            &mut body,
+            sample,
+            0,
+            None,
+            None,
+        );
         let adaptive = body.len();
         self.pool.release(body);
         if adaptive < modeled {

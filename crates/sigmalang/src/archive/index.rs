@@ -12,6 +12,7 @@ use crate::codebook::CodebookId;
 use crate::container::{read_exact_at, read_full, FileHeader, FileKind, HEADER_LEN};
 use crate::context::{Dependency, GroupOptions};
 use crate::error::{Error, ErrorKind, Result};
+use crate::primer::MAX_PRIMER_LEN;
 use crate::varint;
 
 /// The head of an archive: its file header, then the metadata (varint length, bytes, crc32c).
@@ -25,6 +26,35 @@ pub(super) fn write_head(codebook: CodebookId, metadata: &[u8]) -> Vec<u8> {
     head.extend_from_slice(metadata);
     head.extend_from_slice(&crc32c(metadata).to_le_bytes());
     head
+}
+
+/// The primer section of a version-3 archive, after the metadata (FORMAT.md §5.5): `varint 0`
+/// without a primer, else the primer's length, its payload's length, the payload, and the
+/// crc32c of the payload and of the primer's bytes.
+pub(super) fn write_primer_section(head: &mut Vec<u8>, primer: Option<(&[u8], &[u8])>) {
+    let Some((bytes, payload)) = primer else {
+        varint::write(head, 0);
+        return;
+    };
+    varint::write(head, bytes.len() as u64);
+    varint::write(head, payload.len() as u64);
+    head.extend_from_slice(payload);
+    head.extend_from_slice(&crc32c(payload).to_le_bytes());
+    head.extend_from_slice(&crc32c(bytes).to_le_bytes());
+}
+
+/// Where an archive's primer is and what it holds, as its primer section says (checked at
+/// open: within the file, within the limits; decoded when first needed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct PrimerSection {
+    /// The primer's length in bytes (1 to `MAX_PRIMER_LEN`).
+    pub(super) len: u64,
+    /// The offset and length of its payload.
+    pub(super) offset: u64,
+    pub(super) payload_len: u64,
+    /// The crc32c of the payload and of the primer's bytes.
+    pub(super) payload_crc: u32,
+    pub(super) crc: u32,
 }
 
 /// The index as the writer builds it, record by record: the entries as the index encodes them
@@ -135,6 +165,8 @@ pub(super) struct Index {
     /// The bank roots each record references (only records that reference any).
     pub(super) refs: HashMap<u64, Vec<u64>>,
     pub(super) block_crcs: Vec<(u32, u32)>,
+    /// The archive's primer (version-3 archives that have one).
+    pub(super) primer: Option<PrimerSection>,
 }
 
 impl Index {
@@ -173,7 +205,14 @@ impl Index {
                 off,
             ));
         }
-        let records_start = off + meta_len + 4;
+        let mut records_start = off + meta_len + 4;
+        let primer = if h[4] >= 3 {
+            let (primer, end) = read_primer_section(inner, records_start, file_len)?;
+            records_start = end;
+            primer
+        } else {
+            None
+        };
         if file_len < records_start + FOOTER_LEN as u64 {
             return Err(Error::truncated("the archive footer", file_len));
         }
@@ -217,7 +256,8 @@ impl Index {
                 index_off + body_len as u64,
             ));
         }
-        let index = Index::parse(&idx[..body_len], index_off, records_start, metadata)?;
+        let mut index = Index::parse(&idx[..body_len], index_off, records_start, metadata)?;
+        index.primer = primer;
         Ok((header, index))
     }
 
@@ -348,8 +388,62 @@ impl Index {
             chain_lens,
             refs,
             block_crcs,
+            primer: None,
         })
     }
+}
+
+/// Reads the primer section that starts at `off` in a version-3 archive of `file_len` bytes:
+/// its lengths are checked (the primer at most `MAX_PRIMER_LEN`, the payload at most the
+/// primer's length and its header, all of it inside the file before the footer) before anything
+/// is allocated; the payload itself is read when the primer is first needed. Returns the
+/// section and where the records start.
+fn read_primer_section<R: Read + Seek>(
+    inner: &mut R,
+    off: u64,
+    file_len: u64,
+) -> Result<(Option<PrimerSection>, u64)> {
+    inner.seek(SeekFrom::Start(off))?;
+    let mut pos = off;
+    let len = varint::read_from(inner, &mut pos)?;
+    if len == 0 {
+        return Ok((None, pos));
+    }
+    if len > MAX_PRIMER_LEN {
+        return Err(Error::corrupt(
+            format!("primer length {len} exceeds the {MAX_PRIMER_LEN}-byte limit"),
+            off,
+        ));
+    }
+    let at = pos;
+    let payload_len = varint::read_from(inner, &mut pos)?;
+    let end = pos.checked_add(payload_len).and_then(|e| e.checked_add(8));
+    if payload_len < 2
+        || payload_len > len + varint::MAX_LEN as u64
+        || end.is_none_or(|e| e > file_len.saturating_sub(FOOTER_LEN as u64))
+    {
+        return Err(Error::corrupt(
+            format!("primer payload length {payload_len} is impossible"),
+            at,
+        ));
+    }
+    let offset = pos;
+    let mut crcs = [0u8; 8];
+    inner.seek(SeekFrom::Start(offset + payload_len))?;
+    read_exact_at(
+        inner,
+        &mut crcs,
+        offset + payload_len,
+        "the primer checksums",
+    )?;
+    let section = PrimerSection {
+        len,
+        offset,
+        payload_len,
+        payload_crc: u32::from_le_bytes(crcs[..4].try_into().expect("4")),
+        crc: u32::from_le_bytes(crcs[4..].try_into().expect("4")),
+    };
+    Ok((Some(section), offset + payload_len + 8))
 }
 
 /// Reserves room for `n` more items in `v`, sized from file data: a failed allocation is an

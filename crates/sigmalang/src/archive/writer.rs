@@ -6,13 +6,14 @@ use std::io::Write;
 use std::sync::Arc;
 
 use super::batch::{Batches, Pending};
-use super::index::{write_head, IndexWriter};
+use super::index::{write_head, write_primer_section, IndexWriter};
 use super::{ArchiveOptions, DEFAULT_CONTEXT, MAX_KEYFRAME_INTERVAL, MAX_METADATA};
 use crate::bank::Bank;
 use crate::codebook::Codebook;
 use crate::context::{ContextStack, Dependency, FramePool, FramePoolStats};
 use crate::error::{Error, Result};
 use crate::pool::GlyphBufferPool;
+use crate::primer::{adaptive_pays, Primer, MAX_PRIMER_LEN};
 use crate::record::{Encoder, EncoderStats};
 
 /// Writes an archive record by record.
@@ -38,6 +39,19 @@ pub struct ArchiveWriter<W: Write> {
     pub(super) record_pool: GlyphBufferPool,
     pub(super) offset: u64,
     pub(super) bytes_in: u64,
+    /// Self-training: the records held back until they fill the primer, and the archive's head
+    /// (written once the primer is known).
+    pub(super) primer_wait: Option<PrimerWait>,
+}
+
+/// The records an [`ArchiveWriter`] holds back until they fill its primer.
+pub(super) struct PrimerWait {
+    head: Vec<u8>,
+    records: Vec<(Option<Vec<u8>>, Vec<u8>)>,
+    /// Bytes of the primer they make (each record and a newline).
+    bytes: usize,
+    /// The primer's length ([`ArchiveOptions::primer`], at most `MAX_PRIMER_LEN`).
+    target: usize,
 }
 
 impl<W: Write> ArchiveWriter<W> {
@@ -74,8 +88,17 @@ impl<W: Write> ArchiveWriter<W> {
         if metadata.len() > MAX_METADATA {
             return Err(Error::invalid("archive metadata is larger than 1 MiB"));
         }
-        let head = write_head(codebook.id(), metadata);
-        inner.write_all(&head)?;
+        let mut head = write_head(codebook.id(), metadata);
+        let primer_wait = (opts.primer > 0).then(|| PrimerWait {
+            head: std::mem::take(&mut head),
+            records: Vec::new(),
+            bytes: 0,
+            target: opts.primer.min(MAX_PRIMER_LEN as usize),
+        });
+        if primer_wait.is_none() {
+            write_primer_section(&mut head, None);
+            inner.write_all(&head)?;
+        }
         let mut writer = ArchiveWriter {
             inner,
             encoder: Encoder::with_config(Arc::clone(&codebook), opts.encoder),
@@ -93,11 +116,66 @@ impl<W: Write> ArchiveWriter<W> {
             record_pool: GlyphBufferPool::new(opts.encoder.pool),
             offset: head.len() as u64,
             bytes_in: 0,
+            primer_wait,
         };
-        if opts.batch_records > 1 {
-            writer.coder = Coder::Batches(Batches::new(&codebook, &opts)?);
+        if opts.batch_records > 1 && writer.primer_wait.is_none() {
+            writer.coder = Coder::Batches(Batches::new(&codebook, &opts, None)?);
         }
         Ok(writer)
+    }
+
+    /// Makes the primer of the records held back, writes the archive's head with it, sets the
+    /// encoders up to code after it, and codes the records.
+    fn start_primer(&mut self) -> Result<()> {
+        let Some(wait) = self.primer_wait.take() else {
+            return Ok(());
+        };
+        let PrimerWait {
+            mut head,
+            records,
+            target,
+            ..
+        } = wait;
+        let mut bytes = Vec::with_capacity(target.min(records.iter().map(|r| r.1.len() + 1).sum()));
+        let mut sample: Vec<&[u8]> = Vec::new();
+        for (_, r) in &records {
+            if bytes.len() >= target {
+                break;
+            }
+            bytes.extend_from_slice(r);
+            bytes.push(b'\n');
+            sample.push(r);
+        }
+        bytes.truncate(target);
+        let codebook = Arc::clone(self.encoder.codebook());
+        let primer = if bytes.iter().any(|&b| b != b'\n') {
+            let adaptive = adaptive_pays(&codebook, &sample);
+            let (primer, payload) = Primer::encode(&codebook, bytes)?;
+            write_primer_section(&mut head, Some((primer.bytes(), &payload)));
+            Some((Arc::new(primer), adaptive))
+        } else {
+            write_primer_section(&mut head, None);
+            None
+        };
+        self.inner.write_all(&head)?;
+        self.offset = head.len() as u64;
+        if let Some((p, adaptive)) = &primer {
+            self.encoder.set_primer(Some(Arc::clone(p)), *adaptive);
+        }
+        if self.opts.batch_records > 1 {
+            self.coder = Coder::Batches(Batches::new(&codebook, &self.opts, primer)?);
+        }
+        for (key, record) in records {
+            self.add_unchecked(key.as_deref(), &record)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the writer holds records back for its primer, and how many.
+    fn held_back(&self) -> u64 {
+        self.primer_wait
+            .as_ref()
+            .map_or(0, |w| w.records.len() as u64)
     }
 
     /// Encodes and appends one record in the default group (the records added without a
@@ -116,6 +194,25 @@ impl<W: Write> ArchiveWriter<W> {
     /// incomplete: this and every other call of the writer fail from then on.
     pub fn add_in_group(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
         self.check()?;
+        if let Some(wait) = &mut self.primer_wait {
+            let index = wait.records.len() as u64;
+            if record.len() as u64 > crate::record::MAX_RECORD_LEN {
+                let e = Error::invalid(format!(
+                    "record of {} bytes exceeds the {}-byte limit",
+                    record.len(),
+                    crate::record::MAX_RECORD_LEN
+                ));
+                return self.note(Err(e));
+            }
+            wait.records
+                .push((key.map(<[u8]>::to_vec), record.to_vec()));
+            wait.bytes += record.len() + 1;
+            if wait.bytes >= wait.target {
+                let started = self.start_primer();
+                self.note(started)?;
+            }
+            return Ok(index);
+        }
         let added = self.add_unchecked(key, record);
         self.note(added)
     }
@@ -208,7 +305,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// full, and written at the next batch or at [`finish`](Self::finish)).
     pub fn flush(&mut self) -> Result<()> {
         self.check()?;
-        let flushed = self.flush_unchecked();
+        let flushed = self.start_primer().and_then(|()| self.flush_unchecked());
         self.note(flushed)
     }
 
@@ -272,7 +369,7 @@ impl<W: Write> ArchiveWriter<W> {
             Coder::Now(_) => 0,
             Coder::Batches(batches) => batches.waiting(),
         };
-        self.index.len() + waiting
+        self.index.len() + waiting + self.held_back()
     }
 
     /// Whether no record was added yet.

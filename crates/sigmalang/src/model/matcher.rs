@@ -166,7 +166,12 @@ impl MatchModel {
     /// record's bytes, until [`rollback`](Self::rollback). `last_frame_start` as for `reset`
     /// (the primer is not a candidate: records start like the previous record of their group,
     /// not like the primer).
-    pub fn reset_primed(&mut self, hist: &[u8], primer_len: usize, last_frame_start: Option<usize>) {
+    pub fn reset_primed(
+        &mut self,
+        hist: &[u8],
+        primer_len: usize,
+        last_frame_start: Option<usize>,
+    ) {
         self.reset_state();
         self.journaling = true;
         self.index_frames(hist, primer_len);
