@@ -228,11 +228,29 @@ impl Primed {
 /// primer) for an archive's records to be coded `ADAPTIVE`: 1/16. `ADAPTIVE` records decode at
 /// about a third of the speed, so a small saving does not pay for it.
 const ADAPTIVE_MARGIN: u64 = 16;
+/// The share of the bytes records after the primer must save over records without it for an
+/// archive to keep its primer: 1/8. The primer's own bytes are mostly paid back by the records
+/// it holds (they match it whole), but not entirely, and its model state costs every reader
+/// memory and time; data the codebook already knows well (chat) gains less than this.
+const PRIMER_MARGIN: u64 = 8;
 
-/// Whether records like `sample` (the records a primer is made of, in order) are coded smaller
-/// enough `ADAPTIVE` than `MODELED` after a primer: the first records, up to three quarters
-/// of the bytes, are a trial primer, and the rest are coded after it both ways.
-pub(crate) fn adaptive_pays(codebook: &Arc<Codebook>, sample: &[&[u8]]) -> bool {
+/// How the records of an archive are coded, as [`choose`] finds on a sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Choice {
+    /// Without a primer.
+    Plain,
+    /// After the primer, `MODELED` (its match model sees the primer).
+    Modeled,
+    /// After the primer, `ADAPTIVE`.
+    Adaptive,
+}
+
+/// How records like `sample` (the records a primer is made of, in order) are best coded: the
+/// first records, up to three quarters of the bytes, are a trial primer, and the rest are coded
+/// alone, after it `MODELED` and after it `ADAPTIVE`. The primer is kept if it saves at least
+/// 1/[`PRIMER_MARGIN`] of the bytes, and `ADAPTIVE` is chosen if it saves a further
+/// 1/[`ADAPTIVE_MARGIN`] over `MODELED`.
+pub(crate) fn choose(codebook: &Arc<Codebook>, sample: &[&[u8]]) -> Choice {
     let total: usize = sample.iter().map(|r| r.len() + 1).sum();
     let mut trial = Vec::new();
     let mut split = 0;
@@ -242,26 +260,41 @@ pub(crate) fn adaptive_pays(codebook: &Arc<Codebook>, sample: &[&[u8]]) -> bool 
         split += 1;
     }
     if trial.len() < MIN_MATCH || split == sample.len() {
-        return false;
+        return Choice::Plain;
     }
     let Ok(primer) = Primer::new(codebook, trial) else {
-        return false;
+        return Choice::Plain;
     };
     let primer = Arc::new(primer);
-    let mut sizes = [0u64; 2];
-    for (k, adaptive) in [false, true].into_iter().enumerate() {
+    let mut sizes = [0u64; 3];
+    for (k, setting) in [None, Some(false), Some(true)].into_iter().enumerate() {
         let mut enc = Encoder::new(Arc::clone(codebook));
-        enc.set_primer(Some(Arc::clone(&primer)), adaptive);
+        if let Some(adaptive) = setting {
+            enc.set_primer(Some(Arc::clone(&primer)), adaptive);
+        }
         let mut out = Vec::new();
         for r in &sample[split..] {
             out.clear();
             if enc.encode(r, &mut out).is_err() {
-                return false;
+                return Choice::Plain;
             }
             sizes[k] += out.len() as u64;
         }
     }
-    sizes[1] + sizes[0] / ADAPTIVE_MARGIN < sizes[0]
+    let [plain, modeled, adaptive] = sizes;
+    if std::env::var_os("SIGMA_PRIMER_DEBUG").is_some() {
+        eprintln!("primer choice: plain {plain}, modeled {modeled}, adaptive {adaptive}");
+    }
+    let best = if adaptive + modeled / ADAPTIVE_MARGIN < modeled {
+        (adaptive, Choice::Adaptive)
+    } else {
+        (modeled, Choice::Modeled)
+    };
+    if best.0 + plain / PRIMER_MARGIN < plain {
+        best.1
+    } else {
+        Choice::Plain
+    }
 }
 
 #[cfg(test)]
@@ -402,12 +435,25 @@ mod tests {
     }
 
     #[test]
-    fn adaptive_pays_on_unfamiliar_text_only() {
+    fn the_primer_is_kept_for_unfamiliar_text_only() {
         let cb = Codebook::default_codebook();
         let code: Vec<Vec<u8>> = (0..40).map(|i| sample_text(i, 2000)).collect();
         let refs: Vec<&[u8]> = code.iter().map(|r| &r[..]).collect();
-        assert!(adaptive_pays(&cb, &refs));
-        assert!(!adaptive_pays(&cb, &refs[..1]));
+        assert_eq!(choose(&cb, &refs), Choice::Adaptive);
+        assert_eq!(choose(&cb, &refs[..1]), Choice::Plain);
+        // English prose like the codebook's: the primer does not pay.
+        let prose: Vec<Vec<u8>> = (0..60)
+            .map(|i| {
+                format!(
+                    "Sure! Here is a short explanation of topic {i}. The main idea is that you \
+                     should start with the basics, then practice every day, and ask questions \
+                     when something is unclear. Let me know if you would like more detail."
+                )
+                .into_bytes()
+            })
+            .collect();
+        let refs: Vec<&[u8]> = prose.iter().map(|r| &r[..]).collect();
+        assert_ne!(choose(&cb, &refs), Choice::Adaptive);
     }
 
     proptest! {

@@ -13,7 +13,7 @@ use crate::codebook::Codebook;
 use crate::context::{ContextStack, Dependency, FramePool, FramePoolStats};
 use crate::error::{Error, Result};
 use crate::pool::GlyphBufferPool;
-use crate::primer::{adaptive_pays, Primer, MAX_PRIMER_LEN};
+use crate::primer::{choose, Choice, Primer, MAX_PRIMER_LEN};
 use crate::record::{Encoder, EncoderStats};
 
 /// Writes an archive record by record.
@@ -148,14 +148,18 @@ impl<W: Write> ArchiveWriter<W> {
         }
         bytes.truncate(target);
         let codebook = Arc::clone(self.encoder.codebook());
-        let primer = if bytes.iter().any(|&b| b != b'\n') {
-            let adaptive = adaptive_pays(&codebook, &sample);
-            let (primer, payload) = Primer::encode(&codebook, bytes)?;
-            write_primer_section(&mut head, Some((primer.bytes(), &payload)));
-            Some((Arc::new(primer), adaptive))
+        let choice = if bytes.iter().any(|&b| b != b'\n') {
+            choose(&codebook, &sample)
         } else {
+            Choice::Plain
+        };
+        let primer = if choice == Choice::Plain {
             write_primer_section(&mut head, None);
             None
+        } else {
+            let (primer, payload) = Primer::encode(&codebook, bytes)?;
+            write_primer_section(&mut head, Some((primer.bytes(), &payload)));
+            Some((Arc::new(primer), choice == Choice::Adaptive))
         };
         self.inner.write_all(&head)?;
         self.offset = head.len() as u64;
