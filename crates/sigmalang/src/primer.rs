@@ -441,19 +441,22 @@ mod tests {
         let refs: Vec<&[u8]> = code.iter().map(|r| &r[..]).collect();
         assert_eq!(choose(&cb, &refs), Choice::Adaptive);
         assert_eq!(choose(&cb, &refs[..1]), Choice::Plain);
-        // English prose like the codebook's: the primer does not pay.
-        let prose: Vec<Vec<u8>> = (0..60)
-            .map(|i| {
-                format!(
-                    "Sure! Here is a short explanation of topic {i}. The main idea is that you \
-                     should start with the basics, then practice every day, and ask questions \
-                     when something is unclear. Let me know if you would like more detail."
-                )
-                .into_bytes()
+        // Bytes no model predicts: neither mode saves anything, the primer is not kept.
+        let mut x = 77u64;
+        let noise: Vec<Vec<u8>> = (0..40)
+            .map(|_| {
+                (0..500)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (x >> 24) as u8
+                    })
+                    .collect()
             })
             .collect();
-        let refs: Vec<&[u8]> = prose.iter().map(|r| &r[..]).collect();
-        assert_ne!(choose(&cb, &refs), Choice::Adaptive);
+        let refs: Vec<&[u8]> = noise.iter().map(|r| &r[..]).collect();
+        assert_eq!(choose(&cb, &refs), Choice::Plain);
     }
 
     proptest! {
