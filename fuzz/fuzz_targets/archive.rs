@@ -2,7 +2,7 @@
 //! Archives: arbitrary bytes opened as an archive never panic the reader (open, walk, get), a
 //! walk on two threads reports what the sequential walk reports, and
 //! an archive written from the input's records (with context keys, frames, the Σ-bank and
-//! batches on two threads) reads back exactly.
+//! batches on two threads, and a primer for two inputs in three) reads back exactly.
 
 use std::io::Cursor;
 
@@ -79,7 +79,13 @@ fn round_trip(data: &[u8]) {
         .group(group)
         .bank(4096)
         .batch_records(5)
-        .threads(2);
+        .threads(2)
+        // A primer (FORMAT.md §5.5) of 64 to 2063 bytes for two inputs in three.
+        .primer(if data.len() % 3 == 0 {
+            0
+        } else {
+            64 + data.len() % 2000
+        });
     let mut w =
         ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"fuzz", opts)
             .expect("valid options");

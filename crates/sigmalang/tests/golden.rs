@@ -193,7 +193,11 @@ fn no_orphan_outputs() {
 fn lines_of(name: &str) -> Vec<Vec<u8>> {
     let text = fs::read(golden_dir().join(format!("{name}.lines"))).unwrap();
     let mut lines: Vec<Vec<u8>> = text.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
-    assert_eq!(lines.pop().as_deref(), Some(&b""[..]), "{name}: a final line feed");
+    assert_eq!(
+        lines.pop().as_deref(),
+        Some(&b""[..]),
+        "{name}: a final line feed"
+    );
     lines
 }
 
