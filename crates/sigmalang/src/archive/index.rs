@@ -420,7 +420,7 @@ fn read_primer_section<R: Read + Seek>(
     let end = pos.checked_add(payload_len).and_then(|e| e.checked_add(8));
     if payload_len < 2
         || payload_len > len + varint::MAX_LEN as u64
-        || end.is_none_or(|e| e > file_len.saturating_sub(FOOTER_LEN as u64))
+        || !end.is_some_and(|e| e <= file_len.saturating_sub(FOOTER_LEN as u64))
     {
         return Err(Error::corrupt(
             format!("primer payload length {payload_len} is impossible"),
