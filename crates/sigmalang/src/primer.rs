@@ -234,6 +234,10 @@ const ADAPTIVE_MARGIN: u64 = 16;
 /// memory and time; data the codebook already knows well (chat) gains less than this.
 const PRIMER_MARGIN: u64 = 8;
 
+/// The most of the primer's records [`choose`] tests with: 256 KiB (a larger primer is chosen
+/// for as its first 256 KiB are), so that the test costs a few tens of milliseconds.
+const CHOICE_SAMPLE: usize = 256 << 10;
+
 /// How the records of an archive are coded, as [`choose`] finds on a sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Choice {
@@ -245,12 +249,22 @@ pub(crate) enum Choice {
     Adaptive,
 }
 
-/// How records like `sample` (the records a primer is made of, in order) are best coded: the
-/// first records, up to three quarters of the bytes, are a trial primer, and the rest are coded
+/// How records like `sample` (the records a primer is made of, in order; the first
+/// [`CHOICE_SAMPLE`] bytes of them) are best coded: the first records, up to three quarters of
+/// the bytes, are a trial primer, and the rest are coded
 /// alone, after it `MODELED` and after it `ADAPTIVE`. The primer is kept if it saves at least
 /// 1/[`PRIMER_MARGIN`] of the bytes, and `ADAPTIVE` is chosen if it saves a further
 /// 1/[`ADAPTIVE_MARGIN`] over `MODELED`.
 pub(crate) fn choose(codebook: &Arc<Codebook>, sample: &[&[u8]]) -> Choice {
+    // The test's cost grows with the sample: at most the first CHOICE_SAMPLE bytes of it.
+    let mut taken = 0;
+    let sample = &sample[..sample
+        .iter()
+        .position(|r| {
+            taken += r.len() + 1;
+            taken > CHOICE_SAMPLE
+        })
+        .map_or(sample.len(), |k| k + 1)];
     let total: usize = sample.iter().map(|r| r.len() + 1).sum();
     let mut trial = Vec::new();
     let mut split = 0;

@@ -156,7 +156,10 @@ fn corpus_archives_with_a_primer_roundtrip() {
     use std::io::Cursor;
     let Some(files) = corpus_files() else { return };
     for (path, bytes) in &files {
-        if path.file_name().is_some_and(|n| n.to_string_lossy().contains("train")) {
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains("train"))
+        {
             continue; // the codebook's own training text: as chat-dev, only slower
         }
         let records = texts(path, bytes);
@@ -190,7 +193,11 @@ fn corpus_archives_with_a_primer_roundtrip() {
             assert!(primed.len() == plain.len(), "{}", path.display());
         }
         if path.ends_with("code-dev.jsonl") {
-            assert!(kept && primed.len() * 5 < plain.len() * 4, "{}", path.display());
+            assert!(
+                kept && primed.len() * 5 < plain.len() * 4,
+                "{}",
+                path.display()
+            );
         }
         let failed = r.walk(|n, rec| {
             assert!(
