@@ -234,9 +234,9 @@ const ADAPTIVE_MARGIN: u64 = 16;
 /// memory and time; data the codebook already knows well (chat) gains less than this.
 const PRIMER_MARGIN: u64 = 8;
 
-/// The most of the primer's records [`choose`] tests with: 256 KiB (a larger primer is chosen
-/// for as its first 256 KiB are), so that the test costs a few tens of milliseconds.
-const CHOICE_SAMPLE: usize = 256 << 10;
+/// The most of the primer's records [`choose`] tests with: 128 KiB (a larger primer is chosen
+/// for as its first 128 KiB are), so that the test costs a few tens of milliseconds.
+const CHOICE_SAMPLE: usize = 128 << 10;
 
 /// How the records of an archive are coded, as [`choose`] finds on a sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
