@@ -389,7 +389,27 @@ fn streams_need_their_model() {
 fn damaged_archive_names_the_record() {
     let dir = setup();
     let d = dir.path();
-    assert_ok(&sigma(d, &["pack", "-o", "chat.sga", "chat.jsonl"], None));
+    // Damage to a primer reaches every record (below); without one, only its records.
+    assert_ok(&sigma(d, &["pack", "-o", "primed.sga", "chat.jsonl"], None));
+    let mut primed = fs::read(d.join("primed.sga")).unwrap();
+    let meta_end = 20 + 1 + usize::from(primed[20]) + 4;
+    if primed[meta_end] != 0 {
+        primed[meta_end + 12] ^= 0x04; // in the primer's payload
+        fs::write(d.join("primed.sga"), &primed).unwrap();
+        for n in [0, 5] {
+            let err = assert_fails(&sigma(d, &["get", "primed.sga", &n.to_string()], None));
+            assert!(
+                err.contains(&format!("record {n}")) && err.contains("primer"),
+                "{err}"
+            );
+        }
+    }
+    fs::remove_file(d.join("primed.sga")).unwrap();
+    assert_ok(&sigma(
+        d,
+        &["pack", "--no-primer", "-o", "chat.sga", "chat.jsonl"],
+        None,
+    ));
     let mut bytes = fs::read(d.join("chat.sga")).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x04;
