@@ -13,7 +13,8 @@
 //! index), so a decoder always knows where a record ends. The encoder picks `STORED` whenever
 //! modeling would not make the record smaller, so no record grows by more than its header.
 //! [`Encoder::encode_chunk`] chooses between `MODELED` and `ADAPTIVE` per record by coding a
-//! sample both ways; [`Encoder::encode`] (archive records) never writes `ADAPTIVE`.
+//! sample both ways; [`Encoder::encode`] (archive records) writes `ADAPTIVE` only after a
+//! primer ([`Encoder::set_primer`]), which also fixes the mode.
 
 use std::sync::Arc;
 
