@@ -2,8 +2,8 @@
 //! Archives: arbitrary bytes opened as an archive never panic the reader (open, walk, get), a
 //! walk on two threads reports what the sequential walk reports, and
 //! an archive written from the input's records (with context keys, frames, the Σ-bank and
-//! batches on two threads, in the JSON-lines form when the input's second byte is odd) reads
-//! back exactly, with every record's key from the index.
+//! batches on two threads, in the JSON-lines form when the input's second byte is odd, and a
+//! primer for two inputs in three) reads back exactly, with every record's key from the index.
 
 use std::io::Cursor;
 
@@ -82,7 +82,13 @@ fn round_trip(data: &[u8]) {
         .bank(4096)
         .batch_records(5)
         .threads(2)
-        .json_lines(data.get(1).is_some_and(|b| b & 1 == 1));
+        .json_lines(data.get(1).is_some_and(|b| b & 1 == 1))
+        // A primer (FORMAT.md §5.6) of 64 to 2063 bytes for two inputs in three.
+        .primer(if data.len() % 3 == 0 {
+            0
+        } else {
+            64 + data.len() % 2000
+        });
     let mut w =
         ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"fuzz", opts)
             .expect("valid options");

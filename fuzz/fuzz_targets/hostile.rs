@@ -13,7 +13,7 @@ use sigmalang::archive::END_MAGIC;
 use sigmalang::container::{FileHeader, FileKind};
 use sigmalang::internals::checksum::crc32c;
 use sigmalang::internals::varint;
-use sigmalang::{ArchiveReader, Codebook, ErrorKind};
+use sigmalang::{ArchiveReader, Codebook, ErrorKind, Primer};
 
 const LIMIT: u64 = 1 << 20;
 /// Decoding time grows with the lengths claimed under the limit (not with those refused):
@@ -43,6 +43,31 @@ fuzz_target!(|input: &[u8]| {
     let max_frames = [0, 1, 2, 3, u64::from(u32::MAX), u64::from(next(&mut data))]
         [usize::from(next(&mut data) % 6)];
     let window = [0, 1, 4096, 1 << 20, 1 << 30, u64::MAX][usize::from(next(&mut data) % 6)];
+    // A primer section (FORMAT.md §5.6) half the time: claiming up to 32 KiB, its payload
+    // ADAPTIVE (a short body) or STORED, the payload checksum valid, the primer's usually not.
+    let primer_shape = next(&mut data);
+    let primer = (primer_shape & 1 == 1).then(|| {
+        let claimed = (1u64 << (primer_shape >> 1) % 16) + u64::from(next(&mut data));
+        let mut p = Vec::new();
+        if primer_shape & 0x80 != 0 && claimed <= 64 {
+            varint::write(&mut p, claimed << 2);
+            for _ in 0..claimed {
+                p.push(next(&mut data));
+            }
+        } else {
+            varint::write(&mut p, claimed << 2 | 2);
+            for _ in 0..usize::from(next(&mut data) % 16) + 1 {
+                p.push(next(&mut data));
+            }
+        }
+        let crc = [
+            next(&mut data),
+            next(&mut data),
+            next(&mut data),
+            next(&mut data),
+        ];
+        (claimed, p, crc)
+    });
     // Record templates, each repeated: (context, level, payload, claimed length).
     let mut records: Vec<(u32, u64, Vec<u8>, u64)> = Vec::new();
     while !data.is_empty() && records.len() < 1 << 16 {
@@ -56,10 +81,11 @@ fuzz_target!(|input: &[u8]| {
         };
         let (payload, claimed) = match next(&mut data) {
             k @ 0..=30 => {
-                // MODELED, claiming 2^k bytes (+ a little), with a short body.
+                // MODELED (or ADAPTIVE, odd lengths), claiming 2^k bytes (+ a little), with a
+                // short body.
                 let claimed = (1u64 << k) + u64::from(next(&mut data));
                 let mut p = Vec::new();
-                varint::write(&mut p, claimed << 2 | 1);
+                varint::write(&mut p, claimed << 2 | 1 + (claimed & 1));
                 let body = usize::from(next(&mut data) % 16) + 1;
                 for _ in 0..body {
                     p.push(next(&mut data));
@@ -97,6 +123,19 @@ fuzz_target!(|input: &[u8]| {
     let mut bytes = header.to_bytes().to_vec();
     varint::write(&mut bytes, 0);
     bytes.extend_from_slice(&crc32c(b"").to_le_bytes());
+    let mut limit = LIMIT;
+    match &primer {
+        None => varint::write(&mut bytes, 0),
+        Some((claimed, payload, crc)) => {
+            varint::write(&mut bytes, *claimed);
+            varint::write(&mut bytes, payload.len() as u64);
+            bytes.extend_from_slice(payload);
+            bytes.extend_from_slice(&crc32c(payload).to_le_bytes());
+            bytes.extend_from_slice(crc);
+            // The primer's memory comes on top of the records': what they may use is unchanged.
+            limit += 2 * Primer::memory_for(*claimed) + payload.len() as u64;
+        }
+    }
     let mut block_crcs = Vec::new();
     for block in records.chunks(block_records as usize) {
         let start = bytes.len();
@@ -135,7 +174,7 @@ fuzz_target!(|input: &[u8]| {
     let Ok(mut reader) = ArchiveReader::open(Cursor::new(&bytes[..])) else {
         return;
     };
-    reader.set_memory_limit(LIMIT);
+    reader.set_memory_limit(limit);
     let mut one = Vec::new();
     let failed = reader.walk(|n, r| {
         if 3 * records[n as usize].3 > LIMIT {

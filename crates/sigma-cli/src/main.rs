@@ -434,6 +434,19 @@ pub struct PackArgs {
     #[arg(long, value_name = "N", default_value_t = sigmalang::GroupOptions::default().get_max_frames())]
     pub frames: u32,
 
+    /// Self-training: store the first KIB KiB of records (joined by newlines) once, as the
+    /// archive's primer, and code every record after it, so the coder learns the archive's own
+    /// data; kept only where a sample shows it pays (records stay individually readable; the
+    /// primer counts in the size, and a reader decodes it once). Default: an eighth of the
+    /// input file, 64 to 1024 KiB (256 KiB from standard input).
+    #[arg(long, value_name = "KIB", value_parser = clap::value_parser!(u32).range(1..=16384), conflicts_with = "no_primer")]
+    pub primer: Option<u32>,
+
+    /// Turn self-training off: no primer, every record coded with the codebook alone (and its
+    /// context's frames), as archives of version 2 were.
+    #[arg(long)]
+    pub no_primer: bool,
+
     /// Code records on N worker threads, in batches of 1024 records or 1 MiB (0: one per
     /// core). The archive does not depend on N.
     #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0, value_parser = parse_threads)]

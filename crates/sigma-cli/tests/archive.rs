@@ -390,7 +390,27 @@ fn streams_need_their_model() {
 fn damaged_archive_names_the_record() {
     let dir = setup();
     let d = dir.path();
-    assert_ok(&sigma(d, &["pack", "-o", "chat.sga", "chat.jsonl"], None));
+    // Damage to a primer reaches every record (below); without one, only its records.
+    assert_ok(&sigma(d, &["pack", "-o", "primed.sga", "chat.jsonl"], None));
+    let mut primed = fs::read(d.join("primed.sga")).unwrap();
+    let meta_end = 20 + 1 + usize::from(primed[20]) + 4;
+    if primed[meta_end] != 0 {
+        primed[meta_end + 12] ^= 0x04; // in the primer's payload
+        fs::write(d.join("primed.sga"), &primed).unwrap();
+        for n in [0, 5] {
+            let err = assert_fails(&sigma(d, &["get", "primed.sga", &n.to_string()], None));
+            assert!(
+                err.contains(&format!("record {n}")) && err.contains("primer"),
+                "{err}"
+            );
+        }
+    }
+    fs::remove_file(d.join("primed.sga")).unwrap();
+    assert_ok(&sigma(
+        d,
+        &["pack", "--no-primer", "-o", "chat.sga", "chat.jsonl"],
+        None,
+    ));
     let mut bytes = fs::read(d.join("chat.sga")).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x04;
@@ -632,6 +652,7 @@ fn context_keys_are_field_paths_and_keep_types_apart() {
         "pack",
         "-f",
         "--no-json-form",
+        "--no-primer",
         "--context-key",
         "m.c",
         "-o",
@@ -659,8 +680,9 @@ fn context_keys_are_field_paths_and_keep_types_apart() {
     );
 }
 
-/// A version-3 archive made a version-2 one: its key table (`table`, which ends right before
-/// the index CRC) removed, the index CRC, the version and the header CRC rewritten.
+/// A version-3 archive (without a primer) made a version-2 one: its key table (`table`, which
+/// ends right before the index CRC) and its primer section removed, the index CRC, the index
+/// offset, the version and the header CRC rewritten.
 fn as_version_2(v3: &[u8], table: &[u8]) -> Vec<u8> {
     use sigmalang::internals::checksum::crc32c;
     let mut b = v3.to_vec();
@@ -677,6 +699,14 @@ fn as_version_2(v3: &[u8], table: &[u8]) -> Vec<u8> {
     b[4] = 2;
     let crc = crc32c(&b[..16]);
     b[16..20].copy_from_slice(&crc.to_le_bytes());
+    // The primer section after the metadata (varint length, bytes, CRC): `00`, none.
+    let (meta_len, varint_len) = (b[20] as usize, 1);
+    assert!(meta_len < 0x80, "a one-byte metadata length");
+    let primer_at = 20 + varint_len + meta_len + 4;
+    assert_eq!(b[primer_at], 0, "no primer");
+    b.remove(primer_at);
+    let n = b.len();
+    b[n - 12..n - 4].copy_from_slice(&(index_off as u64 - 1).to_le_bytes());
     b
 }
 

@@ -35,6 +35,7 @@ pub mod glyph;
 pub mod jsonform;
 pub mod parser;
 pub mod pool;
+pub mod primer;
 pub mod primitive;
 pub mod stream;
 
@@ -103,6 +104,7 @@ pub use glyph::{Glyph, GlyphType};
 pub use model::{CompressionLevel, TrainOptions};
 pub use parser::{parse, Node, NodeId, SemanticTree};
 pub use pool::{GlyphBufferPool, PoolConfig, PoolStats};
+pub use primer::{Primer, MAX_PRIMER_LEN};
 pub use primitive::{Family, Primitive, Tier};
 pub use record::{CoderConfig, Decoder, Encoder, EncoderStats, MAX_RECORD_LEN};
 pub use stream::{

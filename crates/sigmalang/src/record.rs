@@ -6,14 +6,15 @@
 //! | --- | --- |
 //! | 0 `STORED` | the `raw_len` input bytes as they are |
 //! | 1 `MODELED` | the range-coded bytes, modeled by the codebook's context model |
-//! | 2 `ADAPTIVE` | the same, with the adaptive model (learned from the record) in front; stream chunks of container version 3 only |
+//! | 2 `ADAPTIVE` | the same, with the adaptive model (learned from the record) in front; stream chunks of container version 3, and records of archives with a primer (the model then starts from the primer's state) |
 //! | 3 | reserved |
 //!
 //! The payload's own length comes from the structure around it (a stream chunk, an archive
 //! index), so a decoder always knows where a record ends. The encoder picks `STORED` whenever
 //! modeling would not make the record smaller, so no record grows by more than its header.
 //! [`Encoder::encode_chunk`] chooses between `MODELED` and `ADAPTIVE` per record by coding a
-//! sample both ways; [`Encoder::encode`] (archive records) never writes `ADAPTIVE`.
+//! sample both ways; [`Encoder::encode`] (archive records) writes `ADAPTIVE` only after a
+//! primer ([`Encoder::set_primer`]), which also fixes the mode.
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use crate::cost::{CostTrace, Tracer};
 use crate::error::{Error, Result};
 use crate::model::{AdaptiveModel, ContextModel, MatchModel, FLAG_RUN};
 use crate::pool::{GlyphBufferPool, PoolConfig, PoolStats};
+use crate::primer::{Primed, Primer};
 use crate::varint;
 
 /// The record modes of the format.
@@ -108,6 +110,8 @@ pub struct Encoder {
     matcher: MatchModel,
     adaptive: AdaptiveModel,
     stats: EncoderStats,
+    /// The primer records are coded after, if any ([`Encoder::set_primer`]).
+    primed: Option<Box<Primed>>,
 }
 
 impl Default for Encoder {
@@ -130,7 +134,18 @@ impl Encoder {
             matcher: MatchModel::new(),
             adaptive: AdaptiveModel::new(),
             stats: EncoderStats::default(),
+            primed: None,
         }
+    }
+
+    /// Codes every later record ([`encode_with_frames`](Self::encode_with_frames) and the
+    /// like; not [`encode_chunk`](Self::encode_chunk)) after `primer` (an archive's primer,
+    /// FORMAT.md §5.6): its match model sees the primer as the oldest frame, and if `adaptive`
+    /// the record is `ADAPTIVE`, its adaptive model starting from the primer's state. `None`:
+    /// no primer. The encoder keeps its own copy of the primer's state (about
+    /// [`Primer::heap_bytes`]), made here once.
+    pub fn set_primer(&mut self, primer: Option<Arc<Primer>>, adaptive: bool) {
+        self.primed = primer.map(|p| Box::new(Primed::new(p, adaptive)));
     }
 
     /// The codebook the encoder uses.
@@ -182,7 +197,77 @@ impl Encoder {
         input: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<()> {
+        if self.primed.is_some() {
+            return self.encode_primed(frames, input, out, &mut ());
+        }
         self.encode_as(frames, input, out, Mode::Modeled)
+    }
+
+    /// Encodes `input` against `frames` after the primer, in the primer's mode, telling
+    /// `tracer` what each byte cost.
+    fn encode_primed<'f>(
+        &mut self,
+        frames: impl Iterator<Item = &'f [u8]>,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        tracer: &mut impl Tracer,
+    ) -> Result<()> {
+        let p = self.primed.as_deref_mut().expect("a primer");
+        let plen = p.primer.len();
+        let mut last_start = None;
+        for f in frames {
+            last_start = Some(p.hist.len());
+            p.hist.extend_from_slice(f);
+        }
+        let frames_len = p.hist.len() - plen;
+        if input.len() as u64 > MAX_RECORD_LEN || frames_len as u64 > MAX_RECORD_LEN {
+            p.hist.truncate(plen);
+            return Err(Error::invalid(format!(
+                "record of {} bytes (with {frames_len} bytes of frames) exceeds the {MAX_RECORD_LEN}-byte limit",
+                input.len()
+            )));
+        }
+        p.hist.extend_from_slice(input);
+        let mut body = self.pool.acquire();
+        let adaptive = p.mode == Mode::Adaptive;
+        if adaptive {
+            p.adaptive.begin_record();
+        }
+        code_record(
+            self.codebook.model(),
+            &mut p.matcher,
+            adaptive.then_some(&mut p.adaptive),
+            &mut body,
+            &p.hist,
+            plen + frames_len,
+            last_start,
+            Some(plen),
+            tracer,
+        );
+        p.rollback();
+        let mode = p.mode;
+        self.emit(input, &body, mode, out);
+        self.pool.release(body);
+        Ok(())
+    }
+
+    /// Appends the payload of `input` coded as `body` in `mode` (or `STORED`, if that is not
+    /// shorter) to `out`, and counts it.
+    fn emit(&mut self, input: &[u8], body: &[u8], mode: Mode, out: &mut Vec<u8>) {
+        let raw_len = input.len() as u64;
+        let start = out.len();
+        if body.len() < input.len() {
+            varint::write(out, raw_len << 2 | mode as u64);
+            out.extend_from_slice(body);
+        } else {
+            varint::write(out, raw_len << 2 | Mode::Stored as u64);
+            out.extend_from_slice(input);
+            self.stats.stored += 1;
+        }
+        self.pool.note_encoding();
+        self.stats.records += 1;
+        self.stats.bytes_in += raw_len;
+        self.stats.bytes_out += (out.len() - start) as u64;
     }
 
     /// Appends the payload of the stream chunk `input` (no frames) to `out`: `ADAPTIVE` if the
@@ -207,11 +292,11 @@ impl Encoder {
         let mut body = self.pool.acquire();
         let model = self.codebook.model();
         let mm = &mut self.matcher;
-        code_record(model, mm, None, &mut body, sample, 0, None, &mut ());
+        code_record(model, mm, None, &mut body, sample, 0, None, None, &mut ());
         let modeled = body.len();
         body.clear();
         let am = Some(&mut self.adaptive);
-        code_record(model, mm, am, &mut body, sample, 0, None, &mut ());
+        code_record(model, mm, am, &mut body, sample, 0, None, None, &mut ());
         let adaptive = body.len();
         self.pool.release(body);
         if adaptive < modeled {
@@ -222,7 +307,8 @@ impl Encoder {
     }
 
     /// [`encode_with_frames`](Self::encode_with_frames), and what every byte of `input` cost:
-    /// the same payload, byte for byte, with its [`CostTrace`].
+    /// the same payload, byte for byte, with its [`CostTrace`]. After
+    /// [`set_primer`](Self::set_primer), the primer is the trace's frame 0 and `frames` follow.
     ///
     /// # Errors
     /// As [`encode_with_frames`](Self::encode_with_frames).
@@ -232,15 +318,21 @@ impl Encoder {
         input: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<CostTrace> {
-        let mut trace = CostTrace::new(frames.iter().map(|f| f.len()), input.len());
         let start = out.len();
-        self.encode_traced_as(
-            frames.iter().copied(),
-            input,
-            out,
-            Mode::Modeled,
-            &mut trace,
-        )?;
+        let primer_len = self.primed.as_ref().map(|p| p.primer.len());
+        let lens = primer_len.into_iter().chain(frames.iter().map(|f| f.len()));
+        let mut trace = CostTrace::new(lens, input.len());
+        if primer_len.is_some() {
+            self.encode_primed(frames.iter().copied(), input, out, &mut trace)?;
+        } else {
+            self.encode_traced_as(
+                frames.iter().copied(),
+                input,
+                out,
+                Mode::Modeled,
+                &mut trace,
+            )?;
+        }
         trace.finish(&out[start..]);
         Ok(trace)
     }
@@ -305,32 +397,22 @@ impl Encoder {
             &hist,
             frames_len,
             last_start,
+            None,
             tracer,
         );
-        let raw_len = input.len() as u64;
-        let start = out.len();
-        if body.len() < input.len() {
-            varint::write(out, raw_len << 2 | mode as u64);
-            out.extend_from_slice(&body);
-        } else {
-            varint::write(out, raw_len << 2 | Mode::Stored as u64);
-            out.extend_from_slice(input);
-            self.stats.stored += 1;
-        }
+        self.emit(input, &body, mode, out);
         self.pool.release(body);
         self.pool.release(hist);
-        self.pool.note_encoding();
-        self.stats.records += 1;
-        self.stats.bytes_in += raw_len;
-        self.stats.bytes_out += (out.len() - start) as u64;
         Ok(())
     }
 }
 
 /// Codes the record `hist[base..]` (after the frames `hist[..base]`) into `body`, marking on
-/// `tracer` where each literal and DELTA run ends.
+/// `tracer` where each literal and DELTA run ends. With `primer_len`, the frames start with a
+/// primer of that length, which `mm` and `am` already hold (primed, journaling: the caller rolls
+/// them back afterwards).
 #[allow(clippy::too_many_arguments)]
-fn code_record(
+pub(crate) fn code_record(
     model: &ContextModel,
     mm: &mut MatchModel,
     mut am: Option<&mut AdaptiveModel>,
@@ -338,14 +420,20 @@ fn code_record(
     hist: &[u8],
     base: usize,
     last_frame_start: Option<usize>,
+    primer_len: Option<usize>,
     tracer: &mut impl Tracer,
 ) {
     let input = &hist[base..];
     let n = input.len();
     let mut enc = RangeEncoder::new(body);
-    mm.reset(hist.len(), &hist[..base], last_frame_start);
-    if let Some(am) = am.as_deref_mut() {
-        am.reset(n);
+    match primer_len {
+        Some(p) => mm.reset_primed(&hist[..base], p, last_frame_start),
+        None => {
+            mm.reset(hist.len(), &hist[..base], last_frame_start);
+            if let Some(am) = am.as_deref_mut() {
+                am.reset(n);
+            }
+        }
     }
     let mut state = model.start_state();
     let mut i = 0;
@@ -442,6 +530,8 @@ pub struct Decoder {
     pool: GlyphBufferPool,
     matcher: MatchModel,
     adaptive: AdaptiveModel,
+    /// The primer records are decoded after, if any ([`Decoder::set_primer`]).
+    primed: Option<Box<Primed>>,
 }
 
 impl Default for Decoder {
@@ -463,7 +553,22 @@ impl Decoder {
             pool: GlyphBufferPool::new(config.pool),
             matcher: MatchModel::new(),
             adaptive: AdaptiveModel::new(),
+            primed: None,
         }
+    }
+
+    /// Decodes every later record ([`decode`](Self::decode),
+    /// [`decode_with_frames`](Self::decode_with_frames); not
+    /// [`decode_chunk`](Self::decode_chunk)) as coded after `primer` (see
+    /// [`Encoder::set_primer`]); `ADAPTIVE` records are then accepted. `None`: no primer. The
+    /// decoder keeps its own copy of the primer's state, made here once.
+    pub fn set_primer(&mut self, primer: Option<Arc<Primer>>) {
+        self.primed = primer.map(|p| Box::new(Primed::new(p, true)));
+    }
+
+    /// Whether the decoder decodes records after a primer.
+    pub fn has_primer(&self) -> bool {
+        self.primed.is_some()
     }
 
     /// The decoder's buffer pool counters.
@@ -507,40 +612,18 @@ impl Decoder {
         adaptive: bool,
     ) -> Result<()> {
         let header = read_header(payload)?;
+        if self.primed.is_some() && !adaptive {
+            return self.decode_primed(frames, payload, header, out);
+        }
         if header.mode == Mode::Adaptive && !adaptive {
             // Only version-3 stream chunks may use it; elsewhere it is as unknown as before.
             return Err(Error::corrupt("unknown record mode 2", 0));
         }
         let body = &payload[header.body_offset..];
         match header.mode {
-            Mode::Stored => {
-                if body.len() as u64 != header.raw_len {
-                    return Err(if (body.len() as u64) < header.raw_len {
-                        Error::truncated("a stored record", payload.len() as u64)
-                    } else {
-                        Error::corrupt(
-                            format!(
-                                "stored record holds {} bytes, header says {}",
-                                body.len(),
-                                header.raw_len
-                            ),
-                            header.body_offset as u64,
-                        )
-                    });
-                }
-                out.extend_from_slice(body);
-            }
+            Mode::Stored => decode_stored(payload, header, out)?,
             Mode::Modeled | Mode::Adaptive => {
-                if body.len() as u64 >= header.raw_len.max(1) {
-                    return Err(Error::corrupt(
-                        format!(
-                            "modeled record of {} bytes cannot have a {}-byte body",
-                            header.raw_len,
-                            body.len()
-                        ),
-                        0,
-                    ));
-                }
+                check_body(body, header)?;
                 let n = header.raw_len as usize;
                 let mut hist = self.pool.acquire();
                 let mut last_start = None;
@@ -560,6 +643,7 @@ impl Decoder {
                     base,
                     n,
                     last_start,
+                    None,
                 );
                 if decoded.is_ok() {
                     out.extend_from_slice(&hist[base..]);
@@ -571,11 +655,94 @@ impl Decoder {
         }
         Ok(())
     }
+
+    /// Decodes a record coded after the primer (any mode).
+    fn decode_primed(
+        &mut self,
+        frames: &[&[u8]],
+        payload: &[u8],
+        header: RecordHeader,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        let body = &payload[header.body_offset..];
+        if header.mode == Mode::Stored {
+            return decode_stored(payload, header, out);
+        }
+        check_body(body, header)?;
+        let p = self.primed.as_deref_mut().expect("a primer");
+        let plen = p.primer.len();
+        let n = header.raw_len as usize;
+        let mut last_start = None;
+        for f in frames {
+            last_start = Some(p.hist.len());
+            p.hist.extend_from_slice(f);
+        }
+        let base = p.hist.len();
+        // Grow as bytes are decoded: a hostile header cannot reserve its claimed length.
+        p.hist.reserve(n.min(1 << 20));
+        let adaptive = header.mode == Mode::Adaptive;
+        if adaptive {
+            p.adaptive.begin_record();
+        }
+        let decoded = decode_record(
+            self.codebook.model(),
+            &mut p.matcher,
+            adaptive.then_some(&mut p.adaptive),
+            body,
+            &mut p.hist,
+            base,
+            n,
+            last_start,
+            Some(plen),
+        );
+        if decoded.is_ok() {
+            out.extend_from_slice(&p.hist[base..]);
+        }
+        p.rollback();
+        decoded.map_err(|what| Error::corrupt(what, header.body_offset as u64))
+    }
 }
 
-/// Decodes `n` bytes onto `hist` (which holds the frames, `base` bytes).
+/// Checks that a coded body is shorter than its record (the encoder stores it otherwise).
+fn check_body(body: &[u8], header: RecordHeader) -> Result<()> {
+    if body.len() as u64 >= header.raw_len.max(1) {
+        return Err(Error::corrupt(
+            format!(
+                "modeled record of {} bytes cannot have a {}-byte body",
+                header.raw_len,
+                body.len()
+            ),
+            0,
+        ));
+    }
+    Ok(())
+}
+
+/// Appends the body of a `STORED` record.
+fn decode_stored(payload: &[u8], header: RecordHeader, out: &mut Vec<u8>) -> Result<()> {
+    let body = &payload[header.body_offset..];
+    if body.len() as u64 != header.raw_len {
+        return Err(if (body.len() as u64) < header.raw_len {
+            Error::truncated("a stored record", payload.len() as u64)
+        } else {
+            Error::corrupt(
+                format!(
+                    "stored record holds {} bytes, header says {}",
+                    body.len(),
+                    header.raw_len
+                ),
+                header.body_offset as u64,
+            )
+        });
+    }
+    out.extend_from_slice(body);
+    Ok(())
+}
+
+/// Decodes `n` bytes onto `hist` (which holds the frames, `base` bytes). With `primer_len`,
+/// as for [`code_record`].
 #[allow(clippy::too_many_arguments)]
-fn decode_record(
+pub(crate) fn decode_record(
     model: &ContextModel,
     mm: &mut MatchModel,
     mut am: Option<&mut AdaptiveModel>,
@@ -584,11 +751,17 @@ fn decode_record(
     base: usize,
     n: usize,
     last_frame_start: Option<usize>,
+    primer_len: Option<usize>,
 ) -> std::result::Result<(), &'static str> {
     let mut dec = RangeDecoder::new(body);
-    mm.reset(base + n, &hist[..base], last_frame_start);
-    if let Some(am) = am.as_deref_mut() {
-        am.reset(n);
+    match primer_len {
+        Some(p) => mm.reset_primed(&hist[..base], p, last_frame_start),
+        None => {
+            mm.reset(base + n, &hist[..base], last_frame_start);
+            if let Some(am) = am.as_deref_mut() {
+                am.reset(n);
+            }
+        }
     }
     let mut state = model.start_state();
     let end = base + n;

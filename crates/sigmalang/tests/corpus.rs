@@ -144,3 +144,72 @@ fn corpus_records_parse_losslessly() {
         }
     }
 }
+
+/// Every corpus file's texts packed with a primer (FORMAT.md §5.6; 256 KiB, batches on two
+/// threads) read back, by a walk and by random `get`s; where the writer keeps the primer the
+/// archive is smaller than without one, and on `code-dev` (Rust, far from the codebook's chat)
+/// it keeps it and codes the records `ADAPTIVE`.
+#[test]
+#[ignore = "needs the development corpus; slow"]
+fn corpus_archives_with_a_primer_roundtrip() {
+    use sigmalang::{ArchiveOptions, ArchiveReader, ArchiveWriter};
+    use std::io::Cursor;
+    let Some(files) = corpus_files() else { return };
+    for (path, bytes) in &files {
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains("train"))
+        {
+            continue; // the codebook's own training text: as chat-dev, only slower
+        }
+        let records = texts(path, bytes);
+        let pack = |primer: usize| {
+            let opts = ArchiveOptions::default()
+                .primer(primer)
+                .batch_records(256)
+                .threads(2);
+            let mut w =
+                ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts)
+                    .unwrap();
+            for r in &records {
+                w.add(r.as_bytes()).unwrap();
+            }
+            w.finish().unwrap()
+        };
+        let primed = pack(256 << 10);
+        let plain = pack(0);
+        let mut r = ArchiveReader::open(Cursor::new(&primed)).unwrap();
+        let kept = r.archive().primer_len() > 0;
+        eprintln!(
+            "{}: {} records, {} bytes with a primer (kept: {kept}), {} without",
+            path.display(),
+            records.len(),
+            primed.len(),
+            plain.len()
+        );
+        if kept {
+            assert!(primed.len() < plain.len(), "{}", path.display());
+        } else {
+            assert!(primed.len() == plain.len(), "{}", path.display());
+        }
+        if path.ends_with("code-dev.jsonl") {
+            assert!(
+                kept && primed.len() * 5 < plain.len() * 4,
+                "{}",
+                path.display()
+            );
+        }
+        let failed = r.walk(|n, rec| {
+            assert!(
+                rec.unwrap() == records[n as usize].as_bytes(),
+                "{} record {n}",
+                path.display()
+            )
+        });
+        assert_eq!(failed, 0);
+        let mut fresh = ArchiveReader::open(Cursor::new(&primed)).unwrap();
+        for n in (0..records.len()).step_by(97) {
+            assert!(fresh.get(n as u64).unwrap() == records[n].as_bytes());
+        }
+    }
+}

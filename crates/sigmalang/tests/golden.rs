@@ -253,3 +253,92 @@ fn json_lines_archive_vector() {
         stored.len()
     );
 }
+/// The records of a `primer_*.lines` file: its lines, without their line feeds.
+fn lines_of(name: &str) -> Vec<Vec<u8>> {
+    let text = fs::read(golden_dir().join(format!("{name}.lines"))).unwrap();
+    let mut lines: Vec<Vec<u8>> = text.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    assert_eq!(
+        lines.pop().as_deref(),
+        Some(&b""[..]),
+        "{name}: a final line feed"
+    );
+    lines
+}
+
+/// Every record of the archive `bytes` decodes, by `get` and by `walk`, to `records`.
+fn archive_holds(bytes: &[u8], records: &[Vec<u8>]) {
+    let mut r = sigmalang::ArchiveReader::open(std::io::Cursor::new(bytes)).unwrap();
+    assert_eq!(r.len(), records.len() as u64);
+    for (n, rec) in records.iter().enumerate().rev() {
+        assert_eq!(&r.get(n as u64).unwrap(), rec, "record {n}");
+    }
+    assert_eq!(
+        r.walk(|n, rec| assert_eq!(rec.unwrap(), &records[n as usize][..])),
+        0
+    );
+}
+
+/// `primer_code.sga`: an archive of version 3 with a primer (FORMAT.md §5.6), written from the
+/// 48 lines of `primer_code.lines` with a 1600-byte primer and blocks of 4 records. Its primer
+/// payload and its records are `ADAPTIVE`. Blessed like the streams.
+#[test]
+fn primer_archive_vector() {
+    use sigmalang::internals::record::{read_header, Mode};
+    let records = lines_of("primer_code");
+    let opts = sigmalang::ArchiveOptions::default()
+        .primer(1600)
+        .block_records(4);
+    let mut w = sigmalang::ArchiveWriter::with_options(
+        Vec::new(),
+        sigmalang::Codebook::default_codebook(),
+        b"field=text\n",
+        opts,
+    )
+    .unwrap();
+    for r in &records {
+        w.add(r).unwrap();
+    }
+    let produced = w.finish().unwrap();
+    archive_holds(&produced, &records);
+    let path = golden_dir().join("primer_code.sga");
+    if blessing() {
+        fs::write(&path, &produced).unwrap();
+        eprintln!("blessed {} ({} bytes)", path.display(), produced.len());
+    }
+    let stored = fs::read(&path).unwrap();
+    archive_holds(&stored, &records);
+    assert_eq!(stored[4], 3, "archive version");
+    let r = sigmalang::ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
+    assert!(r.archive().primer_len() >= 1600);
+    // The primer section follows the metadata (20 + 1 + 11 + 4 bytes): length, payload length,
+    // then the payload, whose header says ADAPTIVE.
+    let mut pos = 36;
+    let primer_len = sigmalang::internals::varint::read(&stored, &mut pos, 0).unwrap();
+    assert_eq!(primer_len, r.archive().primer_len());
+    let _payload_len = sigmalang::internals::varint::read(&stored, &mut pos, 0).unwrap();
+    let header = read_header(&stored[pos..]).unwrap();
+    assert_eq!((header.raw_len, header.mode), (primer_len, Mode::Adaptive));
+    let adaptive = (0..r.len())
+        .filter(|&n| {
+            let info = r.info(n).unwrap();
+            read_header(&stored[info.offset as usize..]).unwrap().mode == Mode::Adaptive
+        })
+        .count();
+    assert!(adaptive > records.len() / 2, "{adaptive} ADAPTIVE records");
+    assert!(
+        produced == stored,
+        "primer_code.sga no longer matches what the writer makes (if the format changed on \
+         purpose, rerun with SIGMALANG_BLESS=1 and review the diff)"
+    );
+}
+
+/// `primer_v2_tiny.sga`: the archive of version 2 that FORMAT.md §8.2 shows (written before the
+/// primer, no primer section) still reads.
+#[test]
+fn version_2_archive_still_reads() {
+    let stored = fs::read(golden_dir().join("primer_v2_tiny.sga")).unwrap();
+    assert_eq!(stored[4], 2, "archive version");
+    archive_holds(&stored, &lines_of("primer_v2_tiny"));
+    let r = sigmalang::ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
+    assert_eq!(r.archive().primer_len(), 0);
+}

@@ -62,6 +62,8 @@ fn craft(records: &[Crafted], f: &Fields) -> Vec<u8> {
     let mut out = header.to_bytes().to_vec();
     varint::write(&mut out, 0);
     out.extend_from_slice(&crc32c(b"").to_le_bytes());
+    // The primer section of version 3 (FORMAT.md §5.6): none.
+    varint::write(&mut out, 0);
     let mut block_crcs = Vec::new();
     for block in records.chunks(f.block_records as usize) {
         let mut payloads = Vec::new();
@@ -372,4 +374,77 @@ fn output_and_chunk_limits() {
         assert_memory_limit(&e, 2 * (8 << 20), 4 << 20);
         assert!(e.to_string().contains("chunk 0"), "{e}");
     }
+}
+
+/// An archive whose primer section is `section` (after an empty metadata), then `records` and an
+/// index as `craft` lays them out.
+fn with_primer_section(section: &[u8], records: &[Crafted]) -> Vec<u8> {
+    let plain = craft(records, &Fields::default());
+    // The crafted archive's primer section is the byte after the header and empty metadata.
+    let at = 20 + 1 + 4;
+    assert_eq!(plain[at], 0);
+    let mut out = plain[..at].to_vec();
+    out.extend_from_slice(section);
+    out.extend_from_slice(&plain[at + 1..plain.len() - 12]);
+    let index_off =
+        u64::from_le_bytes(plain[plain.len() - 12..plain.len() - 4].try_into().unwrap())
+            + section.len() as u64
+            - 1;
+    out.extend_from_slice(&index_off.to_le_bytes());
+    out.extend_from_slice(&END_MAGIC);
+    out
+}
+
+/// Primer sections whose lengths claim more than the format allows or the file holds are
+/// refused when the archive is opened, before anything is allocated for them; a primer within
+/// the format but over the memory limit is refused before it is read, by every record.
+#[test]
+fn hostile_primer_lengths_are_refused_before_allocation() {
+    let records = chain_of(3, 10);
+    for (primer_len, payload_len) in [
+        (1u64 << 40, 4u64),
+        (u64::MAX >> 1, 4),
+        ((16 << 20) + 1, 4),
+        (16 << 20, 1 << 40),
+        (100, 1000),
+        (100, 1),
+        (4, 200),
+    ] {
+        let mut section = Vec::new();
+        varint::write(&mut section, primer_len);
+        varint::write(&mut section, payload_len);
+        section.extend_from_slice(&[0u8; 16]);
+        let bytes = with_primer_section(&section, &records);
+        let e = quickly(2, || ArchiveReader::open(Cursor::new(&bytes))).err();
+        let e = e.unwrap_or_else(|| panic!("primer {primer_len}, payload {payload_len} opened"));
+        assert!(matches!(e.kind(), ErrorKind::Corrupt { .. }), "{e}");
+        assert!(e.to_string().contains("primer"), "{e}");
+    }
+    // A 16 MiB primer claimed by an 8-byte payload with valid checksums: it opens, and every
+    // record is refused by a 1 MiB memory limit before the primer is read.
+    let mut payload = Vec::new();
+    varint::write(&mut payload, (16u64 << 20) << 2 | 2);
+    payload.extend_from_slice(&[0x55; 8]);
+    let mut section = Vec::new();
+    varint::write(&mut section, 16 << 20);
+    varint::write(&mut section, payload.len() as u64);
+    section.extend_from_slice(&payload);
+    section.extend_from_slice(&crc32c(&payload).to_le_bytes());
+    section.extend_from_slice(&0u32.to_le_bytes());
+    let bytes = with_primer_section(&section, &records);
+    let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+    assert_eq!(r.archive().primer_len(), 16 << 20);
+    r.set_memory_limit(1 << 20);
+    for n in 0..3 {
+        let e = quickly(2, || r.get(n)).unwrap_err();
+        assert_memory_limit(&e, 16 << 20, 1 << 20);
+    }
+    let mut failed = 0;
+    r.walk(|_, rec| failed += usize::from(rec.is_err()));
+    assert_eq!(failed, 3);
+    // Under the default limit it is decoded (16 MiB from 8 bytes, in bounded time) and its
+    // checksum refuses it: every record fails, naming the primer.
+    let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+    let e = quickly(60, || r.get(2)).unwrap_err();
+    assert!(e.to_string().contains("primer"), "{e}");
 }

@@ -132,6 +132,26 @@ pub fn metadata(field: &str) -> String {
     Records::Field(field.to_string()).metadata(None)
 }
 
+/// The primer `sigma pack` makes: none with `--no-primer`, `--primer` KiB, or an eighth of the
+/// input file (64 KiB to 1 MiB; the default 256 KiB when its size is not known).
+fn primer_bytes(args: &PackArgs, input: &Input) -> usize {
+    if args.no_primer {
+        return 0;
+    }
+    if let Some(kib) = args.primer {
+        return kib as usize * 1024;
+    }
+    let size = input
+        .path()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    match size {
+        Some(len) => (len / 8).clamp(64 << 10, 1 << 20) as usize,
+        None => sigmalang::archive::DEFAULT_PRIMER_BYTES,
+    }
+}
+
 /// Runs `sigma pack`.
 pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     if let Some(field) = &args.field {
@@ -189,7 +209,8 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
         .batch_bytes(PACK_BATCH_BYTES)
         .threads(args.threads)
         .coder(encoder_config(args.no_pool))
-        .json_lines(matches!(records, Records::Lines { .. }) && !args.no_json_form);
+        .json_lines(matches!(records, Records::Lines { .. }) && !args.no_json_form)
+        .primer(primer_bytes(args, &input));
     let threads = opts.worker_count();
     let mut archive =
         ArchiveWriter::with_options(output, model.codebook.clone(), metadata.as_bytes(), opts)

@@ -11,6 +11,7 @@ use crate::bank::Bank;
 use crate::codebook::Codebook;
 use crate::context::{ContextStack, Dependency, FramePool, GroupOptions};
 use crate::error::{Error, Result};
+use crate::primer::Primer;
 use crate::record::{Encoder, EncoderStats};
 use crate::workers::{Bound, Workers};
 
@@ -81,11 +82,23 @@ pub(super) struct Batches {
 
 impl Batches {
     /// A batch encoder for `opts` (`opts.worker_count()` workers) coding with `codebook`.
-    pub(super) fn new(codebook: &Arc<Codebook>, opts: &ArchiveOptions) -> Result<Batches> {
+    /// Each worker codes after `primer` (`ADAPTIVE` if its flag says so), if any, with its own
+    /// copy of the primer's state.
+    pub(super) fn new(
+        codebook: &Arc<Codebook>,
+        opts: &ArchiveOptions,
+        primer: Option<(Arc<Primer>, bool)>,
+    ) -> Result<Batches> {
         let (codebook, config) = (Arc::clone(codebook), opts.encoder);
-        let factory = move || Worker {
-            encoder: Encoder::with_config(Arc::clone(&codebook), config),
-            shared: Vec::new(),
+        let factory = move || {
+            let mut encoder = Encoder::with_config(Arc::clone(&codebook), config);
+            if let Some((p, adaptive)) = &primer {
+                encoder.set_primer(Some(Arc::clone(p)), *adaptive);
+            }
+            Worker {
+                encoder,
+                shared: Vec::new(),
+            }
         };
         let unbounded = Bound {
             jobs_per_worker: usize::MAX,

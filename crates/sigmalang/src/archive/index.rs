@@ -12,6 +12,7 @@ use crate::codebook::CodebookId;
 use crate::container::{read_exact_at, read_full, FileHeader, FileKind, HEADER_LEN};
 use crate::context::{Dependency, GroupOptions};
 use crate::error::{Error, ErrorKind, Result};
+use crate::primer::MAX_PRIMER_LEN;
 use crate::varint;
 
 /// The head of an archive: its file header (with `flags`), then the metadata (varint length,
@@ -26,6 +27,35 @@ pub(super) fn write_head(codebook: CodebookId, metadata: &[u8], flags: u16) -> V
     head.extend_from_slice(metadata);
     head.extend_from_slice(&crc32c(metadata).to_le_bytes());
     head
+}
+
+/// The primer section of a version-3 archive, after the metadata (FORMAT.md §5.6): `varint 0`
+/// without a primer, else the primer's length, its payload's length, the payload, and the
+/// crc32c of the payload and of the primer's bytes.
+pub(super) fn write_primer_section(head: &mut Vec<u8>, primer: Option<(&[u8], &[u8])>) {
+    let Some((bytes, payload)) = primer else {
+        varint::write(head, 0);
+        return;
+    };
+    varint::write(head, bytes.len() as u64);
+    varint::write(head, payload.len() as u64);
+    head.extend_from_slice(payload);
+    head.extend_from_slice(&crc32c(payload).to_le_bytes());
+    head.extend_from_slice(&crc32c(bytes).to_le_bytes());
+}
+
+/// Where an archive's primer is and what it holds, as its primer section says (checked at
+/// open: within the file, within the limits; decoded when first needed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct PrimerSection {
+    /// The primer's length in bytes (1 to `MAX_PRIMER_LEN`).
+    pub(super) len: u64,
+    /// The offset and length of its payload.
+    pub(super) offset: u64,
+    pub(super) payload_len: u64,
+    /// The crc32c of the payload and of the primer's bytes.
+    pub(super) payload_crc: u32,
+    pub(super) crc: u32,
 }
 
 /// The index as the writer builds it, record by record: the entries as the index encodes them
@@ -158,6 +188,8 @@ pub(super) struct Index {
     /// (`key_spans[c - 1]`, `None` when the context has no key).
     pub(super) key_bytes: Vec<u8>,
     pub(super) key_spans: Vec<Option<(usize, usize)>>,
+    /// The archive's primer (version-3 archives that have one).
+    pub(super) primer: Option<PrimerSection>,
 }
 
 impl Index {
@@ -204,7 +236,14 @@ impl Index {
                 off,
             ));
         }
-        let records_start = off + meta_len + 4;
+        let mut records_start = off + meta_len + 4;
+        let primer = if version >= 3 {
+            let (primer, end) = read_primer_section(inner, records_start, file_len)?;
+            records_start = end;
+            primer
+        } else {
+            None
+        };
         if file_len < records_start + FOOTER_LEN as u64 {
             return Err(Error::truncated("the archive footer", file_len));
         }
@@ -251,6 +290,7 @@ impl Index {
         let mut index = Index::parse(&idx[..body_len], index_off, records_start, version)?;
         index.metadata = metadata;
         index.flags = flags;
+        index.primer = primer;
         Ok((header, index))
     }
 
@@ -395,6 +435,7 @@ impl Index {
             flags: 0,
             key_bytes,
             key_spans,
+            primer: None,
         })
     }
 
@@ -447,6 +488,59 @@ fn parse_keys(t: &[u8], at: u64) -> Result<KeyTable> {
     Ok((bytes, spans))
 }
 
+/// Reads the primer section that starts at `off` in a version-3 archive of `file_len` bytes:
+/// its lengths are checked (the primer at most `MAX_PRIMER_LEN`, the payload at most the
+/// primer's length and its header, all of it inside the file before the footer) before anything
+/// is allocated; the payload itself is read when the primer is first needed. Returns the
+/// section and where the records start.
+fn read_primer_section<R: Read + Seek>(
+    inner: &mut R,
+    off: u64,
+    file_len: u64,
+) -> Result<(Option<PrimerSection>, u64)> {
+    inner.seek(SeekFrom::Start(off))?;
+    let mut pos = off;
+    let len = varint::read_from(inner, &mut pos)?;
+    if len == 0 {
+        return Ok((None, pos));
+    }
+    if len > MAX_PRIMER_LEN {
+        return Err(Error::corrupt(
+            format!("primer length {len} exceeds the {MAX_PRIMER_LEN}-byte limit"),
+            off,
+        ));
+    }
+    let at = pos;
+    let payload_len = varint::read_from(inner, &mut pos)?;
+    let end = pos.checked_add(payload_len).and_then(|e| e.checked_add(8));
+    if payload_len < 2
+        || payload_len > len + varint::MAX_LEN as u64
+        || !end.is_some_and(|e| e <= file_len.saturating_sub(FOOTER_LEN as u64))
+    {
+        return Err(Error::corrupt(
+            format!("primer payload length {payload_len} is impossible"),
+            at,
+        ));
+    }
+    let offset = pos;
+    let mut crcs = [0u8; 8];
+    inner.seek(SeekFrom::Start(offset + payload_len))?;
+    read_exact_at(
+        inner,
+        &mut crcs,
+        offset + payload_len,
+        "the primer checksums",
+    )?;
+    let section = PrimerSection {
+        len,
+        offset,
+        payload_len,
+        payload_crc: u32::from_le_bytes(crcs[..4].try_into().expect("4")),
+        crc: u32::from_le_bytes(crcs[4..].try_into().expect("4")),
+    };
+    Ok((Some(section), offset + payload_len + 8))
+}
+
 /// Reserves room for `n` more items in `v`, sized from file data: a failed allocation is an
 /// error (`Io`, out of memory), not an abort.
 fn reserve<T>(v: &mut Vec<T>, n: u64, what: &str) -> Result<()> {
@@ -470,8 +564,9 @@ mod tests {
     use crate::archive::ArchiveReader;
     use std::io::Cursor;
 
-    /// A version-3 archive without its key table, flags cleared and version 2: the layout
-    /// version 2 wrote (FORMAT.md §5).
+    /// A version-3 archive without a primer, made version 2: its key table and its primer
+    /// section (the one byte `00`) removed, flags cleared: the layout version 2 wrote
+    /// (FORMAT.md §5).
     fn as_version_2(v3: &[u8], key_table_len: usize) -> Vec<u8> {
         use crate::checksum::crc32c;
         let mut b = v3.to_vec();
@@ -482,6 +577,14 @@ mod tests {
         let crc_at = crc_at - key_table_len;
         let crc = crc32c(&b[index_off..crc_at]);
         b[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+        // The primer section follows the metadata (varint length, bytes, CRC).
+        let mut pos = 20;
+        let meta_len = crate::varint::read(&b, &mut pos, 20).unwrap() as usize;
+        let primer_at = pos + meta_len + 4;
+        assert_eq!(b[primer_at], 0, "an archive with a primer has no version-2 form");
+        b.remove(primer_at);
+        let n = b.len();
+        b[n - 12..n - 4].copy_from_slice(&(index_off as u64 - 1).to_le_bytes());
         b[4] = 2;
         b[6] = 0;
         let crc = crc32c(&b[..16]);

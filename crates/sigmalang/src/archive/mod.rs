@@ -4,6 +4,8 @@
 //! ```text
 //! file header (20 bytes, kind = archive)
 //! metadata: varint length, bytes, crc32c
+//! primer (version 3): varint length (0: none), varint payload length, payload,
+//!                     crc32c of the payload, crc32c of the primer
 //! record payloads, back to back, in blocks of `block_records` records
 //! index: varint count, varint block_records,
 //!        varint keyframe_interval, varint keyframes_per_root, varint max_frames, varint window,
@@ -24,6 +26,8 @@ use crate::record::CoderConfig;
 
 mod batch;
 mod index;
+#[cfg(test)]
+mod primed;
 mod reader;
 mod records;
 #[cfg(test)]
@@ -42,6 +46,8 @@ pub const END_MAGIC: [u8; 4] = [0xCE, 0xA3, b'L', b'X'];
 pub const FOOTER_LEN: usize = 12;
 /// Records per checksummed block, by default.
 pub const DEFAULT_BLOCK_RECORDS: u32 = 16;
+/// The primer size `sigma pack` uses (see [`ArchiveOptions::primer`]): 256 KiB.
+pub const DEFAULT_PRIMER_BYTES: usize = 256 << 10;
 /// The most metadata an archive may carry.
 pub const MAX_METADATA: usize = 1 << 20;
 /// The largest keyframe interval a reader accepts (bounds the work of one `get`).
@@ -72,6 +78,9 @@ pub struct ArchiveOptions {
     pub(crate) encoder: CoderConfig,
     /// Records are whole JSON lines, coded in the JSON-lines form ([`crate::jsonform`]).
     pub(crate) json_lines: bool,
+    /// Self-training: the primer is the first records added, joined by newlines, up to this
+    /// many bytes (0: no primer).
+    pub(crate) primer: usize,
 }
 
 crate::settings! {
@@ -101,6 +110,22 @@ crate::settings! {
         /// model sees raw text), and readers give back the record exactly. The archive's header
         /// says so (flag bit 0, FORMAT.md §5.5). Off by default.
         json_lines, get_json_lines: json_lines: bool;
+        /// Self-training (FORMAT.md §5.6): the archive stores a *primer*, the first records added
+        /// joined by newlines and cut to this many bytes (at most
+        /// [`MAX_PRIMER_LEN`](crate::MAX_PRIMER_LEN)), and every record is coded after it, so the
+        /// coder knows the archive's own data: the match model sees the primer, and if that
+        /// codes a sample of the records clearly smaller, records are `ADAPTIVE` with an
+        /// adaptive model that starts from the primer's state. Records stay individually
+        /// decodable. 0 turns it off. The writer holds the records back (and writes nothing)
+        /// until they fill the primer, or until [`ArchiveWriter::flush`]. Every worker, and
+        /// every reader, holds a copy of the primer's state: its bytes, 1 MiB of match table
+        /// and an adaptive table of up to 8 bytes per primer byte (64 KiB to 16 MiB), about
+        /// 3.3 MiB for [`DEFAULT_PRIMER_BYTES`].
+        ///
+        /// The library's default is 0 (off): a writer then writes as it goes, and archives of a
+        /// few records do not carry a primer that costs more than it saves. `sigma pack` turns
+        /// it on with [`DEFAULT_PRIMER_BYTES`] (`--no-primer` turns it off).
+        primer, get_primer: primer: usize;
     }
 }
 
@@ -115,6 +140,7 @@ impl Default for ArchiveOptions {
             threads: 1,
             encoder: CoderConfig::default(),
             json_lines: false,
+            primer: 0,
         }
     }
 }

@@ -4,15 +4,16 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Seek, SeekFrom};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use super::index::Index;
+use super::index::{Index, PrimerSection};
 use super::RecordInfo;
 use crate::checksum::crc32c;
 use crate::codebook::Codebook;
 use crate::container::{read_exact_at, read_full, FileHeader, DEFAULT_MEMORY_LIMIT};
 use crate::context::{Dependency, GroupOptions};
 use crate::error::{Error, ErrorKind, Result};
+use crate::primer::Primer;
 use crate::record::{Decoder, MAX_RECORD_LEN};
 
 /// An opened archive: its header, metadata and index, validated, and the codebook to decode
@@ -27,6 +28,8 @@ pub struct Archive {
     pub(super) codebook: Option<Arc<Codebook>>,
     /// The most memory decoding one record may need (estimated before decoding).
     pub(super) memory_limit: u64,
+    /// The archive's primer, decoded by the first reader that needs it and shared by all.
+    pub(super) primer: Arc<OnceLock<std::result::Result<Arc<Primer>, Error>>>,
 }
 
 /// The most decoded bytes a reader keeps for decoding later records of the same contexts.
@@ -46,6 +49,22 @@ impl Archive {
             index: Arc::new(index),
             codebook,
             memory_limit: DEFAULT_MEMORY_LIMIT,
+            primer: Arc::new(OnceLock::new()),
+        })
+    }
+
+    /// The length of the archive's primer in bytes (0: it has none).
+    pub fn primer_len(&self) -> u64 {
+        self.index.primer.map_or(0, |p| p.len)
+    }
+
+    /// The memory the primer takes while records are decoded: the shared primer, one reader's
+    /// copy of its state, and its payload while it is decoded (0 without a primer).
+    pub(super) fn primer_memory(&self) -> u64 {
+        self.index.primer.map_or(0, |p| {
+            Primer::memory_for(p.len)
+                .saturating_mul(2)
+                .saturating_add(p.payload_len)
         })
     }
 
@@ -595,6 +614,8 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let ctx = || format!("record {r}");
         let limit = self.archive.memory_limit;
         let over = |needed: u64| Error::new(ErrorKind::MemoryLimit { needed, limit }).within(ctx());
+        self.ensure_primer().map_err(|e| e.within(ctx()))?;
+        let held = held.saturating_add(self.archive.primer_memory());
         let (start, block_len) = self.load_block(r, held)?;
         let info = self.archive.index.records[r as usize];
         let rs = (info.offset - start) as usize;
@@ -633,6 +654,88 @@ impl<R: Read + Seek> ArchiveReader<R> {
             .decode_with_frames(frames, payload, &mut out)
             .map_err(|e| e.shifted(info.offset).within(ctx()))?;
         Ok(out)
+    }
+
+    /// The archive's primer (FORMAT.md §5.6), decoded and verified if no reader of the archive
+    /// has yet; `None` if it has none. Give it to an [`Encoder`](crate::Encoder) with
+    /// [`set_primer`](crate::Encoder::set_primer) to code records as the writer did.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get): no codebook, the memory limit, a damaged primer.
+    pub fn primer(&mut self) -> Result<Option<Arc<Primer>>> {
+        if self.archive.index.primer.is_none() {
+            return Ok(None);
+        }
+        self.ensure_primer()?;
+        let cell = self.archive.primer.get().expect("ensure_primer decoded it");
+        Ok(Some(Arc::clone(cell.as_ref().map_err(|e| e.duplicate())?)))
+    }
+
+    /// Gives the decoder the archive's primer (decoding it first if no reader of the archive
+    /// has), if the archive has one and the decoder does not yet.
+    fn ensure_primer(&mut self) -> Result<()> {
+        let Some(section) = self.archive.index.primer else {
+            return Ok(());
+        };
+        let Some(decoder) = self.decoder.as_ref() else {
+            return Err(self.no_codebook());
+        };
+        if decoder.has_primer() {
+            return Ok(());
+        }
+        let cell = Arc::clone(&self.archive.primer);
+        let primer = cell
+            .get_or_init(|| self.load_primer(section).map(Arc::new))
+            .as_ref()
+            .map_err(|e| e.duplicate())?;
+        self.decoder
+            .as_mut()
+            .expect("checked above")
+            .set_primer(Some(Arc::clone(primer)));
+        Ok(())
+    }
+
+    /// Reads, verifies and decodes the primer, once its memory is known to fit in the limit.
+    fn load_primer(&mut self, section: PrimerSection) -> Result<Primer> {
+        let limit = self.archive.memory_limit;
+        let needed = self.archive.primer_memory();
+        if needed > limit {
+            return Err(Error::new(ErrorKind::MemoryLimit { needed, limit }).within("the primer"));
+        }
+        let codebook = Arc::clone(
+            self.archive
+                .codebook
+                .as_ref()
+                .ok_or_else(|| self.no_codebook())?,
+        );
+        let mut payload = vec![0u8; section.payload_len as usize];
+        self.inner.seek(SeekFrom::Start(section.offset))?;
+        read_exact_at(&mut self.inner, &mut payload, section.offset, "the primer")?;
+        let computed = crc32c(&payload);
+        if computed != section.payload_crc {
+            return Err(Error::at(
+                ErrorKind::Checksum {
+                    what: "the primer",
+                    expected: section.payload_crc,
+                    found: computed,
+                },
+                section.offset,
+            ));
+        }
+        let primer = Primer::decode(&codebook, &payload, section.len)
+            .map_err(|e| e.shifted(section.offset).within("the primer"))?;
+        let computed = crc32c(primer.bytes());
+        if computed != section.crc {
+            return Err(Error::at(
+                ErrorKind::Checksum {
+                    what: "the decoded primer",
+                    expected: section.crc,
+                    found: computed,
+                },
+                section.offset + section.payload_len + 4,
+            ));
+        }
+        Ok(primer)
     }
 
     /// Reads `r`'s block into `self.block` (unless it holds it already) and verifies its
@@ -719,6 +822,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     .within(format!("record {r}")));
                 }
                 let needed = (keyframe + group_bytes)
+                    .saturating_add(self.archive.primer_memory())
                     .saturating_add(refs)
                     .saturating_add(frames)
                     .saturating_add(len.saturating_mul(3));

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use super::batch::{Batches, Pending};
-use super::index::{write_head, IndexWriter};
+use super::index::{write_head, write_primer_section, IndexWriter};
 use super::{
     ArchiveOptions, DEFAULT_CONTEXT, FLAG_JSON_LINES, MAX_KEYFRAME_INTERVAL, MAX_METADATA,
 };
@@ -15,6 +15,7 @@ use crate::codebook::Codebook;
 use crate::context::{ContextStack, Dependency, FramePool, FramePoolStats};
 use crate::error::{Error, Result};
 use crate::pool::GlyphBufferPool;
+use crate::primer::{choose, Choice, Primer, MAX_PRIMER_LEN};
 use crate::record::{Encoder, EncoderStats};
 
 /// Writes an archive record by record.
@@ -44,6 +45,19 @@ pub struct ArchiveWriter<W: Write> {
     /// added (their forms' lengths are what `bytes_in` counts).
     form: Vec<u8>,
     lines_in: u64,
+    /// Self-training: the records held back until they fill the primer, and the archive's head
+    /// (written once the primer is known).
+    pub(super) primer_wait: Option<PrimerWait>,
+}
+
+/// The records an [`ArchiveWriter`] holds back until they fill its primer.
+pub(super) struct PrimerWait {
+    head: Vec<u8>,
+    records: Vec<(Option<Vec<u8>>, Vec<u8>)>,
+    /// Bytes of the primer they make (each record and a newline).
+    bytes: usize,
+    /// The primer's length ([`ArchiveOptions::primer`], at most `MAX_PRIMER_LEN`).
+    target: usize,
 }
 
 impl<W: Write> ArchiveWriter<W> {
@@ -81,8 +95,17 @@ impl<W: Write> ArchiveWriter<W> {
             return Err(Error::invalid("archive metadata is larger than 1 MiB"));
         }
         let flags = if opts.json_lines { FLAG_JSON_LINES } else { 0 };
-        let head = write_head(codebook.id(), metadata, flags);
-        inner.write_all(&head)?;
+        let mut head = write_head(codebook.id(), metadata, flags);
+        let primer_wait = (opts.primer > 0).then(|| PrimerWait {
+            head: std::mem::take(&mut head),
+            records: Vec::new(),
+            bytes: 0,
+            target: opts.primer.min(MAX_PRIMER_LEN as usize),
+        });
+        if primer_wait.is_none() {
+            write_primer_section(&mut head, None);
+            inner.write_all(&head)?;
+        }
         let mut writer = ArchiveWriter {
             inner,
             encoder: Encoder::with_config(Arc::clone(&codebook), opts.encoder),
@@ -102,11 +125,70 @@ impl<W: Write> ArchiveWriter<W> {
             bytes_in: 0,
             form: Vec::new(),
             lines_in: 0,
+            primer_wait,
         };
-        if opts.batch_records > 1 {
-            writer.coder = Coder::Batches(Batches::new(&codebook, &opts)?);
+        if opts.batch_records > 1 && writer.primer_wait.is_none() {
+            writer.coder = Coder::Batches(Batches::new(&codebook, &opts, None)?);
         }
         Ok(writer)
+    }
+
+    /// Makes the primer of the records held back, writes the archive's head with it, sets the
+    /// encoders up to code after it, and codes the records.
+    fn start_primer(&mut self) -> Result<()> {
+        let Some(wait) = self.primer_wait.take() else {
+            return Ok(());
+        };
+        let PrimerWait {
+            mut head,
+            records,
+            target,
+            ..
+        } = wait;
+        let mut bytes = Vec::with_capacity(target.min(records.iter().map(|r| r.1.len() + 1).sum()));
+        let mut sample: Vec<&[u8]> = Vec::new();
+        for (_, r) in &records {
+            if bytes.len() >= target {
+                break;
+            }
+            bytes.extend_from_slice(r);
+            bytes.push(b'\n');
+            sample.push(r);
+        }
+        bytes.truncate(target);
+        let codebook = Arc::clone(self.encoder.codebook());
+        let choice = if bytes.iter().any(|&b| b != b'\n') {
+            choose(&codebook, &sample)
+        } else {
+            Choice::Plain
+        };
+        let primer = if choice == Choice::Plain {
+            write_primer_section(&mut head, None);
+            None
+        } else {
+            let (primer, payload) = Primer::encode(&codebook, bytes)?;
+            write_primer_section(&mut head, Some((primer.bytes(), &payload)));
+            Some((Arc::new(primer), choice == Choice::Adaptive))
+        };
+        self.inner.write_all(&head)?;
+        self.offset = head.len() as u64;
+        if let Some((p, adaptive)) = &primer {
+            self.encoder.set_primer(Some(Arc::clone(p)), *adaptive);
+        }
+        if self.opts.batch_records > 1 {
+            self.coder = Coder::Batches(Batches::new(&codebook, &self.opts, primer)?);
+        }
+        for (key, record) in records {
+            self.add_unchecked(key.as_deref(), &record)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the writer holds records back for its primer, and how many.
+    fn held_back(&self) -> u64 {
+        self.primer_wait
+            .as_ref()
+            .map_or(0, |w| w.records.len() as u64)
     }
 
     /// Encodes and appends one record in the default group (the records added without a
@@ -128,18 +210,41 @@ impl<W: Write> ArchiveWriter<W> {
     /// the JSON-lines form; readers give it back as it is.
     pub fn add_in_group(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
         self.check()?;
-        let added = if self.opts.json_lines {
-            let mut form = std::mem::take(&mut self.form);
+        let mut form = std::mem::take(&mut self.form);
+        let coded: &[u8] = if self.opts.json_lines {
             form.clear();
             crate::jsonform::encode(record, &mut form);
-            let added = self.add_unchecked(key, &form);
-            self.form = form;
             self.lines_in += record.len() as u64;
-            added
+            &form
         } else {
-            self.add_unchecked(key, record)
+            record
         };
+        let added = self.add_coded(key, coded);
+        self.form = form;
         self.note(added)
+    }
+
+    /// Adds a record as it is coded (its JSON-lines form, with `json_lines`): held back while
+    /// the primer fills, else coded now or in the next batch.
+    fn add_coded(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
+        if let Some(wait) = &mut self.primer_wait {
+            let index = wait.records.len() as u64;
+            if record.len() as u64 > crate::record::MAX_RECORD_LEN {
+                return Err(Error::invalid(format!(
+                    "record of {} bytes exceeds the {}-byte limit",
+                    record.len(),
+                    crate::record::MAX_RECORD_LEN
+                )));
+            }
+            wait.records
+                .push((key.map(<[u8]>::to_vec), record.to_vec()));
+            wait.bytes += record.len() + 1;
+            if wait.bytes >= wait.target {
+                self.start_primer()?;
+            }
+            return Ok(index);
+        }
+        self.add_unchecked(key, record)
     }
 
     /// Encodes and appends one whole line (any bytes, its line ending included or not) in the
@@ -239,7 +344,7 @@ impl<W: Write> ArchiveWriter<W> {
     /// full, and written at the next batch or at [`finish`](Self::finish)).
     pub fn flush(&mut self) -> Result<()> {
         self.check()?;
-        let flushed = self.flush_unchecked();
+        let flushed = self.start_primer().and_then(|()| self.flush_unchecked());
         self.note(flushed)
     }
 
@@ -303,7 +408,7 @@ impl<W: Write> ArchiveWriter<W> {
             Coder::Now(_) => 0,
             Coder::Batches(batches) => batches.waiting(),
         };
-        self.index.len() + waiting
+        self.index.len() + waiting + self.held_back()
     }
 
     /// Whether no record was added yet.

@@ -11,11 +11,11 @@ pub const MAGIC: [u8; 4] = [0xCE, 0xA3, b'L', b'G'];
 /// stream chunk be coded with the adaptive model (record mode `ADAPTIVE`); version 2 streams,
 /// whose chunks never are, still decode. Version 1 files (never released) are refused.
 pub const FORMAT_VERSION: u8 = 3;
-/// The container format version this build writes for archives: version 3 (header flags for
-/// the JSON-lines form, a key table in the index; FORMAT.md §5). Version 2 archives still read.
-/// Archive records never use the adaptive model.
+/// The container format version this build writes for archives: version 3, which adds header
+/// flags (the JSON-lines form), the primer section (records after a primer may be `ADAPTIVE`)
+/// and a key table in the index (FORMAT.md §5). Version 2 archives still read.
 pub const ARCHIVE_VERSION: u8 = 3;
-/// The oldest container version an archive reader accepts.
+/// The oldest archive version a reader accepts.
 pub const OLDEST_ARCHIVE_VERSION: u8 = 2;
 /// The oldest container version a stream reader accepts.
 pub const OLDEST_STREAM_VERSION: u8 = 2;

@@ -55,7 +55,9 @@ pub fn table_bits(len: usize) -> u32 {
 struct Slot {
     check: u32,
     n: u8,
-    _pad: [u8; 3],
+    /// Whether the slot's primed value is in the journal (see [`AdaptiveModel::begin_record`]).
+    journaled: bool,
+    _pad: [u8; 2],
     sym: [u8; SLOT_SYMS],
     freq: [u16; SLOT_SYMS],
 }
@@ -72,6 +74,29 @@ pub struct AdaptiveModel {
     at: [usize; ORDERS],
     check: [u32; ORDERS],
     found: [bool; ORDERS],
+    /// While a record is coded after a primer: the slots it changed and their primed values,
+    /// so that [`rollback`](Self::rollback) restores the primed state (at most a quarter of the
+    /// table; past that the whole table is restored from the primed model).
+    journal: Vec<(u32, Slot)>,
+    journaling: bool,
+    overflowed: bool,
+}
+
+impl Clone for AdaptiveModel {
+    fn clone(&self) -> Self {
+        AdaptiveModel {
+            table: self.table.clone(),
+            bits: self.bits,
+            see: self.see.clone(),
+            hist: self.hist,
+            at: self.at,
+            check: self.check,
+            found: self.found,
+            journal: Vec::new(),
+            journaling: false,
+            overflowed: false,
+        }
+    }
 }
 
 #[inline]
@@ -136,12 +161,60 @@ impl AdaptiveModel {
             at: [0; ORDERS],
             check: [0; ORDERS],
             found: [false; ORDERS],
+            journal: Vec::new(),
+            journaling: false,
+            overflowed: false,
         }
     }
 
-    /// Bytes of memory the model holds (its table and escape estimates).
+    /// Bytes of memory the model holds (its table, escape estimates and journal).
     pub fn heap_bytes(&self) -> usize {
-        self.table.capacity() * std::mem::size_of::<Slot>() + self.see.capacity() * 2
+        (self.table.capacity() + self.journal.capacity()) * std::mem::size_of::<Slot>()
+            + self.see.capacity() * 2
+    }
+
+    /// Starts a record coded from this (primed) state: every change to the table is noted, so
+    /// that [`rollback`](Self::rollback) can undo it without copying the table.
+    pub fn begin_record(&mut self) {
+        self.journal.clear();
+        self.journaling = true;
+        self.overflowed = false;
+    }
+
+    /// Restores the state `primed` (this model's state when
+    /// [`begin_record`](Self::begin_record) was called, of which `primed` is a copy): the
+    /// slots the record changed, the escape estimates and the history.
+    pub fn rollback(&mut self, primed: &AdaptiveModel) {
+        if self.overflowed || self.table.len() != primed.table.len() {
+            self.table.clone_from(&primed.table);
+        } else {
+            for &(idx, slot) in self.journal.iter().rev() {
+                self.table[idx as usize] = slot;
+            }
+        }
+        self.bits = primed.bits;
+        self.see.copy_from_slice(&primed.see);
+        self.hist = primed.hist;
+        self.journal.clear();
+        self.journaling = false;
+        self.overflowed = false;
+    }
+
+    /// Notes the primed value of slot `idx` before its first change in a record.
+    #[inline]
+    fn note(&mut self, idx: usize) {
+        let cap = self.table.len() / 4;
+        let s = &mut self.table[idx];
+        if s.journaled {
+            return;
+        }
+        if self.journal.len() < cap {
+            let old = *s;
+            s.journaled = true;
+            self.journal.push((idx as u32, old));
+        } else {
+            self.overflowed = true;
+        }
     }
 
     /// Forgets everything: the start of a record of `len` bytes, which sizes the table.
@@ -357,18 +430,17 @@ impl AdaptiveModel {
     #[inline]
     fn learn(&mut self, x: u8, coded: usize) {
         let visited = ORDERS.min(coded + 1);
-        for ((&idx, &check), &found) in self
-            .at
-            .iter()
-            .zip(&self.check)
-            .zip(&self.found)
-            .take(visited)
-        {
+        let (at, checks, founds) = (self.at, self.check, self.found);
+        for ((&idx, &check), &found) in at.iter().zip(&checks).zip(&founds).take(visited) {
+            if self.journaling {
+                self.note(idx);
+            }
             if !found {
                 let s = &mut self.table[idx];
                 *s = Slot {
                     check,
                     n: 1,
+                    journaled: s.journaled,
                     ..Slot::default()
                 };
                 s.sym[0] = x;

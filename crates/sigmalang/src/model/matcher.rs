@@ -53,6 +53,12 @@ pub struct MatchModel {
     /// Elias-gamma length: unary bit-length probabilities, then mantissa bits by (length, bit).
     unary: [u16; RUN_BITS],
     mantissa: [[u16; RUN_BITS]; RUN_BITS],
+    /// While a primed record is coded: the table's slots it overwrote and their primed values,
+    /// so that [`rollback`](Self::rollback) restores the primed table (at most the table's
+    /// size; past that the whole table is restored from the primed model).
+    journal: Vec<(u32, u32)>,
+    journaling: bool,
+    overflowed: bool,
 }
 
 impl Default for MatchModel {
@@ -67,9 +73,34 @@ impl Default for MatchModel {
             cont: [2048; FLAG_CONTEXTS],
             unary: [2048; RUN_BITS],
             mantissa: [[2048; RUN_BITS]; RUN_BITS],
+            journal: Vec::new(),
+            journaling: false,
+            overflowed: false,
         }
     }
 }
+
+impl Clone for MatchModel {
+    fn clone(&self) -> Self {
+        MatchModel {
+            table: self.table.clone(),
+            bits: self.bits,
+            ptr: self.ptr,
+            len: self.len,
+            hash: self.hash,
+            probs: self.probs,
+            cont: self.cont,
+            unary: self.unary,
+            mantissa: self.mantissa,
+            journal: Vec::new(),
+            journaling: false,
+            overflowed: false,
+        }
+    }
+}
+
+/// The table bits of a primed match model ([`MatchModel::prime`]): `2^18` slots (1 MiB).
+pub const PRIMED_TABLE_BITS: u32 = MAX_TABLE_BITS;
 
 /// The bucket of a match length: two lengths a bucket, 16 buckets.
 #[inline]
@@ -113,6 +144,85 @@ impl MatchModel {
         }
     }
 
+    /// Indexes an archive's primer: a table of [`PRIMED_TABLE_BITS`] bits holding the
+    /// primer's positions, as [`reset`](Self::reset) would index it as the only frame. Records
+    /// are then coded after it with [`reset_primed`](Self::reset_primed).
+    pub fn prime(&mut self, primer: &[u8]) {
+        self.journal = Vec::new();
+        self.journaling = false;
+        self.overflowed = false;
+        self.reset_bits(PRIMED_TABLE_BITS);
+        self.index_frames(primer, 0);
+    }
+
+    /// Bytes of memory the model holds (its table and journal).
+    pub fn heap_bytes(&self) -> usize {
+        self.table.capacity() * 4 + self.journal.capacity() * 8
+    }
+
+    /// Prepares for a record coded after the primer (`hist[..primer_len]`, already in the
+    /// table by [`prime`](Self::prime)) and the frames `hist[primer_len..]`: indexes the frames
+    /// as [`reset`](Self::reset) does, noting every slot it overwrites, as it will for the
+    /// record's bytes, until [`rollback`](Self::rollback). `last_frame_start` as for `reset`
+    /// (the primer is not a candidate: records start like the previous record of their group,
+    /// not like the primer).
+    pub fn reset_primed(
+        &mut self,
+        hist: &[u8],
+        primer_len: usize,
+        last_frame_start: Option<usize>,
+    ) {
+        self.reset_state();
+        self.journaling = true;
+        self.index_frames(hist, primer_len);
+        if let Some(start) = last_frame_start.filter(|&s| s < hist.len()) {
+            self.ptr = start;
+            self.len = MIN_MATCH;
+        }
+    }
+
+    /// Restores the primed table after a record (`primed`: the model as
+    /// [`prime`](Self::prime) left it).
+    pub fn rollback(&mut self, primed: &MatchModel) {
+        if self.overflowed || self.table.len() != primed.table.len() {
+            self.table.clone_from(&primed.table);
+            self.bits = primed.bits;
+        } else {
+            for &(slot, old) in self.journal.iter().rev() {
+                self.table[slot as usize] = old;
+            }
+        }
+        self.journal.clear();
+        self.journaling = false;
+        self.overflowed = false;
+    }
+
+    /// Files the positions of `hist[from..]` (as ends of their last eight bytes).
+    fn index_frames(&mut self, hist: &[u8], from: usize) {
+        let mut h = 0u64;
+        let start = from.saturating_sub(MIN_MATCH);
+        for (i, &b) in hist.iter().enumerate().skip(start) {
+            h = (h << 8) | u64::from(b);
+            if i + 1 >= MIN_MATCH && i >= from {
+                let slot = self.slot(h);
+                self.file(slot, (i + 1) as u32);
+            }
+        }
+    }
+
+    /// Sets a table slot, noting its old value while journaling.
+    #[inline(always)]
+    fn file(&mut self, slot: usize, pos: u32) {
+        if self.journaling {
+            if self.journal.len() < self.table.len() {
+                self.journal.push((slot as u32, self.table[slot]));
+            } else {
+                self.overflowed = true;
+            }
+        }
+        self.table[slot] = pos;
+    }
+
     #[inline]
     fn slot(&self, h: u64) -> usize {
         (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - self.bits)) as usize
@@ -120,12 +230,21 @@ impl MatchModel {
 
     fn reset_table(&mut self, len: usize) {
         let bits = (len.max(64).next_power_of_two().trailing_zeros()).clamp(6, MAX_TABLE_BITS);
+        self.reset_bits(bits);
+    }
+
+    fn reset_bits(&mut self, bits: u32) {
         let size = 1usize << bits;
         if self.table.len() < size {
             self.table.resize(size, 0);
         }
         self.table[..size].fill(0);
         self.bits = bits;
+        self.reset_state();
+    }
+
+    /// Everything but the table: no match, fresh probabilities.
+    fn reset_state(&mut self) {
         self.ptr = 0;
         self.len = 0;
         self.hash = 0;
@@ -297,7 +416,7 @@ impl MatchModel {
                     MIN_MATCH + common_suffix(&hist[..cand - 8], &hist[..pos - 8], MAX_VERIFY - 8);
             }
         }
-        self.table[slot] = pos as u32;
+        self.file(slot, pos as u32);
     }
 }
 

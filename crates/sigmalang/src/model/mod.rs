@@ -20,8 +20,8 @@ mod matcher;
 pub(crate) mod serial;
 mod train;
 
-pub use adaptive::{AdaptiveModel, ADAPTIVE_ORDERS};
-pub use matcher::{MatchModel, FLAG_RUN, MIN_MATCH};
+pub use adaptive::{table_bits, AdaptiveModel, ADAPTIVE_ORDERS};
+pub use matcher::{MatchModel, FLAG_RUN, MIN_MATCH, PRIMED_TABLE_BITS};
 
 pub(crate) use train::train;
 pub use train::{CompressionLevel, TrainOptions};

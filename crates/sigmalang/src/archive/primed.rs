@@ -1,0 +1,220 @@
+//! Archives with a primer (FORMAT.md §5.6): written, read back every way, damaged.
+
+use std::io::Cursor;
+
+use super::{ArchiveOptions, ArchiveReader, ArchiveWriter};
+use crate::codebook::Codebook;
+use crate::context::GroupOptions;
+use crate::error::ErrorKind;
+use crate::record::read_header;
+
+/// Rust-like lines the codebook does not know, in records of a few lines (keyed by `k{i % 4}`).
+fn code_records(n: usize) -> Vec<Vec<u8>> {
+    let idents = [
+        "parse_header",
+        "body_offset",
+        "raw_len",
+        "decode_run",
+        "frames",
+    ];
+    (0..n)
+        .map(|i| {
+            let mut r = String::new();
+            for j in 0..(3 + i % 5) {
+                let a = idents[(i * 7 + j) % idents.len()];
+                let b = idents[(i + j * 3) % idents.len()];
+                r.push_str(&format!(
+                    "    let {a}_{j} = self.{b}(&mut pos, {})?; // {i}\n",
+                    (i * 31 + j) % 97
+                ));
+            }
+            r.into_bytes()
+        })
+        .collect()
+}
+
+fn build(records: &[Vec<u8>], primer: usize, batch: u32, threads: usize) -> Vec<u8> {
+    let opts = ArchiveOptions {
+        block_records: 4,
+        batch_records: batch,
+        threads,
+        primer,
+        ..ArchiveOptions::default()
+    };
+    let mut w =
+        ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"m", opts).unwrap();
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(w.len(), i as u64);
+        let key = format!("k{}", i % 4);
+        assert_eq!(w.add_in_group(Some(key.as_bytes()), r).unwrap(), i as u64);
+    }
+    w.finish().unwrap()
+}
+
+fn check_all(bytes: &[u8], records: &[Vec<u8>]) {
+    let mut r = ArchiveReader::open(Cursor::new(bytes)).unwrap();
+    assert_eq!(r.len(), records.len() as u64);
+    for n in (0..records.len() as u64).rev() {
+        assert_eq!(r.get(n).unwrap(), records[n as usize], "record {n}");
+    }
+    let mut fresh = ArchiveReader::open(Cursor::new(bytes)).unwrap();
+    assert_eq!(
+        fresh.walk(|n, rec| assert_eq!(rec.unwrap(), &records[n as usize][..])),
+        0
+    );
+    let mut seen = 0;
+    let failed = fresh
+        .walk_parallel(
+            || Ok(Cursor::new(bytes)),
+            2,
+            |n, rec| {
+                assert_eq!(rec.unwrap(), &records[n as usize][..]);
+                seen += 1;
+                std::ops::ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
+    assert_eq!((failed, seen), (0, records.len()));
+}
+
+#[test]
+fn primed_archives_roundtrip_and_do_not_depend_on_threads() {
+    let records = code_records(120);
+    let plain = build(&records, 0, 1, 1);
+    let primed = build(&records, 3000, 1, 1);
+    assert_eq!(primed[4], 3, "archive version");
+    assert!(
+        primed.len() * 10 < plain.len() * 9,
+        "{} vs {}",
+        primed.len(),
+        plain.len()
+    );
+    check_all(&primed, &records);
+    check_all(&plain, &records);
+    let r = ArchiveReader::open(Cursor::new(&primed)).unwrap();
+    assert!(r.archive().primer_len() >= 3000);
+    assert_eq!(
+        ArchiveReader::open(Cursor::new(&plain))
+            .unwrap()
+            .archive()
+            .primer_len(),
+        0
+    );
+    // Unfamiliar text: the records after the primer are ADAPTIVE.
+    let adaptive = (0..records.len() as u64)
+        .filter(|&n| {
+            let info = r.info(n).unwrap();
+            let p = &primed[info.offset as usize..(info.offset + info.payload_len) as usize];
+            read_header(p).unwrap().mode == crate::record::Mode::Adaptive
+        })
+        .count();
+    assert!(adaptive > records.len() / 2, "{adaptive} ADAPTIVE records");
+    for batch in [16, 1000] {
+        let one = build(&records, 3000, batch, 1);
+        assert_eq!(one, build(&records, 3000, batch, 2), "batch {batch}");
+        assert_eq!(one, build(&records, 3000, batch, 3), "batch {batch}");
+        check_all(&one, &records);
+    }
+}
+
+#[test]
+fn short_archives_and_flushes_before_the_primer_is_full() {
+    for n in [0, 1, 3] {
+        let records = code_records(n);
+        let bytes = build(&records, 1 << 20, 1, 1);
+        check_all(&bytes, &records);
+    }
+    // Empty records only: no primer.
+    let empty = vec![Vec::new(); 5];
+    let bytes = build(&empty, 100, 1, 1);
+    check_all(&bytes, &empty);
+    assert_eq!(
+        ArchiveReader::open(Cursor::new(&bytes))
+            .unwrap()
+            .archive()
+            .primer_len(),
+        0
+    );
+    // A flush makes the primer of what was added so far.
+    let records = code_records(30);
+    let opts = ArchiveOptions::default().primer(1 << 20).block_records(4);
+    let mut w =
+        ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts).unwrap();
+    for r in &records[..10] {
+        w.add(r).unwrap();
+    }
+    assert_eq!(w.bytes_out(), 0, "records wait for the primer");
+    w.flush().unwrap();
+    assert!(w.bytes_out() > 0);
+    for r in &records[10..] {
+        w.add(r).unwrap();
+    }
+    let bytes = w.finish().unwrap();
+    check_all(&bytes, &records);
+}
+
+#[test]
+fn damage_to_the_primer_is_an_error_never_wrong_output() {
+    let records = code_records(16);
+    let bytes = build(&records, 600, 1, 1);
+    let r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+    let records_start = r.info(0).unwrap().offset as usize;
+    // The primer section: after the header (20) and the metadata (varint, "m", crc32c).
+    for i in 26..records_start {
+        for bit in [0, 3, 7] {
+            let mut b = bytes.clone();
+            b[i] ^= 1 << bit;
+            let Ok(mut r) = ArchiveReader::open(Cursor::new(&b)) else {
+                continue;
+            };
+            let mut wrong = 0;
+            r.walk(|n, rec| {
+                if let Ok(rec) = rec {
+                    if rec != &records[n as usize][..] {
+                        wrong += 1;
+                    }
+                }
+            });
+            assert_eq!(wrong, 0, "flip of bit {bit} of byte {i}");
+            if i >= records_start - 8 {
+                // A checksum byte: every record fails, naming the primer.
+                let e = r.get(0).unwrap_err();
+                assert!(e.to_string().contains("primer"), "{e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_primer_counts_against_the_memory_limit() {
+    let records = code_records(40);
+    let bytes = build(&records, 1500, 1, 1);
+    let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+    r.set_memory_limit(1 << 20);
+    let e = r.get(5).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::MemoryLimit { .. }), "{e}");
+    r.set_memory_limit(64 << 20);
+    // The archive handle is shared: a reader made of it decodes the primer once for all.
+    let archive = r.archive().clone();
+    let mut a = archive.reader(Cursor::new(&bytes[..]));
+    let mut b = archive.reader(Cursor::new(&bytes[..]));
+    assert_eq!(a.get(7).unwrap(), records[7]);
+    assert_eq!(b.get(8).unwrap(), records[8]);
+    assert!(archive.primer.get().is_some_and(|p| p.is_ok()));
+}
+
+#[test]
+fn group_options_and_the_bank_still_work_after_a_primer() {
+    let records = code_records(60);
+    let opts = ArchiveOptions::default()
+        .primer(2000)
+        .group(GroupOptions::none())
+        .bank(0);
+    let mut w =
+        ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts).unwrap();
+    for r in &records {
+        w.add(r).unwrap();
+    }
+    let bytes = w.finish().unwrap();
+    check_all(&bytes, &records);
+}

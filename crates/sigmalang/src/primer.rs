@@ -1,0 +1,498 @@
+//! An archive's primer (FORMAT.md §5.6): a sample of the archive's own input, stored once, that
+//! every record is coded after.
+//!
+//! The static model knows its codebook's training text; the primer teaches the coder the
+//! archive's own data while every record stays decodable on its own. A record is coded as if it
+//! followed the primer: its match model sees the primer as its oldest frame, and an `ADAPTIVE`
+//! record's adaptive model starts from the state it reached on the primer instead of from
+//! nothing. Both states are built once (per archive writer worker, per archive reader) and
+//! restored after every record from journals of what the record changed, so a record costs what
+//! it codes, never a copy of the megabytes of state.
+
+use std::sync::Arc;
+
+use crate::codebook::Codebook;
+use crate::error::{Error, Result};
+use crate::model::{table_bits, AdaptiveModel, MatchModel, MIN_MATCH, PRIMED_TABLE_BITS};
+use crate::record::{code_record, decode_record, read_header, Encoder, Mode};
+use crate::varint;
+
+/// The longest primer an archive may hold: 16 MiB.
+pub const MAX_PRIMER_LEN: u64 = 16 << 20;
+
+/// A primer and the model state after it: the adaptive model's (as if the primer had been coded
+/// as one `ADAPTIVE` record) and the match model's table holding the primer's positions.
+pub struct Primer {
+    bytes: Vec<u8>,
+    adaptive: AdaptiveModel,
+    matcher: MatchModel,
+}
+
+impl Primer {
+    /// Trains the primer `bytes` (1 to [`MAX_PRIMER_LEN`] bytes) on `codebook`'s model.
+    ///
+    /// # Errors
+    /// If `bytes` is empty or longer than [`MAX_PRIMER_LEN`].
+    pub fn new(codebook: &Codebook, bytes: Vec<u8>) -> Result<Primer> {
+        Primer::encode(codebook, bytes).map(|(p, _)| p)
+    }
+
+    /// Trains the primer `bytes` and codes it: returns it and its payload (a record payload,
+    /// `ADAPTIVE` or `STORED`, as the archive stores it).
+    pub(crate) fn encode(codebook: &Codebook, bytes: Vec<u8>) -> Result<(Primer, Vec<u8>)> {
+        if bytes.is_empty() || bytes.len() as u64 > MAX_PRIMER_LEN {
+            return Err(Error::invalid(format!(
+                "a primer holds 1 to {MAX_PRIMER_LEN} bytes, not {}",
+                bytes.len()
+            )));
+        }
+        let mut adaptive = AdaptiveModel::new();
+        let mut body = Vec::new();
+        code_record(
+            codebook.model(),
+            &mut MatchModel::new(),
+            Some(&mut adaptive),
+            &mut body,
+            &bytes,
+            0,
+            None,
+            None,
+            &mut (),
+        );
+        let mut payload = Vec::with_capacity(body.len().min(bytes.len()) + 10);
+        let raw = (bytes.len() as u64) << 2;
+        if body.len() < bytes.len() {
+            varint::write(&mut payload, raw | Mode::Adaptive as u64);
+            payload.extend_from_slice(&body);
+        } else {
+            varint::write(&mut payload, raw | Mode::Stored as u64);
+            payload.extend_from_slice(&bytes);
+        }
+        let mut matcher = MatchModel::new();
+        matcher.prime(&bytes);
+        Ok((
+            Primer {
+                bytes,
+                adaptive,
+                matcher,
+            },
+            payload,
+        ))
+    }
+
+    /// Decodes a primer payload that the archive says holds `len` bytes. Offsets in errors are
+    /// relative to the payload.
+    pub(crate) fn decode(codebook: &Codebook, payload: &[u8], len: u64) -> Result<Primer> {
+        let header = read_header(payload)?;
+        if header.raw_len != len || len == 0 || len > MAX_PRIMER_LEN {
+            return Err(Error::corrupt(
+                format!(
+                    "the primer payload holds {} bytes, the archive says {len}",
+                    header.raw_len
+                ),
+                0,
+            ));
+        }
+        let body = &payload[header.body_offset..];
+        let n = len as usize;
+        match header.mode {
+            Mode::Stored => {
+                if body.len() != n {
+                    return Err(Error::corrupt(
+                        format!("a stored primer of {n} bytes has {} bytes", body.len()),
+                        header.body_offset as u64,
+                    ));
+                }
+                Primer::encode(codebook, body.to_vec()).map(|(p, _)| p)
+            }
+            Mode::Adaptive => {
+                if body.len() >= n {
+                    return Err(Error::corrupt(
+                        format!(
+                            "a coded primer of {n} bytes cannot have a {}-byte body",
+                            body.len()
+                        ),
+                        header.body_offset as u64,
+                    ));
+                }
+                let mut adaptive = AdaptiveModel::new();
+                let mut bytes = Vec::new();
+                bytes.reserve_exact(n);
+                decode_record(
+                    codebook.model(),
+                    &mut MatchModel::new(),
+                    Some(&mut adaptive),
+                    body,
+                    &mut bytes,
+                    0,
+                    n,
+                    None,
+                    None,
+                )
+                .map_err(|what| Error::corrupt(what, header.body_offset as u64))?;
+                let mut matcher = MatchModel::new();
+                matcher.prime(&bytes);
+                Ok(Primer {
+                    bytes,
+                    adaptive,
+                    matcher,
+                })
+            }
+            Mode::Modeled => Err(Error::corrupt(
+                "a primer is coded ADAPTIVE or STORED, not MODELED",
+                0,
+            )),
+        }
+    }
+
+    /// The primer's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The primer's length in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Whether the primer is empty (never, for a primer made by [`new`](Self::new)).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Bytes of memory the primer holds: its bytes and both models' tables. Every encoder or
+    /// decoder that codes with it holds about as much again (its own copy of the state).
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.capacity() + self.adaptive.heap_bytes() + self.matcher.heap_bytes()
+    }
+
+    /// [`heap_bytes`](Self::heap_bytes) of a primer of `len` bytes, known before it is decoded
+    /// (a reader checks it against its memory limit first).
+    pub fn memory_for(len: u64) -> u64 {
+        let len = len.min(MAX_PRIMER_LEN);
+        len + (64u64 << table_bits(len as usize)) + 2048 + (4u64 << PRIMED_TABLE_BITS)
+    }
+}
+
+impl std::fmt::Debug for Primer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Primer")
+            .field("len", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One encoder's or decoder's working copy of a primer's state, restored after every record.
+pub(crate) struct Primed {
+    pub(crate) primer: Arc<Primer>,
+    pub(crate) adaptive: AdaptiveModel,
+    pub(crate) matcher: MatchModel,
+    /// The primer's bytes, then (while a record is coded) its frames and the record.
+    pub(crate) hist: Vec<u8>,
+    /// The mode an encoder codes records in (`MODELED` or `ADAPTIVE`).
+    pub(crate) mode: Mode,
+}
+
+impl std::fmt::Debug for Primed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Primed")
+            .field("primer", &self.primer)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Primed {
+    pub(crate) fn new(primer: Arc<Primer>, adaptive: bool) -> Primed {
+        Primed {
+            adaptive: primer.adaptive.clone(),
+            matcher: primer.matcher.clone(),
+            hist: primer.bytes.clone(),
+            mode: if adaptive {
+                Mode::Adaptive
+            } else {
+                Mode::Modeled
+            },
+            primer,
+        }
+    }
+
+    /// Restores the primed state after a record.
+    pub(crate) fn rollback(&mut self) {
+        self.matcher.rollback(&self.primer.matcher);
+        self.adaptive.rollback(&self.primer.adaptive);
+        self.hist.truncate(self.primer.len());
+    }
+}
+
+/// The share of the bytes an `ADAPTIVE` record must save over a `MODELED` one (both after the
+/// primer) for an archive's records to be coded `ADAPTIVE`: 1/16. `ADAPTIVE` records decode at
+/// about a third of the speed, so a small saving does not pay for it.
+const ADAPTIVE_MARGIN: u64 = 16;
+/// The share of the bytes records after the primer must save over records without it for an
+/// archive to keep its primer: 1/8. The primer's own bytes are mostly paid back by the records
+/// it holds (they match it whole), but not entirely, and its model state costs every reader
+/// memory and time; data the codebook already knows well (chat) gains less than this.
+const PRIMER_MARGIN: u64 = 8;
+
+/// The most of the primer's records [`choose`] tests with: 128 KiB (a larger primer is chosen
+/// for as its first 128 KiB are), so that the test costs a few tens of milliseconds.
+const CHOICE_SAMPLE: usize = 128 << 10;
+
+/// How the records of an archive are coded, as [`choose`] finds on a sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Choice {
+    /// Without a primer.
+    Plain,
+    /// After the primer, `MODELED` (its match model sees the primer).
+    Modeled,
+    /// After the primer, `ADAPTIVE`.
+    Adaptive,
+}
+
+/// How records like `sample` (the records a primer is made of, in order; the first
+/// [`CHOICE_SAMPLE`] bytes of them) are best coded: the first records, up to three quarters of
+/// the bytes, are a trial primer, and the rest are coded
+/// alone, after it `MODELED` and after it `ADAPTIVE`. The primer is kept if it saves at least
+/// 1/[`PRIMER_MARGIN`] of the bytes, and `ADAPTIVE` is chosen if it saves a further
+/// 1/[`ADAPTIVE_MARGIN`] over `MODELED`.
+pub(crate) fn choose(codebook: &Arc<Codebook>, sample: &[&[u8]]) -> Choice {
+    // The test's cost grows with the sample: at most the first CHOICE_SAMPLE bytes of it.
+    let mut taken = 0;
+    let sample = &sample[..sample
+        .iter()
+        .position(|r| {
+            taken += r.len() + 1;
+            taken > CHOICE_SAMPLE
+        })
+        .map_or(sample.len(), |k| k + 1)];
+    let total: usize = sample.iter().map(|r| r.len() + 1).sum();
+    let mut trial = Vec::new();
+    let mut split = 0;
+    while split < sample.len() && (trial.len() + sample[split].len() + 1) * 4 <= total * 3 {
+        trial.extend_from_slice(sample[split]);
+        trial.push(b'\n');
+        split += 1;
+    }
+    if trial.len() < MIN_MATCH || split == sample.len() {
+        return Choice::Plain;
+    }
+    let Ok(primer) = Primer::new(codebook, trial) else {
+        return Choice::Plain;
+    };
+    let primer = Arc::new(primer);
+    let mut sizes = [0u64; 3];
+    for (k, setting) in [None, Some(false), Some(true)].into_iter().enumerate() {
+        let mut enc = Encoder::new(Arc::clone(codebook));
+        if let Some(adaptive) = setting {
+            enc.set_primer(Some(Arc::clone(&primer)), adaptive);
+        }
+        let mut out = Vec::new();
+        for r in &sample[split..] {
+            out.clear();
+            if enc.encode(r, &mut out).is_err() {
+                return Choice::Plain;
+            }
+            sizes[k] += out.len() as u64;
+        }
+    }
+    let [plain, modeled, adaptive] = sizes;
+    if std::env::var_os("SIGMA_PRIMER_DEBUG").is_some() {
+        eprintln!("primer choice: plain {plain}, modeled {modeled}, adaptive {adaptive}");
+    }
+    let best = if adaptive + modeled / ADAPTIVE_MARGIN < modeled {
+        (adaptive, Choice::Adaptive)
+    } else {
+        (modeled, Choice::Modeled)
+    };
+    if best.0 + plain / PRIMER_MARGIN < plain {
+        best.1
+    } else {
+        Choice::Plain
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Decoder;
+    use proptest::prelude::*;
+
+    fn sample_text(seed: u64, len: usize) -> Vec<u8> {
+        let words: [&[u8]; 10] = [
+            b"fn parse_",
+            b"(&mut self) -> Result<",
+            b"let ",
+            b"value",
+            b" = ",
+            b";\n    ",
+            b"match ",
+            b"Some(x)",
+            b"\xff\x00",
+            b"}\n",
+        ];
+        let mut s = seed | 1;
+        let mut out = Vec::with_capacity(len);
+        while out.len() < len {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            if s % 13 == 0 {
+                out.push((s >> 24) as u8);
+            } else {
+                out.extend_from_slice(words[(s >> 32) as usize % words.len()]);
+            }
+        }
+        out.truncate(len);
+        out
+    }
+
+    /// Codes `records` after `primer` (with the previous record as a frame), decodes them with a
+    /// decoder primed from the primer's payload, and returns the payload sizes.
+    fn roundtrip(primer_bytes: &[u8], records: &[Vec<u8>], adaptive: bool) -> usize {
+        let cb = Codebook::default_codebook();
+        let (primer, payload) = Primer::encode(&cb, primer_bytes.to_vec()).unwrap();
+        let decoded = Primer::decode(&cb, &payload, primer_bytes.len() as u64).unwrap();
+        assert_eq!(decoded.bytes(), primer_bytes);
+        let mut enc = Encoder::new(Arc::clone(&cb));
+        enc.set_primer(Some(Arc::new(primer)), adaptive);
+        let mut dec = Decoder::new(Arc::clone(&cb));
+        dec.set_primer(Some(Arc::new(decoded)));
+        let mut total = 0;
+        let mut first = Vec::new();
+        for (i, r) in records.iter().enumerate() {
+            let frames: Vec<&[u8]> = if i > 0 { vec![&records[i - 1]] } else { vec![] };
+            let mut p = Vec::new();
+            enc.encode_with_frames(&frames, r, &mut p).unwrap();
+            if i == 0 {
+                first = p.clone();
+            }
+            let mut out = Vec::new();
+            dec.decode_with_frames(&frames, &p, &mut out).unwrap();
+            assert_eq!(&out, r, "record {i}");
+            total += p.len();
+        }
+        // The state after each record is the primed state again: the first record codes as before.
+        if let Some(r) = records.first() {
+            let mut p = Vec::new();
+            enc.encode(r, &mut p).unwrap();
+            assert_eq!(p, first);
+            let mut out = Vec::new();
+            dec.decode(&p, &mut out).unwrap();
+            assert_eq!(&out, r);
+        }
+        total
+    }
+
+    #[test]
+    fn primed_records_roundtrip_and_gain() {
+        let primer = sample_text(1, 40_000);
+        let records: Vec<Vec<u8>> = (0..12).map(|i| sample_text(100 + i, 700)).collect();
+        let modeled = roundtrip(&primer, &records, false);
+        let adaptive = roundtrip(&primer, &records, true);
+        let mut plain = 0;
+        let mut enc = Encoder::default();
+        for r in &records {
+            let mut p = Vec::new();
+            enc.encode(r, &mut p).unwrap();
+            plain += p.len();
+        }
+        assert!(adaptive * 10 < plain * 8, "{adaptive} vs {plain}");
+        assert!(modeled < plain, "{modeled} vs {plain}");
+        // Short primers and records, stored primers (random bytes), empty records.
+        roundtrip(
+            b"x",
+            &[b"".to_vec(), b"xxxxxxxxxxxxxxxxxxxxx".to_vec()],
+            true,
+        );
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let noise: Vec<u8> = (0..3000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 32) as u8
+            })
+            .collect();
+        let (_, payload) = Primer::encode(&Codebook::default_codebook(), noise.clone()).unwrap();
+        assert_eq!(read_header(&payload).unwrap().mode, Mode::Stored);
+        roundtrip(
+            &noise,
+            &[noise[100..900].to_vec(), sample_text(3, 500)],
+            true,
+        );
+    }
+
+    #[test]
+    fn journals_overflow_into_a_full_restore() {
+        // A record much larger than the primer's tables: the journals overflow and the whole
+        // state is restored from the primer.
+        let primer = sample_text(5, 2000);
+        let big = sample_text(6, 400_000);
+        roundtrip(&primer, &[big.clone(), sample_text(7, 300), big], true);
+    }
+
+    #[test]
+    fn bad_primer_payloads_are_refused() {
+        let cb = Codebook::default_codebook();
+        let bytes = sample_text(9, 5000);
+        let (_, payload) = Primer::encode(&cb, bytes).unwrap();
+        assert!(Primer::decode(&cb, &payload, 4999).is_err());
+        // A cut body decodes to some bytes (the archive's checksums catch it); a cut header not.
+        assert!(Primer::decode(&cb, &payload[..1], 5000).is_err());
+        let mut modeled = Vec::new();
+        Encoder::new(Arc::clone(&cb))
+            .encode(&sample_text(9, 5000), &mut modeled)
+            .unwrap();
+        let e = Primer::decode(&cb, &modeled, 5000).unwrap_err();
+        assert!(e.to_string().contains("MODELED"), "{e}");
+        assert!(Primer::new(&cb, Vec::new()).is_err());
+    }
+
+    #[test]
+    fn the_primer_is_kept_for_unfamiliar_text_only() {
+        let cb = Codebook::default_codebook();
+        let code: Vec<Vec<u8>> = (0..40).map(|i| sample_text(i, 2000)).collect();
+        let refs: Vec<&[u8]> = code.iter().map(|r| &r[..]).collect();
+        assert_eq!(choose(&cb, &refs), Choice::Adaptive);
+        assert_eq!(choose(&cb, &refs[..1]), Choice::Plain);
+        // Bytes no model predicts: neither mode saves anything, the primer is not kept.
+        let mut x = 77u64;
+        let noise: Vec<Vec<u8>> = (0..40)
+            .map(|_| {
+                (0..500)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (x >> 24) as u8
+                    })
+                    .collect()
+            })
+            .collect();
+        let refs: Vec<&[u8]> = noise.iter().map(|r| &r[..]).collect();
+        assert_eq!(choose(&cb, &refs), Choice::Plain);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        #[test]
+        fn arbitrary_records_roundtrip_after_a_primer(
+            primer in proptest::collection::vec(any::<u8>(), 1..3000),
+            records in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..800), 1..6),
+            seed in any::<u64>(),
+            adaptive in any::<bool>(),
+        ) {
+            // Half the records borrow from the primer, so matches into it are exercised.
+            let mut records = records;
+            for (i, r) in records.iter_mut().enumerate() {
+                if (seed >> i) & 1 == 1 && primer.len() > 20 {
+                    let a = (seed as usize >> 8) % (primer.len() - 10);
+                    r.extend_from_slice(&primer[a..]);
+                }
+            }
+            roundtrip(&primer, &records, adaptive);
+        }
+    }
+}
