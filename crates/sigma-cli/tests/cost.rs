@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_ok, sigma, stderr, stdout_text};
+use common::{assert_fails, assert_ok, sigma, stderr, stdout_text};
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
@@ -436,4 +436,62 @@ fn html_page_renders_in_chromium() {
     let (dom, log) = run_chromium(&chrome, &broken, &["--dump-dom".to_string()]);
     assert!(!dom.contains("data-rendered"));
     assert!(!page_errors(&log).is_empty(), "{log}");
+}
+
+/// `--html OUT` follows the rules of every output: an existing file is kept unless `-f`, a
+/// directory or the input itself is refused, `-` is standard output, and an input too large
+/// for a page is refused by its name before anything is coded or written.
+#[test]
+fn html_output_follows_the_output_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("t.txt"), "Hello world\n").unwrap();
+    fs::write(d.join("old.html"), "keep").unwrap();
+    let html = |args: &[&str]| {
+        let mut all = vec!["inspect", "--cost"];
+        all.extend_from_slice(args);
+        sigma(d, &all, None)
+    };
+    let err = assert_fails(&html(&["--html", "old.html", "t.txt"]));
+    assert!(err.contains("old.html: already exists; use -f"), "{err}");
+    assert_eq!(fs::read_to_string(d.join("old.html")).unwrap(), "keep");
+    assert_ok(&html(&["-f", "--html", "old.html", "t.txt"]));
+    assert!(fs::read_to_string(d.join("old.html"))
+        .unwrap()
+        .starts_with("<!DOCTYPE html>"));
+    fs::create_dir(d.join("sub")).unwrap();
+    let err = assert_fails(&html(&["-f", "--html", "sub", "t.txt"]));
+    assert!(err.contains("sub: is a directory"), "{err}");
+    let err = assert_fails(&html(&["-f", "--html", "t.txt", "t.txt"]));
+    assert!(err.contains("the input file itself"), "{err}");
+    assert_eq!(
+        fs::read_to_string(d.join("t.txt")).unwrap(),
+        "Hello world\n"
+    );
+    // `-`: the page instead of the text report; with --json, two things for one stream.
+    let out = html(&["--html", "-", "t.txt"]);
+    assert_ok(&out);
+    let page = stdout_text(&out);
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.trim_end().ends_with("</html>"), "the page alone");
+    let err = assert_fails(&html(&["--json", "--html", "-", "t.txt"]));
+    assert!(err.contains("--json"), "{err}");
+    // Too large: refused naming the input, and nothing is written.
+    fs::write(d.join("big.txt"), vec![b'a'; 9 << 20]).unwrap();
+    let started = Instant::now();
+    let err = assert_fails(&html(&["--html", "big.html", "big.txt"]));
+    assert!(err.contains("big.txt: 9437184 bytes"), "{err}");
+    assert!(!d.join("big.html").exists());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "refused before coding"
+    );
+    assert!(
+        !fs::read_dir(d).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with('.')),
+        "no temporary file left"
+    );
 }

@@ -23,7 +23,7 @@ use sigmalang::{Encoder, GlyphType};
 use super::archive::open_archive;
 use super::inspect::MAX_INSPECT_BYTES;
 use crate::error::CliError;
-use crate::io::{Input, BUF_SIZE, STDOUT_LABEL};
+use crate::io::{named_target, Input, Output, Target, BUF_SIZE, STDOUT_LABEL};
 use crate::limits::MemoryLimit;
 use crate::model::Model;
 use crate::InspectArgs;
@@ -728,6 +728,31 @@ fn html_escape(s: &str) -> String {
 
 /// Runs `sigma inspect --cost`.
 pub fn run(args: &InspectArgs) -> Result<(), CliError> {
+    // Where the page goes, checked before any coding, with the rules of every output: an
+    // existing file only with -f, never a directory or the input itself; `-` is standard output.
+    let html = match &args.html {
+        Some(out) => {
+            let inputs = args.file.as_deref().filter(|p| p.as_os_str() != "-");
+            let target = named_target(out, inputs, args.force, false)?;
+            if target == Target::Stdout && args.json {
+                return Err(CliError::new(
+                    STDOUT_LABEL,
+                    "--html - and --json would both write to standard output; name a file for --html",
+                ));
+            }
+            Some(target)
+        }
+        None => None,
+    };
+    let too_large = |label: &str, len: usize| {
+        CliError::new(
+            label,
+            format!(
+                "{len} bytes: --html makes a page of at most {MAX_HTML_BYTES} bytes of input (a \
+                 page of more would be too large for a browser); --json takes any"
+            ),
+        )
+    };
     let costed = match (args.record, &args.file) {
         (Some(n), Some(path)) => {
             Costed::of_record(path, n, args.model.as_deref(), MemoryLimit::DEFAULT)?
@@ -744,24 +769,25 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
                 MAX_INSPECT_BYTES,
                 "the glyph tree takes about 33 times its input",
             )?;
+            if html.is_some() && data.len() as u64 > MAX_HTML_BYTES {
+                return Err(too_large(&input.label(), data.len()));
+            }
             let model = Model::load_or_builtin(args.model.as_deref())?;
             Costed::of_text(input.label(), data, &model)
         }
     };
-    if let Some(path) = &args.html {
-        let label = crate::io::label(path);
+    if let Some(target) = &html {
         if costed.input.len() as u64 > MAX_HTML_BYTES {
-            return Err(CliError::new(
-                &label,
-                format!(
-                    "the input is {} bytes; --html takes at most {} (a page of more would be too \
-                     large for a browser), --json takes any",
-                    costed.input.len(),
-                    MAX_HTML_BYTES
-                ),
-            ));
+            return Err(too_large(&costed.label, costed.input.len()));
         }
-        std::fs::write(path, to_html(&costed)).map_err(|e| CliError::new(&label, e))?;
+        let mut page = Output::create(target, args.force, None)?;
+        page.write_all(to_html(&costed).as_bytes())
+            .and_then(|()| page.flush())
+            .map_err(|e| CliError::write(page.label(), e, page.is_stdout()))?;
+        page.finish()?.persist(false)?;
+        if *target == Target::Stdout {
+            return Ok(());
+        }
     }
     let mut out = BufWriter::with_capacity(BUF_SIZE, io::stdout().lock());
     let result = if args.json {
