@@ -495,3 +495,34 @@ fn html_output_follows_the_output_rules() {
         "no temporary file left"
     );
 }
+
+/// The page of a 1 MiB binary input is written in bounded memory: its spans are streamed, not
+/// held as one JSON value (that took about 1 KiB per input byte, over 1 GiB here).
+#[test]
+fn html_page_is_written_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let data: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        })
+        .collect();
+    fs::write(d.join("bin"), data).unwrap();
+    let out = Command::new("sh")
+        .current_dir(d)
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 700000 && exec '{}' inspect --cost --html p.html bin",
+            env!("CARGO_BIN_EXE_sigma")
+        ))
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let page = fs::read_to_string(d.join("p.html")).unwrap();
+    assert!(page.trim_end().ends_with("</html>"));
+}

@@ -634,41 +634,19 @@ fn span_json(s: &Span) -> Value {
 
 /// The HTML page: the template with the data inlined as JSON (`<` escaped, so no text in it can
 /// close the script element).
-pub fn to_html(c: &Costed) -> String {
+#[cfg(test)]
+fn to_html(c: &Costed) -> String {
+    let mut page = Vec::new();
+    write_html(&mut page, c).expect("writing to memory");
+    String::from_utf8(page).expect("the page is UTF-8")
+}
+
+/// Writes the HTML page to `out`: the template with the data inlined as JSON, the spans
+/// streamed one by one (a page's data held as one JSON value took about 1 KiB per input byte).
+pub fn write_html(out: &mut impl Write, c: &Costed) -> io::Result<()> {
     let t = &c.trace;
     let mut totals = Totals::default();
     totals.add(t, &c.spans);
-    // Compact spans: [start, end, bits, kind, class, field, run, text], with names indexed.
-    let mut names: Vec<String> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut name_id = |s: &str| -> usize {
-        if let Some(&i) = index.get(s) {
-            return i;
-        }
-        names.push(s.to_string());
-        index.insert(s.to_string(), names.len() - 1);
-        names.len() - 1
-    };
-    let spans: Vec<Value> = c
-        .spans
-        .iter()
-        .map(|s| {
-            let field = s
-                .field
-                .as_deref()
-                .map(|f| if f.is_empty() { "(top level)" } else { f });
-            json!([
-                s.start,
-                s.end,
-                round3(s.bits),
-                name_id(s.kind()),
-                name_id(s.class.name()),
-                field.map(&mut name_id),
-                s.run,
-                String::from_utf8_lossy(shown(&c.input, s.start, s.end)),
-            ])
-        })
-        .collect();
     let runs: Vec<Value> = t
         .runs()
         .iter()
@@ -704,19 +682,80 @@ pub fn to_html(c: &Costed) -> String {
         "span_bits": round3(totals.span_bits),
         "overhead_bits": round3(t.overhead_bits()),
         "modes": modes,
-        "names": names,
-        "spans": spans,
         "runs": runs,
         "frames": frames,
         "self_copied": self_copied,
         "buckets": BUCKETS.iter().map(|b| if b.0.is_finite() { b.0 } else { -1.0 }).collect::<Vec<_>>(),
         "totals": totals.to_json(),
     });
-    let data = data.to_string().replace('<', "\\u003c");
     let title = html_escape(&c.label);
-    include_str!("cost.html")
-        .replace("__TITLE__", &title)
-        .replace("__DATA__", &data)
+    let template = include_str!("cost.html").replace("__TITLE__", &title);
+    let (before, after) = template
+        .split_once("__DATA__")
+        .expect("the template has a data slot");
+    out.write_all(before.as_bytes())?;
+    let mut data_out = ScriptSafe(&mut *out);
+    let head = data.to_string();
+    data_out.write_all(&head.as_bytes()[..head.len() - 1])?;
+    // Compact spans: [start, end, bits, kind, class, field, run, text], with names indexed.
+    let mut names: Vec<String> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut name_id = |s: &str| -> usize {
+        if let Some(&i) = index.get(s) {
+            return i;
+        }
+        names.push(s.to_string());
+        index.insert(s.to_string(), names.len() - 1);
+        names.len() - 1
+    };
+    data_out.write_all(b",\"spans\":[")?;
+    for (i, s) in c.spans.iter().enumerate() {
+        if i > 0 {
+            data_out.write_all(b",")?;
+        }
+        let field = s
+            .field
+            .as_deref()
+            .map(|f| if f.is_empty() { "(top level)" } else { f });
+        let span = json!([
+            s.start,
+            s.end,
+            round3(s.bits),
+            name_id(s.kind()),
+            name_id(s.class.name()),
+            field.map(&mut name_id),
+            s.run,
+            String::from_utf8_lossy(shown(&c.input, s.start, s.end)),
+        ]);
+        serde_json::to_writer(&mut data_out, &span).map_err(io::Error::other)?;
+    }
+    data_out.write_all(b"],\"names\":")?;
+    serde_json::to_writer(&mut data_out, &names).map_err(io::Error::other)?;
+    data_out.write_all(b"}")?;
+    out.write_all(after.as_bytes())
+}
+
+/// A writer of JSON inside a `<script>` element: every `<` (only ever inside a JSON string)
+/// is written as `\u003c`, so no text can close the element.
+struct ScriptSafe<W>(W);
+
+impl<W: Write> Write for ScriptSafe<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for piece in buf.split_inclusive(|&b| b == b'<') {
+            match piece.split_last() {
+                Some((b'<', rest)) => {
+                    self.0.write_all(rest)?;
+                    self.0.write_all(b"\\u003c")?;
+                }
+                _ => self.0.write_all(piece)?,
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 fn html_escape(s: &str) -> String {
@@ -781,7 +820,7 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
             return Err(too_large(&costed.label, costed.input.len()));
         }
         let mut page = Output::create(target, args.force, None)?;
-        page.write_all(to_html(&costed).as_bytes())
+        write_html(&mut page, &costed)
             .and_then(|()| page.flush())
             .map_err(|e| CliError::write(page.label(), e, page.is_stdout()))?;
         page.finish()?.persist(false)?;
