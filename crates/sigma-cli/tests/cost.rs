@@ -486,6 +486,11 @@ fn html_output_follows_the_output_rules() {
         started.elapsed() < Duration::from_secs(20),
         "refused before coding"
     );
+    // Over 16 MiB: refused, naming the input, before it is held whole (its trace and spans
+    // would take up to 110 times its size).
+    fs::write(d.join("huge.txt"), vec![b'a'; (16 << 20) + 1]).unwrap();
+    let err = assert_fails(&html(&["--json", "huge.txt"]));
+    assert!(err.contains("huge.txt: larger than 16"), "{err}");
     assert!(
         !fs::read_dir(d).unwrap().any(|e| e
             .unwrap()

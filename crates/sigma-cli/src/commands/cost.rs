@@ -21,12 +21,15 @@ use sigmalang::cost::{self, CostTrace, RunSource, Span};
 use sigmalang::{Encoder, GlyphType};
 
 use super::archive::open_archive;
-use super::inspect::MAX_INSPECT_BYTES;
 use crate::error::CliError;
 use crate::io::{named_target, Input, Output, Target, BUF_SIZE, STDOUT_LABEL};
 use crate::limits::MemoryLimit;
 use crate::model::Model;
 use crate::InspectArgs;
+
+/// The largest input `inspect --cost` reads: 16 MiB (its glyph tree, cost trace and spans take
+/// up to about 110 times their input, most for binary data: 1.7 GiB).
+pub const MAX_COST_BYTES: u64 = 16 << 20;
 
 /// The largest input `--html` makes a page of: 8 MiB (the page holds about 60 bytes per
 /// span, and a browser lays out every one).
@@ -805,8 +808,8 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
         (None, file) => {
             let input = Input::from_arg(file.as_deref());
             let data = input.read_all(
-                MAX_INSPECT_BYTES,
-                "the glyph tree takes about 33 times its input",
+                MAX_COST_BYTES,
+                "its glyph tree, cost trace and spans take up to 110 times their input",
             )?;
             if html.is_some() && data.len() as u64 > MAX_HTML_BYTES {
                 return Err(too_large(&input.label(), data.len()));
