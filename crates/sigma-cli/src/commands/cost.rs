@@ -700,7 +700,9 @@ pub fn write_html(out: &mut impl Write, c: &Costed) -> io::Result<()> {
     let mut data_out = ScriptSafe(&mut *out);
     let head = data.to_string();
     data_out.write_all(&head.as_bytes()[..head.len() - 1])?;
-    // Compact spans: [start, end, bits, kind, class, field, run, text], with names indexed.
+    // Compact spans: [start, end, bits, kind, class, field, run, text], with names indexed; the
+    // text as the terminal shows it (control characters as pictures, which a page would
+    // otherwise show as nothing, leaving a span that cannot be seen or hovered).
     let mut names: Vec<String> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut name_id = |s: &str| -> usize {
@@ -728,7 +730,7 @@ pub fn write_html(out: &mut impl Write, c: &Costed) -> io::Result<()> {
             name_id(s.class.name()),
             field.map(&mut name_id),
             s.run,
-            String::from_utf8_lossy(shown(&c.input, s.start, s.end)),
+            printable(shown(&c.input, s.start, s.end)),
         ]);
         serde_json::to_writer(&mut data_out, &span).map_err(io::Error::other)?;
     }
@@ -895,6 +897,17 @@ mod tests {
         assert!(!color_wanted(false, set, true));
         assert!(!color_wanted(true, None, true));
         assert!(!color_wanted(false, None, false));
+    }
+
+    #[test]
+    fn html_shows_control_characters_as_pictures() {
+        let page = to_html(&costed("a\0b\x01c\rd\x1b[31m\n"));
+        for hidden in ["\\u0000", "\\u0001", "\\r", "\\u001b"] {
+            assert!(!page.contains(hidden), "{hidden} in the page");
+        }
+        for picture in ['␀', '␁', '␍', '␛'] {
+            assert!(page.contains(picture), "{picture} not in the page");
+        }
     }
 
     #[test]
