@@ -491,6 +491,27 @@ fn html_output_follows_the_output_rules() {
     fs::write(d.join("huge.txt"), vec![b'a'; (16 << 20) + 1]).unwrap();
     let err = assert_fails(&html(&["--json", "huge.txt"]));
     assert!(err.contains("huge.txt: larger than 16"), "{err}");
+    // The same for an archive's record, from its header, before it is decoded.
+    let line = format!("{{\"text\": \"{}\"}}\n", "a".repeat((16 << 20) + 1));
+    fs::write(d.join("huge.jsonl"), line).unwrap();
+    assert_ok(&sigma(
+        d,
+        &[
+            "pack",
+            "-q",
+            "--field",
+            "text",
+            "-o",
+            "huge.sga",
+            "huge.jsonl",
+        ],
+        None,
+    ));
+    let err = assert_fails(&html(&["--json", "huge.sga", "0"]));
+    assert!(
+        err.contains("huge.sga: record 0 is 16777217 bytes"),
+        "{err}"
+    );
     assert!(
         !fs::read_dir(d).unwrap().any(|e| e
             .unwrap()

@@ -109,6 +109,18 @@ impl Costed {
             ));
         }
         let codec = |e| CliError::codec(&label, e);
+        // As for a file: checked from the record's header, before it is decoded.
+        let len = reader.decoded_len(n).map_err(codec)?;
+        if len > MAX_COST_BYTES {
+            return Err(CliError::new(
+                &label,
+                format!(
+                    "record {n} is {len} bytes, larger than {}, the most --cost reads (its tree, \
+                     cost trace and spans take up to 110 times their input)",
+                    crate::limits::human(MAX_COST_BYTES)
+                ),
+            ));
+        }
         let input = reader.get(n).map_err(codec)?;
         let refs = reader.references(n).len();
         let ids = reader.frames_of(n).map_err(codec)?;
