@@ -273,13 +273,18 @@ pub struct InspectArgs {
     #[arg(long)]
     pub cost: bool,
 
-    /// With --cost: also write the cost as a self-contained HTML page (a heat map) to OUT.
+    /// With --cost: also write the cost as a self-contained HTML page (a heat map) to OUT (an
+    /// existing file only with -f; `-`: the page on standard output instead of the text).
     #[arg(long, value_name = "OUT.html", requires = "cost")]
     pub html: Option<PathBuf>,
 
     /// With --cost: no colours (also when NO_COLOR is set, or standard output is no terminal).
     #[arg(long)]
     pub no_color: bool,
+
+    /// With --html: overwrite an existing OUT.html.
+    #[arg(short = 'f', long = "force", requires = "html")]
+    pub force: bool,
 
     /// Code with the codebook in MODEL (for an archive: the one it was made with) instead of
     /// the built-in one.

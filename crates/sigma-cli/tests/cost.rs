@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_ok, sigma, stderr, stdout_text};
+use common::{assert_fails, assert_ok, sigma, stderr, stdout_text};
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
@@ -436,4 +436,119 @@ fn html_page_renders_in_chromium() {
     let (dom, log) = run_chromium(&chrome, &broken, &["--dump-dom".to_string()]);
     assert!(!dom.contains("data-rendered"));
     assert!(!page_errors(&log).is_empty(), "{log}");
+}
+
+/// `--html OUT` follows the rules of every output: an existing file is kept unless `-f`, a
+/// directory or the input itself is refused, `-` is standard output, and an input too large
+/// for a page is refused by its name before anything is coded or written.
+#[test]
+fn html_output_follows_the_output_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("t.txt"), "Hello world\n").unwrap();
+    fs::write(d.join("old.html"), "keep").unwrap();
+    let html = |args: &[&str]| {
+        let mut all = vec!["inspect", "--cost"];
+        all.extend_from_slice(args);
+        sigma(d, &all, None)
+    };
+    let err = assert_fails(&html(&["--html", "old.html", "t.txt"]));
+    assert!(err.contains("old.html: already exists; use -f"), "{err}");
+    assert_eq!(fs::read_to_string(d.join("old.html")).unwrap(), "keep");
+    assert_ok(&html(&["-f", "--html", "old.html", "t.txt"]));
+    assert!(fs::read_to_string(d.join("old.html"))
+        .unwrap()
+        .starts_with("<!DOCTYPE html>"));
+    fs::create_dir(d.join("sub")).unwrap();
+    let err = assert_fails(&html(&["-f", "--html", "sub", "t.txt"]));
+    assert!(err.contains("sub: is a directory"), "{err}");
+    let err = assert_fails(&html(&["-f", "--html", "t.txt", "t.txt"]));
+    assert!(err.contains("the input file itself"), "{err}");
+    assert_eq!(
+        fs::read_to_string(d.join("t.txt")).unwrap(),
+        "Hello world\n"
+    );
+    // `-`: the page instead of the text report; with --json, two things for one stream.
+    let out = html(&["--html", "-", "t.txt"]);
+    assert_ok(&out);
+    let page = stdout_text(&out);
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(page.trim_end().ends_with("</html>"), "the page alone");
+    let err = assert_fails(&html(&["--json", "--html", "-", "t.txt"]));
+    assert!(err.contains("--json"), "{err}");
+    // Too large: refused naming the input, and nothing is written.
+    fs::write(d.join("big.txt"), vec![b'a'; 9 << 20]).unwrap();
+    let started = Instant::now();
+    let err = assert_fails(&html(&["--html", "big.html", "big.txt"]));
+    assert!(err.contains("big.txt: 9437184 bytes"), "{err}");
+    assert!(!d.join("big.html").exists());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "refused before coding"
+    );
+    // Over 16 MiB: refused, naming the input, before it is held whole (its trace and spans
+    // would take up to 110 times its size).
+    fs::write(d.join("huge.txt"), vec![b'a'; (16 << 20) + 1]).unwrap();
+    let err = assert_fails(&html(&["--json", "huge.txt"]));
+    assert!(err.contains("huge.txt: larger than 16"), "{err}");
+    // The same for an archive's record, from its header, before it is decoded.
+    let line = format!("{{\"text\": \"{}\"}}\n", "a".repeat((16 << 20) + 1));
+    fs::write(d.join("huge.jsonl"), line).unwrap();
+    assert_ok(&sigma(
+        d,
+        &[
+            "pack",
+            "-q",
+            "--field",
+            "text",
+            "-o",
+            "huge.sga",
+            "huge.jsonl",
+        ],
+        None,
+    ));
+    let err = assert_fails(&html(&["--json", "huge.sga", "0"]));
+    assert!(
+        err.contains("huge.sga: record 0 is 16777217 bytes"),
+        "{err}"
+    );
+    assert!(
+        !fs::read_dir(d).unwrap().any(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with('.')),
+        "no temporary file left"
+    );
+}
+
+/// The page of a 1 MiB binary input is written in bounded memory: its spans are streamed, not
+/// held as one JSON value (that took about 1 KiB per input byte, over 1 GiB here).
+#[test]
+fn html_page_is_written_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let data: Vec<u8> = (0..1 << 20)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        })
+        .collect();
+    fs::write(d.join("bin"), data).unwrap();
+    let out = Command::new("sh")
+        .current_dir(d)
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 700000 && exec '{}' inspect --cost --html p.html bin",
+            env!("CARGO_BIN_EXE_sigma")
+        ))
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let page = fs::read_to_string(d.join("p.html")).unwrap();
+    assert!(page.trim_end().ends_with("</html>"));
 }

@@ -21,12 +21,15 @@ use sigmalang::cost::{self, CostTrace, RunSource, Span};
 use sigmalang::{Encoder, GlyphType};
 
 use super::archive::open_archive;
-use super::inspect::MAX_INSPECT_BYTES;
 use crate::error::CliError;
-use crate::io::{Input, BUF_SIZE, STDOUT_LABEL};
+use crate::io::{named_target, Input, Output, Target, BUF_SIZE, STDOUT_LABEL};
 use crate::limits::MemoryLimit;
 use crate::model::Model;
 use crate::InspectArgs;
+
+/// The largest input `inspect --cost` reads: 16 MiB (its glyph tree, cost trace and spans take
+/// up to about 110 times their input, most for binary data: 1.7 GiB).
+pub const MAX_COST_BYTES: u64 = 16 << 20;
 
 /// The largest input `--html` makes a page of: 8 MiB (the page holds about 60 bytes per
 /// span, and a browser lays out every one).
@@ -106,6 +109,18 @@ impl Costed {
             ));
         }
         let codec = |e| CliError::codec(&label, e);
+        // As for a file: checked from the record's header, before it is decoded.
+        let len = reader.decoded_len(n).map_err(codec)?;
+        if len > MAX_COST_BYTES {
+            return Err(CliError::new(
+                &label,
+                format!(
+                    "record {n} is {len} bytes, larger than {}, the most --cost reads (its tree, \
+                     cost trace and spans take up to 110 times their input)",
+                    crate::limits::human(MAX_COST_BYTES)
+                ),
+            ));
+        }
         let input = reader.get(n).map_err(codec)?;
         let refs = reader.references(n).len();
         let ids = reader.frames_of(n).map_err(codec)?;
@@ -634,41 +649,19 @@ fn span_json(s: &Span) -> Value {
 
 /// The HTML page: the template with the data inlined as JSON (`<` escaped, so no text in it can
 /// close the script element).
-pub fn to_html(c: &Costed) -> String {
+#[cfg(test)]
+fn to_html(c: &Costed) -> String {
+    let mut page = Vec::new();
+    write_html(&mut page, c).expect("writing to memory");
+    String::from_utf8(page).expect("the page is UTF-8")
+}
+
+/// Writes the HTML page to `out`: the template with the data inlined as JSON, the spans
+/// streamed one by one (a page's data held as one JSON value took about 1 KiB per input byte).
+pub fn write_html(out: &mut impl Write, c: &Costed) -> io::Result<()> {
     let t = &c.trace;
     let mut totals = Totals::default();
     totals.add(t, &c.spans);
-    // Compact spans: [start, end, bits, kind, class, field, run, text], with names indexed.
-    let mut names: Vec<String> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut name_id = |s: &str| -> usize {
-        if let Some(&i) = index.get(s) {
-            return i;
-        }
-        names.push(s.to_string());
-        index.insert(s.to_string(), names.len() - 1);
-        names.len() - 1
-    };
-    let spans: Vec<Value> = c
-        .spans
-        .iter()
-        .map(|s| {
-            let field = s
-                .field
-                .as_deref()
-                .map(|f| if f.is_empty() { "(top level)" } else { f });
-            json!([
-                s.start,
-                s.end,
-                round3(s.bits),
-                name_id(s.kind()),
-                name_id(s.class.name()),
-                field.map(&mut name_id),
-                s.run,
-                String::from_utf8_lossy(shown(&c.input, s.start, s.end)),
-            ])
-        })
-        .collect();
     let runs: Vec<Value> = t
         .runs()
         .iter()
@@ -704,19 +697,82 @@ pub fn to_html(c: &Costed) -> String {
         "span_bits": round3(totals.span_bits),
         "overhead_bits": round3(t.overhead_bits()),
         "modes": modes,
-        "names": names,
-        "spans": spans,
         "runs": runs,
         "frames": frames,
         "self_copied": self_copied,
         "buckets": BUCKETS.iter().map(|b| if b.0.is_finite() { b.0 } else { -1.0 }).collect::<Vec<_>>(),
         "totals": totals.to_json(),
     });
-    let data = data.to_string().replace('<', "\\u003c");
     let title = html_escape(&c.label);
-    include_str!("cost.html")
-        .replace("__TITLE__", &title)
-        .replace("__DATA__", &data)
+    let template = include_str!("cost.html").replace("__TITLE__", &title);
+    let (before, after) = template
+        .split_once("__DATA__")
+        .expect("the template has a data slot");
+    out.write_all(before.as_bytes())?;
+    let mut data_out = ScriptSafe(&mut *out);
+    let head = data.to_string();
+    data_out.write_all(&head.as_bytes()[..head.len() - 1])?;
+    // Compact spans: [start, end, bits, kind, class, field, run, text], with names indexed; the
+    // text as the terminal shows it (control characters as pictures, which a page would
+    // otherwise show as nothing, leaving a span that cannot be seen or hovered).
+    let mut names: Vec<String> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut name_id = |s: &str| -> usize {
+        if let Some(&i) = index.get(s) {
+            return i;
+        }
+        names.push(s.to_string());
+        index.insert(s.to_string(), names.len() - 1);
+        names.len() - 1
+    };
+    data_out.write_all(b",\"spans\":[")?;
+    for (i, s) in c.spans.iter().enumerate() {
+        if i > 0 {
+            data_out.write_all(b",")?;
+        }
+        let field = s
+            .field
+            .as_deref()
+            .map(|f| if f.is_empty() { "(top level)" } else { f });
+        let span = json!([
+            s.start,
+            s.end,
+            round3(s.bits),
+            name_id(s.kind()),
+            name_id(s.class.name()),
+            field.map(&mut name_id),
+            s.run,
+            printable(shown(&c.input, s.start, s.end)),
+        ]);
+        serde_json::to_writer(&mut data_out, &span).map_err(io::Error::other)?;
+    }
+    data_out.write_all(b"],\"names\":")?;
+    serde_json::to_writer(&mut data_out, &names).map_err(io::Error::other)?;
+    data_out.write_all(b"}")?;
+    out.write_all(after.as_bytes())
+}
+
+/// A writer of JSON inside a `<script>` element: every `<` (only ever inside a JSON string)
+/// is written as `\u003c`, so no text can close the element.
+struct ScriptSafe<W>(W);
+
+impl<W: Write> Write for ScriptSafe<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for piece in buf.split_inclusive(|&b| b == b'<') {
+            match piece.split_last() {
+                Some((b'<', rest)) => {
+                    self.0.write_all(rest)?;
+                    self.0.write_all(b"\\u003c")?;
+                }
+                _ => self.0.write_all(piece)?,
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
 }
 
 fn html_escape(s: &str) -> String {
@@ -728,6 +784,31 @@ fn html_escape(s: &str) -> String {
 
 /// Runs `sigma inspect --cost`.
 pub fn run(args: &InspectArgs) -> Result<(), CliError> {
+    // Where the page goes, checked before any coding, with the rules of every output: an
+    // existing file only with -f, never a directory or the input itself; `-` is standard output.
+    let html = match &args.html {
+        Some(out) => {
+            let inputs = args.file.as_deref().filter(|p| p.as_os_str() != "-");
+            let target = named_target(out, inputs, args.force, false)?;
+            if target == Target::Stdout && args.json {
+                return Err(CliError::new(
+                    STDOUT_LABEL,
+                    "--html - and --json would both write to standard output; name a file for --html",
+                ));
+            }
+            Some(target)
+        }
+        None => None,
+    };
+    let too_large = |label: &str, len: usize| {
+        CliError::new(
+            label,
+            format!(
+                "{len} bytes: --html makes a page of at most {MAX_HTML_BYTES} bytes of input (a \
+                 page of more would be too large for a browser); --json takes any"
+            ),
+        )
+    };
     let costed = match (args.record, &args.file) {
         (Some(n), Some(path)) => {
             Costed::of_record(path, n, args.model.as_deref(), MemoryLimit::DEFAULT)?
@@ -741,27 +822,28 @@ pub fn run(args: &InspectArgs) -> Result<(), CliError> {
         (None, file) => {
             let input = Input::from_arg(file.as_deref());
             let data = input.read_all(
-                MAX_INSPECT_BYTES,
-                "the glyph tree takes about 33 times its input",
+                MAX_COST_BYTES,
+                "its glyph tree, cost trace and spans take up to 110 times their input",
             )?;
+            if html.is_some() && data.len() as u64 > MAX_HTML_BYTES {
+                return Err(too_large(&input.label(), data.len()));
+            }
             let model = Model::load_or_builtin(args.model.as_deref())?;
             Costed::of_text(input.label(), data, &model)
         }
     };
-    if let Some(path) = &args.html {
-        let label = crate::io::label(path);
+    if let Some(target) = &html {
         if costed.input.len() as u64 > MAX_HTML_BYTES {
-            return Err(CliError::new(
-                &label,
-                format!(
-                    "the input is {} bytes; --html takes at most {} (a page of more would be too \
-                     large for a browser), --json takes any",
-                    costed.input.len(),
-                    MAX_HTML_BYTES
-                ),
-            ));
+            return Err(too_large(&costed.label, costed.input.len()));
         }
-        std::fs::write(path, to_html(&costed)).map_err(|e| CliError::new(&label, e))?;
+        let mut page = Output::create(target, args.force, None)?;
+        write_html(&mut page, &costed)
+            .and_then(|()| page.flush())
+            .map_err(|e| CliError::write(page.label(), e, page.is_stdout()))?;
+        page.finish()?.persist(false)?;
+        if *target == Target::Stdout {
+            return Ok(());
+        }
     }
     let mut out = BufWriter::with_capacity(BUF_SIZE, io::stdout().lock());
     let result = if args.json {
@@ -827,6 +909,17 @@ mod tests {
         assert!(!color_wanted(false, set, true));
         assert!(!color_wanted(true, None, true));
         assert!(!color_wanted(false, None, false));
+    }
+
+    #[test]
+    fn html_shows_control_characters_as_pictures() {
+        let page = to_html(&costed("a\0b\x01c\rd\x1b[31m\n"));
+        for hidden in ["\\u0000", "\\u0001", "\\r", "\\u001b"] {
+            assert!(!page.contains(hidden), "{hidden} in the page");
+        }
+        for picture in ['␀', '␁', '␍', '␛'] {
+            assert!(page.contains(picture), "{picture} not in the page");
+        }
     }
 
     #[test]
