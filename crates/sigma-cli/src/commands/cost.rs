@@ -44,6 +44,9 @@ pub struct Frame {
     pub len: usize,
     /// Whether it is a Σ-bank root the record REFERENCEs (else a record of its group).
     pub reference: bool,
+    /// Whether it is the archive's primer (FORMAT.md §5.6; `record` is then 0), which every
+    /// record of the archive is coded after. Its runs count as REFERENCEs: shared content.
+    pub primer: bool,
 }
 
 /// A record (or text) with what coding it cost.
@@ -121,26 +124,55 @@ impl Costed {
                 ),
             ));
         }
-        let input = reader.get(n).map_err(codec)?;
+        // An archive of whole JSON lines codes each line's form (FORMAT.md §5.5): the costs are
+        // of the bytes the coder saw, the form, shown as they are.
+        let json_form = reader.archive().json_lines();
+        let coded = |line: Vec<u8>| {
+            if json_form {
+                let mut form = Vec::with_capacity(line.len() + 1);
+                sigmalang::jsonform::encode(&line, &mut form);
+                form
+            } else {
+                line
+            }
+        };
+        let input = coded(reader.get(n).map_err(codec)?);
         let refs = reader.references(n).len();
         let ids = reader.frames_of(n).map_err(codec)?;
-        let mut frames = Vec::with_capacity(ids.len());
+        let primer = reader.primer().map_err(codec)?;
+        let mut frames = Vec::with_capacity(ids.len() + 1);
+        if let Some(p) = &primer {
+            frames.push(Frame {
+                record: 0,
+                len: p.bytes().len(),
+                reference: true,
+                primer: true,
+            });
+        }
         let mut bytes = Vec::with_capacity(ids.len());
         for (i, &f) in ids.iter().enumerate() {
-            let b = reader.get(f).map_err(codec)?;
+            let b = coded(reader.get(f).map_err(codec)?);
             frames.push(Frame {
                 record: f,
                 len: b.len(),
                 reference: i < refs,
+                primer: false,
             });
             bytes.push(b);
         }
         let slices: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+        let mut encoder = Encoder::new(opened.model.codebook.clone());
+        if let Some(p) = primer {
+            // The writer coded the archive's records all ADAPTIVE or all MODELED after the
+            // primer; the stored payload's mode says which.
+            let adaptive = reader.payload_mode(n).map_err(codec)? == Some(2);
+            encoder.set_primer(Some(p), adaptive);
+        }
         let mut payload = Vec::new();
-        let mut trace = Encoder::new(opened.model.codebook.clone())
+        let mut trace = encoder
             .encode_traced(&slices, &input, &mut payload)
             .map_err(codec)?;
-        trace.set_references(refs);
+        trace.set_references(refs + usize::from(frames.first().is_some_and(|f| f.primer)));
         let stored = reader.payload_len(n).unwrap_or(0);
         if stored != payload.len() as u64 {
             eprintln!(
@@ -180,6 +212,7 @@ impl Costed {
     fn source_name(&self, source: RunSource) -> String {
         match source {
             RunSource::Frame { frame, offset } => match self.frames.get(frame) {
+                Some(f) if f.primer => format!("the archive's primer +{offset}"),
                 Some(f) if f.reference => format!("Σ-bank record {} +{offset}", f.record),
                 Some(f) => format!("record {} +{offset}", f.record),
                 None => format!("frame {frame} +{offset}"),
@@ -195,8 +228,9 @@ impl Costed {
                 let f = self.frames.get(frame);
                 json!({
                     "frame": frame,
-                    "record": f.map(|f| f.record),
+                    "record": f.filter(|f| !f.primer).map(|f| f.record),
                     "reference": f.is_some_and(|f| f.reference),
+                    "primer": f.is_some_and(|f| f.primer),
                     "offset": offset,
                 })
             }
@@ -468,6 +502,9 @@ pub fn write_text(out: &mut impl Write, c: &Costed, color: bool) -> io::Result<(
             .frames
             .iter()
             .map(|f| {
+                if f.primer {
+                    return format!("the archive's primer ({} B)", f.len);
+                }
                 let what = if f.reference {
                     "Σ-bank record"
                 } else {
@@ -599,7 +636,10 @@ pub fn write_json(out: &mut impl Write, c: &Costed) -> io::Result<()> {
     let frames: Vec<Value> = c
         .frames
         .iter()
-        .map(|f| json!({"record": f.record, "bytes": f.len, "reference": f.reference}))
+        .map(|f| {
+            json!({"record": (!f.primer).then_some(f.record), "bytes": f.len,
+                   "reference": f.reference, "primer": f.primer})
+        })
         .collect();
     let modes: Vec<&str> = t.chunk_modes().iter().map(|m| m.name()).collect();
     let head = json!({
@@ -677,8 +717,8 @@ pub fn write_html(out: &mut impl Write, c: &Costed) -> io::Result<()> {
                 .iter()
                 .filter(|r| matches!(r.source, RunSource::Frame { frame, .. } if frame == i))
                 .fold((0, 0), |(b, n), r| (b + r.len, n + 1));
-            json!({"record": f.record, "bytes": f.len, "reference": f.reference,
-                   "copied": copied, "runs": n})
+            json!({"record": (!f.primer).then_some(f.record), "bytes": f.len,
+                   "reference": f.reference, "primer": f.primer, "copied": copied, "runs": n})
         })
         .collect();
     let self_copied: usize = t

@@ -581,7 +581,10 @@ mod tests {
         let mut pos = 20;
         let meta_len = crate::varint::read(&b, &mut pos, 20).unwrap() as usize;
         let primer_at = pos + meta_len + 4;
-        assert_eq!(b[primer_at], 0, "an archive with a primer has no version-2 form");
+        assert_eq!(
+            b[primer_at], 0,
+            "an archive with a primer has no version-2 form"
+        );
         b.remove(primer_at);
         let n = b.len();
         b[n - 12..n - 4].copy_from_slice(&(index_off as u64 - 1).to_le_bytes());

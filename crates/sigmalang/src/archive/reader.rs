@@ -438,6 +438,26 @@ impl<R: Read + Seek> ArchiveReader<R> {
         Ok(h.raw_len)
     }
 
+    /// The mode of record `n`'s payload, from its header (FORMAT.md §3: 0 `STORED`,
+    /// 1 `MODELED`, 2 `ADAPTIVE`); `None` if there is no record `n`.
+    ///
+    /// # Errors
+    /// A failed read, or a header that is not one.
+    pub fn payload_mode(&mut self, n: u64) -> Result<Option<u8>> {
+        let Some(info) = self.info(n) else {
+            return Ok(None);
+        };
+        let mut head = [0u8; crate::varint::MAX_LEN];
+        self.inner.seek(SeekFrom::Start(info.offset))?;
+        let k = read_full(
+            &mut self.inner,
+            &mut head[..info.payload_len.min(10) as usize],
+        )?;
+        let h = crate::record::read_header(&head[..k])
+            .map_err(|e| e.shifted(info.offset).within(format!("record {n}")))?;
+        Ok(Some(h.mode as u8))
+    }
+
     /// Sets the most memory decoding one record may need (see
     /// [`Archive::set_memory_limit`]).
     pub fn set_memory_limit(&mut self, bytes: u64) {
