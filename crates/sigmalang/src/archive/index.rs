@@ -12,6 +12,7 @@ use crate::codebook::CodebookId;
 use crate::container::{read_exact_at, read_full, FileHeader, FileKind, HEADER_LEN};
 use crate::context::{Dependency, GroupOptions};
 use crate::error::{Error, ErrorKind, Result};
+use crate::record::MAX_RECORD_LEN;
 use crate::varint;
 
 /// The head of an archive: its file header, then the metadata (varint length, bytes, crc32c).
@@ -31,6 +32,8 @@ pub(super) fn write_head(codebook: CodebookId, metadata: &[u8]) -> Vec<u8> {
 /// and the checksums of every block. [`Index::parse`] reads what [`write`](Self::write) writes.
 pub(super) struct IndexWriter {
     block_records: u64,
+    /// The page size of block mode (0: records coded alone).
+    page_bytes: u64,
     count: u64,
     entries: Vec<u8>,
     block_crcs: Vec<(u32, u32)>,
@@ -40,10 +43,16 @@ pub(super) struct IndexWriter {
 }
 
 impl IndexWriter {
-    /// An empty index of blocks of `block_records` records (at least 1).
-    pub(super) fn new(block_records: u32) -> IndexWriter {
+    /// An empty index of blocks of `block_records` records (at least 1), or of pages of about
+    /// `page_bytes` decoded bytes (block mode, if not 0), each its own checksummed block.
+    pub(super) fn new(block_records: u32, page_bytes: u64) -> IndexWriter {
         IndexWriter {
-            block_records: u64::from(block_records),
+            block_records: if page_bytes > 0 {
+                1
+            } else {
+                u64::from(block_records)
+            },
+            page_bytes,
             count: 0,
             entries: Vec::new(),
             block_crcs: Vec::new(),
@@ -88,6 +97,24 @@ impl IndexWriter {
         }
     }
 
+    /// Adds a page (block mode): `payload`, coded from `page`, the concatenation of the records
+    /// `members` (each its context id and decoded length, in order). The page is a block.
+    pub(super) fn add_page(&mut self, members: &[(u32, u64)], payload: &[u8], page: &[u8]) {
+        self.block_crc.update(payload);
+        self.content_crc.update(page);
+        for (k, &(cid, len)) in members.iter().enumerate() {
+            let payload_len = if k == 0 { payload.len() as u64 } else { 0 };
+            varint::write(&mut self.entries, payload_len);
+            varint::write(
+                &mut self.entries,
+                u64::from(cid) << 3 | Dependency::Root as u64,
+            );
+            varint::write(&mut self.entries, len);
+        }
+        self.count += members.len() as u64;
+        self.end_block();
+    }
+
     fn end_block(&mut self) {
         self.block_crcs
             .push((self.block_crc.finish(), self.content_crc.finish()));
@@ -98,7 +125,7 @@ impl IndexWriter {
     /// The index and the footer of an archive written with `context`, whose index starts at
     /// `index_off`.
     pub(super) fn write(&mut self, context: &GroupOptions, index_off: u64) -> Vec<u8> {
-        if self.count % self.block_records != 0 {
+        if self.page_bytes == 0 && self.count % self.block_records != 0 {
             self.end_block();
         }
         let c = context;
@@ -109,6 +136,7 @@ impl IndexWriter {
         varint::write(&mut idx, u64::from(c.keyframes_per_root));
         varint::write(&mut idx, u64::from(c.max_frames));
         varint::write(&mut idx, c.window);
+        varint::write(&mut idx, self.page_bytes);
         idx.extend_from_slice(&self.entries);
         for (p, d) in &self.block_crcs {
             idx.extend_from_slice(&p.to_le_bytes());
@@ -135,9 +163,80 @@ pub(super) struct Index {
     /// The bank roots each record references (only records that reference any).
     pub(super) refs: HashMap<u64, Vec<u64>>,
     pub(super) block_crcs: Vec<(u32, u32)>,
+    /// Block mode: the page size the writer aimed at (0: records coded alone), the pages
+    /// (each a block) and where each record lies in its page (both empty if not in block mode).
+    pub(super) page_bytes: u64,
+    pub(super) pages: Vec<Page>,
+    pub(super) members: Vec<Member>,
+}
+
+/// A page of block mode: one payload coding the concatenation of consecutive records.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Page {
+    /// Its first record.
+    pub(super) first: u64,
+    /// Where its payload lies in the file.
+    pub(super) offset: u64,
+    pub(super) payload_len: u64,
+    /// Its decoded length: the sum of its records' lengths.
+    pub(super) raw_len: u64,
+}
+
+/// Where a record of block mode lies: its page, and its bytes in the page's decoded bytes.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Member {
+    pub(super) page: u64,
+    pub(super) start: u64,
+    pub(super) len: u64,
 }
 
 impl Index {
+    /// Whether the records are grouped into pages (block mode).
+    pub(super) fn paged(&self) -> bool {
+        self.page_bytes > 0
+    }
+
+    /// The checksummed block record `n` belongs to (its page in block mode).
+    pub(super) fn block_of(&self, n: u64) -> u64 {
+        if self.paged() {
+            self.members[n as usize].page
+        } else {
+            n / self.block_records
+        }
+    }
+
+    /// The records of block `b`: the first, and one past the last.
+    pub(super) fn block_span(&self, b: u64) -> (u64, u64) {
+        let count = self.records.len() as u64;
+        if self.paged() {
+            let end = self
+                .pages
+                .get(b as usize + 1)
+                .map_or(count, |p| p.first);
+            (self.pages[b as usize].first, end)
+        } else {
+            let first = b * self.block_records;
+            (first, (first + self.block_records).min(count))
+        }
+    }
+
+    /// Where block `b`'s payloads lie in the file: offset and length.
+    pub(super) fn block_bytes(&self, b: u64) -> (u64, u64) {
+        if self.paged() {
+            let p = self.pages[b as usize];
+            return (p.offset, p.payload_len);
+        }
+        let (first, end) = self.block_span(b);
+        let start = self.records[first as usize].offset;
+        let last = self.records[end as usize - 1];
+        (start, last.offset + last.payload_len - start)
+    }
+
+    /// The number of checksummed blocks.
+    pub(super) fn blocks(&self) -> u64 {
+        self.block_crcs.len() as u64
+    }
+
     /// Reads and checks an archive's header, metadata, footer and index.
     pub(super) fn read<R: Read + Seek>(inner: &mut R) -> Result<(FileHeader, Index)> {
         let file_len = inner.seek(SeekFrom::End(0))?;
@@ -217,15 +316,22 @@ impl Index {
                 index_off + body_len as u64,
             ));
         }
-        let index = Index::parse(&idx[..body_len], index_off, records_start, metadata)?;
+        let version = h[4];
+        let index = Index::parse(&idx[..body_len], version, index_off, records_start, metadata)?;
         Ok((header, index))
     }
 
-    /// Parses and validates the index `idx` (its checksum verified), found at `index_off` in an
-    /// archive whose records start at `records_start`: every record's level must be one its
-    /// context allows, every reference must name an earlier bank root, and the payloads must
-    /// fill the file up to the index exactly.
-    fn parse(idx: &[u8], index_off: u64, records_start: u64, metadata: Vec<u8>) -> Result<Index> {
+    /// Parses and validates the index `idx` (its checksum verified) of an archive of container
+    /// `version`, found at `index_off` in an archive whose records start at `records_start`:
+    /// every record's level must be one its context allows, every reference must name an
+    /// earlier bank root, and the payloads must fill the file up to the index exactly.
+    fn parse(
+        idx: &[u8],
+        version: u8,
+        index_off: u64,
+        records_start: u64,
+        metadata: Vec<u8>,
+    ) -> Result<Index> {
         let mut pos = 0;
         let field = |pos: &mut usize| varint::read(idx, pos, index_off);
         let count = field(&mut pos)?;
@@ -234,6 +340,8 @@ impl Index {
         let keyframes_per_root = field(&mut pos)?;
         let max_frames = field(&mut pos)?;
         let window = field(&mut pos)?;
+        // Version 3 adds the page size of block mode.
+        let page_bytes = if version >= 3 { field(&mut pos)? } else { 0 };
         // Every entry takes at least two bytes (payload length and tag).
         if count > idx.len() as u64 / 2
             || block_records == 0
@@ -243,6 +351,7 @@ impl Index {
             || keyframes_per_root == 0
             || keyframes_per_root > u64::from(MAX_KEYFRAME_INTERVAL)
             || max_frames > u64::from(u32::MAX)
+            || (page_bytes > 0 && block_records != 1)
         {
             return Err(Error::corrupt("index header is impossible", index_off));
         }
@@ -258,6 +367,10 @@ impl Index {
         let mut chain_lens: Vec<u32> = Vec::new();
         reserve(&mut chain_lens, count, "the record index")?;
         let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
+        let (mut pages, mut members): (Vec<Page>, Vec<Member>) = (Vec::new(), Vec::new());
+        if page_bytes > 0 {
+            reserve(&mut members, count, "the record index")?;
+        }
         // Per context: (last record, records since its keyframe, last keyframe, keyframes
         // since its root).
         let mut last_of: HashMap<u32, (u64, u32, u64, u32)> = HashMap::new();
@@ -269,6 +382,47 @@ impl Index {
             let bad = |what: &str| Error::corrupt(format!("record {i}: {what}"), entry_at);
             let cid = u32::try_from(tag >> 3).map_err(|_| bad("context id out of range"))?;
             let level = Dependency::from_code(tag & 3).ok_or_else(|| bad("unknown level"))?;
+            if page_bytes > 0 {
+                if level != Dependency::Root || tag & 4 != 0 {
+                    return Err(bad("a record of a page must be a root without references"));
+                }
+                let len = field(&mut pos)?;
+                if payload_len > 0 {
+                    pages.push(Page {
+                        first: i,
+                        offset: at,
+                        payload_len,
+                        raw_len: 0,
+                    });
+                }
+                let page_no = pages
+                    .len()
+                    .checked_sub(1)
+                    .ok_or_else(|| bad("continues a page, but none was started"))?;
+                let page = &mut pages[page_no];
+                let start = page.raw_len;
+                page.raw_len = start
+                    .checked_add(len)
+                    .filter(|&t| t <= MAX_RECORD_LEN)
+                    .ok_or_else(|| {
+                        bad("its page would decode to more than the 1 GiB a record may hold")
+                    })?;
+                members.push(Member {
+                    page: page_no as u64,
+                    start,
+                    len,
+                });
+                chain_lens.push(1);
+                records.push(RecordInfo {
+                    offset: page.offset,
+                    payload_len,
+                    group: cid,
+                    dependency: level,
+                    prev: None,
+                });
+                at = at.saturating_add(payload_len);
+                continue;
+            }
             if tag & 4 != 0 {
                 let n = field(&mut pos)?;
                 if n == 0 || n > crate::bank::MAX_REFS as u64 {
@@ -324,7 +478,11 @@ impl Index {
                 index_off,
             ));
         }
-        let blocks = count.div_ceil(block_records) as usize;
+        let blocks = if page_bytes > 0 {
+            pages.len()
+        } else {
+            count.div_ceil(block_records) as usize
+        };
         if idx.len() - pos != blocks * 8 {
             return Err(Error::corrupt(
                 "block checksum table has the wrong size",
@@ -348,6 +506,9 @@ impl Index {
             chain_lens,
             refs,
             block_crcs,
+            page_bytes,
+            pages,
+            members,
         })
     }
 }

@@ -89,6 +89,7 @@ impl Archive {
             cache_limit,
             last_read: 0,
             lens: Vec::new(),
+            page: None,
         }
     }
 
@@ -128,9 +129,22 @@ impl Archive {
         self.index.context
     }
 
-    /// Records per checksummed block.
+    /// Records per checksummed block (1 in block mode, where each page is a block).
     pub fn block_records(&self) -> u64 {
         self.index.block_records
+    }
+
+    /// Block mode: the page size the writer aimed at (records are grouped into pages of about
+    /// this many decoded bytes, each coded as one payload); 0 if every record is coded alone.
+    pub fn page_bytes(&self) -> u64 {
+        self.index.page_bytes
+    }
+
+    /// Block mode: the page record `n` belongs to (`None` if not in block mode, or `n` does
+    /// not exist).
+    pub fn page_of(&self, n: u64) -> Option<u64> {
+        let m = self.index.members.get(usize::try_from(n).ok()?)?;
+        Some(m.page)
     }
 
     /// Number of records.
@@ -200,6 +214,9 @@ pub struct ArchiveReader<R: Read + Seek> {
     /// Decoded lengths of records, as their headers say (`u64::MAX`: not read yet); empty
     /// until first needed.
     pub(super) lens: Vec<u64>,
+    /// Block mode: the page decoded last, by number, so that its next records are sliced
+    /// from it rather than decoded again.
+    pub(super) page: Option<(u64, Arc<Vec<u8>>)>,
 }
 
 /// What a context's records taken so far (in order, by a walk or along a chain) leave for its
@@ -361,6 +378,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let info = self
             .info(n)
             .ok_or_else(|| Error::invalid(format!("record {n} does not exist")))?;
+        if let Some(m) = self.archive.index.members.get(n as usize) {
+            return Ok(m.len);
+        }
         if self.lens.is_empty() {
             self.lens = vec![u64::MAX; self.len() as usize];
         }
@@ -552,6 +572,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
     /// size, the record's length and the frames' against the limits of the format and against
     /// the memory limit.
     fn decode_one(&mut self, r: u64, frames: &[&[u8]], held: u64) -> Result<Vec<u8>> {
+        if self.archive.index.paged() {
+            return self.decode_member(r, held);
+        }
         let ctx = || format!("record {r}");
         let limit = self.archive.memory_limit;
         let over = |needed: u64| Error::new(ErrorKind::MemoryLimit { needed, limit }).within(ctx());
@@ -595,6 +618,55 @@ impl<R: Read + Seek> ArchiveReader<R> {
         Ok(out)
     }
 
+    /// Block mode: record `r`, sliced from its page, which is decoded unless it is the page
+    /// decoded last. Before allocating, checks the page's length from the index against its
+    /// payload's header and, with its payload and `held` bytes, against the memory limit.
+    fn decode_member(&mut self, r: u64, held: u64) -> Result<Vec<u8>> {
+        let m = self.archive.index.members[r as usize];
+        let slice = |page: &[u8]| page[m.start as usize..(m.start + m.len) as usize].to_vec();
+        if let Some((no, page)) = &self.page {
+            if *no == m.page {
+                return Ok(slice(page));
+            }
+        }
+        self.page = None;
+        let ctx = || format!("record {r}, in page {}", m.page);
+        let limit = self.archive.memory_limit;
+        let over = |needed: u64| Error::new(ErrorKind::MemoryLimit { needed, limit }).within(ctx());
+        let page = self.archive.index.pages[m.page as usize];
+        // The page's payload, its decoder's history and output, and the caller's copy of it.
+        let needed = held
+            .saturating_add(page.payload_len)
+            .saturating_add(3 * page.raw_len);
+        if needed > limit {
+            return Err(over(needed));
+        }
+        self.load_block(r, held)?;
+        let header =
+            crate::record::read_header(&self.block).map_err(|e| e.shifted(page.offset).within(ctx()))?;
+        if header.raw_len != page.raw_len {
+            return Err(Error::corrupt(
+                format!(
+                    "the page decodes to {} bytes, but its records add up to {}",
+                    header.raw_len, page.raw_len
+                ),
+                page.offset,
+            )
+            .within(ctx()));
+        }
+        let mut out = Vec::new();
+        out.try_reserve_exact(page.raw_len as usize)
+            .map_err(|_| over(needed))?;
+        self.decoder
+            .as_mut()
+            .expect("checked by the caller")
+            .decode_chunk(&self.block, &mut out)
+            .map_err(|e| e.shifted(page.offset).within(ctx()))?;
+        let bytes = slice(&out);
+        self.page = Some((m.page, Arc::new(out)));
+        Ok(bytes)
+    }
+
     /// Reads `r`'s block into `self.block` (unless it holds it already) and verifies its
     /// checksum, refusing a block that would not fit in the memory limit besides `held` bytes.
     /// Returns the block's offset and length.
@@ -602,13 +674,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let ctx = || format!("record {r}");
         let limit = self.archive.memory_limit;
         let over = |needed: u64| Error::new(ErrorKind::MemoryLimit { needed, limit }).within(ctx());
-        let block = r / self.archive.index.block_records;
-        let first = block * self.archive.index.block_records;
-        let last = (first + self.archive.index.block_records).min(self.len());
-        let start = self.archive.index.records[first as usize].offset;
-        let end = self.archive.index.records[last as usize - 1].offset
-            + self.archive.index.records[last as usize - 1].payload_len;
-        let block_len = end - start;
+        let block = self.archive.index.block_of(r);
+        let (first, last) = self.archive.index.block_span(block);
+        let (start, block_len) = self.archive.index.block_bytes(block);
         if held.saturating_add(block_len) > limit {
             return Err(over(held.saturating_add(block_len)));
         }
@@ -729,6 +797,16 @@ impl<R: Read + Seek> ArchiveReader<R> {
     /// Records per checksummed block.
     pub fn block_records(&self) -> u64 {
         self.archive.block_records()
+    }
+
+    /// Block mode's page size (see [`Archive::page_bytes`]); 0 if records are coded alone.
+    pub fn page_bytes(&self) -> u64 {
+        self.archive.page_bytes()
+    }
+
+    /// Block mode: the page record `n` belongs to (see [`Archive::page_of`]).
+    pub fn page_of(&self, n: u64) -> Option<u64> {
+        self.archive.page_of(n)
     }
 }
 

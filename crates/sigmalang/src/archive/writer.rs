@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::batch::{Batches, Pending};
 use super::index::{write_head, IndexWriter};
-use super::{ArchiveOptions, DEFAULT_CONTEXT, MAX_KEYFRAME_INTERVAL, MAX_METADATA};
+use super::{ArchiveOptions, DEFAULT_CONTEXT, MAX_KEYFRAME_INTERVAL, MAX_METADATA, MAX_PAGE_BYTES};
 use crate::bank::Bank;
 use crate::codebook::Codebook;
 use crate::context::{ContextStack, Dependency, FramePool, FramePoolStats};
@@ -38,6 +38,10 @@ pub struct ArchiveWriter<W: Write> {
     pub(super) record_pool: GlyphBufferPool,
     pub(super) offset: u64,
     pub(super) bytes_in: u64,
+    /// Block mode: the records of the page being filled, concatenated, and each one's context
+    /// id and length.
+    pub(super) page: Vec<u8>,
+    pub(super) page_members: Vec<(u32, u64)>,
 }
 
 impl<W: Write> ArchiveWriter<W> {
@@ -58,10 +62,19 @@ impl<W: Write> ArchiveWriter<W> {
         mut inner: W,
         codebook: Arc<Codebook>,
         metadata: &[u8],
-        opts: ArchiveOptions,
+        mut opts: ArchiveOptions,
     ) -> Result<ArchiveWriter<W>> {
         if opts.block_records == 0 {
             return Err(Error::invalid("block_records must be at least 1"));
+        }
+        if opts.page_bytes > MAX_PAGE_BYTES {
+            return Err(Error::invalid(format!(
+                "pages of block mode hold at most {MAX_PAGE_BYTES} bytes"
+            )));
+        }
+        if opts.page_bytes > 0 {
+            // Pages are coded alone: no Σ-bank.
+            opts.bank = 0;
         }
         let c = &opts.context;
         if !(1..=MAX_KEYFRAME_INTERVAL).contains(&c.keyframe_interval)
@@ -81,7 +94,7 @@ impl<W: Write> ArchiveWriter<W> {
             encoder: Encoder::with_config(Arc::clone(&codebook), opts.encoder),
             opts,
             payload: Vec::new(),
-            index: IndexWriter::new(opts.block_records),
+            index: IndexWriter::new(opts.block_records, opts.page_bytes),
             ids: HashMap::new(),
             stacks: HashMap::new(),
             frame_bytes: 0,
@@ -93,6 +106,8 @@ impl<W: Write> ArchiveWriter<W> {
             record_pool: GlyphBufferPool::new(opts.encoder.pool),
             offset: head.len() as u64,
             bytes_in: 0,
+            page: Vec::new(),
+            page_members: Vec::new(),
         };
         if opts.batch_records > 1 {
             writer.coder = Coder::Batches(Batches::new(&codebook, &opts)?);
@@ -140,6 +155,9 @@ impl<W: Write> ArchiveWriter<W> {
 
     fn add_unchecked(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
         let cid = self.context_id(key)?;
+        if self.opts.page_bytes > 0 {
+            return self.add_to_page(cid, record);
+        }
         let bank = match &mut self.coder {
             Coder::Now(bank) => bank,
             Coder::Batches(batches) => {
@@ -148,6 +166,7 @@ impl<W: Write> ArchiveWriter<W> {
                 batches.pending.push(Pending {
                     context: cid,
                     record: buf,
+                    members: Vec::new(),
                 });
                 batches.pending_bytes += record.len();
                 let index = self.index.len() + batches.waiting() - 1;
@@ -205,10 +224,11 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     /// Codes and writes every record added so far (records are also coded when their batch is
-    /// full, and written at the next batch or at [`finish`](Self::finish)).
+    /// full, and written at the next batch or at [`finish`](Self::finish)). In block mode it
+    /// ends the page being filled, so the pages depend on when it is called.
     pub fn flush(&mut self) -> Result<()> {
         self.check()?;
-        let flushed = self.flush_unchecked();
+        let flushed = self.flush_page().and_then(|()| self.flush_unchecked());
         self.note(flushed)
     }
 
@@ -272,7 +292,7 @@ impl<W: Write> ArchiveWriter<W> {
             Coder::Now(_) => 0,
             Coder::Batches(batches) => batches.waiting(),
         };
-        self.index.len() + waiting
+        self.index.len() + waiting + self.page_members.len() as u64
     }
 
     /// Whether no record was added yet.

@@ -11,9 +11,12 @@ pub const MAGIC: [u8; 4] = [0xCE, 0xA3, b'L', b'G'];
 /// stream chunk be coded with the adaptive model (record mode `ADAPTIVE`); version 2 streams,
 /// whose chunks never are, still decode. Version 1 files (never released) are refused.
 pub const FORMAT_VERSION: u8 = 3;
-/// The container format version of archives (written and read): version 2. Archive records
-/// never use the adaptive model, and a version-3 archive is refused.
-pub const ARCHIVE_VERSION: u8 = 2;
+/// The container format version of archives this build writes: version 3, whose index header
+/// has one more field, the page size (records grouped into pages, FORMAT.md §5.5). Version-2
+/// archives (no page size: every record coded alone) still read.
+pub const ARCHIVE_VERSION: u8 = 3;
+/// The oldest archive version a reader accepts.
+pub const OLDEST_ARCHIVE_VERSION: u8 = 2;
 /// The oldest container version a stream reader accepts.
 pub const OLDEST_STREAM_VERSION: u8 = 2;
 /// The size of the file header.
@@ -101,7 +104,7 @@ impl FileHeader {
             2 => FileKind::Archive,
             k => return Err(Error::corrupt(format!("unknown file kind {k}"), 5)),
         };
-        if kind == FileKind::Archive && h[4] != ARCHIVE_VERSION {
+        if kind == FileKind::Archive && !(OLDEST_ARCHIVE_VERSION..=ARCHIVE_VERSION).contains(&h[4]) {
             return Err(unsupported(ARCHIVE_VERSION));
         }
         if h[6] != 0 || h[7] != 0 {

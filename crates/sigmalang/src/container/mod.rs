@@ -5,7 +5,8 @@ mod header;
 pub(crate) mod io;
 
 pub use header::{
-    FileHeader, FileKind, ARCHIVE_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC, OLDEST_STREAM_VERSION,
+    FileHeader, FileKind, ARCHIVE_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC,
+    OLDEST_ARCHIVE_VERSION, OLDEST_STREAM_VERSION,
 };
 pub(crate) use io::{read_exact_at, read_full};
 
