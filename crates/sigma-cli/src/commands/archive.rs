@@ -188,6 +188,7 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
         .batch_records(PACK_BATCH_RECORDS)
         .batch_bytes(PACK_BATCH_BYTES)
         .threads(args.threads)
+        .page_bytes(args.block)
         .coder(encoder_config(args.no_pool));
     let threads = opts.worker_count();
     let mut archive =

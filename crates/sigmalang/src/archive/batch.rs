@@ -31,6 +31,8 @@ pub(super) struct Pending {
     /// A page's records (context id and decoded length of each, in order; `record` holds them
     /// concatenated); empty for a record.
     pub(super) members: Vec<(u32, u64)>,
+    /// A page's layout (see `pages.rs`).
+    pub(super) layout: u64,
 }
 
 impl Pending {
@@ -349,7 +351,7 @@ impl<W: Write> ArchiveWriter<W> {
                     if p.members.is_empty() {
                         self.commit(p.context, plan.level, &plan.refs, &plan.payload, &p.record)
                     } else {
-                        self.commit_page(&p.members, &plan.payload, &p.record)
+                        self.commit_page(&p.members, p.layout, &plan.payload, &p.record)
                     }
                 });
             }

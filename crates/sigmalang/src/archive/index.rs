@@ -12,7 +12,6 @@ use crate::codebook::CodebookId;
 use crate::container::{read_exact_at, read_full, FileHeader, FileKind, HEADER_LEN};
 use crate::context::{Dependency, GroupOptions};
 use crate::error::{Error, ErrorKind, Result};
-use crate::record::MAX_RECORD_LEN;
 use crate::varint;
 
 /// The head of an archive: its file header, then the metadata (varint length, bytes, crc32c).
@@ -97,19 +96,44 @@ impl IndexWriter {
         }
     }
 
-    /// Adds a page (block mode): `payload`, coded from `page`, the concatenation of the records
-    /// `members` (each its context id and decoded length, in order). The page is a block.
-    pub(super) fn add_page(&mut self, members: &[(u32, u64)], payload: &[u8], page: &[u8]) {
+    /// Adds a page (block mode, FORMAT.md §5.5): `payload`, coded from `page`, which holds
+    /// the records `members` (each its context id and length, in order) laid out as `layout`
+    /// says. The page is a block; its content checksum is of its records, without separators.
+    pub(super) fn add_page(
+        &mut self,
+        members: &[(u32, u64)],
+        layout: u64,
+        payload: &[u8],
+        page: &[u8],
+    ) {
         self.block_crc.update(payload);
-        self.content_crc.update(page);
-        for (k, &(cid, len)) in members.iter().enumerate() {
-            let payload_len = if k == 0 { payload.len() as u64 } else { 0 };
-            varint::write(&mut self.entries, payload_len);
-            varint::write(
-                &mut self.entries,
-                u64::from(cid) << 3 | Dependency::Root as u64,
-            );
-            varint::write(&mut self.entries, len);
+        let sep = u64::from(super::pages::separated(layout));
+        let mut at = 0usize;
+        for &(_, len) in members {
+            self.content_crc.update(&page[at..at + len as usize]);
+            at += (len + sep) as usize;
+        }
+        let e = &mut self.entries;
+        varint::write(e, payload.len() as u64);
+        varint::write(e, members.len() as u64);
+        varint::write(e, page.len() as u64);
+        varint::write(e, layout);
+        if layout == 0 {
+            for &(_, len) in members {
+                varint::write(e, len);
+            }
+        }
+        let mut runs: Vec<(u32, u64)> = Vec::new();
+        for &(cid, _) in members {
+            match runs.last_mut() {
+                Some((c, n)) if *c == cid => *n += 1,
+                _ => runs.push((cid, 1)),
+            }
+        }
+        varint::write(e, runs.len() as u64);
+        for (cid, n) in runs {
+            varint::write(e, u64::from(cid));
+            varint::write(e, n);
         }
         self.count += members.len() as u64;
         self.end_block();
@@ -163,80 +187,18 @@ pub(super) struct Index {
     /// The bank roots each record references (only records that reference any).
     pub(super) refs: HashMap<u64, Vec<u64>>,
     pub(super) block_crcs: Vec<(u32, u32)>,
-    /// Block mode: the page size the writer aimed at (0: records coded alone), the pages
-    /// (each a block) and where each record lies in its page (both empty if not in block mode).
+    /// The number of records.
+    pub(super) count: u64,
+    /// Block mode (FORMAT.md §5.5): the page size the writer aimed at (0: records coded
+    /// alone, and the rest empty), the pages (each a checksummed block), the context runs of
+    /// every page and the record lengths of pages that list them.
     pub(super) page_bytes: u64,
-    pub(super) pages: Vec<Page>,
-    pub(super) members: Vec<Member>,
-}
-
-/// A page of block mode: one payload coding the concatenation of consecutive records.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Page {
-    /// Its first record.
-    pub(super) first: u64,
-    /// Where its payload lies in the file.
-    pub(super) offset: u64,
-    pub(super) payload_len: u64,
-    /// Its decoded length: the sum of its records' lengths.
-    pub(super) raw_len: u64,
-}
-
-/// Where a record of block mode lies: its page, and its bytes in the page's decoded bytes.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Member {
-    pub(super) page: u64,
-    pub(super) start: u64,
-    pub(super) len: u64,
+    pub(super) pages: Vec<super::pages::Page>,
+    pub(super) runs: Vec<(u32, u64)>,
+    pub(super) lens: Vec<u64>,
 }
 
 impl Index {
-    /// Whether the records are grouped into pages (block mode).
-    pub(super) fn paged(&self) -> bool {
-        self.page_bytes > 0
-    }
-
-    /// The checksummed block record `n` belongs to (its page in block mode).
-    pub(super) fn block_of(&self, n: u64) -> u64 {
-        if self.paged() {
-            self.members[n as usize].page
-        } else {
-            n / self.block_records
-        }
-    }
-
-    /// The records of block `b`: the first, and one past the last.
-    pub(super) fn block_span(&self, b: u64) -> (u64, u64) {
-        let count = self.records.len() as u64;
-        if self.paged() {
-            let end = self
-                .pages
-                .get(b as usize + 1)
-                .map_or(count, |p| p.first);
-            (self.pages[b as usize].first, end)
-        } else {
-            let first = b * self.block_records;
-            (first, (first + self.block_records).min(count))
-        }
-    }
-
-    /// Where block `b`'s payloads lie in the file: offset and length.
-    pub(super) fn block_bytes(&self, b: u64) -> (u64, u64) {
-        if self.paged() {
-            let p = self.pages[b as usize];
-            return (p.offset, p.payload_len);
-        }
-        let (first, end) = self.block_span(b);
-        let start = self.records[first as usize].offset;
-        let last = self.records[end as usize - 1];
-        (start, last.offset + last.payload_len - start)
-    }
-
-    /// The number of checksummed blocks.
-    pub(super) fn blocks(&self) -> u64 {
-        self.block_crcs.len() as u64
-    }
-
     /// Reads and checks an archive's header, metadata, footer and index.
     pub(super) fn read<R: Read + Seek>(inner: &mut R) -> Result<(FileHeader, Index)> {
         let file_len = inner.seek(SeekFrom::End(0))?;
@@ -342,8 +304,9 @@ impl Index {
         let window = field(&mut pos)?;
         // Version 3 adds the page size of block mode.
         let page_bytes = if version >= 3 { field(&mut pos)? } else { 0 };
-        // Every entry takes at least two bytes (payload length and tag).
-        if count > idx.len() as u64 / 2
+        // Every entry takes at least two bytes (payload length and tag); in block mode a page
+        // entry holds many records.
+        if (page_bytes == 0 && count > idx.len() as u64 / 2)
             || block_records == 0
             || block_records > u64::from(u32::MAX)
             || keyframe_interval == 0
@@ -362,15 +325,29 @@ impl Index {
             window,
             ..GroupOptions::default()
         };
+        if page_bytes > 0 {
+            let mut index = Index {
+                metadata,
+                block_records,
+                context,
+                records: Vec::new(),
+                chain_lens: Vec::new(),
+                refs: HashMap::new(),
+                block_crcs: Vec::new(),
+                count,
+                page_bytes,
+                pages: Vec::new(),
+                runs: Vec::new(),
+                lens: Vec::new(),
+            };
+            index.parse_pages(&idx[pos..], index_off + pos as u64, records_start, index_off)?;
+            return Ok(index);
+        }
         let mut records = Vec::new();
         reserve(&mut records, count, "the record index")?;
         let mut chain_lens: Vec<u32> = Vec::new();
         reserve(&mut chain_lens, count, "the record index")?;
         let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
-        let (mut pages, mut members): (Vec<Page>, Vec<Member>) = (Vec::new(), Vec::new());
-        if page_bytes > 0 {
-            reserve(&mut members, count, "the record index")?;
-        }
         // Per context: (last record, records since its keyframe, last keyframe, keyframes
         // since its root).
         let mut last_of: HashMap<u32, (u64, u32, u64, u32)> = HashMap::new();
@@ -382,47 +359,6 @@ impl Index {
             let bad = |what: &str| Error::corrupt(format!("record {i}: {what}"), entry_at);
             let cid = u32::try_from(tag >> 3).map_err(|_| bad("context id out of range"))?;
             let level = Dependency::from_code(tag & 3).ok_or_else(|| bad("unknown level"))?;
-            if page_bytes > 0 {
-                if level != Dependency::Root || tag & 4 != 0 {
-                    return Err(bad("a record of a page must be a root without references"));
-                }
-                let len = field(&mut pos)?;
-                if payload_len > 0 {
-                    pages.push(Page {
-                        first: i,
-                        offset: at,
-                        payload_len,
-                        raw_len: 0,
-                    });
-                }
-                let page_no = pages
-                    .len()
-                    .checked_sub(1)
-                    .ok_or_else(|| bad("continues a page, but none was started"))?;
-                let page = &mut pages[page_no];
-                let start = page.raw_len;
-                page.raw_len = start
-                    .checked_add(len)
-                    .filter(|&t| t <= MAX_RECORD_LEN)
-                    .ok_or_else(|| {
-                        bad("its page would decode to more than the 1 GiB a record may hold")
-                    })?;
-                members.push(Member {
-                    page: page_no as u64,
-                    start,
-                    len,
-                });
-                chain_lens.push(1);
-                records.push(RecordInfo {
-                    offset: page.offset,
-                    payload_len,
-                    group: cid,
-                    dependency: level,
-                    prev: None,
-                });
-                at = at.saturating_add(payload_len);
-                continue;
-            }
             if tag & 4 != 0 {
                 let n = field(&mut pos)?;
                 if n == 0 || n > crate::bank::MAX_REFS as u64 {
@@ -478,11 +414,7 @@ impl Index {
                 index_off,
             ));
         }
-        let blocks = if page_bytes > 0 {
-            pages.len()
-        } else {
-            count.div_ceil(block_records) as usize
-        };
+        let blocks = count.div_ceil(block_records) as usize;
         if idx.len() - pos != blocks * 8 {
             return Err(Error::corrupt(
                 "block checksum table has the wrong size",
@@ -506,9 +438,11 @@ impl Index {
             chain_lens,
             refs,
             block_crcs,
+            count,
             page_bytes,
-            pages,
-            members,
+            pages: Vec::new(),
+            runs: Vec::new(),
+            lens: Vec::new(),
         })
     }
 }

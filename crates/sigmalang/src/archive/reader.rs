@@ -143,23 +143,22 @@ impl Archive {
     /// Block mode: the page record `n` belongs to (`None` if not in block mode, or `n` does
     /// not exist).
     pub fn page_of(&self, n: u64) -> Option<u64> {
-        let m = self.index.members.get(usize::try_from(n).ok()?)?;
-        Some(m.page)
+        (self.index.paged() && n < self.index.count).then(|| self.index.page_no(n) as u64)
     }
 
     /// Number of records.
     pub fn len(&self) -> u64 {
-        self.index.records.len() as u64
+        self.index.count
     }
 
     /// Whether the archive holds no record.
     pub fn is_empty(&self) -> bool {
-        self.index.records.is_empty()
+        self.index.count == 0
     }
 
     /// What the index says of record `n`.
     pub fn info(&self, n: u64) -> Option<RecordInfo> {
-        self.index.records.get(usize::try_from(n).ok()?).copied()
+        (n < self.index.count).then(|| self.index.record(n))
     }
 
     /// The Σ-bank roots record `n` references (empty for most records).
@@ -170,6 +169,9 @@ impl Archive {
     /// The number of records in `n`'s chain ([`chain`](Self::chain)`(n).len()`), without
     /// following the chain (0 if `n` does not exist).
     pub fn chain_len(&self, n: u64) -> usize {
+        if self.index.paged() {
+            return usize::from(n < self.index.count);
+        }
         usize::try_from(n)
             .ok()
             .and_then(|n| self.index.chain_lens.get(n))
@@ -216,7 +218,7 @@ pub struct ArchiveReader<R: Read + Seek> {
     pub(super) lens: Vec<u64>,
     /// Block mode: the page decoded last, by number, so that its next records are sliced
     /// from it rather than decoded again.
-    pub(super) page: Option<(u64, Arc<Vec<u8>>)>,
+    pub(super) page: Option<(usize, Arc<Vec<u8>>, Vec<(u64, u64)>)>,
 }
 
 /// What a context's records taken so far (in order, by a walk or along a chain) leave for its
@@ -359,7 +361,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     }
                     bytes += len;
                     picked.push(p);
-                    let pi = self.archive.index.records[p as usize];
+                    let pi = self.archive.index.record(p);
                     at = if pi.dependency == Dependency::Delta {
                         pi.prev
                     } else {
@@ -378,8 +380,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let info = self
             .info(n)
             .ok_or_else(|| Error::invalid(format!("record {n} does not exist")))?;
-        if let Some(m) = self.archive.index.members.get(n as usize) {
-            return Ok(m.len);
+        if self.archive.index.paged() {
+            let (_, len) = self.load_page(n, 0)?;
+            return Ok(len);
         }
         if self.lens.is_empty() {
             self.lens = vec![u64::MAX; self.len() as usize];
@@ -451,7 +454,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
     /// inherits the failure of a record it depends on, and updates the state. Returns `r`'s
     /// bytes or the error to report for `r`.
     pub(super) fn take(&mut self, st: &mut ContextState, r: u64) -> Result<Arc<Vec<u8>>> {
-        let level = self.archive.index.records[r as usize].dependency;
+        let level = self.archive.index.record(r).dependency;
         st.last = Some(r);
         if level != Dependency::Delta {
             st.line_last = Some(r);
@@ -579,7 +582,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let limit = self.archive.memory_limit;
         let over = |needed: u64| Error::new(ErrorKind::MemoryLimit { needed, limit }).within(ctx());
         let (start, block_len) = self.load_block(r, held)?;
-        let info = self.archive.index.records[r as usize];
+        let info = self.archive.index.record(r);
         let rs = (info.offset - start) as usize;
         let re = rs + info.payload_len as usize;
         let payload = &self.block[rs..re];
@@ -618,23 +621,36 @@ impl<R: Read + Seek> ArchiveReader<R> {
         Ok(out)
     }
 
-    /// Block mode: record `r`, sliced from its page, which is decoded unless it is the page
-    /// decoded last. Before allocating, checks the page's length from the index against its
-    /// payload's header and, with its payload and `held` bytes, against the memory limit.
+    /// Block mode: record `r`, sliced from its page (see [`load_page`](Self::load_page)).
     fn decode_member(&mut self, r: u64, held: u64) -> Result<Vec<u8>> {
-        let m = self.archive.index.members[r as usize];
-        let slice = |page: &[u8]| page[m.start as usize..(m.start + m.len) as usize].to_vec();
-        if let Some((no, page)) = &self.page {
-            if *no == m.page {
-                return Ok(slice(page));
+        let (start, len) = self.load_page(r, held)?;
+        let (_, page, _) = self.page.as_ref().expect("loaded");
+        Ok(page[start as usize..(start + len) as usize].to_vec())
+    }
+
+    /// Block mode: makes `self.page` the page of record `r`, decoding it unless it is the page
+    /// decoded last, and returns where `r` lies in it. Before allocating, checks the page's
+    /// length from the index against its payload's header and, with its payload and `held`
+    /// bytes, against the memory limit; after decoding, that the page holds its records as
+    /// the index says.
+    fn load_page(&mut self, r: u64, held: u64) -> Result<(u64, u64)> {
+        let index = Arc::clone(&self.archive.index);
+        let no = index.page_no(r);
+        let k = (r - index.pages[no].first) as usize;
+        if let Some((at, _, spans)) = &self.page {
+            if *at == no {
+                return Ok(spans[k]);
             }
         }
         self.page = None;
-        let ctx = || format!("record {r}, in page {}", m.page);
+        if self.decoder.is_none() {
+            return Err(self.no_codebook());
+        }
+        let ctx = || format!("record {r}, in page {no}");
         let limit = self.archive.memory_limit;
         let over = |needed: u64| Error::new(ErrorKind::MemoryLimit { needed, limit }).within(ctx());
-        let page = self.archive.index.pages[m.page as usize];
-        // The page's payload, its decoder's history and output, and the caller's copy of it.
+        let page = index.pages[no];
+        // The page's payload, its decoder's history and output, and the records' spans.
         let needed = held
             .saturating_add(page.payload_len)
             .saturating_add(3 * page.raw_len);
@@ -642,12 +658,12 @@ impl<R: Read + Seek> ArchiveReader<R> {
             return Err(over(needed));
         }
         self.load_block(r, held)?;
-        let header =
-            crate::record::read_header(&self.block).map_err(|e| e.shifted(page.offset).within(ctx()))?;
+        let header = crate::record::read_header(&self.block)
+            .map_err(|e| e.shifted(page.offset).within(ctx()))?;
         if header.raw_len != page.raw_len {
             return Err(Error::corrupt(
                 format!(
-                    "the page decodes to {} bytes, but its records add up to {}",
+                    "the page decodes to {} bytes, but the index says {}",
                     header.raw_len, page.raw_len
                 ),
                 page.offset,
@@ -659,12 +675,21 @@ impl<R: Read + Seek> ArchiveReader<R> {
             .map_err(|_| over(needed))?;
         self.decoder
             .as_mut()
-            .expect("checked by the caller")
+            .expect("checked above")
             .decode_chunk(&self.block, &mut out)
             .map_err(|e| e.shifted(page.offset).within(ctx()))?;
-        let bytes = slice(&out);
-        self.page = Some((m.page, Arc::new(out)));
-        Ok(bytes)
+        let count = index.page_records(no);
+        let spans = super::pages::spans(&out, page.layout, count, index.page_lens(no))
+            .ok_or_else(|| {
+                Error::corrupt(
+                    format!("the page does not hold its {count} records as the index says"),
+                    page.offset,
+                )
+                .within(ctx())
+            })?;
+        let at = spans[k];
+        self.page = Some((no, Arc::new(out), spans));
+        Ok(at)
     }
 
     /// Reads `r`'s block into `self.block` (unless it holds it already) and verifies its
@@ -723,7 +748,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let mut group: VecDeque<u64> = VecDeque::new();
         let mut group_bytes = 0u64;
         for &r in chain {
-            let level = self.archive.index.records[r as usize].dependency;
+            let level = self.archive.index.record(r).dependency;
             let checked = (|| -> Result<u64> {
                 let len = self.decoded_len(r)?;
                 let mut refs = 0u64;
@@ -742,7 +767,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                             "the record is coded against {frames} bytes of frames; \
                              the encoder allows at most {MAX_RECORD_LEN}"
                         ),
-                        self.archive.index.records[r as usize].offset,
+                        self.archive.index.record(r).offset,
                     )
                     .within(format!("record {r}")));
                 }

@@ -58,7 +58,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let mut held = 0u64;
         let budget = crate::container::WALK_HOLD_BYTES.min(self.archive.memory_limit / 2);
         for n in range {
-            let info = self.archive.index.records[n as usize];
+            let info = self.archive.index.record(n);
             let mut st = match states.remove(&info.group) {
                 Some((st, used)) => {
                     by_use.remove(&used);

@@ -167,6 +167,7 @@ impl<W: Write> ArchiveWriter<W> {
                     context: cid,
                     record: buf,
                     members: Vec::new(),
+                    layout: 0,
                 });
                 batches.pending_bytes += record.len();
                 let index = self.index.len() + batches.waiting() - 1;
