@@ -423,6 +423,12 @@ pub struct PackArgs {
     #[arg(long = "block", value_name = "SIZE", default_value_t = 0, value_parser = limits::parse_block_size)]
     pub block: u64,
 
+    /// Without `--context-key`, put every record in one context (coded against the records
+    /// just before it) instead of inferring contexts from content (a record that starts with
+    /// most of a recent context's last record continues that context).
+    #[arg(long)]
+    pub no_infer: bool,
+
     /// Turn the encoders' buffer pools off (every buffer is allocated and freed per use), for
     /// comparisons; the archive is the same.
     #[arg(long)]

@@ -189,6 +189,7 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
         .batch_bytes(PACK_BATCH_BYTES)
         .threads(args.threads)
         .page_bytes(args.block)
+        .infer_groups(!args.no_infer)
         .coder(encoder_config(args.no_pool));
     let threads = opts.worker_count();
     let mut archive =

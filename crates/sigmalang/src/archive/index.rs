@@ -33,6 +33,8 @@ pub(super) struct IndexWriter {
     block_records: u64,
     /// The page size of block mode (0: records coded alone).
     page_bytes: u64,
+    /// The context of the record added last (0 before the first).
+    prev_cid: u32,
     count: u64,
     entries: Vec<u8>,
     block_crcs: Vec<(u32, u32)>,
@@ -52,6 +54,7 @@ impl IndexWriter {
                 u64::from(block_records)
             },
             page_bytes,
+            prev_cid: 0,
             count: 0,
             entries: Vec::new(),
             block_crcs: Vec::new(),
@@ -80,9 +83,16 @@ impl IndexWriter {
         self.content_crc.update(record);
         varint::write(&mut self.entries, payload.len() as u64);
         let has_refs = !refs.is_empty();
+        // Version 3: context 0 in the tag means the previous record's, any other c is c - 1.
+        let code = if cid == self.prev_cid {
+            0
+        } else {
+            u64::from(cid) + 1
+        };
+        self.prev_cid = cid;
         varint::write(
             &mut self.entries,
-            u64::from(cid) << 3 | u64::from(has_refs) << 2 | level as u64,
+            code << 3 | u64::from(has_refs) << 2 | level as u64,
         );
         if has_refs {
             varint::write(&mut self.entries, refs.len() as u64);
@@ -352,12 +362,19 @@ impl Index {
         // since its root).
         let mut last_of: HashMap<u32, (u64, u32, u64, u32)> = HashMap::new();
         let mut at = records_start;
+        let mut prev_cid = 0u32;
         for i in 0..count {
             let entry_at = index_off + pos as u64;
             let payload_len = field(&mut pos)?;
             let tag = field(&mut pos)?;
             let bad = |what: &str| Error::corrupt(format!("record {i}: {what}"), entry_at);
-            let cid = u32::try_from(tag >> 3).map_err(|_| bad("context id out of range"))?;
+            let cid = match (version, tag >> 3) {
+                (2, c) => c,
+                (_, 0) => u64::from(prev_cid),
+                (_, c) => c - 1,
+            };
+            let cid = u32::try_from(cid).map_err(|_| bad("context id out of range"))?;
+            prev_cid = cid;
             let level = Dependency::from_code(tag & 3).ok_or_else(|| bad("unknown level"))?;
             if tag & 4 != 0 {
                 let n = field(&mut pos)?;

@@ -24,6 +24,7 @@ use crate::record::CoderConfig;
 
 mod batch;
 mod index;
+mod infer;
 mod pages;
 mod reader;
 mod records;

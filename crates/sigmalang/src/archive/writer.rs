@@ -42,6 +42,9 @@ pub struct ArchiveWriter<W: Write> {
     /// id and length.
     pub(super) page: Vec<u8>,
     pub(super) page_members: Vec<(u32, u64)>,
+    /// The groups inferred for records added without a key, and the next free group id.
+    pub(super) inference: Option<super::infer::Inference>,
+    pub(super) next_id: u32,
 }
 
 impl<W: Write> ArchiveWriter<W> {
@@ -108,6 +111,13 @@ impl<W: Write> ArchiveWriter<W> {
             bytes_in: 0,
             page: Vec::new(),
             page_members: Vec::new(),
+            // Inference needs groups that are coded against each other.
+            inference: (opts.infer_groups
+                && opts.page_bytes == 0
+                && opts.context.keyframe_interval > 1
+                && opts.context.max_frames > 0)
+                .then(|| super::infer::Inference::new(DEFAULT_CONTEXT)),
+            next_id: DEFAULT_CONTEXT + 1,
         };
         if opts.batch_records > 1 {
             writer.coder = Coder::Batches(Batches::new(&codebook, &opts)?);
@@ -154,7 +164,7 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     fn add_unchecked(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
-        let cid = self.context_id(key)?;
+        let cid = self.context_id(key, record)?;
         if self.opts.page_bytes > 0 {
             return self.add_to_page(cid, record);
         }
@@ -209,14 +219,26 @@ impl<W: Write> ArchiveWriter<W> {
         Ok(index)
     }
 
-    fn context_id(&mut self, key: Option<&[u8]>) -> Result<u32> {
+    /// The context of `record`, added with `key`: the key's (ids 1, 2, … in order of first
+    /// use, shared with inferred groups), or without a key the inferred group or 0.
+    fn context_id(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u32> {
+        let next_id = &mut self.next_id;
+        let mut new_id = || {
+            let id = *next_id;
+            *next_id = next_id
+                .checked_add(1)
+                .ok_or_else(|| Error::invalid("more than 2^32 contexts"))?;
+            Ok(id)
+        };
         Ok(match key {
-            None => DEFAULT_CONTEXT,
+            None => match &mut self.inference {
+                Some(inference) => inference.group_of(record, new_id)?,
+                None => DEFAULT_CONTEXT,
+            },
             Some(k) => match self.ids.get(k) {
                 Some(&id) => id,
                 None => {
-                    let id = u32::try_from(self.ids.len() + 1)
-                        .map_err(|_| Error::invalid("more than 2^32 contexts"))?;
+                    let id = new_id()?;
                     self.ids.insert(k.to_vec(), id);
                     id
                 }
