@@ -530,6 +530,64 @@ fn pack_keeps_odd_lines_byte_for_byte() {
     assert!(!d.join("b.sga").exists(), "no output left");
 }
 
+/// Block mode (`--block SIZE`): whole lines, odd ones included, and `--field` texts unpack
+/// byte for byte and `get` prints each record exactly, whatever the block size and threads;
+/// the archive does not depend on the threads; bad sizes are refused by name.
+#[test]
+fn block_mode_keeps_every_record_exactly() {
+    let dir = setup();
+    let d = dir.path();
+    let mut input: Vec<u8> = FIXTURE.as_bytes().to_vec();
+    input.extend_from_slice(b"\n\xef\xbb\xbf{\"id\": 2}\r\n\xff\xfe not utf-8\n\0\0\nnot json\n");
+    input.extend_from_slice(b"{\"id\": 3, \"text\": \"crlf\"}\r\n{\"id\": 4}");
+    fs::write(d.join("odd.jsonl"), &input).unwrap();
+    let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
+    let texts = texts(FIXTURE.as_bytes());
+    for block in ["1", "200", "4KiB", "1MiB"] {
+        let pack = |threads: &str, out: &str, extra: &[&str], file: &str| {
+            let mut args = vec![
+                "pack", "-q", "-f", "-T", threads, "--block", block, "-o", out,
+            ];
+            args.extend_from_slice(extra);
+            args.push(file);
+            assert_ok(&sigma(d, &args, None));
+            fs::read(d.join(out)).unwrap()
+        };
+        let one = pack("1", "a.sga", &[], "odd.jsonl");
+        assert_eq!(one, pack("2", "b.sga", &[], "odd.jsonl"), "block {block}");
+        let out = sigma(d, &["unpack", "-T", "2", "a.sga"], None);
+        assert_ok(&out);
+        assert!(out.stdout == input, "block {block}: unpack differs");
+        for (n, line) in lines.iter().enumerate() {
+            let out = sigma(d, &["get", "a.sga", &n.to_string()], None);
+            assert_ok(&out);
+            assert_eq!(out.stdout, *line, "block {block}, line {n}");
+        }
+        pack("2", "t.sga", &["--field", "text"], "chat.jsonl");
+        let out = sigma(d, &["unpack", "t.sga"], None);
+        assert_ok(&out);
+        assert_eq!(texts(&out.stdout), texts, "block {block}");
+        for n in [0, 7, texts.len() - 1] {
+            let out = sigma(d, &["get", "t.sga", &n.to_string()], None);
+            assert_ok(&out);
+            let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(
+                v["text"].as_str().unwrap(),
+                texts[n],
+                "block {block}, text {n}"
+            );
+        }
+    }
+    for bad in ["max", "65MiB", "1X"] {
+        let err = assert_fails(&sigma(
+            d,
+            &["pack", "-f", "--block", bad, "-o", "c.sga", "chat.jsonl"],
+            None,
+        ));
+        assert!(err.contains("--block"), "{bad}: {err}");
+    }
+}
+
 #[test]
 fn context_keys_are_field_paths_and_keep_types_apart() {
     let dir = tempfile::tempdir().unwrap();
@@ -782,15 +840,20 @@ fn dev_corpus_round_trips_whole_lines() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    for (name, key) in [
-        ("chat-dev.jsonl", None),
-        ("histories-dev.jsonl", Some("conversation")),
-        ("code-dev.jsonl", None),
-        ("short-dev.jsonl", None),
+    for (name, key, block) in [
+        ("chat-dev.jsonl", None, "0"),
+        ("histories-dev.jsonl", Some("conversation"), "0"),
+        ("histories-dev.jsonl", None, "0"),
+        ("code-dev.jsonl", None, "0"),
+        ("short-dev.jsonl", None, "0"),
+        ("chat-dev.jsonl", None, "64KiB"),
+        ("histories-dev.jsonl", Some("conversation"), "1MiB"),
+        ("code-dev.jsonl", None, "1MiB"),
+        ("short-dev.jsonl", None, "16KiB"),
     ] {
         let input = corpus.join(name);
         let original = fs::read(&input).unwrap();
-        let mut args = vec!["pack", "-q", "-f", "-o", "a.sga"];
+        let mut args = vec!["pack", "-q", "-f", "--block", block, "-o", "a.sga"];
         if let Some(key) = key {
             args.extend(["--context-key", key]);
         }

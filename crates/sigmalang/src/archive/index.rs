@@ -289,7 +289,13 @@ impl Index {
             ));
         }
         let version = h[4];
-        let index = Index::parse(&idx[..body_len], version, index_off, records_start, metadata)?;
+        let index = Index::parse(
+            &idx[..body_len],
+            version,
+            index_off,
+            records_start,
+            metadata,
+        )?;
         Ok((header, index))
     }
 
@@ -350,7 +356,12 @@ impl Index {
                 runs: Vec::new(),
                 lens: Vec::new(),
             };
-            index.parse_pages(&idx[pos..], index_off + pos as u64, records_start, index_off)?;
+            index.parse_pages(
+                &idx[pos..],
+                index_off + pos as u64,
+                records_start,
+                index_off,
+            )?;
             return Ok(index);
         }
         let mut records = Vec::new();

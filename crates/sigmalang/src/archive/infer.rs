@@ -7,9 +7,11 @@
 //! record *continues* a group if the longest common prefix `l` of the record and that group's
 //! last record is at least [`MIN_SHARED`] bytes and at least half of that last record (of its
 //! remembered beginning); among several, the longest `l` wins, ties to the most recent. A record
-//! that continues no group joins the *open* group, as records all did before; once a record has
-//! continued the open group, the open group is that conversation's, and the next record that
-//! continues nothing opens a new group. So unrelated records (chat turns, code, short lines)
+//! that continues no group joins the *open* group, as records all did before. A record that
+//! continues the record just before it, in the open group, is longer, and shares all of it but
+//! its last [`CLOSING`] bytes (a request that repeats the one before and adds a turn) *claims*
+//! the open group for its conversation: the next record that continues nothing opens a new
+//! group. So unrelated records (chat turns, code, short lines)
 //! stay together as before, and each conversation of a request log (whose every request
 //! repeats the one before) gets a group of its own, starting with its first request.
 
@@ -19,6 +21,9 @@ use std::collections::VecDeque;
 pub(super) const HEAD: usize = 4096;
 /// Groups whose last record the writer remembers.
 pub(super) const TRACKED: usize = 256;
+/// The bytes at the end of a request that the next request of its conversation may change
+/// (`]}` and the like, where the request body closes).
+pub(super) const CLOSING: usize = 16;
 /// The shortest common prefix that continues a group.
 pub(super) const MIN_SHARED: usize = 64;
 
@@ -30,8 +35,10 @@ pub(super) struct Inference {
     heads: VecDeque<(u32, Vec<u8>, usize)>,
     /// The group records that continue nothing join.
     open: u32,
-    /// Whether a record continued the open group.
+    /// Whether a record claimed the open group.
     claimed: bool,
+    /// Whether the record added last went to the open group.
+    last_open: bool,
 }
 
 impl Inference {
@@ -41,6 +48,7 @@ impl Inference {
             heads: VecDeque::new(),
             open: first,
             claimed: false,
+            last_open: false,
         }
     }
 
@@ -52,20 +60,22 @@ impl Inference {
     ) -> crate::error::Result<u32> {
         let mut best: Option<(usize, usize)> = None; // (shared, position in heads)
         for (i, (_, head, len)) in self.heads.iter().enumerate() {
-            let shared = head
-                .iter()
-                .zip(record)
-                .take_while(|(a, b)| a == b)
-                .count();
+            let shared = head.iter().zip(record).take_while(|(a, b)| a == b).count();
             let needed = (*len).min(HEAD).div_ceil(2).max(MIN_SHARED);
             if shared >= needed && best.is_none_or(|(s, _)| shared >= s) {
                 best = Some((shared, i));
             }
         }
         let (cid, at) = match best {
-            Some((_, i)) => {
-                let cid = self.heads[i].0;
-                if cid == self.open {
+            Some((shared, i)) => {
+                let (cid, _, len) = self.heads[i];
+                // A request that repeats all of the one just before (but for its last few
+                // bytes, where a request body closes) and adds to it: a conversation.
+                if cid == self.open
+                    && self.last_open
+                    && record.len() > len
+                    && shared + CLOSING >= len.min(HEAD)
+                {
                     self.claimed = true;
                 }
                 (cid, Some(i))
@@ -86,6 +96,7 @@ impl Inference {
         entry.1.clear();
         entry.1.extend_from_slice(&record[..record.len().min(HEAD)]);
         entry.2 = record.len();
+        self.last_open = cid == self.open;
         self.heads.push_back(entry);
         if self.heads.len() > TRACKED {
             self.heads.pop_front();
@@ -185,7 +196,10 @@ mod tests {
         let single = ArchiveReader::open(Cursor::new(&single)).unwrap();
         assert!((0..96).all(|n| single.info(n).unwrap().group == 0));
         let all: Vec<&Vec<u8>> = convs.iter().flatten().collect();
-        assert_eq!(r.walk(|n, rec| assert_eq!(rec.unwrap(), &all[n as usize][..])), 0);
+        assert_eq!(
+            r.walk(|n, rec| assert_eq!(rec.unwrap(), &all[n as usize][..])),
+            0
+        );
         assert_eq!(r.info(24).unwrap().group, 1);
         assert_eq!(r.info(24).unwrap().dependency, crate::Dependency::Root);
     }

@@ -250,8 +250,8 @@ impl Index {
             let runs_at = self.runs.len();
             let mut total = 0u64;
             for _ in 0..runs {
-                let cid = u32::try_from(field(&mut pos)?)
-                    .map_err(|_| bad("context id out of range"))?;
+                let cid =
+                    u32::try_from(field(&mut pos)?).map_err(|_| bad("context id out of range"))?;
                 let len = field(&mut pos)?;
                 if len == 0 {
                     return Err(bad("an empty context run"));
@@ -453,7 +453,10 @@ mod tests {
             for _ in 0..100 {
                 let n = rng.below(records.len() as u64);
                 assert_eq!(r.get(n).unwrap(), records[n as usize].1, "record {n}");
-                assert_eq!(r.decoded_len(n).unwrap(), records[n as usize].1.len() as u64);
+                assert_eq!(
+                    r.decoded_len(n).unwrap(),
+                    records[n as usize].1.len() as u64
+                );
                 assert_eq!(r.chain(n), vec![n]);
             }
             // Groups are still recorded per record: the keyed ones in order of first use.
@@ -465,10 +468,15 @@ mod tests {
             assert!(got.iter().zip(&records).all(|(a, b)| *a == b.1));
             let mut events = Vec::new();
             let failed = r
-                .walk_in_runs(|| Ok(Cursor::new(&one[..])), 2, (2, 1 << 10), |n, rec| {
-                    events.push((n, rec.unwrap().to_vec()));
-                    std::ops::ControlFlow::Continue(())
-                })
+                .walk_in_runs(
+                    || Ok(Cursor::new(&one[..])),
+                    2,
+                    (2, 1 << 10),
+                    |n, rec| {
+                        events.push((n, rec.unwrap().to_vec()));
+                        std::ops::ControlFlow::Continue(())
+                    },
+                )
                 .unwrap();
             assert_eq!(failed, 0);
             assert_eq!(events.len(), records.len());
@@ -483,7 +491,12 @@ mod tests {
     #[test]
     fn reading_in_order_decodes_each_page_once() {
         let records: Vec<(Option<Vec<u8>>, Vec<u8>)> = (0..400)
-            .map(|i| (None, format!("line {i}: some text about pages").into_bytes()))
+            .map(|i| {
+                (
+                    None,
+                    format!("line {i}: some text about pages").into_bytes(),
+                )
+            })
             .collect();
         let bytes = build_paged(&records, 2048, 1, 1);
         let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();

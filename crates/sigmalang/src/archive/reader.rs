@@ -679,14 +679,15 @@ impl<R: Read + Seek> ArchiveReader<R> {
             .decode_chunk(&self.block, &mut out)
             .map_err(|e| e.shifted(page.offset).within(ctx()))?;
         let count = index.page_records(no);
-        let spans = super::pages::spans(&out, page.layout, count, index.page_lens(no))
-            .ok_or_else(|| {
+        let spans = super::pages::spans(&out, page.layout, count, index.page_lens(no)).ok_or_else(
+            || {
                 Error::corrupt(
                     format!("the page does not hold its {count} records as the index says"),
                     page.offset,
                 )
                 .within(ctx())
-            })?;
+            },
+        )?;
         let at = spans[k];
         self.page = Some((no, Arc::new(out), spans));
         Ok(at)

@@ -104,7 +104,8 @@ impl FileHeader {
             2 => FileKind::Archive,
             k => return Err(Error::corrupt(format!("unknown file kind {k}"), 5)),
         };
-        if kind == FileKind::Archive && !(OLDEST_ARCHIVE_VERSION..=ARCHIVE_VERSION).contains(&h[4]) {
+        if kind == FileKind::Archive && !(OLDEST_ARCHIVE_VERSION..=ARCHIVE_VERSION).contains(&h[4])
+        {
             return Err(unsupported(ARCHIVE_VERSION));
         }
         if h[6] != 0 || h[7] != 0 {
