@@ -2,7 +2,7 @@
 //! Archives: arbitrary bytes opened as an archive never panic the reader (open, walk, get), a
 //! walk on two threads reports what the sequential walk reports, and
 //! an archive written from the input's records (with context keys, frames, the Σ-bank and
-//! batches on two threads) reads back exactly.
+//! batches on two threads; or in block mode, in pages) reads back exactly.
 
 use std::io::Cursor;
 
@@ -22,6 +22,11 @@ fn read_as_archive(data: &[u8]) {
         return;
     };
     reader.set_memory_limit(LIMIT);
+    // A page may claim as many records as it has bytes: looping over them all is the time a
+    // walk takes, which the byte limit below bounds only once they are decoded.
+    if reader.len() > MAX_DECODED {
+        return;
+    }
     let mut decoded = 0u64;
     for n in 0..reader.len() {
         let Some(info) = reader.info(n) else { return };
@@ -74,12 +79,18 @@ fn round_trip(data: &[u8]) {
         .max_frames(2)
         .window(4096)
         .memory(8192);
+    // Block mode, in pages of 1..=4081 bytes, when the second byte is a multiple of 3.
+    let page_bytes = match data.get(1) {
+        Some(&b) if b % 3 == 0 => u64::from(b) * 16 + 1,
+        _ => 0,
+    };
     let opts = ArchiveOptions::default()
         .block_records(3)
         .group(group)
         .bank(4096)
         .batch_records(5)
-        .threads(2);
+        .threads(2)
+        .page_bytes(page_bytes);
     let mut w =
         ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"fuzz", opts)
             .expect("valid options");
@@ -91,6 +102,7 @@ fn round_trip(data: &[u8]) {
     let bytes = w.finish().expect("writing to a Vec");
     let mut reader = ArchiveReader::open(Cursor::new(&bytes)).expect("own archive opens");
     assert_eq!(reader.len(), records.len() as u64);
+    assert_eq!(reader.page_bytes(), page_bytes);
     let failed =
         reader.walk(|n, got| assert_eq!(got.expect("own record decodes"), records[n as usize]));
     assert_eq!(failed, 0);

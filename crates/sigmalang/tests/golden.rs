@@ -222,7 +222,11 @@ fn block_archive_vector() {
     assert_eq!(r.len(), 24);
     for (n, line) in lines.iter().enumerate() {
         assert_eq!(r.get(n as u64).unwrap(), *line, "line {n}");
-        assert_eq!(r.info(n as u64).unwrap().group, 1 + n as u32 / 6, "line {n}");
+        assert_eq!(
+            r.info(n as u64).unwrap().group,
+            1 + n as u32 / 6,
+            "line {n}"
+        );
     }
     assert!(r.page_of(23).unwrap() >= 3, "several pages");
     assert_eq!(r.walk(|_, rec| assert!(rec.is_ok())), 0);
