@@ -194,7 +194,8 @@ fn hostile_pages_are_refused() {
         .unwrap_err();
     assert!(e.to_string().contains("does not hold its 2 records"), "{e}");
     // Well formed, it reads: separated, terminated, and listed lengths.
-    let cases: [(u64, &[u64], [&[u8]; 2]); 3] = [
+    type Case<'a> = (u64, &'a [u64], [&'a [u8]; 2]);
+    let cases: [Case; 3] = [
         (1 + 10, &[], [b"a", b"bc"]),
         (257 + 10, &[], [b"a\n", b"bc\n"]),
         (0, &[2, 3], [b"a\n", b"bc\n"]),

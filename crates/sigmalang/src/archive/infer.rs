@@ -62,7 +62,7 @@ impl Inference {
         for (i, (_, head, len)) in self.heads.iter().enumerate() {
             let shared = head.iter().zip(record).take_while(|(a, b)| a == b).count();
             let needed = (*len).min(HEAD).div_ceil(2).max(MIN_SHARED);
-            if shared >= needed && best.is_none_or(|(s, _)| shared >= s) {
+            if shared >= needed && best.map_or(true, |(s, _)| shared >= s) {
                 best = Some((shared, i));
             }
         }

@@ -218,8 +218,11 @@ pub struct ArchiveReader<R: Read + Seek> {
     pub(super) lens: Vec<u64>,
     /// Block mode: the page decoded last, by number, so that its next records are sliced
     /// from it rather than decoded again.
-    pub(super) page: Option<(usize, Arc<Vec<u8>>, Vec<(u64, u64)>)>,
+    pub(super) page: Option<DecodedPage>,
 }
+
+/// Block mode: a decoded page, by number, and where each of its records lies in it.
+pub(super) type DecodedPage = (usize, Arc<Vec<u8>>, Vec<(u64, u64)>);
 
 /// What a context's records taken so far (in order, by a walk or along a chain) leave for its
 /// records still to come: the frames they may be coded against, and the failures they
