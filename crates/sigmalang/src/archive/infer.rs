@@ -2,37 +2,79 @@
 //! ([`ArchiveOptions::infer_groups`](super::ArchiveOptions)): a log sorted (or interleaved) by
 //! conversation, packed without `--context-key`, is grouped as if it were keyed.
 //!
-//! The rule (FORMAT.md §5.2, informative): the writer remembers the beginning (up to
-//! [`HEAD`] bytes) of the last record of the [`TRACKED`] most recently used inferred groups. A
-//! record *continues* a group if the longest common prefix `l` of the record and that group's
-//! last record is at least [`MIN_SHARED`] bytes and at least half of that last record (of its
-//! remembered beginning); among several, the longest `l` wins, ties to the most recent. A record
-//! that continues no group joins the *open* group, as records all did before. A record that
-//! continues the record just before it, in the open group, is longer, and shares all of it but
-//! its last [`CLOSING`] bytes (a request that repeats the one before and adds a turn) *claims*
-//! the open group for its conversation: the next record that continues nothing opens a new
-//! group. So unrelated records (chat turns, code, short lines)
-//! stay together as before, and each conversation of a request log (whose every request
-//! repeats the one before) gets a group of its own, starting with its first request.
+//! The rule (FORMAT.md §5.2, informative). For the last record `p` of each of the [`TRACKED`]
+//! most recently used inferred groups, the writer remembers its length and [`ANCHORS`] windows
+//! of [`WINDOW`] bytes of it: at a quarter, half and three quarters of it, and the one that ends
+//! [`CLOSING`] bytes before its end. A record *continues* `p` if `p` is at least
+//! [`MIN_LEN`] bytes and the record holds every window at the window's position in `p`, give or
+//! take [`SHIFT`] bytes: it repeats `p` nearly whole, at the same place (a request that repeats
+//! the one before, even when an id before it grew by a digit). The most recently used group
+//! whose last record it continues gets the record. A record that continues none joins the
+//! *open* group, as records all did before. A record that continues the record just before it,
+//! in the open group, and is at least a quarter longer, *claims* the open group for its conversation: the next
+//! record that continues none opens a new group. So unrelated records (chat turns, code, short
+//! lines) stay together, and each conversation of a request log gets a group of its own.
 
 use std::collections::VecDeque;
 
-/// Bytes of a group's last record the writer remembers.
-pub(super) const HEAD: usize = 4096;
 /// Groups whose last record the writer remembers.
 pub(super) const TRACKED: usize = 256;
-/// The bytes at the end of a request that the next request of its conversation may change
-/// (`]}` and the like, where the request body closes).
+/// Windows remembered of a group's last record, and their length.
+pub(super) const ANCHORS: usize = 4;
+pub(super) const WINDOW: usize = 32;
+/// The last window ends this many bytes before the record's end (where a request body
+/// closes, which the next request changes).
 pub(super) const CLOSING: usize = 16;
-/// The shortest common prefix that continues a group.
-pub(super) const MIN_SHARED: usize = 64;
+/// How far a window may move in the next record.
+pub(super) const SHIFT: usize = 8;
+/// The shortest record that others continue.
+pub(super) const MIN_LEN: usize = 64;
+
+/// What the writer remembers of a group's last record.
+#[derive(Debug)]
+struct Head {
+    group: u32,
+    len: usize,
+    /// Each window's position in the record and bytes (none if the record is too short).
+    anchors: Option<[(usize, [u8; WINDOW]); ANCHORS]>,
+}
+
+impl Head {
+    fn of(group: u32, record: &[u8]) -> Head {
+        let len = record.len();
+        let anchors = (len >= MIN_LEN).then(|| {
+            let last = len - WINDOW - CLOSING;
+            [len / 4, len / 2, 3 * len / 4, last].map(|at| {
+                let at = at.min(last);
+                let mut w = [0u8; WINDOW];
+                w.copy_from_slice(&record[at..at + WINDOW]);
+                (at, w)
+            })
+        });
+        Head {
+            group,
+            len,
+            anchors,
+        }
+    }
+
+    /// Whether `record` continues this group's last record.
+    fn continued_by(&self, record: &[u8]) -> bool {
+        let Some(anchors) = &self.anchors else {
+            return false;
+        };
+        anchors.iter().all(|(at, w)| {
+            (at.saturating_sub(SHIFT)..=at + SHIFT)
+                .any(|from| record.get(from..from + WINDOW) == Some(&w[..]))
+        })
+    }
+}
 
 /// The writer's inferred groups.
 #[derive(Debug)]
 pub(super) struct Inference {
-    /// The tracked groups, most recently used last: id, the beginning of its last record and
-    /// that record's length.
-    heads: VecDeque<(u32, Vec<u8>, usize)>,
+    /// The tracked groups, most recently used last.
+    heads: VecDeque<Head>,
     /// The group records that continue nothing join.
     open: u32,
     /// Whether a record claimed the open group.
@@ -58,49 +100,36 @@ impl Inference {
         record: &[u8],
         new_id: impl FnOnce() -> crate::error::Result<u32>,
     ) -> crate::error::Result<u32> {
-        let mut best: Option<(usize, usize)> = None; // (shared, position in heads)
-        for (i, (_, head, len)) in self.heads.iter().enumerate() {
-            let shared = head.iter().zip(record).take_while(|(a, b)| a == b).count();
-            let needed = (*len).min(HEAD).div_ceil(2).max(MIN_SHARED);
-            if shared >= needed && best.map_or(true, |(s, _)| shared >= s) {
-                best = Some((shared, i));
-            }
-        }
-        let (cid, at) = match best {
-            Some((shared, i)) => {
-                let (cid, _, len) = self.heads[i];
-                // A request that repeats all of the one just before (but for its last few
-                // bytes, where a request body closes) and adds to it: a conversation.
-                if cid == self.open
+        let found = self.heads.iter().rposition(|h| h.continued_by(record));
+        let cid = match found {
+            Some(i) => {
+                let head = &self.heads[i];
+                // A request that repeats the one just before and adds a turn to it (a quarter
+                // more at least): a conversation.
+                if head.group == self.open
                     && self.last_open
-                    && record.len() > len
-                    && shared + CLOSING >= len.min(HEAD)
+                    && record.len() >= head.len + head.len / 4
                 {
                     self.claimed = true;
                 }
-                (cid, Some(i))
+                head.group
             }
             None => {
                 if self.claimed {
                     self.open = new_id()?;
                     self.claimed = false;
                 }
-                let at = self.heads.iter().position(|h| h.0 == self.open);
-                (self.open, at)
+                self.open
             }
         };
-        let mut entry = match at.and_then(|i| self.heads.remove(i)) {
-            Some(e) => e,
-            None => (cid, Vec::with_capacity(HEAD), 0),
-        };
-        entry.1.clear();
-        entry.1.extend_from_slice(&record[..record.len().min(HEAD)]);
-        entry.2 = record.len();
-        self.last_open = cid == self.open;
-        self.heads.push_back(entry);
+        if let Some(i) = self.heads.iter().position(|h| h.group == cid) {
+            self.heads.remove(i);
+        }
+        self.heads.push_back(Head::of(cid, record));
         if self.heads.len() > TRACKED {
             self.heads.pop_front();
         }
+        self.last_open = cid == self.open;
         Ok(cid)
     }
 }
@@ -129,14 +158,14 @@ mod tests {
     }
 
     /// A conversation's requests, each repeating the one before (as `history` makes them,
-    /// with the conversation named in its first turn).
+    /// with the conversation's own topic and an id that grows, as a request log's lines have).
     fn conversation(name: &str, turns: usize) -> Vec<Vec<u8>> {
         history(turns)
             .into_iter()
-            .map(|r| {
-                let mut v = format!("{{\"messages\": [\"conversation {name}: ").into_bytes();
-                v.extend_from_slice(&r);
-                v
+            .enumerate()
+            .map(|(t, r)| {
+                let r = String::from_utf8(r).unwrap().replace("rust", name);
+                format!("{{\"id\": \"{name}/{t}\", \"text\": {r}}}").into_bytes()
             })
             .collect()
     }
