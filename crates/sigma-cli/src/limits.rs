@@ -118,6 +118,23 @@ impl FromStr for MemoryLimit {
     }
 }
 
+/// Parses `sigma pack --block SIZE`: a size as `--memory` takes it (`64KiB`, `1M`), or `0`
+/// for none (every record coded alone), at most [`sigmalang::archive::MAX_PAGE_BYTES`].
+pub fn parse_block_size(s: &str) -> Result<u64, String> {
+    if s.trim() == "0" {
+        return Ok(0);
+    }
+    if s.trim().eq_ignore_ascii_case("max") {
+        return Err("the block size must be a size, like 64KiB or 1MiB (0: none)".to_string());
+    }
+    let bytes = s.parse::<MemoryLimit>()?.bytes();
+    let max = sigmalang::archive::MAX_PAGE_BYTES;
+    if bytes > max {
+        return Err(format!("blocks hold at most {}", MemoryLimit(max)));
+    }
+    Ok(bytes)
+}
+
 /// The one place a stream decoder gets the memory limit, so that `decompress`, `verify` and
 /// `--rm`'s check all obey `--memory`: each chunk is refused before it is decoded if it needs
 /// more.

@@ -457,6 +457,19 @@ pub struct PackArgs {
     #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
 
+    /// Block mode: group consecutive records until they hold SIZE bytes (like 64KiB or 1MiB)
+    /// and code each group as one block, so that short records learn from each other; `get`
+    /// then decodes the record's block (about a millisecond per 256 KiB). 0: code every record
+    /// alone, against the earlier records of its context. Keys are still recorded per record.
+    #[arg(long = "block", value_name = "SIZE", default_value_t = 0, value_parser = limits::parse_block_size)]
+    pub block: u64,
+
+    /// Without `--context-key`, put every record in one context (coded against the records
+    /// just before it) instead of inferring contexts from content (a record that starts with
+    /// most of a recent context's last record continues that context).
+    #[arg(long)]
+    pub no_infer: bool,
+
     /// Turn the encoders' buffer pools off (every buffer is allocated and freed per use), for
     /// comparisons; the archive is the same.
     #[arg(long)]

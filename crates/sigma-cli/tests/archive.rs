@@ -586,6 +586,58 @@ fn pack_keeps_odd_lines_byte_for_byte() {
     assert!(!d.join("b.sga").exists(), "no output left");
 }
 
+/// Block mode (`--block SIZE`): whole lines, odd ones included, and `--field` texts unpack
+/// byte for byte and `get` prints each record exactly, whatever the block size and threads;
+/// the archive does not depend on the threads; bad sizes are refused by name.
+#[test]
+fn block_mode_keeps_every_record_exactly() {
+    let dir = setup();
+    let d = dir.path();
+    let mut input: Vec<u8> = FIXTURE.as_bytes().to_vec();
+    input.extend_from_slice(b"\n\xef\xbb\xbf{\"id\": 2}\r\n\xff\xfe not utf-8\n\0\0\nnot json\n");
+    input.extend_from_slice(b"{\"id\": 3, \"text\": \"crlf\"}\r\n{\"id\": 4}");
+    fs::write(d.join("odd.jsonl"), &input).unwrap();
+    let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
+    let want = texts(FIXTURE.as_bytes());
+    for block in ["1", "200", "4KiB", "1MiB"] {
+        let pack = |threads: &str, out: &str, extra: &[&str], file: &str| {
+            let mut args = vec![
+                "pack", "-q", "-f", "-T", threads, "--block", block, "-o", out,
+            ];
+            args.extend_from_slice(extra);
+            args.push(file);
+            assert_ok(&sigma(d, &args, None));
+            fs::read(d.join(out)).unwrap()
+        };
+        let one = pack("1", "a.sga", &[], "odd.jsonl");
+        assert_eq!(one, pack("2", "b.sga", &[], "odd.jsonl"), "block {block}");
+        let out = sigma(d, &["unpack", "-T", "2", "a.sga"], None);
+        assert_ok(&out);
+        assert!(out.stdout == input, "block {block}: unpack differs");
+        for (n, line) in lines.iter().enumerate() {
+            let out = sigma(d, &["get", "a.sga", &n.to_string()], None);
+            assert_ok(&out);
+            assert_eq!(out.stdout, *line, "block {block}, line {n}");
+        }
+        pack("2", "t.sga", &["--field", "text"], "chat.jsonl");
+        let out = sigma(d, &["unpack", "t.sga"], None);
+        assert_ok(&out);
+        assert_eq!(texts(&out.stdout), want, "block {block}");
+        for n in [0, 7, want.len() - 1] {
+            let out = sigma(d, &["get", "--raw", "t.sga", &n.to_string()], None);
+            assert_ok(&out);
+            assert_eq!(out.stdout, want[n].as_bytes(), "block {block}, text {n}");
+        }
+    }
+    for bad in ["max", "65MiB", "1X"] {
+        let args = ["pack", "-f", "--block", bad, "-o", "c.sga", "chat.jsonl"];
+        let out = sigma(d, &args, None);
+        assert!(!out.status.success(), "{bad}");
+        let err = stderr(&out);
+        assert!(err.contains("--block <SIZE>"), "{bad}: {err}");
+    }
+}
+
 #[test]
 fn context_keys_are_field_paths_and_keep_types_apart() {
     let dir = tempfile::tempdir().unwrap();
@@ -680,33 +732,60 @@ fn context_keys_are_field_paths_and_keep_types_apart() {
     );
 }
 
-/// A version-3 archive (without a primer) made a version-2 one: its key table (`table`, which
-/// ends right before the index CRC) and its primer section removed, the index CRC, the index
-/// offset, the version and the header CRC rewritten.
+/// A version-3 archive (records coded alone, no primer, no references) made a version-2 one:
+/// its primer section (`00`), page size (`00`) and key table (`table`, which ends right before
+/// the index CRC) removed, context ids in the tags made absolute, the index CRC, the index
+/// offset, the version and the header CRC rewritten (FORMAT.md §5.1).
 fn as_version_2(v3: &[u8], table: &[u8]) -> Vec<u8> {
     use sigmalang::internals::checksum::crc32c;
-    let mut b = v3.to_vec();
-    let n = b.len();
-    assert_eq!(b[4], 3);
-    assert_eq!(&b[6..8], &[0, 0], "no flags");
-    let index_off = u64::from_le_bytes(b[n - 12..n - 4].try_into().unwrap()) as usize;
+    use sigmalang::internals::varint;
+    let n = v3.len();
+    assert_eq!(v3[4], 3);
+    assert_eq!(&v3[6..8], &[0, 0], "no flags");
+    let index_off = u64::from_le_bytes(v3[n - 12..n - 4].try_into().unwrap()) as usize;
     let crc_at = n - 16;
-    assert_eq!(&b[crc_at - table.len()..crc_at], table, "the key table");
-    b.drain(crc_at - table.len()..crc_at);
-    let crc_at = crc_at - table.len();
-    let crc = crc32c(&b[index_off..crc_at]);
-    b[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+    assert_eq!(&v3[crc_at - table.len()..crc_at], table, "the key table");
+    // Head: header, metadata (a one-byte length), then the primer section `00`.
+    let meta_len = v3[20] as usize;
+    assert!(meta_len < 0x80, "a one-byte metadata length");
+    let primer_at = 21 + meta_len + 4;
+    assert_eq!(v3[primer_at], 0, "no primer");
+    let mut b = v3[..primer_at].to_vec();
+    b.extend_from_slice(&v3[primer_at + 1..index_off]);
+    let new_index_off = b.len() as u64;
+    // Index: six header fields, the page size (0), the entries, the block CRCs.
+    let idx = &v3[index_off..crc_at - table.len()];
+    let mut pos = 0;
+    let mut out = Vec::new();
+    let mut fields = [0u64; 7];
+    for f in &mut fields {
+        *f = varint::read(idx, &mut pos, 0).unwrap();
+    }
+    assert_eq!(fields[6], 0, "records coded alone");
+    for f in &fields[..6] {
+        varint::write(&mut out, *f);
+    }
+    let mut prev = 0u64;
+    for _ in 0..fields[0] {
+        let len = varint::read(idx, &mut pos, 0).unwrap();
+        let tag = varint::read(idx, &mut pos, 0).unwrap();
+        assert_eq!(tag & 4, 0, "no references");
+        let cid = match tag >> 3 {
+            0 => prev,
+            c => c - 1,
+        };
+        prev = cid;
+        varint::write(&mut out, len);
+        varint::write(&mut out, cid << 3 | (tag & 3));
+    }
+    out.extend_from_slice(&idx[pos..]);
+    out.extend_from_slice(&crc32c(&out).to_le_bytes());
+    b.extend_from_slice(&out);
+    b.extend_from_slice(&new_index_off.to_le_bytes());
+    b.extend_from_slice(&v3[n - 4..]);
     b[4] = 2;
     let crc = crc32c(&b[..16]);
     b[16..20].copy_from_slice(&crc.to_le_bytes());
-    // The primer section after the metadata (varint length, bytes, CRC): `00`, none.
-    let (meta_len, varint_len) = (b[20] as usize, 1);
-    assert!(meta_len < 0x80, "a one-byte metadata length");
-    let primer_at = 20 + varint_len + meta_len + 4;
-    assert_eq!(b[primer_at], 0, "no primer");
-    b.remove(primer_at);
-    let n = b.len();
-    b[n - 12..n - 4].copy_from_slice(&(index_off as u64 - 1).to_le_bytes());
     b
 }
 
@@ -914,15 +993,20 @@ fn dev_corpus_round_trips_whole_lines() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    for (name, key) in [
-        ("chat-dev.jsonl", None),
-        ("histories-dev.jsonl", Some("conversation")),
-        ("code-dev.jsonl", None),
-        ("short-dev.jsonl", None),
+    for (name, key, block) in [
+        ("chat-dev.jsonl", None, "0"),
+        ("histories-dev.jsonl", Some("conversation"), "0"),
+        ("histories-dev.jsonl", None, "0"),
+        ("code-dev.jsonl", None, "0"),
+        ("short-dev.jsonl", None, "0"),
+        ("chat-dev.jsonl", None, "64KiB"),
+        ("histories-dev.jsonl", Some("conversation"), "1MiB"),
+        ("code-dev.jsonl", None, "1MiB"),
+        ("short-dev.jsonl", None, "16KiB"),
     ] {
         let input = corpus.join(name);
         let original = fs::read(&input).unwrap();
-        let mut args = vec!["pack", "-q", "-f", "-o", "a.sga"];
+        let mut args = vec!["pack", "-q", "-f", "--block", block, "-o", "a.sga"];
         if let Some(key) = key {
             args.extend(["--context-key", key]);
         }

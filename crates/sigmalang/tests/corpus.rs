@@ -213,3 +213,65 @@ fn corpus_archives_with_a_primer_roundtrip() {
         }
     }
 }
+
+/// Every corpus file's texts, packed unkeyed (inferred contexts) and in block mode (pages of
+/// 64 KiB and 1 MiB), on two threads, read back exactly by walk and by get; the request log's
+/// inferred contexts code it within 5% of the archive keyed by conversation.
+#[test]
+#[ignore = "needs the development corpus; slow"]
+fn corpus_archives_round_trip_in_pages_and_inferred_contexts() {
+    use sigmalang::{ArchiveOptions, ArchiveReader, ArchiveWriter};
+    let Some(files) = corpus_files() else { return };
+    for (path, bytes) in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.contains("train") {
+            continue;
+        }
+        let records = texts(path, bytes);
+        let keys: Vec<Option<String>> = std::str::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["conversation"].as_str().map(str::to_owned)
+            })
+            .collect();
+        let pack = |page_bytes: u64, keyed: bool| {
+            let opts = ArchiveOptions::default()
+                .page_bytes(page_bytes)
+                .batch_records(1024)
+                .threads(2);
+            let codebook = Codebook::default_codebook();
+            let mut w = ArchiveWriter::with_options(Vec::new(), codebook, b"", opts).unwrap();
+            for (text, key) in records.iter().zip(&keys) {
+                let key = key.as_deref().filter(|_| keyed).map(str::as_bytes);
+                w.add_in_group(key, text.as_bytes()).unwrap();
+            }
+            w.finish().unwrap()
+        };
+        for page_bytes in [0, 64 << 10, 1 << 20] {
+            let archive = pack(page_bytes, false);
+            let mut r = ArchiveReader::open(std::io::Cursor::new(&archive)).unwrap();
+            assert_eq!(r.len(), records.len() as u64, "{name}");
+            let failed = r.walk(|n, rec| {
+                assert!(
+                    rec.unwrap() == records[n as usize].as_bytes(),
+                    "{name}: record {n}"
+                )
+            });
+            assert_eq!(failed, 0, "{name}");
+            for n in (0..records.len()).step_by(97) {
+                assert!(
+                    r.get(n as u64).unwrap() == records[n].as_bytes(),
+                    "{name}: {n}"
+                );
+            }
+            eprintln!("{name}: pages of {page_bytes}: {} bytes", archive.len());
+        }
+        if keys.iter().all(Option::is_some) {
+            let (unkeyed, keyed) = (pack(0, false).len(), pack(0, true).len());
+            eprintln!("{name}: unkeyed {unkeyed} bytes, keyed {keyed}");
+            assert!(unkeyed * 100 <= keyed * 105, "{name}: {unkeyed} vs {keyed}");
+        }
+    }
+}

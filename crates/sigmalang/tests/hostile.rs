@@ -82,12 +82,21 @@ fn craft(records: &[Crafted], f: &Fields) -> Vec<u8> {
         f.keyframes_per_root,
         f.max_frames,
         f.window,
+        0, // version 3: no pages
     ] {
         varint::write(&mut idx, v);
     }
+    // Version 3 tags: context 0 is the previous record's, c is context c - 1.
+    let mut prev = 0;
     for r in records {
         varint::write(&mut idx, r.payload.len() as u64);
-        varint::write(&mut idx, u64::from(r.context) << 3 | r.level);
+        let code = if r.context == prev {
+            0
+        } else {
+            u64::from(r.context) + 1
+        };
+        prev = r.context;
+        varint::write(&mut idx, code << 3 | r.level);
     }
     for (p, d) in block_crcs {
         idx.extend_from_slice(&p.to_le_bytes());
@@ -100,6 +109,120 @@ fn craft(records: &[Crafted], f: &Fields) -> Vec<u8> {
     out.extend_from_slice(&index_off.to_le_bytes());
     out.extend_from_slice(&END_MAGIC);
     out
+}
+
+/// A block-mode archive (FORMAT.md §5.7) of one page: `payload`, holding `records` records of
+/// context 0 laid out as `layout` (lengths `lens` if 0), `raw_len` bytes as the index says;
+/// `count` records in all as the index header says. Checksums valid.
+fn craft_page(
+    payload: &[u8],
+    count: u64,
+    records: u64,
+    raw_len: u64,
+    layout: u64,
+    lens: &[u64],
+) -> Vec<u8> {
+    let header = FileHeader {
+        kind: FileKind::Archive,
+        codebook: Codebook::default_codebook().id(),
+    };
+    let mut out = header.to_bytes().to_vec();
+    varint::write(&mut out, 0);
+    out.extend_from_slice(&crc32c(b"").to_le_bytes());
+    // The primer section (FORMAT.md §5.6): none.
+    varint::write(&mut out, 0);
+    out.extend_from_slice(payload);
+    let index_off = out.len() as u64;
+    let mut idx = Vec::new();
+    for v in [
+        count,
+        1,
+        16,
+        16,
+        2,
+        1 << 20,
+        1 << 20,
+        payload.len() as u64,
+        records,
+        raw_len,
+        layout,
+    ] {
+        varint::write(&mut idx, v);
+    }
+    for &l in lens {
+        varint::write(&mut idx, l);
+    }
+    for v in [1, 0, records] {
+        varint::write(&mut idx, v);
+    }
+    idx.extend_from_slice(&crc32c(payload).to_le_bytes());
+    idx.extend_from_slice(&crc32c(b"").to_le_bytes());
+    // The key table (FORMAT.md §5.1): no keyed contexts.
+    varint::write(&mut idx, 0);
+    idx.extend_from_slice(&crc32c(&idx).to_le_bytes());
+    out.extend_from_slice(&idx);
+    out.extend_from_slice(&index_off.to_le_bytes());
+    out.extend_from_slice(&END_MAGIC);
+    out
+}
+
+/// A `STORED` payload of `bytes`.
+fn stored(bytes: &[u8]) -> Vec<u8> {
+    let mut p = Vec::new();
+    varint::write(&mut p, (bytes.len() as u64) << 2);
+    p.extend_from_slice(bytes);
+    p
+}
+
+/// Block mode: a page whose index and header claim 1 GiB is refused by the memory limit
+/// before anything is allocated; one whose header disagrees with the index, or whose records
+/// are not laid out as the index says, is corrupt; an index claiming 2^60 records (or more
+/// records than a page has bytes) is refused at open without allocating for them.
+#[test]
+fn hostile_pages_are_refused() {
+    let bytes = craft_page(&claims(1 << 30), 3, 3, 1 << 30, 1 + u64::from(b'\n'), &[]);
+    assert!(bytes.len() < 100, "{}", bytes.len());
+    let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+    let e = quickly(5, || r.get(1).unwrap_err());
+    assert_memory_limit(&e, 3 << 30, DEFAULT_MEMORY_LIMIT);
+    assert!(e.to_string().contains("record 1, in page 0"), "{e}");
+    assert_eq!(quickly(5, || r.walk(|_, rec| assert!(rec.is_err()))), 3);
+    // The header says 5 bytes, the index 6.
+    let bytes = craft_page(&stored(b"ab\ncd"), 2, 2, 6, 1 + u64::from(b'\n'), &[]);
+    let e = ArchiveReader::open(Cursor::new(&bytes))
+        .unwrap()
+        .get(0)
+        .unwrap_err();
+    assert!(e.to_string().contains("index says 6"), "{e}");
+    // Three separators where the index says two records.
+    let bytes = craft_page(&stored(b"a\nb\nc\n"), 2, 2, 6, 1 + u64::from(b'\n'), &[]);
+    let e = ArchiveReader::open(Cursor::new(&bytes))
+        .unwrap()
+        .get(0)
+        .unwrap_err();
+    assert!(e.to_string().contains("does not hold its 2 records"), "{e}");
+    // Well formed, it reads: separated, terminated, and listed lengths.
+    type Case<'a> = (u64, &'a [u64], [&'a [u8]; 2]);
+    let cases: [Case; 3] = [
+        (1 + 10, &[], [b"a", b"bc"]),
+        (257 + 10, &[], [b"a\n", b"bc\n"]),
+        (0, &[2, 3], [b"a\n", b"bc\n"]),
+    ];
+    for (layout, lens, want) in cases {
+        let bytes = craft_page(&stored(b"a\nbc\n"), 2, 2, 5, layout, lens);
+        let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+        assert_eq!(r.get(1).unwrap(), want[1], "layout {layout}");
+        assert_eq!(r.get(0).unwrap(), want[0], "layout {layout}");
+    }
+    for (count, records, raw_len) in [(1u64 << 60, 1u64 << 60, 1u64 << 29), (4, 4, 3)] {
+        let bytes = craft_page(&claims(raw_len), count, records, raw_len, 11, &[]);
+        let e = quickly(5, || {
+            ArchiveReader::open(Cursor::new(&bytes))
+                .map(|_| ())
+                .unwrap_err()
+        });
+        assert!(matches!(e.kind(), ErrorKind::Corrupt { .. }), "{e}");
+    }
 }
 
 /// A chain in one context: a root, then deltas, each claiming `raw_len` bytes.

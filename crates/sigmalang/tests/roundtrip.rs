@@ -308,3 +308,77 @@ fn bad_chunk_sizes_are_rejected() {
     )
     .is_err());
 }
+
+/// An archive of `records` (each with an optional key) in pages of `page_bytes` (0: records
+/// coded alone, unkeyed ones in inferred contexts), on `threads` workers.
+fn archive_of(records: &[(Option<u8>, Vec<u8>)], page_bytes: u64, threads: usize) -> Vec<u8> {
+    let opts = sigmalang::ArchiveOptions::default()
+        .page_bytes(page_bytes)
+        .batch_records(8)
+        .threads(threads);
+    let mut w =
+        sigmalang::ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts)
+            .unwrap();
+    for (key, r) in records {
+        w.add_in_group(key.as_ref().map(std::slice::from_ref), r)
+            .unwrap();
+    }
+    w.finish().unwrap()
+}
+
+/// Records of any bytes, some empty, some repeating the one before with more (as a request
+/// log's do), some keyed.
+fn records_strategy() -> impl Strategy<Value = Vec<(Option<u8>, Vec<u8>)>> {
+    proptest::collection::vec(
+        (
+            proptest::option::of(0u8..4),
+            proptest::collection::vec(any::<u8>(), 0..300),
+            any::<bool>(),
+        ),
+        0..40,
+    )
+    .prop_map(|items| {
+        let mut out: Vec<(Option<u8>, Vec<u8>)> = Vec::new();
+        for (key, bytes, extend) in items {
+            let record = match (extend, out.last()) {
+                (true, Some((_, prev))) => [&prev[..], &bytes[..]].concat(),
+                _ => bytes,
+            };
+            out.push((key, record));
+        }
+        out
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Archives in block mode (any page size) and with inferred contexts read back every
+    /// record exactly, by get in any order, by walk and by the iterator, and do not depend on
+    /// the number of threads.
+    #[test]
+    fn archives_round_trip_in_pages_and_inferred_contexts(
+        records in records_strategy(),
+        page_bytes in prop_oneof![Just(0u64), 1u64..5000],
+        order in any::<u64>(),
+    ) {
+        let bytes = archive_of(&records, page_bytes, 1);
+        prop_assert_eq!(&bytes, &archive_of(&records, page_bytes, 2));
+        let mut r = sigmalang::ArchiveReader::open(std::io::Cursor::new(&bytes)).unwrap();
+        prop_assert_eq!(r.len(), records.len() as u64);
+        let n = records.len() as u64;
+        for i in 0..n {
+            let k = (i.wrapping_mul(order | 1)) % n;
+            prop_assert_eq!(r.get(k).unwrap(), records[k as usize].1.clone());
+        }
+        let mut bad = 0;
+        let failed = r.walk(|i, rec| {
+            if rec.ok() != Some(&records[i as usize].1[..]) {
+                bad += 1;
+            }
+        });
+        prop_assert_eq!((failed, bad), (0, 0));
+        let all: Vec<Vec<u8>> = r.records().collect::<Result<_, _>>().unwrap();
+        prop_assert!(all.iter().zip(&records).all(|(a, b)| *a == b.1));
+    }
+}

@@ -210,7 +210,9 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
         .threads(args.threads)
         .coder(encoder_config(args.no_pool))
         .json_lines(matches!(records, Records::Lines { .. }) && !args.no_json_form)
-        .primer(primer_bytes(args, &input));
+        .primer(primer_bytes(args, &input))
+        .page_bytes(args.block)
+        .infer_groups(!args.no_infer);
     let threads = opts.worker_count();
     let mut archive =
         ArchiveWriter::with_options(output, model.codebook.clone(), metadata.as_bytes(), opts)

@@ -249,6 +249,7 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
             "keyframes_per_root": opts.get_keyframes_per_root(),
             "frames": opts.get_max_frames(),
             "window": opts.get_window(),
+            "block_bytes": reader.page_bytes(),
             "codebook": codebook.to_string(),
             "codebook_file": model.path.as_deref().map(crate::io::label),
         }});
@@ -259,11 +260,19 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
         } else {
             String::new()
         };
+        // Block mode: the records are in pages (a record's payload is on its page's first).
+        let blocks = match reader.page_bytes() {
+            0 => String::new(),
+            b => format!(
+                "block mode, {} blocks of about {b} bytes; ",
+                reader.page_of(count.saturating_sub(1)).map_or(0, |p| p + 1)
+            ),
+        };
         writeln!(
             out,
             "{count} records, {file_len} archive bytes, {total_decoded} decoded bytes{damaged}, \
-             ratio {:.2}; {roots} root, {keyframes} keyframe, {deltas} delta, {referencing} with \
-             Σ-bank references (*); keyframe interval \
+             ratio {:.2}; {blocks}{roots} root, {keyframes} keyframe, {deltas} delta, \
+             {referencing} with Σ-bank references (*); keyframe interval \
              {}, keyframes per root {}, frames {}, window {} bytes; codebook {codebook}, {}",
             ratio(total_decoded, file_len),
             opts.get_keyframe_interval(),

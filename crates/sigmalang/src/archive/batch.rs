@@ -25,10 +25,22 @@ pub(super) struct Worker {
     pub(super) shared: Vec<(u64, usize)>,
 }
 
-/// A record waiting in the batch.
+/// A record waiting in the batch, or a page of records (block mode).
 pub(super) struct Pending {
     pub(super) context: u32,
     pub(super) record: Vec<u8>,
+    /// A page's records (context id and decoded length of each, in order; `record` holds them
+    /// concatenated); empty for a record.
+    pub(super) members: Vec<(u32, u64)>,
+    /// A page's layout (see `pages.rs`).
+    pub(super) layout: u64,
+}
+
+impl Pending {
+    /// The records it holds.
+    pub(super) fn records(&self) -> u64 {
+        (self.members.len() as u64).max(1)
+    }
 }
 
 /// How a batch record is coded: planned in order, coded in parallel.
@@ -50,6 +62,9 @@ pub(super) struct InFlight {
     /// The batch's first record, its records and its jobs.
     pub(super) first: u64,
     pub(super) len: u64,
+    /// The records it holds (more than `len` if it holds pages), and the first of each job.
+    pub(super) records: u64,
+    pub(super) job_starts: Vec<u64>,
     pub(super) jobs: usize,
     pub(super) bank: Arc<Bank>,
 }
@@ -115,13 +130,13 @@ impl Batches {
 
     /// Records added and not written yet: being coded or waiting.
     pub(super) fn waiting(&self) -> u64 {
-        self.in_flight() + self.pending.len() as u64
+        self.in_flight() + self.pending.iter().map(Pending::records).sum::<u64>()
     }
 
     /// Records being coded.
     fn in_flight(&self) -> u64 {
         match &self.bank {
-            BankSlot::Lent(flight) => flight.len,
+            BankSlot::Lent(flight) => flight.records,
             BankSlot::Here(_) | BankSlot::Lost => 0,
         }
     }
@@ -154,8 +169,12 @@ impl Batches {
                 }
                 Some(Err(e)) => {
                     if outcome.is_ok() {
-                        let first = flight.first + (job * JOB_RECORDS) as u64;
-                        let last = (first + JOB_RECORDS as u64).min(flight.first + flight.len);
+                        let first = flight.job_starts[job];
+                        let last = flight
+                            .job_starts
+                            .get(job + 1)
+                            .copied()
+                            .unwrap_or(flight.first + flight.records);
                         outcome = Err(e.within(format!("records {first}..{last}")));
                     }
                 }
@@ -182,19 +201,33 @@ impl Batches {
         self.pending_bytes = 0;
         let bank = Arc::new(bank);
         let len = pending.len() as u64;
+        let total: u64 = pending.iter().map(Pending::records).sum();
+        // A page is a job of its own: pages are large, and coded in parallel.
+        let per_job = match pending.first() {
+            Some(p) if !p.members.is_empty() => 1,
+            _ => JOB_RECORDS,
+        };
         let (mut records, mut plans) = (pending.into_iter(), plans.into_iter());
         let mut jobs = 0;
+        let mut job_starts = Vec::new();
+        let mut at = first;
         loop {
-            let group: Vec<Pending> = records.by_ref().take(JOB_RECORDS).collect();
+            let group: Vec<Pending> = records.by_ref().take(per_job).collect();
             if group.is_empty() {
                 break;
             }
+            job_starts.push(at);
+            at += group.iter().map(Pending::records).sum::<u64>();
             let mut group_plans: Vec<Plan> = plans.by_ref().take(group.len()).collect();
             let cost = group.iter().map(|p| p.record.len()).sum();
             let bank = Arc::clone(&bank);
             self.workers.submit(cost, move |worker: &mut Worker, _| {
                 for (p, plan) in group.iter().zip(&mut group_plans) {
                     let record = &p.record;
+                    if !p.members.is_empty() {
+                        plan.result = worker.encoder.encode_chunk(record, &mut plan.payload);
+                        continue;
+                    }
                     bank.references_with(&mut worker.shared, &plan.own, record, &mut plan.refs);
                     let frames = plan
                         .refs
@@ -213,6 +246,8 @@ impl Batches {
         self.bank = BankSlot::Lent(InFlight {
             first,
             len,
+            records: total,
+            job_starts,
             jobs,
             bank,
         });
@@ -231,6 +266,18 @@ fn plan_batch(
 ) -> Vec<Plan> {
     let mut plans = Vec::with_capacity(pending.len());
     for (j, p) in pending.iter().enumerate() {
+        if !p.members.is_empty() {
+            // A page depends on nothing.
+            plans.push(Plan {
+                level: Dependency::Root,
+                own: Vec::new(),
+                frames: Vec::new(),
+                refs: Vec::new(),
+                payload: Vec::new(),
+                result: Ok(()),
+            });
+            continue;
+        }
         let index = base + j as u64;
         let (stack, last_use) = stacks.entry(p.context).or_default();
         *last_use = index;
@@ -314,12 +361,18 @@ impl<W: Write> ArchiveWriter<W> {
         for (p, plan) in pending.iter().zip(plans) {
             if outcome.is_ok() {
                 outcome = plan.result.and_then(|()| {
-                    self.commit(p.context, plan.level, &plan.refs, &plan.payload, &p.record)
+                    if p.members.is_empty() {
+                        self.commit(p.context, plan.level, &plan.refs, &plan.payload, &p.record)
+                    } else {
+                        self.commit_page(&p.members, p.layout, &plan.payload, &p.record)
+                    }
                 });
             }
         }
         for p in pending {
-            self.record_pool.release(p.record);
+            if p.members.is_empty() {
+                self.record_pool.release(p.record);
+            }
         }
         outcome
     }

@@ -26,6 +26,8 @@ use crate::record::CoderConfig;
 
 mod batch;
 mod index;
+mod infer;
+mod pages;
 #[cfg(test)]
 mod primed;
 mod reader;
@@ -50,6 +52,8 @@ pub const DEFAULT_BLOCK_RECORDS: u32 = 16;
 pub const DEFAULT_PRIMER_BYTES: usize = 256 << 10;
 /// The most metadata an archive may carry.
 pub const MAX_METADATA: usize = 1 << 20;
+/// The largest page a writer makes in block mode ([`ArchiveOptions::page_bytes`]): 64 MiB.
+pub const MAX_PAGE_BYTES: u64 = 64 << 20;
 /// The largest keyframe interval a reader accepts (bounds the work of one `get`).
 pub const MAX_KEYFRAME_INTERVAL: u32 = 1 << 16;
 
@@ -81,6 +85,11 @@ pub struct ArchiveOptions {
     /// Self-training: the primer is the first records added, joined by newlines, up to this
     /// many bytes (0: no primer).
     pub(crate) primer: usize,
+    /// Records are grouped into pages of about this many decoded bytes, each page coded as one
+    /// payload (0: every record coded alone, against its group).
+    pub(crate) page_bytes: u64,
+    /// Records added without a key go to groups inferred from their content.
+    pub(crate) infer_groups: bool,
 }
 
 crate::settings! {
@@ -126,6 +135,20 @@ crate::settings! {
         /// few records do not carry a primer that costs more than it saves. `sigma pack` turns
         /// it on with [`DEFAULT_PRIMER_BYTES`] (`--no-primer` turns it off).
         primer, get_primer: primer: usize;
+        /// Block mode (`sigma pack --block SIZE`): consecutive records are grouped into pages
+        /// until their decoded total reaches this many bytes, and each page is coded as one
+        /// payload with the stream's chunk coder (no group frames, no Σ-bank), so that short
+        /// records learn from each other; reading a record decodes its page (a reader keeps
+        /// the last page it decoded, so reading in order is linear). Keys are still recorded
+        /// per record. 0 (the default): every record is coded alone, against its group's
+        /// earlier records. At most [`MAX_PAGE_BYTES`].
+        page_bytes, get_page_bytes: page_bytes: u64;
+        /// Records added without a key ([`ArchiveWriter::add`]) go to groups the writer
+        /// infers from their content (a record that starts with most of a recent group's last
+        /// record continues that group), so that a log sorted or interleaved by conversation
+        /// codes as if keyed. On by default; off, they all share one group as in version 2.
+        /// Ignored in block mode.
+        infer_groups, get_infer_groups: infer_groups: bool;
     }
 }
 
@@ -141,6 +164,8 @@ impl Default for ArchiveOptions {
             encoder: CoderConfig::default(),
             json_lines: false,
             primer: 0,
+            page_bytes: 0,
+            infer_groups: true,
         }
     }
 }

@@ -108,6 +108,7 @@ impl Archive {
             cache_limit,
             last_read: 0,
             lens: Vec::new(),
+            page: None,
         }
     }
 
@@ -147,24 +148,36 @@ impl Archive {
         self.index.context
     }
 
-    /// Records per checksummed block.
+    /// Records per checksummed block (1 in block mode, where each page is a block).
     pub fn block_records(&self) -> u64 {
         self.index.block_records
     }
 
+    /// Block mode: the page size the writer aimed at (records are grouped into pages of about
+    /// this many decoded bytes, each coded as one payload); 0 if every record is coded alone.
+    pub fn page_bytes(&self) -> u64 {
+        self.index.page_bytes
+    }
+
+    /// Block mode: the page record `n` belongs to (`None` if not in block mode, or `n` does
+    /// not exist).
+    pub fn page_of(&self, n: u64) -> Option<u64> {
+        (self.index.paged() && n < self.index.count).then(|| self.index.page_no(n) as u64)
+    }
+
     /// Number of records.
     pub fn len(&self) -> u64 {
-        self.index.records.len() as u64
+        self.index.count
     }
 
     /// Whether the archive holds no record.
     pub fn is_empty(&self) -> bool {
-        self.index.records.is_empty()
+        self.index.count == 0
     }
 
     /// What the index says of record `n`.
     pub fn info(&self, n: u64) -> Option<RecordInfo> {
-        self.index.records.get(usize::try_from(n).ok()?).copied()
+        (n < self.index.count).then(|| self.index.record(n))
     }
 
     /// The Σ-bank roots record `n` references (empty for most records).
@@ -175,6 +188,9 @@ impl Archive {
     /// The number of records in `n`'s chain ([`chain`](Self::chain)`(n).len()`), without
     /// following the chain (0 if `n` does not exist).
     pub fn chain_len(&self, n: u64) -> usize {
+        if self.index.paged() {
+            return usize::from(n < self.index.count);
+        }
         usize::try_from(n)
             .ok()
             .and_then(|n| self.index.chain_lens.get(n))
@@ -254,7 +270,13 @@ pub struct ArchiveReader<R: Read + Seek> {
     /// Decoded lengths of records, as their headers say (`u64::MAX`: not read yet); empty
     /// until first needed.
     pub(super) lens: Vec<u64>,
+    /// Block mode: the page decoded last, by number, so that its next records are sliced
+    /// from it rather than decoded again.
+    pub(super) page: Option<DecodedPage>,
 }
+
+/// Block mode: a decoded page, by number, and where each of its records lies in it.
+pub(super) type DecodedPage = (usize, Arc<Vec<u8>>, Vec<(u64, u64)>);
 
 /// What a context's records taken so far (in order, by a walk or along a chain) leave for its
 /// records still to come: the frames they may be coded against, and the failures they
@@ -401,7 +423,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     }
                     bytes += len;
                     picked.push(p);
-                    let pi = self.archive.index.records[p as usize];
+                    let pi = self.archive.index.record(p);
                     at = if pi.dependency == Dependency::Delta {
                         pi.prev
                     } else {
@@ -420,6 +442,10 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let info = self
             .info(n)
             .ok_or_else(|| Error::invalid(format!("record {n} does not exist")))?;
+        if self.archive.index.paged() {
+            let (_, len) = self.load_page(n, 0)?;
+            return Ok(len);
+        }
         if self.lens.is_empty() {
             self.lens = vec![u64::MAX; self.len() as usize];
         }
@@ -510,7 +536,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
     /// inherits the failure of a record it depends on, and updates the state. Returns `r`'s
     /// bytes or the error to report for `r`.
     pub(super) fn take(&mut self, st: &mut ContextState, r: u64) -> Result<Arc<Vec<u8>>> {
-        let level = self.archive.index.records[r as usize].dependency;
+        let level = self.archive.index.record(r).dependency;
         st.last = Some(r);
         if level != Dependency::Delta {
             st.line_last = Some(r);
@@ -631,13 +657,16 @@ impl<R: Read + Seek> ArchiveReader<R> {
     /// size, the record's length and the frames' against the limits of the format and against
     /// the memory limit.
     fn decode_one(&mut self, r: u64, frames: &[&[u8]], held: u64) -> Result<Vec<u8>> {
+        if self.archive.index.paged() {
+            return self.decode_member(r, held);
+        }
         let ctx = || format!("record {r}");
         let limit = self.archive.memory_limit;
         let over = |needed: u64| Error::new(ErrorKind::MemoryLimit { needed, limit }).within(ctx());
         self.ensure_primer().map_err(|e| e.within(ctx()))?;
         let held = held.saturating_add(self.archive.primer_memory());
         let (start, block_len) = self.load_block(r, held)?;
-        let info = self.archive.index.records[r as usize];
+        let info = self.archive.index.record(r);
         let rs = (info.offset - start) as usize;
         let re = rs + info.payload_len as usize;
         let payload = &self.block[rs..re];
@@ -758,6 +787,78 @@ impl<R: Read + Seek> ArchiveReader<R> {
         Ok(primer)
     }
 
+    /// Block mode: record `r`, sliced from its page (see [`load_page`](Self::load_page)).
+    fn decode_member(&mut self, r: u64, held: u64) -> Result<Vec<u8>> {
+        let (start, len) = self.load_page(r, held)?;
+        let (_, page, _) = self.page.as_ref().expect("loaded");
+        Ok(page[start as usize..(start + len) as usize].to_vec())
+    }
+
+    /// Block mode: makes `self.page` the page of record `r`, decoding it unless it is the page
+    /// decoded last, and returns where `r` lies in it. Before allocating, checks the page's
+    /// length from the index against its payload's header and, with its payload and `held`
+    /// bytes, against the memory limit; after decoding, that the page holds its records as
+    /// the index says.
+    fn load_page(&mut self, r: u64, held: u64) -> Result<(u64, u64)> {
+        let index = Arc::clone(&self.archive.index);
+        let no = index.page_no(r);
+        let k = (r - index.pages[no].first) as usize;
+        if let Some((at, _, spans)) = &self.page {
+            if *at == no {
+                return Ok(spans[k]);
+            }
+        }
+        self.page = None;
+        if self.decoder.is_none() {
+            return Err(self.no_codebook());
+        }
+        let ctx = || format!("record {r}, in page {no}");
+        let limit = self.archive.memory_limit;
+        let over = |needed: u64| Error::new(ErrorKind::MemoryLimit { needed, limit }).within(ctx());
+        let page = index.pages[no];
+        // The page's payload, its decoder's history and output, and the records' spans.
+        let needed = held
+            .saturating_add(page.payload_len)
+            .saturating_add(3 * page.raw_len);
+        if needed > limit {
+            return Err(over(needed));
+        }
+        self.load_block(r, held)?;
+        let header = crate::record::read_header(&self.block)
+            .map_err(|e| e.shifted(page.offset).within(ctx()))?;
+        if header.raw_len != page.raw_len {
+            return Err(Error::corrupt(
+                format!(
+                    "the page decodes to {} bytes, but the index says {}",
+                    header.raw_len, page.raw_len
+                ),
+                page.offset,
+            )
+            .within(ctx()));
+        }
+        let mut out = Vec::new();
+        out.try_reserve_exact(page.raw_len as usize)
+            .map_err(|_| over(needed))?;
+        self.decoder
+            .as_mut()
+            .expect("checked above")
+            .decode_chunk(&self.block, &mut out)
+            .map_err(|e| e.shifted(page.offset).within(ctx()))?;
+        let count = index.page_records(no);
+        let spans = super::pages::spans(&out, page.layout, count, index.page_lens(no)).ok_or_else(
+            || {
+                Error::corrupt(
+                    format!("the page does not hold its {count} records as the index says"),
+                    page.offset,
+                )
+                .within(ctx())
+            },
+        )?;
+        let at = spans[k];
+        self.page = Some((no, Arc::new(out), spans));
+        Ok(at)
+    }
+
     /// Reads `r`'s block into `self.block` (unless it holds it already) and verifies its
     /// checksum, refusing a block that would not fit in the memory limit besides `held` bytes.
     /// Returns the block's offset and length.
@@ -765,13 +866,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let ctx = || format!("record {r}");
         let limit = self.archive.memory_limit;
         let over = |needed: u64| Error::new(ErrorKind::MemoryLimit { needed, limit }).within(ctx());
-        let block = r / self.archive.index.block_records;
-        let first = block * self.archive.index.block_records;
-        let last = (first + self.archive.index.block_records).min(self.len());
-        let start = self.archive.index.records[first as usize].offset;
-        let end = self.archive.index.records[last as usize - 1].offset
-            + self.archive.index.records[last as usize - 1].payload_len;
-        let block_len = end - start;
+        let block = self.archive.index.block_of(r);
+        let (first, last) = self.archive.index.block_span(block);
+        let (start, block_len) = self.archive.index.block_bytes(block);
         if held.saturating_add(block_len) > limit {
             return Err(over(held.saturating_add(block_len)));
         }
@@ -818,7 +915,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let mut group: VecDeque<u64> = VecDeque::new();
         let mut group_bytes = 0u64;
         for &r in chain {
-            let level = self.archive.index.records[r as usize].dependency;
+            let level = self.archive.index.record(r).dependency;
             let checked = (|| -> Result<u64> {
                 let len = self.decoded_len(r)?;
                 let mut refs = 0u64;
@@ -837,7 +934,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                             "the record is coded against {frames} bytes of frames; \
                              the encoder allows at most {MAX_RECORD_LEN}"
                         ),
-                        self.archive.index.records[r as usize].offset,
+                        self.archive.index.record(r).offset,
                     )
                     .within(format!("record {r}")));
                 }
@@ -893,6 +990,16 @@ impl<R: Read + Seek> ArchiveReader<R> {
     /// Records per checksummed block.
     pub fn block_records(&self) -> u64 {
         self.archive.block_records()
+    }
+
+    /// Block mode's page size (see [`Archive::page_bytes`]); 0 if records are coded alone.
+    pub fn page_bytes(&self) -> u64 {
+        self.archive.page_bytes()
+    }
+
+    /// Block mode: the page record `n` belongs to (see [`Archive::page_of`]).
+    pub fn page_of(&self, n: u64) -> Option<u64> {
+        self.archive.page_of(n)
     }
 }
 

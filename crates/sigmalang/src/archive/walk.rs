@@ -52,14 +52,13 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let mut block_content = Crc32c::new();
         let mut block_ok = true;
         let mut block_members: Vec<u64> = Vec::new();
-        let len = self.len();
         // Context states, each with when it was last used, and the contexts by last use.
         let mut states: HashMap<u32, (ContextState, u64)> = HashMap::new();
         let mut by_use: BTreeMap<u64, u32> = BTreeMap::new();
         let mut held = 0u64;
         let budget = crate::container::WALK_HOLD_BYTES.min(self.archive.memory_limit / 2);
         for n in range {
-            let info = self.archive.index.records[n as usize];
+            let info = self.archive.index.record(n);
             let mut st = match states.remove(&info.group) {
                 Some((st, used)) => {
                     by_use.remove(&used);
@@ -110,9 +109,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     }
                 }
             }
-            let end_of_block = (n + 1) % self.archive.block_records() == 0 || n + 1 == len;
-            if end_of_block {
-                let block = (n / self.archive.block_records()) as usize;
+            let block = self.archive.index.block_of(n);
+            if n + 1 == self.archive.index.block_span(block).1 {
+                let block = block as usize;
                 let stored = self.archive.index.block_crcs[block].1;
                 if block_ok && stored != block_content.finish() {
                     // Every record decoded, yet the content differs: report each one.
@@ -172,7 +171,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
 
     /// [`walk_parallel`](Self::walk_parallel) with runs of `run_blocks` blocks, each holding at
     /// most `run_bytes` of decoded records (plus one record) until its turn comes.
-    fn walk_in_runs<S, F>(
+    pub(super) fn walk_in_runs<S, F>(
         &mut self,
         open: F,
         threads: usize,
@@ -189,8 +188,19 @@ impl<R: Read + Seek> ArchiveReader<R> {
             return Ok(self.walk_until(each));
         }
         let len = self.len();
-        let run_len = run_blocks.max(1) * self.archive.block_records();
-        let runs = len.div_ceil(run_len);
+        // Runs of whole blocks: run `k` starts with block `k * run_blocks`.
+        let run_blocks = run_blocks.max(1);
+        let runs = self.archive.index.blocks().div_ceil(run_blocks);
+        let index = &self.archive.index;
+        let run_range = move |run: u64| {
+            let next = (run + 1) * run_blocks;
+            let end = if next < index.blocks() {
+                index.block_span(next).0
+            } else {
+                len
+            };
+            index.block_span(run * run_blocks).0..end
+        };
         let cache_limit = self.cache_limit / n;
         let archive = &self.archive;
         let open = &open;
@@ -210,8 +220,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             let mut next_run = 0;
             loop {
                 while next_run < runs && workers.has_room(run_bytes) {
-                    let start = next_run * run_len;
-                    let range = start..(start + run_len).min(len);
+                    let range = run_range(next_run);
                     workers.submit(run_bytes, move |reader, emit| {
                         if reader.is_none() {
                             *reader = Some(archive.reader_with_cache(open()?, cache_limit));
@@ -243,8 +252,8 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     return Ok(());
                 };
                 let piece = piece.and_then(|p| p).map_err(|e| {
-                    let start = run * run_len;
-                    e.within(format!("records {start}..{}", (start + run_len).min(len)))
+                    let range = run_range(run);
+                    e.within(format!("records {}..{}", range.start, range.end))
                 })?;
                 for (m, r) in piece {
                     failed += u64::from(r.is_err());

@@ -9,6 +9,7 @@ use super::batch::{Batches, Pending};
 use super::index::{write_head, write_primer_section, IndexWriter};
 use super::{
     ArchiveOptions, DEFAULT_CONTEXT, FLAG_JSON_LINES, MAX_KEYFRAME_INTERVAL, MAX_METADATA,
+    MAX_PAGE_BYTES,
 };
 use crate::bank::Bank;
 use crate::codebook::Codebook;
@@ -48,6 +49,13 @@ pub struct ArchiveWriter<W: Write> {
     /// Self-training: the records held back until they fill the primer, and the archive's head
     /// (written once the primer is known).
     pub(super) primer_wait: Option<PrimerWait>,
+    /// Block mode: the records of the page being filled, concatenated, and each one's context
+    /// id and length.
+    pub(super) page: Vec<u8>,
+    pub(super) page_members: Vec<(u32, u64)>,
+    /// The groups inferred for records added without a key, and the next free group id.
+    pub(super) inference: Option<super::infer::Inference>,
+    pub(super) next_id: u32,
 }
 
 /// The records an [`ArchiveWriter`] holds back until they fill its primer.
@@ -78,10 +86,19 @@ impl<W: Write> ArchiveWriter<W> {
         mut inner: W,
         codebook: Arc<Codebook>,
         metadata: &[u8],
-        opts: ArchiveOptions,
+        mut opts: ArchiveOptions,
     ) -> Result<ArchiveWriter<W>> {
         if opts.block_records == 0 {
             return Err(Error::invalid("block_records must be at least 1"));
+        }
+        if opts.page_bytes > MAX_PAGE_BYTES {
+            return Err(Error::invalid(format!(
+                "pages of block mode hold at most {MAX_PAGE_BYTES} bytes"
+            )));
+        }
+        if opts.page_bytes > 0 {
+            // Pages are coded alone: no Σ-bank.
+            opts.bank = 0;
         }
         let c = &opts.context;
         if !(1..=MAX_KEYFRAME_INTERVAL).contains(&c.keyframe_interval)
@@ -96,7 +113,8 @@ impl<W: Write> ArchiveWriter<W> {
         }
         let flags = if opts.json_lines { FLAG_JSON_LINES } else { 0 };
         let mut head = write_head(codebook.id(), metadata, flags);
-        let primer_wait = (opts.primer > 0).then(|| PrimerWait {
+        // Block mode codes pages with the chunk coder, which a primer does not reach.
+        let primer_wait = (opts.primer > 0 && opts.page_bytes == 0).then(|| PrimerWait {
             head: std::mem::take(&mut head),
             records: Vec::new(),
             bytes: 0,
@@ -111,7 +129,7 @@ impl<W: Write> ArchiveWriter<W> {
             encoder: Encoder::with_config(Arc::clone(&codebook), opts.encoder),
             opts,
             payload: Vec::new(),
-            index: IndexWriter::new(opts.block_records),
+            index: IndexWriter::new(opts.block_records, opts.page_bytes),
             ids: HashMap::new(),
             stacks: HashMap::new(),
             frame_bytes: 0,
@@ -126,6 +144,15 @@ impl<W: Write> ArchiveWriter<W> {
             form: Vec::new(),
             lines_in: 0,
             primer_wait,
+            page: Vec::new(),
+            page_members: Vec::new(),
+            // Inference needs groups that are coded against each other.
+            inference: (opts.infer_groups
+                && opts.page_bytes == 0
+                && opts.context.keyframe_interval > 1
+                && opts.context.max_frames > 0)
+                .then(|| super::infer::Inference::new(DEFAULT_CONTEXT)),
+            next_id: DEFAULT_CONTEXT + 1,
         };
         if opts.batch_records > 1 && writer.primer_wait.is_none() {
             writer.coder = Coder::Batches(Batches::new(&codebook, &opts, None)?);
@@ -275,7 +302,10 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     fn add_unchecked(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
-        let cid = self.context_id(key)?;
+        let cid = self.context_id(key, record)?;
+        if self.opts.page_bytes > 0 {
+            return self.add_to_page(cid, record);
+        }
         let bank = match &mut self.coder {
             Coder::Now(bank) => bank,
             Coder::Batches(batches) => {
@@ -284,6 +314,8 @@ impl<W: Write> ArchiveWriter<W> {
                 batches.pending.push(Pending {
                     context: cid,
                     record: buf,
+                    members: Vec::new(),
+                    layout: 0,
                 });
                 batches.pending_bytes += record.len();
                 let index = self.index.len() + batches.waiting() - 1;
@@ -325,14 +357,26 @@ impl<W: Write> ArchiveWriter<W> {
         Ok(index)
     }
 
-    fn context_id(&mut self, key: Option<&[u8]>) -> Result<u32> {
+    /// The context of `record`, added with `key`: the key's (ids 1, 2, … in order of first
+    /// use, shared with inferred groups), or without a key the inferred group or 0.
+    fn context_id(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u32> {
+        let next_id = &mut self.next_id;
+        let mut new_id = || {
+            let id = *next_id;
+            *next_id = next_id
+                .checked_add(1)
+                .ok_or_else(|| Error::invalid("more than 2^32 contexts"))?;
+            Ok(id)
+        };
         Ok(match key {
-            None => DEFAULT_CONTEXT,
+            None => match &mut self.inference {
+                Some(inference) => inference.group_of(record, new_id)?,
+                None => DEFAULT_CONTEXT,
+            },
             Some(k) => match self.ids.get(k) {
                 Some(&id) => id,
                 None => {
-                    let id = u32::try_from(self.ids.len() + 1)
-                        .map_err(|_| Error::invalid("more than 2^32 contexts"))?;
+                    let id = new_id()?;
                     self.ids.insert(k.to_vec(), id);
                     id
                 }
@@ -341,10 +385,14 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     /// Codes and writes every record added so far (records are also coded when their batch is
-    /// full, and written at the next batch or at [`finish`](Self::finish)).
+    /// full, and written at the next batch or at [`finish`](Self::finish)). In block mode it
+    /// ends the page being filled, so the pages depend on when it is called.
     pub fn flush(&mut self) -> Result<()> {
         self.check()?;
-        let flushed = self.start_primer().and_then(|()| self.flush_unchecked());
+        let flushed = self
+            .start_primer()
+            .and_then(|()| self.flush_page())
+            .and_then(|()| self.flush_unchecked());
         self.note(flushed)
     }
 
@@ -408,7 +456,7 @@ impl<W: Write> ArchiveWriter<W> {
             Coder::Now(_) => 0,
             Coder::Batches(batches) => batches.waiting(),
         };
-        self.index.len() + waiting + self.held_back()
+        self.index.len() + waiting + self.held_back() + self.page_members.len() as u64
     }
 
     /// Whether no record was added yet.
@@ -444,7 +492,8 @@ impl<W: Write> ArchiveWriter<W> {
     /// Codes what waits in the batch, writes the index and footer; returns the inner writer.
     pub fn finish(mut self) -> Result<W> {
         self.flush()?;
-        let mut keys: Vec<Option<&[u8]>> = vec![None; self.ids.len()];
+        // Contexts 1..next_id: keyed ones and the inferred ones (which have no key).
+        let mut keys: Vec<Option<&[u8]>> = vec![None; (self.next_id - 1) as usize];
         for (k, &id) in &self.ids {
             keys[id as usize - 1] = Some(k);
         }

@@ -12,8 +12,9 @@ pub const MAGIC: [u8; 4] = [0xCE, 0xA3, b'L', b'G'];
 /// whose chunks never are, still decode. Version 1 files (never released) are refused.
 pub const FORMAT_VERSION: u8 = 3;
 /// The container format version this build writes for archives: version 3, which adds header
-/// flags (the JSON-lines form), the primer section (records after a primer may be `ADAPTIVE`)
-/// and a key table in the index (FORMAT.md §5). Version 2 archives still read.
+/// flags (the JSON-lines form), the primer section (records after a primer may be `ADAPTIVE`),
+/// the page size of block mode in the index header, context ids relative to the previous
+/// record's, and a key table in the index (FORMAT.md §5). Version 2 archives still read.
 pub const ARCHIVE_VERSION: u8 = 3;
 /// The oldest archive version a reader accepts.
 pub const OLDEST_ARCHIVE_VERSION: u8 = 2;

@@ -1,0 +1,548 @@
+//! Block mode ([`ArchiveOptions::page_bytes`](super::ArchiveOptions), `sigma pack --block`):
+//! consecutive records are grouped into pages, each coded as one payload with the stream's
+//! chunk coder, at once or on the batch encoder's workers (a page a job). Here: how the writer
+//! fills, lays out and writes pages, and how the index describes them (FORMAT.md §5.7).
+
+use std::io::Write;
+
+use super::batch::Pending;
+use super::index::Index;
+use super::writer::Coder;
+use super::{ArchiveWriter, RecordInfo};
+use crate::context::Dependency;
+use crate::error::{Error, Result};
+use crate::record::MAX_RECORD_LEN;
+use crate::varint;
+
+/// Page layouts: the records' lengths are listed in the index (`EXPLICIT`), or each record is
+/// followed by byte `b`, which none holds (`SEPARATED + b`), or each record ends with byte `b`
+/// and holds it nowhere else (`TERMINATED + b`).
+const EXPLICIT: u64 = 0;
+const SEPARATED: u64 = 1;
+const TERMINATED: u64 = 257;
+/// The largest layout code.
+const MAX_LAYOUT: u64 = TERMINATED + 255;
+
+/// Whether `layout` puts a separator byte after every record.
+pub(super) fn separated(layout: u64) -> bool {
+    (SEPARATED..TERMINATED).contains(&layout)
+}
+
+/// The layout of a page of `members` (context id and length of each) whose records are
+/// `records`, concatenated: whole lines (each ends with its only line feed) are terminated;
+/// otherwise a byte no record holds separates them, a line feed if possible (so the model sees
+/// the records as lines); if every byte occurs, the lengths are listed.
+fn layout_of(records: &[u8], members: &[(u32, u64)]) -> u64 {
+    let mut seen = [false; 256];
+    let mut newlines = 0usize;
+    for &b in records {
+        seen[b as usize] = true;
+        newlines += usize::from(b == b'\n');
+    }
+    let mut at = 0usize;
+    let mut ends = true;
+    for &(_, len) in members {
+        at += len as usize;
+        ends &= len > 0 && records[at - 1] == b'\n';
+    }
+    if ends && newlines == members.len() {
+        return TERMINATED + u64::from(b'\n');
+    }
+    [b'\n', 0, 0x1e]
+        .into_iter()
+        .chain(0..=255)
+        .find(|&b| !seen[b as usize])
+        .map_or(EXPLICIT, |b| SEPARATED + u64::from(b))
+}
+
+/// The records of a decoded page of `count` records laid out as `layout` (`lens`: the lengths
+/// the index lists, for `EXPLICIT`): each one's start and length in `page`. `None` if the page
+/// does not hold `count` records so laid out.
+pub(super) fn spans(page: &[u8], layout: u64, count: u64, lens: &[u64]) -> Option<Vec<(u64, u64)>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(count as usize).ok()?;
+    if layout == EXPLICIT {
+        let mut at = 0u64;
+        for &len in lens {
+            out.push((at, len));
+            at += len;
+        }
+        return (at == page.len() as u64).then_some(out);
+    }
+    let (byte, keep) = if separated(layout) {
+        ((layout - SEPARATED) as u8, 0)
+    } else {
+        ((layout - TERMINATED) as u8, 1)
+    };
+    let mut start = 0usize;
+    for (i, &b) in page.iter().enumerate() {
+        if b == byte {
+            if out.len() as u64 == count {
+                return None;
+            }
+            out.push((start as u64, (i + keep - start) as u64));
+            start = i + 1;
+        }
+    }
+    (start == page.len() && out.len() as u64 == count).then_some(out)
+}
+
+/// A page of block mode: one payload coding consecutive records.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Page {
+    /// Its first record.
+    pub(super) first: u64,
+    /// Where its payload lies in the file.
+    pub(super) offset: u64,
+    pub(super) payload_len: u64,
+    /// Its decoded length, as the index says (the payload's header must agree).
+    pub(super) raw_len: u64,
+    pub(super) layout: u64,
+    /// Its record lengths in `Index::lens` (`EXPLICIT` only), and its context runs in
+    /// `Index::runs`: where they start and how many.
+    pub(super) lens_at: usize,
+    pub(super) runs_at: usize,
+    pub(super) runs: usize,
+}
+
+impl Index {
+    /// Whether the records are grouped into pages (block mode).
+    pub(super) fn paged(&self) -> bool {
+        self.page_bytes > 0
+    }
+
+    /// Block mode: the page that holds record `n` (below the record count).
+    pub(super) fn page_no(&self, n: u64) -> usize {
+        self.pages.partition_point(|p| p.first <= n) - 1
+    }
+
+    /// The number of records of page `p`.
+    pub(super) fn page_records(&self, p: usize) -> u64 {
+        self.pages.get(p + 1).map_or(self.count, |q| q.first) - self.pages[p].first
+    }
+
+    /// The lengths page `p` lists (empty unless its layout is `EXPLICIT`).
+    pub(super) fn page_lens(&self, p: usize) -> &[u64] {
+        let page = &self.pages[p];
+        if page.layout == EXPLICIT {
+            &self.lens[page.lens_at..page.lens_at + self.page_records(p) as usize]
+        } else {
+            &[]
+        }
+    }
+
+    /// What the index says of record `n` (below the record count). In block mode every record
+    /// is a root at its page's offset, with the page's payload length on the page's first
+    /// record and 0 on the others.
+    pub(super) fn record(&self, n: u64) -> RecordInfo {
+        if !self.paged() {
+            return self.records[n as usize];
+        }
+        let page = &self.pages[self.page_no(n)];
+        let mut k = n - page.first;
+        let mut group = 0;
+        for &(cid, len) in &self.runs[page.runs_at..page.runs_at + page.runs] {
+            group = cid;
+            if k < len {
+                break;
+            }
+            k -= len;
+        }
+        RecordInfo {
+            offset: page.offset,
+            payload_len: if n == page.first { page.payload_len } else { 0 },
+            group,
+            dependency: Dependency::Root,
+            prev: None,
+        }
+    }
+
+    /// The checksummed block record `n` belongs to (its page in block mode).
+    pub(super) fn block_of(&self, n: u64) -> u64 {
+        if self.paged() {
+            self.page_no(n) as u64
+        } else {
+            n / self.block_records
+        }
+    }
+
+    /// The records of block `b`: the first, and one past the last.
+    pub(super) fn block_span(&self, b: u64) -> (u64, u64) {
+        if self.paged() {
+            let first = self.pages[b as usize].first;
+            (first, first + self.page_records(b as usize))
+        } else {
+            let first = b * self.block_records;
+            (first, (first + self.block_records).min(self.count))
+        }
+    }
+
+    /// Where block `b`'s payloads lie in the file: offset and length.
+    pub(super) fn block_bytes(&self, b: u64) -> (u64, u64) {
+        if self.paged() {
+            let p = self.pages[b as usize];
+            return (p.offset, p.payload_len);
+        }
+        let (first, end) = self.block_span(b);
+        let start = self.records[first as usize].offset;
+        let last = self.records[end as usize - 1];
+        (start, last.offset + last.payload_len - start)
+    }
+
+    /// The number of checksummed blocks.
+    pub(super) fn blocks(&self) -> u64 {
+        self.block_crcs.len() as u64
+    }
+
+    /// Parses the page entries and block checksums of a block-mode index: `idx`, the index
+    /// after its header, at `idx_off` in the file; the payloads start at `records_start` and
+    /// must fill the file up to `index_off`. Every table grows by at most one item per index
+    /// byte read, so a hostile record count cannot make it allocate. Returns where in `idx` the
+    /// block checksums end (the key table follows).
+    pub(super) fn parse_pages(
+        &mut self,
+        idx: &[u8],
+        idx_off: u64,
+        records_start: u64,
+        index_off: u64,
+    ) -> Result<usize> {
+        let mut pos = 0;
+        let field = |pos: &mut usize| varint::read(idx, pos, idx_off);
+        let mut n = 0u64;
+        let mut at = records_start;
+        while n < self.count {
+            let entry_at = idx_off + pos as u64;
+            let p = self.pages.len();
+            let bad = |what: &str| {
+                Error::corrupt(format!("page {p} (from record {n}): {what}"), entry_at)
+            };
+            let payload_len = field(&mut pos)?;
+            let records = field(&mut pos)?;
+            let raw_len = field(&mut pos)?;
+            let layout = field(&mut pos)?;
+            if payload_len == 0 || records == 0 || records > self.count - n {
+                return Err(bad("impossible payload length or number of records"));
+            }
+            if raw_len > MAX_RECORD_LEN {
+                return Err(bad("decodes to more than the 1 GiB a payload may hold"));
+            }
+            if layout > MAX_LAYOUT {
+                return Err(bad("unknown layout"));
+            }
+            let lens_at = self.lens.len();
+            if layout == EXPLICIT {
+                let mut sum = 0u64;
+                for _ in 0..records {
+                    let len = field(&mut pos)?;
+                    sum = sum.saturating_add(len);
+                    self.lens.push(len);
+                }
+                if sum != raw_len {
+                    return Err(bad("its record lengths do not add up to its length"));
+                }
+            } else if records > raw_len {
+                // Every record has its separator or terminator byte.
+                return Err(bad("more records than bytes"));
+            }
+            let runs = field(&mut pos)?;
+            if runs == 0 || runs > records {
+                return Err(bad("impossible number of context runs"));
+            }
+            let runs_at = self.runs.len();
+            let mut total = 0u64;
+            for _ in 0..runs {
+                let cid =
+                    u32::try_from(field(&mut pos)?).map_err(|_| bad("context id out of range"))?;
+                let len = field(&mut pos)?;
+                if len == 0 {
+                    return Err(bad("an empty context run"));
+                }
+                total = total.saturating_add(len);
+                self.runs.push((cid, len));
+            }
+            if total != records {
+                return Err(bad("its context runs do not add up to its records"));
+            }
+            self.pages.push(Page {
+                first: n,
+                offset: at,
+                payload_len,
+                raw_len,
+                layout,
+                lens_at,
+                runs_at,
+                runs: runs as usize,
+            });
+            n += records;
+            at = at.saturating_add(payload_len);
+        }
+        if at != index_off {
+            return Err(Error::corrupt(
+                "record lengths do not add up to the index offset",
+                index_off,
+            ));
+        }
+        // The block CRCs, then (version 3) the key table.
+        let crcs_end = pos.saturating_add(self.pages.len().saturating_mul(8));
+        if crcs_end > idx.len() {
+            return Err(Error::corrupt(
+                "block checksum table has the wrong size",
+                idx_off + pos as u64,
+            ));
+        }
+        self.block_crcs = idx[pos..crcs_end]
+            .chunks_exact(8)
+            .map(|c| {
+                (
+                    u32::from_le_bytes(c[..4].try_into().expect("4")),
+                    u32::from_le_bytes(c[4..].try_into().expect("4")),
+                )
+            })
+            .collect();
+        Ok(crcs_end)
+    }
+}
+
+impl<W: Write> ArchiveWriter<W> {
+    /// Adds `record` in context `cid` to the page being filled, which is coded once its records
+    /// (with a separator byte each) hold at least `page_bytes`; returns the record's index.
+    pub(super) fn add_to_page(&mut self, cid: u32, record: &[u8]) -> Result<u64> {
+        let len = record.len() as u64;
+        if len >= MAX_RECORD_LEN {
+            return Err(Error::invalid(format!(
+                "record of {len} bytes exceeds the {MAX_RECORD_LEN}-byte limit"
+            )));
+        }
+        // A page is coded as one payload, which holds at most MAX_RECORD_LEN bytes.
+        let filled = self.page.len() as u64 + self.page_members.len() as u64;
+        if filled + len + 1 > MAX_RECORD_LEN {
+            self.flush_page()?;
+        }
+        let index = self.len();
+        self.page.extend_from_slice(record);
+        self.page_members.push((cid, len));
+        if self.page.len() as u64 + self.page_members.len() as u64 >= self.opts.page_bytes {
+            self.flush_page()?;
+        }
+        Ok(index)
+    }
+
+    /// Ends the page being filled, if it holds any record: lays it out, then codes and writes
+    /// it, or hands it to the batch encoder (whose batch is full at two pages a worker). Pages
+    /// depend on nothing else, so the bytes are the same however they are batched.
+    pub(super) fn flush_page(&mut self) -> Result<()> {
+        if self.page_members.is_empty() {
+            return Ok(());
+        }
+        let members = std::mem::take(&mut self.page_members);
+        let layout = layout_of(&self.page, &members);
+        let content = if separated(layout) {
+            let sep = (layout - SEPARATED) as u8;
+            let mut content = Vec::with_capacity(self.page.len() + members.len());
+            let mut at = 0usize;
+            for &(_, len) in &members {
+                content.extend_from_slice(&self.page[at..at + len as usize]);
+                content.push(sep);
+                at += len as usize;
+            }
+            self.page.clear();
+            content
+        } else {
+            std::mem::take(&mut self.page)
+        };
+        let workers = self.opts.worker_count();
+        match &mut self.coder {
+            Coder::Now(_) => {
+                let mut payload = std::mem::take(&mut self.payload);
+                payload.clear();
+                let r = self
+                    .encoder
+                    .encode_chunk(&content, &mut payload)
+                    .and_then(|()| self.commit_page(&members, layout, &payload, &content));
+                self.payload = payload;
+                r
+            }
+            Coder::Batches(batches) => {
+                batches.pending_bytes += content.len();
+                batches.pending.push(Pending {
+                    context: 0,
+                    record: content,
+                    members,
+                    layout,
+                });
+                if batches.pending.len() >= 2 * workers {
+                    self.flush_batch()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes a coded page and its index entry.
+    pub(super) fn commit_page(
+        &mut self,
+        members: &[(u32, u64)],
+        layout: u64,
+        payload: &[u8],
+        content: &[u8],
+    ) -> Result<()> {
+        self.inner.write_all(payload)?;
+        self.index.add_page(members, layout, payload, content);
+        self.offset += payload.len() as u64;
+        self.bytes_in += members.iter().map(|m| m.1).sum::<u64>();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::archive::testing::*;
+    use crate::archive::{ArchiveOptions, ArchiveReader, ArchiveWriter};
+    use crate::codebook::Codebook;
+    use crate::error::ErrorKind;
+    use std::io::Cursor;
+
+    /// Keyed and unkeyed records of every size: conversations, system-prompt logs, short
+    /// lines, empty records.
+    fn mixed() -> Vec<(Option<Vec<u8>>, Vec<u8>)> {
+        let mut records: Vec<(Option<Vec<u8>>, Vec<u8>)> = Vec::new();
+        for (i, r) in history(12).into_iter().enumerate() {
+            records.push((Some(b"h".to_vec()), r));
+            records.push((None, format!("short line {i} (data files)").into_bytes()));
+            records.push((None, Vec::new()));
+        }
+        for (k, t) in system_prompt_logs(6) {
+            records.push((Some(k), t));
+        }
+        records
+    }
+
+    fn build_paged(
+        records: &[(Option<Vec<u8>>, Vec<u8>)],
+        page_bytes: u64,
+        batch_records: u32,
+        threads: usize,
+    ) -> Vec<u8> {
+        let opts = ArchiveOptions::default()
+            .page_bytes(page_bytes)
+            .batch_records(batch_records)
+            .threads(threads);
+        let mut w =
+            ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"m", opts)
+                .unwrap();
+        for (n, (k, r)) in records.iter().enumerate() {
+            assert_eq!(w.add_in_group(k.as_deref(), r).unwrap(), n as u64);
+            assert_eq!(w.len(), n as u64 + 1);
+        }
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn pages_round_trip_and_do_not_depend_on_threads() {
+        let records = mixed();
+        for page_bytes in [1u64, 100, 4096, 1 << 20] {
+            let one = build_paged(&records, page_bytes, 1, 1);
+            for (batch, threads) in [(64, 1), (64, 2), (64, 3)] {
+                assert_eq!(
+                    one,
+                    build_paged(&records, page_bytes, batch, threads),
+                    "pages of {page_bytes}, batch {batch}, {threads} threads"
+                );
+            }
+            let mut r = ArchiveReader::open(Cursor::new(&one)).unwrap();
+            assert_eq!(r.len(), records.len() as u64);
+            assert_eq!(r.page_bytes(), page_bytes);
+            let mut rng = crate::workers::TestRng(page_bytes);
+            for _ in 0..100 {
+                let n = rng.below(records.len() as u64);
+                assert_eq!(r.get(n).unwrap(), records[n as usize].1, "record {n}");
+                assert_eq!(
+                    r.decoded_len(n).unwrap(),
+                    records[n as usize].1.len() as u64
+                );
+                assert_eq!(r.chain(n), vec![n]);
+            }
+            // Groups are still recorded per record: the keyed ones in order of first use.
+            let keyed: Vec<u32> = (0..3).map(|n| r.info(n).unwrap().group).collect();
+            assert_eq!(keyed, vec![1, 0, 0]);
+            let walked = r.walk(|n, rec| assert_eq!(rec.unwrap(), &records[n as usize].1[..]));
+            assert_eq!(walked, 0);
+            let got: Vec<Vec<u8>> = r.records().map(|x| x.unwrap()).collect();
+            assert!(got.iter().zip(&records).all(|(a, b)| *a == b.1));
+            let mut events = Vec::new();
+            let failed = r
+                .walk_in_runs(
+                    || Ok(Cursor::new(&one[..])),
+                    2,
+                    (2, 1 << 10),
+                    |n, rec| {
+                        events.push((n, rec.unwrap().to_vec()));
+                        std::ops::ControlFlow::Continue(())
+                    },
+                )
+                .unwrap();
+            assert_eq!(failed, 0);
+            assert_eq!(events.len(), records.len());
+            assert!(events.iter().all(|(n, b)| *b == records[*n as usize].1));
+        }
+        // Pages of 1 byte hold one record each (empty ones join the next); larger pages fewer.
+        let small = build_paged(&records, 4096, 1, 1);
+        let big = build_paged(&records, 1 << 20, 1, 1);
+        assert!(big.len() < small.len(), "{} vs {}", big.len(), small.len());
+    }
+
+    #[test]
+    fn reading_in_order_decodes_each_page_once() {
+        let records: Vec<(Option<Vec<u8>>, Vec<u8>)> = (0..400)
+            .map(|i| {
+                (
+                    None,
+                    format!("line {i}: some text about pages").into_bytes(),
+                )
+            })
+            .collect();
+        let bytes = build_paged(&records, 2048, 1, 1);
+        let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+        let pages = r.page_of(399).unwrap() + 1;
+        assert!(pages > 3, "{pages} pages");
+        let mut read = 0;
+        for n in 0..400 {
+            assert_eq!(r.get(n).unwrap(), records[n as usize].1);
+            read += r.last_read_bytes();
+        }
+        // Every page's payload read once: the archive minus head, index and footer.
+        assert!(read < bytes.len() as u64, "{read} of {}", bytes.len());
+    }
+
+    #[test]
+    fn damage_stays_in_its_page() {
+        let records: Vec<(Option<Vec<u8>>, Vec<u8>)> = (0..60)
+            .map(|i| (None, format!("record {i} with a few words").into_bytes()))
+            .collect();
+        let mut bytes = build_paged(&records, 300, 1, 1);
+        let r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+        let page = r.page_of(30).unwrap();
+        let members: Vec<u64> = (0..60).filter(|&n| r.page_of(n) == Some(page)).collect();
+        let at = r.info(members[0]).unwrap().offset as usize + 2;
+        bytes[at] ^= 0x08;
+        let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+        let mut failed = Vec::new();
+        r.walk(|n, rec| match rec {
+            Ok(b) => assert_eq!(b, &records[n as usize].1[..]),
+            Err(e) => {
+                assert!(matches!(e.kind(), ErrorKind::Checksum { .. }), "{e}");
+                failed.push(n);
+            }
+        });
+        assert_eq!(failed, members);
+    }
+
+    #[test]
+    fn page_size_is_bounded() {
+        let opts = ArchiveOptions::default().page_bytes(super::super::MAX_PAGE_BYTES + 1);
+        assert!(
+            ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts)
+                .is_err()
+        );
+    }
+}
