@@ -16,6 +16,7 @@ Every error of the codec is a ``SigmaLangError`` whose message is the one the ``
 from __future__ import annotations
 
 import io
+import json
 import os
 from typing import Any, Iterable, Iterator, Optional, Sequence, Union
 
@@ -228,23 +229,25 @@ def _column(table: Any, name: str) -> Any:
 
 
 def _as_keys(column: Any) -> Any:
-    """A key column as strings or binaries: other types (integers, ...) as their text."""
+    """A key column as what ``sigma pack --context-key`` keys by and stores: the JSON text of
+    each value (a string quoted, ``5`` and ``"5"`` apart); binaries as they are; nulls stay
+    null (no key)."""
     lib = _library(column)
     if lib == "pyarrow":
-        import pyarrow as pa
+        values = column.to_pylist()
+    elif lib == "polars":
+        values = column.to_list()
+    else:
+        try:
+            import pyarrow as pa
 
-        t = column.type
-        if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
-                or pa.types.is_large_binary(t)):
-            return column.cast(pa.string())
-        return column
-    if lib == "polars":
-        import polars as pl
-
-        if column.dtype not in (pl.String, pl.Binary):
-            return column.cast(pl.String)
-        return column
-    return column
+            values = pa.chunked_array(column).to_pylist()
+        except (ImportError, TypeError, ValueError):
+            values = list(column)
+    return [
+        None if v is None else v if isinstance(v, bytes) else json.dumps(v, ensure_ascii=False)
+        for v in values
+    ]
 
 
 class ArchiveWriter:
