@@ -49,6 +49,15 @@ pub struct Frame {
     pub primer: bool,
 }
 
+impl Frame {
+    /// The frame as JSON: `{"record", "bytes", "reference", "primer"}` (`record` is null for
+    /// the primer).
+    fn to_json(&self) -> Value {
+        json!({"record": (!self.primer).then_some(self.record), "bytes": self.len,
+               "reference": self.reference, "primer": self.primer})
+    }
+}
+
 /// A record (or text) with what coding it cost.
 #[derive(Debug)]
 pub struct Costed {
@@ -633,14 +642,7 @@ pub fn write_json(out: &mut impl Write, c: &Costed) -> io::Result<()> {
             })
         })
         .collect();
-    let frames: Vec<Value> = c
-        .frames
-        .iter()
-        .map(|f| {
-            json!({"record": (!f.primer).then_some(f.record), "bytes": f.len,
-                   "reference": f.reference, "primer": f.primer})
-        })
-        .collect();
+    let frames: Vec<Value> = c.frames.iter().map(Frame::to_json).collect();
     let modes: Vec<&str> = t.chunk_modes().iter().map(|m| m.name()).collect();
     let head = json!({
         "input": c.label,
@@ -717,8 +719,10 @@ pub fn write_html(out: &mut impl Write, c: &Costed) -> io::Result<()> {
                 .iter()
                 .filter(|r| matches!(r.source, RunSource::Frame { frame, .. } if frame == i))
                 .fold((0, 0), |(b, n), r| (b + r.len, n + 1));
-            json!({"record": (!f.primer).then_some(f.record), "bytes": f.len,
-                   "reference": f.reference, "primer": f.primer, "copied": copied, "runs": n})
+            let mut v = f.to_json();
+            v["copied"] = json!(copied);
+            v["runs"] = json!(n);
+            v
         })
         .collect();
     let self_copied: usize = t
