@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::batch::{Batches, Pending};
 use super::index::{write_head, write_primer_section, IndexWriter};
 use super::{
-    ArchiveOptions, DEFAULT_CONTEXT, FLAG_JSON_LINES, MAX_KEYFRAME_INTERVAL, MAX_METADATA,
+    ArchiveOptions, DEFAULT_CONTEXT, FLAG_JSON_FIELDS, FLAG_JSON_LINES, MAX_KEYFRAME_INTERVAL, MAX_METADATA,
     MAX_PAGE_BYTES,
 };
 use crate::bank::Bank;
@@ -111,7 +111,11 @@ impl<W: Write> ArchiveWriter<W> {
         if metadata.len() > MAX_METADATA {
             return Err(Error::invalid("archive metadata is larger than 1 MiB"));
         }
-        let flags = if opts.json_lines { FLAG_JSON_LINES } else { 0 };
+        let flags = if opts.json_lines {
+            FLAG_JSON_LINES | FLAG_JSON_FIELDS
+        } else {
+            0
+        };
         let mut head = write_head(codebook.id(), metadata, flags);
         // Block mode codes pages with the chunk coder, which a primer does not reach.
         let primer_wait = (opts.primer > 0 && opts.page_bytes == 0).then(|| PrimerWait {
