@@ -110,13 +110,29 @@ fn main() {
 fn fields(form: &[u8]) -> Vec<(String, std::ops::Range<usize>, bool)> {
     let mut out = Vec::new();
     let body_start = usize::from(matches!(form.first(), Some(0..=7)));
+    // The fields layout (first byte 04-06): the skeleton, then its cut values after a space.
+    let layout = matches!(form.first(), Some(4..=6));
+    let body_start = if layout { 1 } else { body_start };
+    let mut slots = Vec::new();
     let mut s = Scanner {
         b: form,
         i: body_start,
         out: &mut out,
+        slots: layout.then_some(&mut slots),
     };
     s.skip_ws("(structure)");
     if s.peek() == Some(b'{') && s.value("") {
+        let paths = s.slots.as_deref_mut().map(std::mem::take);
+        if let Some(paths) = paths {
+            for path in paths {
+                s.out.push(("(structure)".into(), s.i..s.i + 1, false));
+                s.i += 1;
+                let start = s.i;
+                if !s.value(&path) || s.i == start {
+                    return vec![("(not JSON)".into(), 0..form.len(), true)];
+                }
+            }
+        }
         s.skip_ws("(structure)");
         if s.i == form.len() {
             if body_start > 0 {
@@ -132,6 +148,8 @@ struct Scanner<'a, 'o> {
     b: &'a [u8],
     i: usize,
     out: &'o mut Vec<(String, std::ops::Range<usize>, bool)>,
+    /// In a skeleton: the paths of its cut values, in order.
+    slots: Option<&'o mut Vec<String>>,
 }
 
 impl Scanner<'_, '_> {
@@ -215,7 +233,10 @@ impl Scanner<'_, '_> {
                                 format!("{path}.{{key}}")
                             };
                             self.out.push((name, k0..self.i, false));
-                            if !self.value(&sub) {
+                            let cut = matches!(self.peek(), Some(b',' | b'}'));
+                            if let (true, Some(slots)) = (cut, self.slots.as_deref_mut()) {
+                                slots.push(sub);
+                            } else if !self.value(&sub) {
                                 return false;
                             }
                         }

@@ -300,6 +300,192 @@ fn unfields(layout: &[u8], out: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
+/// A value of a fields form coded against its frame's: the same bytes as the frame's value.
+pub const SAME: u8 = b'^';
+/// A value of a fields form coded against its frame's: `~`, then the difference (a decimal
+/// integer, `-` first if negative) between its digits and the frame's value's digits.
+pub const DELTA: u8 = b'~';
+
+/// The values of a fields form (first byte `04`-`06`): where its skeleton ends (in `form`),
+/// the byte range of each value (a string, number or literal, or a [`SAME`] or [`DELTA`]
+/// token), and where the rest starts. `None` if `form` is not a fields form or is malformed.
+fn values_of(form: &[u8]) -> Option<(usize, Vec<std::ops::Range<usize>>, usize)> {
+    if !matches!(form.first(), Some(&(FIELD_RAW | FIELD_MINIMAL | FIELD_ASCII))) {
+        return None;
+    }
+    let layout = &form[1..];
+    let mut slots = Vec::new();
+    let end = walk(layout, &mut slots, true)?;
+    let mut values = Vec::with_capacity(slots.len());
+    let mut i = end;
+    for _ in 0..slots.len() {
+        if layout.get(i) != Some(&b' ') {
+            return None;
+        }
+        let v = match layout.get(i + 1)? {
+            &SAME => i + 2,
+            &DELTA => {
+                let from = i + 2 + usize::from(layout.get(i + 2) == Some(&b'-'));
+                let len = layout[from..]
+                    .iter()
+                    .position(|c| !c.is_ascii_digit())
+                    .unwrap_or(layout.len() - from);
+                if len == 0 {
+                    return None;
+                }
+                from + len
+            }
+            _ => scalar_end(layout, i + 1)?,
+        };
+        values.push(1 + i + 1..1 + v);
+        i = v;
+    }
+    Some((1 + end, values, 1 + i))
+}
+
+/// The digits of `token` as one decimal number, if it holds 1 to 38 of them.
+fn digits(token: &[u8]) -> Option<u128> {
+    let mut n = 0u128;
+    let mut count = 0;
+    for &c in token.iter().filter(|c| c.is_ascii_digit()) {
+        n = n * 10 + u128::from(c - b'0');
+        count += 1;
+        if count > 38 {
+            return None;
+        }
+    }
+    (count > 0).then_some(n)
+}
+
+/// Whether `a` and `b` have the same length and the same bytes where either is not a digit.
+fn same_template(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len()
+        && a
+            .iter()
+            .zip(b)
+            .all(|(x, y)| x == y || (x.is_ascii_digit() && y.is_ascii_digit()))
+}
+
+/// Codes the fields form `form` against `frame`, the last of its context frames, into `out`
+/// and returns true, if both are fields forms (first bytes `04`-`06`) with the same skeleton
+/// and some value of `form` is cheaper said against the frame's value in the same place:
+/// the same bytes ([`SAME`]), or the same bytes but for digits whose number differs by a
+/// short difference ([`DELTA`]: sequential ids, timestamps, counters). Else returns false and
+/// leaves `out` as it was. [`resolve`] gives the form back from `out` and the same frame.
+pub fn against(form: &[u8], frame: &[u8], out: &mut Vec<u8>) -> bool {
+    let (Some((end, values, rest)), Some((fend, fvalues, _))) = (values_of(form), values_of(frame))
+    else {
+        return false;
+    };
+    if form[1..end] != frame[1..fend] || values.len() != fvalues.len() {
+        return false;
+    }
+    let start = out.len();
+    out.extend_from_slice(&form[..end]);
+    let mut any = false;
+    let mut text = String::new();
+    for (v, f) in values.iter().zip(&fvalues) {
+        let (v, f) = (&form[v.clone()], &frame[f.clone()]);
+        out.push(b' ');
+        // A frame's value may itself be a token against its own frame: never referred to.
+        if matches!(f.first(), Some(&(SAME | DELTA))) {
+            out.extend_from_slice(v);
+            continue;
+        }
+        if v == f && v.len() >= 2 {
+            out.push(SAME);
+            any = true;
+            continue;
+        }
+        if same_template(v, f) {
+            if let (Some(a), Some(b)) = (digits(v), digits(f)) {
+                let d = a as i128 - b as i128;
+                text.clear();
+                text.push_str(&d.to_string());
+                let ndigits = v.iter().filter(|c| c.is_ascii_digit()).count();
+                if d != 0 && text.len() < ndigits {
+                    out.push(DELTA);
+                    out.extend_from_slice(text.as_bytes());
+                    any = true;
+                    continue;
+                }
+            }
+        }
+        out.extend_from_slice(v);
+    }
+    out.extend_from_slice(&form[rest..]);
+    if any {
+        // As the other forms, checked: the reader must get the form back exactly.
+        let mut back = out[start..].to_vec();
+        if resolve(&mut back, Some(frame)).is_ok() && back == form {
+            return true;
+        }
+    }
+    out.truncate(start);
+    false
+}
+
+/// Turns `coded`, a record's bytes as its payload decoded them, back into its form: the
+/// [`SAME`] and [`DELTA`] values of a fields form are replaced by the values they stand for,
+/// read from `frame` (the last of the record's context frames, as the encoder gave them to
+/// [`against`]). Any other bytes are left as they are.
+///
+/// # Errors
+/// `Corrupt` if `coded` refers to a frame's value that is not there (no frame, another
+/// skeleton, a difference out of range).
+pub fn resolve(coded: &mut Vec<u8>, frame: Option<&[u8]>) -> Result<()> {
+    let Some((end, values, rest)) = values_of(coded) else {
+        return Ok(());
+    };
+    if !values
+        .iter()
+        .any(|v| matches!(coded[v.start], SAME | DELTA))
+    {
+        return Ok(());
+    }
+    let bad = |what: &str| Error::corrupt(format!("a fields form {what}"), 0);
+    let frame = frame.ok_or_else(|| bad("refers to a frame, and the record has none"))?;
+    let (fend, fvalues, _) =
+        values_of(frame).ok_or_else(|| bad("refers to a frame that is not a fields form"))?;
+    if coded[1..end] != frame[1..fend] || fvalues.len() != values.len() {
+        return Err(bad("refers to a frame of another skeleton"));
+    }
+    let mut out = Vec::with_capacity(coded.len() + 64);
+    out.extend_from_slice(&coded[..end]);
+    for (v, f) in values.iter().zip(&fvalues) {
+        let (v, f) = (&coded[v.clone()], &frame[f.clone()]);
+        out.push(b' ');
+        match v[0] {
+            SAME => out.extend_from_slice(f),
+            DELTA => {
+                let d: i128 = std::str::from_utf8(&v[1..])
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .ok_or_else(|| bad("holds a difference out of range"))?;
+                let base = digits(f).ok_or_else(|| bad("holds a difference to no number"))?;
+                let n = f.iter().filter(|c| c.is_ascii_digit()).count();
+                let value = (base as i128)
+                    .checked_add(d)
+                    .filter(|&x| x >= 0 && (x as u128) < 10u128.pow(n as u32))
+                    .ok_or_else(|| bad("holds a difference out of range"))?;
+                let text = format!("{value:0n$}");
+                let mut ds = text.bytes();
+                out.extend(f.iter().map(|&c| {
+                    if c.is_ascii_digit() {
+                        ds.next().unwrap_or(c)
+                    } else {
+                        c
+                    }
+                }));
+            }
+            _ => out.extend_from_slice(v),
+        }
+    }
+    out.extend_from_slice(&coded[rest..]);
+    *coded = out;
+    Ok(())
+}
+
 /// What [`walk`] expects next.
 #[derive(Clone, Copy)]
 enum Expect {
