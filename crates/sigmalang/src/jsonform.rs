@@ -62,7 +62,7 @@ pub const FIELD_ASCII: u8 = FIELDS | ASCII;
 /// model a resynchronization on the next key (8 bytes, `model::matcher::MIN_MATCH`). Measured
 /// (DESIGN.md): records of 3 fields (every dev file) lose 0.03-2.8% in the fields layout, the
 /// records of 9 values of a request log gain 3.0% (11% of their bytes outside the text).
-pub const MIN_FIELDS: usize = 8;
+pub const MIN_FIELDS: usize = 5;
 /// Objects and arrays nest at most this deep in a record that takes the fields layout (the
 /// decoder refuses a deeper skeleton).
 pub const MAX_DEPTH: usize = 64;
