@@ -848,6 +848,65 @@ mod tests {
         assert_eq!(out, b"\"\\ud800\"");
     }
 
+    #[test]
+    fn records_of_many_fields_take_the_fields_layout() {
+        let line = b"{\"a\": 1, \"b\": \"x\", \"c\": [1, 2], \"d\": {\"e\": true}, \"f\": null, \"g\": -0}\n";
+        let f = form(line);
+        assert_eq!(f[0], FIELD_RAW);
+        assert_eq!(
+            &f[1..],
+            &b"{\"a\": , \"b\": , \"c\": [1, 2], \"d\": {\"e\": }, \"f\": , \"g\": } 1 \"x\" true null -0\n"[..]
+        );
+        // Four member values are too few; a value the walk cannot cut keeps the record whole.
+        for x in [
+            &b"{\"a\": 1, \"b\": 2, \"c\": 3, \"d\": 4}\n"[..],
+            b"{\"a\": 1, \"b\": 2, \"c\": 3, \"d\": 4, \"e\": 5 6}\n",
+            b"{\"a\": 1, \"b\": 2, \"c\": 3, \"d\": 4, \"e\": }",
+        ] {
+            assert_eq!(form(x), x);
+        }
+        // White space the skeleton cannot place (before a comma) falls back to the plain form.
+        let x = b"{\"a\": 1 , \"b\": 2, \"c\": 3, \"d\": 4, \"e\": 5}";
+        assert_eq!(form(x), x);
+    }
+
+    #[test]
+    fn values_are_coded_against_the_frame() {
+        let a = form(b"{\"id\": \"r-0099\", \"ts\": \"12:59\", \"n\": 7, \"m\": \"gpt\", \"x\": 1}\n");
+        let b = form(b"{\"id\": \"r-0100\", \"ts\": \"13:01\", \"n\": 8, \"m\": \"gpt\", \"x\": 1}\n");
+        let mut coded = Vec::new();
+        assert!(against(&b, &a, &mut coded));
+        // `12:59` to `13:01`: the digits 1259 and 1301 differ by 42; one-digit values stay.
+        assert_eq!(
+            &coded[1..],
+            &b"{\"id\": , \"ts\": , \"n\": , \"m\": , \"x\": } ~1 ~42 8 ^ 1\n"[..]
+        );
+        let mut back = coded.clone();
+        resolve(&mut back, Some(&a)).unwrap();
+        assert_eq!(back, b);
+        // A negative difference, and a record without frame tokens resolves to itself.
+        let mut coded = Vec::new();
+        assert!(against(&a, &b, &mut coded));
+        assert!(coded.windows(4).any(|w| w == b" ~-1"));
+        let mut same = b.clone();
+        resolve(&mut same, None).unwrap();
+        assert_eq!(same, b);
+        // Another skeleton, or a frame that is not a fields form: nothing to code against.
+        let c = form(b"{\"id\": \"r-0101\", \"ts\": \"13:02\", \"n\": 8, \"m\": \"gpt\", \"y\": 1}\n");
+        assert!(!against(&c, &b, &mut Vec::new()));
+        assert!(!against(&b, b"plain", &mut Vec::new()));
+        // Tokens that refer to no frame, another skeleton, or digits out of range are errors.
+        for frame in [None, Some(&c[..]), Some(&b"{}"[..])] {
+            let mut x = coded.clone();
+            assert!(resolve(&mut x, frame).is_err());
+        }
+        let mut x = b"\x04{\"a\": , \"b\": , \"c\": , \"d\": , \"e\": } ~9 1 1 1 1".to_vec();
+        let f = b"\x04{\"a\": , \"b\": , \"c\": , \"d\": , \"e\": } 5 1 1 1 1";
+        assert!(resolve(&mut x, Some(f)).is_err(), "5 + 9 has two digits");
+        // Plain decoding refuses frame tokens.
+        assert!(decode(&coded, &mut Vec::new()).is_err());
+    }
+
     /// A JSON value of every kind, its strings from any code points (lone surrogates aside).
     fn json_value() -> impl Strategy<Value = serde_json::Value> {
         use serde_json::Value;
@@ -930,6 +989,75 @@ mod tests {
         #[test]
         fn any_bytes_decode_without_panic(x in prop::collection::vec(any::<u8>(), 0..300)) {
             let _ = decode(&x, &mut Vec::new());
+            let mut fields = vec![FIELD_MINIMAL];
+            fields.extend_from_slice(&x);
+            let _ = decode(&fields, &mut Vec::new());
+        }
+
+        #[test]
+        fn any_bytes_resolve_without_panic(
+            x in prop::collection::vec(any::<u8>(), 0..200),
+            tail in "( (\\^|~-?[0-9]{0,40}|[0-9]{1,5}|\"[a-z]*\"))*",
+            frame_tail in "( (\\^|~-?[0-9]{0,3}|[0-9]{1,5}|\"[a-z0-9]*\"))*",
+        ) {
+            let skeleton = b"\x04{\"a\": , \"b\": , \"c\": , \"d\": , \"e\": }";
+            let mut coded = skeleton.to_vec();
+            coded.extend_from_slice(tail.as_bytes());
+            let mut frame = skeleton.to_vec();
+            frame.extend_from_slice(frame_tail.as_bytes());
+            let _ = resolve(&mut coded, Some(&frame));
+            let mut raw = x.clone();
+            let _ = resolve(&mut raw, Some(&x));
+        }
+
+        /// Request-log lines of many fields, in any spacing, with odd numbers, duplicate keys,
+        /// nested values and JSON text in strings, round-trip through the form and through
+        /// coding against the line before them.
+        #[test]
+        fn field_records_round_trip(
+            rows in prop::collection::vec(
+                prop::collection::vec(
+                    (
+                        "(id|ts|role|n|x|id)",
+                        prop_oneof![
+                            "\"req-[0-9]{6}\"",
+                            "\"20[0-9]{2}-12-0[1-9]T1[0-9]:[0-5][0-9]:[0-5][0-9]\\.[0-9]{3}Z\"",
+                            "-?[0-9]{1,6}",
+                            "(1\\.0e\\+00|-0|0\\.5E-3|true|false|null)",
+                            "\"(user|assistant|caf\\\\u00e9|é|\\\\ud800|\\\\n)\"",
+                            json_value().prop_map(|v| v.to_string()),
+                            json_value().prop_map(|v| serde_json::Value::from(v.to_string()).to_string()),
+                        ],
+                    ),
+                    0..12,
+                ),
+                1..4,
+            ),
+            sep in "(, |,|,  )",
+            end in "(\n|\r\n|)",
+        ) {
+            let mut prev: Option<Vec<u8>> = None;
+            for row in rows {
+                let members: Vec<String> =
+                    row.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+                let line = format!("{{{}}}{end}", members.join(&sep));
+                let f = form(line.as_bytes());
+                let scalars = row
+                    .iter()
+                    .filter(|(_, v)| !v.starts_with('{') && !v.starts_with('['))
+                    .count();
+                if scalars >= MIN_FIELDS {
+                    prop_assert!(f[0] & FIELDS != 0, "{line}");
+                }
+                if let Some(p) = &prev {
+                    let mut coded = Vec::new();
+                    if against(&f, p, &mut coded) {
+                        resolve(&mut coded, Some(p)).unwrap();
+                        prop_assert_eq!(&coded, &f);
+                    }
+                }
+                prev = Some(f);
+            }
         }
 
         /// serde_json's and Python's lines, with a string holding the value as JSON text (a
