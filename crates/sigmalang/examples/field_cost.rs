@@ -48,6 +48,14 @@ fn main() {
             .map(|&f| form(reader.get(f).expect("frame")))
             .collect();
         let slices: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+        // The writer codes a fields form against its last frame (FORMAT.md §5.5).
+        let mut input = input;
+        if let (true, Some(last)) = (json_form, frames.last()) {
+            let mut coded = Vec::new();
+            if sigmalang::jsonform::against(&input, last, &mut coded) {
+                input = coded;
+            }
+        }
         let mut encoder = Encoder::new(codebook.clone());
         if let Some(p) = &primer {
             let adaptive = reader.payload_mode(n).expect("mode") == Some(2);
