@@ -22,7 +22,9 @@ struct Row {
 fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("an archive");
-    let limit: u64 = args.next().map_or(u64::MAX, |s| s.parse().expect("a count"));
+    let limit: u64 = args
+        .next()
+        .map_or(u64::MAX, |s| s.parse().expect("a count"));
     let mut reader =
         sigmalang::ArchiveReader::open(std::fs::File::open(&path).expect("open")).expect("archive");
     let json_form = reader.archive().json_lines();
@@ -167,7 +169,10 @@ impl Scanner<'_, '_> {
 
     fn skip_ws(&mut self, name: &str) {
         let start = self.i;
-        while matches!(self.peek(), Some(b' ' | b'\n' | b'\r' | b'\t' | b',' | b':')) {
+        while matches!(
+            self.peek(),
+            Some(b' ' | b'\n' | b'\r' | b'\t' | b',' | b':')
+        ) {
             self.i += 1;
         }
         if self.i > start {

@@ -90,10 +90,8 @@ pub fn encode(record: &[u8], out: &mut Vec<u8>) {
         };
         let mut back = Vec::with_capacity(record.len());
         out.push(FIELDS | s);
-        if fields(base, out) {
-            if decode(&out[start..], &mut back).is_ok() && back == record {
-                return;
-            }
+        if fields(base, out) && decode(&out[start..], &mut back).is_ok() && back == record {
+            return;
         }
         out.truncate(start);
         if s != RAW {
@@ -283,9 +281,7 @@ fn unfields(layout: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let v = (layout.get(i) == Some(&b' '))
             .then(|| scalar_end(layout, i + 1))
             .flatten()
-            .ok_or_else(|| {
-                Error::corrupt("a fields form with a missing value", (1 + i) as u64)
-            })?;
+            .ok_or_else(|| Error::corrupt("a fields form with a missing value", (1 + i) as u64))?;
         values.push(i + 1..v);
         i = v;
     }
@@ -310,7 +306,10 @@ pub const DELTA: u8 = b'~';
 /// the byte range of each value (a string, number or literal, or a [`SAME`] or [`DELTA`]
 /// token), and where the rest starts. `None` if `form` is not a fields form or is malformed.
 fn values_of(form: &[u8]) -> Option<(usize, Vec<std::ops::Range<usize>>, usize)> {
-    if !matches!(form.first(), Some(&(FIELD_RAW | FIELD_MINIMAL | FIELD_ASCII))) {
+    if !matches!(
+        form.first(),
+        Some(&(FIELD_RAW | FIELD_MINIMAL | FIELD_ASCII))
+    ) {
         return None;
     }
     let layout = &form[1..];
@@ -322,9 +321,9 @@ fn values_of(form: &[u8]) -> Option<(usize, Vec<std::ops::Range<usize>>, usize)>
         if layout.get(i) != Some(&b' ') {
             return None;
         }
-        let v = match layout.get(i + 1)? {
-            &SAME => i + 2,
-            &DELTA => {
+        let v = match *layout.get(i + 1)? {
+            SAME => i + 2,
+            DELTA => {
                 let from = i + 2 + usize::from(layout.get(i + 2) == Some(&b'-'));
                 let len = layout[from..]
                     .iter()
@@ -360,8 +359,7 @@ fn digits(token: &[u8]) -> Option<u128> {
 /// Whether `a` and `b` have the same length and the same bytes where either is not a digit.
 fn same_template(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len()
-        && a
-            .iter()
+        && a.iter()
             .zip(b)
             .all(|(x, y)| x == y || (x.is_ascii_digit() && y.is_ascii_digit()))
 }
@@ -872,8 +870,10 @@ mod tests {
 
     #[test]
     fn values_are_coded_against_the_frame() {
-        let a = form(b"{\"id\": \"r-0099\", \"ts\": \"12:59\", \"n\": 7, \"m\": \"gpt\", \"x\": 1}\n");
-        let b = form(b"{\"id\": \"r-0100\", \"ts\": \"13:01\", \"n\": 8, \"m\": \"gpt\", \"x\": 1}\n");
+        let a =
+            form(b"{\"id\": \"r-0099\", \"ts\": \"12:59\", \"n\": 7, \"m\": \"gpt\", \"x\": 1}\n");
+        let b =
+            form(b"{\"id\": \"r-0100\", \"ts\": \"13:01\", \"n\": 8, \"m\": \"gpt\", \"x\": 1}\n");
         let mut coded = Vec::new();
         assert!(against(&b, &a, &mut coded));
         // `12:59` to `13:01`: the digits 1259 and 1301 differ by 42; one-digit values stay.
@@ -892,7 +892,8 @@ mod tests {
         resolve(&mut same, None).unwrap();
         assert_eq!(same, b);
         // Another skeleton, or a frame that is not a fields form: nothing to code against.
-        let c = form(b"{\"id\": \"r-0101\", \"ts\": \"13:02\", \"n\": 8, \"m\": \"gpt\", \"y\": 1}\n");
+        let c =
+            form(b"{\"id\": \"r-0101\", \"ts\": \"13:02\", \"n\": 8, \"m\": \"gpt\", \"y\": 1}\n");
         assert!(!against(&c, &b, &mut Vec::new()));
         assert!(!against(&b, b"plain", &mut Vec::new()));
         // Tokens that refer to no frame, another skeleton, or digits out of range are errors.

@@ -342,9 +342,15 @@ fn json_fields_archive_vector() {
     assert_eq!(&stored[6..8], &[3, 0]);
     let mut r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
     assert_eq!(r.len(), 5);
-    for (n, line) in lines.iter().enumerate() {
+    for (n, line) in lines.iter().enumerate().rev() {
         assert_eq!(r.get(n as u64).unwrap(), *line, "record {n}");
     }
+    // In order, as `unpack` reads them (each record's frames from the cache).
+    let mut r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
+    assert_eq!(
+        r.walk(|n, rec| assert_eq!(rec.unwrap(), lines[n as usize], "walk {n}")),
+        0
+    );
     assert!(
         produced == stored,
         "json_fields.sga: the writer gives {} bytes, the vector holds {} (if the format changed \

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::batch::{Batches, Pending};
 use super::index::{write_head, write_primer_section, IndexWriter};
 use super::{
-    ArchiveOptions, DEFAULT_CONTEXT, FLAG_JSON_FIELDS, FLAG_JSON_LINES, MAX_KEYFRAME_INTERVAL, MAX_METADATA,
-    MAX_PAGE_BYTES,
+    ArchiveOptions, DEFAULT_CONTEXT, FLAG_JSON_FIELDS, FLAG_JSON_LINES, MAX_KEYFRAME_INTERVAL,
+    MAX_METADATA, MAX_PAGE_BYTES,
 };
 use crate::bank::Bank;
 use crate::codebook::Codebook;
@@ -193,7 +193,9 @@ impl<W: Write> ArchiveWriter<W> {
             coded.clear();
             let prev = last_of_key.insert(key.as_deref(), r);
             match prev {
-                Some(prev) if self.opts.json_lines && crate::jsonform::against(r, prev, &mut coded) => {
+                Some(prev)
+                    if self.opts.json_lines && crate::jsonform::against(r, prev, &mut coded) =>
+                {
                     bytes.extend_from_slice(&coded);
                 }
                 _ => bytes.extend_from_slice(r),
