@@ -7,6 +7,7 @@
 //! field names of that object (quotes and colon included); `(structure)` the braces, commas and
 //! white space between fields; `(not JSON)` lines the scanner did not follow. The `values`
 //! column counts the scalar values (a string, number, literal, or a whole nested JSON string).
+//! With the environment variable `KEYS` set, field names get one row per key instead.
 
 use std::collections::HashMap;
 
