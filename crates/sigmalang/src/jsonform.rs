@@ -13,7 +13,14 @@
 //! x itself                      if no string of x is unescaped and x[0] > 0x07 (or x is empty)
 //! 00 x                          if no string of x is unescaped and x[0] <= 0x07
 //! S body                        S = 01 (minimal escapes) or 02 (ASCII escapes)
+//! 04|s layout                   the fields layout of x (s = 00) or of the body (s = 01, 02)
 //! ```
+//!
+//! The fields layout (records of at least [`MIN_FIELDS`] member values) is the object's
+//! skeleton, its member values cut out, then each value after a space: keys and punctuation
+//! repeat from record to record as one block. An archive then codes a fields form against its
+//! last context frame ([`against`]: `^` for a value equal to the frame's, `~D` for one whose
+//! digits differ by `D`), and its reader resolves them ([`resolve`]) before anything else.
 //!
 //! The body is `x` with some of its JSON strings `"…"` replaced by `FF content FF`, where
 //! `content` is the string's value, every escape resolved, in WTF-8 (UTF-8 that also encodes
