@@ -179,8 +179,12 @@ impl ArchiveOptions {
 
 /// Header flag bit 0 of a version-3 archive: records are coded in the JSON-lines form.
 pub const FLAG_JSON_LINES: u16 = 1;
+/// Header flag bit 1 of a version-3 archive: its JSON-lines forms may be in the fields layout
+/// (first bytes `04`-`06`, FORMAT.md §5.5). Writers set it with bit 0, so that readers that do
+/// not know the layout refuse the archive when they open it ("unknown archive header flags").
+pub const FLAG_JSON_FIELDS: u16 = 2;
 /// The header flags a reader of this build knows.
-pub(crate) const KNOWN_FLAGS: u16 = FLAG_JSON_LINES;
+pub(crate) const KNOWN_FLAGS: u16 = FLAG_JSON_LINES | FLAG_JSON_FIELDS;
 
 /// The default context: records added without a key.
 const DEFAULT_CONTEXT: u32 = 0;
