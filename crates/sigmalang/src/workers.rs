@@ -347,7 +347,11 @@ impl<'a, S: Send + 'a, T: Send + 'a> Workers<'a, S, T> {
         self.queue.push_back(Slot { id, cost, results });
         // The woken worker may be queued on this thread's core while another core idles, and
         // the job would start only when this thread next blocks: yielding lets it start now.
-        std::thread::yield_now();
+        // A helping caller does not: it codes jobs itself when it waits, and yielding at every
+        // job of a batch would hand its core away (to other processes too) hundreds of times.
+        if !self.helping {
+            std::thread::yield_now();
+        }
     }
 
     /// The next result of the oldest job in flight (a piece it handed over, or what it
