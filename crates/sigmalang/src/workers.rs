@@ -650,6 +650,50 @@ mod tests {
         assert_eq!(used, 1, "{used} of 8 workers used");
     }
 
+    /// A helping pool of `n` has `n - 1` threads and the caller: results still come in
+    /// submission order, every state codes, and two jobs that need each other to finish (the
+    /// first waits for the second) finish although only one thread is started: the caller runs
+    /// the second while it waits for the first.
+    #[test]
+    fn a_helping_caller_runs_jobs_while_it_waits() {
+        let expected: Vec<(u64, u64)> = (0..300).map(|i| (i, busy(i))).collect();
+        for n in THREADS {
+            let mut w = Workers::start_helping(n, "test", || 0u64, jobs(usize::MAX)).unwrap();
+            assert_eq!((w.len(), w.threads.len()), (n, if n > 1 { n - 1 } else { 0 }));
+            for i in 0..300u64 {
+                w.submit(1, move |jobs_done: &mut u64, _| {
+                    *jobs_done += 1;
+                    (i, busy(i))
+                });
+            }
+            let mut got = Vec::new();
+            while let Some(r) = w.take() {
+                got.push(r.unwrap());
+            }
+            assert_eq!(got, expected, "{n} threads");
+            let mut total = 0;
+            w.for_each_state(|s| total += *s);
+            assert_eq!(total, 300);
+        }
+        within_20s(|| {
+            let mut w = Workers::start_helping(2, "test", || (), jobs(usize::MAX)).unwrap();
+            let flag = Arc::new(AtomicBool::new(false));
+            let (f0, f1) = (Arc::clone(&flag), Arc::clone(&flag));
+            w.submit(0, move |_, _| {
+                while !f0.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                0
+            });
+            w.submit(0, move |_, _| {
+                f1.store(true, Ordering::SeqCst);
+                1
+            });
+            assert_eq!(w.take().unwrap().unwrap(), 0);
+            assert_eq!(w.take().unwrap().unwrap(), 1);
+        });
+    }
+
     #[test]
     fn a_panic_is_an_error_naming_the_job_and_the_pool_goes_on() {
         for n in THREADS {
