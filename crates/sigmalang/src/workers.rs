@@ -659,10 +659,7 @@ mod tests {
         let expected: Vec<(u64, u64)> = (0..300).map(|i| (i, busy(i))).collect();
         for n in THREADS {
             let mut w = Workers::start_helping(n, "test", || 0u64, jobs(usize::MAX)).unwrap();
-            assert_eq!(
-                (w.len(), w.threads.len()),
-                (n, if n > 1 { n - 1 } else { 0 })
-            );
+            assert_eq!((w.len(), w.threads.len()), (n, n - 1));
             for i in 0..300u64 {
                 w.submit(1, move |jobs_done: &mut u64, _| {
                     *jobs_done += 1;
