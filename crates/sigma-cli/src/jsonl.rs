@@ -321,7 +321,7 @@ impl<R: BufRead> LineReader<R> {
         self.lines.line_no += 1;
         let bytes = &self.lines.buf[..];
         let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-        let (odd, value) = classify(body, self.key.is_some());
+        let (odd, value) = classify(body);
         let key = match (&self.key, &value) {
             (Some(path), Some(v)) => path.find(v).and_then(key_text),
             _ => None,
@@ -330,9 +330,8 @@ impl<R: BufRead> LineReader<R> {
     }
 }
 
-/// Reads a line (without its `\n`) as JSON: why it is not an object, or the object (if
-/// `want_value`; else only checked, which allocates nothing: `pack` without `--context-key`).
-fn classify(body: &[u8], want_value: bool) -> (Option<Odd>, Option<Value>) {
+/// Reads a line (without its `\n`) as JSON: why it is not an object, or the object.
+fn classify(body: &[u8]) -> (Option<Odd>, Option<Value>) {
     if body.iter().all(u8::is_ascii_whitespace) {
         return (Some(Odd::Blank), None);
     }
@@ -346,21 +345,6 @@ fn classify(body: &[u8], want_value: bool) -> (Option<Odd>, Option<Value>) {
             }),
             None,
         );
-    }
-    if !want_value {
-        return match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-            Err(e) => (
-                Some(Odd::NotJson {
-                    why: json_reason(&e),
-                    column: e.column().max(1),
-                }),
-                None,
-            ),
-            Ok(_) => match first_kind(body) {
-                "an object" => (None, None),
-                other => (Some(Odd::NotObject { kind: other }), None),
-            },
-        };
     }
     match serde_json::from_slice::<Value>(body) {
         Err(e) => (
@@ -397,18 +381,6 @@ fn json_reason(e: &serde_json::Error) -> String {
 /// `s` as a JSON string, for messages.
 fn quoted(s: &str) -> String {
     Value::from(s).to_string()
-}
-
-/// The JSON type of a valid JSON document, as [`kind`] names it, from its first byte.
-fn first_kind(body: &[u8]) -> &'static str {
-    match body.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => "an object",
-        Some(b'[') => "an array",
-        Some(b'"') => "a string",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
-    }
 }
 
 /// The JSON type of `v`, for messages.
