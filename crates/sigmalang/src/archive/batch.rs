@@ -123,7 +123,7 @@ impl Batches {
             bytes: usize::MAX,
         };
         Ok(Batches {
-            workers: Workers::start(opts.worker_count(), "batch", factory, unbounded)?,
+            workers: Workers::start_helping(opts.worker_count(), "batch", factory, unbounded)?,
             pending: Vec::new(),
             pending_bytes: 0,
             bank: BankSlot::Here(Bank::new(opts.bank)),
@@ -134,7 +134,13 @@ impl Batches {
 
     /// Records added and not written yet: being coded or waiting.
     pub(super) fn waiting(&self) -> u64 {
-        self.in_flight() + self.pending.iter().map(Pending::records).sum::<u64>()
+        // A writer holds records or pages, never both: records are counted without a walk
+        // (this is asked at every record added).
+        let pending = match self.pending.first() {
+            Some(p) if !p.members.is_empty() => self.pending.iter().map(Pending::records).sum(),
+            _ => self.pending.len() as u64,
+        };
+        self.in_flight() + pending
     }
 
     /// Records being coded.

@@ -110,7 +110,8 @@ crate::settings! {
         /// that large records keep the memory in flight bounded: at most two batches (one being
         /// coded, one filling) plus one record. Like `batch_records`, it shapes the bytes.
         batch_bytes, get_batch_bytes: batch_bytes: usize;
-        /// Worker threads coding a batch (0: one per core).
+        /// Threads coding a batch (0: one per core): `threads - 1` workers and the thread
+        /// adding records, which codes jobs of the batch in flight whenever it waits for it.
         threads, get_threads: threads: usize;
         /// Memory configuration of every worker's encoder; the bytes never depend on it.
         coder, get_coder: encoder: CoderConfig;
