@@ -51,6 +51,8 @@ pub(super) struct Plan {
     pub(super) refs: Vec<u64>,
     pub(super) payload: Vec<u8>,
     pub(super) result: Result<()>,
+    /// A copy (FORMAT.md §5.8): not coded, written as a copy of this record.
+    pub(super) copy_of: Option<u64>,
 }
 
 /// Records and their plans, payloads filled in: a job's, or a whole batch's.
@@ -224,6 +226,9 @@ impl Batches {
             self.workers.submit(cost, move |worker: &mut Worker, _| {
                 for (p, plan) in group.iter().zip(&mut group_plans) {
                     let record = &p.record;
+                    if plan.copy_of.is_some() {
+                        continue;
+                    }
                     if !p.members.is_empty() {
                         plan.result = worker.encoder.encode_chunk(record, &mut plan.payload);
                         continue;
@@ -259,6 +264,7 @@ impl Batches {
 fn plan_batch(
     pending: &[Pending],
     base: u64,
+    copies: &mut std::collections::BTreeMap<u64, u64>,
     copts: &GroupOptions,
     stacks: &mut HashMap<u32, (ContextStack, u64)>,
     frame_bytes: &mut u64,
@@ -275,10 +281,24 @@ fn plan_batch(
                 refs: Vec::new(),
                 payload: Vec::new(),
                 result: Ok(()),
+                copy_of: None,
             });
             continue;
         }
         let index = base + j as u64;
+        if let Some(source) = copies.remove(&index) {
+            // A copy: in no context's chain, not coded.
+            plans.push(Plan {
+                level: Dependency::Copy,
+                own: Vec::new(),
+                frames: Vec::new(),
+                refs: Vec::new(),
+                payload: Vec::new(),
+                result: Ok(()),
+                copy_of: Some(source),
+            });
+            continue;
+        }
         let (stack, last_use) = stacks.entry(p.context).or_default();
         *last_use = index;
         let level = stack.next_level(copts);
@@ -295,6 +315,7 @@ fn plan_batch(
             refs: Vec::new(),
             payload: Vec::new(),
             result: Ok(()),
+            copy_of: None,
         });
     }
     plans
@@ -317,6 +338,7 @@ impl<W: Write> ArchiveWriter<W> {
             Some(plan_batch(
                 &batches.pending,
                 first,
+                &mut self.copies,
                 &self.opts.context,
                 &mut self.stacks,
                 &mut self.frame_bytes,
@@ -361,7 +383,10 @@ impl<W: Write> ArchiveWriter<W> {
         for (p, plan) in pending.iter().zip(plans) {
             if outcome.is_ok() {
                 outcome = plan.result.and_then(|()| {
-                    if p.members.is_empty() {
+                    if let Some(source) = plan.copy_of {
+                        self.commit_copy(p.context, source, &p.record);
+                        Ok(())
+                    } else if p.members.is_empty() {
                         self.commit(p.context, plan.level, &plan.refs, &plan.payload, &p.record)
                     } else {
                         self.commit_page(&p.members, p.layout, &plan.payload, &p.record)

@@ -32,6 +32,7 @@ mod pages;
 mod primed;
 mod reader;
 mod records;
+mod repeats;
 #[cfg(test)]
 mod testing;
 mod walk;
@@ -90,6 +91,9 @@ pub struct ArchiveOptions {
     pub(crate) page_bytes: u64,
     /// Records added without a key go to groups inferred from their content.
     pub(crate) infer_groups: bool,
+    /// Bytes of recent records the writer keeps to find exact repeats (0: none; see
+    /// [`ArchiveOptions::repeats`]).
+    pub(crate) repeats: usize,
 }
 
 crate::settings! {
@@ -149,6 +153,15 @@ crate::settings! {
         /// codes as if keyed. On by default; off, they all share one group as in version 2.
         /// Ignored in block mode.
         infer_groups, get_infer_groups: infer_groups: bool;
+        /// Exact repeats (FORMAT.md §5.8): a record equal to an earlier record the writer
+        /// still remembers is stored as a *copy*, an index entry naming that record and no
+        /// payload, so that it costs a few bytes and reading it decodes the earlier record.
+        /// The writer remembers the most recent records (those not themselves copies) whose
+        /// bytes, plus 64 bytes each, add up to at most this many bytes (a hash table and the
+        /// records' bytes: memory is this bound). 0 turns it off, and the archive's header
+        /// then does not carry flag bit 1, so readers older than copies read it. Ignored in
+        /// block mode. 32 MiB by default.
+        repeats, get_repeats: repeats: usize;
     }
 }
 
@@ -166,6 +179,7 @@ impl Default for ArchiveOptions {
             primer: 0,
             page_bytes: 0,
             infer_groups: true,
+            repeats: DEFAULT_REPEAT_BYTES,
         }
     }
 }
@@ -179,8 +193,14 @@ impl ArchiveOptions {
 
 /// Header flag bit 0 of a version-3 archive: records are coded in the JSON-lines form.
 pub const FLAG_JSON_LINES: u16 = 1;
+/// Header flag bit 1 of a version-3 archive: its index may hold copies (FORMAT.md §5.8),
+/// entries of level 3 that name an earlier record with the same bytes. A reader that does not
+/// know the flag refuses the archive by it, rather than misreading a copy.
+pub const FLAG_COPIES: u16 = 2;
 /// The header flags a reader of this build knows.
-pub(crate) const KNOWN_FLAGS: u16 = FLAG_JSON_LINES;
+pub(crate) const KNOWN_FLAGS: u16 = FLAG_JSON_LINES | FLAG_COPIES;
+/// The default of [`ArchiveOptions::repeats`]: 32 MiB of recent records.
+pub const DEFAULT_REPEAT_BYTES: usize = 32 << 20;
 
 /// The default context: records added without a key.
 const DEFAULT_CONTEXT: u32 = 0;
@@ -199,6 +219,8 @@ pub struct RecordInfo {
     /// How the record depends on the earlier records of its group.
     pub dependency: Dependency,
     /// The record it depends on directly: for a delta, the previous record of its group; for
-    /// a keyframe, the previous keyframe of its group; none for a root.
+    /// a keyframe, the previous keyframe of its group; none for a root; for a copy
+    /// ([`Dependency::Copy`]), its source, the earlier record whose bytes it repeats (of any
+    /// group, never itself a copy).
     pub prev: Option<u64>,
 }
