@@ -57,10 +57,10 @@ pub struct ArchiveWriter<W: Write> {
     pub(super) inference: Option<super::infer::Inference>,
     pub(super) next_id: u32,
     /// Exact repeats: the recent records a record may be a copy of (none when off or in
-    /// block mode), the context of the record added last (an unkeyed copy's), and the copies
-    /// waiting in the batch, by record index, with their sources.
+    /// block mode), the context of the record added last if it had no key (an unkeyed copy
+    /// takes it), and the copies waiting in the batch, by record index, with their sources.
     pub(super) repeats: Option<super::repeats::Repeats>,
-    last_cid: u32,
+    last_unkeyed: Option<u32>,
     pub(super) copies: std::collections::BTreeMap<u64, u64>,
 }
 
@@ -162,7 +162,7 @@ impl<W: Write> ArchiveWriter<W> {
                 .then(|| super::infer::Inference::new(DEFAULT_CONTEXT)),
             next_id: DEFAULT_CONTEXT + 1,
             repeats: copies.then(|| super::repeats::Repeats::new(opts.repeats)),
-            last_cid: DEFAULT_CONTEXT,
+            last_unkeyed: None,
             copies: std::collections::BTreeMap::new(),
         };
         if opts.batch_records > 1 && writer.primer_wait.is_none() {
@@ -317,7 +317,7 @@ impl<W: Write> ArchiveWriter<W> {
             return self.add_copy(key, source, record);
         }
         let cid = self.context_id(key, record)?;
-        self.last_cid = cid;
+        self.last_unkeyed = key.is_none().then_some(cid);
         if self.opts.page_bytes > 0 {
             return self.add_to_page(cid, record);
         }
@@ -380,13 +380,14 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Adds `record` as a copy of the earlier record `source`, which holds the same bytes
     /// (FORMAT.md §5.8): in the context of its key, or without one in the previous record's
-    /// (so its tag takes one byte; a copy is in no chain, and inference does not see it).
+    /// if that had none either (so its tag takes one byte), else in context 0 (whose records
+    /// have no key). A copy is in no chain, and inference does not see it.
     fn add_copy(&mut self, key: Option<&[u8]>, source: u64, record: &[u8]) -> Result<u64> {
         let cid = match key {
             Some(_) => self.context_id(key, record)?,
-            None => self.last_cid,
+            None => self.last_unkeyed.unwrap_or(DEFAULT_CONTEXT),
         };
-        self.last_cid = cid;
+        self.last_unkeyed = key.is_none().then_some(cid);
         match &mut self.coder {
             Coder::Now(_) => {
                 let index = self.index.len();
