@@ -202,6 +202,13 @@ fn cost_pass(args: &StatsArgs, model: &Model) -> Result<(Totals, u64), CliError>
     let mut payload = Vec::new();
     for (n, record) in records.iter().enumerate() {
         let n = n as u64;
+        if reader
+            .info(n)
+            .is_some_and(|i| i.dependency == sigmalang::Dependency::Copy)
+        {
+            // A copy of an earlier record (FORMAT.md §5.8): no payload, nothing coded.
+            continue;
+        }
         let ids = reader.frames_of(n).map_err(err)?;
         let frames: Vec<&[u8]> = ids
             .iter()
