@@ -11,6 +11,7 @@
 //!        varint keyframe_interval, varint keyframes_per_root, varint max_frames, varint window,
 //!        per record: varint payload length, varint (context id << 3 | has_refs << 2 | level),
 //!                    if has_refs: varint count, varint (record index - root index) per root,
+//!                    if level 3 (a copy, header flag bit 1): varint (record index - source),
 //!        per block: crc32c of its payloads, crc32c of its records' decoded bytes,
 //!        crc32c of the index
 //! footer: u64 LE index offset, 4 bytes end magic
