@@ -223,7 +223,11 @@ fn json_lines_archive_vector() {
     }
     let stored = fs::read(&path).unwrap();
     assert_eq!(stored[4], 3, "archive version 3");
-    assert_eq!(&stored[6..8], &[3, 0], "flag bits 0 and 1: the JSON-lines form, copies");
+    assert_eq!(
+        &stored[6..8],
+        &[3, 0],
+        "flag bits 0 and 1: the JSON-lines form, copies"
+    );
     let mut r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
     assert_eq!(r.len(), 5);
     for (n, (line, key)) in lines.iter().zip(&keys).enumerate() {
@@ -413,8 +417,8 @@ fn version_2_tiny_archive_still_reads() {
 fn repeats_archive_vector() {
     use sigmalang::{ArchiveReader, Codebook, Dependency};
     let records = lines_of("repeats");
-    let mut w = sigmalang::ArchiveWriter::new(Vec::new(), Codebook::default_codebook(), b"")
-        .unwrap();
+    let mut w =
+        sigmalang::ArchiveWriter::new(Vec::new(), Codebook::default_codebook(), b"").unwrap();
     for r in &records {
         w.add(r).unwrap();
     }
