@@ -158,7 +158,7 @@ crate::settings! {
         /// still remembers is stored as a *copy*, an index entry naming that record and no
         /// payload, so that it costs a few bytes and reading it decodes the earlier record.
         /// The writer remembers the most recent records (those not themselves copies) whose
-        /// bytes, plus 64 bytes each, add up to at most this many bytes (a hash table and the
+        /// bytes, plus 96 bytes each, add up to at most this many bytes (a hash table and the
         /// records' bytes: memory is this bound). 0 turns it off, and the archive's header
         /// then does not carry flag bit 1, so readers older than copies read it. Ignored in
         /// block mode. 32 MiB by default.

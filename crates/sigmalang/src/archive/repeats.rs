@@ -4,7 +4,7 @@
 //! Memory is bounded by [`ArchiveOptions::repeats`](super::ArchiveOptions::repeats): the table
 //! holds the most recent records (never copies) whose lengths, plus [`ENTRY_OVERHEAD`] bytes
 //! each, add up to at most that budget, and forgets the oldest first. With the default 32 MiB,
-//! that is about 290 000 records of 46 bytes (short lines) or the last 32 MiB of long ones; a
+//! that is about 236 000 records of 46 bytes (short lines) or the last 32 MiB of long ones; a
 //! record repeated after it left the table is coded again, and becomes the source of the
 //! repeats after it. The table compares whole records (a hash table keyed by the bytes), so a
 //! copy is only ever written for equal bytes.
@@ -12,9 +12,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-/// What the budget counts for each record beyond its bytes: its key and slot in the hash
-/// table and its place in the queue.
-pub(super) const ENTRY_OVERHEAD: usize = 64;
+/// What the budget counts for each record beyond its bytes: its shared buffer's header and
+/// the allocator's rounding (about 32 bytes), its slot in the hash table (a fat pointer and
+/// the index, about 28 bytes at the table's load) and its place in the queue (16 bytes), with
+/// room to spare, so that the budget bounds the table's memory.
+pub(super) const ENTRY_OVERHEAD: usize = 96;
 
 /// The shortest record written as a copy: a copy's entry takes a byte more than a record's
 /// (the distance to its source) and saves the payload, which for a record of a byte or two is
