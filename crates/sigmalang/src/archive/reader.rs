@@ -534,12 +534,10 @@ impl<R: Read + Seek> ArchiveReader<R> {
     }
 
     /// Decodes record `n` (not a copy) as it is coded (its JSON-lines form, in such an
-    /// archive), or finds it in the cache.
+    /// archive), taking the records of its chain from the cache where it holds them.
     fn form_of(&mut self, n: u64) -> Result<Arc<Vec<u8>>> {
-        if let Some(b) = self.cached(n) {
-            return Ok(b);
-        }
-        // The chain taken in order through one context state: it holds only the records later
+        // The chain is planned even if its records are cached: the memory limit holds for
+        // every read. The chain taken in order through one context state: it holds only the records later
         // ones of the chain are coded against, and the first failure is reported for `n`.
         let chain = self.chain(n);
         self.plan(n, &chain)?;

@@ -3,19 +3,19 @@
 //!
 //! Memory is bounded by [`ArchiveOptions::repeats`](super::ArchiveOptions::repeats): the table
 //! holds the most recent records (never copies) whose lengths, plus [`ENTRY_OVERHEAD`] bytes
-//! each, add up to at most that budget, and forgets the oldest first. With the default 32 MiB,
-//! that is about 236 000 records of 46 bytes (short lines) or the last 32 MiB of long ones; a
+//! each, add up to at most that budget, and forgets the oldest first, a chunk of them at a time
+//! (1 MiB of the budget, or an eighth of it if less; the chunks' unused room adds at most two
+//! chunks to the memory). With the default 32 MiB, that is about 236 000 records of 46 bytes (short lines) or the last 32 MiB of long ones; a
 //! record repeated after it left the table is coded again, and becomes the source of the
-//! repeats after it. The table compares whole records (a hash table keyed by the bytes), so a
-//! copy is only ever written for equal bytes.
+//! repeats after it. The table finds a record by the hash of its bytes and compares the bytes
+//! whole, so a copy is only ever written for equal bytes.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
-/// What the budget counts for each record beyond its bytes: its shared buffer's header and
-/// the allocator's rounding (about 32 bytes), its slot in the hash table (a fat pointer and
-/// the index, about 28 bytes at the table's load) and its place in the queue (16 bytes), with
-/// room to spare, so that the budget bounds the table's memory.
+/// What the budget counts for each record beyond its bytes: its slot in the hash table (hash,
+/// index, place: about 40 bytes at the table's load) and its place in its chunk's list (16
+/// bytes), with room to spare, so that the budget bounds the table's memory.
 pub(super) const ENTRY_OVERHEAD: usize = 96;
 
 /// The shortest record written as a copy: a copy's entry takes a byte more than a record's
@@ -23,14 +23,38 @@ pub(super) const ENTRY_OVERHEAD: usize = 96;
 /// about as short.
 pub(super) const MIN_COPY_LEN: usize = 3;
 
-/// Recent records by their bytes.
+/// The records' bytes lie in chunks that count at most this much against the budget (or an
+/// eighth of the budget, if smaller), forgotten a chunk at a time and reused, so that
+/// remembering a record allocates nothing in steady state.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// A chunk of remembered records: their bytes back to back, and each one's hash and index.
+#[derive(Default)]
+struct Chunk {
+    bytes: Vec<u8>,
+    entries: Vec<(u64, u64)>,
+}
+
+/// Where a remembered record is: its index, chunk (by sequence number) and span in it.
+#[derive(Clone, Copy)]
+struct Place {
+    index: u64,
+    chunk: u64,
+    start: usize,
+    len: usize,
+}
+
+/// Recent records by the hash of their bytes (compared whole before a copy is made).
 pub(super) struct Repeats {
     budget: usize,
     bytes: usize,
-    /// Each remembered record's bytes and index.
-    by_bytes: HashMap<Arc<[u8]>, u64>,
-    /// The remembered records, oldest first (to forget them in that order).
-    order: VecDeque<Arc<[u8]>>,
+    chunk_bytes: usize,
+    by_hash: HashMap<u64, Place>,
+    /// The chunks, oldest first; the first one's sequence number; a forgotten chunk to reuse.
+    chunks: VecDeque<Chunk>,
+    first: u64,
+    spare: Option<Chunk>,
+    hasher: BuildHasherDefault<DefaultHasher>,
 }
 
 impl Repeats {
@@ -39,9 +63,20 @@ impl Repeats {
         Repeats {
             budget,
             bytes: 0,
-            by_bytes: HashMap::new(),
-            order: VecDeque::new(),
+            chunk_bytes: CHUNK_BYTES.min(budget / 8).max(1),
+            by_hash: HashMap::new(),
+            chunks: VecDeque::new(),
+            first: 0,
+            spare: None,
+            hasher: BuildHasherDefault::default(),
         }
+    }
+
+    /// The remembered record with `record`'s hash `h`, if its bytes are `record`'s.
+    fn lookup(&self, h: u64, record: &[u8]) -> Option<Place> {
+        let p = *self.by_hash.get(&h)?;
+        let chunk = self.chunks.get((p.chunk - self.first) as usize)?;
+        (chunk.bytes[p.start..p.start + p.len] == *record).then_some(p)
     }
 
     /// The index of a remembered record equal to `record`, if any.
@@ -49,33 +84,81 @@ impl Repeats {
         if record.len() < MIN_COPY_LEN {
             return None;
         }
-        self.by_bytes.get(record).copied()
+        self.lookup(self.hasher.hash_one(record), record)
+            .map(|p| p.index)
     }
 
     /// Remembers record `index` (coded, not a copy), forgetting the oldest records past the
-    /// budget. A record too short to be copied, or larger than the budget, is not kept. A
-    /// record equal to one remembered (it was coded: the writer did not copy it) takes its
-    /// place, being the more recent.
+    /// budget, a chunk at a time. A record too short to be copied, or larger than the budget,
+    /// is not kept. A record equal to one remembered (it was coded: the writer did not copy
+    /// it) takes its place, being the more recent; so does one that only shares its hash.
     pub(super) fn add(&mut self, index: u64, record: &[u8]) {
         let cost = record.len() + ENTRY_OVERHEAD;
         if record.len() < MIN_COPY_LEN || cost > self.budget {
             return;
         }
-        if let Some(at) = self.by_bytes.get_mut(record) {
-            *at = index;
+        let h = self.hasher.hash_one(record);
+        if let Some(p) = self.lookup(h, record) {
+            self.by_hash.insert(h, Place { index, ..p });
             return;
         }
         while self.bytes + cost > self.budget {
-            let Some(old) = self.order.pop_front() else {
+            if !self.forget_oldest() {
                 break;
-            };
-            self.bytes -= old.len() + ENTRY_OVERHEAD;
-            self.by_bytes.remove(&old);
+            }
         }
-        let bytes: Arc<[u8]> = Arc::from(record);
-        self.by_bytes.insert(Arc::clone(&bytes), index);
-        self.order.push_back(bytes);
+        let fits = self.chunks.back().is_some_and(|c| {
+            c.bytes.len() + c.entries.len() * ENTRY_OVERHEAD < self.chunk_bytes
+                && c.bytes.len() + record.len() <= c.bytes.capacity()
+        });
+        if !fits {
+            let mut chunk = self.spare.take().unwrap_or_default();
+            chunk.bytes.clear();
+            chunk.entries.clear();
+            chunk.bytes.reserve(self.chunk_bytes.max(record.len()));
+            self.chunks.push_back(chunk);
+        }
+        let seq = self.first + self.chunks.len() as u64 - 1;
+        let chunk = self.chunks.back_mut().expect("a chunk");
+        let start = chunk.bytes.len();
+        chunk.bytes.extend_from_slice(record);
+        chunk.entries.push((h, index));
+        self.by_hash.insert(
+            h,
+            Place {
+                index,
+                chunk: seq,
+                start,
+                len: record.len(),
+            },
+        );
         self.bytes += cost;
+    }
+
+    /// Forgets the oldest chunk's records (keeping the chunk to reuse); false if none is left.
+    fn forget_oldest(&mut self) -> bool {
+        let Some(old) = self.chunks.pop_front() else {
+            return false;
+        };
+        let seq = self.first;
+        self.first += 1;
+        for &(h, index) in &old.entries {
+            // Only if the hash still names this chunk's record (a later one may have it).
+            if self
+                .by_hash
+                .get(&h)
+                .is_some_and(|p| p.chunk == seq && p.index == index)
+            {
+                self.by_hash.remove(&h);
+            }
+        }
+        // The budget counted each of its records: its bytes and the overhead.
+        self.bytes -= old.bytes.len() + old.entries.len() * ENTRY_OVERHEAD;
+        // A chunk made for one large record is not kept.
+        if old.bytes.capacity() <= self.chunk_bytes {
+            self.spare = Some(old);
+        }
+        true
     }
 
     /// Bytes the table counts against its budget.
@@ -342,7 +425,8 @@ mod tests {
 
     #[test]
     fn finds_equal_records_only_and_forgets_the_oldest_past_its_budget() {
-        let mut t = Repeats::new(3 * (10 + ENTRY_OVERHEAD));
+        let budget = 3 * (10 + ENTRY_OVERHEAD);
+        let mut t = Repeats::new(budget);
         for (i, r) in [b"record 000", b"record 001", b"record 002"]
             .iter()
             .enumerate()
@@ -353,17 +437,30 @@ mod tests {
         assert_eq!(t.find(b"record 001"), Some(1));
         assert_eq!(t.find(b"record 00"), None);
         assert_eq!(t.find(b"record 0011"), None);
-        // A fourth record pushes the first out.
+        // A fourth record is past the budget: the oldest chunk (of one record: the budget is
+        // small) is forgotten.
         t.add(3, b"record 003");
         assert_eq!(t.find(b"record 000"), None);
+        assert_eq!(t.find(b"record 002"), Some(2));
         assert_eq!(t.find(b"record 003"), Some(3));
-        assert!(t.bytes() <= 3 * (10 + ENTRY_OVERHEAD) as u64);
+        assert!(t.bytes() <= budget as u64);
         // Too short, or larger than the budget: never kept.
         t.add(4, b"ab");
         assert_eq!(t.find(b"ab"), None);
         t.add(5, &[7u8; 1000]);
         assert_eq!(t.find(&[7u8; 1000]), None);
-        assert_eq!(t.find(b"record 001"), Some(1));
+        assert_eq!(t.find(b"record 003"), Some(3));
+        // Many records through a budget of a few chunks: the newest stay, the memory does not
+        // grow past the budget.
+        let mut t = Repeats::new(64 << 10);
+        for i in 0..10_000u64 {
+            t.add(i, format!("line number {i}").as_bytes());
+            assert!(t.bytes() <= 64 << 10);
+        }
+        assert_eq!(t.find(b"line number 9999"), Some(9999));
+        assert_eq!(t.find(b"line number 9600"), Some(9600));
+        assert_eq!(t.find(b"line number 10"), None);
+        assert!(t.chunks.len() <= 9, "{}", t.chunks.len());
     }
 
     #[test]
