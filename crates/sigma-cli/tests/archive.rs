@@ -520,11 +520,11 @@ fn pack_keeps_odd_lines_byte_for_byte() {
     assert_ok(&out);
     assert_eq!(out.stdout, input, "unpack gives back the input exactly");
     // The archive is in the JSON-lines form (header flag bit 0) unless --no-json-form, and may
-    // hold copies (bit 1, FORMAT.md §5.8); the lines read back the same either way.
-    assert_eq!(fs::read(d.join("a.sga")).unwrap()[4..8], [3, 2, 3, 0]);
+    // hold copies (bit 2, FORMAT.md §5.8); the lines read back the same either way.
+    assert_eq!(fs::read(d.join("a.sga")).unwrap()[4..8], [3, 2, 5, 0]);
     let args = ["pack", "-q", "--no-json-form", "-o", "raw.sga", "odd.jsonl"];
     assert_ok(&sigma(d, &args, None));
-    assert_eq!(fs::read(d.join("raw.sga")).unwrap()[4..8], [3, 2, 2, 0]);
+    assert_eq!(fs::read(d.join("raw.sga")).unwrap()[4..8], [3, 2, 4, 0]);
     assert_eq!(sigma(d, &["unpack", "raw.sga"], None).stdout, input);
     let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
     for (n, line) in lines.iter().enumerate() {
@@ -741,8 +741,8 @@ fn as_version_2(v3: &[u8], table: &[u8]) -> Vec<u8> {
     use sigmalang::internals::varint;
     let n = v3.len();
     assert_eq!(v3[4], 3);
-    // Flag bit 1 (copies allowed, FORMAT.md §5.8) at most, and no copy below: cleared.
-    assert_eq!(v3[6] & !2, 0, "no flags but copies");
+    // Flag bit 2 (copies allowed, FORMAT.md §5.8) at most, and no copy below: cleared.
+    assert_eq!(v3[6] & !4, 0, "no flags but copies");
     assert_eq!(v3[7], 0, "no flags");
     let index_off = u64::from_le_bytes(v3[n - 12..n - 4].try_into().unwrap()) as usize;
     let crc_at = n - 16;

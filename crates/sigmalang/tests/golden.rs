@@ -225,8 +225,8 @@ fn json_lines_archive_vector() {
     assert_eq!(stored[4], 3, "archive version 3");
     assert_eq!(
         &stored[6..8],
-        &[3, 0],
-        "flag bits 0 and 1: the JSON-lines form, copies"
+        &[5, 0],
+        "flag bits 0 and 2: the JSON-lines form, copies"
     );
     let mut r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
     assert_eq!(r.len(), 5);
@@ -430,7 +430,7 @@ fn repeats_archive_vector() {
     }
     let stored = fs::read(&path).unwrap();
     assert_eq!(stored[4], 3, "archive version 3");
-    assert_eq!(&stored[6..8], &[2, 0], "flag bit 1: copies");
+    assert_eq!(&stored[6..8], &[4, 0], "flag bit 2: copies");
     archive_holds(&stored, &records);
     let r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
     let copies: Vec<(u64, Option<u64>)> = (0..r.len())

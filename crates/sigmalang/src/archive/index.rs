@@ -391,7 +391,7 @@ impl Index {
     /// Parses and validates the index `idx` (its checksum verified), found at `index_off` in an
     /// archive whose records start at `records_start`: every record's level must be one its
     /// context allows, every reference must name an earlier bank root, and the payloads must
-    /// fill the file up to the index exactly. With `copies` (header flag bit 1), entries of
+    /// fill the file up to the index exactly. With `copies` (header flag bit 2), entries of
     /// level 3 are copies (FORMAT.md §5.8): each must name an earlier record that is not a
     /// copy itself.
     fn parse(
@@ -783,7 +783,7 @@ mod tests {
         w.add_in_group(Some(b"k"), b"record").unwrap();
         let good = w.finish().unwrap();
         let mut b = good.clone();
-        b[6] = 4;
+        b[6] = 8;
         let crc = crate::checksum::crc32c(&b[..16]);
         b[16..20].copy_from_slice(&crc.to_le_bytes());
         let e = ArchiveReader::open(Cursor::new(&b))

@@ -11,7 +11,7 @@
 //!        varint keyframe_interval, varint keyframes_per_root, varint max_frames, varint window,
 //!        per record: varint payload length, varint (context id << 3 | has_refs << 2 | level),
 //!                    if has_refs: varint count, varint (record index - root index) per root,
-//!                    if level 3 (a copy, header flag bit 1): varint (record index - source),
+//!                    if level 3 (a copy, header flag bit 2): varint (record index - source),
 //!        per block: crc32c of its payloads, crc32c of its records' decoded bytes,
 //!        crc32c of the index
 //! footer: u64 LE index offset, 4 bytes end magic
@@ -160,7 +160,7 @@ crate::settings! {
         /// The writer remembers the most recent records (those not themselves copies) whose
         /// bytes, plus 96 bytes each, add up to at most this many bytes (a hash table and the
         /// records' bytes: memory is this bound). 0 turns it off, and the archive's header
-        /// then does not carry flag bit 1, so readers older than copies read it. Ignored in
+        /// then does not carry flag bit 2, so readers older than copies read it. Ignored in
         /// block mode. 32 MiB by default.
         repeats, get_repeats: repeats: usize;
     }
@@ -194,10 +194,10 @@ impl ArchiveOptions {
 
 /// Header flag bit 0 of a version-3 archive: records are coded in the JSON-lines form.
 pub const FLAG_JSON_LINES: u16 = 1;
-/// Header flag bit 1 of a version-3 archive: its index may hold copies (FORMAT.md §5.8),
+/// Header flag bit 2 of a version-3 archive: its index may hold copies (FORMAT.md §5.8),
 /// entries of level 3 that name an earlier record with the same bytes. A reader that does not
 /// know the flag refuses the archive by it, rather than misreading a copy.
-pub const FLAG_COPIES: u16 = 2;
+pub const FLAG_COPIES: u16 = 4;
 /// The header flags a reader of this build knows.
 pub(crate) const KNOWN_FLAGS: u16 = FLAG_JSON_LINES | FLAG_COPIES;
 /// The default of [`ArchiveOptions::repeats`]: 32 MiB of recent records.
