@@ -3,8 +3,8 @@
 //! walk on two threads reports what the sequential walk reports, and
 //! an archive written from the input's records (with context keys, frames, the Σ-bank and
 //! batches on two threads, in the JSON-lines form when the input's second byte is odd, and a
-//! primer for two inputs in three; or in block mode, in pages) reads back exactly, with every
-//! record's key from the index.
+//! primer for two inputs in three, repeated records as copies; or in block mode, in pages) reads
+//! back exactly, with every record's key from the index.
 
 use std::io::Cursor;
 
@@ -100,7 +100,10 @@ fn round_trip(data: &[u8]) {
         } else {
             64 + data.len() % 2000
         })
-        .page_bytes(page_bytes);
+        .page_bytes(page_bytes)
+        // Repeated records are copies (FORMAT.md §5.8); a table of a few records' room for
+        // odd lengths, so that sources are forgotten and repeats coded again.
+        .repeats(if data.len() % 2 == 0 { 1 << 20 } else { 300 });
     let mut w =
         ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"fuzz", opts)
             .expect("valid options");

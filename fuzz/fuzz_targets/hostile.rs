@@ -8,7 +8,9 @@
 //! block mode (when the first byte is a multiple of 4: archive version 3, FORMAT.md §5.7) the
 //! records are pages of up to 16 records, with any layout and listed lengths, so that
 //! pages claiming more than the limit, lengths or separators that disagree with the page, and
-//! records beyond the page's bytes are all met.
+//! records beyond the page's bytes are all met. Otherwise the header allows copies (FORMAT.md
+//! §5.8) and a record of level 3 is one, naming any record back (itself, one before the first,
+//! another copy: all refused at open) with no payload.
 
 use std::io::Cursor;
 
@@ -221,18 +223,26 @@ fuzz_target!(|input: &[u8]| {
         ];
         (claimed, p, crc)
     });
-    // Record templates, each repeated: (context, level, payload, claimed length).
-    let mut records: Vec<(u32, u64, Vec<u8>, u64)> = Vec::new();
+    // Record templates, each repeated: (context, level, payload, claimed length, and for a
+    // copy how far back its source is).
+    let mut records: Vec<(u32, u64, Vec<u8>, u64, u64)> = Vec::new();
     while !data.is_empty() && records.len() < 1 << 16 {
         let shape = next(&mut data);
         let context = u32::from(shape & 3);
-        let level = u64::from((shape >> 2) % 3);
+        let level = u64::from((shape >> 2) % 4);
         let repeat = if shape & 0x80 != 0 {
             1 + next16(&mut data)
         } else {
             1
         };
+        let back = if level == 3 {
+            u64::from(next(&mut data))
+        } else {
+            0
+        };
         let (payload, claimed) = match next(&mut data) {
+            // A copy: no payload.
+            _ if level == 3 => (Vec::new(), 0),
             k @ 0..=30 => {
                 // MODELED (or ADAPTIVE, odd lengths), claiming 2^k bytes (+ a little), with a
                 // short body.
@@ -257,7 +267,7 @@ fuzz_target!(|input: &[u8]| {
             }
         };
         for _ in 0..repeat.min((1 << 16) - records.len() as u64) {
-            records.push((context, level, payload.clone(), claimed));
+            records.push((context, level, payload.clone(), claimed, back));
         }
     }
     let decoded: u64 = records
@@ -273,7 +283,9 @@ fuzz_target!(|input: &[u8]| {
         kind: FileKind::Archive,
         codebook: Codebook::default_codebook().id(),
     };
-    let mut bytes = header.to_bytes().to_vec();
+    let mut bytes = header
+        .to_bytes_with_flags(sigmalang::archive::FLAG_COPIES)
+        .to_vec();
     varint::write(&mut bytes, 0);
     bytes.extend_from_slice(&crc32c(b"").to_le_bytes());
     let mut limit = LIMIT;
@@ -317,6 +329,9 @@ fuzz_target!(|input: &[u8]| {
         let code = if r.0 == prev { 0 } else { u64::from(r.0) + 1 };
         prev = r.0;
         varint::write(&mut idx, code << 3 | r.1);
+        if r.1 == 3 {
+            varint::write(&mut idx, r.4);
+        }
     }
     for c in block_crcs {
         idx.extend_from_slice(&c.to_le_bytes());
@@ -335,7 +350,10 @@ fuzz_target!(|input: &[u8]| {
     reader.set_memory_limit(limit);
     let mut one = Vec::new();
     let failed = reader.walk(|n, r| {
-        if 3 * records[n as usize].3 > LIMIT {
+        // A copy needs what its source needs (the index was read: the source is valid).
+        let r_n = &records[n as usize];
+        let source = if r_n.1 == 3 { n - r_n.4 } else { n };
+        if 3 * records[source as usize].3 > LIMIT {
             assert!(
                 r.is_err(),
                 "record {n} needs more than the limit yet decoded"

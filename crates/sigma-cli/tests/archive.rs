@@ -532,11 +532,12 @@ fn pack_keeps_odd_lines_byte_for_byte() {
     assert_ok(&out);
     assert_eq!(out.stdout, input, "unpack gives back the input exactly");
     // The archive is in the JSON-lines form (header flag bit 0, and bit 1: the fields layout)
-    // unless --no-json-form; the lines read back the same either way.
-    assert_eq!(fs::read(d.join("a.sga")).unwrap()[4..8], [3, 2, 3, 0]);
+    // unless --no-json-form, and may hold copies (bit 2, FORMAT.md §5.8); the lines read back
+    // the same either way.
+    assert_eq!(fs::read(d.join("a.sga")).unwrap()[4..8], [3, 2, 7, 0]);
     let args = ["pack", "-q", "--no-json-form", "-o", "raw.sga", "odd.jsonl"];
     assert_ok(&sigma(d, &args, None));
-    assert_eq!(fs::read(d.join("raw.sga")).unwrap()[4..8], [3, 2, 0, 0]);
+    assert_eq!(fs::read(d.join("raw.sga")).unwrap()[4..8], [3, 2, 4, 0]);
     assert_eq!(sigma(d, &["unpack", "raw.sga"], None).stdout, input);
     let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
     for (n, line) in lines.iter().enumerate() {
@@ -765,7 +766,9 @@ fn as_version_2(v3: &[u8], table: &[u8]) -> Vec<u8> {
     use sigmalang::internals::varint;
     let n = v3.len();
     assert_eq!(v3[4], 3);
-    assert_eq!(&v3[6..8], &[0, 0], "no flags");
+    // Flag bit 2 (copies allowed, FORMAT.md §5.8) at most, and no copy below: cleared.
+    assert_eq!(v3[6] & !4, 0, "no flags but copies");
+    assert_eq!(v3[7], 0, "no flags");
     let index_off = u64::from_le_bytes(v3[n - 12..n - 4].try_into().unwrap()) as usize;
     let crc_at = n - 16;
     assert_eq!(&v3[crc_at - table.len()..crc_at], table, "the key table");
@@ -794,6 +797,7 @@ fn as_version_2(v3: &[u8], table: &[u8]) -> Vec<u8> {
         let len = varint::read(idx, &mut pos, 0).unwrap();
         let tag = varint::read(idx, &mut pos, 0).unwrap();
         assert_eq!(tag & 4, 0, "no references");
+        assert_ne!(tag & 3, 3, "no copies");
         let cid = match tag >> 3 {
             0 => prev,
             c => c - 1,
@@ -808,6 +812,7 @@ fn as_version_2(v3: &[u8], table: &[u8]) -> Vec<u8> {
     b.extend_from_slice(&new_index_off.to_le_bytes());
     b.extend_from_slice(&v3[n - 4..]);
     b[4] = 2;
+    b[6] = 0;
     let crc = crc32c(&b[..16]);
     b[16..20].copy_from_slice(&crc.to_le_bytes());
     b

@@ -297,7 +297,7 @@ fn ls_shows_levels_and_frames_that_follow_the_options() {
     );
     assert_eq!(
         summary["levels"],
-        json!({"root": 6, "keyframe": 3, "delta": 27})
+        json!({"root": 6, "keyframe": 3, "delta": 27, "copy": 0})
     );
     assert_eq!(summary["keyframe_interval"], 4);
     assert_eq!(summary["keyframes_per_root"], 2);

@@ -116,10 +116,15 @@ pub enum Dependency {
     Keyframe = 1,
     /// Coded against nothing.
     Root = 2,
+    /// No payload: the record's bytes are those of an earlier record of the archive, its
+    /// *source* ([`RecordInfo::prev`](crate::RecordInfo::prev); FORMAT.md §5.8). A copy is in
+    /// no chain of its group: the group's next record depends on the records before it.
+    Copy = 3,
 }
 
 impl Dependency {
-    /// The level with index code `code`.
+    /// The level with index code `code` (3, a copy, only in an archive whose header allows
+    /// copies: the index reads it, this gives `None`).
     pub fn from_code(code: u64) -> Option<Dependency> {
         Some(match code {
             0 => Dependency::Delta,
@@ -135,6 +140,7 @@ impl Dependency {
             Dependency::Delta => "delta",
             Dependency::Keyframe => "keyframe",
             Dependency::Root => "root",
+            Dependency::Copy => "copy",
         }
     }
 }
@@ -267,7 +273,7 @@ impl ContextStack {
     /// The frames of the next record as shared buffers (to code it later, elsewhere).
     pub fn frame_buffers(&self, opts: &GroupOptions) -> impl Iterator<Item = &Arc<Vec<u8>>> + '_ {
         let (keyframe, skip, take) = match self.next_level(opts) {
-            Dependency::Root => (None, 0, 0),
+            Dependency::Root | Dependency::Copy => (None, 0, 0),
             Dependency::Keyframe => (self.keyframe.as_ref().map(|k| &k.bytes), 0, 0),
             Dependency::Delta => {
                 let wanted = select_frames(&self.group, opts).len();
@@ -282,7 +288,7 @@ impl ContextStack {
     /// Appends the indices of the next record's frames to `out`.
     pub fn frame_indices(&self, opts: &GroupOptions, out: &mut Vec<u64>) {
         match self.next_level(opts) {
-            Dependency::Root => {}
+            Dependency::Root | Dependency::Copy => {}
             Dependency::Keyframe => out.extend(self.keyframe.as_ref().map(|k| k.index)),
             Dependency::Delta => {
                 let range = select_frames(&self.group, opts);
@@ -301,6 +307,10 @@ impl ContextStack {
         opts: &GroupOptions,
         pool: &mut FramePool,
     ) {
+        if level == Dependency::Copy {
+            // A copy is in no chain: the group goes on from the records before it.
+            return;
+        }
         if level != Dependency::Delta {
             self.start_group(pool);
             self.keyframes = if level == Dependency::Root {

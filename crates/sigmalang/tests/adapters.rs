@@ -157,13 +157,15 @@ fn compress_with_binds_the_stream_to_its_codebook() {
     assert!(matches!(err.kind(), ErrorKind::CodebookMismatch { .. }));
 }
 
-/// An archive of 64 records, each a root (no group coding), so damage to one block reaches
+/// An archive of 64 records, each a root (no group coding) with a payload of its own (the
+/// records repeat each other: no copies, FORMAT.md §5.8), so damage to one block reaches
 /// exactly that block's records.
 fn roots_archive() -> (Vec<Vec<u8>>, Vec<u8>) {
     let records: Vec<Vec<u8>> = (0..64).map(|i| text(3 + i % 5)).collect();
     let options = ArchiveOptions::default()
         .group(GroupOptions::none())
-        .bank(0);
+        .bank(0)
+        .repeats(0);
     let mut w = ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", options)
         .unwrap();
     for r in &records {

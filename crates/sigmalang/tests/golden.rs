@@ -225,8 +225,8 @@ fn json_lines_archive_vector() {
     assert_eq!(stored[4], 3, "archive version 3");
     assert_eq!(
         &stored[6..8],
-        &[3, 0],
-        "flag bits 0 and 1: the JSON-lines form, fields layout allowed"
+        &[7, 0],
+        "flag bits 0, 1 and 2: the JSON-lines form, fields layout allowed, copies"
     );
     let mut r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
     assert_eq!(r.len(), 5);
@@ -339,7 +339,7 @@ fn json_fields_archive_vector() {
         fs::write(&path, &produced).unwrap();
     }
     let stored = fs::read(&path).unwrap();
-    assert_eq!(&stored[6..8], &[3, 0]);
+    assert_eq!(&stored[6..8], &[7, 0], "flag bits 0, 1 and 2");
     let mut r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
     assert_eq!(r.len(), 5);
     for (n, line) in lines.iter().enumerate().rev() {
@@ -510,4 +510,40 @@ fn version_2_tiny_archive_still_reads() {
     let records: Vec<Vec<u8>> = r.records().collect::<Result<_, _>>().unwrap();
     assert_eq!(records, [&b"hi"[..], b"hi there", b"hi"]);
     assert_eq!(r.walk(|_, rec| assert!(rec.is_ok())), 0);
+}
+
+/// The copy vector (FORMAT.md §5.8, §8.5): the 6 lines of `repeats.lines`, unkeyed, one record
+/// each (no primer, default options): records 2, 4 and 5 repeat records 0, 0 and 1 and are
+/// copies, index entries with no payload. Pinned byte for byte; every record reads back, and
+/// each copy names its source.
+#[test]
+fn repeats_archive_vector() {
+    use sigmalang::{ArchiveReader, Codebook, Dependency};
+    let records = lines_of("repeats");
+    let mut w =
+        sigmalang::ArchiveWriter::new(Vec::new(), Codebook::default_codebook(), b"").unwrap();
+    for r in &records {
+        w.add(r).unwrap();
+    }
+    let produced = w.finish().unwrap();
+    let path = golden_dir().join("repeats.sga");
+    if blessing() {
+        fs::write(&path, &produced).unwrap();
+        eprintln!("blessed {} ({} bytes)", path.display(), produced.len());
+    }
+    let stored = fs::read(&path).unwrap();
+    assert_eq!(stored[4], 3, "archive version 3");
+    assert_eq!(&stored[6..8], &[4, 0], "flag bit 2: copies");
+    archive_holds(&stored, &records);
+    let r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
+    let copies: Vec<(u64, Option<u64>)> = (0..r.len())
+        .filter(|&n| r.info(n).unwrap().dependency == Dependency::Copy)
+        .map(|n| (n, r.info(n).unwrap().prev))
+        .collect();
+    assert_eq!(copies, [(2, Some(0)), (4, Some(0)), (5, Some(1))]);
+    assert!(
+        produced == stored,
+        "repeats.sga no longer matches what the writer makes (if the format changed on \
+         purpose, rerun with SIGMALANG_BLESS=1 and review the diff)"
+    );
 }

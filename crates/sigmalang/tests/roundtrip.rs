@@ -382,3 +382,90 @@ proptest! {
         prop_assert!(all.iter().zip(&records).all(|(a, b)| *a == b.1));
     }
 }
+
+/// Records drawn from a few short texts and any bytes, so that many repeat an earlier record
+/// exactly (copies, FORMAT.md §5.8), some keyed.
+fn repeating_records() -> impl Strategy<Value = Vec<(Option<u8>, Vec<u8>)>> {
+    proptest::collection::vec(
+        (
+            proptest::option::of(0u8..4),
+            prop_oneof![
+                (0usize..6).prop_map(|k| format!("line {k} of the dialogue").into_bytes()),
+                proptest::collection::vec(any::<u8>(), 0..40),
+            ],
+            any::<Option<usize>>(),
+        ),
+        0..60,
+    )
+    .prop_map(|items| {
+        let mut out: Vec<(Option<u8>, Vec<u8>)> = Vec::new();
+        for (key, bytes, again) in items {
+            // Now and then an exact repeat of any earlier record.
+            let record = match again {
+                Some(k) if k % 3 == 0 && !out.is_empty() => out[k % out.len()].1.clone(),
+                _ => bytes,
+            };
+            out.push((key, record));
+        }
+        out
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Archives whose records repeat each other (copies, with the writer's table of any size,
+    /// in batches or one record at a time) read back every record by get in any order and by
+    /// walk, do not depend on the number of threads, and every copy names an earlier record
+    /// with its bytes that is not a copy.
+    #[test]
+    fn archives_of_repeated_records_round_trip(
+        records in repeating_records(),
+        repeats in prop_oneof![Just(0usize), 64usize..400, Just(32usize << 20)],
+        batch in prop_oneof![Just(1u32), 2u32..9],
+        order in any::<u64>(),
+    ) {
+        let write = |threads: usize| {
+            let opts = sigmalang::ArchiveOptions::default()
+                .repeats(repeats)
+                .batch_records(batch)
+                .threads(threads);
+            let mut w = sigmalang::ArchiveWriter::with_options(
+                Vec::new(),
+                Codebook::default_codebook(),
+                b"",
+                opts,
+            )
+            .unwrap();
+            for (key, r) in &records {
+                w.add_in_group(key.as_ref().map(std::slice::from_ref), r).unwrap();
+            }
+            w.finish().unwrap()
+        };
+        let bytes = write(1);
+        prop_assert_eq!(&bytes, &write(2));
+        let mut r = sigmalang::ArchiveReader::open(std::io::Cursor::new(&bytes)).unwrap();
+        let n = records.len() as u64;
+        for i in 0..n {
+            let k = (i.wrapping_mul(order | 1)) % n;
+            prop_assert_eq!(r.get(k).unwrap(), records[k as usize].1.clone());
+            let key = records[k as usize].0.map(|b| vec![b]);
+            prop_assert_eq!(r.key(k).map(<[u8]>::to_vec), key);
+            let info = r.info(k).unwrap();
+            if info.dependency == sigmalang::Dependency::Copy {
+                prop_assert!(repeats > 0);
+                let s = info.prev.unwrap();
+                prop_assert!(s < k);
+                prop_assert_ne!(r.info(s).unwrap().dependency, sigmalang::Dependency::Copy);
+                prop_assert_eq!(&records[s as usize].1, &records[k as usize].1);
+            }
+        }
+        let mut bad = 0;
+        let failed = r.walk(|i, rec| {
+            if rec.ok() != Some(&records[i as usize].1[..]) {
+                bad += 1;
+            }
+        });
+        prop_assert_eq!((failed, bad), (0, 0));
+    }
+}

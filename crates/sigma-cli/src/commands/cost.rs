@@ -121,6 +121,20 @@ impl Costed {
             ));
         }
         let codec = |e| CliError::codec(&label, e);
+        if let Some(info) = reader
+            .info(n)
+            .filter(|i| i.dependency == sigmalang::Dependency::Copy)
+        {
+            return Err(CliError::new(
+                &label,
+                format!(
+                    "record {n} is a copy of record {} (FORMAT.md §5.8): it has no payload, only \
+                     its index entry; --cost record {} for what its bytes cost",
+                    info.prev.unwrap_or(0),
+                    info.prev.unwrap_or(0)
+                ),
+            ));
+        }
         // As for a file: checked from the record's header, before it is decoded.
         let len = reader.decoded_len(n).map_err(codec)?;
         if len > MAX_COST_BYTES {

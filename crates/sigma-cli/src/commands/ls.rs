@@ -200,7 +200,7 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
     if !args.json {
         writeln!(out, "{}", header(key_width)).map_err(write_err)?;
     }
-    let (mut roots, mut keyframes, mut deltas) = (0u64, 0u64, 0u64);
+    let (mut roots, mut keyframes, mut deltas, mut copies) = (0u64, 0u64, 0u64, 0u64);
     let mut referencing = 0u64;
     let mut total_decoded = 0u64;
     for n in 0..count {
@@ -224,6 +224,7 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
             Dependency::Root => roots += 1,
             Dependency::Keyframe => keyframes += 1,
             Dependency::Delta => deltas += 1,
+            Dependency::Copy => copies += 1,
         }
         total_decoded += entry.decoded.unwrap_or(0);
         referencing += u64::from(!entry.references.is_empty());
@@ -242,7 +243,7 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
             "archive_bytes": file_len,
             "decoded_bytes": total_decoded,
             "ratio": ratio(total_decoded, file_len),
-            "levels": {"root": roots, "keyframe": keyframes, "delta": deltas},
+            "levels": {"root": roots, "keyframe": keyframes, "delta": deltas, "copy": copies},
             "referencing": referencing,
             "damaged": failed,
             "keyframe_interval": opts.get_keyframe_interval(),
@@ -261,6 +262,12 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
             String::new()
         };
         // Block mode: the records are in pages (a record's payload is on its page's first).
+        // Copies (FORMAT.md §5.8) are named only in archives that hold any.
+        let copied = if copies > 0 {
+            format!("{copies} copy, ")
+        } else {
+            String::new()
+        };
         let blocks = match reader.page_bytes() {
             0 => String::new(),
             b => format!(
@@ -272,7 +279,7 @@ pub fn run(args: &LsArgs) -> Result<(), CliError> {
             out,
             "{count} records, {file_len} archive bytes, {total_decoded} decoded bytes{damaged}, \
              ratio {:.2}; {blocks}{roots} root, {keyframes} keyframe, {deltas} delta, \
-             {referencing} with Σ-bank references (*); keyframe interval \
+             {copied}{referencing} with Σ-bank references (*); keyframe interval \
              {}, keyframes per root {}, frames {}, window {} bytes; codebook {codebook}, {}",
             ratio(total_decoded, file_len),
             opts.get_keyframe_interval(),

@@ -97,6 +97,7 @@ pub fn run(args: &StatsArgs) -> Result<(), CliError> {
     let sink = archive.finish().map_err(|e| CliError::new("stats", e))?;
 
     let report = Report {
+        records: samples.len() as u64,
         file: in_label,
         codebook: model.describe(),
         context_key: args.context_key.clone(),
@@ -202,6 +203,13 @@ fn cost_pass(args: &StatsArgs, model: &Model) -> Result<(Totals, u64), CliError>
     let mut payload = Vec::new();
     for (n, record) in records.iter().enumerate() {
         let n = n as u64;
+        if reader
+            .info(n)
+            .is_some_and(|i| i.dependency == sigmalang::Dependency::Copy)
+        {
+            // A copy of an earlier record (FORMAT.md §5.8): no payload, nothing coded.
+            continue;
+        }
         let ids = reader.frames_of(n).map_err(err)?;
         let frames: Vec<&[u8]> = ids
             .iter()
@@ -329,6 +337,9 @@ impl Heap {
 
 /// Everything `sigma stats` reports.
 struct Report {
+    /// Records added (copies of earlier records among them, FORMAT.md §5.8, which are not
+    /// coded: the encoder counts the others).
+    records: u64,
     file: String,
     codebook: String,
     context_key: Option<String>,
@@ -351,7 +362,8 @@ impl Report {
             "codebook": self.codebook,
             "context_key": self.context_key,
             "pool_enabled": self.pool_enabled,
-            "records": self.encoder.records,
+            "records": self.records,
+            "copied_records": self.records.saturating_sub(self.encoder.records),
             "stored_records": self.encoder.stored,
             "input_bytes": self.bytes_in,
             "payload_bytes": self.encoder.bytes_out,
@@ -415,7 +427,15 @@ impl Report {
                     if self.pool_enabled { "on" } else { "off" }
                 ),
             ),
-            ("records", format!("{} ({} stored)", e.records, e.stored)),
+            (
+                "records",
+                format!(
+                    "{} ({} stored, {} copies of earlier records)",
+                    self.records,
+                    e.stored,
+                    self.records.saturating_sub(e.records)
+                ),
+            ),
             ("input bytes", self.bytes_in.to_string()),
             (
                 "output bytes",

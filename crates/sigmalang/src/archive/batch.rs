@@ -51,6 +51,8 @@ pub(super) struct Plan {
     pub(super) refs: Vec<u64>,
     pub(super) payload: Vec<u8>,
     pub(super) result: Result<()>,
+    /// A copy (FORMAT.md §5.8): not coded, written as a copy of this record.
+    pub(super) copy_of: Option<u64>,
 }
 
 /// Records and their plans, payloads filled in: a job's, or a whole batch's.
@@ -236,6 +238,9 @@ impl Batches {
                 let mut against = Vec::new();
                 for (p, plan) in group.iter().zip(&mut group_plans) {
                     let record = &p.record;
+                    if plan.copy_of.is_some() {
+                        continue;
+                    }
                     if !p.members.is_empty() {
                         plan.result = worker.encoder.encode_chunk(record, &mut plan.payload);
                         continue;
@@ -282,6 +287,7 @@ impl Batches {
 fn plan_batch(
     pending: &[Pending],
     base: u64,
+    copies: &mut std::collections::BTreeMap<u64, u64>,
     copts: &GroupOptions,
     stacks: &mut HashMap<u32, (ContextStack, u64)>,
     frame_bytes: &mut u64,
@@ -298,10 +304,24 @@ fn plan_batch(
                 refs: Vec::new(),
                 payload: Vec::new(),
                 result: Ok(()),
+                copy_of: None,
             });
             continue;
         }
         let index = base + j as u64;
+        if let Some(source) = copies.remove(&index) {
+            // A copy: in no context's chain, not coded.
+            plans.push(Plan {
+                level: Dependency::Copy,
+                own: Vec::new(),
+                frames: Vec::new(),
+                refs: Vec::new(),
+                payload: Vec::new(),
+                result: Ok(()),
+                copy_of: Some(source),
+            });
+            continue;
+        }
         let (stack, last_use) = stacks.entry(p.context).or_default();
         *last_use = index;
         let level = stack.next_level(copts);
@@ -318,6 +338,7 @@ fn plan_batch(
             refs: Vec::new(),
             payload: Vec::new(),
             result: Ok(()),
+            copy_of: None,
         });
     }
     plans
@@ -340,6 +361,7 @@ impl<W: Write> ArchiveWriter<W> {
             Some(plan_batch(
                 &batches.pending,
                 first,
+                &mut self.copies,
                 &self.opts.context,
                 &mut self.stacks,
                 &mut self.frame_bytes,
@@ -384,7 +406,10 @@ impl<W: Write> ArchiveWriter<W> {
         for (p, plan) in pending.iter().zip(plans) {
             if outcome.is_ok() {
                 outcome = plan.result.and_then(|()| {
-                    if p.members.is_empty() {
+                    if let Some(source) = plan.copy_of {
+                        self.commit_copy(p.context, source, &p.record);
+                        Ok(())
+                    } else if p.members.is_empty() {
                         self.commit(p.context, plan.level, &plan.refs, &plan.payload, &p.record)
                     } else {
                         self.commit_page(&p.members, p.layout, &plan.payload, &p.record)
@@ -445,9 +470,15 @@ mod tests {
         let (three, _) = build(3, 16);
         assert_eq!(one, two);
         assert_eq!(one, three);
-        assert!(stats.records >= records.len() as u64);
-        assert!(stats.pool.total_acquires >= 2 * records.len() as u64);
         let mut r = ArchiveReader::open(Cursor::new(&two)).unwrap();
+        // Repeated records are copies (FORMAT.md §5.8), written but not coded.
+        let copies = (0..r.len())
+            .filter(|&n| r.info(n).unwrap().dependency == crate::Dependency::Copy)
+            .count() as u64;
+        assert!(copies > 0);
+        let coded = records.len() as u64 - copies;
+        assert!(stats.records >= coded);
+        assert!(stats.pool.total_acquires >= 2 * coded);
         for (n, &i) in order.iter().enumerate() {
             assert_eq!(r.get(n as u64).unwrap(), records[i].1, "record {n}");
         }

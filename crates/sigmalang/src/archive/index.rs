@@ -140,6 +140,28 @@ impl IndexWriter {
         }
     }
 
+    /// Adds record `record` as a copy of the earlier record `source` (FORMAT.md §5.8): no
+    /// payload; the entry is a zero payload length, the tag of level 3 in context `cid`, and
+    /// how far back the source is.
+    pub(super) fn add_copy(&mut self, cid: u32, source: u64, record: &[u8]) {
+        let index = self.count;
+        debug_assert!(source < index);
+        self.content_crc.update(record);
+        varint::write(&mut self.entries, 0);
+        let code = if cid == self.prev_cid {
+            0
+        } else {
+            u64::from(cid) + 1
+        };
+        self.prev_cid = cid;
+        varint::write(&mut self.entries, code << 3 | Dependency::Copy as u64);
+        varint::write(&mut self.entries, index - source);
+        self.count += 1;
+        if self.count % self.block_records == 0 {
+            self.end_block();
+        }
+    }
+
     /// Adds a page (block mode, FORMAT.md §5.7): `payload`, coded from `page`, which holds
     /// the records `members` (each its context id and length, in order) laid out as `layout`
     /// says. The page is a block; its content checksum is of its records, without separators.
@@ -364,7 +386,8 @@ impl Index {
                 index_off + body_len as u64,
             ));
         }
-        let mut index = Index::parse(&idx[..body_len], index_off, records_start, version)?;
+        let copies = flags & super::FLAG_COPIES != 0;
+        let mut index = Index::parse(&idx[..body_len], index_off, records_start, version, copies)?;
         index.metadata = metadata;
         index.flags = flags;
         index.primer = primer;
@@ -374,8 +397,16 @@ impl Index {
     /// Parses and validates the index `idx` (its checksum verified), found at `index_off` in an
     /// archive whose records start at `records_start`: every record's level must be one its
     /// context allows, every reference must name an earlier bank root, and the payloads must
-    /// fill the file up to the index exactly.
-    fn parse(idx: &[u8], index_off: u64, records_start: u64, version: u8) -> Result<Index> {
+    /// fill the file up to the index exactly. With `copies` (header flag bit 2), entries of
+    /// level 3 are copies (FORMAT.md §5.8): each must name an earlier record that is not a
+    /// copy itself.
+    fn parse(
+        idx: &[u8],
+        index_off: u64,
+        records_start: u64,
+        version: u8,
+        copies: bool,
+    ) -> Result<Index> {
         let mut pos = 0;
         let field = |pos: &mut usize| varint::read(idx, pos, index_off);
         let count = field(&mut pos)?;
@@ -459,6 +490,33 @@ impl Index {
             };
             let cid = u32::try_from(cid).map_err(|_| bad("context id out of range"))?;
             prev_cid = cid;
+            if copies && tag & 7 == Dependency::Copy as u64 {
+                // A copy: no payload, no references, and the distance back to its source,
+                // which must be an earlier record that is not a copy (so a copy never leads
+                // to another, nor to itself).
+                if payload_len != 0 {
+                    return Err(bad("a copy has a payload"));
+                }
+                let back = field(&mut pos)?;
+                let source = i
+                    .checked_sub(back)
+                    .filter(|_| back > 0)
+                    .ok_or_else(|| bad("copy of itself or of a later record"))?;
+                let src: RecordInfo = records[source as usize];
+                if src.dependency == Dependency::Copy {
+                    return Err(bad("copy of a copy"));
+                }
+                // Its chain is its source's, then itself.
+                chain_lens.push(chain_lens[source as usize] + 1);
+                records.push(RecordInfo {
+                    offset: at,
+                    payload_len: 0,
+                    group: cid,
+                    dependency: Dependency::Copy,
+                    prev: Some(source),
+                });
+                continue;
+            }
             let level = Dependency::from_code(tag & 3).ok_or_else(|| bad("unknown level"))?;
             if tag & 4 != 0 {
                 let n = field(&mut pos)?;
@@ -731,7 +789,7 @@ mod tests {
         w.add_in_group(Some(b"k"), b"record").unwrap();
         let good = w.finish().unwrap();
         let mut b = good.clone();
-        b[6] = 2;
+        b[6] = 8;
         let crc = crate::checksum::crc32c(&b[..16]);
         b[16..20].copy_from_slice(&crc.to_le_bytes());
         let e = ArchiveReader::open(Cursor::new(&b))

@@ -11,6 +11,7 @@
 //!        varint keyframe_interval, varint keyframes_per_root, varint max_frames, varint window,
 //!        per record: varint payload length, varint (context id << 3 | has_refs << 2 | level),
 //!                    if has_refs: varint count, varint (record index - root index) per root,
+//!                    if level 3 (a copy, header flag bit 2): varint (record index - source),
 //!        per block: crc32c of its payloads, crc32c of its records' decoded bytes,
 //!        crc32c of the index
 //! footer: u64 LE index offset, 4 bytes end magic
@@ -32,6 +33,7 @@ mod pages;
 mod primed;
 mod reader;
 mod records;
+mod repeats;
 #[cfg(test)]
 mod testing;
 mod walk;
@@ -90,6 +92,9 @@ pub struct ArchiveOptions {
     pub(crate) page_bytes: u64,
     /// Records added without a key go to groups inferred from their content.
     pub(crate) infer_groups: bool,
+    /// Bytes of recent records the writer keeps to find exact repeats (0: none; see
+    /// [`ArchiveOptions::repeats`]).
+    pub(crate) repeats: usize,
 }
 
 crate::settings! {
@@ -150,6 +155,15 @@ crate::settings! {
         /// codes as if keyed. On by default; off, they all share one group as in version 2.
         /// Ignored in block mode.
         infer_groups, get_infer_groups: infer_groups: bool;
+        /// Exact repeats (FORMAT.md §5.8): a record equal to an earlier record the writer
+        /// still remembers is stored as a *copy*, an index entry naming that record and no
+        /// payload, so that it costs a few bytes and reading it decodes the earlier record.
+        /// The writer remembers the most recent records (those not themselves copies) whose
+        /// bytes, plus 96 bytes each, add up to at most this many bytes (a hash table and the
+        /// records' bytes: memory is this bound). 0 turns it off, and the archive's header
+        /// then does not carry flag bit 2, so readers older than copies read it. Ignored in
+        /// block mode. 32 MiB by default.
+        repeats, get_repeats: repeats: usize;
     }
 }
 
@@ -167,6 +181,7 @@ impl Default for ArchiveOptions {
             primer: 0,
             page_bytes: 0,
             infer_groups: true,
+            repeats: DEFAULT_REPEAT_BYTES,
         }
     }
 }
@@ -184,8 +199,14 @@ pub const FLAG_JSON_LINES: u16 = 1;
 /// (first bytes `04`-`06`, FORMAT.md §5.5). Writers set it with bit 0, so that readers that do
 /// not know the layout refuse the archive when they open it ("unknown archive header flags").
 pub const FLAG_JSON_FIELDS: u16 = 2;
+/// Header flag bit 2 of a version-3 archive: its index may hold copies (FORMAT.md §5.8),
+/// entries of level 3 that name an earlier record with the same bytes. A reader that does not
+/// know the flag refuses the archive by it, rather than misreading a copy.
+pub const FLAG_COPIES: u16 = 4;
 /// The header flags a reader of this build knows.
-pub(crate) const KNOWN_FLAGS: u16 = FLAG_JSON_LINES | FLAG_JSON_FIELDS;
+pub(crate) const KNOWN_FLAGS: u16 = FLAG_JSON_LINES | FLAG_JSON_FIELDS | FLAG_COPIES;
+/// The default of [`ArchiveOptions::repeats`]: 32 MiB of recent records.
+pub const DEFAULT_REPEAT_BYTES: usize = 32 << 20;
 
 /// The default context: records added without a key.
 const DEFAULT_CONTEXT: u32 = 0;
@@ -204,6 +225,8 @@ pub struct RecordInfo {
     /// How the record depends on the earlier records of its group.
     pub dependency: Dependency,
     /// The record it depends on directly: for a delta, the previous record of its group; for
-    /// a keyframe, the previous keyframe of its group; none for a root.
+    /// a keyframe, the previous keyframe of its group; none for a root; for a copy
+    /// ([`Dependency::Copy`]), its source, the earlier record whose bytes it repeats (of any
+    /// group, never itself a copy).
     pub prev: Option<u64>,
 }

@@ -311,7 +311,8 @@ impl ContextState {
     /// Whether record `r` of `level` whose previous record is `prev` may be taken next.
     pub(super) fn continues(&self, level: Dependency, prev: Option<u64>) -> bool {
         match level {
-            Dependency::Root => true,
+            // A copy leaves its group's state as it is (`take`).
+            Dependency::Root | Dependency::Copy => true,
             Dependency::Keyframe => prev.is_some() && self.line_last == prev,
             Dependency::Delta => prev.is_some() && self.last == prev,
         }
@@ -406,6 +407,8 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let mut frames = self.references(n).to_vec();
         match info.dependency {
             Dependency::Root => {}
+            // A copy is decoded as its source is; its one "frame" is the source.
+            Dependency::Copy => frames.extend(info.prev),
             Dependency::Keyframe => frames.extend(info.prev),
             Dependency::Delta => {
                 // select_frames over the group, from its newest record back.
@@ -446,6 +449,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
             let (_, len) = self.load_page(n, 0)?;
             return Ok(len);
         }
+        if let (Dependency::Copy, Some(source)) = (info.dependency, info.prev) {
+            return self.decoded_len(source);
+        }
         if self.lens.is_empty() {
             self.lens = vec![u64::MAX; self.len() as usize];
         }
@@ -465,7 +471,8 @@ impl<R: Read + Seek> ArchiveReader<R> {
     }
 
     /// The mode of record `n`'s payload, from its header (FORMAT.md §3: 0 `STORED`,
-    /// 1 `MODELED`, 2 `ADAPTIVE`); `None` if there is no record `n`.
+    /// 1 `MODELED`, 2 `ADAPTIVE`); `None` if there is no record `n` or it is a copy (which
+    /// has no payload).
     ///
     /// # Errors
     /// A failed read, or a header that is not one.
@@ -473,6 +480,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let Some(info) = self.info(n) else {
             return Ok(None);
         };
+        if info.dependency == Dependency::Copy {
+            return Ok(None);
+        }
         let mut head = [0u8; crate::varint::MAX_LEN];
         self.inner.seek(SeekFrom::Start(info.offset))?;
         let k = read_full(
@@ -509,7 +519,25 @@ impl<R: Read + Seek> ArchiveReader<R> {
             return Err(self.no_codebook());
         }
         self.last_read = 0;
-        // The chain taken in order through one context state: it holds only the records later
+        let form = match self.archive.index.record(n) {
+            // A copy reads its source (which is not a copy).
+            RecordInfo {
+                dependency: Dependency::Copy,
+                prev: Some(source),
+                ..
+            } => self
+                .form_of(source)
+                .map_err(|e| e.within(format!("record {n} is a copy of record {source}")))?,
+            _ => self.form_of(n)?,
+        };
+        self.archive.unform(n, &form, out)
+    }
+
+    /// Decodes record `n` (not a copy) as it is coded (its JSON-lines form, in such an
+    /// archive), taking the records of its chain from the cache where it holds them.
+    fn form_of(&mut self, n: u64) -> Result<Arc<Vec<u8>>> {
+        // The chain is planned even if its records are cached: the memory limit holds for
+        // every read. The chain taken in order through one context state: it holds only the records later
         // ones of the chain are coded against, and the first failure is reported for `n`.
         let chain = self.chain(n);
         self.plan(n, &chain)?;
@@ -518,8 +546,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         for r in chain {
             last = Some(self.take(&mut state, r));
         }
-        let form = last.expect("a chain holds its record")?;
-        self.archive.unform(n, &form, out)
+        last.expect("a chain holds its record")
     }
 
     fn no_codebook(&self) -> Error {
@@ -536,7 +563,14 @@ impl<R: Read + Seek> ArchiveReader<R> {
     /// inherits the failure of a record it depends on, and updates the state. Returns `r`'s
     /// bytes or the error to report for `r`.
     pub(super) fn take(&mut self, st: &mut ContextState, r: u64) -> Result<Arc<Vec<u8>>> {
-        let level = self.archive.index.record(r).dependency;
+        let info = self.archive.index.record(r);
+        let level = info.dependency;
+        if let (Dependency::Copy, Some(source)) = (level, info.prev) {
+            // In no chain: the state stays as it is, and the bytes are the source's.
+            return self
+                .form_of(source)
+                .map_err(|e| e.within(format!("record {r} is a copy of record {source}")));
+        }
         st.last = Some(r);
         if level != Dependency::Delta {
             st.line_last = Some(r);
@@ -549,7 +583,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
             };
         }
         let inherited = match level {
-            Dependency::Root => None,
+            Dependency::Root | Dependency::Copy => None,
             Dependency::Keyframe => st.line_failed.as_ref(),
             Dependency::Delta => st.line_failed.as_ref().or(st.group_failed.as_ref()),
         };
@@ -622,7 +656,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         }
         let mut frames: Vec<&[u8]> = banked.iter().map(|b| &b[..]).collect();
         match level {
-            Dependency::Root => {}
+            Dependency::Root | Dependency::Copy => {}
             Dependency::Keyframe => frames.extend(st.keyframe.as_ref().map(|(_, b)| &b[..])),
             Dependency::Delta => frames.extend(st.group.iter().map(|(_, b)| &b[..])),
         }
@@ -928,7 +962,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
                     refs = refs.saturating_add(self.decoded_len(root)?);
                 }
                 let context = match level {
-                    Dependency::Root => 0,
+                    Dependency::Root | Dependency::Copy => 0,
                     Dependency::Keyframe => keyframe,
                     Dependency::Delta => group_bytes,
                 };

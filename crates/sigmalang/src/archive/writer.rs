@@ -8,7 +8,8 @@ use std::sync::Arc;
 use super::batch::{Batches, Pending};
 use super::index::{write_head, write_primer_section, IndexWriter};
 use super::{
-    ArchiveOptions, DEFAULT_CONTEXT, FLAG_JSON_FIELDS, FLAG_JSON_LINES, MAX_KEYFRAME_INTERVAL,
+    ArchiveOptions, DEFAULT_CONTEXT, FLAG_COPIES, FLAG_JSON_FIELDS, FLAG_JSON_LINES,
+    MAX_KEYFRAME_INTERVAL,
     MAX_METADATA, MAX_PAGE_BYTES,
 };
 use crate::bank::Bank;
@@ -58,6 +59,12 @@ pub struct ArchiveWriter<W: Write> {
     /// The groups inferred for records added without a key, and the next free group id.
     pub(super) inference: Option<super::infer::Inference>,
     pub(super) next_id: u32,
+    /// Exact repeats: the recent records a record may be a copy of (none when off or in
+    /// block mode), the context of the record added last if it had no key (an unkeyed copy
+    /// takes it), and the copies waiting in the batch, by record index, with their sources.
+    pub(super) repeats: Option<super::repeats::Repeats>,
+    last_unkeyed: Option<u32>,
+    pub(super) copies: std::collections::BTreeMap<u64, u64>,
 }
 
 /// The records an [`ArchiveWriter`] holds back until they fill its primer.
@@ -113,11 +120,12 @@ impl<W: Write> ArchiveWriter<W> {
         if metadata.len() > MAX_METADATA {
             return Err(Error::invalid("archive metadata is larger than 1 MiB"));
         }
+        let copies = opts.repeats > 0 && opts.page_bytes == 0;
         let flags = if opts.json_lines {
             FLAG_JSON_LINES | FLAG_JSON_FIELDS
         } else {
             0
-        };
+        } | if copies { FLAG_COPIES } else { 0 };
         let mut head = write_head(codebook.id(), metadata, flags);
         // Block mode codes pages with the chunk coder, which a primer does not reach.
         let primer_wait = (opts.primer > 0 && opts.page_bytes == 0).then(|| PrimerWait {
@@ -160,6 +168,9 @@ impl<W: Write> ArchiveWriter<W> {
                 && opts.context.max_frames > 0)
                 .then(|| super::infer::Inference::new(DEFAULT_CONTEXT)),
             next_id: DEFAULT_CONTEXT + 1,
+            repeats: copies.then(|| super::repeats::Repeats::new(opts.repeats)),
+            last_unkeyed: None,
+            copies: std::collections::BTreeMap::new(),
         };
         if opts.batch_records > 1 && writer.primer_wait.is_none() {
             writer.coder = Coder::Batches(Batches::new(&codebook, &opts, None)?);
@@ -323,13 +334,20 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     fn add_unchecked(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
+        if let Some(source) = self.repeats.as_ref().and_then(|t| t.find(record)) {
+            return self.add_copy(key, source, record);
+        }
         let cid = self.context_id(key, record)?;
+        self.last_unkeyed = key.is_none().then_some(cid);
         if self.opts.page_bytes > 0 {
             return self.add_to_page(cid, record);
         }
         let bank = match &mut self.coder {
             Coder::Now(bank) => bank,
             Coder::Batches(batches) => {
+                if let Some(t) = &mut self.repeats {
+                    t.add(self.index.len() + batches.waiting(), record);
+                }
                 let mut buf = self.record_pool.acquire();
                 buf.extend_from_slice(record);
                 batches.pending.push(Pending {
@@ -351,6 +369,9 @@ impl<W: Write> ArchiveWriter<W> {
         };
         // Coded at once (batches of one): no allocation in steady state.
         let index = self.index.len();
+        if let Some(t) = &mut self.repeats {
+            t.add(index, record);
+        }
         let copts = self.opts.context;
         let (stack, last_use) = self.stacks.entry(cid).or_default();
         *last_use = index;
@@ -388,6 +409,48 @@ impl<W: Write> ArchiveWriter<W> {
         self.ref_ids = refs;
         r?;
         Ok(index)
+    }
+
+    /// Adds `record` as a copy of the earlier record `source`, which holds the same bytes
+    /// (FORMAT.md §5.8): in the context of its key, or without one in the previous record's
+    /// if that had none either (so its tag takes one byte), else in context 0 (whose records
+    /// have no key). A copy is in no chain, and inference does not see it.
+    fn add_copy(&mut self, key: Option<&[u8]>, source: u64, record: &[u8]) -> Result<u64> {
+        let cid = match key {
+            Some(_) => self.context_id(key, record)?,
+            None => self.last_unkeyed.unwrap_or(DEFAULT_CONTEXT),
+        };
+        self.last_unkeyed = key.is_none().then_some(cid);
+        match &mut self.coder {
+            Coder::Now(_) => {
+                let index = self.index.len();
+                self.commit_copy(cid, source, record);
+                Ok(index)
+            }
+            Coder::Batches(batches) => {
+                let index = self.index.len() + batches.waiting();
+                self.copies.insert(index, source);
+                let mut buf = self.record_pool.acquire();
+                buf.extend_from_slice(record);
+                batches.pending.push(Pending {
+                    context: cid,
+                    record: buf,
+                    members: Vec::new(),
+                    layout: 0,
+                });
+                batches.pending_bytes += record.len();
+                if batches.pending.len() >= self.opts.batch_records as usize {
+                    self.flush_batch()?;
+                }
+                Ok(index)
+            }
+        }
+    }
+
+    /// Writes the index entry of a copy of `source` (no payload); feeds the checksums.
+    pub(super) fn commit_copy(&mut self, cid: u32, source: u64, record: &[u8]) {
+        self.index.add_copy(cid, source, record);
+        self.bytes_in += record.len() as u64;
     }
 
     /// The context of `record`, added with `key`: the key's (ids 1, 2, … in order of first
