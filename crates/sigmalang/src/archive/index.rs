@@ -362,6 +362,14 @@ impl Index {
         index.metadata = metadata;
         index.flags = flags;
         index.primer = primer;
+        // Pages are coded after the primer exactly when the flag says so (§5.7).
+        let primed_pages = flags & super::FLAG_PRIMED_PAGES != 0;
+        if primed_pages != (index.paged() && primer.is_some()) {
+            return Err(Error::corrupt(
+                "header flag bit 1 (pages coded after the primer) does not match the archive",
+                6,
+            ));
+        }
         Ok((header, index))
     }
 

@@ -357,7 +357,7 @@ impl<W: Write> ArchiveWriter<W> {
                 payload.clear();
                 let r = self
                     .encoder
-                    .encode_chunk(&content, &mut payload)
+                    .encode_page(&content, &mut payload)
                     .and_then(|()| self.commit_page(&members, layout, &payload, &content));
                 self.payload = payload;
                 r

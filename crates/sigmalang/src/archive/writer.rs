@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::batch::{Batches, Pending};
 use super::index::{write_head, write_primer_section, IndexWriter};
 use super::{
-    ArchiveOptions, DEFAULT_CONTEXT, FLAG_JSON_LINES, MAX_KEYFRAME_INTERVAL, MAX_METADATA,
+    ArchiveOptions, DEFAULT_CONTEXT, FLAG_JSON_LINES, FLAG_PRIMED_PAGES, MAX_KEYFRAME_INTERVAL, MAX_METADATA,
     MAX_PAGE_BYTES,
 };
 use crate::bank::Bank;
@@ -61,6 +61,10 @@ pub struct ArchiveWriter<W: Write> {
 /// The records an [`ArchiveWriter`] holds back until they fill its primer.
 pub(super) struct PrimerWait {
     head: Vec<u8>,
+    /// The head's metadata and flags (a block-mode archive's head is written again with
+    /// `FLAG_PRIMED_PAGES` if it keeps its primer).
+    metadata: Vec<u8>,
+    flags: u16,
     records: Vec<(Option<Vec<u8>>, Vec<u8>)>,
     /// Bytes of the primer they make (each record and a newline).
     bytes: usize,
@@ -113,9 +117,10 @@ impl<W: Write> ArchiveWriter<W> {
         }
         let flags = if opts.json_lines { FLAG_JSON_LINES } else { 0 };
         let mut head = write_head(codebook.id(), metadata, flags);
-        // Block mode codes pages with the chunk coder, which a primer does not reach.
-        let primer_wait = (opts.primer > 0 && opts.page_bytes == 0).then(|| PrimerWait {
+        let primer_wait = (opts.primer > 0).then(|| PrimerWait {
             head: std::mem::take(&mut head),
+            metadata: metadata.to_vec(),
+            flags,
             records: Vec::new(),
             bytes: 0,
             target: opts.primer.min(MAX_PRIMER_LEN as usize),
@@ -168,6 +173,8 @@ impl<W: Write> ArchiveWriter<W> {
         };
         let PrimerWait {
             mut head,
+            metadata,
+            flags,
             records,
             target,
             ..
@@ -185,7 +192,7 @@ impl<W: Write> ArchiveWriter<W> {
         bytes.truncate(target);
         let codebook = Arc::clone(self.encoder.codebook());
         let choice = if bytes.iter().any(|&b| b != b'\n') {
-            choose(&codebook, &sample)
+            choose(&codebook, &sample, self.opts.page_bytes)
         } else {
             Choice::Plain
         };
@@ -194,6 +201,9 @@ impl<W: Write> ArchiveWriter<W> {
             None
         } else {
             let (primer, payload) = Primer::encode(&codebook, bytes)?;
+            if self.opts.page_bytes > 0 {
+                head = write_head(codebook.id(), &metadata, flags | FLAG_PRIMED_PAGES);
+            }
             write_primer_section(&mut head, Some((primer.bytes(), &payload)));
             Some((Arc::new(primer), choice == Choice::Adaptive))
         };
