@@ -303,7 +303,65 @@ impl Index {
     }
 }
 
+/// How a block-mode trial ([`ArchiveOptions::auto_pages`](super::ArchiveOptions)) codes the
+/// held-back `records` (as they are coded: forms, with `json_lines`) with `opts`, pages of
+/// `page_bytes` or (0) each record alone: the archive's size, without a primer, on one thread.
+fn trial_size(
+    codebook: &std::sync::Arc<crate::codebook::Codebook>,
+    opts: &super::ArchiveOptions,
+    records: &[(Option<Vec<u8>>, Vec<u8>)],
+    page_bytes: u64,
+) -> Result<usize> {
+    let opts = super::ArchiveOptions {
+        page_bytes,
+        auto_pages: 0,
+        primer: 0,
+        json_lines: false,
+        batch_records: 1,
+        threads: 1,
+        ..*opts
+    };
+    let mut w = ArchiveWriter::with_options(Vec::new(), std::sync::Arc::clone(codebook), b"", opts)?;
+    for (key, record) in records {
+        w.add_in_group(key.as_deref(), record)?;
+    }
+    Ok(w.finish()?.len())
+}
+
 impl<W: Write> ArchiveWriter<W> {
+    /// Block mode when it pays ([`ArchiveOptions::auto_pages`](super::ArchiveOptions)): codes
+    /// the first held-back records (at least `AUTO_SAMPLE_BYTES` of them, if there are that
+    /// many) each alone and in pages, and from then on writes pages if they came out no larger.
+    /// Called once, before anything is coded or written.
+    pub(super) fn choose_paging(&mut self, records: &[(Option<Vec<u8>>, Vec<u8>)]) -> Result<()> {
+        let page_bytes = std::mem::take(&mut self.opts.auto_pages);
+        let mut taken = 0;
+        let sample = &records[..records
+            .iter()
+            .position(|r| {
+                taken += r.1.len() + 1;
+                taken >= super::AUTO_SAMPLE_BYTES
+            })
+            .map_or(records.len(), |k| k + 1)];
+        if sample.iter().all(|r| r.1.is_empty()) {
+            return Ok(());
+        }
+        let codebook = std::sync::Arc::clone(self.encoder.codebook());
+        let alone = trial_size(&codebook, &self.opts, sample, 0)?;
+        let paged = trial_size(&codebook, &self.opts, sample, page_bytes)?;
+        if std::env::var_os("SIGMA_PRIMER_DEBUG").is_some() {
+            eprintln!("block trial: records alone {alone}, pages of {page_bytes}: {paged}");
+        }
+        if paged <= alone {
+            self.opts.page_bytes = page_bytes;
+            self.opts.bank = 0;
+            self.coder = super::writer::Coder::Now(crate::bank::Bank::new(0));
+            self.index = super::index::IndexWriter::new(self.opts.block_records, page_bytes);
+            self.inference = None;
+        }
+        Ok(())
+    }
+
     /// Adds `record` in context `cid` to the page being filled, which is coded once its records
     /// (with a separator byte each) hold at least `page_bytes`; returns the record's index.
     pub(super) fn add_to_page(&mut self, cid: u32, record: &[u8]) -> Result<u64> {

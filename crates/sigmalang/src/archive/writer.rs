@@ -68,7 +68,9 @@ pub(super) struct PrimerWait {
     records: Vec<(Option<Vec<u8>>, Vec<u8>)>,
     /// Bytes of the primer they make (each record and a newline).
     bytes: usize,
-    /// The primer's length ([`ArchiveOptions::primer`], at most `MAX_PRIMER_LEN`).
+    /// The primer's length ([`ArchiveOptions::primer`], at most `MAX_PRIMER_LEN`; 0: none).
+    primer: usize,
+    /// How many bytes of records to hold back: the primer's, or more for a block-mode trial.
     target: usize,
 }
 
@@ -95,7 +97,10 @@ impl<W: Write> ArchiveWriter<W> {
         if opts.block_records == 0 {
             return Err(Error::invalid("block_records must be at least 1"));
         }
-        if opts.page_bytes > MAX_PAGE_BYTES {
+        if opts.page_bytes > 0 {
+            opts.auto_pages = 0;
+        }
+        if opts.page_bytes > MAX_PAGE_BYTES || opts.auto_pages > MAX_PAGE_BYTES {
             return Err(Error::invalid(format!(
                 "pages of block mode hold at most {MAX_PAGE_BYTES} bytes"
             )));
@@ -117,13 +122,20 @@ impl<W: Write> ArchiveWriter<W> {
         }
         let flags = if opts.json_lines { FLAG_JSON_LINES } else { 0 };
         let mut head = write_head(codebook.id(), metadata, flags);
-        let primer_wait = (opts.primer > 0).then(|| PrimerWait {
+        let primer = opts.primer.min(MAX_PRIMER_LEN as usize);
+        let trial = if opts.auto_pages > 0 {
+            super::AUTO_SAMPLE_BYTES
+        } else {
+            0
+        };
+        let primer_wait = (primer > 0 || trial > 0).then(|| PrimerWait {
             head: std::mem::take(&mut head),
             metadata: metadata.to_vec(),
             flags,
             records: Vec::new(),
             bytes: 0,
-            target: opts.primer.min(MAX_PRIMER_LEN as usize),
+            primer,
+            target: primer.max(trial),
         });
         if primer_wait.is_none() {
             write_primer_section(&mut head, None);
@@ -176,9 +188,12 @@ impl<W: Write> ArchiveWriter<W> {
             metadata,
             flags,
             records,
-            target,
+            primer: target,
             ..
         } = wait;
+        if self.opts.auto_pages > 0 {
+            self.choose_paging(&records)?;
+        }
         let mut bytes = Vec::with_capacity(target.min(records.iter().map(|r| r.1.len() + 1).sum()));
         let mut sample: Vec<&[u8]> = Vec::new();
         for (_, r) in &records {
@@ -191,7 +206,7 @@ impl<W: Write> ArchiveWriter<W> {
         }
         bytes.truncate(target);
         let codebook = Arc::clone(self.encoder.codebook());
-        let choice = if bytes.iter().any(|&b| b != b'\n') {
+        let choice = if target > 0 && bytes.iter().any(|&b| b != b'\n') {
             choose(&codebook, &sample, self.opts.page_bytes)
         } else {
             Choice::Plain
