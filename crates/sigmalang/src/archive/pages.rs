@@ -595,6 +595,76 @@ mod tests {
         assert_eq!(failed, members);
     }
 
+    fn build_auto(records: &[(Option<Vec<u8>>, Vec<u8>)], primer: usize, threads: usize) -> Vec<u8> {
+        let opts = ArchiveOptions::default()
+            .auto_pages(4096)
+            .primer(primer)
+            .batch_records(64)
+            .threads(threads);
+        let mut w =
+            ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"m", opts)
+                .unwrap();
+        for (n, (k, r)) in records.iter().enumerate() {
+            assert_eq!(w.add_in_group(k.as_deref(), r).unwrap(), n as u64);
+        }
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn auto_pages_keep_histories_alone_and_page_short_lines() {
+        // Conversations that repeat their earlier turns: each record alone, against its group.
+        let mut histories: Vec<(Option<Vec<u8>>, Vec<u8>)> = Vec::new();
+        for c in 0..6 {
+            for r in history(40) {
+                let mut r = r;
+                r.extend_from_slice(format!(" conversation {c}").as_bytes());
+                histories.push((None, r));
+            }
+        }
+        // Short unrelated lines: pages.
+        let short: Vec<(Option<Vec<u8>>, Vec<u8>)> = (0..3000)
+            .map(|i| {
+                let line = format!("{i:05} GET /api/v{}/items/{} 200 {}ms", i % 3, i * 7 % 1000, i % 97);
+                (None, line.into_bytes())
+            })
+            .collect();
+        for (records, paged) in [(&histories, false), (&short, true)] {
+            for primer in [0, 8192] {
+                let one = build_auto(records, primer, 1);
+                assert_eq!(one, build_auto(records, primer, 2), "threads, primer {primer}");
+                let mut r = ArchiveReader::open(Cursor::new(&one)).unwrap();
+                assert_eq!(r.page_bytes(), if paged { 4096 } else { 0 });
+                assert_eq!(r.walk(|n, rec| assert_eq!(rec.unwrap(), &records[n as usize].1[..])), 0);
+                let n = records.len() as u64 - 1;
+                assert_eq!(r.get(n).unwrap(), records[n as usize].1);
+                // The trial chose the smaller way: the other is not smaller.
+                let other = if paged { 0 } else { 4096 };
+                let opts = ArchiveOptions::default()
+                    .page_bytes(other)
+                    .primer(primer)
+                    .batch_records(64);
+                let mut w = ArchiveWriter::with_options(
+                    Vec::new(),
+                    Codebook::default_codebook(),
+                    b"m",
+                    opts,
+                )
+                .unwrap();
+                for (k, rec) in records.iter() {
+                    w.add_in_group(k.as_deref(), rec).unwrap();
+                }
+                let other = w.finish().unwrap();
+                assert!(one.len() < other.len(), "{} vs {}", one.len(), other.len());
+            }
+        }
+        // Nothing but empty records, and no records at all.
+        let empty = vec![(None, Vec::new()); 5];
+        let bytes = build_auto(&empty, 0, 1);
+        let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+        assert_eq!(r.get(4).unwrap(), b"");
+        assert_eq!(ArchiveReader::open(Cursor::new(build_auto(&[], 0, 1))).unwrap().len(), 0);
+    }
+
     #[test]
     fn page_size_is_bounded() {
         let opts = ArchiveOptions::default().page_bytes(super::super::MAX_PAGE_BYTES + 1);
