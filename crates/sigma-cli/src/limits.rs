@@ -148,7 +148,9 @@ pub fn parse_block_size(s: &str) -> Result<BlockSize, String> {
         return Ok(BlockSize::Auto);
     }
     if s.trim().eq_ignore_ascii_case("max") {
-        return Err("the block size must be auto or a size, like 64KiB or 1MiB (0: none)".to_string());
+        return Err(
+            "the block size must be auto or a size, like 64KiB or 1MiB (0: none)".to_string(),
+        );
     }
     let bytes = s.parse::<MemoryLimit>()?.bytes();
     let max = sigmalang::archive::MAX_PAGE_BYTES;

@@ -408,7 +408,15 @@ fn damaged_archive_names_the_record() {
     fs::remove_file(d.join("primed.sga")).unwrap();
     assert_ok(&sigma(
         d,
-        &["pack", "--no-primer", "--block", "0", "-o", "chat.sga", "chat.jsonl"],
+        &[
+            "pack",
+            "--no-primer",
+            "--block",
+            "0",
+            "-o",
+            "chat.sga",
+            "chat.jsonl",
+        ],
         None,
     ));
     let mut bytes = fs::read(d.join("chat.sga")).unwrap();

@@ -13,7 +13,9 @@ use sigmalang::ArchiveReader;
 fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("an archive");
-    let gets: usize = args.next().map_or(200, |v| v.parse().expect("a number of gets"));
+    let gets: usize = args
+        .next()
+        .map_or(200, |v| v.parse().expect("a number of gets"));
     let bytes = std::fs::read(&path).expect("read the archive");
     let t = Instant::now();
     let mut reader = ArchiveReader::open(std::io::Cursor::new(&bytes[..])).expect("open");

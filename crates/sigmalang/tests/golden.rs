@@ -401,9 +401,13 @@ fn primed_pages_archive_vector() {
     use sigmalang::{ArchiveOptions, ArchiveReader, ArchiveWriter, Codebook};
     let records = lines_of("primer_code");
     let opts = ArchiveOptions::default().primer(1600).page_bytes(400);
-    let mut w =
-        ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"field=text\n", opts)
-            .unwrap();
+    let mut w = ArchiveWriter::with_options(
+        Vec::new(),
+        Codebook::default_codebook(),
+        b"field=text\n",
+        opts,
+    )
+    .unwrap();
     for r in &records {
         w.add(r).unwrap();
     }
@@ -416,7 +420,11 @@ fn primed_pages_archive_vector() {
     }
     let stored = fs::read(&path).unwrap();
     archive_holds(&stored, &records);
-    assert_eq!((stored[4], stored[6], stored[7]), (3, 2, 0), "version 3, flag bit 1");
+    assert_eq!(
+        (stored[4], stored[6], stored[7]),
+        (3, 2, 0),
+        "version 3, flag bit 1"
+    );
     let r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
     assert!(r.archive().primer_len() >= 1600);
     assert_eq!(r.page_bytes(), 400);

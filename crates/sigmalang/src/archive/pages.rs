@@ -321,7 +321,8 @@ fn trial_size(
         threads: 1,
         ..*opts
     };
-    let mut w = ArchiveWriter::with_options(Vec::new(), std::sync::Arc::clone(codebook), b"", opts)?;
+    let mut w =
+        ArchiveWriter::with_options(Vec::new(), std::sync::Arc::clone(codebook), b"", opts)?;
     for (key, record) in records {
         w.add_in_group(key.as_deref(), record)?;
     }
@@ -595,7 +596,11 @@ mod tests {
         assert_eq!(failed, members);
     }
 
-    fn build_auto(records: &[(Option<Vec<u8>>, Vec<u8>)], primer: usize, threads: usize) -> Vec<u8> {
+    fn build_auto(
+        records: &[(Option<Vec<u8>>, Vec<u8>)],
+        primer: usize,
+        threads: usize,
+    ) -> Vec<u8> {
         let opts = ArchiveOptions::default()
             .auto_pages(4096)
             .primer(primer)
@@ -624,17 +629,29 @@ mod tests {
         // Short unrelated lines: pages.
         let short: Vec<(Option<Vec<u8>>, Vec<u8>)> = (0..3000)
             .map(|i| {
-                let line = format!("{i:05} GET /api/v{}/items/{} 200 {}ms", i % 3, i * 7 % 1000, i % 97);
+                let line = format!(
+                    "{i:05} GET /api/v{}/items/{} 200 {}ms",
+                    i % 3,
+                    i * 7 % 1000,
+                    i % 97
+                );
                 (None, line.into_bytes())
             })
             .collect();
         for (records, paged) in [(&histories, false), (&short, true)] {
             for primer in [0, 8192] {
                 let one = build_auto(records, primer, 1);
-                assert_eq!(one, build_auto(records, primer, 2), "threads, primer {primer}");
+                assert_eq!(
+                    one,
+                    build_auto(records, primer, 2),
+                    "threads, primer {primer}"
+                );
                 let mut r = ArchiveReader::open(Cursor::new(&one)).unwrap();
                 assert_eq!(r.page_bytes(), if paged { 4096 } else { 0 });
-                assert_eq!(r.walk(|n, rec| assert_eq!(rec.unwrap(), &records[n as usize].1[..])), 0);
+                assert_eq!(
+                    r.walk(|n, rec| assert_eq!(rec.unwrap(), &records[n as usize].1[..])),
+                    0
+                );
                 let n = records.len() as u64 - 1;
                 assert_eq!(r.get(n).unwrap(), records[n as usize].1);
                 // The trial chose the smaller way: the other is not smaller.
@@ -662,7 +679,12 @@ mod tests {
         let bytes = build_auto(&empty, 0, 1);
         let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
         assert_eq!(r.get(4).unwrap(), b"");
-        assert_eq!(ArchiveReader::open(Cursor::new(build_auto(&[], 0, 1))).unwrap().len(), 0);
+        assert_eq!(
+            ArchiveReader::open(Cursor::new(build_auto(&[], 0, 1)))
+                .unwrap()
+                .len(),
+            0
+        );
     }
 
     #[test]

@@ -219,7 +219,13 @@ fn group_options_and_the_bank_still_work_after_a_primer() {
     check_all(&bytes, &records);
 }
 
-fn build_paged(records: &[Vec<u8>], primer: usize, page: u64, batch: u32, threads: usize) -> Vec<u8> {
+fn build_paged(
+    records: &[Vec<u8>],
+    primer: usize,
+    page: u64,
+    batch: u32,
+    threads: usize,
+) -> Vec<u8> {
     let opts = ArchiveOptions::default()
         .primer(primer)
         .page_bytes(page)
@@ -241,7 +247,11 @@ fn pages_after_a_primer_roundtrip_gain_and_do_not_depend_on_threads() {
         let plain = build_paged(&records, 0, page, 1, 1);
         let primed = build_paged(&records, 6000, page, 1, 1);
         // Flag bit 1: the pages are coded after the primer.
-        assert_eq!(u16::from_le_bytes([primed[6], primed[7]]), 2, "pages of {page}");
+        assert_eq!(
+            u16::from_le_bytes([primed[6], primed[7]]),
+            2,
+            "pages of {page}"
+        );
         assert_eq!(u16::from_le_bytes([plain[6], plain[7]]), 0);
         assert!(
             primed.len() * 20 < plain.len() * 19,
@@ -256,7 +266,10 @@ fn pages_after_a_primer_roundtrip_gain_and_do_not_depend_on_threads() {
         assert_eq!(r.get(299).unwrap(), records[299]);
         for (batch, threads) in [(64, 1), (64, 2), (1000, 3)] {
             let other = build_paged(&records, 6000, page, batch, threads);
-            assert_eq!(primed, other, "pages of {page}, batch {batch}, {threads} threads");
+            assert_eq!(
+                primed, other,
+                "pages of {page}, batch {batch}, {threads} threads"
+            );
         }
     }
     // Pages that hold many records gain less from a primer; it is still chosen by a test.

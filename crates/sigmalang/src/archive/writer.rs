@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::batch::{Batches, Pending};
 use super::index::{write_head, write_primer_section, IndexWriter};
 use super::{
-    ArchiveOptions, DEFAULT_CONTEXT, FLAG_JSON_LINES, FLAG_PRIMED_PAGES, MAX_KEYFRAME_INTERVAL, MAX_METADATA,
-    MAX_PAGE_BYTES,
+    ArchiveOptions, DEFAULT_CONTEXT, FLAG_JSON_LINES, FLAG_PRIMED_PAGES, MAX_KEYFRAME_INTERVAL,
+    MAX_METADATA, MAX_PAGE_BYTES,
 };
 use crate::bank::Bank;
 use crate::codebook::Codebook;
