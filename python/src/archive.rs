@@ -75,9 +75,7 @@ impl RawArchiveWriter {
         block: Option<u64>,
     ) -> PyResult<RawArchiveWriter> {
         if primer > 16384 {
-            return Err(PyValueError::new_err(
-                "the primer holds at most 16384 KiB",
-            ));
+            return Err(PyValueError::new_err("the primer holds at most 16384 KiB"));
         }
         if block.unwrap_or(0) > sigmalang::archive::MAX_PAGE_BYTES {
             return Err(PyValueError::new_err(format!(
