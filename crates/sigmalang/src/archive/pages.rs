@@ -336,14 +336,22 @@ impl<W: Write> ArchiveWriter<W> {
     /// Called once, before anything is coded or written.
     pub(super) fn choose_paging(&mut self, records: &[(Option<Vec<u8>>, Vec<u8>)]) -> Result<()> {
         let page_bytes = std::mem::take(&mut self.opts.auto_pages);
+        // The records up to the one that reaches the sample size, but none larger than the
+        // sample: a record that large is coded alone either way (and coding it twice here
+        // would cost as much as the archive).
         let mut taken = 0;
-        let sample = &records[..records
-            .iter()
-            .position(|r| {
-                taken += r.1.len() + 1;
-                taken >= super::AUTO_SAMPLE_BYTES
-            })
-            .map_or(records.len(), |k| k + 1)];
+        let mut end = 0;
+        for (_, r) in records {
+            if r.len() > super::AUTO_SAMPLE_BYTES {
+                break;
+            }
+            end += 1;
+            taken += r.len() + 1;
+            if taken >= super::AUTO_SAMPLE_BYTES {
+                break;
+            }
+        }
+        let sample = &records[..end];
         if sample.iter().all(|r| r.1.is_empty()) {
             return Ok(());
         }
