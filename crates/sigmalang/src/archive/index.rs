@@ -733,7 +733,7 @@ mod tests {
         w.add_in_group(Some(b"k"), b"record").unwrap();
         let good = w.finish().unwrap();
         let mut b = good.clone();
-        b[6] = 2;
+        b[6] = 4;
         let crc = crate::checksum::crc32c(&b[..16]);
         b[16..20].copy_from_slice(&crc.to_le_bytes());
         let e = ArchiveReader::open(Cursor::new(&b))
