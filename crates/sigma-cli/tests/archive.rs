@@ -528,7 +528,7 @@ fn pack_keeps_odd_lines_byte_for_byte() {
     assert_ok(&out);
     assert_eq!(out.stdout, input, "unpack gives back the input exactly");
     // The archive is in the JSON-lines form (header flag bit 0) unless --no-json-form; the
-    // lines read back the same either way. (Bit 1 says whether its pages follow a primer.)
+    // lines read back the same either way. (Bit 2 says whether its pages follow a primer.)
     let head = fs::read(d.join("a.sga")).unwrap();
     assert_eq!((&head[4..6], head[6] & 1, head[7]), (&[3, 2][..], 1, 0));
     let args = ["pack", "-q", "--no-json-form", "-o", "raw.sga", "odd.jsonl"];

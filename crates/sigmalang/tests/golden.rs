@@ -391,7 +391,7 @@ fn block_archive_vector() {
     );
 }
 
-/// `primer_pages.sga`: block mode after a primer (FORMAT.md §5.6, §5.7; header flag bit 1):
+/// `primer_pages.sga`: block mode after a primer (FORMAT.md §5.6, §5.7; header flag bit 2):
 /// the 48 lines of `primer_code.lines` with a 1600-byte primer, in pages of 400 bytes. Its
 /// pages are coded after the primer (`ADAPTIVE`, as records after a primer), and it reads
 /// back every line. Blessed like the streams.
@@ -422,8 +422,8 @@ fn primed_pages_archive_vector() {
     archive_holds(&stored, &records);
     assert_eq!(
         (stored[4], stored[6], stored[7]),
-        (3, 2, 0),
-        "version 3, flag bit 1"
+        (3, 4, 0),
+        "version 3, flag bit 2"
     );
     let r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
     assert!(r.archive().primer_len() >= 1600);

@@ -366,7 +366,7 @@ impl Index {
         let primed_pages = flags & super::FLAG_PRIMED_PAGES != 0;
         if primed_pages != (index.paged() && primer.is_some()) {
             return Err(Error::corrupt(
-                "header flag bit 1 (pages coded after the primer) does not match the archive",
+                "header flag bit 2 (pages coded after the primer) does not match the archive",
                 6,
             ));
         }
@@ -733,7 +733,7 @@ mod tests {
         w.add_in_group(Some(b"k"), b"record").unwrap();
         let good = w.finish().unwrap();
         let mut b = good.clone();
-        b[6] = 4;
+        b[6] = 8;
         let crc = crate::checksum::crc32c(&b[..16]);
         b[16..20].copy_from_slice(&crc.to_le_bytes());
         let e = ArchiveReader::open(Cursor::new(&b))

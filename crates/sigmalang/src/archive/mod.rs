@@ -198,11 +198,11 @@ impl ArchiveOptions {
 
 /// Header flag bit 0 of a version-3 archive: records are coded in the JSON-lines form.
 pub const FLAG_JSON_LINES: u16 = 1;
-/// Header flag bit 1 of a version-3 archive: its pages (block mode, FORMAT.md §5.7) are coded
+/// Header flag bit 2 of a version-3 archive: its pages (block mode, FORMAT.md §5.7) are coded
 /// after its primer (§5.6). Set exactly when a block-mode archive has a primer, so that a reader
 /// that does not know it refuses such an archive instead of decoding its pages without the
 /// primer.
-pub const FLAG_PRIMED_PAGES: u16 = 2;
+pub const FLAG_PRIMED_PAGES: u16 = 4;
 /// The header flags a reader of this build knows.
 pub(crate) const KNOWN_FLAGS: u16 = FLAG_JSON_LINES | FLAG_PRIMED_PAGES;
 

@@ -246,10 +246,10 @@ fn pages_after_a_primer_roundtrip_gain_and_do_not_depend_on_threads() {
     for page in [1u64, 700, 4096] {
         let plain = build_paged(&records, 0, page, 1, 1);
         let primed = build_paged(&records, 6000, page, 1, 1);
-        // Flag bit 1: the pages are coded after the primer.
+        // Flag bit 2: the pages are coded after the primer.
         assert_eq!(
             u16::from_le_bytes([primed[6], primed[7]]),
-            2,
+            4,
             "pages of {page}"
         );
         assert_eq!(u16::from_le_bytes([plain[6], plain[7]]), 0);
@@ -281,7 +281,7 @@ fn pages_after_a_primer_roundtrip_gain_and_do_not_depend_on_threads() {
 fn primed_pages_are_refused_without_their_flag() {
     let records = code_records(80);
     let primed = build_paged(&records, 3000, 2000, 1, 1);
-    assert_eq!(primed[6], 2);
+    assert_eq!(primed[6], 4);
     let reflag = |bytes: &[u8], flags: u16| {
         let mut b = bytes.to_vec();
         b[6..8].copy_from_slice(&flags.to_le_bytes());
@@ -295,14 +295,14 @@ fn primed_pages_are_refused_without_their_flag() {
     let primed_records = build(&records, 3000, 1, 1);
     for bad in [
         reflag(&primed, 0),
-        reflag(&plain_pages, 2),
-        reflag(&primed_records, 2),
+        reflag(&plain_pages, 4),
+        reflag(&primed_records, 4),
     ] {
         let Err(e) = ArchiveReader::open(Cursor::new(&bad)) else {
             panic!("a wrong flag was accepted");
         };
         assert!(matches!(e.kind(), ErrorKind::Corrupt { .. }), "{e}");
-        assert!(e.to_string().contains("flag bit 1"), "{e}");
+        assert!(e.to_string().contains("flag bit 2"), "{e}");
     }
     // Damage to the primer of a paged archive: errors naming it, never wrong records.
     let r = ArchiveReader::open(Cursor::new(&primed)).unwrap();

@@ -815,7 +815,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let ctx = || format!("record {r}, in page {no}");
         let limit = self.archive.memory_limit;
         let over = |needed: u64| Error::new(ErrorKind::MemoryLimit { needed, limit }).within(ctx());
-        // Pages after a primer (header flag bit 1) need its state, counted as held.
+        // Pages after a primer (header flag bit 2) need its state, counted as held.
         self.ensure_primer().map_err(|e| e.within(ctx()))?;
         let held = held.saturating_add(self.archive.primer_memory());
         let page = index.pages[no];
