@@ -452,8 +452,9 @@ pub struct PackArgs {
     #[arg(long)]
     pub no_primer: bool,
 
-    /// Code records on N worker threads, in batches of 1024 records or 1 MiB (0: one per
-    /// core). The archive does not depend on N.
+    /// Code records on N threads (the one reading the input among them: it codes while it
+    /// waits), in batches of 1024 records or 1 MiB (0: one per core). The archive does not
+    /// depend on N.
     #[arg(short = 'T', long = "threads", value_name = "N", default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
 

@@ -506,6 +506,18 @@ fn pack_keeps_odd_lines_byte_for_byte() {
     // Python's ensure_ascii escapes, a lone surrogate inside.
     input.extend_from_slice(b"{\"t\": \"{\\\"m\\\": \\\"a\\\\nb\\\"}\"}\n");
     input.extend_from_slice(b"{\"t\": \"[\\\"caf\\u00e9 \\ud83d\\ude00 \\ud800\\\"]\"}\r\n");
+    // Records of many fields (the fields layout, coded against the line before: ids and
+    // timestamps as differences), with -0, 1.0e+00, a duplicate key and \u00e9 vs é.
+    input.extend_from_slice(
+        b"{\"id\": \"r-0099\", \"ts\": \"12:59:59.990Z\", \"n\": -0, \"x\": 1.0e+00, \"t\": \"caf\\u00e9\"}\n",
+    );
+    input.extend_from_slice(
+        "{\"id\": \"r-0100\", \"ts\": \"13:00:00.012Z\", \"n\": -0, \"x\": 1.0e+00, \"t\": \"café\"}\n"
+            .as_bytes(),
+    );
+    input.extend_from_slice(
+        b"{\"id\": \"r-0101\", \"id\": 7, \"ts\": \"13:00:00.020Z\", \"n\": 0, \"x\": 1, \"t\": \"\"}\n",
+    );
     input.extend_from_slice(b"{\"id\": 3, \"text\": \"crlf\"}\r\n{\"id\": 4}");
     fs::write(d.join("odd.jsonl"), &input).unwrap();
     let out = sigma(d, &["pack", "-o", "a.sga", "odd.jsonl"], None);
@@ -527,10 +539,11 @@ fn pack_keeps_odd_lines_byte_for_byte() {
     let out = sigma(d, &["unpack", "a.sga"], None);
     assert_ok(&out);
     assert_eq!(out.stdout, input, "unpack gives back the input exactly");
-    // The archive is in the JSON-lines form (header flag bit 0) unless --no-json-form; the
-    // lines read back the same either way. (Bit 2 says whether its pages follow a primer.)
+    // The archive is in the JSON-lines form (header flag bit 0, and bit 1: the fields layout)
+    // unless --no-json-form; the lines read back the same either way. (Bit 2 says whether its
+    // pages follow a primer.)
     let head = fs::read(d.join("a.sga")).unwrap();
-    assert_eq!((&head[4..6], head[6] & 1, head[7]), (&[3, 2][..], 1, 0));
+    assert_eq!((&head[4..6], head[6] & 3, head[7]), (&[3, 2][..], 3, 0));
     let args = ["pack", "-q", "--no-json-form", "-o", "raw.sga", "odd.jsonl"];
     assert_ok(&sigma(d, &args, None));
     let head = fs::read(d.join("raw.sga")).unwrap();
@@ -605,6 +618,18 @@ fn block_mode_keeps_every_record_exactly() {
     let d = dir.path();
     let mut input: Vec<u8> = FIXTURE.as_bytes().to_vec();
     input.extend_from_slice(b"\n\xef\xbb\xbf{\"id\": 2}\r\n\xff\xfe not utf-8\n\0\0\nnot json\n");
+    // Records of many fields (the fields layout, coded against the line before: ids and
+    // timestamps as differences), with -0, 1.0e+00, a duplicate key and \u00e9 vs é.
+    input.extend_from_slice(
+        b"{\"id\": \"r-0099\", \"ts\": \"12:59:59.990Z\", \"n\": -0, \"x\": 1.0e+00, \"t\": \"caf\\u00e9\"}\n",
+    );
+    input.extend_from_slice(
+        "{\"id\": \"r-0100\", \"ts\": \"13:00:00.012Z\", \"n\": -0, \"x\": 1.0e+00, \"t\": \"café\"}\n"
+            .as_bytes(),
+    );
+    input.extend_from_slice(
+        b"{\"id\": \"r-0101\", \"id\": 7, \"ts\": \"13:00:00.020Z\", \"n\": 0, \"x\": 1, \"t\": \"\"}\n",
+    );
     input.extend_from_slice(b"{\"id\": 3, \"text\": \"crlf\"}\r\n{\"id\": 4}");
     fs::write(d.join("odd.jsonl"), &input).unwrap();
     let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();

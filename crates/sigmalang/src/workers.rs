@@ -163,6 +163,9 @@ pub(crate) struct Workers<'a, S, T> {
     shared: Arc<Shared<'a, S, T>>,
     /// Whether the pool has worker threads (with one worker, jobs run here).
     threaded: bool,
+    /// Whether the caller is one of the workers ([`start_helping`](Workers::start_helping)):
+    /// the last state is its own, and it runs waiting jobs while it waits for a result.
+    helping: bool,
     /// Jobs in flight, oldest first.
     queue: VecDeque<Slot<T>>,
     next_id: u64,
@@ -183,7 +186,24 @@ impl<S: Send + 'static, T: Send + 'static> Workers<'static, S, T> {
         factory: impl Fn() -> S + Send + Sync + 'static,
         bound: Bound,
     ) -> Result<Self> {
-        Workers::with_spawn(n, role, Box::new(factory), bound, |name, work| {
+        Workers::with_spawn(n, role, Box::new(factory), bound, false, |name, work| {
+            std::thread::Builder::new().name(name).spawn(work).map(Some)
+        })
+    }
+
+    /// As [`start`](Workers::start), with the caller as one of the `n` workers: `n - 1`
+    /// threads, and the caller runs waiting jobs (with a state of its own) whenever it waits
+    /// for a result in [`take`](Self::take). On `n` cores this keeps every core coding while
+    /// the caller has nothing else to do, and no thread competes with the caller for a core
+    /// while it prepares the next jobs. Jobs must not hand pieces over ([`Emit::send`]): one
+    /// the caller runs could wait for a turn that only the caller gives.
+    pub(crate) fn start_helping(
+        n: usize,
+        role: &'static str,
+        factory: impl Fn() -> S + Send + Sync + 'static,
+        bound: Bound,
+    ) -> Result<Self> {
+        Workers::with_spawn(n, role, Box::new(factory), bound, true, |name, work| {
             std::thread::Builder::new().name(name).spawn(work).map(Some)
         })
     }
@@ -203,7 +223,7 @@ impl<'a, S: Send + 'a, T: Send + 'a> Workers<'a, S, T> {
     where
         'a: 'scope,
     {
-        Workers::with_spawn(n, role, Box::new(factory), bound, |name, work| {
+        Workers::with_spawn(n, role, Box::new(factory), bound, false, |name, work| {
             std::thread::Builder::new()
                 .name(name)
                 .spawn_scoped(scope, work)
@@ -216,6 +236,7 @@ impl<'a, S: Send + 'a, T: Send + 'a> Workers<'a, S, T> {
         role: &'static str,
         factory: Box<dyn Fn() -> S + Send + Sync + 'a>,
         bound: Bound,
+        helping: bool,
         spawn: impl Fn(
             String,
             Box<dyn FnOnce() + Send + 'a>,
@@ -237,6 +258,7 @@ impl<'a, S: Send + 'a, T: Send + 'a> Workers<'a, S, T> {
         let mut workers = Workers {
             shared,
             threaded: n > 1,
+            helping,
             queue: VecDeque::new(),
             next_id: 0,
             held: 0,
@@ -244,7 +266,8 @@ impl<'a, S: Send + 'a, T: Send + 'a> Workers<'a, S, T> {
             threads: Vec::new(),
         };
         if n > 1 {
-            for i in 0..n {
+            // A helping caller is the last worker: it has no thread.
+            for i in 0..n - usize::from(helping) {
                 let shared = Arc::clone(&workers.shared);
                 // On failure, dropping `workers` stops the threads already started.
                 let thread = spawn(
@@ -324,19 +347,55 @@ impl<'a, S: Send + 'a, T: Send + 'a> Workers<'a, S, T> {
         self.queue.push_back(Slot { id, cost, results });
         // The woken worker may be queued on this thread's core while another core idles, and
         // the job would start only when this thread next blocks: yielding lets it start now.
-        std::thread::yield_now();
+        // A helping caller does not: it codes jobs itself when it waits, and yielding at every
+        // job of a batch would hand its core away (to other processes too) hundreds of times.
+        if !self.helping {
+            std::thread::yield_now();
+        }
     }
 
     /// The next result of the oldest job in flight (a piece it handed over, or what it
     /// returned), waiting for it; `None` with nothing in flight. A job that panicked gives
     /// [`ErrorKind::WorkerPanicked`].
     pub(crate) fn take(&mut self) -> Option<Result<T>> {
+        if self.helping && self.threaded {
+            if let Some(report) = self.help() {
+                return Some(self.received(report));
+            }
+        }
         let front = self.queue.front()?;
         let report = front
             .results
             .recv()
             .unwrap_or_else(|_| Err(self.vanished(front.id)));
         Some(self.received(report))
+    }
+
+    /// A helping caller's wait for the oldest job's result: runs waiting jobs (any of them,
+    /// oldest first) with the caller's own state until that result is in; `None` once no job
+    /// waits (then the result is a worker thread's to send).
+    fn help(&mut self) -> Option<Report<T>> {
+        let front = self.queue.front()?;
+        loop {
+            match front.results.try_recv() {
+                Ok(report) => return Some(report),
+                Err(mpsc::TryRecvError::Disconnected) => return Some(Err(self.vanished(front.id))),
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+            let task = self.shared.lock_dispatch().waiting.pop_front()?;
+            let index = self.shared.states.len() - 1;
+            let mut state = self.shared.states[index]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let emit = Emit {
+                id: task.id,
+                results: Results::Threaded(&task.results),
+                turns: &self.shared.turns,
+            };
+            let report = run(&self.shared, &mut state, task.id, task.job, &emit);
+            drop(state);
+            let _ = task.results.send(report);
+        }
     }
 
     /// As [`take`](Self::take), without waiting: `None` if the oldest job has no result yet.
@@ -589,6 +648,50 @@ mod tests {
         w.for_each_state(|uses| used += usize::from(*uses > 0));
         // The worker idle last takes the next job: one worker does them all.
         assert_eq!(used, 1, "{used} of 8 workers used");
+    }
+
+    /// A helping pool of `n` has `n - 1` threads and the caller: results still come in
+    /// submission order, every state codes, and two jobs that need each other to finish (the
+    /// first waits for the second) finish although only one thread is started: the caller runs
+    /// the second while it waits for the first.
+    #[test]
+    fn a_helping_caller_runs_jobs_while_it_waits() {
+        let expected: Vec<(u64, u64)> = (0..300).map(|i| (i, busy(i))).collect();
+        for n in THREADS {
+            let mut w = Workers::start_helping(n, "test", || 0u64, jobs(usize::MAX)).unwrap();
+            assert_eq!((w.len(), w.threads.len()), (n, n - 1));
+            for i in 0..300u64 {
+                w.submit(1, move |jobs_done: &mut u64, _| {
+                    *jobs_done += 1;
+                    (i, busy(i))
+                });
+            }
+            let mut got = Vec::new();
+            while let Some(r) = w.take() {
+                got.push(r.unwrap());
+            }
+            assert_eq!(got, expected, "{n} threads");
+            let mut total = 0;
+            w.for_each_state(|s| total += *s);
+            assert_eq!(total, 300);
+        }
+        within_20s(|| {
+            let mut w = Workers::start_helping(2, "test", || (), jobs(usize::MAX)).unwrap();
+            let flag = Arc::new(AtomicBool::new(false));
+            let (f0, f1) = (Arc::clone(&flag), Arc::clone(&flag));
+            w.submit(0, move |_, _| {
+                while !f0.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                0
+            });
+            w.submit(0, move |_, _| {
+                f1.store(true, Ordering::SeqCst);
+                1
+            });
+            assert_eq!(w.take().unwrap().unwrap(), 0);
+            assert_eq!(w.take().unwrap().unwrap(), 1);
+        });
     }
 
     #[test]

@@ -223,7 +223,11 @@ fn json_lines_archive_vector() {
     }
     let stored = fs::read(&path).unwrap();
     assert_eq!(stored[4], 3, "archive version 3");
-    assert_eq!(&stored[6..8], &[1, 0], "flag bit 0: the JSON-lines form");
+    assert_eq!(
+        &stored[6..8],
+        &[3, 0],
+        "flag bits 0 and 1: the JSON-lines form, fields layout allowed"
+    );
     let mut r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
     assert_eq!(r.len(), 5);
     for (n, (line, key)) in lines.iter().zip(&keys).enumerate() {
@@ -253,6 +257,109 @@ fn json_lines_archive_vector() {
         stored.len()
     );
 }
+/// `json_lines_flag1.sga`: `json_lines.jsonl` as the writer packed it before the fields layout
+/// (header flags `01 00`, FORMAT.md §5.5); never blessed again. It still reads.
+#[test]
+fn json_lines_archive_before_fields_still_reads() {
+    let dir = golden_dir();
+    let input = fs::read(dir.join("json_lines.jsonl")).unwrap();
+    let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
+    let stored = fs::read(dir.join("json_lines_flag1.sga")).unwrap();
+    assert_eq!(&stored[6..8], &[1, 0]);
+    let mut r = sigmalang::ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
+    assert_eq!(r.len(), lines.len() as u64);
+    for (n, line) in lines.iter().enumerate() {
+        assert_eq!(r.get(n as u64).unwrap(), *line, "record {n}");
+    }
+}
+
+/// The archive vector `json_fields.sga` (FORMAT.md §5.5): the request-log lines of
+/// `json_fields.jsonl` (9 to 11 member values each: sequential ids and timestamps, token counts,
+/// `1.0e+00` and `-0`, a duplicate key, literals, JSON text in a string in both escape styles,
+/// CRLF, no final newline) packed as `sigma pack --context-key conversation` packs them. Every
+/// line takes the fields layout, in all three string styles, and every line after the first of
+/// its conversation is coded against the one before it (`^` and `~` values). Pinned byte for
+/// byte; it reads back every line.
+#[test]
+fn json_fields_archive_vector() {
+    use sigmalang::jsonform;
+    use sigmalang::{ArchiveOptions, ArchiveReader, ArchiveWriter, Codebook};
+
+    let dir = golden_dir();
+    let input = fs::read(dir.join("json_fields.jsonl")).unwrap();
+    let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
+    assert_eq!(lines.len(), 5);
+    let key = |l: &[u8]| {
+        let v: serde_json::Value = serde_json::from_slice(l).unwrap();
+        v["conversation"].to_string()
+    };
+    let form = |l: &[u8]| {
+        let mut f = Vec::new();
+        jsonform::encode(l, &mut f);
+        f
+    };
+    let forms: Vec<Vec<u8>> = lines.iter().map(|l| form(l)).collect();
+    let firsts: Vec<u8> = forms.iter().map(|f| f[0]).collect();
+    assert_eq!(
+        firsts,
+        [
+            jsonform::FIELD_RAW,
+            jsonform::FIELD_MINIMAL,
+            jsonform::FIELD_ASCII,
+            jsonform::FIELD_RAW,
+            jsonform::FIELD_RAW
+        ]
+    );
+    // Record 1 against record 0: the id and the timestamp as differences, the same
+    // conversation and model as `^`.
+    let mut coded = Vec::new();
+    assert!(jsonform::against(&forms[1], &forms[0], &mut coded));
+    let text = String::from_utf8_lossy(&coded);
+    assert!(
+        text.contains(" ~1 ^ ~40022 \"assistant\" ^ ^ ~1 1.0e+00 "),
+        "{text}"
+    );
+    let mut back = coded.clone();
+    jsonform::resolve(&mut back, Some(&forms[0])).unwrap();
+    assert_eq!(back, forms[1]);
+    // Another skeleton (the duplicate key): nothing against it.
+    assert!(!jsonform::against(&forms[3], &forms[2], &mut Vec::new()));
+    assert!(!jsonform::against(&forms[4], &forms[3], &mut Vec::new()));
+
+    let opts = ArchiveOptions::default().json_lines(true);
+    let meta = b"records=lines\nkey=conversation\n";
+    let mut w =
+        ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), meta, opts).unwrap();
+    for line in &lines {
+        w.add_line(Some(key(line).as_bytes()), line).unwrap();
+    }
+    let produced = w.finish().unwrap();
+    let path = dir.join("json_fields.sga");
+    if blessing() {
+        fs::write(&path, &produced).unwrap();
+    }
+    let stored = fs::read(&path).unwrap();
+    assert_eq!(&stored[6..8], &[3, 0]);
+    let mut r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
+    assert_eq!(r.len(), 5);
+    for (n, line) in lines.iter().enumerate().rev() {
+        assert_eq!(r.get(n as u64).unwrap(), *line, "record {n}");
+    }
+    // In order, as `unpack` reads them (each record's frames from the cache).
+    let mut r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
+    assert_eq!(
+        r.walk(|n, rec| assert_eq!(rec.unwrap(), lines[n as usize], "walk {n}")),
+        0
+    );
+    assert!(
+        produced == stored,
+        "json_fields.sga: the writer gives {} bytes, the vector holds {} (if the format changed \
+         on purpose, rerun with SIGMALANG_BLESS=1 and review the diff)",
+        produced.len(),
+        stored.len()
+    );
+}
+
 /// The records of a `primer_*.lines` file: its lines, without their line feeds.
 fn lines_of(name: &str) -> Vec<Vec<u8>> {
     let text = fs::read(golden_dir().join(format!("{name}.lines"))).unwrap();

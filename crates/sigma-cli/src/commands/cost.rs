@@ -169,6 +169,15 @@ impl Costed {
             });
             bytes.push(b);
         }
+        // A fields form is coded against its last frame's values (FORMAT.md §5.5), as the
+        // writer did.
+        let mut input = input;
+        if let (true, Some(last)) = (json_form, bytes.last()) {
+            let mut coded = Vec::new();
+            if sigmalang::jsonform::against(&input, last, &mut coded) {
+                input = coded;
+            }
+        }
         let slices: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
         let mut encoder = Encoder::new(opened.model.codebook.clone());
         if let Some(p) = primer {

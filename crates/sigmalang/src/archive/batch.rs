@@ -93,6 +93,9 @@ pub(super) struct Batches {
     pub(super) bank: BankSlot,
     /// Roots of the batch last written, entering the Σ-bank once no batch is being coded.
     pub(super) new_roots: Vec<(u64, Vec<u8>)>,
+    /// Records are JSON-lines forms (`ArchiveOptions::json_lines`): a fields form is coded
+    /// against its last frame (`jsonform::against`).
+    pub(super) json_lines: bool,
 }
 
 impl Batches {
@@ -120,17 +123,24 @@ impl Batches {
             bytes: usize::MAX,
         };
         Ok(Batches {
-            workers: Workers::start(opts.worker_count(), "batch", factory, unbounded)?,
+            workers: Workers::start_helping(opts.worker_count(), "batch", factory, unbounded)?,
             pending: Vec::new(),
             pending_bytes: 0,
             bank: BankSlot::Here(Bank::new(opts.bank)),
             new_roots: Vec::new(),
+            json_lines: opts.json_lines,
         })
     }
 
     /// Records added and not written yet: being coded or waiting.
     pub(super) fn waiting(&self) -> u64 {
-        self.in_flight() + self.pending.iter().map(Pending::records).sum::<u64>()
+        // A writer holds records or pages, never both: records are counted without a walk
+        // (this is asked at every record added).
+        let pending = match self.pending.first() {
+            Some(p) if !p.members.is_empty() => self.pending.iter().map(Pending::records).sum(),
+            _ => self.pending.len() as u64,
+        };
+        self.in_flight() + pending
     }
 
     /// Records being coded.
@@ -221,7 +231,9 @@ impl Batches {
             let mut group_plans: Vec<Plan> = plans.by_ref().take(group.len()).collect();
             let cost = group.iter().map(|p| p.record.len()).sum();
             let bank = Arc::clone(&bank);
+            let json_lines = self.json_lines;
             self.workers.submit(cost, move |worker: &mut Worker, _| {
+                let mut against = Vec::new();
                 for (p, plan) in group.iter().zip(&mut group_plans) {
                     let record = &p.record;
                     if !p.members.is_empty() {
@@ -234,10 +246,21 @@ impl Batches {
                         .iter()
                         .filter_map(|&r| bank.root(r))
                         .chain(plan.frames.iter().map(|b| &b[..]));
+                    // A fields form's values may be coded against its last frame's (§5.5).
+                    against.clear();
+                    let coded = match frames.clone().last() {
+                        Some(last)
+                            if json_lines
+                                && crate::jsonform::against(record, last, &mut against) =>
+                        {
+                            &against[..]
+                        }
+                        _ => &record[..],
+                    };
                     plan.result =
                         worker
                             .encoder
-                            .encode_with_frame_iter(frames, record, &mut plan.payload);
+                            .encode_with_frame_iter(frames, coded, &mut plan.payload);
                 }
                 (group, group_plans)
             });

@@ -6,7 +6,10 @@
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 
-use super::{RecordInfo, END_MAGIC, FOOTER_LEN, KNOWN_FLAGS, MAX_KEYFRAME_INTERVAL, MAX_METADATA};
+use super::{
+    RecordInfo, END_MAGIC, FLAG_JSON_FIELDS, FLAG_JSON_LINES, FOOTER_LEN, KNOWN_FLAGS,
+    MAX_KEYFRAME_INTERVAL, MAX_METADATA,
+};
 use crate::checksum::{crc32c, Crc32c};
 use crate::codebook::CodebookId;
 use crate::container::{read_exact_at, read_full, FileHeader, FileKind, HEADER_LEN};
@@ -279,7 +282,10 @@ impl Index {
         }
         let version = h[4];
         let flags = u16::from_le_bytes([h[6], h[7]]);
-        if flags & !KNOWN_FLAGS != 0 {
+        // Bit 1 (the fields layout) qualifies bit 0 (the JSON-lines form): alone it is unknown.
+        if flags & !KNOWN_FLAGS != 0
+            || flags & (FLAG_JSON_LINES | FLAG_JSON_FIELDS) == FLAG_JSON_FIELDS
+        {
             return Err(Error::corrupt(
                 format!("unknown archive header flags {flags:#06x}"),
                 6,

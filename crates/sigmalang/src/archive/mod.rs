@@ -119,7 +119,8 @@ crate::settings! {
         /// that large records keep the memory in flight bounded: at most two batches (one being
         /// coded, one filling) plus one record. Like `batch_records`, it shapes the bytes.
         batch_bytes, get_batch_bytes: batch_bytes: usize;
-        /// Worker threads coding a batch (0: one per core).
+        /// Threads coding a batch (0: one per core): `threads - 1` workers and the thread
+        /// adding records, which codes jobs of the batch in flight whenever it waits for it.
         threads, get_threads: threads: usize;
         /// Memory configuration of every worker's encoder; the bytes never depend on it.
         coder, get_coder: encoder: CoderConfig;
@@ -198,13 +199,17 @@ impl ArchiveOptions {
 
 /// Header flag bit 0 of a version-3 archive: records are coded in the JSON-lines form.
 pub const FLAG_JSON_LINES: u16 = 1;
+/// Header flag bit 1 of a version-3 archive: its JSON-lines forms may be in the fields layout
+/// (first bytes `04`-`06`, FORMAT.md §5.5). Writers set it with bit 0, so that readers that do
+/// not know the layout refuse the archive when they open it ("unknown archive header flags").
+pub const FLAG_JSON_FIELDS: u16 = 2;
 /// Header flag bit 2 of a version-3 archive: its pages (block mode, FORMAT.md §5.7) are coded
 /// after its primer (§5.6). Set exactly when a block-mode archive has a primer, so that a reader
 /// that does not know it refuses such an archive instead of decoding its pages without the
 /// primer.
 pub const FLAG_PRIMED_PAGES: u16 = 4;
 /// The header flags a reader of this build knows.
-pub(crate) const KNOWN_FLAGS: u16 = FLAG_JSON_LINES | FLAG_PRIMED_PAGES;
+pub(crate) const KNOWN_FLAGS: u16 = FLAG_JSON_LINES | FLAG_JSON_FIELDS | FLAG_PRIMED_PAGES;
 
 /// The default context: records added without a key.
 const DEFAULT_CONTEXT: u32 = 0;

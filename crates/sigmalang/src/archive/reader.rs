@@ -702,6 +702,11 @@ impl<R: Read + Seek> ArchiveReader<R> {
             .expect("checked by the caller")
             .decode_with_frames(frames, payload, &mut out)
             .map_err(|e| e.shifted(info.offset).within(ctx()))?;
+        if self.archive.index.flags & super::FLAG_JSON_FIELDS != 0 {
+            // A fields form's values coded against its last frame's (FORMAT.md §5.5).
+            crate::jsonform::resolve(&mut out, frames.last().copied())
+                .map_err(|e| e.shifted(info.offset).within(ctx()))?;
+        }
         Ok(out)
     }
 

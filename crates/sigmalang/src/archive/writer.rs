@@ -8,8 +8,8 @@ use std::sync::Arc;
 use super::batch::{Batches, Pending};
 use super::index::{write_head, write_primer_section, IndexWriter};
 use super::{
-    ArchiveOptions, DEFAULT_CONTEXT, FLAG_JSON_LINES, FLAG_PRIMED_PAGES, MAX_KEYFRAME_INTERVAL,
-    MAX_METADATA, MAX_PAGE_BYTES,
+    ArchiveOptions, DEFAULT_CONTEXT, FLAG_JSON_FIELDS, FLAG_JSON_LINES, FLAG_PRIMED_PAGES,
+    MAX_KEYFRAME_INTERVAL, MAX_METADATA, MAX_PAGE_BYTES,
 };
 use crate::bank::Bank;
 use crate::codebook::Codebook;
@@ -45,6 +45,8 @@ pub struct ArchiveWriter<W: Write> {
     /// With `json_lines`: the form of the record being added, and the bytes of the records
     /// added (their forms' lengths are what `bytes_in` counts).
     form: Vec<u8>,
+    /// With `json_lines`: a fields form coded against its last frame (`jsonform::against`).
+    against: Vec<u8>,
     lines_in: u64,
     /// Self-training: the records held back until they fill the primer, and the archive's head
     /// (written once the primer is known).
@@ -120,7 +122,11 @@ impl<W: Write> ArchiveWriter<W> {
         if metadata.len() > MAX_METADATA {
             return Err(Error::invalid("archive metadata is larger than 1 MiB"));
         }
-        let flags = if opts.json_lines { FLAG_JSON_LINES } else { 0 };
+        let flags = if opts.json_lines {
+            FLAG_JSON_LINES | FLAG_JSON_FIELDS
+        } else {
+            0
+        };
         let mut head = write_head(codebook.id(), metadata, flags);
         let primer = opts.primer.min(MAX_PRIMER_LEN as usize);
         let trial = if opts.auto_pages > 0 {
@@ -159,6 +165,7 @@ impl<W: Write> ArchiveWriter<W> {
             offset: head.len() as u64,
             bytes_in: 0,
             form: Vec::new(),
+            against: Vec::new(),
             lines_in: 0,
             primer_wait,
             page: Vec::new(),
@@ -196,11 +203,25 @@ impl<W: Write> ArchiveWriter<W> {
         }
         let mut bytes = Vec::with_capacity(target.min(records.iter().map(|r| r.1.len() + 1).sum()));
         let mut sample: Vec<&[u8]> = Vec::new();
-        for (_, r) in &records {
+        let mut coded = Vec::new();
+        let mut last_of_key: HashMap<Option<&[u8]>, &[u8]> = HashMap::new();
+        for (key, r) in &records {
             if bytes.len() >= target {
                 break;
             }
-            bytes.extend_from_slice(r);
+            // The primer holds the records as the coder will see them: a fields form's values
+            // against the last record of its key (`jsonform::against`), as most records after
+            // it are coded against their context's last record.
+            coded.clear();
+            let prev = last_of_key.insert(key.as_deref(), r);
+            match prev {
+                Some(prev)
+                    if self.opts.json_lines && crate::jsonform::against(r, prev, &mut coded) =>
+                {
+                    bytes.extend_from_slice(&coded);
+                }
+                _ => bytes.extend_from_slice(r),
+            }
             bytes.push(b'\n');
             sample.push(r);
         }
@@ -363,13 +384,25 @@ impl<W: Write> ArchiveWriter<W> {
         self.own.clear();
         stack.frame_indices(&copts, &mut self.own);
         bank.references_into(&self.own, record, &mut self.ref_ids);
-        let frames = self
-            .ref_ids
-            .iter()
-            .filter_map(|&r| bank.root(r))
-            .chain(stack.frames(&copts));
+        let frames = || {
+            self.ref_ids
+                .iter()
+                .filter_map(|&r| bank.root(r))
+                .chain(stack.frames(&copts))
+        };
+        // A fields form's values may be coded against its last frame's (FORMAT.md §5.5).
+        self.against.clear();
+        let coded = match frames().last() {
+            Some(last)
+                if self.opts.json_lines
+                    && crate::jsonform::against(record, last, &mut self.against) =>
+            {
+                &self.against[..]
+            }
+            _ => record,
+        };
         self.encoder
-            .encode_with_frame_iter(frames, record, &mut self.payload)?;
+            .encode_with_frame_iter(frames(), coded, &mut self.payload)?;
         self.frame_bytes -= stack.bytes();
         stack.push(index, record, level, &copts, &mut self.frame_pool);
         self.frame_bytes += stack.bytes();
