@@ -258,8 +258,16 @@ class ArchiveWriter:
     adds the column ``field`` of a table (pyarrow, polars, arro3), keyed by its column
     ``context_key`` if given. The archive appears at ``path`` when the writer is closed (or the
     ``with`` block ends without an exception); on an exception nothing is written. Its bytes
-    are those ``sigma pack --field FIELD`` writes for the same records and keys, whatever
-    ``threads``.
+    are those ``sigma pack --field FIELD --primer PRIMER --block BLOCK`` writes for the same
+    records and keys, whatever ``threads``.
+
+    ``primer`` (KiB, as ``sigma pack --primer``; 0: ``--no-primer``): the archive may store that
+    much of its first records once and code every record after it (kept only if a sample shows
+    it pays). ``block`` (as ``sigma pack --block``): ``"auto"`` (the default) codes the first
+    records both ways and writes pages of 64 KiB or each record alone, whichever came out
+    smaller; a number of bytes writes pages of about that size; 0 codes every record alone,
+    against the earlier records of its context. The defaults are those of ``sigma pack``
+    reading standard input (``--primer 256 --block auto``).
     """
 
     def __init__(
@@ -270,8 +278,18 @@ class ArchiveWriter:
         *,
         field: str = "text",
         threads: int = 1,
+        primer: int = 256,
+        block: Union[int, str] = "auto",
     ) -> None:
-        self._w = _native.RawArchiveWriter(os.fsdecode(path), codebook, field, threads, context_key)
+        if isinstance(block, str):
+            if block != "auto":
+                raise ValueError(f'block must be "auto" or a number of bytes, not {block!r}')
+            pages: Optional[int] = None
+        else:
+            pages = block
+        self._w = _native.RawArchiveWriter(
+            os.fsdecode(path), codebook, field, threads, context_key, primer, pages
+        )
         self.context_key = context_key
         self.field = field
 

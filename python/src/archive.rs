@@ -59,15 +59,30 @@ pub struct RawArchiveWriter {
 
 #[pymethods]
 impl RawArchiveWriter {
+    /// `primer`: the primer's size in KiB (`sigma pack --primer KIB`; 0: `--no-primer`);
+    /// `block`: the page size in bytes (`--block SIZE`; 0: every record alone), or `None` for
+    /// `--block auto`.
     #[new]
-    #[pyo3(signature = (path, codebook = None, field = "text", threads = 1, key = None))]
+    #[pyo3(signature = (path, codebook = None, field = "text", threads = 1, key = None, primer = 0, block = Some(0)))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         path: PathBuf,
         codebook: Option<PyRef<'_, PyCodebook>>,
         field: &str,
         threads: usize,
         key: Option<&str>,
+        primer: usize,
+        block: Option<u64>,
     ) -> PyResult<RawArchiveWriter> {
+        if primer > 16384 {
+            return Err(PyValueError::new_err("the primer holds at most 16384 KiB"));
+        }
+        if block.unwrap_or(0) > sigmalang::archive::MAX_PAGE_BYTES {
+            return Err(PyValueError::new_err(format!(
+                "blocks hold at most {} bytes",
+                sigmalang::archive::MAX_PAGE_BYTES
+            )));
+        }
         if key.is_some_and(|k| k.is_empty() || k.contains('\n')) {
             return Err(PyValueError::new_err(
                 "the context key must be non-empty and on one line",
@@ -84,7 +99,14 @@ impl RawArchiveWriter {
         let opts = ArchiveOptions::default()
             .batch_records(BATCH_RECORDS)
             .batch_bytes(BATCH_BYTES)
-            .threads(threads);
+            .threads(threads)
+            .primer(primer * 1024)
+            .page_bytes(block.unwrap_or(0))
+            .auto_pages(if block.is_none() {
+                sigmalang::archive::AUTO_PAGE_BYTES
+            } else {
+                0
+            });
         let w = ArchiveWriter::with_options(file, cb, metadata(field, key).as_bytes(), opts);
         let w = match w {
             Ok(w) => w,

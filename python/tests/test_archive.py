@@ -98,13 +98,23 @@ def test_cli_reads_python_archives(tmp_path, records):
     out = subprocess.run([sigma, "unpack", "-q", str(path)], capture_output=True, check=True)
     lines = out.stdout.decode().splitlines()
     assert [json.loads(line)["text"] for line in lines] == records
-    # And sigma pack of the same records and keys makes the same archive.
+    # And sigma pack of the same records and keys makes the same archive, with the same primer
+    # and block options: the defaults (those of sigma pack reading standard input), none
+    # (each record alone, no primer: the library's own defaults), and fixed pages.
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"conversation": f"c{i % 9}", "text": r}) + "\n"
                            for i, r in enumerate(records)))
-    # --no-primer: the CLI self-trains by default, the library writer (and so this one) does not.
-    subprocess.run([sigma, "pack", "-q", "--no-primer", "--field", "text", "--context-key",
-                    "conversation", "-o", str(tmp_path / "cli.sga"), str(src)], check=True)
-    # Digests, not the bytes: pytest's diff of two large byte strings takes minutes.
-    cli = hashlib.sha256((tmp_path / "cli.sga").read_bytes()).hexdigest()
-    assert cli == hashlib.sha256(path.read_bytes()).hexdigest()
+    table = pa.table({"conversation": [f"c{i % 9}" for i in range(len(records))],
+                      "text": records})
+    for kwargs, flags in [({}, ["--primer", "256"]),
+                          ({"primer": 0, "block": 0}, ["--no-primer", "--block", "0"]),
+                          ({"primer": 4, "block": 2048}, ["--primer", "4", "--block", "2KiB"])]:
+        path = tmp_path / "py.sga"
+        with sl.ArchiveWriter(path, context_key="conversation", **kwargs) as w:
+            w.write_table(table)
+        subprocess.run([sigma, "pack", "-q", "-f", *flags, "--field", "text", "--context-key",
+                        "conversation", "-o", str(tmp_path / "cli.sga"), str(src)], check=True)
+        # Digests, not the bytes: pytest's diff of two large byte strings takes minutes.
+        cli = hashlib.sha256((tmp_path / "cli.sga").read_bytes()).hexdigest()
+        assert cli == hashlib.sha256(path.read_bytes()).hexdigest(), flags
+        assert [x.decode() for x in sl.ArchiveReader(path)] == records

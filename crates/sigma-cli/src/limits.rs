@@ -118,21 +118,46 @@ impl FromStr for MemoryLimit {
     }
 }
 
-/// Parses `sigma pack --block SIZE`: a size as `--memory` takes it (`64KiB`, `1M`), or `0`
-/// for none (every record coded alone), at most [`sigmalang::archive::MAX_PAGE_BYTES`].
-pub fn parse_block_size(s: &str) -> Result<u64, String> {
+/// `sigma pack --block`: block mode when a trial on the first records says it pays (`auto`),
+/// or pages of a fixed size (0: every record coded alone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockSize {
+    /// Pages of [`sigmalang::archive::AUTO_PAGE_BYTES`] if they code the first records no
+    /// larger than coding each alone does ([`sigmalang::ArchiveOptions::auto_pages`]).
+    Auto,
+    /// Pages of this many bytes; 0: every record coded alone.
+    Bytes(u64),
+}
+
+impl std::fmt::Display for BlockSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlockSize::Auto => f.write_str("auto"),
+            BlockSize::Bytes(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// Parses `sigma pack --block SIZE`: `auto`, a size as `--memory` takes it (`64KiB`, `1M`), or
+/// `0` for none (every record coded alone), at most [`sigmalang::archive::MAX_PAGE_BYTES`].
+pub fn parse_block_size(s: &str) -> Result<BlockSize, String> {
     if s.trim() == "0" {
-        return Ok(0);
+        return Ok(BlockSize::Bytes(0));
+    }
+    if s.trim().eq_ignore_ascii_case("auto") {
+        return Ok(BlockSize::Auto);
     }
     if s.trim().eq_ignore_ascii_case("max") {
-        return Err("the block size must be a size, like 64KiB or 1MiB (0: none)".to_string());
+        return Err(
+            "the block size must be auto or a size, like 64KiB or 1MiB (0: none)".to_string(),
+        );
     }
     let bytes = s.parse::<MemoryLimit>()?.bytes();
     let max = sigmalang::archive::MAX_PAGE_BYTES;
     if bytes > max {
         return Err(format!("blocks hold at most {}", MemoryLimit(max)));
     }
-    Ok(bytes)
+    Ok(BlockSize::Bytes(bytes))
 }
 
 /// The one place a stream decoder gets the memory limit, so that `decompress`, `verify` and

@@ -408,7 +408,15 @@ fn damaged_archive_names_the_record() {
     fs::remove_file(d.join("primed.sga")).unwrap();
     assert_ok(&sigma(
         d,
-        &["pack", "--no-primer", "-o", "chat.sga", "chat.jsonl"],
+        &[
+            "pack",
+            "--no-primer",
+            "--block",
+            "0",
+            "-o",
+            "chat.sga",
+            "chat.jsonl",
+        ],
         None,
     ));
     let mut bytes = fs::read(d.join("chat.sga")).unwrap();
@@ -532,12 +540,14 @@ fn pack_keeps_odd_lines_byte_for_byte() {
     assert_ok(&out);
     assert_eq!(out.stdout, input, "unpack gives back the input exactly");
     // The archive is in the JSON-lines form (header flag bit 0, and bit 1: the fields layout)
-    // unless --no-json-form, and may hold copies (bit 2, FORMAT.md §5.8); the lines read back
-    // the same either way.
-    assert_eq!(fs::read(d.join("a.sga")).unwrap()[4..8], [3, 2, 7, 0]);
+    // unless --no-json-form; the lines read back the same either way. (Bit 2 says whether it may
+    // hold copies, bit 3 whether its pages follow a primer.)
+    let head = fs::read(d.join("a.sga")).unwrap();
+    assert_eq!((&head[4..6], head[6] & 3, head[7]), (&[3, 2][..], 3, 0));
     let args = ["pack", "-q", "--no-json-form", "-o", "raw.sga", "odd.jsonl"];
     assert_ok(&sigma(d, &args, None));
-    assert_eq!(fs::read(d.join("raw.sga")).unwrap()[4..8], [3, 2, 4, 0]);
+    let head = fs::read(d.join("raw.sga")).unwrap();
+    assert_eq!((&head[4..6], head[6] & 1, head[7]), (&[3, 2][..], 0, 0));
     assert_eq!(sigma(d, &["unpack", "raw.sga"], None).stdout, input);
     let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
     for (n, line) in lines.iter().enumerate() {
@@ -624,7 +634,7 @@ fn block_mode_keeps_every_record_exactly() {
     fs::write(d.join("odd.jsonl"), &input).unwrap();
     let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
     let want = texts(FIXTURE.as_bytes());
-    for block in ["1", "200", "4KiB", "1MiB"] {
+    for block in ["1", "200", "4KiB", "1MiB", "auto", "0"] {
         let pack = |threads: &str, out: &str, extra: &[&str], file: &str| {
             let mut args = vec![
                 "pack", "-q", "-f", "-T", threads, "--block", block, "-o", out,
@@ -730,6 +740,8 @@ fn context_keys_are_field_paths_and_keep_types_apart() {
         "-f",
         "--no-json-form",
         "--no-primer",
+        "--block",
+        "0",
         "--context-key",
         "m.c",
         "-o",

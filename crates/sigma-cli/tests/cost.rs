@@ -140,6 +140,8 @@ fn pack_histories(d: &Path) -> PathBuf {
             "pack",
             "-q",
             "--no-primer",
+            "--block",
+            "0",
             "--field",
             "text",
             "--context-key",
@@ -574,7 +576,17 @@ fn a_primed_archive_record_is_traced_as_coded() {
     std::fs::write(d.join("code.jsonl"), lines).unwrap();
     let out = sigma(
         d,
-        &["pack", "-q", "--primer", "8", "-o", "c.sga", "code.jsonl"],
+        &[
+            "pack",
+            "-q",
+            "--primer",
+            "8",
+            "--block",
+            "0",
+            "-o",
+            "c.sga",
+            "code.jsonl",
+        ],
         None,
     );
     assert_ok(&out);

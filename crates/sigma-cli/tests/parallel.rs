@@ -201,13 +201,13 @@ fn compress_threads_do_not_change_the_stream() {
 fn archive_readers_threads_do_not_change_their_output() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // 3,000 records in 188 blocks: several runs of 64 blocks for the workers.
+    // 3,000 records coded alone in 188 blocks: several runs of 64 blocks for the workers.
     fs::write(d.join("many.jsonl"), many_records(60)).unwrap();
     let archive = pack(
         d,
         "many.jsonl",
         "many.sga",
-        &["--context-key", "conversation"],
+        &["--block", "0", "--context-key", "conversation"],
     );
     let run = |args: &[&str]| {
         let out = sigma(d, args, None);

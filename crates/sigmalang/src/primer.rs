@@ -255,8 +255,10 @@ pub(crate) enum Choice {
 /// the bytes, are a trial primer, and the rest are coded
 /// alone, after it `MODELED` and after it `ADAPTIVE`. The primer is kept if it saves at least
 /// 1/[`PRIMER_MARGIN`] of the bytes, and `ADAPTIVE` is chosen if it saves a further
-/// 1/[`ADAPTIVE_MARGIN`] over `MODELED`.
-pub(crate) fn choose(codebook: &Arc<Codebook>, sample: &[&[u8]]) -> Choice {
+/// 1/[`ADAPTIVE_MARGIN`] over `MODELED`. In block mode (`page_bytes > 0`) the rest is coded
+/// as pages of up to `page_bytes` (each record and a line feed), without a primer as stream
+/// chunks and after it as pages after the primer, as the archive's pages would be.
+pub(crate) fn choose(codebook: &Arc<Codebook>, sample: &[&[u8]], page_bytes: u64) -> Choice {
     // The test's cost grows with the sample: at most the first CHOICE_SAMPLE bytes of it.
     let mut taken = 0;
     let sample = &sample[..sample
@@ -281,6 +283,24 @@ pub(crate) fn choose(codebook: &Arc<Codebook>, sample: &[&[u8]]) -> Choice {
         return Choice::Plain;
     };
     let primer = Arc::new(primer);
+    // The units the test codes: each record alone, or the records in pages.
+    let mut pages: Vec<Vec<u8>> = Vec::new();
+    let units: Vec<&[u8]> = if page_bytes == 0 {
+        sample[split..].to_vec()
+    } else {
+        let mut page = Vec::new();
+        for r in &sample[split..] {
+            page.extend_from_slice(r);
+            page.push(b'\n');
+            if page.len() as u64 >= page_bytes {
+                pages.push(std::mem::take(&mut page));
+            }
+        }
+        if !page.is_empty() {
+            pages.push(page);
+        }
+        pages.iter().map(|p| &p[..]).collect()
+    };
     let mut sizes = [0u64; 3];
     for (k, setting) in [None, Some(false), Some(true)].into_iter().enumerate() {
         let mut enc = Encoder::new(Arc::clone(codebook));
@@ -288,9 +308,14 @@ pub(crate) fn choose(codebook: &Arc<Codebook>, sample: &[&[u8]]) -> Choice {
             enc.set_primer(Some(Arc::clone(&primer)), adaptive);
         }
         let mut out = Vec::new();
-        for r in &sample[split..] {
+        for r in &units {
             out.clear();
-            if enc.encode(r, &mut out).is_err() {
+            let coded = if page_bytes == 0 {
+                enc.encode(r, &mut out)
+            } else {
+                enc.encode_page(r, &mut out)
+            };
+            if coded.is_err() {
                 return Choice::Plain;
             }
             sizes[k] += out.len() as u64;
@@ -454,8 +479,8 @@ mod tests {
         let cb = Codebook::default_codebook();
         let code: Vec<Vec<u8>> = (0..40).map(|i| sample_text(i, 2000)).collect();
         let refs: Vec<&[u8]> = code.iter().map(|r| &r[..]).collect();
-        assert_eq!(choose(&cb, &refs), Choice::Adaptive);
-        assert_eq!(choose(&cb, &refs[..1]), Choice::Plain);
+        assert_eq!(choose(&cb, &refs, 0), Choice::Adaptive);
+        assert_eq!(choose(&cb, &refs[..1], 0), Choice::Plain);
         // Bytes no model predicts: neither mode saves anything, the primer is not kept.
         let mut x = 77u64;
         let noise: Vec<Vec<u8>> = (0..40)
@@ -471,7 +496,8 @@ mod tests {
             })
             .collect();
         let refs: Vec<&[u8]> = noise.iter().map(|r| &r[..]).collect();
-        assert_eq!(choose(&cb, &refs), Choice::Plain);
+        assert_eq!(choose(&cb, &refs, 0), Choice::Plain);
+        assert_eq!(choose(&cb, &refs, 4096), Choice::Plain);
     }
 
     proptest! {

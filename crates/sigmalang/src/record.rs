@@ -282,6 +282,20 @@ impl Encoder {
         self.encode_as(std::iter::empty(), input, out, mode)
     }
 
+    /// Appends the payload of an archive page (block mode, FORMAT.md §5.7) to `out`: after
+    /// [`set_primer`](Self::set_primer) it is coded as a record after the primer, without
+    /// frames, in the primer's mode; without a primer as [`encode_chunk`](Self::encode_chunk)
+    /// codes it. Decoding needs [`Decoder::decode_page`].
+    ///
+    /// # Errors
+    /// If `input` is longer than [`MAX_RECORD_LEN`].
+    pub fn encode_page(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        if self.primed.is_some() {
+            return self.encode_primed(std::iter::empty(), input, out, &mut ());
+        }
+        self.encode_chunk(input, out)
+    }
+
     /// `ADAPTIVE` or `MODELED`, whichever codes the sample of `input` smaller (ties: `MODELED`,
     /// the faster to decode).
     fn choose_mode(&mut self, input: &[u8]) -> Mode {
@@ -602,6 +616,13 @@ impl Decoder {
     /// [`Encoder::encode_chunk`]): any mode, `ADAPTIVE` included.
     pub fn decode_chunk(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<()> {
         self.decode_as(&[], payload, out, true)
+    }
+
+    /// Decodes an archive page written by [`Encoder::encode_page`]: after
+    /// [`set_primer`](Self::set_primer) as a record after the primer (any mode, no frames),
+    /// else as a stream chunk.
+    pub fn decode_page(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        self.decode_as(&[], payload, out, self.primed.is_none())
     }
 
     fn decode_as(

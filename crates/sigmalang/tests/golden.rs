@@ -498,6 +498,60 @@ fn block_archive_vector() {
     );
 }
 
+/// `primer_pages.sga`: block mode after a primer (FORMAT.md §5.6, §5.7; header flag bit 3):
+/// the 48 lines of `primer_code.lines` with a 1600-byte primer, in pages of 400 bytes. Its
+/// pages are coded after the primer (`ADAPTIVE`, as records after a primer), and it reads
+/// back every line. Blessed like the streams.
+#[test]
+fn primed_pages_archive_vector() {
+    use sigmalang::internals::record::{read_header, Mode};
+    use sigmalang::{ArchiveOptions, ArchiveReader, ArchiveWriter, Codebook};
+    let records = lines_of("primer_code");
+    let opts = ArchiveOptions::default().primer(1600).page_bytes(400);
+    let mut w = ArchiveWriter::with_options(
+        Vec::new(),
+        Codebook::default_codebook(),
+        b"field=text\n",
+        opts,
+    )
+    .unwrap();
+    for r in &records {
+        w.add(r).unwrap();
+    }
+    let produced = w.finish().unwrap();
+    archive_holds(&produced, &records);
+    let path = golden_dir().join("primer_pages.sga");
+    if blessing() {
+        fs::write(&path, &produced).unwrap();
+        eprintln!("blessed {} ({} bytes)", path.display(), produced.len());
+    }
+    let stored = fs::read(&path).unwrap();
+    archive_holds(&stored, &records);
+    assert_eq!(
+        (stored[4], stored[6], stored[7]),
+        (3, 8, 0),
+        "version 3, flag bit 3"
+    );
+    let r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
+    assert!(r.archive().primer_len() >= 1600);
+    assert_eq!(r.page_bytes(), 400);
+    let pages = r.page_of(records.len() as u64 - 1).unwrap() + 1;
+    assert!(pages >= 4, "{pages} pages");
+    let adaptive = (0..r.len())
+        .filter(|&n| {
+            let info = r.info(n).unwrap();
+            info.payload_len > 0
+                && read_header(&stored[info.offset as usize..]).unwrap().mode == Mode::Adaptive
+        })
+        .count() as u64;
+    assert_eq!(adaptive, pages, "every page ADAPTIVE after the primer");
+    assert!(
+        produced == stored,
+        "primer_pages.sga no longer matches what the writer makes (if the format changed on \
+         purpose, rerun with SIGMALANG_BLESS=1 and review the diff)"
+    );
+}
+
 /// The archive of FORMAT.md §8.2 as version 2 wrote it (`v2/tiny_archive.sga`: no page size,
 /// context ids in the tags as they are) still reads.
 #[test]

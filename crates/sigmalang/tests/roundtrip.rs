@@ -310,10 +310,17 @@ fn bad_chunk_sizes_are_rejected() {
 }
 
 /// An archive of `records` (each with an optional key) in pages of `page_bytes` (0: records
-/// coded alone, unkeyed ones in inferred contexts), on `threads` workers.
-fn archive_of(records: &[(Option<u8>, Vec<u8>)], page_bytes: u64, threads: usize) -> Vec<u8> {
+/// coded alone, unkeyed ones in inferred contexts; with `auto`, pages only if a trial says so),
+/// with a primer of up to `primer` bytes, on `threads` workers.
+fn archive_of(
+    records: &[(Option<u8>, Vec<u8>)],
+    (page_bytes, primer, auto): (u64, usize, bool),
+    threads: usize,
+) -> Vec<u8> {
     let opts = sigmalang::ArchiveOptions::default()
-        .page_bytes(page_bytes)
+        .page_bytes(if auto { 0 } else { page_bytes })
+        .auto_pages(if auto { page_bytes } else { 0 })
+        .primer(primer)
         .batch_records(8)
         .threads(threads);
     let mut w =
@@ -353,17 +360,20 @@ fn records_strategy() -> impl Strategy<Value = Vec<(Option<u8>, Vec<u8>)>> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Archives in block mode (any page size) and with inferred contexts read back every
-    /// record exactly, by get in any order, by walk and by the iterator, and do not depend on
-    /// the number of threads.
+    /// Archives in block mode (any page size, chosen by a trial or not, after a primer or
+    /// not) and with inferred contexts read back every record exactly, by get in any order, by
+    /// walk and by the iterator, and do not depend on the number of threads.
     #[test]
     fn archives_round_trip_in_pages_and_inferred_contexts(
         records in records_strategy(),
         page_bytes in prop_oneof![Just(0u64), 1u64..5000],
+        primer in prop_oneof![Just(0usize), 1usize..4000],
+        auto in any::<bool>(),
         order in any::<u64>(),
     ) {
-        let bytes = archive_of(&records, page_bytes, 1);
-        prop_assert_eq!(&bytes, &archive_of(&records, page_bytes, 2));
+        let how = (page_bytes, primer, auto);
+        let bytes = archive_of(&records, how, 1);
+        prop_assert_eq!(&bytes, &archive_of(&records, how, 2));
         let mut r = sigmalang::ArchiveReader::open(std::io::Cursor::new(&bytes)).unwrap();
         prop_assert_eq!(r.len(), records.len() as u64);
         let n = records.len() as u64;

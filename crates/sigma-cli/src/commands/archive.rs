@@ -33,7 +33,7 @@ use crate::error::{one_line, CliError};
 use crate::format::{mb_per_s, ratio};
 use crate::io::{label, named_target, Input, Output, Target, STDOUT_LABEL};
 use crate::jsonl::{open_lines, open_records, FieldPath, InputLines, Odd, RecordLines};
-use crate::limits::{limit_archive, MemoryLimit};
+use crate::limits::{limit_archive, BlockSize, MemoryLimit};
 use crate::model::Model;
 use crate::progress::{self, SHOW_AFTER};
 use crate::{GetArgs, PackArgs, UnpackArgs};
@@ -211,7 +211,14 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
         .coder(encoder_config(args.no_pool))
         .json_lines(matches!(records, Records::Lines { .. }) && !args.no_json_form)
         .primer(primer_bytes(args, &input))
-        .page_bytes(args.block)
+        .page_bytes(match args.block {
+            BlockSize::Bytes(n) => n,
+            BlockSize::Auto => 0,
+        })
+        .auto_pages(match args.block {
+            BlockSize::Auto => sigmalang::archive::AUTO_PAGE_BYTES,
+            BlockSize::Bytes(_) => 0,
+        })
         .infer_groups(!args.no_infer);
     let threads = opts.worker_count();
     let mut archive =

@@ -242,7 +242,7 @@ impl Batches {
                         continue;
                     }
                     if !p.members.is_empty() {
-                        plan.result = worker.encoder.encode_chunk(record, &mut plan.payload);
+                        plan.result = worker.encoder.encode_page(record, &mut plan.payload);
                         continue;
                     }
                     bank.references_with(&mut worker.shared, &plan.own, record, &mut plan.refs);

@@ -391,6 +391,14 @@ impl Index {
         index.metadata = metadata;
         index.flags = flags;
         index.primer = primer;
+        // Pages are coded after the primer exactly when the flag says so (§5.7).
+        let primed_pages = flags & super::FLAG_PRIMED_PAGES != 0;
+        if primed_pages != (index.paged() && primer.is_some()) {
+            return Err(Error::corrupt(
+                "header flag bit 3 (pages coded after the primer) does not match the archive",
+                6,
+            ));
+        }
         Ok((header, index))
     }
 
@@ -789,7 +797,7 @@ mod tests {
         w.add_in_group(Some(b"k"), b"record").unwrap();
         let good = w.finish().unwrap();
         let mut b = good.clone();
-        b[6] = 8;
+        b[6] = 16;
         let crc = crate::checksum::crc32c(&b[..16]);
         b[16..20].copy_from_slice(&crc.to_le_bytes());
         let e = ArchiveReader::open(Cursor::new(&b))

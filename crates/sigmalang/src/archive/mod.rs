@@ -56,6 +56,12 @@ pub const DEFAULT_PRIMER_BYTES: usize = 256 << 10;
 pub const MAX_METADATA: usize = 1 << 20;
 /// The largest page a writer makes in block mode ([`ArchiveOptions::page_bytes`]): 64 MiB.
 pub const MAX_PAGE_BYTES: u64 = 64 << 20;
+/// The page size `sigma pack --block auto` tries ([`ArchiveOptions::auto_pages`]): 64 KiB,
+/// whose decoding costs about what reading a 1 MiB page of Parquet (brotli) does.
+pub const AUTO_PAGE_BYTES: u64 = 64 << 10;
+/// The least an [`ArchiveOptions::auto_pages`] trial codes (both ways), if the records
+/// reach it: 256 KiB.
+pub const AUTO_SAMPLE_BYTES: usize = 256 << 10;
 /// The largest keyframe interval a reader accepts (bounds the work of one `get`).
 pub const MAX_KEYFRAME_INTERVAL: u32 = 1 << 16;
 
@@ -90,6 +96,9 @@ pub struct ArchiveOptions {
     /// Records are grouped into pages of about this many decoded bytes, each page coded as one
     /// payload (0: every record coded alone, against its group).
     pub(crate) page_bytes: u64,
+    /// Block mode if a trial on the first records says it pays: pages of this many bytes
+    /// (0: no trial).
+    pub(crate) auto_pages: u64,
     /// Records added without a key go to groups inferred from their content.
     pub(crate) infer_groups: bool,
     /// Bytes of recent records the writer keeps to find exact repeats (0: none; see
@@ -149,6 +158,15 @@ crate::settings! {
         /// per record. 0 (the default): every record is coded alone, against its group's
         /// earlier records. At most [`MAX_PAGE_BYTES`].
         page_bytes, get_page_bytes: page_bytes: u64;
+        /// Block mode when it pays (`sigma pack --block auto`, its default): with
+        /// `page_bytes` 0, the writer holds back the first records (at least
+        /// [`AUTO_SAMPLE_BYTES`], or the primer) and codes them both ways, each record alone
+        /// against its group and in pages of this many bytes, without a primer; it then writes
+        /// the whole archive the way that came out smaller. Records that repeat earlier ones
+        /// (conversation histories) stay coded alone; short or unrelated records go into
+        /// pages. 0 (the default): no trial, `page_bytes` decides. At most
+        /// [`MAX_PAGE_BYTES`].
+        auto_pages, get_auto_pages: auto_pages: u64;
         /// Records added without a key ([`ArchiveWriter::add`]) go to groups the writer
         /// infers from their content (a record that starts with most of a recent group's last
         /// record continues that group), so that a log sorted or interleaved by conversation
@@ -180,6 +198,7 @@ impl Default for ArchiveOptions {
             json_lines: false,
             primer: 0,
             page_bytes: 0,
+            auto_pages: 0,
             infer_groups: true,
             repeats: DEFAULT_REPEAT_BYTES,
         }
@@ -203,10 +222,16 @@ pub const FLAG_JSON_FIELDS: u16 = 2;
 /// entries of level 3 that name an earlier record with the same bytes. A reader that does not
 /// know the flag refuses the archive by it, rather than misreading a copy.
 pub const FLAG_COPIES: u16 = 4;
-/// The header flags a reader of this build knows.
-pub(crate) const KNOWN_FLAGS: u16 = FLAG_JSON_LINES | FLAG_JSON_FIELDS | FLAG_COPIES;
 /// The default of [`ArchiveOptions::repeats`]: 32 MiB of recent records.
 pub const DEFAULT_REPEAT_BYTES: usize = 32 << 20;
+/// Header flag bit 3 of a version-3 archive: its pages (block mode, FORMAT.md §5.7) are coded
+/// after its primer (§5.6). Set exactly when a block-mode archive has a primer, so that a reader
+/// that does not know it refuses such an archive instead of decoding its pages without the
+/// primer.
+pub const FLAG_PRIMED_PAGES: u16 = 8;
+/// The header flags a reader of this build knows.
+pub(crate) const KNOWN_FLAGS: u16 =
+    FLAG_JSON_LINES | FLAG_JSON_FIELDS | FLAG_COPIES | FLAG_PRIMED_PAGES;
 
 /// The default context: records added without a key.
 const DEFAULT_CONTEXT: u32 = 0;

@@ -303,7 +303,74 @@ impl Index {
     }
 }
 
+/// How a block-mode trial ([`ArchiveOptions::auto_pages`](super::ArchiveOptions)) codes the
+/// held-back `records` (as they are coded: forms, with `json_lines`) with `opts`, pages of
+/// `page_bytes` or (0) each record alone: the archive's size, without a primer, on one thread.
+fn trial_size(
+    codebook: &std::sync::Arc<crate::codebook::Codebook>,
+    opts: &super::ArchiveOptions,
+    records: &[(Option<Vec<u8>>, Vec<u8>)],
+    page_bytes: u64,
+) -> Result<usize> {
+    let opts = super::ArchiveOptions {
+        page_bytes,
+        auto_pages: 0,
+        primer: 0,
+        json_lines: false,
+        batch_records: 1,
+        threads: 1,
+        ..*opts
+    };
+    let mut w =
+        ArchiveWriter::with_options(Vec::new(), std::sync::Arc::clone(codebook), b"", opts)?;
+    for (key, record) in records {
+        w.add_in_group(key.as_deref(), record)?;
+    }
+    Ok(w.finish()?.len())
+}
+
 impl<W: Write> ArchiveWriter<W> {
+    /// Block mode when it pays ([`ArchiveOptions::auto_pages`](super::ArchiveOptions)): codes
+    /// the first held-back records (at least `AUTO_SAMPLE_BYTES` of them, if there are that
+    /// many) each alone and in pages, and from then on writes pages if they came out no larger.
+    /// Called once, before anything is coded or written.
+    pub(super) fn choose_paging(&mut self, records: &[(Option<Vec<u8>>, Vec<u8>)]) -> Result<()> {
+        let page_bytes = std::mem::take(&mut self.opts.auto_pages);
+        // The records up to the one that reaches the sample size, but none larger than the
+        // sample: a record that large is coded alone either way (and coding it twice here
+        // would cost as much as the archive).
+        let mut taken = 0;
+        let mut end = 0;
+        for (_, r) in records {
+            if r.len() > super::AUTO_SAMPLE_BYTES {
+                break;
+            }
+            end += 1;
+            taken += r.len() + 1;
+            if taken >= super::AUTO_SAMPLE_BYTES {
+                break;
+            }
+        }
+        let sample = &records[..end];
+        if sample.iter().all(|r| r.1.is_empty()) {
+            return Ok(());
+        }
+        let codebook = std::sync::Arc::clone(self.encoder.codebook());
+        let alone = trial_size(&codebook, &self.opts, sample, 0)?;
+        let paged = trial_size(&codebook, &self.opts, sample, page_bytes)?;
+        if std::env::var_os("SIGMA_PRIMER_DEBUG").is_some() {
+            eprintln!("block trial: records alone {alone}, pages of {page_bytes}: {paged}");
+        }
+        if paged <= alone {
+            self.opts.page_bytes = page_bytes;
+            self.opts.bank = 0;
+            self.coder = super::writer::Coder::Now(crate::bank::Bank::new(0));
+            self.index = super::index::IndexWriter::new(self.opts.block_records, page_bytes);
+            self.inference = None;
+        }
+        Ok(())
+    }
+
     /// Adds `record` in context `cid` to the page being filled, which is coded once its records
     /// (with a separator byte each) hold at least `page_bytes`; returns the record's index.
     pub(super) fn add_to_page(&mut self, cid: u32, record: &[u8]) -> Result<u64> {
@@ -357,7 +424,7 @@ impl<W: Write> ArchiveWriter<W> {
                 payload.clear();
                 let r = self
                     .encoder
-                    .encode_chunk(&content, &mut payload)
+                    .encode_page(&content, &mut payload)
                     .and_then(|()| self.commit_page(&members, layout, &payload, &content));
                 self.payload = payload;
                 r
@@ -535,6 +602,97 @@ mod tests {
             }
         });
         assert_eq!(failed, members);
+    }
+
+    fn build_auto(
+        records: &[(Option<Vec<u8>>, Vec<u8>)],
+        primer: usize,
+        threads: usize,
+    ) -> Vec<u8> {
+        let opts = ArchiveOptions::default()
+            .auto_pages(4096)
+            .primer(primer)
+            .batch_records(64)
+            .threads(threads);
+        let mut w =
+            ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"m", opts)
+                .unwrap();
+        for (n, (k, r)) in records.iter().enumerate() {
+            assert_eq!(w.add_in_group(k.as_deref(), r).unwrap(), n as u64);
+        }
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn auto_pages_keep_histories_alone_and_page_short_lines() {
+        // Conversations that repeat their earlier turns: each record alone, against its group.
+        let mut histories: Vec<(Option<Vec<u8>>, Vec<u8>)> = Vec::new();
+        for c in 0..6 {
+            for r in history(40) {
+                let mut r = r;
+                r.extend_from_slice(format!(" conversation {c}").as_bytes());
+                histories.push((None, r));
+            }
+        }
+        // Short unrelated lines: pages.
+        let short: Vec<(Option<Vec<u8>>, Vec<u8>)> = (0..3000)
+            .map(|i| {
+                let line = format!(
+                    "{i:05} GET /api/v{}/items/{} 200 {}ms",
+                    i % 3,
+                    i * 7 % 1000,
+                    i % 97
+                );
+                (None, line.into_bytes())
+            })
+            .collect();
+        for (records, paged) in [(&histories, false), (&short, true)] {
+            for primer in [0, 8192] {
+                let one = build_auto(records, primer, 1);
+                assert_eq!(
+                    one,
+                    build_auto(records, primer, 2),
+                    "threads, primer {primer}"
+                );
+                let mut r = ArchiveReader::open(Cursor::new(&one)).unwrap();
+                assert_eq!(r.page_bytes(), if paged { 4096 } else { 0 });
+                assert_eq!(
+                    r.walk(|n, rec| assert_eq!(rec.unwrap(), &records[n as usize].1[..])),
+                    0
+                );
+                let n = records.len() as u64 - 1;
+                assert_eq!(r.get(n).unwrap(), records[n as usize].1);
+                // The trial chose the smaller way: the other is not smaller.
+                let other = if paged { 0 } else { 4096 };
+                let opts = ArchiveOptions::default()
+                    .page_bytes(other)
+                    .primer(primer)
+                    .batch_records(64);
+                let mut w = ArchiveWriter::with_options(
+                    Vec::new(),
+                    Codebook::default_codebook(),
+                    b"m",
+                    opts,
+                )
+                .unwrap();
+                for (k, rec) in records.iter() {
+                    w.add_in_group(k.as_deref(), rec).unwrap();
+                }
+                let other = w.finish().unwrap();
+                assert!(one.len() < other.len(), "{} vs {}", one.len(), other.len());
+            }
+        }
+        // Nothing but empty records, and no records at all.
+        let empty = vec![(None, Vec::new()); 5];
+        let bytes = build_auto(&empty, 0, 1);
+        let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+        assert_eq!(r.get(4).unwrap(), b"");
+        assert_eq!(
+            ArchiveReader::open(Cursor::new(build_auto(&[], 0, 1)))
+                .unwrap()
+                .len(),
+            0
+        );
     }
 
     #[test]

@@ -218,3 +218,106 @@ fn group_options_and_the_bank_still_work_after_a_primer() {
     let bytes = w.finish().unwrap();
     check_all(&bytes, &records);
 }
+
+fn build_paged(
+    records: &[Vec<u8>],
+    primer: usize,
+    page: u64,
+    batch: u32,
+    threads: usize,
+) -> Vec<u8> {
+    let opts = ArchiveOptions::default()
+        .primer(primer)
+        .page_bytes(page)
+        .batch_records(batch)
+        .threads(threads);
+    let mut w =
+        ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"m", opts).unwrap();
+    for (i, r) in records.iter().enumerate() {
+        let key = format!("k{}", i % 4);
+        assert_eq!(w.add_in_group(Some(key.as_bytes()), r).unwrap(), i as u64);
+    }
+    w.finish().unwrap()
+}
+
+#[test]
+fn pages_after_a_primer_roundtrip_gain_and_do_not_depend_on_threads() {
+    let records = code_records(300);
+    for page in [1u64, 700, 4096] {
+        let plain = build_paged(&records, 0, page, 1, 1);
+        let primed = build_paged(&records, 6000, page, 1, 1);
+        // Flag bit 3: the pages are coded after the primer.
+        assert_eq!(
+            u16::from_le_bytes([primed[6], primed[7]]),
+            8,
+            "pages of {page}"
+        );
+        assert_eq!(u16::from_le_bytes([plain[6], plain[7]]), 0);
+        assert!(
+            primed.len() * 20 < plain.len() * 19,
+            "pages of {page}: {} vs {}",
+            primed.len(),
+            plain.len()
+        );
+        check_all(&primed, &records);
+        let mut r = ArchiveReader::open(Cursor::new(&primed)).unwrap();
+        assert!(r.archive().primer_len() >= 6000);
+        assert_eq!(r.page_bytes(), page);
+        assert_eq!(r.get(299).unwrap(), records[299]);
+        for (batch, threads) in [(64, 1), (64, 2), (1000, 3)] {
+            let other = build_paged(&records, 6000, page, batch, threads);
+            assert_eq!(
+                primed, other,
+                "pages of {page}, batch {batch}, {threads} threads"
+            );
+        }
+    }
+    // Pages that hold many records gain less from a primer; it is still chosen by a test.
+    let big = build_paged(&records, 6000, 1 << 20, 1, 1);
+    check_all(&big, &records);
+}
+
+#[test]
+fn primed_pages_are_refused_without_their_flag() {
+    let records = code_records(80);
+    let primed = build_paged(&records, 3000, 2000, 1, 1);
+    assert_eq!(primed[6], 8);
+    let reflag = |bytes: &[u8], flags: u16| {
+        let mut b = bytes.to_vec();
+        b[6..8].copy_from_slice(&flags.to_le_bytes());
+        let crc = crate::checksum::crc32c(&b[..16]);
+        b[16..20].copy_from_slice(&crc.to_le_bytes());
+        b
+    };
+    // The flag cleared (pages would be decoded without the primer), or set on an archive
+    // whose pages are not primed, or on one that is not in block mode: refused at open.
+    let plain_pages = build_paged(&records, 0, 2000, 1, 1);
+    let primed_records = build(&records, 3000, 1, 1);
+    for bad in [
+        reflag(&primed, 0),
+        reflag(&plain_pages, 8),
+        reflag(&primed_records, 8),
+    ] {
+        let Err(e) = ArchiveReader::open(Cursor::new(&bad)) else {
+            panic!("a wrong flag was accepted");
+        };
+        assert!(matches!(e.kind(), ErrorKind::Corrupt { .. }), "{e}");
+        assert!(e.to_string().contains("flag bit 3"), "{e}");
+    }
+    // Damage to the primer of a paged archive: errors naming it, never wrong records.
+    let r = ArchiveReader::open(Cursor::new(&primed)).unwrap();
+    let records_start = r.info(0).unwrap().offset as usize;
+    for i in (records_start - 8)..records_start {
+        let mut b = primed.clone();
+        b[i] ^= 0x10;
+        let mut r = ArchiveReader::open(Cursor::new(&b)).unwrap();
+        let e = r.get(3).unwrap_err();
+        assert!(e.to_string().contains("primer"), "{e}");
+        assert_eq!(r.walk(|_, rec| assert!(rec.is_err())), records.len() as u64);
+    }
+    // The primer's memory counts when a page is read.
+    let mut r = ArchiveReader::open(Cursor::new(&primed)).unwrap();
+    r.set_memory_limit(1 << 20);
+    let e = r.get(5).unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::MemoryLimit { .. }), "{e}");
+}

@@ -854,6 +854,9 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let ctx = || format!("record {r}, in page {no}");
         let limit = self.archive.memory_limit;
         let over = |needed: u64| Error::new(ErrorKind::MemoryLimit { needed, limit }).within(ctx());
+        // Pages after a primer (header flag bit 3) need its state, counted as held.
+        self.ensure_primer().map_err(|e| e.within(ctx()))?;
+        let held = held.saturating_add(self.archive.primer_memory());
         let page = index.pages[no];
         // The page's payload, its decoder's history and output, and the records' spans.
         let needed = held
@@ -881,7 +884,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         self.decoder
             .as_mut()
             .expect("checked above")
-            .decode_chunk(&self.block, &mut out)
+            .decode_page(&self.block, &mut out)
             .map_err(|e| e.shifted(page.offset).within(ctx()))?;
         let count = index.page_records(no);
         let spans = super::pages::spans(&out, page.layout, count, index.page_lens(no)).ok_or_else(

@@ -9,8 +9,7 @@ use super::batch::{Batches, Pending};
 use super::index::{write_head, write_primer_section, IndexWriter};
 use super::{
     ArchiveOptions, DEFAULT_CONTEXT, FLAG_COPIES, FLAG_JSON_FIELDS, FLAG_JSON_LINES,
-    MAX_KEYFRAME_INTERVAL,
-    MAX_METADATA, MAX_PAGE_BYTES,
+    FLAG_PRIMED_PAGES, MAX_KEYFRAME_INTERVAL, MAX_METADATA, MAX_PAGE_BYTES,
 };
 use crate::bank::Bank;
 use crate::codebook::Codebook;
@@ -70,10 +69,16 @@ pub struct ArchiveWriter<W: Write> {
 /// The records an [`ArchiveWriter`] holds back until they fill its primer.
 pub(super) struct PrimerWait {
     head: Vec<u8>,
+    /// The head's metadata and flags (a block-mode archive's head is written again with
+    /// `FLAG_PRIMED_PAGES` if it keeps its primer).
+    metadata: Vec<u8>,
+    flags: u16,
     records: Vec<(Option<Vec<u8>>, Vec<u8>)>,
     /// Bytes of the primer they make (each record and a newline).
     bytes: usize,
-    /// The primer's length ([`ArchiveOptions::primer`], at most `MAX_PRIMER_LEN`).
+    /// The primer's length ([`ArchiveOptions::primer`], at most `MAX_PRIMER_LEN`; 0: none).
+    primer: usize,
+    /// How many bytes of records to hold back: the primer's, or more for a block-mode trial.
     target: usize,
 }
 
@@ -100,7 +105,10 @@ impl<W: Write> ArchiveWriter<W> {
         if opts.block_records == 0 {
             return Err(Error::invalid("block_records must be at least 1"));
         }
-        if opts.page_bytes > MAX_PAGE_BYTES {
+        if opts.page_bytes > 0 {
+            opts.auto_pages = 0;
+        }
+        if opts.page_bytes > MAX_PAGE_BYTES || opts.auto_pages > MAX_PAGE_BYTES {
             return Err(Error::invalid(format!(
                 "pages of block mode hold at most {MAX_PAGE_BYTES} bytes"
             )));
@@ -127,12 +135,20 @@ impl<W: Write> ArchiveWriter<W> {
             0
         } | if copies { FLAG_COPIES } else { 0 };
         let mut head = write_head(codebook.id(), metadata, flags);
-        // Block mode codes pages with the chunk coder, which a primer does not reach.
-        let primer_wait = (opts.primer > 0 && opts.page_bytes == 0).then(|| PrimerWait {
+        let primer = opts.primer.min(MAX_PRIMER_LEN as usize);
+        let trial = if opts.auto_pages > 0 {
+            super::AUTO_SAMPLE_BYTES
+        } else {
+            0
+        };
+        let primer_wait = (primer > 0 || trial > 0).then(|| PrimerWait {
             head: std::mem::take(&mut head),
+            metadata: metadata.to_vec(),
+            flags,
             records: Vec::new(),
             bytes: 0,
-            target: opts.primer.min(MAX_PRIMER_LEN as usize),
+            primer,
+            target: primer.max(trial),
         });
         if primer_wait.is_none() {
             write_primer_section(&mut head, None);
@@ -186,10 +202,20 @@ impl<W: Write> ArchiveWriter<W> {
         };
         let PrimerWait {
             mut head,
+            metadata,
+            mut flags,
             records,
-            target,
+            primer: target,
             ..
         } = wait;
+        if self.opts.auto_pages > 0 {
+            self.choose_paging(&records)?;
+            if self.opts.page_bytes > 0 && flags & FLAG_COPIES != 0 {
+                // Pages hold no copies (FORMAT.md §5.8): the head says so.
+                flags &= !FLAG_COPIES;
+                head = write_head(self.encoder.codebook().id(), &metadata, flags);
+            }
+        }
         let mut bytes = Vec::with_capacity(target.min(records.iter().map(|r| r.1.len() + 1).sum()));
         let mut sample: Vec<&[u8]> = Vec::new();
         let mut coded = Vec::new();
@@ -216,8 +242,8 @@ impl<W: Write> ArchiveWriter<W> {
         }
         bytes.truncate(target);
         let codebook = Arc::clone(self.encoder.codebook());
-        let choice = if bytes.iter().any(|&b| b != b'\n') {
-            choose(&codebook, &sample)
+        let choice = if target > 0 && bytes.iter().any(|&b| b != b'\n') {
+            choose(&codebook, &sample, self.opts.page_bytes)
         } else {
             Choice::Plain
         };
@@ -226,6 +252,9 @@ impl<W: Write> ArchiveWriter<W> {
             None
         } else {
             let (primer, payload) = Primer::encode(&codebook, bytes)?;
+            if self.opts.page_bytes > 0 {
+                head = write_head(codebook.id(), &metadata, flags | FLAG_PRIMED_PAGES);
+            }
             write_primer_section(&mut head, Some((primer.bytes(), &payload)));
             Some((Arc::new(primer), choice == Choice::Adaptive))
         };
