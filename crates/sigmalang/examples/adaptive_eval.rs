@@ -73,6 +73,7 @@ fn main() {
                     payloads.push(p);
                 }
                 te = te.min(t.seconds());
+                sigmalang::internals::model::print_stats();
                 let t = Clock::start();
                 let mut out = Vec::with_capacity(data.len());
                 for p in &payloads {

@@ -22,7 +22,7 @@ use crate::codebook::Codebook;
 use crate::coder::{RangeDecoder, RangeEncoder};
 use crate::cost::{CostTrace, Tracer};
 use crate::error::{Error, Result};
-use crate::model::{AdaptiveModel, ContextModel, MatchModel, FLAG_RUN};
+use crate::model::{AdaptiveModel, ContextModel, MatchModel, FLAG_RUN, RUN_CLASSES};
 use crate::pool::{GlyphBufferPool, PoolConfig, PoolStats};
 use crate::primer::{Primed, Primer};
 use crate::varint;
@@ -449,8 +449,11 @@ pub(crate) fn code_record(
             continue;
         };
         // A DELTA run: how many bytes follow as the match predicts.
-        let ctx = bucket * 2 + usize::from(model.expects(state, m));
         let src = mm.source();
+        let class = |done: &[u8], m: u8, expects: bool| {
+            am.as_deref().map_or(0, |am| am.run_class(done, m)) * 2 + usize::from(expects)
+        };
+        let ctx = bucket * RUN_CLASSES + class(&[], m, model.expects(state, m));
         let run = (0..n - i)
             .take_while(|&j| hist[src + j] == input[i + j])
             .count();
@@ -459,7 +462,8 @@ pub(crate) fn code_record(
         let mut walked = state;
         let mut agrees = |j: usize| {
             walked = model.advance(walked, hist[src + j - 1]);
-            model.expects(walked, hist[src + j])
+            let m = hist[src + j];
+            class(&hist[src..src + j], m, model.expects(walked, m))
         };
         mm.encode_run(&mut enc, ctx, run, &mut agrees);
         tracer.run(i, run, src, &enc);
@@ -806,15 +810,20 @@ fn decode_run(
     base: usize,
     end: usize,
 ) -> std::result::Result<u32, &'static str> {
-    let ctx = bucket * 2 + usize::from(model.expects(state, m));
     let src = mm.source();
     let start = hist.len();
+    let amr = am.as_deref();
+    let class = |done: &[u8], m: u8, expects: bool| {
+        amr.map_or(0, |am| am.run_class(done, m)) * 2 + usize::from(expects)
+    };
+    let ctx = bucket * RUN_CLASSES + class(&[], m, model.expects(state, m));
     let mut walked = state;
     let mut agrees = |j: usize| {
         let b = hist[src + j - 1];
         hist.push(b);
         walked = model.advance(walked, b);
-        model.expects(walked, hist[src + j])
+        let m = hist[src + j];
+        class(&hist[start..start + j], m, model.expects(walked, m))
     };
     let run = mm
         .decode_run(dec, ctx, end - start, &mut agrees)

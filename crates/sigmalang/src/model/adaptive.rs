@@ -30,7 +30,84 @@ pub const SLOT_SYMS: usize = 16;
 pub const MAX_TABLE_BITS: u32 = 18;
 /// The table has at least `2^MIN_TABLE_BITS` contexts (64 KiB).
 const MIN_TABLE_BITS: u32 = 10;
-const ORDERS: usize = ADAPTIVE_ORDERS.len();
+const ORDERS: usize = 6;
+
+/// Experimental knobs (read once from the environment).
+#[derive(Clone, Copy, Debug)]
+struct Knobs {
+    orders: [u8; ORDERS],
+    norders: usize,
+    limit: u16,
+    last: bool,
+    adaptive_rate: bool,
+    rate: u32,
+    inh: u32,
+    inh_max: u16,
+    tbits: u32,
+    stats: bool,
+    pushlearn: usize,
+    see2: u32,
+    wmul: u32,
+    wsh: u32,
+    inc: u16,
+    runcls: u32,
+}
+
+thread_local! {
+    static STATS: std::cell::RefCell<[f64; 16]> = const { std::cell::RefCell::new([0.0; 16]) };
+}
+
+pub(crate) fn stat(i: usize, v: f64) {
+    STATS.with(|s| s.borrow_mut()[i] += v);
+}
+
+/// Prints and clears the statistics.
+pub fn print_stats() {
+    STATS.with(|s| {
+        let mut s = s.borrow_mut();
+        if s[11] == 0.0 && s[0] == 0.0 {
+            return;
+        }
+        eprintln!("bytes by order idx / static: {:?}", &s[0..7]);
+        eprintln!("bits: escflag-hit {:.0} escflag-esc {:.0} sym {:.0} static-bytes-bits? n/a pushes {:.0}", s[8]/8.0, s[9]/8.0, s[10]/8.0, s[11]);
+        eprintln!("runs {} bytes: start {:.0} flags {:.0} gamma {:.0}", s[13], s[12]/8.0, s[14]/8.0, s[15]/8.0);
+        *s = [0.0; 16];
+    });
+}
+
+fn knobs() -> Knobs {
+    static K: std::sync::OnceLock<Knobs> = std::sync::OnceLock::new();
+    *K.get_or_init(|| {
+        let var = |n: &str, d: u32| -> u32 {
+            std::env::var(n).ok().and_then(|v| v.parse().ok()).unwrap_or(d)
+        };
+        let mut orders = [0u8; ORDERS];
+        let list = std::env::var("SG_ORDERS").unwrap_or_else(|_| "5,3,2,1".into());
+        let mut norders = 0;
+        for (i, o) in list.split(',').enumerate() {
+            orders[i] = o.parse().unwrap();
+            norders += 1;
+        }
+        Knobs {
+            orders,
+            norders,
+            limit: var("SG_LIMIT", 30) as u16,
+            last: var("SG_LAST", 0) != 0,
+            adaptive_rate: var("SG_ARATE", 0) != 0,
+            rate: var("SG_RATE", 6),
+            inh: var("SG_INH", 0),
+            inh_max: var("SG_INHMAX", 1) as u16,
+            tbits: var("SG_TBITS", 0),
+            stats: var("SG_STATS", 0) != 0,
+            pushlearn: var("SG_PUSH", 0) as usize,
+            see2: var("SG_SEE2", 0),
+            wmul: var("SG_WMUL", 2),
+            wsh: var("SG_WSH", 11),
+            inc: var("SG_INC", 1) as u16,
+            runcls: var("SG_RUNCLS", 2),
+        }
+    })
+}
 /// A context's counts are halved when one passes this.
 const COUNT_LIMIT: u16 = 30;
 /// How many of the static context's entries (most frequent first) are summed for the static
@@ -38,7 +115,8 @@ const COUNT_LIMIT: u16 = 30;
 const MASS_SCAN: usize = 8;
 /// Secondary-estimation cells: order index (4), symbols (4), count (8), static mass (8),
 /// first visit (2).
-const SEE_LEN: usize = ORDERS * 4 * 8 * 8 * 2;
+const SEE_LEN: usize = ORDERS * 4 * 8 * 8 * 2 * 4;
+const SEE2_LEN: usize = 1 << 16;
 /// The learning rate of the escape estimates (a shift).
 const SEE_RATE: u32 = 6;
 
@@ -68,6 +146,14 @@ pub struct AdaptiveModel {
     table: Vec<Slot>,
     bits: u32,
     see: Vec<u16>,
+    see_n: Vec<u8>,
+    see2: Vec<u16>,
+    see2_n: Vec<u8>,
+    k: Knobs,
+    /// The SEE bucket of how the previous byte was coded.
+    last: usize,
+    /// The initial count of a byte in a new context.
+    init: u16,
     /// The last eight bytes, the latest lowest.
     hist: u64,
     /// The slot of each order for the byte being coded, and whether its context was there.
@@ -88,6 +174,12 @@ impl Clone for AdaptiveModel {
             table: self.table.clone(),
             bits: self.bits,
             see: self.see.clone(),
+            see_n: self.see_n.clone(),
+            see2: self.see2.clone(),
+            see2_n: self.see2_n.clone(),
+            k: self.k,
+            last: self.last,
+            init: self.init,
             hist: self.hist,
             at: self.at,
             check: self.check,
@@ -139,9 +231,11 @@ fn sym_bucket(cnt: usize) -> usize {
 }
 
 #[inline]
-fn see_index(j: usize, cnt: usize, tot: u32, sp: u32, first: bool) -> usize {
-    (((j * 4 + sym_bucket(cnt)) * 8 + count_bucket(tot)) * 8 + static_bucket(sp)) * 2
-        + usize::from(first)
+fn see_index(j: usize, cnt: usize, tot: u32, sp: u32, first: bool, last: usize) -> usize {
+    ((((j * 4 + sym_bucket(cnt)) * 8 + count_bucket(tot)) * 8 + static_bucket(sp)) * 2
+        + usize::from(first))
+        * 4
+        + last
 }
 
 impl Default for AdaptiveModel {
@@ -157,6 +251,12 @@ impl AdaptiveModel {
             table: Vec::new(),
             bits: MIN_TABLE_BITS,
             see: vec![0; SEE_LEN],
+            see_n: vec![0; SEE_LEN],
+            see2: vec![32768; SEE2_LEN],
+            see2_n: vec![0; SEE2_LEN],
+            k: knobs(),
+            last: 0,
+            init: 1,
             hist: 0,
             at: [0; ORDERS],
             check: [0; ORDERS],
@@ -194,6 +294,10 @@ impl AdaptiveModel {
         }
         self.bits = primed.bits;
         self.see.copy_from_slice(&primed.see);
+        self.see_n.copy_from_slice(&primed.see_n);
+        self.see2.copy_from_slice(&primed.see2);
+        self.see2_n.copy_from_slice(&primed.see2_n);
+        self.last = primed.last;
         self.hist = primed.hist;
         self.journal.clear();
         self.journaling = false;
@@ -219,7 +323,7 @@ impl AdaptiveModel {
 
     /// Forgets everything: the start of a record of `len` bytes, which sizes the table.
     pub fn reset(&mut self, len: usize) {
-        self.bits = table_bits(len);
+        self.bits = table_bits(len) + self.k.tbits;
         let size = 1usize << self.bits;
         if self.table.len() < size {
             self.table.resize(size, Slot::default());
@@ -228,26 +332,96 @@ impl AdaptiveModel {
         let reps = [1u32, 2, 4, 7, 12, 24, 48, 96];
         let syms = [1u32, 2, 3, 6];
         for (i, p) in self.see.iter_mut().enumerate() {
+            let i = i / 4;
             let b = i / 16 % 8;
             let cnt = syms[i / 128 % 4];
             let tot = reps[b].max(cnt);
             *p = (65536 * cnt / (tot + cnt)).clamp(2048, 63488) as u16;
         }
+        self.see_n.fill(0);
+        self.see2.fill(32768);
+        self.see2_n.fill(0);
+        self.last = 0;
         self.hist = 0;
     }
 
     /// Takes in a byte coded by other means (a DELTA run): history only, no statistics.
     #[inline(always)]
     pub fn push(&mut self, x: u8) {
+        if self.k.stats {
+            stat(11, 1.0);
+        }
+        if self.k.pushlearn > 0 {
+            let slots = self.fetch();
+            let lim = self.k.pushlearn.min(self.k.norders);
+            let mut coded = lim;
+            for (j, s) in slots.iter().enumerate().take(lim) {
+                if self.found[j] && s.sym[..s.n as usize].contains(&x) {
+                    coded = j;
+                    break;
+                }
+            }
+            self.init = 1;
+            self.learn(x, coded.min(lim - 1), 0);
+            if self.k.last {
+                self.last = 0;
+            }
+            return;
+        }
+        if self.k.last {
+            self.last = 0;
+        }
         self.hist = self.hist << 8 | u64::from(x);
+    }
+
+    /// The class (below [`RUN_CLASSES`](super::RUN_CLASSES) / 2) of byte `m` predicted by the
+    /// match model after the history and then `done`: how the highest-order adaptive context
+    /// present sees it.
+    #[inline]
+    pub fn run_class(&self, done: &[u8], m: u8) -> usize {
+        if self.k.runcls == 0 {
+            return 0;
+        }
+        let mut h = self.hist;
+        for &b in &done[done.len().saturating_sub(8)..] {
+            h = h << 8 | u64::from(b);
+        }
+        for (j, &o) in self.k.orders[..self.k.norders].iter().enumerate() {
+            let (idx, check) = self.locate_in(h, o);
+            let s = &self.table[idx];
+            if s.check != check {
+                continue;
+            }
+            let n = s.n as usize;
+            let c = match s.sym[..n].iter().position(|&c| c == m) {
+                None => 1,
+                Some(0) if n == 1 => 4,
+                Some(0) => {
+                    let tot: u32 = s.freq[..n].iter().map(|&f| u32::from(f)).sum();
+                    if 2 * u32::from(s.freq[0]) >= tot {
+                        5
+                    } else {
+                        3
+                    }
+                }
+                Some(_) => 2,
+            };
+            return if j == 0 || self.k.runcls == 1 { c } else { c + 6 };
+        }
+        0
     }
 
     #[inline(always)]
     fn locate(&self, order: u8) -> (usize, u32) {
+        self.locate_in(self.hist, order)
+    }
+
+    #[inline(always)]
+    fn locate_in(&self, hist: u64, order: u8) -> (usize, u32) {
         let ctx = if order >= 8 {
-            self.hist
+            hist
         } else {
-            self.hist & ((1u64 << (8 * order)) - 1)
+            hist & ((1u64 << (8 * order)) - 1)
         };
         let k = ctx ^ u64::from(order) << 59;
         let h = k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -261,7 +435,8 @@ impl AdaptiveModel {
     #[inline(always)]
     fn fetch(&mut self) -> [Slot; ORDERS] {
         let mut slots = [Slot::default(); ORDERS];
-        for (j, &o) in ADAPTIVE_ORDERS.iter().enumerate() {
+        let k = self.k;
+        for (j, &o) in k.orders[..k.norders].iter().enumerate() {
             let (idx, check) = self.locate(o);
             self.at[j] = idx;
             self.check[j] = check;
@@ -286,16 +461,19 @@ impl AdaptiveModel {
         }
         let mut any = not.is_some();
         let head = Head::of(model, state);
-        let orders = ORDERS;
+        let orders = self.k.norders;
         let mut coded = orders;
+        let mut nesc = 0usize;
+        self.init = 1;
         let slots = self.fetch();
         for (j, s) in slots.iter().enumerate().take(orders) {
             let s = *s;
             if !self.found[j] {
                 continue;
             }
-            let (mut tot, mut cnt, mut sp, mut wt, mut cx, mut fx) =
-                (0u32, 0usize, 0u32, 0u32, None, 0);
+            let (mut tot, mut cnt, mut sp, mut wt, mut cx, mut fx, mut nx) =
+                (0u32, 0usize, 0u32, 0u32, None, 0, 0u32);
+            let mut maxf = 0u16;
             for i in 0..s.n as usize {
                 let c = s.sym[i];
                 if excl.has(u32::from(c)) {
@@ -306,8 +484,10 @@ impl AdaptiveModel {
                 if c == x {
                     cx = Some(wt);
                     fx = w;
+                    nx = u32::from(s.freq[i]);
                 }
                 wt += w;
+                maxf = maxf.max(s.freq[i]);
                 sp += f;
                 tot += u32::from(s.freq[i]);
                 cnt += 1;
@@ -315,18 +495,32 @@ impl AdaptiveModel {
             if cnt == 0 {
                 continue;
             }
-            let si = see_index(j, cnt, tot, sp, !any);
-            let p = &mut self.see[si];
+            let si = see_index(j, cnt, tot, sp, !any, self.last);
+            let s2 = self.see2_index(j, cnt, tot, maxf, sp, !any);
+            let p = self.p_esc(si, s2);
             let esc = cx.is_none();
-            enc.encode_bit(u32::from(*p >> 4).clamp(1, 4095), esc);
-            adapt(p, esc);
+            enc.encode_bit(u32::from(p >> 4).clamp(1, 4095), esc);
+            if self.k.stats {
+                let q = f64::from(u32::from(p >> 4).clamp(1, 4095)) / 4096.0;
+                if esc {
+                    stat(9, -q.log2());
+                } else {
+                    stat(8, -(1.0 - q).log2());
+                    if cnt > 1 {
+                        stat(10, (f64::from(wt) / f64::from(fx)).log2());
+                    }
+                }
+            }
+            self.adapt(si, s2, esc);
             if let Some(cum) = cx {
                 if cnt > 1 {
                     enc.encode(cum, fx, wt);
                 }
+                self.inherit(nx, tot);
                 coded = j;
                 break;
             }
+            nesc += 1;
             for i in 0..s.n as usize {
                 excl.set(u32::from(s.sym[i]));
             }
@@ -339,7 +533,10 @@ impl AdaptiveModel {
         } else {
             model.encode_excluding(enc, state, x, not)
         };
-        self.learn(x, coded);
+        if self.k.stats {
+            stat(coded.min(6), 1.0);
+        }
+        self.learn(x, coded, nesc);
         next
     }
 
@@ -358,7 +555,9 @@ impl AdaptiveModel {
         }
         let mut any = not.is_some();
         let head = Head::of(model, state);
-        let orders = ORDERS;
+        let orders = self.k.norders;
+        let mut nesc = 0usize;
+        self.init = 1;
         let slots = self.fetch();
         for (j, s) in slots.iter().enumerate().take(orders) {
             let s = *s;
@@ -366,14 +565,16 @@ impl AdaptiveModel {
                 continue;
             }
             let (mut tot, mut cnt, mut sp, mut wt, mut first) = (0u32, 0usize, 0u32, 0u32, None);
+            let mut maxf = 0u16;
             for i in 0..s.n as usize {
                 let c = s.sym[i];
                 if excl.has(u32::from(c)) {
                     continue;
                 }
-                first.get_or_insert(c);
+                first.get_or_insert(i);
                 let f = head.freq(c);
                 wt += weight(s.freq[i], f);
+                maxf = maxf.max(s.freq[i]);
                 sp += f;
                 tot += u32::from(s.freq[i]);
                 cnt += 1;
@@ -381,24 +582,25 @@ impl AdaptiveModel {
             if cnt == 0 {
                 continue;
             }
-            let si = see_index(j, cnt, tot, sp, !any);
-            let p = &mut self.see[si];
-            let esc = dec.decode_bit(u32::from(*p >> 4).clamp(1, 4095));
-            adapt(p, esc);
+            let si = see_index(j, cnt, tot, sp, !any, self.last);
+            let s2 = self.see2_index(j, cnt, tot, maxf, sp, !any);
+            let p = self.p_esc(si, s2);
+            let esc = dec.decode_bit(u32::from(p >> 4).clamp(1, 4095));
+            self.adapt(si, s2, esc);
             if !esc {
-                let x = if cnt == 1 {
+                let hit = if cnt == 1 {
                     first.unwrap_or(0)
                 } else {
                     let (r, code) = dec.decode_scale(wt);
                     let mut cum = 0u32;
-                    let mut hit = None;
+                    let mut hit = 0;
                     for i in 0..s.n as usize {
                         let c = s.sym[i];
                         if excl.has(u32::from(c)) {
                             continue;
                         }
                         let f = weight(s.freq[i], head.freq(c));
-                        hit = Some(c);
+                        hit = i;
                         if code < r.wrapping_mul(cum + f) {
                             dec.decode_update(cum, f);
                             break;
@@ -406,11 +608,14 @@ impl AdaptiveModel {
                         cum += f;
                     }
                     // Only on corrupt input does the code lie past the last symbol.
-                    hit.unwrap_or(0)
+                    hit
                 };
-                self.learn(x, j);
+                let x = s.sym[hit];
+                self.inherit(u32::from(s.freq[hit]), tot);
+                self.learn(x, j, nesc);
                 return (x, model.advance(state, x));
             }
+            nesc += 1;
             for i in 0..s.n as usize {
                 excl.set(u32::from(s.sym[i]));
             }
@@ -421,16 +626,75 @@ impl AdaptiveModel {
         } else {
             model.decode_excluding(dec, state, not)
         };
-        self.learn(x, orders);
+        self.learn(x, orders, nesc);
         (x, next)
+    }
+
+    /// The initial count of the coded byte in the new contexts above the one that coded it,
+    /// from its count `nx` among `tot` there.
+    #[inline]
+    fn inherit(&mut self, nx: u32, tot: u32) {
+        if self.k.inh > 0 {
+            let v = (nx * self.k.inh + tot / 2) / tot.max(1);
+            self.init = (v as u16).clamp(1, self.k.inh_max);
+        }
+    }
+
+    #[inline]
+    fn see2_index(&self, j: usize, cnt: usize, tot: u32, maxf: u16, sp: u32, first: bool) -> usize {
+        let last = (self.hist & 0xff) as usize;
+        let share = (u32::from(maxf) * 4 / tot.max(1)).min(3) as usize;
+        match self.k.see2 {
+            1 => ((j * 4 + sym_bucket(cnt)) * 8 + count_bucket(tot)) * 256 + last,
+            2 => (((j * 4 + sym_bucket(cnt)) * 4 + share) * 8 + static_bucket(sp)) * 2 + usize::from(first),
+            3 => ((((j * 4 + sym_bucket(cnt)) * 4 + share) * 8 + count_bucket(tot)) * 2 + usize::from(first)) * 8 + (last >> 5),
+            _ => 0,
+        }
+    }
+
+    #[inline]
+    fn p_esc(&self, si: usize, s2: usize) -> u16 {
+        if self.k.see2 == 0 {
+            self.see[si]
+        } else {
+            ((u32::from(self.see[si]) + u32::from(self.see2[s2])) / 2) as u16
+        }
+    }
+
+    #[inline]
+    fn adapt(&mut self, si: usize, s2: usize, bit: bool) {
+        if self.k.see2 != 0 {
+            let p = &mut self.see2[s2];
+            let n = &mut self.see2_n[s2];
+            let d = (u32::from(*n) + 2).min(1 << self.k.rate) as i32;
+            let t = if bit { 65535 } else { 0 };
+            let v = i32::from(*p) + (t - i32::from(*p)) / d;
+            *p = v.clamp(1, 65535) as u16;
+            *n = n.saturating_add(1);
+        }
+        let p = &mut self.see[si];
+        if self.k.adaptive_rate {
+            let n = &mut self.see_n[si];
+            let d = (u32::from(*n) + 2).min(1 << self.k.rate) as i32;
+            let t = if bit { 65535 } else { 0 };
+            let v = i32::from(*p) + (t - i32::from(*p)) / d;
+            *p = v.clamp(1, 65535) as u16;
+            *n = n.saturating_add(1);
+        } else if bit {
+            *p += (65535 - *p) >> self.k.rate;
+        } else {
+            *p -= *p >> self.k.rate;
+        }
     }
 
     /// Every adaptive context from the highest order down to the one that coded `x` (index
     /// `coded`, or all of them if the static model did) learns `x`; then `x` joins the history.
     #[inline]
-    fn learn(&mut self, x: u8, coded: usize) {
-        let visited = ORDERS.min(coded + 1);
+    fn learn(&mut self, x: u8, coded: usize, nesc: usize) {
+        let visited = self.k.norders.min(coded + 1);
         let (at, checks, founds) = (self.at, self.check, self.found);
+        let init = self.init;
+        let limit = self.k.limit;
         for ((&idx, &check), &found) in at.iter().zip(&checks).zip(&founds).take(visited) {
             if self.journaling {
                 self.note(idx);
@@ -444,20 +708,20 @@ impl AdaptiveModel {
                     ..Slot::default()
                 };
                 s.sym[0] = x;
-                s.freq[0] = 1;
+                s.freq[0] = init;
                 continue;
             }
             let s = &mut self.table[idx];
             let n = s.n as usize;
             match s.sym[..n].iter().position(|&c| c == x) {
                 Some(mut i) => {
-                    s.freq[i] += 1;
+                    s.freq[i] += self.k.inc;
                     while i > 0 && s.freq[i] > s.freq[i - 1] {
                         s.freq.swap(i, i - 1);
                         s.sym.swap(i, i - 1);
                         i -= 1;
                     }
-                    if s.freq[i] > COUNT_LIMIT {
+                    if s.freq[i] > limit {
                         for f in &mut s.freq[..n] {
                             *f = (*f + 1) >> 1;
                         }
@@ -465,16 +729,31 @@ impl AdaptiveModel {
                 }
                 None if n < SLOT_SYMS => {
                     s.sym[n] = x;
-                    s.freq[n] = 1;
+                    s.freq[n] = init;
                     s.n += 1;
+                    let mut i = n;
+                    while i > 0 && s.freq[i] > s.freq[i - 1] {
+                        s.freq.swap(i, i - 1);
+                        s.sym.swap(i, i - 1);
+                        i -= 1;
+                    }
                 }
                 None => {
                     s.sym[n - 1] = x;
-                    s.freq[n - 1] = 1;
+                    s.freq[n - 1] = init;
+                    let mut i = n - 1;
+                    while i > 0 && s.freq[i] > s.freq[i - 1] {
+                        s.freq.swap(i, i - 1);
+                        s.sym.swap(i, i - 1);
+                        i -= 1;
+                    }
                 }
             }
         }
-        self.push(x);
+        if self.k.last {
+            self.last = if coded >= self.k.norders { 3 } else { nesc.min(2) };
+        }
+        self.hist = self.hist << 8 | u64::from(x);
     }
 }
 
@@ -515,14 +794,8 @@ impl Head {
 /// has shown about equally often the static model's favourite goes first.
 #[inline(always)]
 fn weight(count: u16, f: u32) -> u32 {
-    2 * u32::from(count) + (f >> 11)
+    let k = knobs();
+    k.wmul * u32::from(count) + (f >> k.wsh)
 }
 
-#[inline(always)]
-fn adapt(p: &mut u16, bit: bool) {
-    if bit {
-        *p += (65535 - *p) >> SEE_RATE;
-    } else {
-        *p -= *p >> SEE_RATE;
-    }
-}
+

@@ -23,8 +23,11 @@ pub const MIN_MATCH: usize = 8;
 const MAX_TABLE_BITS: u32 = 18;
 /// Match lengths are verified backwards up to this many bytes.
 const MAX_VERIFY: usize = 64;
-/// Run-start contexts: match-length bucket times "the context model expects it too".
-const FLAG_CONTEXTS: usize = 32;
+/// Classes of a predicted byte, as the caller's context models see it (see
+/// [`MatchModel::encode_run`]).
+pub const RUN_CLASSES: usize = 24;
+/// Run-start contexts: match-length bucket times the class of the predicted byte.
+const FLAG_CONTEXTS: usize = 16 * RUN_CLASSES;
 /// Bits of a run length at most (runs are shorter than 2^31 bytes).
 const RUN_BITS: usize = 32;
 /// The first bytes of a run are coded one continuation flag each (short matches are common and
@@ -249,10 +252,10 @@ impl MatchModel {
         self.len = 0;
         self.hash = 0;
         for (i, p) in self.probs.iter_mut().enumerate() {
-            *p = INITIAL[i / 2];
+            *p = INITIAL[i / RUN_CLASSES];
         }
         for (i, p) in self.cont.iter_mut().enumerate() {
-            *p = INITIAL[i / 2];
+            *p = INITIAL[i / RUN_CLASSES];
         }
         self.unary = [2048; RUN_BITS];
         self.mantissa = [[2048; RUN_BITS]; RUN_BITS];
@@ -280,7 +283,7 @@ impl MatchModel {
         enc: &mut RangeEncoder<'_>,
         ctx: usize,
         run: usize,
-        agrees: &mut dyn FnMut(usize) -> bool,
+        agrees: &mut dyn FnMut(usize) -> usize,
     ) {
         let nonempty = run > 0;
         enc.encode_bit(u32::from(self.probs[ctx]), nonempty);
@@ -289,7 +292,7 @@ impl MatchModel {
             if run < j {
                 return;
             }
-            let c = bucket(self.len + j) * 2 + usize::from(agrees(j));
+            let c = bucket(self.len + j) * RUN_CLASSES + agrees(j);
             let p = &mut self.cont[c];
             let more = run > j;
             enc.encode_bit(u32::from(*p), more);
@@ -326,7 +329,7 @@ impl MatchModel {
         dec: &mut RangeDecoder<'_>,
         ctx: usize,
         max: usize,
-        agrees: &mut dyn FnMut(usize) -> bool,
+        agrees: &mut dyn FnMut(usize) -> usize,
     ) -> Option<usize> {
         let nonempty = dec.decode_bit(u32::from(self.probs[ctx]));
         adapt(&mut self.probs[ctx], nonempty);
@@ -338,7 +341,7 @@ impl MatchModel {
             if run > max {
                 return None;
             }
-            let c = bucket(self.len + run) * 2 + usize::from(agrees(run));
+            let c = bucket(self.len + run) * RUN_CLASSES + agrees(run);
             let p = &mut self.cont[c];
             let more = dec.decode_bit(u32::from(*p));
             adapt(p, more);

@@ -20,8 +20,8 @@ mod matcher;
 pub(crate) mod serial;
 mod train;
 
-pub use adaptive::{table_bits, AdaptiveModel, ADAPTIVE_ORDERS};
-pub use matcher::{MatchModel, FLAG_RUN, MIN_MATCH, PRIMED_TABLE_BITS};
+pub use adaptive::{print_stats, table_bits, AdaptiveModel, ADAPTIVE_ORDERS};
+pub use matcher::{MatchModel, FLAG_RUN, MIN_MATCH, PRIMED_TABLE_BITS, RUN_CLASSES};
 
 pub(crate) use train::train;
 pub use train::{CompressionLevel, TrainOptions};
