@@ -73,7 +73,6 @@ fn main() {
                     payloads.push(p);
                 }
                 te = te.min(t.seconds());
-                sigmalang::internals::model::print_stats();
                 let t = Clock::start();
                 let mut out = Vec::with_capacity(data.len());
                 for p in &payloads {
@@ -88,7 +87,8 @@ fn main() {
                 .map(|p| match read_header(p).expect("header").mode as u8 {
                     0 => 'S',
                     1 => 'M',
-                    _ => 'A',
+                    2 => 'A',
+                    _ => '2',
                 })
                 .collect();
             let mb = data.len() as f64 / 1e6;

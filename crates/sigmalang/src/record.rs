@@ -22,7 +22,7 @@ use crate::codebook::Codebook;
 use crate::coder::{RangeDecoder, RangeEncoder};
 use crate::cost::{CostTrace, Tracer};
 use crate::error::{Error, Result};
-use crate::model::{AdaptiveModel, ContextModel, MatchModel, FLAG_RUN, RUN_CLASSES};
+use crate::model::{AdaptiveModel, ContextModel, MatchModel, Variant, FLAG_RUN, RUN_CLASSES};
 use crate::pool::{GlyphBufferPool, PoolConfig, PoolStats};
 use crate::primer::{Primed, Primer};
 use crate::varint;
@@ -35,16 +35,30 @@ pub enum Mode {
     Stored = 0,
     /// Range-coded with the codebook's context model.
     Modeled = 1,
-    /// Range-coded with the adaptive model in front of the codebook's (stream chunks only).
+    /// Range-coded with the adaptive model ([`Variant::V1`]) in front of the codebook's (stream
+    /// chunks of container version 3, and archive records after a primer).
     Adaptive = 2,
+    /// Range-coded with the adaptive model [`Variant::V2`] in front of the codebook's, DELTA
+    /// runs flagged by its classes (stream chunks only; what this build writes there).
+    Adaptive2 = 3,
 }
 
 impl Mode {
+    /// The adaptive model variant of an adaptive mode (`None`: the static model alone).
+    fn variant(self) -> Option<Variant> {
+        match self {
+            Mode::Stored | Mode::Modeled => None,
+            Mode::Adaptive => Some(Variant::V1),
+            Mode::Adaptive2 => Some(Variant::V2),
+        }
+    }
+
     fn from_code(code: u8) -> Option<Mode> {
         match code {
             0 => Some(Mode::Stored),
             1 => Some(Mode::Modeled),
             2 => Some(Mode::Adaptive),
+            3 => Some(Mode::Adaptive2),
             _ => None,
         }
     }
@@ -295,12 +309,13 @@ impl Encoder {
         code_record(model, mm, None, &mut body, sample, 0, None, None, &mut ());
         let modeled = body.len();
         body.clear();
+        self.adaptive.set_variant(Variant::V2);
         let am = Some(&mut self.adaptive);
         code_record(model, mm, am, &mut body, sample, 0, None, None, &mut ());
         let adaptive = body.len();
         self.pool.release(body);
         if adaptive < modeled {
-            Mode::Adaptive
+            Mode::Adaptive2
         } else {
             Mode::Modeled
         }
@@ -392,7 +407,10 @@ impl Encoder {
         code_record(
             self.codebook.model(),
             &mut self.matcher,
-            (mode == Mode::Adaptive).then_some(&mut self.adaptive),
+            mode.variant().map(|v| {
+                self.adaptive.set_variant(v);
+                &mut self.adaptive
+            }),
             &mut body,
             &hist,
             frames_len,
@@ -619,14 +637,18 @@ impl Decoder {
         if self.primed.is_some() && !adaptive {
             return self.decode_primed(frames, payload, header, out);
         }
-        if header.mode == Mode::Adaptive && !adaptive {
-            // Only version-3 stream chunks may use it; elsewhere it is as unknown as before.
-            return Err(Error::corrupt("unknown record mode 2", 0));
+        if header.mode.variant().is_some() && !adaptive {
+            // Only stream chunks (of container version 3) may use the adaptive modes; elsewhere
+            // they are as unknown as before.
+            return Err(Error::corrupt(
+                format!("unknown record mode {}", header.mode as u8),
+                0,
+            ));
         }
         let body = &payload[header.body_offset..];
         match header.mode {
             Mode::Stored => decode_stored(payload, header, out)?,
-            Mode::Modeled | Mode::Adaptive => {
+            Mode::Modeled | Mode::Adaptive | Mode::Adaptive2 => {
                 check_body(body, header)?;
                 let n = header.raw_len as usize;
                 let mut hist = self.pool.acquire();
@@ -641,7 +663,10 @@ impl Decoder {
                 let decoded = decode_record(
                     self.codebook.model(),
                     &mut self.matcher,
-                    (header.mode == Mode::Adaptive).then_some(&mut self.adaptive),
+                    header.mode.variant().map(|v| {
+                        self.adaptive.set_variant(v);
+                        &mut self.adaptive
+                    }),
                     body,
                     &mut hist,
                     base,
@@ -671,6 +696,10 @@ impl Decoder {
         let body = &payload[header.body_offset..];
         if header.mode == Mode::Stored {
             return decode_stored(payload, header, out);
+        }
+        if header.mode == Mode::Adaptive2 {
+            // Records after a primer are MODELED or ADAPTIVE; ADAPTIVE2 is for stream chunks.
+            return Err(Error::corrupt("unknown record mode 3", 0));
         }
         check_body(body, header)?;
         let p = self.primed.as_deref_mut().expect("a primer");

@@ -23,9 +23,11 @@ pub const MIN_MATCH: usize = 8;
 const MAX_TABLE_BITS: u32 = 18;
 /// Match lengths are verified backwards up to this many bytes.
 const MAX_VERIFY: usize = 64;
-/// Classes of a predicted byte, as the caller's context models see it (see
-/// [`MatchModel::encode_run`]).
-pub const RUN_CLASSES: usize = 24;
+/// Classes of a predicted byte as the caller's context models see it (see
+/// [`MatchModel::encode_run`]): the adaptive model's class
+/// ([`AdaptiveModel::run_class`](super::AdaptiveModel::run_class)) times 2, plus 1 if the
+/// static model expects the byte too.
+pub const RUN_CLASSES: usize = 2 * super::adaptive::RUN_CLASSES_ADAPTIVE;
 /// Run-start contexts: match-length bucket times the class of the predicted byte.
 const FLAG_CONTEXTS: usize = 16 * RUN_CLASSES;
 /// Bits of a run length at most (runs are shorter than 2^31 bytes).
@@ -273,11 +275,14 @@ impl MatchModel {
     }
 
     /// Codes a run of `run` bytes that follow as predicted, in run-start context `ctx`
-    /// (`bucket * 2 + agrees`): continuation flags for the first [`FLAG_RUN`] bytes, then the
-    /// rest of a longer run as an Elias-gamma number.
+    /// (`bucket * RUN_CLASSES + class`): continuation flags for the first [`FLAG_RUN`] bytes,
+    /// then the rest of a longer run as an Elias-gamma number.
     ///
-    /// `agrees(j)` tells whether the context model's most likely byte after the first `j` bytes
-    /// of the run is the predicted one (it is called for `j` in `1..=FLAG_RUN` in order).
+    /// `agrees(j)` is the class (below [`RUN_CLASSES`]) of the predicted byte after the first
+    /// `j` bytes of the run (it is called for `j` in `1..=FLAG_RUN` in order): bit 0 tells
+    /// whether the static context model's most likely byte is the predicted one, the rest is
+    /// the adaptive model's [`run_class`](super::AdaptiveModel::run_class) (0 without one, so
+    /// `MODELED` and `ADAPTIVE` records use classes 0 and 1 only, as before classes existed).
     pub fn encode_run(
         &mut self,
         enc: &mut RangeEncoder<'_>,

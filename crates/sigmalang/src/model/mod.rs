@@ -20,7 +20,9 @@ mod matcher;
 pub(crate) mod serial;
 mod train;
 
-pub use adaptive::{print_stats, table_bits, AdaptiveModel, ADAPTIVE_ORDERS};
+pub use adaptive::{
+    table_bits, AdaptiveModel, Variant, ADAPTIVE2_ORDERS, ADAPTIVE_ORDERS, RUN_CLASSES_ADAPTIVE,
+};
 pub use matcher::{MatchModel, FLAG_RUN, MIN_MATCH, PRIMED_TABLE_BITS, RUN_CLASSES};
 
 pub(crate) use train::train;
