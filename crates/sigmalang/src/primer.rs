@@ -141,7 +141,11 @@ impl Primer {
             Mode::Modeled | Mode::Adaptive2 => Err(Error::corrupt(
                 format!(
                     "a primer is coded ADAPTIVE or STORED, not {}",
-                    if header.mode == Mode::Modeled { "MODELED" } else { "ADAPTIVE2" }
+                    if header.mode == Mode::Modeled {
+                        "MODELED"
+                    } else {
+                        "ADAPTIVE2"
+                    }
                 ),
                 0,
             )),

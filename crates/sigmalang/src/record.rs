@@ -892,12 +892,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Codes `input` as an `ADAPTIVE` record (whatever `encode_chunk` would choose) and decodes
-    /// it as a stream chunk.
+    /// Codes `input` as an `ADAPTIVE2` record (whatever `encode_chunk` would choose) and
+    /// decodes it as a stream chunk.
     fn adaptive_roundtrip(input: &[u8]) -> Vec<u8> {
+        adaptive_roundtrip_as(input, Mode::Adaptive2)
+    }
+
+    /// Codes `input` as a record of the adaptive `mode` and decodes it as a stream chunk.
+    fn adaptive_roundtrip_as(input: &[u8], mode: Mode) -> Vec<u8> {
         let mut enc = Encoder::default();
         let mut payload = Vec::new();
-        enc.encode_as(std::iter::empty(), input, &mut payload, Mode::Adaptive)
+        enc.encode_as(std::iter::empty(), input, &mut payload, mode)
             .unwrap();
         let header = read_header(&payload).unwrap();
         assert!(
@@ -943,6 +948,7 @@ mod tests {
     fn adaptive_records_roundtrip_and_learn() {
         for len in [0, 1, 9, 10, 100, 5000, 70_000] {
             adaptive_roundtrip(&wordy(len as u64, len));
+            adaptive_roundtrip_as(&wordy(len as u64, len), Mode::Adaptive);
         }
         // Repetitive text the static model does not know: the adaptive model codes it smaller.
         let text = wordy(7, 60_000);
@@ -954,32 +960,71 @@ mod tests {
             "{adaptive} vs {}",
             modeled.len()
         );
-        // encode_chunk chooses it.
+        // encode_chunk chooses variant 2.
         let mut chosen = Vec::new();
         Encoder::default().encode_chunk(&text, &mut chosen).unwrap();
-        assert_eq!(read_header(&chosen).unwrap().mode, Mode::Adaptive);
+        assert_eq!(read_header(&chosen).unwrap().mode, Mode::Adaptive2);
+        assert_eq!(chosen.len(), adaptive);
+    }
+
+    /// One encoder and one decoder alternate the two variants (and `MODELED`): switching
+    /// variants leaves nothing of the other behind.
+    #[test]
+    fn variants_alternate_on_one_coder() {
+        let mut enc = Encoder::default();
+        let mut dec = Decoder::default();
+        let modes = [
+            Mode::Adaptive2,
+            Mode::Adaptive,
+            Mode::Modeled,
+            Mode::Adaptive2,
+            Mode::Adaptive,
+        ];
+        for (k, &mode) in modes.iter().enumerate() {
+            let text = wordy(k as u64, 20_000 + 3000 * k);
+            let mut payload = Vec::new();
+            enc.encode_as(std::iter::empty(), &text, &mut payload, mode)
+                .unwrap();
+            assert_eq!(read_header(&payload).unwrap().mode, mode);
+            // The same bytes as a fresh encoder's.
+            assert_eq!(payload, {
+                let mut fresh = Vec::new();
+                Encoder::default()
+                    .encode_as(std::iter::empty(), &text, &mut fresh, mode)
+                    .unwrap();
+                fresh
+            });
+            let mut out = Vec::new();
+            dec.decode_chunk(&payload, &mut out).unwrap();
+            assert_eq!(out, text);
+        }
     }
 
     #[test]
     fn adaptive_mode_is_refused_outside_stream_chunks() {
-        let payload = adaptive_roundtrip(&wordy(3, 2000));
-        let err = Decoder::default()
-            .decode(&payload, &mut Vec::new())
-            .unwrap_err();
-        assert!(err.to_string().contains("unknown record mode 2"), "{err}");
-        let err = Decoder::default()
-            .decode_with_frames(&[b"frame"], &payload, &mut Vec::new())
-            .unwrap_err();
-        assert!(err.to_string().contains("unknown record mode 2"), "{err}");
+        for (mode, name) in [
+            (Mode::Adaptive, "unknown record mode 2"),
+            (Mode::Adaptive2, "unknown record mode 3"),
+        ] {
+            let payload = adaptive_roundtrip_as(&wordy(3, 2000), mode);
+            let err = Decoder::default()
+                .decode(&payload, &mut Vec::new())
+                .unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+            let err = Decoder::default()
+                .decode_with_frames(&[b"frame"], &payload, &mut Vec::new())
+                .unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]
     fn garbage_adaptive_bodies_never_panic() {
         let mut s = 99u64;
         for len in [1usize, 2, 5, 40, 300] {
-            for _ in 0..50 {
+            for k in 0..100 {
                 let mut payload = Vec::new();
-                varint::write(&mut payload, (len as u64 * 7 + 3) << 2 | 2);
+                varint::write(&mut payload, (len as u64 * 7 + 3) << 2 | (2 + k % 2));
                 for _ in 0..len {
                     s = s
                         .wrapping_mul(6364136223846793005)
@@ -997,11 +1042,13 @@ mod tests {
         #[test]
         fn arbitrary_bytes_roundtrip_adaptive(input in proptest::collection::vec(any::<u8>(), 0..3000)) {
             adaptive_roundtrip(&input);
+            adaptive_roundtrip_as(&input, Mode::Adaptive);
         }
 
         #[test]
         fn wordy_bytes_roundtrip_adaptive(seed in any::<u64>(), len in 0usize..20_000) {
             adaptive_roundtrip(&wordy(seed, len));
+            adaptive_roundtrip_as(&wordy(seed, len), Mode::Adaptive);
         }
     }
 }
