@@ -87,7 +87,8 @@ fn main() {
                 .map(|p| match read_header(p).expect("header").mode as u8 {
                     0 => 'S',
                     1 => 'M',
-                    _ => 'A',
+                    2 => 'A',
+                    _ => '2',
                 })
                 .collect();
             let mb = data.len() as f64 / 1e6;

@@ -20,7 +20,7 @@ fn main() {
         let m = match h.mode {
             Mode::Stored => 0,
             Mode::Modeled => 1,
-            Mode::Adaptive => 2,
+            Mode::Adaptive | Mode::Adaptive2 => 2,
         };
         counts[m] += 1;
         bytes[m] += info.payload_len;

@@ -131,7 +131,7 @@ impl CostTrace {
         self.modes = vec![match header.mode {
             Mode::Stored => CodedAs::Stored,
             Mode::Modeled => CodedAs::Modeled,
-            Mode::Adaptive => CodedAs::Adaptive,
+            Mode::Adaptive | Mode::Adaptive2 => CodedAs::Adaptive,
         }];
         if header.mode == Mode::Stored {
             self.bits.iter_mut().for_each(|b| *b = 8.0);

@@ -138,8 +138,15 @@ impl Primer {
                     matcher,
                 })
             }
-            Mode::Modeled => Err(Error::corrupt(
-                "a primer is coded ADAPTIVE or STORED, not MODELED",
+            Mode::Modeled | Mode::Adaptive2 => Err(Error::corrupt(
+                format!(
+                    "a primer is coded ADAPTIVE or STORED, not {}",
+                    if header.mode == Mode::Modeled {
+                        "MODELED"
+                    } else {
+                        "ADAPTIVE2"
+                    }
+                ),
                 0,
             )),
         }

@@ -22,7 +22,7 @@ use crate::codebook::Codebook;
 use crate::coder::{RangeDecoder, RangeEncoder};
 use crate::cost::{CostTrace, Tracer};
 use crate::error::{Error, Result};
-use crate::model::{AdaptiveModel, ContextModel, MatchModel, FLAG_RUN};
+use crate::model::{AdaptiveModel, ContextModel, MatchModel, Variant, FLAG_RUN, RUN_CLASSES};
 use crate::pool::{GlyphBufferPool, PoolConfig, PoolStats};
 use crate::primer::{Primed, Primer};
 use crate::varint;
@@ -35,16 +35,30 @@ pub enum Mode {
     Stored = 0,
     /// Range-coded with the codebook's context model.
     Modeled = 1,
-    /// Range-coded with the adaptive model in front of the codebook's (stream chunks only).
+    /// Range-coded with the adaptive model ([`Variant::V1`]) in front of the codebook's (stream
+    /// chunks of container version 3, and archive records after a primer).
     Adaptive = 2,
+    /// Range-coded with the adaptive model [`Variant::V2`] in front of the codebook's, DELTA
+    /// runs flagged by its classes (stream chunks only; what this build writes there).
+    Adaptive2 = 3,
 }
 
 impl Mode {
+    /// The adaptive model variant of an adaptive mode (`None`: the static model alone).
+    fn variant(self) -> Option<Variant> {
+        match self {
+            Mode::Stored | Mode::Modeled => None,
+            Mode::Adaptive => Some(Variant::V1),
+            Mode::Adaptive2 => Some(Variant::V2),
+        }
+    }
+
     fn from_code(code: u8) -> Option<Mode> {
         match code {
             0 => Some(Mode::Stored),
             1 => Some(Mode::Modeled),
             2 => Some(Mode::Adaptive),
+            3 => Some(Mode::Adaptive2),
             _ => None,
         }
     }
@@ -309,12 +323,13 @@ impl Encoder {
         code_record(model, mm, None, &mut body, sample, 0, None, None, &mut ());
         let modeled = body.len();
         body.clear();
+        self.adaptive.set_variant(Variant::V2);
         let am = Some(&mut self.adaptive);
         code_record(model, mm, am, &mut body, sample, 0, None, None, &mut ());
         let adaptive = body.len();
         self.pool.release(body);
         if adaptive < modeled {
-            Mode::Adaptive
+            Mode::Adaptive2
         } else {
             Mode::Modeled
         }
@@ -406,7 +421,10 @@ impl Encoder {
         code_record(
             self.codebook.model(),
             &mut self.matcher,
-            (mode == Mode::Adaptive).then_some(&mut self.adaptive),
+            mode.variant().map(|v| {
+                self.adaptive.set_variant(v);
+                &mut self.adaptive
+            }),
             &mut body,
             &hist,
             frames_len,
@@ -463,8 +481,11 @@ pub(crate) fn code_record(
             continue;
         };
         // A DELTA run: how many bytes follow as the match predicts.
-        let ctx = bucket * 2 + usize::from(model.expects(state, m));
         let src = mm.source();
+        let class = |done: &[u8], m: u8, expects: bool| {
+            am.as_deref().map_or(0, |am| am.run_class(done, m)) * 2 + usize::from(expects)
+        };
+        let ctx = bucket * RUN_CLASSES + class(&[], m, model.expects(state, m));
         let run = (0..n - i)
             .take_while(|&j| hist[src + j] == input[i + j])
             .count();
@@ -473,7 +494,8 @@ pub(crate) fn code_record(
         let mut walked = state;
         let mut agrees = |j: usize| {
             walked = model.advance(walked, hist[src + j - 1]);
-            model.expects(walked, hist[src + j])
+            let m = hist[src + j];
+            class(&hist[src..src + j], m, model.expects(walked, m))
         };
         mm.encode_run(&mut enc, ctx, run, &mut agrees);
         tracer.run(i, run, src, &enc);
@@ -636,14 +658,18 @@ impl Decoder {
         if self.primed.is_some() && !adaptive {
             return self.decode_primed(frames, payload, header, out);
         }
-        if header.mode == Mode::Adaptive && !adaptive {
-            // Only version-3 stream chunks may use it; elsewhere it is as unknown as before.
-            return Err(Error::corrupt("unknown record mode 2", 0));
+        if header.mode.variant().is_some() && !adaptive {
+            // Only stream chunks (of container version 3) may use the adaptive modes; elsewhere
+            // they are as unknown as before.
+            return Err(Error::corrupt(
+                format!("unknown record mode {}", header.mode as u8),
+                0,
+            ));
         }
         let body = &payload[header.body_offset..];
         match header.mode {
             Mode::Stored => decode_stored(payload, header, out)?,
-            Mode::Modeled | Mode::Adaptive => {
+            Mode::Modeled | Mode::Adaptive | Mode::Adaptive2 => {
                 check_body(body, header)?;
                 let n = header.raw_len as usize;
                 let mut hist = self.pool.acquire();
@@ -658,7 +684,10 @@ impl Decoder {
                 let decoded = decode_record(
                     self.codebook.model(),
                     &mut self.matcher,
-                    (header.mode == Mode::Adaptive).then_some(&mut self.adaptive),
+                    header.mode.variant().map(|v| {
+                        self.adaptive.set_variant(v);
+                        &mut self.adaptive
+                    }),
                     body,
                     &mut hist,
                     base,
@@ -688,6 +717,10 @@ impl Decoder {
         let body = &payload[header.body_offset..];
         if header.mode == Mode::Stored {
             return decode_stored(payload, header, out);
+        }
+        if header.mode == Mode::Adaptive2 {
+            // Records after a primer are MODELED or ADAPTIVE; ADAPTIVE2 is for stream chunks.
+            return Err(Error::corrupt("unknown record mode 3", 0));
         }
         check_body(body, header)?;
         let p = self.primed.as_deref_mut().expect("a primer");
@@ -827,15 +860,20 @@ fn decode_run(
     base: usize,
     end: usize,
 ) -> std::result::Result<u32, &'static str> {
-    let ctx = bucket * 2 + usize::from(model.expects(state, m));
     let src = mm.source();
     let start = hist.len();
+    let amr = am.as_deref();
+    let class = |done: &[u8], m: u8, expects: bool| {
+        amr.map_or(0, |am| am.run_class(done, m)) * 2 + usize::from(expects)
+    };
+    let ctx = bucket * RUN_CLASSES + class(&[], m, model.expects(state, m));
     let mut walked = state;
     let mut agrees = |j: usize| {
         let b = hist[src + j - 1];
         hist.push(b);
         walked = model.advance(walked, b);
-        model.expects(walked, hist[src + j])
+        let m = hist[src + j];
+        class(&hist[start..start + j], m, model.expects(walked, m))
     };
     let run = mm
         .decode_run(dec, ctx, end - start, &mut agrees)
@@ -875,12 +913,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Codes `input` as an `ADAPTIVE` record (whatever `encode_chunk` would choose) and decodes
-    /// it as a stream chunk.
+    /// Codes `input` as an `ADAPTIVE2` record (whatever `encode_chunk` would choose) and
+    /// decodes it as a stream chunk.
     fn adaptive_roundtrip(input: &[u8]) -> Vec<u8> {
+        adaptive_roundtrip_as(input, Mode::Adaptive2)
+    }
+
+    /// Codes `input` as a record of the adaptive `mode` and decodes it as a stream chunk.
+    fn adaptive_roundtrip_as(input: &[u8], mode: Mode) -> Vec<u8> {
         let mut enc = Encoder::default();
         let mut payload = Vec::new();
-        enc.encode_as(std::iter::empty(), input, &mut payload, Mode::Adaptive)
+        enc.encode_as(std::iter::empty(), input, &mut payload, mode)
             .unwrap();
         let header = read_header(&payload).unwrap();
         assert!(
@@ -926,6 +969,7 @@ mod tests {
     fn adaptive_records_roundtrip_and_learn() {
         for len in [0, 1, 9, 10, 100, 5000, 70_000] {
             adaptive_roundtrip(&wordy(len as u64, len));
+            adaptive_roundtrip_as(&wordy(len as u64, len), Mode::Adaptive);
         }
         // Repetitive text the static model does not know: the adaptive model codes it smaller.
         let text = wordy(7, 60_000);
@@ -937,32 +981,71 @@ mod tests {
             "{adaptive} vs {}",
             modeled.len()
         );
-        // encode_chunk chooses it.
+        // encode_chunk chooses variant 2.
         let mut chosen = Vec::new();
         Encoder::default().encode_chunk(&text, &mut chosen).unwrap();
-        assert_eq!(read_header(&chosen).unwrap().mode, Mode::Adaptive);
+        assert_eq!(read_header(&chosen).unwrap().mode, Mode::Adaptive2);
+        assert_eq!(chosen.len(), adaptive);
+    }
+
+    /// One encoder and one decoder alternate the two variants (and `MODELED`): switching
+    /// variants leaves nothing of the other behind.
+    #[test]
+    fn variants_alternate_on_one_coder() {
+        let mut enc = Encoder::default();
+        let mut dec = Decoder::default();
+        let modes = [
+            Mode::Adaptive2,
+            Mode::Adaptive,
+            Mode::Modeled,
+            Mode::Adaptive2,
+            Mode::Adaptive,
+        ];
+        for (k, &mode) in modes.iter().enumerate() {
+            let text = wordy(k as u64, 20_000 + 3000 * k);
+            let mut payload = Vec::new();
+            enc.encode_as(std::iter::empty(), &text, &mut payload, mode)
+                .unwrap();
+            assert_eq!(read_header(&payload).unwrap().mode, mode);
+            // The same bytes as a fresh encoder's.
+            assert_eq!(payload, {
+                let mut fresh = Vec::new();
+                Encoder::default()
+                    .encode_as(std::iter::empty(), &text, &mut fresh, mode)
+                    .unwrap();
+                fresh
+            });
+            let mut out = Vec::new();
+            dec.decode_chunk(&payload, &mut out).unwrap();
+            assert_eq!(out, text);
+        }
     }
 
     #[test]
     fn adaptive_mode_is_refused_outside_stream_chunks() {
-        let payload = adaptive_roundtrip(&wordy(3, 2000));
-        let err = Decoder::default()
-            .decode(&payload, &mut Vec::new())
-            .unwrap_err();
-        assert!(err.to_string().contains("unknown record mode 2"), "{err}");
-        let err = Decoder::default()
-            .decode_with_frames(&[b"frame"], &payload, &mut Vec::new())
-            .unwrap_err();
-        assert!(err.to_string().contains("unknown record mode 2"), "{err}");
+        for (mode, name) in [
+            (Mode::Adaptive, "unknown record mode 2"),
+            (Mode::Adaptive2, "unknown record mode 3"),
+        ] {
+            let payload = adaptive_roundtrip_as(&wordy(3, 2000), mode);
+            let err = Decoder::default()
+                .decode(&payload, &mut Vec::new())
+                .unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+            let err = Decoder::default()
+                .decode_with_frames(&[b"frame"], &payload, &mut Vec::new())
+                .unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]
     fn garbage_adaptive_bodies_never_panic() {
         let mut s = 99u64;
         for len in [1usize, 2, 5, 40, 300] {
-            for _ in 0..50 {
+            for k in 0..100 {
                 let mut payload = Vec::new();
-                varint::write(&mut payload, (len as u64 * 7 + 3) << 2 | 2);
+                varint::write(&mut payload, (len as u64 * 7 + 3) << 2 | (2 + k % 2));
                 for _ in 0..len {
                     s = s
                         .wrapping_mul(6364136223846793005)
@@ -980,11 +1063,13 @@ mod tests {
         #[test]
         fn arbitrary_bytes_roundtrip_adaptive(input in proptest::collection::vec(any::<u8>(), 0..3000)) {
             adaptive_roundtrip(&input);
+            adaptive_roundtrip_as(&input, Mode::Adaptive);
         }
 
         #[test]
         fn wordy_bytes_roundtrip_adaptive(seed in any::<u64>(), len in 0usize..20_000) {
             adaptive_roundtrip(&wordy(seed, len));
+            adaptive_roundtrip_as(&wordy(seed, len), Mode::Adaptive);
         }
     }
 }

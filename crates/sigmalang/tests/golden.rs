@@ -33,8 +33,9 @@ const REQUIRED: &[&str] = &[
 ];
 
 /// The chunk modes (FORMAT.md §3) the vectors must exercise: `sentence` stays `MODELED` and
-/// `log_lines` is `ADAPTIVE`, so both coding paths are pinned.
-const MODES: &[(&str, u64)] = &[("sentence", 1), ("log_lines", 2)];
+/// `log_lines` is `ADAPTIVE2`, so both coding paths this build writes are pinned (`ADAPTIVE`,
+/// which it no longer writes, by `v3-adaptive/`).
+const MODES: &[(&str, u64)] = &[("sentence", 1), ("log_lines", 3)];
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -146,6 +147,21 @@ fn vectors_pin_both_chunk_modes() {
         }
         assert_eq!(h & 3, mode, "{name}: chunk mode");
     }
+}
+
+/// `v3-adaptive/log_lines.sgm`: the `log_lines` stream as written before `ADAPTIVE2` (its chunk
+/// `ADAPTIVE`, the adaptive model's variant V1, FORMAT.md §3.4) still decodes; never blessed
+/// again.
+#[test]
+fn adaptive_v1_vector_still_decodes() {
+    let dir = golden_dir().join("v3-adaptive");
+    let stored = fs::read(dir.join("log_lines.sgm")).unwrap();
+    assert_eq!(stored[4], 3, "container version");
+    // File header (20 bytes), the chunk's length varint, then the record header's mode bits.
+    let pos = 20 + stored[20..].iter().position(|&b| b & 0x80 == 0).unwrap() + 1;
+    assert_eq!(stored[pos] & 3, 2, "an ADAPTIVE chunk");
+    let input = fs::read(dir.join("log_lines.in")).unwrap();
+    assert_eq!(decompress(&stored).unwrap(), input);
 }
 
 /// Streams of container version 2 (`tests/golden/v2/`, written before the adaptive model)
@@ -600,4 +616,21 @@ fn repeats_archive_vector() {
         "repeats.sga no longer matches what the writer makes (if the format changed on \
          purpose, rerun with SIGMALANG_BLESS=1 and review the diff)"
     );
+}
+
+/// `v3-adaptive/block_lines.sga`: the block archive vector as written before `ADAPTIVE2` (its
+/// pages' chunks `ADAPTIVE`) still reads back every line; never blessed again.
+#[test]
+fn adaptive_v1_block_archive_still_reads() {
+    use sigmalang::ArchiveReader;
+    let input = fs::read(golden_dir().join("block_lines.jsonl")).unwrap();
+    let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
+    let stored = fs::read(golden_dir().join("v3-adaptive/block_lines.sga")).unwrap();
+    assert_eq!(stored[4], 3, "archive version 3");
+    let mut r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
+    assert_eq!(r.len(), 24);
+    for (n, line) in lines.iter().enumerate() {
+        assert_eq!(r.get(n as u64).unwrap(), *line, "line {n}");
+    }
+    assert_eq!(r.walk(|_, rec| assert!(rec.is_ok())), 0);
 }

@@ -16,35 +16,80 @@
 //! codes the byte with all of them excluded, in every static context it visits. Every adaptive
 //! context visited learns the byte.
 //!
+//! Two variants exist ([`Variant`]): `V1`, the model of `ADAPTIVE` records (orders 5, 3, 2, 1),
+//! and `V2`, the model of `ADAPTIVE2` stream chunks (FORMAT.md §3.4), which adds order 4 and
+//! order 6, a table twice as large, inherited initial counts, a second escape estimate and
+//! [`run_class`](AdaptiveModel::run_class), the adaptive contexts' view of a byte the match
+//! model predicts (context for DELTA-run flags).
+//!
 //! Encoder and decoder run the same updates over the same bytes, so nothing of the adaptive
-//! state is transmitted. The model's memory is bounded by [`MAX_TABLE_BITS`]: 16 MiB of contexts.
+//! state is transmitted. The model's memory is bounded by [`MAX_TABLE_BITS`] (`V1`: 16 MiB of
+//! contexts; `V2`: 32 MiB).
 
 use super::{ByteSet, ContextModel};
 use crate::coder::{RangeDecoder, RangeEncoder};
 
-/// The orders of the adaptive contexts, highest first.
+/// The orders of the adaptive contexts of variant `V1`, highest first.
 pub const ADAPTIVE_ORDERS: [u8; 4] = [5, 3, 2, 1];
+/// The orders of variant `V2`, highest first.
+pub const ADAPTIVE2_ORDERS: [u8; 5] = [6, 4, 3, 2, 1];
 /// Bytes a context lists at most; a new byte then replaces the least frequent.
 pub const SLOT_SYMS: usize = 16;
-/// The table has at most `2^MAX_TABLE_BITS` contexts (of 64 bytes: 16 MiB).
+/// The table of variant `V1` has at most `2^MAX_TABLE_BITS` contexts (of 64 bytes: 16 MiB);
+/// `V2`'s twice as many.
 pub const MAX_TABLE_BITS: u32 = 18;
 /// The table has at least `2^MIN_TABLE_BITS` contexts (64 KiB).
 const MIN_TABLE_BITS: u32 = 10;
-const ORDERS: usize = ADAPTIVE_ORDERS.len();
+/// The most orders a variant has.
+const ORDERS: usize = 5;
 /// A context's counts are halved when one passes this.
 const COUNT_LIMIT: u16 = 30;
 /// How many of the static context's entries (most frequent first) are summed for the static
 /// probability of the candidates.
 const MASS_SCAN: usize = 8;
-/// Secondary-estimation cells: order index (4), symbols (4), count (8), static mass (8),
+/// Secondary-estimation cells: order index (5), symbols (4), count (8), static mass (8),
 /// first visit (2).
 const SEE_LEN: usize = ORDERS * 4 * 8 * 8 * 2;
-/// The learning rate of the escape estimates (a shift).
+/// `V2`'s second escape estimate: order index (5), symbols (4), count (8), the previous byte.
+const SEE2_LEN: usize = ORDERS * 4 * 8 * 256;
+/// The learning rate of `V1`'s escape estimates (a shift).
 const SEE_RATE: u32 = 6;
+/// `V2`'s estimates learn at rate `1/(n+2)` after `n` updates, down to `2^-SEE2_RATE`.
+const SEE2_RATE: u32 = 7;
+/// `V2`: a byte's initial count in a new context is its share of the context that coded it
+/// times this, rounded, from 1 to [`INHERIT_MAX`] (information inheritance, as in PPMII).
+const INHERIT_SCALE: u32 = 4;
+/// The largest inherited initial count.
+const INHERIT_MAX: u16 = 3;
+/// The number of classes [`AdaptiveModel::run_class`] returns.
+pub const RUN_CLASSES_ADAPTIVE: usize = 24;
 
-/// The table size of a record of `len` bytes: `2^bits` contexts with
+/// Which adaptive model codes a record: `V1` for `ADAPTIVE` records, `V2` for `ADAPTIVE2` stream
+/// chunks. The two differ in the byte stream they produce, never in what they decode to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Variant {
+    /// Orders 5, 3, 2, 1; one escape estimate at a fixed rate; initial counts 1 (container
+    /// version 3's `ADAPTIVE`).
+    #[default]
+    V1,
+    /// Orders 6, 4, 3, 2, 1; a table twice as large; inherited initial counts; two escape
+    /// estimates averaged, learning at a falling rate; DELTA-run flag classes.
+    V2,
+}
+
+impl Variant {
+    #[inline(always)]
+    fn orders(self) -> &'static [u8] {
+        match self {
+            Variant::V1 => &ADAPTIVE_ORDERS,
+            Variant::V2 => &ADAPTIVE2_ORDERS,
+        }
+    }
+}
+
+/// The table size of a record of `len` bytes coded by variant `V1`: `2^bits` contexts with
 /// `bits = clamp(ceil(log2(max(len, 1))) - 3, 10, 18)`, so at most 8 bytes of table per byte of
-/// record (and at least 64 KiB, at most 16 MiB).
+/// record (and at least 64 KiB, at most 16 MiB). `V2` uses `bits + 1`.
 pub fn table_bits(len: usize) -> u32 {
     let log = len.max(1).next_power_of_two().trailing_zeros();
     log.saturating_sub(3).clamp(MIN_TABLE_BITS, MAX_TABLE_BITS)
@@ -65,15 +110,23 @@ struct Slot {
 /// The adaptive model of one record: its context table and escape estimates.
 #[derive(Debug)]
 pub struct AdaptiveModel {
+    variant: Variant,
     table: Vec<Slot>,
     bits: u32,
     see: Vec<u16>,
+    /// `V2`: updates so far of each `see` cell (for its learning rate).
+    see_n: Vec<u8>,
+    /// `V2`: the second escape estimate and its update counts.
+    see2: Vec<u16>,
+    see2_n: Vec<u8>,
     /// The last eight bytes, the latest lowest.
     hist: u64,
     /// The slot of each order for the byte being coded, and whether its context was there.
     at: [usize; ORDERS],
     check: [u32; ORDERS],
     found: [bool; ORDERS],
+    /// The initial count of the byte being coded in the contexts it is new to.
+    init: u16,
     /// While a record is coded after a primer: the slots it changed and their primed values,
     /// so that [`rollback`](Self::rollback) restores the primed state (at most a quarter of the
     /// table; past that the whole table is restored from the primed model).
@@ -85,13 +138,18 @@ pub struct AdaptiveModel {
 impl Clone for AdaptiveModel {
     fn clone(&self) -> Self {
         AdaptiveModel {
+            variant: self.variant,
             table: self.table.clone(),
             bits: self.bits,
             see: self.see.clone(),
+            see_n: self.see_n.clone(),
+            see2: self.see2.clone(),
+            see2_n: self.see2_n.clone(),
             hist: self.hist,
             at: self.at,
             check: self.check,
             found: self.found,
+            init: self.init,
             journal: Vec::new(),
             journaling: false,
             overflowed: false,
@@ -144,6 +202,17 @@ fn see_index(j: usize, cnt: usize, tot: u32, sp: u32, first: bool) -> usize {
         + usize::from(first)
 }
 
+/// What an adaptive context shows of the byte being coded, summed over its candidates (the
+/// bytes not excluded).
+#[derive(Default)]
+struct Tally {
+    /// Counts summed, candidates, static mass, coding weight summed.
+    tot: u32,
+    cnt: usize,
+    sp: u32,
+    wt: u32,
+}
+
 impl Default for AdaptiveModel {
     fn default() -> Self {
         AdaptiveModel::new()
@@ -151,19 +220,45 @@ impl Default for AdaptiveModel {
 }
 
 impl AdaptiveModel {
-    /// A model with no table yet (it is allocated by the first [`reset`](Self::reset)).
+    /// A `V1` model with no table yet (it is allocated by the first [`reset`](Self::reset)).
     pub fn new() -> AdaptiveModel {
+        AdaptiveModel::with_variant(Variant::V1)
+    }
+
+    /// A model of `variant` with no table yet.
+    pub fn with_variant(variant: Variant) -> AdaptiveModel {
+        let v2 = variant == Variant::V2;
         AdaptiveModel {
+            variant,
             table: Vec::new(),
             bits: MIN_TABLE_BITS,
             see: vec![0; SEE_LEN],
+            see_n: vec![0; if v2 { SEE_LEN } else { 0 }],
+            see2: vec![0; if v2 { SEE2_LEN } else { 0 }],
+            see2_n: vec![0; if v2 { SEE2_LEN } else { 0 }],
             hist: 0,
             at: [0; ORDERS],
             check: [0; ORDERS],
             found: [false; ORDERS],
+            init: 1,
             journal: Vec::new(),
             journaling: false,
             overflowed: false,
+        }
+    }
+
+    /// The model's variant.
+    pub fn variant(&self) -> Variant {
+        self.variant
+    }
+
+    /// Switches to `variant` (takes effect from the next [`reset`](Self::reset)).
+    pub fn set_variant(&mut self, variant: Variant) {
+        if self.variant != variant {
+            *self = AdaptiveModel {
+                table: std::mem::take(&mut self.table),
+                ..AdaptiveModel::with_variant(variant)
+            };
         }
     }
 
@@ -171,6 +266,9 @@ impl AdaptiveModel {
     pub fn heap_bytes(&self) -> usize {
         (self.table.capacity() + self.journal.capacity()) * std::mem::size_of::<Slot>()
             + self.see.capacity() * 2
+            + self.see_n.capacity()
+            + self.see2.capacity() * 2
+            + self.see2_n.capacity()
     }
 
     /// Starts a record coded from this (primed) state: every change to the table is noted, so
@@ -194,6 +292,9 @@ impl AdaptiveModel {
         }
         self.bits = primed.bits;
         self.see.copy_from_slice(&primed.see);
+        self.see_n.copy_from_slice(&primed.see_n);
+        self.see2.copy_from_slice(&primed.see2);
+        self.see2_n.copy_from_slice(&primed.see2_n);
         self.hist = primed.hist;
         self.journal.clear();
         self.journaling = false;
@@ -219,7 +320,7 @@ impl AdaptiveModel {
 
     /// Forgets everything: the start of a record of `len` bytes, which sizes the table.
     pub fn reset(&mut self, len: usize) {
-        self.bits = table_bits(len);
+        self.bits = table_bits(len) + u32::from(self.variant == Variant::V2);
         let size = 1usize << self.bits;
         if self.table.len() < size {
             self.table.resize(size, Slot::default());
@@ -233,6 +334,9 @@ impl AdaptiveModel {
             let tot = reps[b].max(cnt);
             *p = (65536 * cnt / (tot + cnt)).clamp(2048, 63488) as u16;
         }
+        self.see_n.fill(0);
+        self.see2.fill(32768);
+        self.see2_n.fill(0);
         self.hist = 0;
     }
 
@@ -242,12 +346,49 @@ impl AdaptiveModel {
         self.hist = self.hist << 8 | u64::from(x);
     }
 
+    /// The class (below [`RUN_CLASSES_ADAPTIVE`]) of byte `m`, predicted by the match model
+    /// after the history and then the bytes `done`: how the highest-order adaptive context
+    /// present sees it. 0 (no context, or variant `V1`, whose DELTA runs do not use classes);
+    /// else by the context's order (highest, second, lower) whether `m` is absent (from a
+    /// context of one byte or more), listed but not first, first of several (under half the
+    /// count, or at least half), or the only byte (seen once, or more).
+    #[inline]
+    pub fn run_class(&self, done: &[u8], m: u8) -> usize {
+        if self.variant == Variant::V1 {
+            return 0;
+        }
+        let mut h = self.hist;
+        for &b in &done[done.len().saturating_sub(8)..] {
+            h = h << 8 | u64::from(b);
+        }
+        for (j, &o) in self.variant.orders().iter().enumerate() {
+            let (idx, check) = self.locate_in(h, o);
+            let s = &self.table[idx];
+            if s.check != check {
+                continue;
+            }
+            let n = s.n as usize;
+            let c = match s.sym[..n].iter().position(|&c| c == m) {
+                None if n == 1 => 1,
+                None => 2,
+                Some(0) if n == 1 => 6 + usize::from(s.freq[0] >= 2),
+                Some(0) => {
+                    let tot: u32 = s.freq[..n].iter().map(|&f| u32::from(f)).sum();
+                    4 + usize::from(2 * u32::from(s.freq[0]) >= tot)
+                }
+                Some(_) => 3,
+            };
+            return c + 8 * j.min(2);
+        }
+        0
+    }
+
     #[inline(always)]
-    fn locate(&self, order: u8) -> (usize, u32) {
+    fn locate_in(&self, hist: u64, order: u8) -> (usize, u32) {
         let ctx = if order >= 8 {
-            self.hist
+            hist
         } else {
-            self.hist & ((1u64 << (8 * order)) - 1)
+            hist & ((1u64 << (8 * order)) - 1)
         };
         let k = ctx ^ u64::from(order) << 59;
         let h = k.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -261,14 +402,68 @@ impl AdaptiveModel {
     #[inline(always)]
     fn fetch(&mut self) -> [Slot; ORDERS] {
         let mut slots = [Slot::default(); ORDERS];
-        for (j, &o) in ADAPTIVE_ORDERS.iter().enumerate() {
-            let (idx, check) = self.locate(o);
+        for (j, &o) in self.variant.orders().iter().enumerate() {
+            let (idx, check) = self.locate_in(self.hist, o);
             self.at[j] = idx;
             self.check[j] = check;
             slots[j] = self.table[idx];
             self.found[j] = slots[j].check == check;
         }
         slots
+    }
+
+    /// The cells of the escape estimates of a context of order index `j` whose candidates are
+    /// `t`; `first` if nothing is excluded yet.
+    #[inline(always)]
+    fn see_cells(&self, j: usize, t: &Tally, first: bool) -> (usize, usize) {
+        let si = see_index(j, t.cnt, t.tot, t.sp, first);
+        let s2 = match self.variant {
+            Variant::V1 => 0,
+            Variant::V2 => {
+                ((j * 4 + sym_bucket(t.cnt)) * 8 + count_bucket(t.tot)) * 256
+                    + (self.hist & 0xff) as usize
+            }
+        };
+        (si, s2)
+    }
+
+    /// The probability (of 4096) of an escape in cells `(si, s2)`.
+    #[inline(always)]
+    fn p_escape(&self, (si, s2): (usize, usize)) -> u32 {
+        let p = match self.variant {
+            Variant::V1 => u32::from(self.see[si]),
+            Variant::V2 => (u32::from(self.see[si]) + u32::from(self.see2[s2])) / 2,
+        };
+        (p >> 4).clamp(1, 4095)
+    }
+
+    /// Teaches the escape estimates of cells `(si, s2)` the outcome `esc`.
+    #[inline(always)]
+    fn adapt(&mut self, (si, s2): (usize, usize), esc: bool) {
+        match self.variant {
+            Variant::V1 => {
+                let p = &mut self.see[si];
+                if esc {
+                    *p += (65535 - *p) >> SEE_RATE;
+                } else {
+                    *p -= *p >> SEE_RATE;
+                }
+            }
+            Variant::V2 => {
+                adapt_counted(&mut self.see[si], &mut self.see_n[si], esc);
+                adapt_counted(&mut self.see2[s2], &mut self.see2_n[s2], esc);
+            }
+        }
+    }
+
+    /// `V2`: the initial count of the coded byte in the contexts above the one that coded it,
+    /// from its count `nx` of `tot` there.
+    #[inline(always)]
+    fn inherit(&mut self, nx: u32, tot: u32) {
+        if self.variant == Variant::V2 {
+            let v = (nx * INHERIT_SCALE + tot / 2) / tot.max(1);
+            self.init = (v as u16).clamp(1, INHERIT_MAX);
+        }
     }
 
     /// Codes `x` in static state `state` knowing it is not `not`; returns the next static state.
@@ -286,16 +481,17 @@ impl AdaptiveModel {
         }
         let mut any = not.is_some();
         let head = Head::of(model, state);
-        let orders = ORDERS;
+        let orders = self.variant.orders().len();
         let mut coded = orders;
+        self.init = 1;
         let slots = self.fetch();
         for (j, s) in slots.iter().enumerate().take(orders) {
             let s = *s;
             if !self.found[j] {
                 continue;
             }
-            let (mut tot, mut cnt, mut sp, mut wt, mut cx, mut fx) =
-                (0u32, 0usize, 0u32, 0u32, None, 0);
+            let mut t = Tally::default();
+            let (mut cx, mut fx, mut nx) = (None, 0, 0u32);
             for i in 0..s.n as usize {
                 let c = s.sym[i];
                 if excl.has(u32::from(c)) {
@@ -304,26 +500,27 @@ impl AdaptiveModel {
                 let f = head.freq(c);
                 let w = weight(s.freq[i], f);
                 if c == x {
-                    cx = Some(wt);
+                    cx = Some(t.wt);
                     fx = w;
+                    nx = u32::from(s.freq[i]);
                 }
-                wt += w;
-                sp += f;
-                tot += u32::from(s.freq[i]);
-                cnt += 1;
+                t.wt += w;
+                t.sp += f;
+                t.tot += u32::from(s.freq[i]);
+                t.cnt += 1;
             }
-            if cnt == 0 {
+            if t.cnt == 0 {
                 continue;
             }
-            let si = see_index(j, cnt, tot, sp, !any);
-            let p = &mut self.see[si];
+            let cells = self.see_cells(j, &t, !any);
             let esc = cx.is_none();
-            enc.encode_bit(u32::from(*p >> 4).clamp(1, 4095), esc);
-            adapt(p, esc);
+            enc.encode_bit(self.p_escape(cells), esc);
+            self.adapt(cells, esc);
             if let Some(cum) = cx {
-                if cnt > 1 {
-                    enc.encode(cum, fx, wt);
+                if t.cnt > 1 {
+                    enc.encode(cum, fx, t.wt);
                 }
+                self.inherit(nx, t.tot);
                 coded = j;
                 break;
             }
@@ -358,47 +555,48 @@ impl AdaptiveModel {
         }
         let mut any = not.is_some();
         let head = Head::of(model, state);
-        let orders = ORDERS;
+        let orders = self.variant.orders().len();
+        self.init = 1;
         let slots = self.fetch();
         for (j, s) in slots.iter().enumerate().take(orders) {
             let s = *s;
             if !self.found[j] {
                 continue;
             }
-            let (mut tot, mut cnt, mut sp, mut wt, mut first) = (0u32, 0usize, 0u32, 0u32, None);
+            let mut t = Tally::default();
+            let mut first = None;
             for i in 0..s.n as usize {
                 let c = s.sym[i];
                 if excl.has(u32::from(c)) {
                     continue;
                 }
-                first.get_or_insert(c);
+                first.get_or_insert(i);
                 let f = head.freq(c);
-                wt += weight(s.freq[i], f);
-                sp += f;
-                tot += u32::from(s.freq[i]);
-                cnt += 1;
+                t.wt += weight(s.freq[i], f);
+                t.sp += f;
+                t.tot += u32::from(s.freq[i]);
+                t.cnt += 1;
             }
-            if cnt == 0 {
+            if t.cnt == 0 {
                 continue;
             }
-            let si = see_index(j, cnt, tot, sp, !any);
-            let p = &mut self.see[si];
-            let esc = dec.decode_bit(u32::from(*p >> 4).clamp(1, 4095));
-            adapt(p, esc);
+            let cells = self.see_cells(j, &t, !any);
+            let esc = dec.decode_bit(self.p_escape(cells));
+            self.adapt(cells, esc);
             if !esc {
-                let x = if cnt == 1 {
+                let hit = if t.cnt == 1 {
                     first.unwrap_or(0)
                 } else {
-                    let (r, code) = dec.decode_scale(wt);
+                    let (r, code) = dec.decode_scale(t.wt);
                     let mut cum = 0u32;
-                    let mut hit = None;
+                    let mut hit = 0;
                     for i in 0..s.n as usize {
                         let c = s.sym[i];
                         if excl.has(u32::from(c)) {
                             continue;
                         }
                         let f = weight(s.freq[i], head.freq(c));
-                        hit = Some(c);
+                        hit = i;
                         if code < r.wrapping_mul(cum + f) {
                             dec.decode_update(cum, f);
                             break;
@@ -406,8 +604,10 @@ impl AdaptiveModel {
                         cum += f;
                     }
                     // Only on corrupt input does the code lie past the last symbol.
-                    hit.unwrap_or(0)
+                    hit
                 };
+                let x = s.sym[hit];
+                self.inherit(u32::from(s.freq[hit]), t.tot);
                 self.learn(x, j);
                 return (x, model.advance(state, x));
             }
@@ -427,10 +627,12 @@ impl AdaptiveModel {
 
     /// Every adaptive context from the highest order down to the one that coded `x` (index
     /// `coded`, or all of them if the static model did) learns `x`; then `x` joins the history.
+    /// A byte new to a context enters with count `self.init` (1 in `V1`).
     #[inline]
     fn learn(&mut self, x: u8, coded: usize) {
-        let visited = ORDERS.min(coded + 1);
+        let visited = self.variant.orders().len().min(coded + 1);
         let (at, checks, founds) = (self.at, self.check, self.found);
+        let init = self.init;
         for ((&idx, &check), &found) in at.iter().zip(&checks).zip(&founds).take(visited) {
             if self.journaling {
                 self.note(idx);
@@ -444,38 +646,53 @@ impl AdaptiveModel {
                     ..Slot::default()
                 };
                 s.sym[0] = x;
-                s.freq[0] = 1;
+                s.freq[0] = init;
                 continue;
             }
             let s = &mut self.table[idx];
             let n = s.n as usize;
-            match s.sym[..n].iter().position(|&c| c == x) {
-                Some(mut i) => {
+            let mut i = match s.sym[..n].iter().position(|&c| c == x) {
+                Some(i) => {
                     s.freq[i] += 1;
-                    while i > 0 && s.freq[i] > s.freq[i - 1] {
-                        s.freq.swap(i, i - 1);
-                        s.sym.swap(i, i - 1);
-                        i -= 1;
-                    }
-                    if s.freq[i] > COUNT_LIMIT {
-                        for f in &mut s.freq[..n] {
-                            *f = (*f + 1) >> 1;
-                        }
-                    }
+                    i
                 }
                 None if n < SLOT_SYMS => {
                     s.sym[n] = x;
-                    s.freq[n] = 1;
+                    s.freq[n] = init;
                     s.n += 1;
+                    n
                 }
                 None => {
                     s.sym[n - 1] = x;
-                    s.freq[n - 1] = 1;
+                    s.freq[n - 1] = init;
+                    n - 1
+                }
+            };
+            // Keep the list by count, highest first.
+            while i > 0 && s.freq[i] > s.freq[i - 1] {
+                s.freq.swap(i, i - 1);
+                s.sym.swap(i, i - 1);
+                i -= 1;
+            }
+            if s.freq[i] > COUNT_LIMIT {
+                for f in &mut s.freq[..s.n as usize] {
+                    *f = (*f + 1) >> 1;
                 }
             }
         }
         self.push(x);
     }
+}
+
+/// A `V2` estimate `p` (of 2^16) after `n` updates learns `bit` at rate `1/(n+2)`, down to
+/// `2^-SEE2_RATE`.
+#[inline(always)]
+fn adapt_counted(p: &mut u16, n: &mut u8, bit: bool) {
+    let d = (u32::from(*n) + 2).min(1 << SEE2_RATE) as i32;
+    let t = if bit { 65535 } else { 0 };
+    let v = i32::from(*p) + (t - i32::from(*p)) / d;
+    *p = v.clamp(1, 65535) as u16;
+    *n = n.saturating_add(1);
 }
 
 /// The first [`MASS_SCAN`] entries of a static context: bytes and first-visit frequencies.
@@ -516,13 +733,4 @@ impl Head {
 #[inline(always)]
 fn weight(count: u16, f: u32) -> u32 {
     2 * u32::from(count) + (f >> 11)
-}
-
-#[inline(always)]
-fn adapt(p: &mut u16, bit: bool) {
-    if bit {
-        *p += (65535 - *p) >> SEE_RATE;
-    } else {
-        *p -= *p >> SEE_RATE;
-    }
 }

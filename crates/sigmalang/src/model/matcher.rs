@@ -23,8 +23,13 @@ pub const MIN_MATCH: usize = 8;
 const MAX_TABLE_BITS: u32 = 18;
 /// Match lengths are verified backwards up to this many bytes.
 const MAX_VERIFY: usize = 64;
-/// Run-start contexts: match-length bucket times "the context model expects it too".
-const FLAG_CONTEXTS: usize = 32;
+/// Classes of a predicted byte as the caller's context models see it (see
+/// [`MatchModel::encode_run`]): the adaptive model's class
+/// ([`AdaptiveModel::run_class`](super::AdaptiveModel::run_class)) times 2, plus 1 if the
+/// static model expects the byte too.
+pub const RUN_CLASSES: usize = 2 * super::adaptive::RUN_CLASSES_ADAPTIVE;
+/// Run-start contexts: match-length bucket times the class of the predicted byte.
+const FLAG_CONTEXTS: usize = 16 * RUN_CLASSES;
 /// Bits of a run length at most (runs are shorter than 2^31 bytes).
 const RUN_BITS: usize = 32;
 /// The first bytes of a run are coded one continuation flag each (short matches are common and
@@ -249,10 +254,10 @@ impl MatchModel {
         self.len = 0;
         self.hash = 0;
         for (i, p) in self.probs.iter_mut().enumerate() {
-            *p = INITIAL[i / 2];
+            *p = INITIAL[i / RUN_CLASSES];
         }
         for (i, p) in self.cont.iter_mut().enumerate() {
-            *p = INITIAL[i / 2];
+            *p = INITIAL[i / RUN_CLASSES];
         }
         self.unary = [2048; RUN_BITS];
         self.mantissa = [[2048; RUN_BITS]; RUN_BITS];
@@ -270,17 +275,20 @@ impl MatchModel {
     }
 
     /// Codes a run of `run` bytes that follow as predicted, in run-start context `ctx`
-    /// (`bucket * 2 + agrees`): continuation flags for the first [`FLAG_RUN`] bytes, then the
-    /// rest of a longer run as an Elias-gamma number.
+    /// (`bucket * RUN_CLASSES + class`): continuation flags for the first [`FLAG_RUN`] bytes,
+    /// then the rest of a longer run as an Elias-gamma number.
     ///
-    /// `agrees(j)` tells whether the context model's most likely byte after the first `j` bytes
-    /// of the run is the predicted one (it is called for `j` in `1..=FLAG_RUN` in order).
+    /// `agrees(j)` is the class (below [`RUN_CLASSES`]) of the predicted byte after the first
+    /// `j` bytes of the run (it is called for `j` in `1..=FLAG_RUN` in order): bit 0 tells
+    /// whether the static context model's most likely byte is the predicted one, the rest is
+    /// the adaptive model's [`run_class`](super::AdaptiveModel::run_class) (0 without one, so
+    /// `MODELED` and `ADAPTIVE` records use classes 0 and 1 only, as before classes existed).
     pub fn encode_run(
         &mut self,
         enc: &mut RangeEncoder<'_>,
         ctx: usize,
         run: usize,
-        agrees: &mut dyn FnMut(usize) -> bool,
+        agrees: &mut dyn FnMut(usize) -> usize,
     ) {
         let nonempty = run > 0;
         enc.encode_bit(u32::from(self.probs[ctx]), nonempty);
@@ -289,7 +297,7 @@ impl MatchModel {
             if run < j {
                 return;
             }
-            let c = bucket(self.len + j) * 2 + usize::from(agrees(j));
+            let c = bucket(self.len + j) * RUN_CLASSES + agrees(j);
             let p = &mut self.cont[c];
             let more = run > j;
             enc.encode_bit(u32::from(*p), more);
@@ -326,7 +334,7 @@ impl MatchModel {
         dec: &mut RangeDecoder<'_>,
         ctx: usize,
         max: usize,
-        agrees: &mut dyn FnMut(usize) -> bool,
+        agrees: &mut dyn FnMut(usize) -> usize,
     ) -> Option<usize> {
         let nonempty = dec.decode_bit(u32::from(self.probs[ctx]));
         adapt(&mut self.probs[ctx], nonempty);
@@ -338,7 +346,7 @@ impl MatchModel {
             if run > max {
                 return None;
             }
-            let c = bucket(self.len + run) * 2 + usize::from(agrees(run));
+            let c = bucket(self.len + run) * RUN_CLASSES + agrees(run);
             let p = &mut self.cont[c];
             let more = dec.decode_bit(u32::from(*p));
             adapt(p, more);

@@ -20,8 +20,10 @@ mod matcher;
 pub(crate) mod serial;
 mod train;
 
-pub use adaptive::{table_bits, AdaptiveModel, ADAPTIVE_ORDERS};
-pub use matcher::{MatchModel, FLAG_RUN, MIN_MATCH, PRIMED_TABLE_BITS};
+pub use adaptive::{
+    table_bits, AdaptiveModel, Variant, ADAPTIVE2_ORDERS, ADAPTIVE_ORDERS, RUN_CLASSES_ADAPTIVE,
+};
+pub use matcher::{MatchModel, FLAG_RUN, MIN_MATCH, PRIMED_TABLE_BITS, RUN_CLASSES};
 
 pub(crate) use train::train;
 pub use train::{CompressionLevel, TrainOptions};
