@@ -263,11 +263,11 @@ class ArchiveWriter:
 
     ``primer`` (KiB, as ``sigma pack --primer``; 0: ``--no-primer``): the archive may store that
     much of its first records once and code every record after it (kept only if a sample shows
-    it pays). ``block`` (as ``sigma pack --block``): ``"auto"`` (the default) codes the first
-    records both ways and writes pages of 64 KiB or each record alone, whichever came out
-    smaller; a number of bytes writes pages of about that size; 0 codes every record alone,
-    against the earlier records of its context. The defaults are those of ``sigma pack``
-    reading standard input (``--primer 256 --block auto``).
+    it pays). ``block`` (as ``sigma pack --block``): ``"auto"`` codes the first records both ways
+    and writes pages of 64 KiB or each record alone, whichever came out smaller; a number of
+    bytes writes pages of about that size; 0 (the default) codes every record alone, against
+    the earlier records of its context. The defaults are those of ``sigma pack`` reading
+    standard input (``--primer 256 --block 0``).
     """
 
     def __init__(
@@ -279,7 +279,7 @@ class ArchiveWriter:
         field: str = "text",
         threads: int = 1,
         primer: int = 256,
-        block: Union[int, str] = "auto",
+        block: Union[int, str] = 0,
     ) -> None:
         if isinstance(block, str):
             if block != "auto":

@@ -108,7 +108,8 @@ def test_cli_reads_python_archives(tmp_path, records):
                       "text": records})
     for kwargs, flags in [({}, ["--primer", "256"]),
                           ({"primer": 0, "block": 0}, ["--no-primer", "--block", "0"]),
-                          ({"primer": 4, "block": 2048}, ["--primer", "4", "--block", "2KiB"])]:
+                          ({"primer": 4, "block": 2048}, ["--primer", "4", "--block", "2KiB"]),
+                          ({"block": "auto"}, ["--primer", "256", "--block", "auto"])]:
         path = tmp_path / "py.sga"
         with sl.ArchiveWriter(path, context_key="conversation", **kwargs) as w:
             w.write_table(table)

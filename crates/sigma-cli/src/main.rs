@@ -460,12 +460,12 @@ pub struct PackArgs {
 
     /// Block mode: group consecutive records until they hold SIZE bytes (like 64KiB or 1MiB)
     /// and code each group as one block, so that short records learn from each other; `get`
-    /// then decodes the record's block (a few milliseconds per 64 KiB). 0: code every record
-    /// alone, against the earlier records of its context (conversation histories gain most).
-    /// auto (the default): codes the first records (256 KiB) both ways, blocks of 64 KiB and
-    /// records alone, and packs the file the way that came out smaller. Keys are still
-    /// recorded per record.
-    #[arg(long = "block", value_name = "SIZE", default_value_t = limits::BlockSize::Auto, value_parser = limits::parse_block_size)]
+    /// then decodes the record's block (a few milliseconds per 64 KiB). 0 (the default): code
+    /// every record alone, against the earlier records of its context and the archive's primer
+    /// (`get` decodes a record in well under a millisecond). auto: codes the first records
+    /// (256 KiB) both ways, blocks of 64 KiB and records alone (both without a primer), and
+    /// packs the file the way that came out smaller. Keys are still recorded per record.
+    #[arg(long = "block", value_name = "SIZE", default_value_t = limits::BlockSize::Bytes(0), value_parser = limits::parse_block_size)]
     pub block: limits::BlockSize,
 
     /// Without `--context-key`, put every record in one context (coded against the records

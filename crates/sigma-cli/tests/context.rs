@@ -94,9 +94,9 @@ fn setup() -> tempfile::TempDir {
     dir
 }
 
-/// Packs `input` into `archive` with `extra` options, every record coded alone (`--block 0`),
-/// as these tests of contexts need: the default, `--block auto`, puts records that do not
-/// repeat each other in pages.
+/// Packs `input` into `archive` with `extra` options, every record coded alone (`--block 0`,
+/// the default, given here because these tests of contexts need it: `--block auto` puts
+/// records that do not repeat each other in pages).
 fn pack(d: &Path, input: &str, archive: &str, extra: &[&str]) {
     let mut args = vec!["pack", "--block", "0", "--field", "text", "-o", archive];
     args.extend_from_slice(extra);
