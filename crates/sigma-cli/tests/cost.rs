@@ -157,6 +157,31 @@ fn pack_histories(d: &Path) -> PathBuf {
 }
 
 #[test]
+fn a_record_in_a_page_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = fixture("histories.jsonl");
+    let args = [
+        "pack",
+        "-q",
+        "--block",
+        "4KiB",
+        "-o",
+        "p.sga",
+        src.to_str().unwrap(),
+    ];
+    assert_ok(&sigma(d, &args, None));
+    let out = sigma(d, &["inspect", "--cost", "p.sga", "1"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("record 1 is in a page of a block-mode archive"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
 fn an_archive_record_is_coded_against_its_frames() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -120,6 +120,17 @@ impl Costed {
                 format!("there is no record {n}: it holds {count} records"),
             ));
         }
+        if reader.page_bytes() > 0 {
+            // A page is coded as one payload (FORMAT.md §5.7): the record has no trace of its own.
+            return Err(CliError::new(
+                &label,
+                format!(
+                    "record {n} is in a page of a block-mode archive (--block, FORMAT.md §5.7): \
+                     --cost traces records coded alone; `sigma get ARCHIVE {n} | sigma inspect \
+                     --cost` shows what its bytes cost as a text of their own"
+                ),
+            ));
+        }
         let codec = |e| CliError::codec(&label, e);
         if let Some(info) = reader
             .info(n)
