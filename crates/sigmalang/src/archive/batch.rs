@@ -11,6 +11,7 @@ use crate::bank::Bank;
 use crate::codebook::Codebook;
 use crate::context::{ContextStack, Dependency, FramePool, GroupOptions};
 use crate::error::{Error, Result};
+use crate::pool::GlyphBufferPool;
 use crate::primer::Primer;
 use crate::record::{Encoder, EncoderStats};
 use crate::workers::{Bound, Workers};
@@ -132,6 +133,20 @@ impl Batches {
             new_roots: Vec::new(),
             json_lines: opts.json_lines,
         })
+    }
+
+    /// Queues one record (not a page) of context `context` for the next batch, in a buffer of
+    /// `pool`.
+    pub(super) fn push_record(&mut self, context: u32, record: &[u8], pool: &mut GlyphBufferPool) {
+        let mut buf = pool.acquire();
+        buf.extend_from_slice(record);
+        self.pending.push(Pending {
+            context,
+            record: buf,
+            members: Vec::new(),
+            layout: 0,
+        });
+        self.pending_bytes += record.len();
     }
 
     /// Records added and not written yet: being coded or waiting.

@@ -458,16 +458,21 @@ impl<R: Read + Seek> ArchiveReader<R> {
         if self.lens[n as usize] != u64::MAX {
             return Ok(self.lens[n as usize]);
         }
+        let h = self.payload_header(n, &info)?;
+        self.lens[n as usize] = h.raw_len;
+        Ok(h.raw_len)
+    }
+
+    /// Reads record `n`'s payload header (FORMAT.md §3) from the file, without decoding it.
+    fn payload_header(&mut self, n: u64, info: &RecordInfo) -> Result<crate::record::RecordHeader> {
         let mut head = [0u8; crate::varint::MAX_LEN];
         self.inner.seek(SeekFrom::Start(info.offset))?;
         let k = read_full(
             &mut self.inner,
             &mut head[..info.payload_len.min(10) as usize],
         )?;
-        let h = crate::record::read_header(&head[..k])
-            .map_err(|e| e.shifted(info.offset).within(format!("record {n}")))?;
-        self.lens[n as usize] = h.raw_len;
-        Ok(h.raw_len)
+        crate::record::read_header(&head[..k])
+            .map_err(|e| e.shifted(info.offset).within(format!("record {n}")))
     }
 
     /// The mode of record `n`'s payload, from its header (FORMAT.md §3: 0 `STORED`,
@@ -483,14 +488,7 @@ impl<R: Read + Seek> ArchiveReader<R> {
         if info.dependency == Dependency::Copy {
             return Ok(None);
         }
-        let mut head = [0u8; crate::varint::MAX_LEN];
-        self.inner.seek(SeekFrom::Start(info.offset))?;
-        let k = read_full(
-            &mut self.inner,
-            &mut head[..info.payload_len.min(10) as usize],
-        )?;
-        let h = crate::record::read_header(&head[..k])
-            .map_err(|e| e.shifted(info.offset).within(format!("record {n}")))?;
+        let h = self.payload_header(n, &info)?;
         Ok(Some(h.mode as u8))
     }
 

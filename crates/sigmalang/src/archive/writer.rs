@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
-use super::batch::{Batches, Pending};
+use super::batch::Batches;
 use super::index::{write_head, write_primer_section, IndexWriter};
 use super::{
     ArchiveOptions, DEFAULT_CONTEXT, FLAG_COPIES, FLAG_JSON_FIELDS, FLAG_JSON_LINES,
@@ -377,15 +377,7 @@ impl<W: Write> ArchiveWriter<W> {
                 if let Some(t) = &mut self.repeats {
                     t.add(self.index.len() + batches.waiting(), record);
                 }
-                let mut buf = self.record_pool.acquire();
-                buf.extend_from_slice(record);
-                batches.pending.push(Pending {
-                    context: cid,
-                    record: buf,
-                    members: Vec::new(),
-                    layout: 0,
-                });
-                batches.pending_bytes += record.len();
+                batches.push_record(cid, record, &mut self.record_pool);
                 let index = self.index.len() + batches.waiting() - 1;
                 let full = batches.pending.len() >= self.opts.batch_records as usize
                     || (self.opts.batch_bytes > 0
@@ -459,15 +451,7 @@ impl<W: Write> ArchiveWriter<W> {
             Coder::Batches(batches) => {
                 let index = self.index.len() + batches.waiting();
                 self.copies.insert(index, source);
-                let mut buf = self.record_pool.acquire();
-                buf.extend_from_slice(record);
-                batches.pending.push(Pending {
-                    context: cid,
-                    record: buf,
-                    members: Vec::new(),
-                    layout: 0,
-                });
-                batches.pending_bytes += record.len();
+                batches.push_record(cid, record, &mut self.record_pool);
                 if batches.pending.len() >= self.opts.batch_records as usize {
                     self.flush_batch()?;
                 }
