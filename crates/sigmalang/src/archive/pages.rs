@@ -303,72 +303,210 @@ impl Index {
     }
 }
 
-/// How a block-mode trial ([`ArchiveOptions::auto_pages`](super::ArchiveOptions)) codes the
-/// held-back `records` (as they are coded: forms, with `json_lines`) with `opts`, pages of
-/// `page_bytes` or (0) each record alone: the archive's size, without a primer, on one thread.
-fn trial_size(
-    codebook: &std::sync::Arc<crate::codebook::Codebook>,
-    opts: &super::ArchiveOptions,
-    records: &[(Option<Vec<u8>>, Vec<u8>)],
-    page_bytes: u64,
-) -> Result<usize> {
-    let opts = super::ArchiveOptions {
-        page_bytes,
-        auto_pages: 0,
-        primer: 0,
-        json_lines: false,
-        batch_records: 1,
-        threads: 1,
-        ..*opts
-    };
-    let mut w =
-        ArchiveWriter::with_options(Vec::new(), std::sync::Arc::clone(codebook), b"", opts)?;
-    for (key, record) in records {
-        w.add_in_group(key.as_deref(), record)?;
+/// The share of its bytes pages must save over records alone for an
+/// [`ArchiveOptions::auto_pages`](super::ArchiveOptions) trial to choose them: 1/16 (6.25%).
+/// A record of a page costs a `get` the decoding of its whole page, 10-100 times the CPU of a
+/// record coded alone (DESIGN.md "Access granularity"), so pages must pay for it in size.
+pub(super) const AUTO_PAGE_MARGIN: u64 = 16;
+
+/// How many bytes of records (each and a newline) an [`ArchiveOptions::auto_pages`](super::ArchiveOptions)
+/// trial of pages of `page_bytes` holds back after the primer's records: the sample
+/// ([`AUTO_SAMPLE_BYTES`](super::AUTO_SAMPLE_BYTES), or four pages if larger), and one page
+/// more, as the sample starts at the first page boundary after the primer's records (0: no
+/// trial).
+pub(super) fn trial_bytes(page_bytes: u64) -> usize {
+    if page_bytes == 0 {
+        return 0;
     }
-    Ok(w.finish()?.len())
+    let page = usize::try_from(page_bytes).unwrap_or(usize::MAX);
+    super::AUTO_SAMPLE_BYTES
+        .max(page.saturating_mul(4))
+        .saturating_add(page)
+}
+
+/// Where the pages of `page_bytes` that a writer makes of `records` (as added, from the first)
+/// end, as [`ArchiveWriter::add_to_page`] fills them: one past each page's last record. A last
+/// page that is not full is not listed.
+fn page_ends(records: &[(Option<Vec<u8>>, Vec<u8>)], page_bytes: u64) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let (mut filled, mut members) = (0u64, 0usize);
+    for (i, (_, r)) in records.iter().enumerate() {
+        let len = r.len() as u64;
+        if members > 0 && filled + len + 1 > MAX_RECORD_LEN {
+            ends.push(i);
+            (filled, members) = (0, 0);
+        }
+        filled += len + 1;
+        members += 1;
+        if filled >= page_bytes {
+            ends.push(i + 1);
+            (filled, members) = (0, 0);
+        }
+    }
+    ends
+}
+
+/// The page of `records` (concatenated) with `members` (context id and length of each), as it
+/// is coded: its layout and content.
+fn lay_out(records: Vec<u8>, members: &[(u32, u64)]) -> (u64, Vec<u8>) {
+    let layout = layout_of(&records, members);
+    if !separated(layout) {
+        return (layout, records);
+    }
+    let sep = (layout - SEPARATED) as u8;
+    let mut content = Vec::with_capacity(records.len() + members.len());
+    let mut at = 0usize;
+    for &(_, len) in members {
+        content.extend_from_slice(&records[at..at + len as usize]);
+        content.push(sep);
+        at += len as usize;
+    }
+    (layout, content)
+}
+
+/// A page a trial coded, kept to be written if pages are chosen: its records (from, to), its
+/// layout, content and payload.
+struct TrialPage {
+    records: (usize, usize),
+    layout: u64,
+    content: Vec<u8>,
+    payload: Vec<u8>,
 }
 
 impl<W: Write> ArchiveWriter<W> {
     /// Block mode when it pays ([`ArchiveOptions::auto_pages`](super::ArchiveOptions)): codes
-    /// the first held-back records (at least `AUTO_SAMPLE_BYTES` of them, if there are that
-    /// many) each alone and in pages, and from then on writes pages if they came out no larger.
-    /// Called once, before anything is coded or written.
-    pub(super) fn choose_paging(&mut self, records: &[(Option<Vec<u8>>, Vec<u8>)]) -> Result<()> {
-        let page_bytes = std::mem::take(&mut self.opts.auto_pages);
-        // The records up to the one that reaches the sample size, but none larger than the
-        // sample: a record that large is coded alone either way (and coding it twice here
-        // would cost as much as the archive).
-        let mut taken = 0;
-        let mut end = 0;
-        for (_, r) in records {
-            if r.len() > super::AUTO_SAMPLE_BYTES {
-                break;
-            }
-            end += 1;
-            taken += r.len() + 1;
-            if taken >= super::AUTO_SAMPLE_BYTES {
-                break;
-            }
+    /// a sample of the held-back `records` both ways, as the archive would hold them, and
+    /// writes the head of the way chosen; returns how many of `records` are coded (the caller
+    /// adds the rest). Called once, before anything is written.
+    ///
+    /// The sample: the whole pages (of `page_bytes`, as the writer would fill them from the
+    /// first record) from the first page boundary after the `primed` records the primer is
+    /// made of, up to the last boundary of `records` (or their end if `ended`), so that
+    /// neither way is measured on records the primer holds. Records alone: the writer itself
+    /// codes the records up to the sample's end as it would anyway (after the primer as
+    /// `choices[0]` says, with its groups, bank and copies), holding the payloads; the sample
+    /// costs the payloads of its records. Pages: the sample's pages, coded after the primer
+    /// as `choices[1]` says. The primer is the same bytes either way, so it is counted in
+    /// neither (`choose` already weighed it for each way). Pages are chosen if they save at
+    /// least 1/[`AUTO_PAGE_MARGIN`] of the bytes of records alone; a sample without a whole
+    /// page keeps records alone. The chosen way's coding is kept: records alone go on from
+    /// where the trial stopped; pages code the records before the sample and write the
+    /// sample's pages as the trial coded them. The bytes do not depend on the threads: every
+    /// step is made at the same records whatever `-T` is.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn choose_paging(
+        &mut self,
+        head: &super::writer::Head,
+        records: &[(Option<Vec<u8>>, Vec<u8>)],
+        primed: usize,
+        primer: Option<&(std::sync::Arc<crate::primer::Primer>, Vec<u8>)>,
+        choices: [crate::primer::Choice; 2],
+        page_bytes: u64,
+        ended: bool,
+    ) -> Result<usize> {
+        let mut ends = page_ends(records, page_bytes);
+        if ended && ends.last() != Some(&records.len()) && !records.is_empty() {
+            // A flush ends the last page too.
+            ends.push(records.len());
         }
-        let sample = &records[..end];
-        if sample.iter().all(|r| r.1.is_empty()) {
-            return Ok(());
+        let start = if primed == 0 {
+            Some(0)
+        } else {
+            ends.iter().copied().find(|&e| e >= primed)
+        };
+        let end = ends.last().copied().unwrap_or(0);
+        let Some(start) = start.filter(|&s| s < end) else {
+            // No whole page after the primer's records: records alone.
+            self.write_head(head, primer, choices[0])?;
+            return Ok(0);
+        };
+        // Records alone: the real coding, held until the head is known.
+        self.set_primer(primer, choices[0])?;
+        self.held = Some(Vec::new());
+        self.offset = 0;
+        for (key, record) in &records[..start] {
+            self.add_unchecked(key.as_deref(), record)?;
         }
+        self.flush_unchecked()?;
+        let before = self.offset;
+        for (key, record) in &records[start..end] {
+            self.add_unchecked(key.as_deref(), record)?;
+        }
+        self.flush_unchecked()?;
+        let alone = self.offset - before;
+        // Pages: the sample's, after the primer as pages would be.
         let codebook = std::sync::Arc::clone(self.encoder.codebook());
-        let alone = trial_size(&codebook, &self.opts, sample, 0)?;
-        let paged = trial_size(&codebook, &self.opts, sample, page_bytes)?;
+        let mut encoder = crate::record::Encoder::with_config(codebook, self.opts.encoder);
+        if let Some((p, _)) = primer.filter(|_| choices[1] != crate::primer::Choice::Plain) {
+            encoder.set_primer(
+                Some(std::sync::Arc::clone(p)),
+                choices[1] == crate::primer::Choice::Adaptive,
+            );
+        }
+        let mut pages = Vec::new();
+        let mut paged = 0u64;
+        let mut from = start;
+        for &to in ends.iter().filter(|&&e| e > start) {
+            let mut page = Vec::new();
+            let mut members = Vec::with_capacity(to - from);
+            for (_, r) in &records[from..to] {
+                page.extend_from_slice(r);
+                members.push((0, r.len() as u64));
+            }
+            let (layout, content) = lay_out(page, &members);
+            let mut payload = Vec::new();
+            encoder.encode_page(&content, &mut payload)?;
+            paged += payload.len() as u64;
+            pages.push(TrialPage {
+                records: (from, to),
+                layout,
+                content,
+                payload,
+            });
+            from = to;
+        }
         if std::env::var_os("SIGMA_PRIMER_DEBUG").is_some() {
-            eprintln!("block trial: records alone {alone}, pages of {page_bytes}: {paged}");
+            eprintln!(
+                "block trial: records {start}..{end} ({} bytes): alone {alone}, pages of {page_bytes}: {paged}",
+                records[start..end].iter().map(|r| r.1.len() + 1).sum::<usize>()
+            );
         }
-        if paged <= alone {
-            self.opts.page_bytes = page_bytes;
-            self.opts.bank = 0;
-            self.coder = super::writer::Coder::Now(crate::bank::Bank::new(0));
-            self.index = super::index::IndexWriter::new(self.opts.block_records, page_bytes);
-            self.inference = None;
+        if paged + paged / AUTO_PAGE_MARGIN > alone {
+            self.write_head(head, primer, choices[0])?;
+            return Ok(end);
         }
-        Ok(())
+        // Pages: start again from the first record.
+        self.held = None;
+        self.offset = 0;
+        self.bytes_in = 0;
+        self.opts.page_bytes = page_bytes;
+        self.opts.bank = 0;
+        self.index = super::index::IndexWriter::new(self.opts.block_records, page_bytes);
+        self.ids.clear();
+        self.next_id = super::DEFAULT_CONTEXT + 1;
+        self.inference = None;
+        self.repeats = None;
+        self.copies.clear();
+        self.last_unkeyed = None;
+        for (stack, _) in std::mem::take(&mut self.stacks).into_values() {
+            let mut stack = stack;
+            stack.clear(&mut self.frame_pool);
+        }
+        self.frame_bytes = 0;
+        self.write_head(head, primer, choices[1])?;
+        for (key, record) in &records[..start] {
+            self.add_unchecked(key.as_deref(), record)?;
+        }
+        self.flush_unchecked()?;
+        for page in pages {
+            let (from, to) = page.records;
+            let mut members = Vec::with_capacity(to - from);
+            for (key, r) in &records[from..to] {
+                members.push((self.context_id(key.as_deref(), r)?, r.len() as u64));
+            }
+            self.commit_page(&members, page.layout, &page.payload, &page.content)?;
+        }
+        Ok(end)
     }
 
     /// Adds `record` in context `cid` to the page being filled, which is coded once its records
@@ -402,21 +540,7 @@ impl<W: Write> ArchiveWriter<W> {
             return Ok(());
         }
         let members = std::mem::take(&mut self.page_members);
-        let layout = layout_of(&self.page, &members);
-        let content = if separated(layout) {
-            let sep = (layout - SEPARATED) as u8;
-            let mut content = Vec::with_capacity(self.page.len() + members.len());
-            let mut at = 0usize;
-            for &(_, len) in &members {
-                content.extend_from_slice(&self.page[at..at + len as usize]);
-                content.push(sep);
-                at += len as usize;
-            }
-            self.page.clear();
-            content
-        } else {
-            std::mem::take(&mut self.page)
-        };
+        let (layout, content) = lay_out(std::mem::take(&mut self.page), &members);
         let workers = self.opts.worker_count();
         match &mut self.coder {
             Coder::Now(_) => {
@@ -453,7 +577,7 @@ impl<W: Write> ArchiveWriter<W> {
         payload: &[u8],
         content: &[u8],
     ) -> Result<()> {
-        self.inner.write_all(payload)?;
+        self.emit(payload)?;
         self.index.add_page(members, layout, payload, content);
         self.offset += payload.len() as u64;
         self.bytes_in += members.iter().map(|m| m.1).sum::<u64>();

@@ -62,8 +62,19 @@ pub struct ArchiveWriter<W: Write> {
     /// block mode), the context of the record added last if it had no key (an unkeyed copy
     /// takes it), and the copies waiting in the batch, by record index, with their sources.
     pub(super) repeats: Option<super::repeats::Repeats>,
-    last_unkeyed: Option<u32>,
+    pub(super) last_unkeyed: Option<u32>,
     pub(super) copies: std::collections::BTreeMap<u64, u64>,
+    /// While an [`ArchiveOptions::auto_pages`] trial codes records alone: their payloads, held
+    /// until the archive's head is known.
+    pub(super) held: Option<Vec<u8>>,
+}
+
+/// The archive's head as the writer started it (the primer section not written yet), and
+/// what it is made of, for a head with other flags.
+pub(super) struct Head {
+    head: Vec<u8>,
+    metadata: Vec<u8>,
+    flags: u16,
 }
 
 /// The records an [`ArchiveWriter`] holds back until they fill its primer.
@@ -78,7 +89,8 @@ pub(super) struct PrimerWait {
     bytes: usize,
     /// The primer's length ([`ArchiveOptions::primer`], at most `MAX_PRIMER_LEN`; 0: none).
     primer: usize,
-    /// How many bytes of records to hold back: the primer's, or more for a block-mode trial.
+    /// How many bytes of records to hold back (each and a newline): the primer's, and with
+    /// [`ArchiveOptions::auto_pages`] a trial's sample after it.
     target: usize,
 }
 
@@ -136,11 +148,7 @@ impl<W: Write> ArchiveWriter<W> {
         } | if copies { FLAG_COPIES } else { 0 };
         let mut head = write_head(codebook.id(), metadata, flags);
         let primer = opts.primer.min(MAX_PRIMER_LEN as usize);
-        let trial = if opts.auto_pages > 0 {
-            super::AUTO_SAMPLE_BYTES
-        } else {
-            0
-        };
+        let trial = super::pages::trial_bytes(opts.auto_pages);
         let primer_wait = (primer > 0 || trial > 0).then(|| PrimerWait {
             head: std::mem::take(&mut head),
             metadata: metadata.to_vec(),
@@ -148,7 +156,7 @@ impl<W: Write> ArchiveWriter<W> {
             records: Vec::new(),
             bytes: 0,
             primer,
-            target: primer.max(trial),
+            target: primer + trial,
         });
         if primer_wait.is_none() {
             write_primer_section(&mut head, None);
@@ -187,6 +195,7 @@ impl<W: Write> ArchiveWriter<W> {
             repeats: copies.then(|| super::repeats::Repeats::new(opts.repeats)),
             last_unkeyed: None,
             copies: std::collections::BTreeMap::new(),
+            held: None,
         };
         if opts.batch_records > 1 && writer.primer_wait.is_none() {
             writer.coder = Coder::Batches(Batches::new(&codebook, &opts, None)?);
@@ -195,32 +204,93 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     /// Makes the primer of the records held back, writes the archive's head with it, sets the
-    /// encoders up to code after it, and codes the records.
-    fn start_primer(&mut self) -> Result<()> {
+    /// encoders up to code after it, and codes the records. With
+    /// [`ArchiveOptions::auto_pages`] it first decides between records alone and pages
+    /// (`choose_paging`). `ended`: no record follows the held-back ones before a flush.
+    fn start_primer(&mut self, ended: bool) -> Result<()> {
         let Some(wait) = self.primer_wait.take() else {
             return Ok(());
         };
         let PrimerWait {
-            mut head,
+            head,
             metadata,
-            mut flags,
+            flags,
             records,
             primer: target,
             ..
         } = wait;
-        if self.opts.auto_pages > 0 {
-            self.choose_paging(&records)?;
-            if self.opts.page_bytes > 0 && flags & FLAG_COPIES != 0 {
-                // Pages hold no copies (FORMAT.md §5.8): the head says so.
-                flags &= !FLAG_COPIES;
-                head = write_head(self.encoder.codebook().id(), &metadata, flags);
+        // The records the primer is made of: those that fill it (all of them without a trial,
+        // as the writer held back only these).
+        let mut filled = 0;
+        let primed = if target == 0 {
+            0
+        } else {
+            records
+                .iter()
+                .position(|(_, r)| {
+                    filled += r.len() + 1;
+                    filled >= target
+                })
+                .map_or(records.len(), |k| k + 1)
+        };
+        let (bytes, sample) = self.primer_bytes(&records[..primed], target);
+        let codebook = Arc::clone(self.encoder.codebook());
+        let has_text = target > 0 && bytes.iter().any(|&b| b != b'\n');
+        let choose_for = |page_bytes: u64| {
+            if has_text {
+                choose(&codebook, &sample, page_bytes)
+            } else {
+                Choice::Plain
             }
+        };
+        let auto = std::mem::take(&mut self.opts.auto_pages);
+        let choice = choose_for(self.opts.page_bytes);
+        let paged_choice = (auto > 0).then(|| choose_for(auto));
+        drop(sample);
+        let primer = if choice != Choice::Plain || paged_choice.is_some_and(|c| c != Choice::Plain)
+        {
+            let (primer, payload) = Primer::encode(&codebook, bytes)?;
+            Some((Arc::new(primer), payload))
+        } else {
+            None
+        };
+        let head = Head {
+            head,
+            metadata,
+            flags,
+        };
+        let mut rest = 0;
+        if let Some(paged_choice) = paged_choice {
+            rest = self.choose_paging(
+                &head,
+                &records,
+                primed,
+                primer.as_ref(),
+                [choice, paged_choice],
+                auto,
+                ended,
+            )?;
+        } else {
+            self.write_head(&head, primer.as_ref(), choice)?;
         }
+        for (key, record) in &records[rest..] {
+            self.add_unchecked(key.as_deref(), record)?;
+        }
+        Ok(())
+    }
+
+    /// The primer made of `records` (the first ones held back) up to `target` bytes: each
+    /// record as the coder will see it, and a newline; and the records it holds.
+    fn primer_bytes<'a>(
+        &self,
+        records: &'a [(Option<Vec<u8>>, Vec<u8>)],
+        target: usize,
+    ) -> (Vec<u8>, Vec<&'a [u8]>) {
         let mut bytes = Vec::with_capacity(target.min(records.iter().map(|r| r.1.len() + 1).sum()));
         let mut sample: Vec<&[u8]> = Vec::new();
         let mut coded = Vec::new();
         let mut last_of_key: HashMap<Option<&[u8]>, &[u8]> = HashMap::new();
-        for (key, r) in &records {
+        for (key, r) in records {
             if bytes.len() >= target {
                 break;
             }
@@ -241,33 +311,76 @@ impl<W: Write> ArchiveWriter<W> {
             sample.push(r);
         }
         bytes.truncate(target);
-        let codebook = Arc::clone(self.encoder.codebook());
-        let choice = if target > 0 && bytes.iter().any(|&b| b != b'\n') {
-            choose(&codebook, &sample, self.opts.page_bytes)
-        } else {
-            Choice::Plain
-        };
-        let primer = if choice == Choice::Plain {
-            write_primer_section(&mut head, None);
-            None
-        } else {
-            let (primer, payload) = Primer::encode(&codebook, bytes)?;
-            if self.opts.page_bytes > 0 {
-                head = write_head(codebook.id(), &metadata, flags | FLAG_PRIMED_PAGES);
+        (bytes, sample)
+    }
+
+    /// Sets the writer up for its mode (records alone or pages, `self.opts.page_bytes`) after
+    /// `primer` as `choice` says, and writes the archive's head: the flags of that mode (pages
+    /// hold no copies; pages after a primer carry `FLAG_PRIMED_PAGES`) and the primer section.
+    /// The payloads coded so far (a trial's, held in `self.held`) follow the head.
+    pub(super) fn write_head(
+        &mut self,
+        head: &Head,
+        primer: Option<&(Arc<Primer>, Vec<u8>)>,
+        choice: Choice,
+    ) -> Result<()> {
+        self.set_primer(primer, choice)?;
+        let primer = primer.filter(|_| choice != Choice::Plain);
+        let paged = self.opts.page_bytes > 0;
+        let mut flags = head.flags;
+        if paged {
+            // Pages hold no copies (FORMAT.md §5.8): the head says so.
+            flags &= !FLAG_COPIES;
+            if primer.is_some() {
+                flags |= FLAG_PRIMED_PAGES;
             }
-            write_primer_section(&mut head, Some((primer.bytes(), &payload)));
-            Some((Arc::new(primer), choice == Choice::Adaptive))
+        }
+        let mut bytes = if flags == head.flags {
+            head.head.clone()
+        } else {
+            write_head(self.encoder.codebook().id(), &head.metadata, flags)
         };
-        self.inner.write_all(&head)?;
-        self.offset = head.len() as u64;
-        if let Some((p, adaptive)) = &primer {
-            self.encoder.set_primer(Some(Arc::clone(p)), *adaptive);
+        write_primer_section(
+            &mut bytes,
+            primer.map(|(p, payload)| (p.bytes(), &payload[..])),
+        );
+        self.inner.write_all(&bytes)?;
+        if let Some(held) = self.held.take() {
+            self.inner.write_all(&held)?;
         }
-        if self.opts.batch_records > 1 {
-            self.coder = Coder::Batches(Batches::new(&codebook, &self.opts, primer)?);
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Sets the encoders up to code after `primer` as `choice` says (or without it), for the
+    /// writer's mode.
+    pub(super) fn set_primer(
+        &mut self,
+        primer: Option<&(Arc<Primer>, Vec<u8>)>,
+        choice: Choice,
+    ) -> Result<()> {
+        let primer = primer
+            .filter(|_| choice != Choice::Plain)
+            .map(|(p, _)| (Arc::clone(p), choice == Choice::Adaptive));
+        let codebook = Arc::clone(self.encoder.codebook());
+        match &primer {
+            Some((p, adaptive)) => self.encoder.set_primer(Some(Arc::clone(p)), *adaptive),
+            None => self.encoder.set_primer(None, false),
         }
-        for (key, record) in records {
-            self.add_unchecked(key.as_deref(), &record)?;
+        self.coder = if self.opts.batch_records > 1 {
+            Coder::Batches(Batches::new(&codebook, &self.opts, primer)?)
+        } else {
+            Coder::Now(Bank::new(self.opts.bank))
+        };
+        Ok(())
+    }
+
+    /// Writes `bytes` (payloads) to the archive, or holds them while a trial decides the
+    /// archive's head.
+    pub(super) fn emit(&mut self, bytes: &[u8]) -> Result<()> {
+        match &mut self.held {
+            Some(held) => held.extend_from_slice(bytes),
+            None => self.inner.write_all(bytes)?,
         }
         Ok(())
     }
@@ -328,7 +441,7 @@ impl<W: Write> ArchiveWriter<W> {
                 .push((key.map(<[u8]>::to_vec), record.to_vec()));
             wait.bytes += record.len() + 1;
             if wait.bytes >= wait.target {
-                self.start_primer()?;
+                self.start_primer(false)?;
             }
             return Ok(index);
         }
@@ -362,7 +475,7 @@ impl<W: Write> ArchiveWriter<W> {
         r
     }
 
-    fn add_unchecked(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
+    pub(super) fn add_unchecked(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u64> {
         if let Some(source) = self.repeats.as_ref().and_then(|t| t.find(record)) {
             return self.add_copy(key, source, record);
         }
@@ -468,7 +581,7 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// The context of `record`, added with `key`: the key's (ids 1, 2, … in order of first
     /// use, shared with inferred groups), or without a key the inferred group or 0.
-    fn context_id(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u32> {
+    pub(super) fn context_id(&mut self, key: Option<&[u8]>, record: &[u8]) -> Result<u32> {
         let next_id = &mut self.next_id;
         let mut new_id = || {
             let id = *next_id;
@@ -499,7 +612,7 @@ impl<W: Write> ArchiveWriter<W> {
     pub fn flush(&mut self) -> Result<()> {
         self.check()?;
         let flushed = self
-            .start_primer()
+            .start_primer(true)
             .and_then(|()| self.flush_page())
             .and_then(|()| self.flush_unchecked());
         self.note(flushed)
@@ -515,7 +628,7 @@ impl<W: Write> ArchiveWriter<W> {
         record: &[u8],
     ) -> Result<()> {
         let index = self.index.len();
-        self.inner.write_all(payload)?;
+        self.emit(payload)?;
         self.index.add(cid, level, refs, payload, record);
         if level == Dependency::Root && refs.is_empty() {
             match &mut self.coder {
