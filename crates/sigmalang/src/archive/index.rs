@@ -102,6 +102,13 @@ impl IndexWriter {
         self.count
     }
 
+    /// The bytes the index takes for what was added so far: its entries and the checksums of
+    /// its blocks (a block being filled counted as written).
+    pub(super) fn bytes(&self) -> u64 {
+        let open = u64::from(self.page_bytes == 0 && self.count % self.block_records != 0);
+        self.entries.len() as u64 + 8 * (self.block_crcs.len() as u64 + open)
+    }
+
     /// Adds the next record: `payload`, coded from `record` at `level` in context `cid`,
     /// referencing the bank roots `refs`.
     pub(super) fn add(

@@ -60,8 +60,8 @@ pub const MAX_PAGE_BYTES: u64 = 64 << 20;
 /// whose decoding costs about what reading a 1 MiB page of Parquet (brotli) does.
 pub const AUTO_PAGE_BYTES: u64 = 64 << 10;
 /// The least an [`ArchiveOptions::auto_pages`] trial codes (both ways), if the records
-/// reach it: 256 KiB.
-pub const AUTO_SAMPLE_BYTES: usize = 256 << 10;
+/// reach it: 768 KiB.
+pub const AUTO_SAMPLE_BYTES: usize = 768 << 10;
 /// The largest keyframe interval a reader accepts (bounds the work of one `get`).
 pub const MAX_KEYFRAME_INTERVAL: u32 = 1 << 16;
 

@@ -304,24 +304,33 @@ impl Index {
 }
 
 /// The share of its bytes pages must save over records alone for an
-/// [`ArchiveOptions::auto_pages`](super::ArchiveOptions) trial to choose them: 1/16 (6.25%).
-/// A record of a page costs a `get` the decoding of its whole page, 10-100 times the CPU of a
-/// record coded alone (DESIGN.md "Access granularity"), so pages must pay for it in size.
-pub(super) const AUTO_PAGE_MARGIN: u64 = 16;
+/// [`ArchiveOptions::auto_pages`](super::ArchiveOptions) trial to choose them: 1/10. A record
+/// of a 64 KiB page costs a `get` the decoding of its whole page, 10-100 times the CPU of a
+/// record coded alone (DESIGN.md "Access granularity"), so pages must pay for it in size: at
+/// least a tenth of the bytes for at least ten times the CPU.
+pub(super) const AUTO_PAGE_MARGIN: u64 = 10;
 
 /// How many bytes of records (each and a newline) an [`ArchiveOptions::auto_pages`](super::ArchiveOptions)
-/// trial of pages of `page_bytes` holds back after the primer's records: the sample
-/// ([`AUTO_SAMPLE_BYTES`](super::AUTO_SAMPLE_BYTES), or four pages if larger), and one page
-/// more, as the sample starts at the first page boundary after the primer's records (0: no
-/// trial).
+/// trial of pages of `page_bytes` holds back after the primer's records (0: no trial): four
+/// samples ([`AUTO_SAMPLE_BYTES`](super::AUTO_SAMPLE_BYTES), or four pages if larger) and one
+/// page more. The trial's sample is the last of them: records just after the primer match it
+/// better than the file's later records do, which favours whichever way keeps the primer.
 pub(super) fn trial_bytes(page_bytes: u64) -> usize {
     if page_bytes == 0 {
         return 0;
     }
     let page = usize::try_from(page_bytes).unwrap_or(usize::MAX);
-    super::AUTO_SAMPLE_BYTES
-        .max(page.saturating_mul(4))
+    sample_bytes(page_bytes)
+        .saturating_mul(4)
+        .saturating_div(3)
         .saturating_add(page)
+}
+
+/// The least a trial of pages of `page_bytes` codes both ways: [`AUTO_SAMPLE_BYTES`](super::AUTO_SAMPLE_BYTES),
+/// or four pages if larger.
+fn sample_bytes(page_bytes: u64) -> usize {
+    let page = usize::try_from(page_bytes).unwrap_or(usize::MAX);
+    super::AUTO_SAMPLE_BYTES.max(page.saturating_mul(12))
 }
 
 /// Where the pages of `page_bytes` that a writer makes of `records` (as added, from the first)
@@ -385,8 +394,8 @@ impl<W: Write> ArchiveWriter<W> {
     /// neither way is measured on records the primer holds. Records alone: the writer itself
     /// codes the records up to the sample's end as it would anyway (after the primer as
     /// `choices[0]` says, with its groups, bank and copies), holding the payloads; the sample
-    /// costs the payloads of its records. Pages: the sample's pages, coded after the primer
-    /// as `choices[1]` says. The primer is the same bytes either way, so it is counted in
+    /// costs the payloads and index entries of its records. Pages: the sample's pages, coded
+    /// after the primer as `choices[1]` says, and their index entries. The primer is the same bytes either way, so it is counted in
     /// neither (`choose` already weighed it for each way). Pages are chosen if they save at
     /// least 1/[`AUTO_PAGE_MARGIN`] of the bytes of records alone; a sample without a whole
     /// page keeps records alone. The chosen way's coding is kept: records alone go on from
@@ -409,12 +418,24 @@ impl<W: Write> ArchiveWriter<W> {
             // A flush ends the last page too.
             ends.push(records.len());
         }
-        let start = if primed == 0 {
-            Some(0)
-        } else {
-            ends.iter().copied().find(|&e| e >= primed)
-        };
         let end = ends.last().copied().unwrap_or(0);
+        // The sample starts at the last page boundary that leaves it a whole sample before
+        // `end`, or at the first boundary after the primer's records if none does.
+        let bytes_from =
+            |b: usize| -> usize { records[b..end].iter().map(|r| r.1.len() + 1).sum() };
+        let mut start = None;
+        for &b in ends.iter().rev().chain([0].iter()) {
+            if b < primed || (b == 0 && primed > 0) {
+                break;
+            }
+            if b >= end {
+                continue;
+            }
+            start = Some(b);
+            if bytes_from(b) >= sample_bytes(page_bytes) {
+                break;
+            }
+        }
         let Some(start) = start.filter(|&s| s < end) else {
             // No whole page after the primer's records: records alone.
             self.write_head(head, primer, choices[0])?;
@@ -428,12 +449,12 @@ impl<W: Write> ArchiveWriter<W> {
             self.add_unchecked(key.as_deref(), record)?;
         }
         self.flush_unchecked()?;
-        let before = self.offset;
+        let before = self.offset + self.index.bytes();
         for (key, record) in &records[start..end] {
             self.add_unchecked(key.as_deref(), record)?;
         }
         self.flush_unchecked()?;
-        let alone = self.offset - before;
+        let alone = self.offset + self.index.bytes() - before;
         // Pages: the sample's, after the primer as pages would be.
         let codebook = std::sync::Arc::clone(self.encoder.codebook());
         let mut encoder = crate::record::Encoder::with_config(codebook, self.opts.encoder);
@@ -444,7 +465,8 @@ impl<W: Write> ArchiveWriter<W> {
             );
         }
         let mut pages = Vec::new();
-        let mut paged = 0u64;
+        // The pages' index entries count too (their groups as if unkeyed).
+        let mut index = super::index::IndexWriter::new(self.opts.block_records, page_bytes);
         let mut from = start;
         for &to in ends.iter().filter(|&&e| e > start) {
             let mut page = Vec::new();
@@ -456,7 +478,7 @@ impl<W: Write> ArchiveWriter<W> {
             let (layout, content) = lay_out(page, &members);
             let mut payload = Vec::new();
             encoder.encode_page(&content, &mut payload)?;
-            paged += payload.len() as u64;
+            index.add_page(&members, layout, &payload, &content);
             pages.push(TrialPage {
                 records: (from, to),
                 layout,
@@ -465,6 +487,7 @@ impl<W: Write> ArchiveWriter<W> {
             });
             from = to;
         }
+        let paged = pages.iter().map(|p| p.payload.len() as u64).sum::<u64>() + index.bytes();
         if std::env::var_os("SIGMA_PRIMER_DEBUG").is_some() {
             eprintln!(
                 "block trial: records {start}..{end} ({} bytes): alone {alone}, pages of {page_bytes}: {paged}",
