@@ -263,8 +263,9 @@ class ArchiveWriter:
 
     ``primer`` (KiB, as ``sigma pack --primer``; 0: ``--no-primer``): the archive may store that
     much of its first records once and code every record after it (kept only if a sample shows
-    it pays). ``block`` (as ``sigma pack --block``): ``"auto"`` codes the first records both ways
-    and writes pages of 64 KiB or each record alone, whichever came out smaller; a number of
+    it pays). ``block`` (as ``sigma pack --block``): ``"auto"`` codes a sample of the records after
+    the primer both ways and writes pages of 64 KiB if they came out at least a tenth smaller,
+    else each record alone; a number of
     bytes writes pages of about that size; 0 (the default) codes every record alone, against
     the earlier records of its context. The defaults are those of ``sigma pack`` reading
     standard input (``--primer 256 --block 0``).

@@ -462,9 +462,10 @@ pub struct PackArgs {
     /// and code each group as one block, so that short records learn from each other; `get`
     /// then decodes the record's block (a few milliseconds per 64 KiB). 0 (the default): code
     /// every record alone, against the earlier records of its context and the archive's primer
-    /// (`get` decodes a record in well under a millisecond). auto: codes the first records
-    /// (256 KiB) both ways, blocks of 64 KiB and records alone (both without a primer), and
-    /// packs the file the way that came out smaller. Keys are still recorded per record.
+    /// (`get` decodes a record in well under a millisecond). auto: codes about 768 KiB of
+    /// records after the primer both ways, blocks of 64 KiB and records alone (both after the
+    /// primer, as they would be written), and packs the file in blocks only if they came out
+    /// at least a tenth smaller. Keys are still recorded per record.
     #[arg(long = "block", value_name = "SIZE", default_value_t = limits::BlockSize::Bytes(0), value_parser = limits::parse_block_size)]
     pub block: limits::BlockSize,
 

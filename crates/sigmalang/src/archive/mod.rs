@@ -59,8 +59,9 @@ pub const MAX_PAGE_BYTES: u64 = 64 << 20;
 /// The page size `sigma pack --block auto` tries ([`ArchiveOptions::auto_pages`]): 64 KiB,
 /// whose decoding costs about what reading a 1 MiB page of Parquet (brotli) does.
 pub const AUTO_PAGE_BYTES: u64 = 64 << 10;
-/// The least an [`ArchiveOptions::auto_pages`] trial codes (both ways), if the records
-/// reach it: 768 KiB.
+/// The least an [`ArchiveOptions::auto_pages`] trial codes both ways, if the records reach
+/// it: 768 KiB (a smaller sample misjudged man-pages and python-stdlib by 5-10% of their
+/// size).
 pub const AUTO_SAMPLE_BYTES: usize = 768 << 10;
 /// The largest keyframe interval a reader accepts (bounds the work of one `get`).
 pub const MAX_KEYFRAME_INTERVAL: u32 = 1 << 16;
@@ -158,14 +159,19 @@ crate::settings! {
         /// per record. 0 (the default): every record is coded alone, against its group's
         /// earlier records. At most [`MAX_PAGE_BYTES`].
         page_bytes, get_page_bytes: page_bytes: u64;
-        /// Block mode when it pays (`sigma pack --block auto`, its default): with
-        /// `page_bytes` 0, the writer holds back the first records (at least
-        /// [`AUTO_SAMPLE_BYTES`], or the primer) and codes them both ways, each record alone
-        /// against its group and in pages of this many bytes, without a primer; it then writes
-        /// the whole archive the way that came out smaller. Records that repeat earlier ones
-        /// (conversation histories) stay coded alone; short or unrelated records go into
-        /// pages. 0 (the default): no trial, `page_bytes` decides. At most
-        /// [`MAX_PAGE_BYTES`].
+        /// Block mode when it pays (`sigma pack --block auto`): with `page_bytes` 0, the writer
+        /// holds back the primer's records and about 1 MiB after them
+        /// ([`AUTO_SAMPLE_BYTES`] and a third more, or twelve pages if larger), then measures
+        /// the last [`AUTO_SAMPLE_BYTES`] of them, whole pages, both ways as the archive would
+        /// hold them: each record alone after the primer, against its group (the writer's
+        /// own coding, kept if records alone are chosen), and in pages of this many bytes
+        /// after the primer (kept if pages are chosen); payloads and index entries count, the
+        /// primer (the same bytes either way) does not. Pages are chosen only if they save at
+        /// least a tenth of the bytes, as a `get` of a record in a page decodes the whole page
+        /// (10-100 times the CPU of a record alone). Records that repeat earlier ones
+        /// (conversation histories) and most chat stay coded alone; short lines and JSON
+        /// documents go into pages. The bytes do not depend on the number of threads. 0 (the
+        /// default): no trial, `page_bytes` decides. At most [`MAX_PAGE_BYTES`].
         auto_pages, get_auto_pages: auto_pages: u64;
         /// Records added without a key ([`ArchiveWriter::add`]) go to groups the writer
         /// infers from their content (a record that starts with most of a recent group's last

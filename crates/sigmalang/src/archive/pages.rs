@@ -842,6 +842,98 @@ mod tests {
         );
     }
 
+    fn build_fixed(
+        records: &[(Option<Vec<u8>>, Vec<u8>)],
+        opts: ArchiveOptions,
+        flush_at: Option<usize>,
+    ) -> Vec<u8> {
+        let mut w =
+            ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"m", opts)
+                .unwrap();
+        for (n, (k, r)) in records.iter().enumerate() {
+            if flush_at == Some(n) {
+                w.flush().unwrap();
+            }
+            assert_eq!(w.add_in_group(k.as_deref(), r).unwrap(), n as u64);
+        }
+        w.finish().unwrap()
+    }
+
+    /// The trial keeps its coding: an archive `--block auto` writes is byte for byte the one
+    /// the chosen way writes alone (pages of that size with the same primer; records alone
+    /// coded one at a time, where no batch boundary moves), whether the trial ends at a full
+    /// sample (more than 1 MiB of records after the primer) or at a flush, and on any number
+    /// of threads.
+    #[test]
+    fn auto_pages_write_what_the_chosen_way_writes() {
+        // Short request lines of a few kinds (pages save far more than a tenth), and
+        // conversation histories that repeat their earlier turns (records alone).
+        let short: Vec<(Option<Vec<u8>>, Vec<u8>)> = (0..30_000)
+            .map(|i| {
+                let line = format!(
+                    "{i:05} GET /api/v{}/items/{} 200 {}ms user={}",
+                    i % 3,
+                    i * 7 % 1000,
+                    i % 97,
+                    i * 13 % 211
+                );
+                (None, line.into_bytes())
+            })
+            .collect();
+        assert!(short.iter().map(|r| r.1.len() + 1).sum::<usize>() > (1 << 20) + 8192);
+        let mut histories: Vec<(Option<Vec<u8>>, Vec<u8>)> = Vec::new();
+        for c in 0..8 {
+            for r in history(30) {
+                histories.push((Some(format!("c{c}").into_bytes()), r));
+            }
+        }
+        let auto = |batch, threads| {
+            ArchiveOptions::default()
+                .auto_pages(4096)
+                .primer(8192)
+                .batch_records(batch)
+                .threads(threads)
+        };
+        // Pages: the same bytes as pages of 4096, however batched.
+        let paged = build_fixed(
+            &short,
+            ArchiveOptions::default().page_bytes(4096).primer(8192),
+            None,
+        );
+        for (batch, threads) in [(1, 1), (64, 1), (64, 2)] {
+            assert_eq!(
+                build_fixed(&short, auto(batch, threads), None),
+                paged,
+                "batch {batch}, {threads} threads"
+            );
+        }
+        let r = ArchiveReader::open(Cursor::new(&paged)).unwrap();
+        assert_eq!(r.page_bytes(), 4096);
+        // A flush before the sample is full ends the trial there.
+        let flushed = build_fixed(&short, auto(64, 2), Some(5000));
+        assert_eq!(
+            flushed,
+            build_fixed(
+                &short,
+                ArchiveOptions::default().page_bytes(4096).primer(8192),
+                Some(5000)
+            )
+        );
+        // Records alone: the same bytes as records alone, and the same for any thread count.
+        let alone = build_fixed(&histories, ArchiveOptions::default().primer(8192), None);
+        assert_eq!(build_fixed(&histories, auto(1, 1), None), alone);
+        let mut r = ArchiveReader::open(Cursor::new(&alone)).unwrap();
+        assert_eq!(r.page_bytes(), 0);
+        assert_eq!(
+            r.walk(|n, rec| assert_eq!(rec.unwrap(), &histories[n as usize].1[..])),
+            0
+        );
+        assert_eq!(
+            build_fixed(&histories, auto(64, 1), None),
+            build_fixed(&histories, auto(64, 2), None)
+        );
+    }
+
     #[test]
     fn page_size_is_bounded() {
         let opts = ArchiveOptions::default().page_bytes(super::super::MAX_PAGE_BYTES + 1);
