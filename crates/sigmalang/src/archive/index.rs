@@ -399,6 +399,14 @@ impl Index {
                 6,
             ));
         }
+        // A primer's state is ADAPTIVE2 exactly when the flag says so (§5.6); it is set only
+        // with a primer.
+        if flags & super::FLAG_PRIMER_ADAPTIVE2 != 0 && primer.is_none() {
+            return Err(Error::corrupt(
+                "header flag bit 4 (an ADAPTIVE2 primer) is set on an archive without a primer",
+                6,
+            ));
+        }
         Ok((header, index))
     }
 
