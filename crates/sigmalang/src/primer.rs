@@ -3,9 +3,10 @@
 //!
 //! The static model knows its codebook's training text; the primer teaches the coder the
 //! archive's own data while every record stays decodable on its own. A record is coded as if it
-//! followed the primer: its match model sees the primer as its oldest frame, and an `ADAPTIVE`
+//! followed the primer: its match model sees the primer as its oldest frame, and an adaptive
 //! record's adaptive model starts from the state it reached on the primer instead of from
-//! nothing. Both states are built once (per archive writer worker, per archive reader) and
+//! nothing. That state is the adaptive model's variant `V2` (`ADAPTIVE2`, header flag bit 4) in
+//! the archives this build writes, `V1` (`ADAPTIVE`) in those written before. Both states are built once (per archive writer worker, per archive reader) and
 //! restored after every record from journals of what the record changed, so a record costs what
 //! it codes, never a copy of the megabytes of state.
 
@@ -291,8 +292,9 @@ impl Primed {
     }
 }
 
-/// The share of the bytes an `ADAPTIVE` record must save over a `MODELED` one (both after the
-/// primer) for an archive's records to be coded `ADAPTIVE`: 1/16. `ADAPTIVE` records decode at
+/// The share of the bytes an adaptive record (`ADAPTIVE2` after this build's primers) must save
+/// over a `MODELED` one (both after the primer) for an archive's records to be coded adaptive:
+/// 1/16. Adaptive records decode at
 /// about a third of the speed, so a small saving does not pay for it.
 const ADAPTIVE_MARGIN: u64 = 16;
 /// The share of the bytes records after the primer must save over records without it for an
@@ -312,15 +314,16 @@ pub(crate) enum Choice {
     Plain,
     /// After the primer, `MODELED` (its match model sees the primer).
     Modeled,
-    /// After the primer, `ADAPTIVE`.
+    /// After the primer, in its adaptive mode (`ADAPTIVE2`).
     Adaptive,
 }
 
 /// How records like `sample` (the records a primer is made of, in order; the first
 /// [`CHOICE_SAMPLE`] bytes of them) are best coded: the first records, up to three quarters of
 /// the bytes, are a trial primer, and the rest are coded
-/// alone, after it `MODELED` and after it `ADAPTIVE`. The primer is kept if it saves at least
-/// 1/[`PRIMER_MARGIN`] of the bytes, and `ADAPTIVE` is chosen if it saves a further
+/// alone, after it `MODELED` and after it `ADAPTIVE2` (a `V2` trial primer, as the archive's
+/// is). The primer is kept if it saves at least
+/// 1/[`PRIMER_MARGIN`] of the bytes, and `ADAPTIVE2` is chosen if it saves a further
 /// 1/[`ADAPTIVE_MARGIN`] over `MODELED`. In block mode (`page_bytes > 0`) the rest is coded
 /// as pages of up to `page_bytes` (each record and a line feed), without a primer as stream
 /// chunks and after it as pages after the primer, as the archive's pages would be.
