@@ -144,8 +144,10 @@ pub struct AdaptiveModel {
 /// Marks a `see2` cell in [`AdaptiveModel::see_journal`].
 const SEE2_TAG: u32 = 1 << 31;
 /// The most cell updates a record's escape-estimate journal holds: past this a full copy of the
-/// estimates (`V2`: 120 KiB) is cheaper than replaying the journal.
-const SEE_JOURNAL: usize = 1 << 14;
+/// estimates (`V2`: 120 KiB, a few thousand instructions) is cheaper than replaying the journal
+/// (about ten instructions an update; callgrind of `sigma pack` on code-dev, whose records of
+/// about 4 KiB update some 14,000 cells: replaying them cost 3% of the pack).
+const SEE_JOURNAL: usize = 1 << 11;
 
 impl Clone for AdaptiveModel {
     fn clone(&self) -> Self {
@@ -319,11 +321,13 @@ impl AdaptiveModel {
             }
         }
         self.bits = primed.bits;
-        if self.see_overflowed || self.see.len() != primed.see.len() {
-            self.see.clone_from(&primed.see);
-            self.see_n.clone_from(&primed.see_n);
-            self.see2.clone_from(&primed.see2);
-            self.see2_n.clone_from(&primed.see2_n);
+        if self.see_overflowed {
+            // The same variant's estimates: the same lengths (a plain copy, not `clone_from`,
+            // which copies element by element).
+            self.see.copy_from_slice(&primed.see);
+            self.see_n.copy_from_slice(&primed.see_n);
+            self.see2.copy_from_slice(&primed.see2);
+            self.see2_n.copy_from_slice(&primed.see2_n);
         } else {
             // Restored from the primed copy, so repeats and order do not matter.
             let v2 = self.variant == Variant::V2;
