@@ -36,10 +36,11 @@ pub enum Mode {
     /// Range-coded with the codebook's context model.
     Modeled = 1,
     /// Range-coded with the adaptive model ([`Variant::V1`]) in front of the codebook's (stream
-    /// chunks of container version 3, and archive records after a primer).
+    /// chunks of container version 3, and archive records after a `V1` primer).
     Adaptive = 2,
     /// Range-coded with the adaptive model [`Variant::V2`] in front of the codebook's, DELTA
-    /// runs flagged by its classes (stream chunks only; what this build writes there).
+    /// runs flagged by its classes (stream chunks and pages without a primer, and archives with a
+    /// `V2` primer, header flag bit 4: what this build writes there).
     Adaptive2 = 3,
 }
 
