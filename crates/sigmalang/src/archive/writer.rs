@@ -9,7 +9,7 @@ use super::batch::Batches;
 use super::index::{write_head, write_primer_section, IndexWriter};
 use super::{
     ArchiveOptions, DEFAULT_CONTEXT, FLAG_COPIES, FLAG_JSON_FIELDS, FLAG_JSON_LINES,
-    FLAG_PRIMED_PAGES, MAX_KEYFRAME_INTERVAL, MAX_METADATA, MAX_PAGE_BYTES,
+    FLAG_PRIMED_PAGES, FLAG_PRIMER_ADAPTIVE2, MAX_KEYFRAME_INTERVAL, MAX_METADATA, MAX_PAGE_BYTES,
 };
 use crate::bank::Bank;
 use crate::codebook::Codebook;
@@ -252,9 +252,12 @@ impl<W: Write> ArchiveWriter<W> {
             None
         } else {
             let (primer, payload) = Primer::encode(&codebook, bytes)?;
+            // The primer is ADAPTIVE2 (bit 4); pages after it say so too (bit 3).
+            flags |= FLAG_PRIMER_ADAPTIVE2;
             if self.opts.page_bytes > 0 {
-                head = write_head(codebook.id(), &metadata, flags | FLAG_PRIMED_PAGES);
+                flags |= FLAG_PRIMED_PAGES;
             }
+            head = write_head(codebook.id(), &metadata, flags);
             write_primer_section(&mut head, Some((primer.bytes(), &payload)));
             Some((Arc::new(primer), choice == Choice::Adaptive))
         };
