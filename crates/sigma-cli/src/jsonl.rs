@@ -122,7 +122,7 @@ impl<R: BufRead> JsonlReader<R> {
             if available.is_empty() {
                 return Ok(self.buf.len());
             }
-            let (take, done) = match available.iter().position(|&b| b == b'\n') {
+            let (take, done) = match memchr::memchr(b'\n', available) {
                 Some(i) => (i + 1, true),
                 None => (available.len(), false),
             };
