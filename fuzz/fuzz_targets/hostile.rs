@@ -19,6 +19,7 @@ use sigmalang::archive::END_MAGIC;
 use sigmalang::container::{FileHeader, FileKind};
 use sigmalang::internals::checksum::crc32c;
 use sigmalang::internals::varint;
+use sigmalang::primer::Variant;
 use sigmalang::{ArchiveReader, Codebook, ErrorKind, Primer};
 
 const LIMIT: u64 = 1 << 20;
@@ -199,8 +200,10 @@ fuzz_target!(|input: &[u8]| {
         [usize::from(next(&mut data) % 6)];
     let window = [0, 1, 4096, 1 << 20, 1 << 30, u64::MAX][usize::from(next(&mut data) % 6)];
     // A primer section (FORMAT.md §5.6) half the time: claiming up to 32 KiB, its payload
-    // ADAPTIVE (a short body) or STORED, the payload checksum valid, the primer's usually not.
+    // ADAPTIVE (a short body) or STORED, the payload checksum valid, the primer's usually not;
+    // with bit 5 of its shape an ADAPTIVE2 primer (header flag bit 4).
     let primer_shape = next(&mut data);
+    let v2 = primer_shape & 0x21 == 0x21;
     let primer = (primer_shape & 1 == 1).then(|| {
         let claimed = (1u64 << (primer_shape >> 1) % 16) + u64::from(next(&mut data));
         let mut p = Vec::new();
@@ -210,7 +213,7 @@ fuzz_target!(|input: &[u8]| {
                 p.push(next(&mut data));
             }
         } else {
-            varint::write(&mut p, claimed << 2 | 2);
+            varint::write(&mut p, claimed << 2 | if v2 { 3 } else { 2 });
             for _ in 0..usize::from(next(&mut data) % 16) + 1 {
                 p.push(next(&mut data));
             }
@@ -284,7 +287,14 @@ fuzz_target!(|input: &[u8]| {
         codebook: Codebook::default_codebook().id(),
     };
     let mut bytes = header
-        .to_bytes_with_flags(sigmalang::archive::FLAG_COPIES)
+        .to_bytes_with_flags(
+            sigmalang::archive::FLAG_COPIES
+                | if v2 {
+                    sigmalang::archive::FLAG_PRIMER_ADAPTIVE2
+                } else {
+                    0
+                },
+        )
         .to_vec();
     varint::write(&mut bytes, 0);
     bytes.extend_from_slice(&crc32c(b"").to_le_bytes());
@@ -298,7 +308,8 @@ fuzz_target!(|input: &[u8]| {
             bytes.extend_from_slice(&crc32c(payload).to_le_bytes());
             bytes.extend_from_slice(crc);
             // The primer's memory comes on top of the records': what they may use is unchanged.
-            limit += 2 * Primer::memory_for(*claimed) + payload.len() as u64;
+            let variant = if v2 { Variant::V2 } else { Variant::V1 };
+            limit += 2 * Primer::memory_for(*claimed, variant) + payload.len() as u64;
         }
     }
     let mut block_crcs = Vec::new();

@@ -122,7 +122,7 @@ impl<R: BufRead> JsonlReader<R> {
             if available.is_empty() {
                 return Ok(self.buf.len());
             }
-            let (take, done) = match available.iter().position(|&b| b == b'\n') {
+            let (take, done) = match memchr::memchr(b'\n', available) {
                 Some(i) => (i + 1, true),
                 None => (available.len(), false),
             };
@@ -321,7 +321,10 @@ impl<R: BufRead> LineReader<R> {
         self.lines.line_no += 1;
         let bytes = &self.lines.buf[..];
         let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-        let (odd, value) = classify(body);
+        let (odd, value) = match &self.key {
+            Some(_) => classify(body),
+            None => (odd_line(body), None),
+        };
         let key = match (&self.key, &value) {
             (Some(path), Some(v)) => path.find(v).and_then(key_text),
             _ => None,
@@ -356,6 +359,160 @@ fn classify(body: &[u8]) -> (Option<Odd>, Option<Value>) {
         ),
         Ok(v @ Value::Object(_)) => (None, Some(v)),
         Ok(other) => (Some(Odd::NotObject { kind: kind(&other) }), None),
+    }
+}
+
+/// Why the line (without its `\n`) is not a JSON object, if it is not: as [`classify`] says,
+/// without building the line's value (most of a whole-line pack's reading is that parse).
+fn odd_line(body: &[u8]) -> Option<Odd> {
+    if body.iter().all(u8::is_ascii_whitespace)
+        || body.starts_with(b"\xef\xbb\xbf")
+        || std::str::from_utf8(body).is_err()
+    {
+        return classify(body).0;
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    match serde::Deserialize::deserialize(&mut de).and_then(|shape| de.end().map(|()| shape)) {
+        Ok(Shape::Object) => None,
+        Ok(Shape::Other(kind)) => Some(Odd::NotObject { kind }),
+        // Not JSON, or a map key serde_json's `Value` treats specially: `classify` says it.
+        Ok(Shape::Unsure) | Err(_) => classify(body).0,
+    }
+}
+
+/// What `serde_json::Value` would make of a JSON text: an object, another value (its kind, as
+/// [`kind`] names it), or `Unsure`. Parsed as `Value` is (the same calls into the parser, so
+/// the same text is accepted: strings checked for lone surrogates, numbers for their syntax,
+/// nesting for its depth), without building anything.
+enum Shape {
+    Object,
+    Other(&'static str),
+    /// A map whose first key is one of serde_json's private tokens: with `arbitrary_precision`
+    /// every number reaches a visitor as a map `{"$serde_json::private::Number": "digits"}`,
+    /// which `Value` turns into a number (the only case taken here, checked as `Value` checks
+    /// it); any other such map is left to `Value`.
+    Unsure,
+}
+
+/// serde_json's key for a number of `arbitrary_precision` (`serde_json::number::TOKEN`).
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+/// The prefix of serde_json's private map keys.
+const PRIVATE_TOKEN: &str = "$serde_json::private::";
+
+impl<'de> serde::Deserialize<'de> for Shape {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Shape, D::Error> {
+        d.deserialize_any(ShapeVisitor)
+    }
+}
+
+struct ShapeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ShapeVisitor {
+    type Value = Shape;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
+        Ok(Shape::Other("a boolean"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
+        Ok(Shape::Other("a number"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
+        Ok(Shape::Other("a number"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
+        Ok(Shape::Other("a number"))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
+        Ok(Shape::Other("a string"))
+    }
+    fn visit_none<E>(self) -> Result<Shape, E> {
+        Ok(Shape::Other("null"))
+    }
+    fn visit_unit<E>(self) -> Result<Shape, E> {
+        Ok(Shape::Other("null"))
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Shape, D::Error> {
+        serde::Deserialize::deserialize(d)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Shape, A::Error> {
+        let mut unsure = false;
+        while let Some(v) = seq.next_element::<Shape>()? {
+            unsure |= matches!(v, Shape::Unsure);
+        }
+        Ok(if unsure {
+            Shape::Unsure
+        } else {
+            Shape::Other("an array")
+        })
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+        // The first key as `Value` reads it (a string), then what it does with it.
+        let Some(first) = map.next_key::<KeyText>()? else {
+            return Ok(Shape::Object);
+        };
+        if first.0.as_deref() == Some(NUMBER_TOKEN) {
+            // As `Value` reads the number: a string that must parse as one.
+            let Digits(digits) = map.next_value::<Digits>()?;
+            return Ok(match digits.parse::<serde_json::Number>() {
+                Ok(_) => Shape::Other("a number"),
+                Err(_) => Shape::Unsure,
+            });
+        }
+        let mut unsure = first.0.is_some();
+        unsure |= matches!(map.next_value::<Shape>()?, Shape::Unsure);
+        while let Some(KeyText(_)) = map.next_key::<KeyText>()? {
+            unsure |= matches!(map.next_value::<Shape>()?, Shape::Unsure);
+        }
+        Ok(if unsure { Shape::Unsure } else { Shape::Object })
+    }
+}
+
+/// A map key read as a string (as `Value` reads keys): kept only if it is one of serde_json's
+/// private tokens (see [`Shape::Unsure`]).
+struct KeyText(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for KeyText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<KeyText, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+    type Value = KeyText;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E>(self, s: &str) -> Result<KeyText, E> {
+        Ok(KeyText(s.starts_with(PRIVATE_TOKEN).then(|| s.to_owned())))
+    }
+}
+
+/// The digits of an `arbitrary_precision` number (see [`Shape::Unsure`]), read as `Value`
+/// reads them (a string).
+struct Digits(String);
+
+impl<'de> serde::Deserialize<'de> for Digits {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Digits, D::Error> {
+        d.deserialize_str(DigitsVisitor)
+    }
+}
+
+struct DigitsVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DigitsVisitor {
+    type Value = Digits;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a number as a string")
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Digits, E> {
+        Ok(Digits(s.to_owned()))
     }
 }
 
@@ -458,6 +615,58 @@ mod tests {
                     return out;
                 }
             }
+        }
+    }
+
+    #[test]
+    fn odd_lines_are_found_as_value_finds_them() {
+        let deep = format!("{}{}", "{\"a\":[".repeat(70), "]}".repeat(70));
+        let mut lines: Vec<Vec<u8>> = [
+            "{}",
+            "{\"a\": 1, \"b\": [1.5e3, -0, true, null, \"x\"], \"c\": {\"d\": \"\\u00e9\"}}",
+            "  {\"a\": 1}  ",
+            "{\"a\": 1} x",
+            "{\"a\": 1,}",
+            "{\"a\": \"\\ud800\"}",
+            "{\"\\udc00\": 1}",
+            "[1, 2]",
+            "\"text\"",
+            "12.5",
+            "1e999",
+            "true",
+            "null",
+            "",
+            "   ",
+            "\u{feff}{}",
+            "{\"a\": 01}",
+            "{\"a\": 1.}",
+            "{\"$serde_json::private::Number\": \"12\"}",
+            "{\"$serde_json::private::Number\": \"12\", \"b\": 1}",
+            "{\"$serde_json::private::Number\": \"x\"}",
+            "{\"$serde_json::private::Number\": 12}",
+            "{\"a\": {\"$serde_json::private::Number\": \"1e5\"}}",
+            "{\"a\": [{\"$serde_json::private::Number\": \"-\"}]}",
+            "{\"$serde_json::private::RawValue\": \"1\"}",
+            "{\"b\": 1, \"$serde_json::private::Number\": \"x\"}",
+            &deep,
+        ]
+        .iter()
+        .map(|l| l.as_bytes().to_vec())
+        .collect();
+        lines.push(b"{\"a\": \"\xff\"}".to_vec());
+        // Every prefix of a valid line: all kinds of truncation errors.
+        let full = b"{\"id\": \"r-1\", \"n\": [1, {\"x\": -2.5E+3}], \"t\": \"a\\nb\\u00e9\", \"z\": null}";
+        for end in 0..=full.len() {
+            lines.push(full[..end].to_vec());
+        }
+        for line in &lines {
+            let (odd, _) = classify(line);
+            assert_eq!(
+                format!("{:?}", odd_line(line)),
+                format!("{odd:?}"),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
         }
     }
 

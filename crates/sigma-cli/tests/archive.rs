@@ -654,6 +654,19 @@ fn block_mode_keeps_every_record_exactly() {
             assert_ok(&out);
             assert_eq!(out.stdout, *line, "block {block}, line {n}");
         }
+        // -v names the page a record was decoded with (block mode) or its chain (records alone).
+        let out = sigma(d, &["get", "-v", "a.sga", "3"], None);
+        assert_ok(&out);
+        let err = stderr(&out);
+        let (page, chain) = (
+            err.contains("record 3: in page "),
+            err.contains("chain of "),
+        );
+        match block {
+            "0" => assert!(chain && !page, "{err}"),
+            "auto" => assert!(chain != page, "{err}"),
+            _ => assert!(page && !chain, "block {block}: {err}"),
+        }
         pack("2", "t.sga", &["--field", "text"], "chat.jsonl");
         let out = sigma(d, &["unpack", "t.sga"], None);
         assert_ok(&out);

@@ -61,7 +61,7 @@ fn main() {
         }
         let mut encoder = Encoder::new(codebook.clone());
         if let Some(p) = &primer {
-            let adaptive = reader.payload_mode(n).expect("mode") == Some(2);
+            let adaptive = matches!(reader.payload_mode(n).expect("mode"), Some(2 | 3));
             encoder.set_primer(Some(p.clone()), adaptive);
         }
         let mut payload = Vec::new();

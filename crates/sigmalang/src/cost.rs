@@ -45,8 +45,10 @@ pub enum CodedAs {
     Stored,
     /// Range-coded with the codebook's context model and the match model.
     Modeled,
-    /// As `Modeled`, with the adaptive model in front (stream chunks only).
+    /// As `Modeled`, with the adaptive model `V1` in front (`ADAPTIVE`: records after a primer).
     Adaptive,
+    /// As `Modeled`, with the adaptive model `V2` in front (`ADAPTIVE2`: stream chunks, pages).
+    Adaptive2,
 }
 
 impl CodedAs {
@@ -56,6 +58,7 @@ impl CodedAs {
             CodedAs::Stored => "STORED",
             CodedAs::Modeled => "MODELED",
             CodedAs::Adaptive => "ADAPTIVE",
+            CodedAs::Adaptive2 => "ADAPTIVE2",
         }
     }
 }
@@ -131,7 +134,8 @@ impl CostTrace {
         self.modes = vec![match header.mode {
             Mode::Stored => CodedAs::Stored,
             Mode::Modeled => CodedAs::Modeled,
-            Mode::Adaptive | Mode::Adaptive2 => CodedAs::Adaptive,
+            Mode::Adaptive => CodedAs::Adaptive,
+            Mode::Adaptive2 => CodedAs::Adaptive2,
         }];
         if header.mode == Mode::Stored {
             self.bits.iter_mut().for_each(|b| *b = 8.0);
@@ -700,7 +704,7 @@ mod tests {
                 );
             }
         }
-        assert!(modes.contains(&CodedAs::Adaptive), "{modes:?}");
+        assert!(modes.contains(&CodedAs::Adaptive2), "{modes:?}");
         assert!(modes.contains(&CodedAs::Modeled), "{modes:?}");
     }
 }

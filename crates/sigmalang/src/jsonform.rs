@@ -4,8 +4,11 @@
 //!
 //! An archive written with [`ArchiveOptions::json_lines`](crate::ArchiveOptions::json_lines)
 //! codes every record in this *form* and gives back the record itself: [`encode`] on the way
-//! in, [`decode`] on the way out. The form is lossless for any bytes: the encoder checks
-//! `decode(encode(x)) == x` and otherwise keeps `x` as it is.
+//! in, [`decode`] on the way out. The form is lossless for any bytes: `decode(encode(x)) == x`.
+//! The unescaped strings give back their bytes by construction (a string is unescaped only if
+//! escaping its value again gives its exact bytes); the encoder checks that a fields layout
+//! gives back what it was cut from, and otherwise keeps `x` without it (debug builds check the
+//! whole round trip).
 //!
 //! The form of a record `x` (FORMAT.md §5.5):
 //!
@@ -89,32 +92,39 @@ pub fn encode(record: &[u8], out: &mut Vec<u8>) {
     let start = out.len();
     if !record.contains(&MARK) {
         let style = style_of(record);
-        let mut unescaped = Vec::new();
+        let mut unescaped = Vec::with_capacity(record.len());
         let (base, s) = if body(record, style, &mut unescaped) {
             (&unescaped[..], style)
         } else {
             (record, RAW)
         };
-        let mut back = Vec::with_capacity(record.len());
+        // `base` gives back `record` by construction (see `body`: every marked string's value
+        // escapes again to its exact bytes, and neither `record` nor a value holds a mark), so
+        // only the fields layout is checked: that it gives back `base`.
+        let mut back = Vec::with_capacity(base.len());
         out.push(FIELDS | s);
-        if fields(base, out) && decode(&out[start..], &mut back).is_ok() && back == record {
+        if fields(base, out) && unfields(&out[start + 1..], &mut back).is_ok() && back == base {
+            debug_assert!(decodes_to(&out[start..], record));
             return;
         }
         out.truncate(start);
         if s != RAW {
             out.push(s);
             out.extend_from_slice(base);
-            back.clear();
-            if decode(&out[start..], &mut back).is_ok() && back == record {
-                return;
-            }
-            out.truncate(start);
+            debug_assert!(decodes_to(&out[start..], record));
+            return;
         }
     }
     if record.first().is_some_and(|&b| b <= RESERVED_MAX) {
         out.push(RAW);
     }
     out.extend_from_slice(record);
+}
+
+/// Whether `form` decodes to `record` (the encoder's debug check of what it makes).
+fn decodes_to(form: &[u8], record: &[u8]) -> bool {
+    let mut back = Vec::new();
+    decode(form, &mut back).is_ok() && back == record
 }
 
 /// Appends the record whose form is `form` to `out`. Any bytes are accepted without a panic;
@@ -159,13 +169,13 @@ fn unmark(body: &[u8], from: usize, style: u8, out: &mut Vec<u8>) -> Result<()> 
     out.reserve(form.len() + form.len() / 8);
     let mut i = from;
     while i < form.len() {
-        let Some(open) = form[i..].iter().position(|&b| b == MARK) else {
+        let Some(open) = find(&form[i..], MARK) else {
             out.extend_from_slice(&form[i..]);
             break;
         };
         out.extend_from_slice(&form[i..i + open]);
         let at = i + open + 1;
-        let Some(len) = form[at..].iter().position(|&b| b == MARK) else {
+        let Some(len) = find(&form[at..], MARK) else {
             return Err(Error::corrupt(
                 "a JSON string without its closing mark",
                 (i + open) as u64,
@@ -184,7 +194,7 @@ fn unmark(body: &[u8], from: usize, style: u8, out: &mut Vec<u8>) -> Result<()> 
 /// from 0x7F up and a `\u` escape, else [`MINIMAL`].
 fn style_of(record: &[u8]) -> u8 {
     let ascii = record.iter().all(|&b| b < 0x7F);
-    if ascii && record.windows(2).any(|w| w == b"\\u") {
+    if ascii && has_unicode_escape(record) {
         ASCII
     } else {
         MINIMAL
@@ -199,7 +209,7 @@ fn body(record: &[u8], style: u8, out: &mut Vec<u8>) -> bool {
     let mut again = Vec::new();
     let mut i = 0;
     while i < record.len() {
-        let Some(q) = record[i..].iter().position(|&b| b == b'"') else {
+        let Some(q) = find(&record[i..], b'"') else {
             out.extend_from_slice(&record[i..]);
             break;
         };
@@ -209,14 +219,13 @@ fn body(record: &[u8], style: u8, out: &mut Vec<u8>) -> bool {
         let mut j = open + 1;
         let mut escapes = 0;
         let close = loop {
-            match record.get(j) {
+            match record.get(j..).and_then(|t| find2(t, b'"', b'\\')) {
                 None => break None,
-                Some(b'"') => break Some(j),
-                Some(b'\\') => {
+                Some(k) if record[j + k] == b'"' => break Some(j + k),
+                Some(k) => {
                     escapes += 1;
-                    j += 2;
+                    j += k + 2;
                 }
-                Some(_) => j += 1,
             }
         };
         let Some(close) = close else {
@@ -227,6 +236,7 @@ fn body(record: &[u8], style: u8, out: &mut Vec<u8>) -> bool {
         value.clear();
         again.clear();
         let exact = escapes >= MIN_ESCAPES
+            && may_hold_json(raw)
             && unescape(raw, &mut value).is_some()
             && holds_json(&value)
             && escape(&value, style, &mut again).is_ok()
@@ -256,7 +266,7 @@ fn body(record: &[u8], style: u8, out: &mut Vec<u8>) -> bool {
 /// record of the same shape, where the match model copies it from the previous record as one
 /// run; the values follow one another.
 fn fields(body: &[u8], out: &mut Vec<u8>) -> bool {
-    let mut slots = Vec::new();
+    let mut slots = Vec::with_capacity(16);
     let Some(end) = walk(body, &mut slots, false) else {
         return false;
     };
@@ -279,7 +289,7 @@ fn fields(body: &[u8], out: &mut Vec<u8>) -> bool {
 
 /// Appends the bytes whose fields layout is `layout` (see [`fields`]) to `out`.
 fn unfields(layout: &[u8], out: &mut Vec<u8>) -> Result<()> {
-    let mut slots = Vec::new();
+    let mut slots = Vec::with_capacity(16);
     let end = walk(layout, &mut slots, true)
         .ok_or_else(|| Error::corrupt("a fields form whose skeleton is not a JSON object", 1))?;
     let mut values = Vec::with_capacity(slots.len());
@@ -320,7 +330,7 @@ fn values_of(form: &[u8]) -> Option<(usize, Vec<std::ops::Range<usize>>, usize)>
         return None;
     }
     let layout = &form[1..];
-    let mut slots = Vec::new();
+    let mut slots = Vec::with_capacity(16);
     let end = walk(layout, &mut slots, true)?;
     let mut values = Vec::with_capacity(slots.len());
     let mut i = end;
@@ -420,9 +430,17 @@ pub fn against(form: &[u8], frame: &[u8], out: &mut Vec<u8>) -> bool {
     }
     out.extend_from_slice(&form[rest..]);
     if any {
-        // As the other forms, checked: the reader must get the form back exactly.
-        let mut back = out[start..].to_vec();
-        if resolve(&mut back, Some(frame)).is_ok() && back == form {
+        // As the other forms, checked: the reader must get the form back exactly (as
+        // `resolve` would, with the frame's values found once).
+        let coded = &out[start..];
+        let mut back = Vec::with_capacity(form.len());
+        let exact = values_of(coded).is_some_and(|(cend, cvalues, crest)| {
+            coded[1..cend] == frame[1..fend]
+                && cvalues.len() == fvalues.len()
+                && resolve_values(coded, &cvalues, cend, crest, frame, &fvalues, &mut back).is_ok()
+                && back == form
+        });
+        if exact {
             return true;
         }
     }
@@ -456,8 +474,26 @@ pub fn resolve(coded: &mut Vec<u8>, frame: Option<&[u8]>) -> Result<()> {
         return Err(bad("refers to a frame of another skeleton"));
     }
     let mut out = Vec::with_capacity(coded.len() + 64);
+    resolve_values(coded, &values, end, rest, frame, &fvalues, &mut out)?;
+    *coded = out;
+    Ok(())
+}
+
+/// The work of [`resolve`] once both forms are parsed (`coded`'s values and the frame's, of
+/// the same skeleton ending at `end`, the rest of `coded` from `rest`): appends the form to
+/// `out`.
+fn resolve_values(
+    coded: &[u8],
+    values: &[std::ops::Range<usize>],
+    end: usize,
+    rest: usize,
+    frame: &[u8],
+    fvalues: &[std::ops::Range<usize>],
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let bad = |what: &str| Error::corrupt(format!("a fields form {what}"), 0);
     out.extend_from_slice(&coded[..end]);
-    for (v, f) in values.iter().zip(&fvalues) {
+    for (v, f) in values.iter().zip(fvalues) {
         let (v, f) = (&coded[v.clone()], &frame[f.clone()]);
         out.push(b' ');
         match v[0] {
@@ -487,7 +523,6 @@ pub fn resolve(coded: &mut Vec<u8>, frame: Option<&[u8]>) -> Result<()> {
         }
     }
     out.extend_from_slice(&coded[rest..]);
-    *coded = out;
     Ok(())
 }
 
@@ -524,7 +559,12 @@ fn walk(b: &[u8], slots: &mut Vec<(usize, usize)>, cut: bool) -> Option<usize> {
         return None;
     }
     i += 1;
-    let mut stack = vec![b'{'];
+    // The open objects and arrays, innermost last (at most MAX_DEPTH: no allocation).
+    let mut stack = Stack {
+        open: [0; MAX_DEPTH],
+        len: 1,
+    };
+    stack.open[0] = b'{';
     let mut expect = Expect::Key;
     loop {
         ws(&mut i);
@@ -543,10 +583,11 @@ fn walk(b: &[u8], slots: &mut Vec<(usize, usize)>, cut: bool) -> Option<usize> {
             Expect::FirstElement if c == b']' => close(&mut stack, &mut i, c)?,
             Expect::FirstElement => Expect::Value { member: false },
             Expect::Value { .. } if c == b'{' || c == b'[' => {
-                if stack.len() >= MAX_DEPTH {
+                if stack.len >= MAX_DEPTH {
                     return None;
                 }
-                stack.push(c);
+                stack.open[stack.len] = c;
+                stack.len += 1;
                 i += 1;
                 if c == b'{' {
                     Expect::Key
@@ -568,7 +609,7 @@ fn walk(b: &[u8], slots: &mut Vec<(usize, usize)>, cut: bool) -> Option<usize> {
             }
             Expect::Next if c == b',' => {
                 i += 1;
-                if stack.last() == Some(&b'{') {
+                if stack.open[stack.len - 1] == b'{' {
                     Expect::Key
                 } else {
                     Expect::Value { member: false }
@@ -576,15 +617,22 @@ fn walk(b: &[u8], slots: &mut Vec<(usize, usize)>, cut: bool) -> Option<usize> {
             }
             Expect::Next => close(&mut stack, &mut i, c)?,
         };
-        if stack.is_empty() {
+        if stack.len == 0 {
             return Some(i);
         }
     }
 }
 
+/// The objects and arrays [`walk`] is in: their opening bytes, innermost last.
+struct Stack {
+    open: [u8; MAX_DEPTH],
+    len: usize,
+}
+
 /// Closes the innermost object or array if `c` is its end.
-fn close(stack: &mut Vec<u8>, i: &mut usize, c: u8) -> Option<Expect> {
-    let open = stack.pop()?;
+fn close(stack: &mut Stack, i: &mut usize, c: u8) -> Option<Expect> {
+    stack.len = stack.len.checked_sub(1)?;
+    let open = stack.open[stack.len];
     if (open, c) != (b'{', b'}') && (open, c) != (b'[', b']') {
         return None;
     }
@@ -598,15 +646,15 @@ fn string_end(b: &[u8], i: usize) -> Option<usize> {
         b'"' => {
             let mut j = i + 1;
             loop {
-                match b.get(j)? {
-                    b'\\' => j += 2,
-                    b'"' => return Some(j + 1),
-                    _ => j += 1,
+                let k = j + find2(b.get(j..)?, b'"', b'\\')?;
+                if b[k] == b'"' {
+                    return Some(k + 1);
                 }
+                j = k + 2;
             }
         }
         &MARK => {
-            let len = b.get(i + 1..)?.iter().position(|&c| c == MARK)?;
+            let len = find(b.get(i + 1..)?, MARK)?;
             Some(i + len + 2)
         }
         _ => None,
@@ -631,7 +679,7 @@ fn scalar_end(b: &[u8], i: usize) -> Option<usize> {
 fn unescape(raw: &[u8], out: &mut Vec<u8>) -> Option<()> {
     let mut i = 0;
     while i < raw.len() {
-        let Some(b) = raw[i..].iter().position(|&c| c == b'\\') else {
+        let Some(b) = find(&raw[i..], b'\\') else {
             out.extend_from_slice(&raw[i..]);
             break;
         };
@@ -677,6 +725,13 @@ fn holds_json(value: &[u8]) -> bool {
     matches!(t.first(), Some(b'{' | b'['))
 }
 
+/// False if the value of the string whose bytes between quotes are `raw` fails [`holds_json`],
+/// told without unescaping it: its value starts with `raw`'s white space (copied as it is), so
+/// a first other byte that is not an escape decides.
+fn may_hold_json(raw: &[u8]) -> bool {
+    matches!(raw.trim_ascii_start().first(), Some(b'{' | b'[' | b'\\'))
+}
+
 fn hex4(h: &[u8]) -> Option<u16> {
     let mut v = 0u16;
     for &c in h {
@@ -717,6 +772,16 @@ fn escape(value: &[u8], style: u8, out: &mut Vec<u8>) -> std::result::Result<(),
     };
     let mut i = 0;
     while i < value.len() {
+        // A run of printable ASCII bytes that stay as they are (most of a string): one copy.
+        let run = value[i..]
+            .iter()
+            .position(|&c| !(0x20..0x7F).contains(&c) || c == b'"' || c == b'\\')
+            .unwrap_or(value.len() - i);
+        if run > 0 {
+            out.extend_from_slice(&value[i..i + run]);
+            i += run;
+            continue;
+        }
         let b = value[i];
         if b < 0x80 {
             match b {
@@ -771,6 +836,74 @@ fn wtf8_at(s: &[u8]) -> Option<(u32, usize)> {
         cp = cp << 6 | u32::from(c & 0x3F);
     }
     (cp >= min && cp <= 0x10FFFF).then_some((cp, len))
+}
+
+/// Whether `s` holds a backslash followed by `u` (anywhere: escaped or not).
+fn has_unicode_escape(s: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(k) = find(&s[i..], b'\\') {
+        if s.get(i + k + 1) == Some(&b'u') {
+            return true;
+        }
+        i += k + 1;
+    }
+    false
+}
+
+/// Bytes `0x01` in every lane of a word.
+const LANES_LO: u64 = 0x0101_0101_0101_0101;
+/// Bytes `0x80` in every lane of a word.
+const LANES_HI: u64 = 0x8080_8080_8080_8080;
+
+/// A word whose lowest set bit is the top bit of the first (lowest) zero byte of `v`, or 0:
+/// borrows only run upwards from a zero byte, so the bits above it may be wrong, never the
+/// lowest one.
+#[inline(always)]
+fn zero_lanes(v: u64) -> u64 {
+    v.wrapping_sub(LANES_LO) & !v & LANES_HI
+}
+
+/// The position of the first `a` in `s`: as `s.iter().position(|&c| c == a)`, eight bytes a
+/// step (the strings of a JSON line are long, and scanned several times).
+#[inline]
+fn find(s: &[u8], a: u8) -> Option<usize> {
+    let wa = LANES_LO * u64::from(a);
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in chunks.by_ref() {
+        let w = u64::from_le_bytes(c.try_into().expect("eight bytes"));
+        let z = zero_lanes(w ^ wa);
+        if z != 0 {
+            return Some(at + (z.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == a)
+        .map(|p| at + p)
+}
+
+/// The position of the first `a` or `b` in `s`, eight bytes a step (see [`find`]).
+#[inline]
+fn find2(s: &[u8], a: u8, b: u8) -> Option<usize> {
+    let (wa, wb) = (LANES_LO * u64::from(a), LANES_LO * u64::from(b));
+    let mut chunks = s.chunks_exact(8);
+    let mut at = 0;
+    for c in chunks.by_ref() {
+        let w = u64::from_le_bytes(c.try_into().expect("eight bytes"));
+        let z = zero_lanes(w ^ wa) | zero_lanes(w ^ wb);
+        if z != 0 {
+            return Some(at + (z.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&c| c == a || c == b)
+        .map(|p| at + p)
 }
 
 #[cfg(test)]
@@ -988,6 +1121,42 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The word-at-a-time searches find what a byte loop finds, at any alignment, around
+        /// bytes that differ from the sought ones by one bit (borrows) or by 0x80.
+        #[test]
+        fn word_searches_match_a_byte_loop(
+            x in prop::collection::vec(
+                prop_oneof![Just(b'"'), Just(b'\\'), Just(0xFF), Just(0x7F), Just(b'#'),
+                    Just(0x22 ^ 0x80), Just(0x5C ^ 1), Just(0), Just(1), any::<u8>()],
+                0..40,
+            ),
+            from in 0usize..9,
+        ) {
+            let s = &x[from.min(x.len())..];
+            for a in [b'"', b'\\', MARK, 0, 1, 0x80] {
+                prop_assert_eq!(find(s, a), s.iter().position(|&c| c == a));
+                for b in [b'"', b'\\', MARK, 0x7F] {
+                    prop_assert_eq!(find2(s, a, b), s.iter().position(|&c| c == a || c == b));
+                }
+            }
+            prop_assert_eq!(has_unicode_escape(s), s.windows(2).any(|w| w == b"\\u"));
+        }
+
+        /// The test before unescaping a string passes every string whose value is JSON text.
+        #[test]
+        fn the_json_prefilter_passes_every_json_string(
+            raw in prop::collection::vec(
+                prop_oneof![Just(b' '), Just(b'\t'), Just(0x0C), Just(b'\\'), Just(b'n'), Just(b'f'),
+                    Just(b'u'), Just(b'0'), Just(b'a'), Just(b'{'), Just(b'['), any::<u8>()],
+                0..14,
+            ),
+        ) {
+            let mut value = Vec::new();
+            if unescape(&raw, &mut value).is_some() && holds_json(&value) {
+                prop_assert!(may_hold_json(&raw), "{:?}", raw);
+            }
+        }
 
         #[test]
         fn any_bytes_round_trip(x in prop::collection::vec(any::<u8>(), 0..300)) {

@@ -3,9 +3,10 @@
 //!
 //! The static model knows its codebook's training text; the primer teaches the coder the
 //! archive's own data while every record stays decodable on its own. A record is coded as if it
-//! followed the primer: its match model sees the primer as its oldest frame, and an `ADAPTIVE`
+//! followed the primer: its match model sees the primer as its oldest frame, and an adaptive
 //! record's adaptive model starts from the state it reached on the primer instead of from
-//! nothing. Both states are built once (per archive writer worker, per archive reader) and
+//! nothing. That state is the adaptive model's variant `V2` (`ADAPTIVE2`, header flag bit 4) in
+//! the archives this build writes, `V1` (`ADAPTIVE`) in those written before. Both states are built once (per archive writer worker, per archive reader) and
 //! restored after every record from journals of what the record changed, so a record costs what
 //! it codes, never a copy of the megabytes of state.
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 
 use crate::codebook::Codebook;
 use crate::error::{Error, Result};
+pub use crate::model::Variant;
 use crate::model::{table_bits, AdaptiveModel, MatchModel, MIN_MATCH, PRIMED_TABLE_BITS};
 use crate::record::{code_record, decode_record, read_header, Encoder, Mode};
 use crate::varint;
@@ -21,32 +23,56 @@ use crate::varint;
 pub const MAX_PRIMER_LEN: u64 = 16 << 20;
 
 /// A primer and the model state after it: the adaptive model's (as if the primer had been coded
-/// as one `ADAPTIVE` record) and the match model's table holding the primer's positions.
+/// as one record in its variant's mode: `ADAPTIVE2` for [`Variant::V2`], what new archives
+/// write, flagged by header bit 4; `ADAPTIVE` for [`Variant::V1`], archives without the bit) and
+/// the match model's table holding the primer's positions.
 pub struct Primer {
     bytes: Vec<u8>,
+    variant: Variant,
     adaptive: AdaptiveModel,
     matcher: MatchModel,
 }
 
 impl Primer {
-    /// Trains the primer `bytes` (1 to [`MAX_PRIMER_LEN`] bytes) on `codebook`'s model.
+    /// Trains the primer `bytes` (1 to [`MAX_PRIMER_LEN`] bytes) on `codebook`'s model, with
+    /// the adaptive model [`Variant::V2`] (what new archives write).
     ///
     /// # Errors
     /// If `bytes` is empty or longer than [`MAX_PRIMER_LEN`].
     pub fn new(codebook: &Codebook, bytes: Vec<u8>) -> Result<Primer> {
-        Primer::encode(codebook, bytes).map(|(p, _)| p)
+        Primer::with_variant(codebook, bytes, Variant::V2)
     }
 
-    /// Trains the primer `bytes` and codes it: returns it and its payload (a record payload,
-    /// `ADAPTIVE` or `STORED`, as the archive stores it).
+    /// [`new`](Self::new) with the adaptive model `variant` (`V1`: as archives without header
+    /// flag bit 4 were written).
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_variant(codebook: &Codebook, bytes: Vec<u8>, variant: Variant) -> Result<Primer> {
+        Primer::encode_as(codebook, bytes, variant).map(|(p, _)| p)
+    }
+
+    /// Trains the primer `bytes` with [`Variant::V2`] and codes it: returns it and its payload
+    /// (a record payload, `ADAPTIVE2` or `STORED`, as the archive stores it).
     pub(crate) fn encode(codebook: &Codebook, bytes: Vec<u8>) -> Result<(Primer, Vec<u8>)> {
+        Primer::encode_as(codebook, bytes, Variant::V2)
+    }
+
+    /// Trains the primer `bytes` with the adaptive model `variant` and codes it: returns it and
+    /// its payload (a record payload in the variant's mode, `ADAPTIVE` for `V1` and `ADAPTIVE2`
+    /// for `V2`, or `STORED`).
+    pub(crate) fn encode_as(
+        codebook: &Codebook,
+        bytes: Vec<u8>,
+        variant: Variant,
+    ) -> Result<(Primer, Vec<u8>)> {
         if bytes.is_empty() || bytes.len() as u64 > MAX_PRIMER_LEN {
             return Err(Error::invalid(format!(
                 "a primer holds 1 to {MAX_PRIMER_LEN} bytes, not {}",
                 bytes.len()
             )));
         }
-        let mut adaptive = AdaptiveModel::new();
+        let mut adaptive = AdaptiveModel::with_variant(variant);
         let mut body = Vec::new();
         code_record(
             codebook.model(),
@@ -62,7 +88,7 @@ impl Primer {
         let mut payload = Vec::with_capacity(body.len().min(bytes.len()) + 10);
         let raw = (bytes.len() as u64) << 2;
         if body.len() < bytes.len() {
-            varint::write(&mut payload, raw | Mode::Adaptive as u64);
+            varint::write(&mut payload, raw | adaptive_mode(variant) as u64);
             payload.extend_from_slice(&body);
         } else {
             varint::write(&mut payload, raw | Mode::Stored as u64);
@@ -73,6 +99,7 @@ impl Primer {
         Ok((
             Primer {
                 bytes,
+                variant,
                 adaptive,
                 matcher,
             },
@@ -80,9 +107,15 @@ impl Primer {
         ))
     }
 
-    /// Decodes a primer payload that the archive says holds `len` bytes. Offsets in errors are
-    /// relative to the payload.
-    pub(crate) fn decode(codebook: &Codebook, payload: &[u8], len: u64) -> Result<Primer> {
+    /// Decodes a primer payload that the archive says holds `len` bytes, its state in the
+    /// adaptive model `variant` (the archive's header flag bit 4 says which). Offsets in errors
+    /// are relative to the payload.
+    pub(crate) fn decode(
+        codebook: &Codebook,
+        payload: &[u8],
+        len: u64,
+        variant: Variant,
+    ) -> Result<Primer> {
         let header = read_header(payload)?;
         if header.raw_len != len || len == 0 || len > MAX_PRIMER_LEN {
             return Err(Error::corrupt(
@@ -103,9 +136,9 @@ impl Primer {
                         header.body_offset as u64,
                     ));
                 }
-                Primer::encode(codebook, body.to_vec()).map(|(p, _)| p)
+                Primer::with_variant(codebook, body.to_vec(), variant)
             }
-            Mode::Adaptive => {
+            mode if mode == adaptive_mode(variant) => {
                 if body.len() >= n {
                     return Err(Error::corrupt(
                         format!(
@@ -115,7 +148,7 @@ impl Primer {
                         header.body_offset as u64,
                     ));
                 }
-                let mut adaptive = AdaptiveModel::new();
+                let mut adaptive = AdaptiveModel::with_variant(variant);
                 let mut bytes = Vec::new();
                 bytes.reserve_exact(n);
                 decode_record(
@@ -134,22 +167,26 @@ impl Primer {
                 matcher.prime(&bytes);
                 Ok(Primer {
                     bytes,
+                    variant,
                     adaptive,
                     matcher,
                 })
             }
-            Mode::Modeled | Mode::Adaptive2 => Err(Error::corrupt(
+            mode => Err(Error::corrupt(
                 format!(
-                    "a primer is coded ADAPTIVE or STORED, not {}",
-                    if header.mode == Mode::Modeled {
-                        "MODELED"
-                    } else {
-                        "ADAPTIVE2"
-                    }
+                    "a primer of this archive is coded {} or STORED, not {}",
+                    mode_name(adaptive_mode(variant)),
+                    mode_name(mode)
                 ),
                 0,
             )),
         }
+    }
+
+    /// The adaptive model variant of the primer's state (and of the records coded `ADAPTIVE`
+    /// or `ADAPTIVE2` after it).
+    pub fn variant(&self) -> Variant {
+        self.variant
     }
 
     /// The primer's bytes.
@@ -173,11 +210,14 @@ impl Primer {
         self.bytes.capacity() + self.adaptive.heap_bytes() + self.matcher.heap_bytes()
     }
 
-    /// [`heap_bytes`](Self::heap_bytes) of a primer of `len` bytes, known before it is decoded
-    /// (a reader checks it against its memory limit first).
-    pub fn memory_for(len: u64) -> u64 {
+    /// [`heap_bytes`](Self::heap_bytes) of a primer of `len` bytes in `variant`, known before
+    /// it is decoded (a reader checks it against its memory limit first).
+    pub fn memory_for(len: u64, variant: Variant) -> u64 {
         let len = len.min(MAX_PRIMER_LEN);
-        len + (64u64 << table_bits(len as usize)) + 2048 + (4u64 << PRIMED_TABLE_BITS)
+        let bits = table_bits(len as usize) + u32::from(variant == Variant::V2);
+        len + (64u64 << bits)
+            + AdaptiveModel::estimate_bytes(variant) as u64
+            + (4u64 << PRIMED_TABLE_BITS)
     }
 }
 
@@ -189,6 +229,25 @@ impl std::fmt::Debug for Primer {
     }
 }
 
+/// The record mode of a primer coded with the adaptive model `variant` (and of the records
+/// coded adaptive after it).
+pub(crate) fn adaptive_mode(variant: Variant) -> Mode {
+    match variant {
+        Variant::V1 => Mode::Adaptive,
+        Variant::V2 => Mode::Adaptive2,
+    }
+}
+
+/// A record mode's name in FORMAT.md.
+pub(crate) fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Stored => "STORED",
+        Mode::Modeled => "MODELED",
+        Mode::Adaptive => "ADAPTIVE",
+        Mode::Adaptive2 => "ADAPTIVE2",
+    }
+}
+
 /// One encoder's or decoder's working copy of a primer's state, restored after every record.
 pub(crate) struct Primed {
     pub(crate) primer: Arc<Primer>,
@@ -196,7 +255,8 @@ pub(crate) struct Primed {
     pub(crate) matcher: MatchModel,
     /// The primer's bytes, then (while a record is coded) its frames and the record.
     pub(crate) hist: Vec<u8>,
-    /// The mode an encoder codes records in (`MODELED` or `ADAPTIVE`).
+    /// The mode an encoder codes records in: `MODELED`, or the primer's adaptive mode
+    /// (`ADAPTIVE` for a `V1` primer, `ADAPTIVE2` for `V2`).
     pub(crate) mode: Mode,
 }
 
@@ -216,7 +276,7 @@ impl Primed {
             matcher: primer.matcher.clone(),
             hist: primer.bytes.clone(),
             mode: if adaptive {
-                Mode::Adaptive
+                adaptive_mode(primer.variant)
             } else {
                 Mode::Modeled
             },
@@ -232,8 +292,9 @@ impl Primed {
     }
 }
 
-/// The share of the bytes an `ADAPTIVE` record must save over a `MODELED` one (both after the
-/// primer) for an archive's records to be coded `ADAPTIVE`: 1/16. `ADAPTIVE` records decode at
+/// The share of the bytes an adaptive record (`ADAPTIVE2` after this build's primers) must save
+/// over a `MODELED` one (both after the primer) for an archive's records to be coded adaptive:
+/// 1/16. Adaptive records decode at
 /// about a third of the speed, so a small saving does not pay for it.
 const ADAPTIVE_MARGIN: u64 = 16;
 /// The share of the bytes records after the primer must save over records without it for an
@@ -253,15 +314,16 @@ pub(crate) enum Choice {
     Plain,
     /// After the primer, `MODELED` (its match model sees the primer).
     Modeled,
-    /// After the primer, `ADAPTIVE`.
+    /// After the primer, in its adaptive mode (`ADAPTIVE2`).
     Adaptive,
 }
 
 /// How records like `sample` (the records a primer is made of, in order; the first
 /// [`CHOICE_SAMPLE`] bytes of them) are best coded: the first records, up to three quarters of
 /// the bytes, are a trial primer, and the rest are coded
-/// alone, after it `MODELED` and after it `ADAPTIVE`. The primer is kept if it saves at least
-/// 1/[`PRIMER_MARGIN`] of the bytes, and `ADAPTIVE` is chosen if it saves a further
+/// alone, after it `MODELED` and after it `ADAPTIVE2` (a `V2` trial primer, as the archive's
+/// is). The primer is kept if it saves at least
+/// 1/[`PRIMER_MARGIN`] of the bytes, and `ADAPTIVE2` is chosen if it saves a further
 /// 1/[`ADAPTIVE_MARGIN`] over `MODELED`. In block mode (`page_bytes > 0`) the rest is coded
 /// as pages of up to `page_bytes` (each record and a line feed), without a primer as stream
 /// chunks and after it as pages after the primer, as the archive's pages would be.
@@ -382,10 +444,26 @@ mod tests {
     /// Codes `records` after `primer` (with the previous record as a frame), decodes them with a
     /// decoder primed from the primer's payload, and returns the payload sizes.
     fn roundtrip(primer_bytes: &[u8], records: &[Vec<u8>], adaptive: bool) -> usize {
+        roundtrip_as(primer_bytes, records, adaptive, Variant::V2)
+    }
+
+    /// [`roundtrip`] with a primer of `variant`; checks the records' modes.
+    fn roundtrip_as(
+        primer_bytes: &[u8],
+        records: &[Vec<u8>],
+        adaptive: bool,
+        variant: Variant,
+    ) -> usize {
         let cb = Codebook::default_codebook();
-        let (primer, payload) = Primer::encode(&cb, primer_bytes.to_vec()).unwrap();
-        let decoded = Primer::decode(&cb, &payload, primer_bytes.len() as u64).unwrap();
+        let (primer, payload) = Primer::encode_as(&cb, primer_bytes.to_vec(), variant).unwrap();
+        let decoded = Primer::decode(&cb, &payload, primer_bytes.len() as u64, variant).unwrap();
         assert_eq!(decoded.bytes(), primer_bytes);
+        assert_eq!(decoded.variant(), variant);
+        let mode = if adaptive {
+            adaptive_mode(variant)
+        } else {
+            Mode::Modeled
+        };
         let mut enc = Encoder::new(Arc::clone(&cb));
         enc.set_primer(Some(Arc::new(primer)), adaptive);
         let mut dec = Decoder::new(Arc::clone(&cb));
@@ -402,6 +480,8 @@ mod tests {
             let mut out = Vec::new();
             dec.decode_with_frames(&frames, &p, &mut out).unwrap();
             assert_eq!(&out, r, "record {i}");
+            let m = read_header(&p).unwrap().mode;
+            assert!(m == mode || m == Mode::Stored, "record {i}: {m:?}");
             total += p.len();
         }
         // The state after each record is the primed state again: the first record codes as before.
@@ -422,6 +502,10 @@ mod tests {
         let records: Vec<Vec<u8>> = (0..12).map(|i| sample_text(100 + i, 700)).collect();
         let modeled = roundtrip(&primer, &records, false);
         let adaptive = roundtrip(&primer, &records, true);
+        // Archives without header flag bit 4: a V1 primer, ADAPTIVE records, as before.
+        let adaptive1 = roundtrip_as(&primer, &records, true, Variant::V1);
+        assert!(adaptive1 * 10 < modeled * 9, "{adaptive1} vs {modeled}");
+        roundtrip_as(&primer, &records, false, Variant::V1);
         let mut plain = 0;
         let mut enc = Encoder::default();
         for r in &records {
@@ -456,28 +540,77 @@ mod tests {
     }
 
     #[test]
+    fn records_after_a_primer_are_only_in_its_adaptive_mode() {
+        // A record in the other adaptive mode than its primer's (ADAPTIVE after a V2 primer,
+        // ADAPTIVE2 after a V1 one) is refused by name, never decoded with the wrong model.
+        let cb = Codebook::default_codebook();
+        let bytes = sample_text(11, 8000);
+        let record = sample_text(12, 900);
+        for (variant, other) in [(Variant::V2, "ADAPTIVE"), (Variant::V1, "ADAPTIVE2")] {
+            let primer = Arc::new(Primer::with_variant(&cb, bytes.clone(), variant).unwrap());
+            let mut enc = Encoder::new(Arc::clone(&cb));
+            enc.set_primer(Some(Arc::clone(&primer)), true);
+            let mut p = Vec::new();
+            enc.encode(&record, &mut p).unwrap();
+            assert_eq!(read_header(&p).unwrap().mode, adaptive_mode(variant));
+            let mut dec = Decoder::new(Arc::clone(&cb));
+            dec.set_primer(Some(primer));
+            // The header's low two bits are the mode: 2 and 3 swap.
+            p[0] ^= 1;
+            let e = dec.decode(&p, &mut Vec::new()).unwrap_err();
+            let want = format!(
+                "MODELED or {}, not {other}",
+                mode_name(adaptive_mode(variant))
+            );
+            assert!(e.to_string().contains(&want), "{e}");
+            p[0] ^= 1;
+            let mut out = Vec::new();
+            dec.decode(&p, &mut out).unwrap();
+            assert_eq!(out, record);
+        }
+    }
+
+    #[test]
     fn journals_overflow_into_a_full_restore() {
         // A record much larger than the primer's tables: the journals overflow and the whole
         // state is restored from the primer.
         let primer = sample_text(5, 2000);
         let big = sample_text(6, 400_000);
-        roundtrip(&primer, &[big.clone(), sample_text(7, 300), big], true);
+        let records = [big.clone(), sample_text(7, 300), big];
+        roundtrip(&primer, &records, true);
+        roundtrip_as(&primer, &records, true, Variant::V1);
     }
 
     #[test]
     fn bad_primer_payloads_are_refused() {
         let cb = Codebook::default_codebook();
         let bytes = sample_text(9, 5000);
-        let (_, payload) = Primer::encode(&cb, bytes).unwrap();
-        assert!(Primer::decode(&cb, &payload, 4999).is_err());
+        let (_, payload) = Primer::encode(&cb, bytes.clone()).unwrap();
+        assert_eq!(read_header(&payload).unwrap().mode, Mode::Adaptive2);
+        assert!(Primer::decode(&cb, &payload, 4999, Variant::V2).is_err());
         // A cut body decodes to some bytes (the archive's checksums catch it); a cut header not.
-        assert!(Primer::decode(&cb, &payload[..1], 5000).is_err());
+        assert!(Primer::decode(&cb, &payload[..1], 5000, Variant::V2).is_err());
         let mut modeled = Vec::new();
         Encoder::new(Arc::clone(&cb))
             .encode(&sample_text(9, 5000), &mut modeled)
             .unwrap();
-        let e = Primer::decode(&cb, &modeled, 5000).unwrap_err();
-        assert!(e.to_string().contains("MODELED"), "{e}");
+        for v in [Variant::V1, Variant::V2] {
+            let e = Primer::decode(&cb, &modeled, 5000, v).unwrap_err();
+            assert!(e.to_string().contains("not MODELED"), "{e}");
+        }
+        // A primer in the other variant's mode than the archive's flag says: refused by name.
+        let e = Primer::decode(&cb, &payload, 5000, Variant::V1).unwrap_err();
+        assert!(
+            e.to_string().contains("ADAPTIVE or STORED, not ADAPTIVE2"),
+            "{e}"
+        );
+        let (_, payload1) = Primer::encode_as(&cb, bytes, Variant::V1).unwrap();
+        assert_eq!(read_header(&payload1).unwrap().mode, Mode::Adaptive);
+        let e = Primer::decode(&cb, &payload1, 5000, Variant::V2).unwrap_err();
+        assert!(
+            e.to_string().contains("ADAPTIVE2 or STORED, not ADAPTIVE"),
+            "{e}"
+        );
         assert!(Primer::new(&cb, Vec::new()).is_err());
     }
 
@@ -516,6 +649,7 @@ mod tests {
             records in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..800), 1..6),
             seed in any::<u64>(),
             adaptive in any::<bool>(),
+            v2 in any::<bool>(),
         ) {
             // Half the records borrow from the primer, so matches into it are exercised.
             let mut records = records;
@@ -525,7 +659,8 @@ mod tests {
                     r.extend_from_slice(&primer[a..]);
                 }
             }
-            roundtrip(&primer, &records, adaptive);
+            let variant = if v2 { Variant::V2 } else { Variant::V1 };
+            roundtrip_as(&primer, &records, adaptive, variant);
         }
     }
 }

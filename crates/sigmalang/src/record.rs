@@ -6,15 +6,15 @@
 //! | --- | --- |
 //! | 0 `STORED` | the `raw_len` input bytes as they are |
 //! | 1 `MODELED` | the range-coded bytes, modeled by the codebook's context model |
-//! | 2 `ADAPTIVE` | the same, with the adaptive model (learned from the record) in front; stream chunks of container version 3, and records of archives with a primer (the model then starts from the primer's state) |
-//! | 3 | reserved |
+//! | 2 `ADAPTIVE` | the same, with the adaptive model [`Variant::V1`] (learned from the record) in front; stream chunks of container version 3, and records of archives with a `V1` primer (the model then starts from the primer's state) |
+//! | 3 `ADAPTIVE2` | the same with [`Variant::V2`]; stream chunks, and records of archives with a `V2` primer (header flag bit 4) |
 //!
 //! The payload's own length comes from the structure around it (a stream chunk, an archive
 //! index), so a decoder always knows where a record ends. The encoder picks `STORED` whenever
 //! modeling would not make the record smaller, so no record grows by more than its header.
 //! [`Encoder::encode_chunk`] chooses between `MODELED` and `ADAPTIVE` per record by coding a
-//! sample both ways; [`Encoder::encode`] (archive records) writes `ADAPTIVE` only after a
-//! primer ([`Encoder::set_primer`]), which also fixes the mode.
+//! sample both ways; [`Encoder::encode`] (archive records) writes an adaptive mode only after a
+//! primer ([`Encoder::set_primer`]), which also fixes the mode (the primer's variant's).
 
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ use crate::cost::{CostTrace, Tracer};
 use crate::error::{Error, Result};
 use crate::model::{AdaptiveModel, ContextModel, MatchModel, Variant, FLAG_RUN, RUN_CLASSES};
 use crate::pool::{GlyphBufferPool, PoolConfig, PoolStats};
-use crate::primer::{Primed, Primer};
+use crate::primer::{adaptive_mode, mode_name, Primed, Primer};
 use crate::varint;
 
 /// The record modes of the format.
@@ -36,10 +36,11 @@ pub enum Mode {
     /// Range-coded with the codebook's context model.
     Modeled = 1,
     /// Range-coded with the adaptive model ([`Variant::V1`]) in front of the codebook's (stream
-    /// chunks of container version 3, and archive records after a primer).
+    /// chunks of container version 3, and archive records after a `V1` primer).
     Adaptive = 2,
     /// Range-coded with the adaptive model [`Variant::V2`] in front of the codebook's, DELTA
-    /// runs flagged by its classes (stream chunks only; what this build writes there).
+    /// runs flagged by its classes (stream chunks and pages without a primer, and archives with a
+    /// `V2` primer, header flag bit 4: what this build writes there).
     Adaptive2 = 3,
 }
 
@@ -155,7 +156,8 @@ impl Encoder {
     /// Codes every later record ([`encode_with_frames`](Self::encode_with_frames) and the
     /// like; not [`encode_chunk`](Self::encode_chunk)) after `primer` (an archive's primer,
     /// FORMAT.md §5.6): its match model sees the primer as the oldest frame, and if `adaptive`
-    /// the record is `ADAPTIVE`, its adaptive model starting from the primer's state. `None`:
+    /// the record is `ADAPTIVE` or `ADAPTIVE2` (as the primer's [`Primer::variant`]), its
+    /// adaptive model starting from the primer's state. `None`:
     /// no primer. The encoder keeps its own copy of the primer's state (about
     /// [`Primer::heap_bytes`]), made here once.
     pub fn set_primer(&mut self, primer: Option<Arc<Primer>>, adaptive: bool) {
@@ -243,7 +245,7 @@ impl Encoder {
         }
         p.hist.extend_from_slice(input);
         let mut body = self.pool.acquire();
-        let adaptive = p.mode == Mode::Adaptive;
+        let adaptive = p.mode != Mode::Modeled;
         if adaptive {
             p.adaptive.begin_record();
         }
@@ -596,7 +598,8 @@ impl Decoder {
     /// Decodes every later record ([`decode`](Self::decode),
     /// [`decode_with_frames`](Self::decode_with_frames); not
     /// [`decode_chunk`](Self::decode_chunk)) as coded after `primer` (see
-    /// [`Encoder::set_primer`]); `ADAPTIVE` records are then accepted. `None`: no primer. The
+    /// [`Encoder::set_primer`]); records in the primer's adaptive mode are then accepted
+    /// (`ADAPTIVE` after a `V1` primer, `ADAPTIVE2` after a `V2` one). `None`: no primer. The
     /// decoder keeps its own copy of the primer's state, made here once.
     pub fn set_primer(&mut self, primer: Option<Arc<Primer>>) {
         self.primed = primer.map(|p| Box::new(Primed::new(p, true)));
@@ -718,12 +721,21 @@ impl Decoder {
         if header.mode == Mode::Stored {
             return decode_stored(payload, header, out);
         }
-        if header.mode == Mode::Adaptive2 {
-            // Records after a primer are MODELED or ADAPTIVE; ADAPTIVE2 is for stream chunks.
-            return Err(Error::corrupt("unknown record mode 3", 0));
+        let p = self.primed.as_deref_mut().expect("a primer");
+        let adaptive = adaptive_mode(p.primer.variant());
+        if header.mode != Mode::Modeled && header.mode != adaptive {
+            // Records after a primer are MODELED or in the primer's adaptive mode: ADAPTIVE
+            // after a V1 primer, ADAPTIVE2 after a V2 one (FORMAT.md §5.6).
+            return Err(Error::corrupt(
+                format!(
+                    "a record after this archive's primer is MODELED or {}, not {}",
+                    mode_name(adaptive),
+                    mode_name(header.mode)
+                ),
+                0,
+            ));
         }
         check_body(body, header)?;
-        let p = self.primed.as_deref_mut().expect("a primer");
         let plen = p.primer.len();
         let n = header.raw_len as usize;
         let mut last_start = None;
@@ -734,7 +746,7 @@ impl Decoder {
         let base = p.hist.len();
         // Grow as bytes are decoded: a hostile header cannot reserve its claimed length.
         p.hist.reserve(n.min(1 << 20));
-        let adaptive = header.mode == Mode::Adaptive;
+        let adaptive = header.mode == adaptive;
         if adaptive {
             p.adaptive.begin_record();
         }

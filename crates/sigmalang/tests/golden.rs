@@ -401,21 +401,15 @@ fn archive_holds(bytes: &[u8], records: &[Vec<u8>]) {
     );
 }
 
-/// `primer_code.sga`: an archive of version 3 with a primer (FORMAT.md §5.6), written from the
-/// 48 lines of `primer_code.lines` with a 1600-byte primer and blocks of 4 records. Its primer
-/// payload and its records are `ADAPTIVE`. Blessed like the streams.
-#[test]
-fn primer_archive_vector() {
-    use sigmalang::internals::record::{read_header, Mode};
+/// The archive `primer_code.lines` makes with a 1600-byte primer and `opts` (blocks of 4
+/// records, or pages): what `primer*_code.sga` and `primer*_pages.sga` pin.
+fn primer_archive(opts: sigmalang::ArchiveOptions) -> Vec<u8> {
     let records = lines_of("primer_code");
-    let opts = sigmalang::ArchiveOptions::default()
-        .primer(1600)
-        .block_records(4);
     let mut w = sigmalang::ArchiveWriter::with_options(
         Vec::new(),
         sigmalang::Codebook::default_codebook(),
         b"field=text\n",
-        opts,
+        opts.primer(1600),
     )
     .unwrap();
     for r in &records {
@@ -423,7 +417,46 @@ fn primer_archive_vector() {
     }
     let produced = w.finish().unwrap();
     archive_holds(&produced, &records);
-    let path = golden_dir().join("primer_code.sga");
+    produced
+}
+
+/// The mode of the primer payload of the archive `stored` (metadata `field=text\n`: the primer
+/// section follows the metadata, at 20 + 1 + 11 + 4 bytes), after checking its length.
+fn primer_payload_mode(stored: &[u8]) -> sigmalang::internals::record::Mode {
+    let r = sigmalang::ArchiveReader::open(std::io::Cursor::new(stored)).unwrap();
+    assert!(r.archive().primer_len() >= 1600);
+    let mut pos = 36;
+    let primer_len = sigmalang::internals::varint::read(stored, &mut pos, 0).unwrap();
+    assert_eq!(primer_len, r.archive().primer_len());
+    let _payload_len = sigmalang::internals::varint::read(stored, &mut pos, 0).unwrap();
+    let header = sigmalang::internals::record::read_header(&stored[pos..]).unwrap();
+    assert_eq!(header.raw_len, primer_len);
+    header.mode
+}
+
+/// How many payloads (records, or pages) of the archive `stored` are coded in `mode`.
+fn payloads_in(stored: &[u8], mode: sigmalang::internals::record::Mode) -> usize {
+    use sigmalang::internals::record::read_header;
+    let r = sigmalang::ArchiveReader::open(std::io::Cursor::new(stored)).unwrap();
+    (0..r.len())
+        .filter(|&n| {
+            let info = r.info(n).unwrap();
+            info.payload_len > 0
+                && read_header(&stored[info.offset as usize..]).unwrap().mode == mode
+        })
+        .count()
+}
+
+/// `primer2_code.sga`: an archive of version 3 with a primer (FORMAT.md §5.6) whose state is
+/// `ADAPTIVE2` (header flag bit 4), written from the 48 lines of `primer_code.lines` with a
+/// 1600-byte primer and blocks of 4 records. Its primer payload and its records are
+/// `ADAPTIVE2`. Blessed like the streams.
+#[test]
+fn primer_archive_vector() {
+    use sigmalang::internals::record::Mode;
+    let records = lines_of("primer_code");
+    let produced = primer_archive(sigmalang::ArchiveOptions::default().block_records(4));
+    let path = golden_dir().join("primer2_code.sga");
     if blessing() {
         fs::write(&path, &produced).unwrap();
         eprintln!("blessed {} ({} bytes)", path.display(), produced.len());
@@ -431,28 +464,33 @@ fn primer_archive_vector() {
     let stored = fs::read(&path).unwrap();
     archive_holds(&stored, &records);
     assert_eq!(stored[4], 3, "archive version");
-    let r = sigmalang::ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
-    assert!(r.archive().primer_len() >= 1600);
-    // The primer section follows the metadata (20 + 1 + 11 + 4 bytes): length, payload length,
-    // then the payload, whose header says ADAPTIVE.
-    let mut pos = 36;
-    let primer_len = sigmalang::internals::varint::read(&stored, &mut pos, 0).unwrap();
-    assert_eq!(primer_len, r.archive().primer_len());
-    let _payload_len = sigmalang::internals::varint::read(&stored, &mut pos, 0).unwrap();
-    let header = read_header(&stored[pos..]).unwrap();
-    assert_eq!((header.raw_len, header.mode), (primer_len, Mode::Adaptive));
-    let adaptive = (0..r.len())
-        .filter(|&n| {
-            let info = r.info(n).unwrap();
-            read_header(&stored[info.offset as usize..]).unwrap().mode == Mode::Adaptive
-        })
-        .count();
-    assert!(adaptive > records.len() / 2, "{adaptive} ADAPTIVE records");
+    let flags = u16::from_le_bytes([stored[6], stored[7]]);
+    assert_eq!(flags & 0x18, 0x10, "flag bit 4, not bit 3");
+    assert_eq!(primer_payload_mode(&stored), Mode::Adaptive2);
+    let adaptive = payloads_in(&stored, Mode::Adaptive2);
+    assert!(adaptive > records.len() / 2, "{adaptive} ADAPTIVE2 records");
+    assert_eq!(payloads_in(&stored, Mode::Adaptive), 0);
     assert!(
         produced == stored,
-        "primer_code.sga no longer matches what the writer makes (if the format changed on \
+        "primer2_code.sga no longer matches what the writer makes (if the format changed on \
          purpose, rerun with SIGMALANG_BLESS=1 and review the diff)"
     );
+}
+
+/// `primer_code.sga`: the same archive as written before header flag bit 4 (primer state `V1`,
+/// primer payload and records `ADAPTIVE`); never blessed again, it must still read.
+#[test]
+fn adaptive_v1_primer_archive_still_reads() {
+    use sigmalang::internals::record::Mode;
+    let records = lines_of("primer_code");
+    let stored = fs::read(golden_dir().join("primer_code.sga")).unwrap();
+    assert_eq!(stored[4], 3, "archive version");
+    assert_eq!(stored[6] & 0x18, 0, "no flag bit 3 or 4");
+    archive_holds(&stored, &records);
+    assert_eq!(primer_payload_mode(&stored), Mode::Adaptive);
+    let adaptive = payloads_in(&stored, Mode::Adaptive);
+    assert!(adaptive > records.len() / 2, "{adaptive} ADAPTIVE records");
+    assert_eq!(payloads_in(&stored, Mode::Adaptive2), 0);
 }
 
 /// `primer_v2_tiny.sga`: the archive of version 2 that FORMAT.md §8.2 shows (written before the
@@ -514,29 +552,17 @@ fn block_archive_vector() {
     );
 }
 
-/// `primer_pages.sga`: block mode after a primer (FORMAT.md §5.6, §5.7; header flag bit 3):
-/// the 48 lines of `primer_code.lines` with a 1600-byte primer, in pages of 400 bytes. Its
-/// pages are coded after the primer (`ADAPTIVE`, as records after a primer), and it reads
-/// back every line. Blessed like the streams.
+/// `primer2_pages.sga`: block mode after a primer (FORMAT.md §5.6, §5.7; header flag bits 3
+/// and 4): the 48 lines of `primer_code.lines` with a 1600-byte primer, in pages of 400 bytes.
+/// Its pages are coded after the primer (`ADAPTIVE2`, as records after an `ADAPTIVE2` primer),
+/// and it reads back every line. Blessed like the streams.
 #[test]
 fn primed_pages_archive_vector() {
-    use sigmalang::internals::record::{read_header, Mode};
-    use sigmalang::{ArchiveOptions, ArchiveReader, ArchiveWriter, Codebook};
+    use sigmalang::internals::record::Mode;
+    use sigmalang::{ArchiveOptions, ArchiveReader};
     let records = lines_of("primer_code");
-    let opts = ArchiveOptions::default().primer(1600).page_bytes(400);
-    let mut w = ArchiveWriter::with_options(
-        Vec::new(),
-        Codebook::default_codebook(),
-        b"field=text\n",
-        opts,
-    )
-    .unwrap();
-    for r in &records {
-        w.add(r).unwrap();
-    }
-    let produced = w.finish().unwrap();
-    archive_holds(&produced, &records);
-    let path = golden_dir().join("primer_pages.sga");
+    let produced = primer_archive(ArchiveOptions::default().page_bytes(400));
+    let path = golden_dir().join("primer2_pages.sga");
     if blessing() {
         fs::write(&path, &produced).unwrap();
         eprintln!("blessed {} ({} bytes)", path.display(), produced.len());
@@ -545,27 +571,43 @@ fn primed_pages_archive_vector() {
     archive_holds(&stored, &records);
     assert_eq!(
         (stored[4], stored[6], stored[7]),
-        (3, 8, 0),
-        "version 3, flag bit 3"
+        (3, 0x18, 0),
+        "version 3, flag bits 3 and 4"
     );
+    assert_eq!(primer_payload_mode(&stored), Mode::Adaptive2);
     let r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
-    assert!(r.archive().primer_len() >= 1600);
     assert_eq!(r.page_bytes(), 400);
     let pages = r.page_of(records.len() as u64 - 1).unwrap() + 1;
     assert!(pages >= 4, "{pages} pages");
-    let adaptive = (0..r.len())
-        .filter(|&n| {
-            let info = r.info(n).unwrap();
-            info.payload_len > 0
-                && read_header(&stored[info.offset as usize..]).unwrap().mode == Mode::Adaptive
-        })
-        .count() as u64;
-    assert_eq!(adaptive, pages, "every page ADAPTIVE after the primer");
+    let adaptive = payloads_in(&stored, Mode::Adaptive2) as u64;
+    assert_eq!(adaptive, pages, "every page ADAPTIVE2 after the primer");
     assert!(
         produced == stored,
-        "primer_pages.sga no longer matches what the writer makes (if the format changed on \
+        "primer2_pages.sga no longer matches what the writer makes (if the format changed on \
          purpose, rerun with SIGMALANG_BLESS=1 and review the diff)"
     );
+}
+
+/// `primer_pages.sga`: the same block-mode archive as written before header flag bit 4 (flag
+/// bit 3 alone; primer and pages `ADAPTIVE`, state `V1`); never blessed again, it must still
+/// read.
+#[test]
+fn adaptive_v1_primed_pages_still_read() {
+    use sigmalang::internals::record::Mode;
+    use sigmalang::ArchiveReader;
+    let records = lines_of("primer_code");
+    let stored = fs::read(golden_dir().join("primer_pages.sga")).unwrap();
+    assert_eq!(
+        (stored[4], stored[6], stored[7]),
+        (3, 8, 0),
+        "flag bit 3 alone"
+    );
+    archive_holds(&stored, &records);
+    assert_eq!(primer_payload_mode(&stored), Mode::Adaptive);
+    let r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
+    assert_eq!(r.page_bytes(), 400);
+    let pages = r.page_of(records.len() as u64 - 1).unwrap() + 1;
+    assert_eq!(payloads_in(&stored, Mode::Adaptive) as u64, pages);
 }
 
 /// The archive of FORMAT.md §8.2 as version 2 wrote it (`v2/tiny_archive.sga`: no page size,

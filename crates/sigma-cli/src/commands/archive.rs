@@ -751,11 +751,19 @@ pub fn get(args: &GetArgs) -> Result<(), CliError> {
             .collect();
         references.sort_unstable();
         references.dedup();
+        // In block mode a record is decoded with its whole page: name the page, not the
+        // record's own (empty) chain.
+        let coded_with = match reader.page_of(n) {
+            Some(page) => format!("in page {page}"),
+            None => format!(
+                "{level}, chain of {} records and {} Σ-bank references",
+                chain.len(),
+                references.len()
+            ),
+        };
         eprintln!(
-            "sigma: {in_label}: record {n}: {level}, chain of {} records and {} Σ-bank \
-             references, {decoded} bytes; read {} bytes of the archive ({file_len} bytes) in {:.3} ms",
-            chain.len(),
-            references.len(),
+            "sigma: {in_label}: record {n}: {coded_with}, {decoded} bytes; read {} bytes of the \
+             archive ({file_len} bytes) in {:.3} ms",
             reader.last_read_bytes(),
             elapsed.as_secs_f64() * 1e3,
         );

@@ -206,9 +206,10 @@ impl Costed {
         let slices: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
         let mut encoder = Encoder::new(opened.model.codebook.clone());
         if let Some(p) = primer {
-            // The writer coded the archive's records all ADAPTIVE or all MODELED after the
-            // primer; the stored payload's mode says which.
-            let adaptive = reader.payload_mode(n).map_err(codec)? == Some(2);
+            // The writer coded the archive's records all adaptive (ADAPTIVE after a V1 primer,
+            // ADAPTIVE2 after a V2 one) or all MODELED after the primer; the stored payload's
+            // mode says which.
+            let adaptive = matches!(reader.payload_mode(n).map_err(codec)?, Some(2 | 3));
             encoder.set_primer(Some(p), adaptive);
         }
         let mut payload = Vec::new();

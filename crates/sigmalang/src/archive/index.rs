@@ -406,6 +406,14 @@ impl Index {
                 6,
             ));
         }
+        // A primer's state is ADAPTIVE2 exactly when the flag says so (§5.6); it is set only
+        // with a primer.
+        if flags & super::FLAG_PRIMER_ADAPTIVE2 != 0 && primer.is_none() {
+            return Err(Error::corrupt(
+                "header flag bit 4 (an ADAPTIVE2 primer) is set on an archive without a primer",
+                6,
+            ));
+        }
         Ok((header, index))
     }
 
@@ -804,7 +812,8 @@ mod tests {
         w.add_in_group(Some(b"k"), b"record").unwrap();
         let good = w.finish().unwrap();
         let mut b = good.clone();
-        b[6] = 16;
+        // Bit 7: reserved (bits 0-4 are known, bit 5 is taken for the fields helper's work).
+        b[6] = 0x80;
         let crc = crate::checksum::crc32c(&b[..16]);
         b[16..20].copy_from_slice(&crc.to_le_bytes());
         let e = ArchiveReader::open(Cursor::new(&b))

@@ -235,9 +235,15 @@ pub const DEFAULT_REPEAT_BYTES: usize = 32 << 20;
 /// that does not know it refuses such an archive instead of decoding its pages without the
 /// primer.
 pub const FLAG_PRIMED_PAGES: u16 = 8;
+/// Header flag bit 4 of a version-3 archive: its primer (FORMAT.md §5.6) is coded `ADAPTIVE2`
+/// (or `STORED`) and its state is the adaptive model `V2`'s, so records and pages after it are
+/// `MODELED` or `ADAPTIVE2`. Set exactly when an archive has a primer, by this build on every
+/// archive it writes with one; without it a primer is `V1` (`ADAPTIVE`), as older builds wrote.
+/// A reader that does not know it refuses the archive by it.
+pub const FLAG_PRIMER_ADAPTIVE2: u16 = 0x10;
 /// The header flags a reader of this build knows.
 pub(crate) const KNOWN_FLAGS: u16 =
-    FLAG_JSON_LINES | FLAG_JSON_FIELDS | FLAG_COPIES | FLAG_PRIMED_PAGES;
+    FLAG_JSON_LINES | FLAG_JSON_FIELDS | FLAG_COPIES | FLAG_PRIMED_PAGES | FLAG_PRIMER_ADAPTIVE2;
 
 /// The default context: records added without a key.
 const DEFAULT_CONTEXT: u32 = 0;

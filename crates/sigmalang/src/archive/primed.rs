@@ -2,7 +2,9 @@
 
 use std::io::Cursor;
 
-use super::{ArchiveOptions, ArchiveReader, ArchiveWriter};
+use super::{
+    ArchiveOptions, ArchiveReader, ArchiveWriter, FLAG_PRIMED_PAGES, FLAG_PRIMER_ADAPTIVE2,
+};
 use crate::codebook::Codebook;
 use crate::context::GroupOptions;
 use crate::error::ErrorKind;
@@ -100,15 +102,24 @@ fn primed_archives_roundtrip_and_do_not_depend_on_threads() {
             .primer_len(),
         0
     );
-    // Unfamiliar text: the records after the primer are ADAPTIVE.
+    // Flag bit 4: the primer's state is ADAPTIVE2.
+    assert_eq!(
+        u16::from_le_bytes([primed[6], primed[7]]) & (FLAG_PRIMER_ADAPTIVE2 | FLAG_PRIMED_PAGES),
+        FLAG_PRIMER_ADAPTIVE2
+    );
+    assert_eq!(
+        u16::from_le_bytes([plain[6], plain[7]]) & (FLAG_PRIMER_ADAPTIVE2 | FLAG_PRIMED_PAGES),
+        0
+    );
+    // Unfamiliar text: the records after the primer are ADAPTIVE2.
     let adaptive = (0..records.len() as u64)
         .filter(|&n| {
             let info = r.info(n).unwrap();
             let p = &primed[info.offset as usize..(info.offset + info.payload_len) as usize];
-            read_header(p).unwrap().mode == crate::record::Mode::Adaptive
+            read_header(p).unwrap().mode == crate::record::Mode::Adaptive2
         })
         .count();
-    assert!(adaptive > records.len() / 2, "{adaptive} ADAPTIVE records");
+    assert!(adaptive > records.len() / 2, "{adaptive} ADAPTIVE2 records");
     for batch in [16, 1000] {
         let one = build(&records, 3000, batch, 1);
         assert_eq!(one, build(&records, 3000, batch, 2), "batch {batch}");
@@ -246,10 +257,10 @@ fn pages_after_a_primer_roundtrip_gain_and_do_not_depend_on_threads() {
     for page in [1u64, 700, 4096] {
         let plain = build_paged(&records, 0, page, 1, 1);
         let primed = build_paged(&records, 6000, page, 1, 1);
-        // Flag bit 3: the pages are coded after the primer.
+        // Flag bit 3: the pages are coded after the primer; bit 4: its state is ADAPTIVE2.
         assert_eq!(
             u16::from_le_bytes([primed[6], primed[7]]),
-            8,
+            FLAG_PRIMED_PAGES | FLAG_PRIMER_ADAPTIVE2,
             "pages of {page}"
         );
         assert_eq!(u16::from_le_bytes([plain[6], plain[7]]), 0);
@@ -281,22 +292,15 @@ fn pages_after_a_primer_roundtrip_gain_and_do_not_depend_on_threads() {
 fn primed_pages_are_refused_without_their_flag() {
     let records = code_records(80);
     let primed = build_paged(&records, 3000, 2000, 1, 1);
-    assert_eq!(primed[6], 8);
-    let reflag = |bytes: &[u8], flags: u16| {
-        let mut b = bytes.to_vec();
-        b[6..8].copy_from_slice(&flags.to_le_bytes());
-        let crc = crate::checksum::crc32c(&b[..16]);
-        b[16..20].copy_from_slice(&crc.to_le_bytes());
-        b
-    };
+    assert_eq!(primed[6], 0x18);
     // The flag cleared (pages would be decoded without the primer), or set on an archive
     // whose pages are not primed, or on one that is not in block mode: refused at open.
     let plain_pages = build_paged(&records, 0, 2000, 1, 1);
     let primed_records = build(&records, 3000, 1, 1);
     for bad in [
-        reflag(&primed, 0),
+        reflag(&primed, 0x10),
         reflag(&plain_pages, 8),
-        reflag(&primed_records, 8),
+        reflag(&primed_records, 0x18),
     ] {
         let Err(e) = ArchiveReader::open(Cursor::new(&bad)) else {
             panic!("a wrong flag was accepted");
@@ -320,4 +324,44 @@ fn primed_pages_are_refused_without_their_flag() {
     r.set_memory_limit(1 << 20);
     let e = r.get(5).unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::MemoryLimit { .. }), "{e}");
+}
+
+/// Sets header flags `flags` on `bytes` (the header checksum made valid again).
+fn reflag(bytes: &[u8], flags: u16) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    b[6..8].copy_from_slice(&flags.to_le_bytes());
+    let crc = crate::checksum::crc32c(&b[..16]);
+    b[16..20].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+#[test]
+fn the_adaptive2_primer_flag_must_match_the_archive() {
+    let records = code_records(80);
+    let primed = build(&records, 3000, 1, 1);
+    let flags = u16::from_le_bytes([primed[6], primed[7]]);
+    assert_eq!(flags & FLAG_PRIMER_ADAPTIVE2, FLAG_PRIMER_ADAPTIVE2);
+    // Set on an archive without a primer: refused at open, by name.
+    let plain = build(&records, 0, 1, 1);
+    let plain_flags = u16::from_le_bytes([plain[6], plain[7]]);
+    let bad = reflag(&plain, plain_flags | FLAG_PRIMER_ADAPTIVE2);
+    let Err(e) = ArchiveReader::open(Cursor::new(&bad)) else {
+        panic!("bit 4 without a primer was accepted");
+    };
+    assert!(matches!(e.kind(), ErrorKind::Corrupt { .. }), "{e}");
+    assert!(e.to_string().contains("flag bit 4"), "{e}");
+    // Cleared on an archive with an ADAPTIVE2 primer (as if an old writer's): the primer is then
+    // read as ADAPTIVE and refused by name, every record an error, none wrong.
+    let old = reflag(&primed, flags & !FLAG_PRIMER_ADAPTIVE2);
+    let mut r = ArchiveReader::open(Cursor::new(old)).unwrap();
+    let e = r.get(3).unwrap_err();
+    assert!(e.to_string().contains("primer"), "{e}");
+    assert!(e.to_string().contains("not ADAPTIVE2"), "{e}");
+    assert_eq!(r.walk(|_, rec| assert!(rec.is_err())), records.len() as u64);
+    // The paged archive's pages likewise.
+    let paged = build_paged(&records, 3000, 2000, 1, 1);
+    let paged_flags = u16::from_le_bytes([paged[6], paged[7]]);
+    let old = reflag(&paged, paged_flags & !FLAG_PRIMER_ADAPTIVE2);
+    let mut r = ArchiveReader::open(Cursor::new(old)).unwrap();
+    assert!(r.get(3).is_err());
 }

@@ -13,6 +13,7 @@ use crate::codebook::Codebook;
 use crate::container::{read_exact_at, read_full, FileHeader, DEFAULT_MEMORY_LIMIT};
 use crate::context::{Dependency, GroupOptions};
 use crate::error::{Error, ErrorKind, Result};
+use crate::model::Variant;
 use crate::primer::Primer;
 use crate::record::{Decoder, MAX_RECORD_LEN};
 
@@ -58,11 +59,21 @@ impl Archive {
         self.index.primer.map_or(0, |p| p.len)
     }
 
+    /// The adaptive model of the archive's primer state: `V2` if header flag bit 4 says so
+    /// (FORMAT.md §5.6), else `V1`.
+    pub(super) fn primer_variant(&self) -> Variant {
+        if self.index.flags & super::FLAG_PRIMER_ADAPTIVE2 != 0 {
+            Variant::V2
+        } else {
+            Variant::V1
+        }
+    }
+
     /// The memory the primer takes while records are decoded: the shared primer, one reader's
     /// copy of its state, and its payload while it is decoded (0 without a primer).
     pub(super) fn primer_memory(&self) -> u64 {
         self.index.primer.map_or(0, |p| {
-            Primer::memory_for(p.len)
+            Primer::memory_for(p.len, self.primer_variant())
                 .saturating_mul(2)
                 .saturating_add(p.payload_len)
         })
@@ -808,7 +819,8 @@ impl<R: Read + Seek> ArchiveReader<R> {
                 section.offset,
             ));
         }
-        let primer = Primer::decode(&codebook, &payload, section.len)
+        let variant = self.archive.primer_variant();
+        let primer = Primer::decode(&codebook, &payload, section.len, variant)
             .map_err(|e| e.shifted(section.offset).within("the primer"))?;
         let computed = crc32c(primer.bytes());
         if computed != section.crc {

@@ -9,7 +9,7 @@ use super::batch::Batches;
 use super::index::{write_head, write_primer_section, IndexWriter};
 use super::{
     ArchiveOptions, DEFAULT_CONTEXT, FLAG_COPIES, FLAG_JSON_FIELDS, FLAG_JSON_LINES,
-    FLAG_PRIMED_PAGES, MAX_KEYFRAME_INTERVAL, MAX_METADATA, MAX_PAGE_BYTES,
+    FLAG_PRIMED_PAGES, FLAG_PRIMER_ADAPTIVE2, MAX_KEYFRAME_INTERVAL, MAX_METADATA, MAX_PAGE_BYTES,
 };
 use crate::bank::Bank;
 use crate::codebook::Codebook;
@@ -316,7 +316,8 @@ impl<W: Write> ArchiveWriter<W> {
 
     /// Sets the writer up for its mode (records alone or pages, `self.opts.page_bytes`) after
     /// `primer` as `choice` says, and writes the archive's head: the flags of that mode (pages
-    /// hold no copies; pages after a primer carry `FLAG_PRIMED_PAGES`) and the primer section.
+    /// hold no copies; pages after a primer carry `FLAG_PRIMED_PAGES`; a primer is ADAPTIVE2,
+    /// `FLAG_PRIMER_ADAPTIVE2`) and the primer section.
     /// The payloads coded so far (a trial's, held in `self.held`) follow the head.
     pub(super) fn write_head(
         &mut self,
@@ -328,6 +329,10 @@ impl<W: Write> ArchiveWriter<W> {
         let primer = primer.filter(|_| choice != Choice::Plain);
         let paged = self.opts.page_bytes > 0;
         let mut flags = head.flags;
+        if primer.is_some() {
+            // The primer is ADAPTIVE2 (bit 4); pages after it say so too (bit 3).
+            flags |= FLAG_PRIMER_ADAPTIVE2;
+        }
         if paged {
             // Pages hold no copies (FORMAT.md §5.8): the head says so.
             flags &= !FLAG_COPIES;

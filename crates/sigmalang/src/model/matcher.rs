@@ -23,6 +23,8 @@ pub const MIN_MATCH: usize = 8;
 const MAX_TABLE_BITS: u32 = 18;
 /// Match lengths are verified backwards up to this many bytes.
 const MAX_VERIFY: usize = 64;
+/// The multiplier that hashes the last eight bytes (a word) into a table slot.
+const HASH_MUL: u64 = 0x9e37_79b9_7f4a_7c15;
 /// Classes of a predicted byte as the caller's context models see it (see
 /// [`MatchModel::encode_run`]): the adaptive model's class
 /// ([`AdaptiveModel::run_class`](super::AdaptiveModel::run_class)) times 2, plus 1 if the
@@ -204,6 +206,35 @@ impl MatchModel {
 
     /// Files the positions of `hist[from..]` (as ends of their last eight bytes).
     fn index_frames(&mut self, hist: &[u8], from: usize) {
+        // Positions `first..=hist.len()` are filed (a position ends eight bytes at least).
+        let first = (from + 1).max(MIN_MATCH);
+        if first > hist.len() {
+            return;
+        }
+        let count = hist.len() + 1 - first;
+        if !self.journaling || self.journal.len() + count <= self.table.len() {
+            // The common case, without a test per position: the journal (if any) takes every
+            // slot overwritten. The hash of a position is its last eight bytes, as `index`
+            // rolls it.
+            let (table, journal, journaling) =
+                (&mut self.table, &mut self.journal, self.journaling);
+            let shift = 64 - self.bits;
+            let slots = hist[first - MIN_MATCH..].windows(MIN_MATCH).map(|w| {
+                let h = u64::from_be_bytes(w.try_into().expect("eight bytes"));
+                (h.wrapping_mul(HASH_MUL) >> shift) as usize
+            });
+            if journaling {
+                journal.extend(slots.zip(first..).map(|(slot, pos)| {
+                    let old = std::mem::replace(&mut table[slot], pos as u32);
+                    (slot as u32, old)
+                }));
+            } else {
+                for (slot, pos) in slots.zip(first..) {
+                    table[slot] = pos as u32;
+                }
+            }
+            return;
+        }
         let mut h = 0u64;
         let start = from.saturating_sub(MIN_MATCH);
         for (i, &b) in hist.iter().enumerate().skip(start) {
@@ -230,7 +261,7 @@ impl MatchModel {
 
     #[inline]
     fn slot(&self, h: u64) -> usize {
-        (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - self.bits)) as usize
+        (h.wrapping_mul(HASH_MUL) >> (64 - self.bits)) as usize
     }
 
     fn reset_table(&mut self, len: usize) {
@@ -463,6 +494,54 @@ fn common_suffix(a: &[u8], b: &[u8], max: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `index_frames` as it was written first, one position at a time through `file`.
+    fn index_frames_by_position(m: &mut MatchModel, hist: &[u8], from: usize) {
+        let mut h = 0u64;
+        let start = from.saturating_sub(MIN_MATCH);
+        for (i, &b) in hist.iter().enumerate().skip(start) {
+            h = (h << 8) | u64::from(b);
+            if i + 1 >= MIN_MATCH && i >= from {
+                let slot = m.slot(h);
+                m.file(slot, (i + 1) as u32);
+            }
+        }
+    }
+
+    #[test]
+    fn frames_are_indexed_as_one_position_at_a_time() {
+        let mut seed = 11u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+            (seed >> 33) as usize
+        };
+        for _ in 0..300 {
+            let len = next() % 200;
+            let hist: Vec<u8> = (0..len).map(|_| b"abcab "[next() % 6]).collect();
+            let from = next() % (len + 3);
+            // A primed table (journaling), with a journal partly full: the fast path takes the
+            // positions that fit, the other the rest, flagging the overflow the same way.
+            for (bits, journaling, already) in
+                [(6, false, 0), (6, true, 0), (6, true, 40), (8, true, 0)]
+            {
+                let mut fast = MatchModel::new();
+                fast.reset_bits(bits);
+                for i in 0..fast.table.len() {
+                    fast.table[i] = (i * 7 % 50) as u32;
+                }
+                fast.journaling = journaling;
+                fast.journal = vec![(1, 2); already];
+                let mut slow = fast.clone();
+                slow.journaling = journaling;
+                slow.journal = fast.journal.clone();
+                fast.index_frames(&hist, from);
+                index_frames_by_position(&mut slow, &hist, from);
+                assert_eq!(fast.table, slow.table, "{len} {from} {bits}");
+                assert_eq!(fast.journal, slow.journal, "{len} {from} {bits}");
+                assert_eq!(fast.overflowed, slow.overflowed, "{len} {from} {bits}");
+            }
+        }
+    }
 
     #[test]
     fn common_suffix_counts_like_a_byte_loop() {
