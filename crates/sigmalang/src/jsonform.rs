@@ -593,16 +593,17 @@ fn resolve_with(coded: &mut Vec<u8>, frame: Option<&[u8]>, tokens: Tokens) -> Re
         at = v.end;
         let v = &coded[v.clone()];
         let from = out.len();
+        // Set above whenever a value is `^` or `~`.
         let f = || {
             frame_slots
                 .as_ref()
                 .map(|(f, fs)| &f[fs.values[i].clone()])
-                .expect("checked above")
+                .ok_or_else(|| bad("refers to a frame, and the record has none"))
         };
         match v[0] {
-            SAME => out.extend_from_slice(f()),
+            SAME => out.extend_from_slice(f()?),
             DELTA => {
-                let f = f();
+                let f = f()?;
                 let d: i128 = std::str::from_utf8(&v[1..])
                     .ok()
                     .and_then(|t| t.parse().ok())
