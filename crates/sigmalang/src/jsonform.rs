@@ -464,7 +464,7 @@ fn same_template(a: &[u8], b: &[u8]) -> bool {
 /// cheaper said by reference (header flag bit 5, FORMAT.md §5.5). A value is a member value of
 /// the record's object (a string, number or literal), in the fields layout or in place after
 /// its key. In the fields layout, with a frame in the fields layout of the same skeleton
-/// ([`same_skeleton`]): the same bytes as the frame's value in the same slot ([`SAME`]), or the
+/// (`same_skeleton`): the same bytes as the frame's value in the same slot ([`SAME`]), or the
 /// same bytes but for digits whose number differs by a short difference ([`DELTA`]: sequential
 /// ids, timestamps, counters). In either layout, with or without a frame: the same bytes as an
 /// earlier value of the record ([`EQUAL`]: an id repeated as a name). Else returns false and
