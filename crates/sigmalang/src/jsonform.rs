@@ -537,9 +537,18 @@ pub fn against(form: &[u8], frame: Option<&[u8]>, out: &mut Vec<u8>) -> bool {
     }
     out.extend_from_slice(&form[at..]);
     if any {
-        // As the other forms, checked: the reader must get the form back exactly.
-        let mut back = out[start..].to_vec();
-        if resolve_all(&mut back, frame.map(|(f, _)| f)).is_ok() && back == form {
+        // As the other forms, checked: the reader must get the form back exactly. This is
+        // `resolve_all` with the frame's slots, found above, reused.
+        let coded = &out[start..];
+        let mut back = Vec::with_capacity(form.len());
+        let exact = slots_of(coded, Tokens::All).is_some_and(|cs| {
+            let frame = match &frame {
+                Some((f, fs)) if same_skeleton(coded, &cs, f, fs) => Some((*f, fs)),
+                _ => None,
+            };
+            resolve_slots(coded, &cs, frame, Tokens::All, &mut back).is_ok()
+        });
+        if exact && back == form {
             return true;
         }
     }
@@ -596,6 +605,22 @@ fn resolve_with(coded: &mut Vec<u8>, frame: Option<&[u8]>, tokens: Tokens) -> Re
         frame_slots = Some((f, fs));
     }
     let mut out = Vec::with_capacity(coded.len() + 64);
+    let frame = frame_slots.as_ref().map(|(f, fs)| (*f, fs));
+    resolve_slots(coded, &s, frame, tokens, &mut out)?;
+    *coded = out;
+    Ok(())
+}
+
+/// The work of [`resolve_with`] once `coded` is parsed (`s`) and, if a value refers to it, the
+/// frame too (of the same skeleton): appends the form to `out`.
+fn resolve_slots(
+    coded: &[u8],
+    s: &Slots,
+    frame_slots: Option<(&[u8], &Slots)>,
+    tokens: Tokens,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let bad = |what: &str| Error::corrupt(format!("a JSON line form {what}"), 0);
     let mut done: Vec<std::ops::Range<usize>> = Vec::with_capacity(s.values.len());
     let mut at = 0;
     for (i, v) in s.values.iter().enumerate() {
@@ -606,7 +631,6 @@ fn resolve_with(coded: &mut Vec<u8>, frame: Option<&[u8]>, tokens: Tokens) -> Re
         // Set above whenever a value is `^` or `~`.
         let f = || {
             frame_slots
-                .as_ref()
                 .map(|(f, fs)| &f[fs.values[i].clone()])
                 .ok_or_else(|| bad("refers to a frame, and the record has none"))
         };
@@ -648,7 +672,6 @@ fn resolve_with(coded: &mut Vec<u8>, frame: Option<&[u8]>, tokens: Tokens) -> Re
         done.push(from..out.len());
     }
     out.extend_from_slice(&coded[at..]);
-    *coded = out;
     Ok(())
 }
 
