@@ -2,8 +2,10 @@
 //! The JSON-lines form: any bytes given to its inverse (`jsonform::decode`) never panic, and
 //! any bytes given to the transform come back exactly (`decode(encode(x)) == x`). The input is
 //! also cut in two at its first `0x1E` byte, a record and the frame it is coded against: coding
-//! the record's form against the frame's (`jsonform::against`) comes back through
-//! `jsonform::resolve`, and `resolve` of any bytes against any frame never panics.
+//! the record's form against the frame's, or against no frame (`jsonform::against`: `^`, `~`,
+//! `=` values), comes back through `jsonform::resolve_all`, a form as `encode` makes it
+//! resolves to itself, and `resolve` and `resolve_all` of any bytes against any frame never
+//! panic.
 
 use libfuzzer_sys::fuzz_target;
 use sigmalang::jsonform;
@@ -26,13 +28,20 @@ fuzz_target!(|data: &[u8]| {
         None => (data, &data[..0]),
     };
     let (form, frame_form) = (form_of(record), form_of(frame));
-    let mut coded = Vec::new();
-    if jsonform::against(&form, &frame_form, &mut coded) {
-        jsonform::resolve(&mut coded, Some(&frame_form)).expect("resolves against its frame");
-        assert!(coded == form, "against then resolve does not give back the form");
+    for against in [Some(&frame_form[..]), None] {
+        let mut coded = Vec::new();
+        if jsonform::against(&form, against, &mut coded) {
+            jsonform::resolve_all(&mut coded, against).expect("resolves against its frame");
+            assert!(coded == form, "against then resolve does not give back the form");
+        }
     }
-    let mut raw = record.to_vec();
-    let _ = jsonform::resolve(&mut raw, Some(frame));
-    let mut raw = record.to_vec();
-    let _ = jsonform::resolve(&mut raw, None);
+    let mut same = form.clone();
+    jsonform::resolve_all(&mut same, Some(&frame_form)).expect("a plain form resolves");
+    assert!(same == form, "a form as encode makes it holds no tokens");
+    for resolve in [jsonform::resolve, jsonform::resolve_all] {
+        let mut raw = record.to_vec();
+        let _ = resolve(&mut raw, Some(frame));
+        let mut raw = record.to_vec();
+        let _ = resolve(&mut raw, None);
+    }
 });

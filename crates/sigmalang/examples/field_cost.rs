@@ -51,11 +51,11 @@ fn main() {
             .map(|&f| form(reader.get(f).expect("frame")))
             .collect();
         let slices: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-        // The writer codes a fields form against its last frame (FORMAT.md §5.5).
+        // The writer codes a form against its last frame (FORMAT.md §5.5).
         let mut input = input;
-        if let (true, Some(last)) = (json_form, frames.last()) {
+        if json_form {
             let mut coded = Vec::new();
-            if sigmalang::jsonform::against(&input, last, &mut coded) {
+            if sigmalang::jsonform::against(&input, frames.last().map(Vec::as_slice), &mut coded) {
                 input = coded;
             }
         }

@@ -111,11 +111,16 @@ pub fn encode(record: &[u8], out: &mut Vec<u8>) {
         if s != RAW {
             out.push(s);
             out.extend_from_slice(base);
-            debug_assert!(decodes_to(&out[start..], record));
-            return;
+            if !looks_tokened(&out[start..]) {
+                debug_assert!(decodes_to(&out[start..], record));
+                return;
+            }
+            out.truncate(start);
         }
     }
-    if record.first().is_some_and(|&b| b <= RESERVED_MAX) {
+    // A line whose member values look like tokens (never JSON) is kept after a RAW byte, which
+    // no reader resolves (FORMAT.md §5.5).
+    if record.first().is_some_and(|&b| b <= RESERVED_MAX) || looks_tokened(record) {
         out.push(RAW);
     }
     out.extend_from_slice(record);
@@ -267,7 +272,7 @@ fn body(record: &[u8], style: u8, out: &mut Vec<u8>) -> bool {
 /// run; the values follow one another.
 fn fields(body: &[u8], out: &mut Vec<u8>) -> bool {
     let mut slots = Vec::with_capacity(16);
-    let Some(end) = walk(body, &mut slots, false) else {
+    let Some(end) = walk(body, &mut slots, false, Tokens::None) else {
         return false;
     };
     if slots.len() < MIN_FIELDS {
@@ -290,7 +295,7 @@ fn fields(body: &[u8], out: &mut Vec<u8>) -> bool {
 /// Appends the bytes whose fields layout is `layout` (see [`fields`]) to `out`.
 fn unfields(layout: &[u8], out: &mut Vec<u8>) -> Result<()> {
     let mut slots = Vec::with_capacity(16);
-    let end = walk(layout, &mut slots, true)
+    let end = walk(layout, &mut slots, true, Tokens::None)
         .ok_or_else(|| Error::corrupt("a fields form whose skeleton is not a JSON object", 1))?;
     let mut values = Vec::with_capacity(slots.len());
     let mut i = end;
@@ -313,50 +318,133 @@ fn unfields(layout: &[u8], out: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
-/// A value of a fields form coded against its frame's: the same bytes as the frame's value.
+/// A value coded against its frame's: the same bytes as the frame's value in the same slot.
 pub const SAME: u8 = b'^';
-/// A value of a fields form coded against its frame's: `~`, then the difference (a decimal
-/// integer, `-` first if negative) between its digits and the frame's value's digits.
+/// A value coded against its frame's: `~`, then the difference (a decimal integer, `-` first if
+/// negative) between its digits and the frame's value's digits.
 pub const DELTA: u8 = b'~';
+/// A value coded against its own record (header flag bit 5 only): `=`, then the index (decimal)
+/// of an earlier slot of the same record whose value has the same bytes.
+pub const EQUAL: u8 = b'=';
 
-/// The values of a fields form (first byte `04`-`06`): where its skeleton ends (in `form`),
-/// the byte range of each value (a string, number or literal, or a [`SAME`] or [`DELTA`]
-/// token), and where the rest starts. `None` if `form` is not a fields form or is malformed.
-fn values_of(form: &[u8]) -> Option<(usize, Vec<std::ops::Range<usize>>, usize)> {
-    if !matches!(
-        form.first(),
-        Some(&(FIELD_RAW | FIELD_MINIMAL | FIELD_ASCII))
-    ) {
+/// Which value tokens a walk accepts in a slot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tokens {
+    /// None: every value is a string, number or literal (a form as [`encode`] makes it).
+    None,
+    /// [`SAME`] and [`DELTA`] in the fields layout only (archives with header flag bit 1 and
+    /// not bit 5).
+    Fields,
+    /// [`SAME`], [`DELTA`] and [`EQUAL`], in either layout (header flag bit 5).
+    All,
+}
+
+/// The end of the value at `b[i]`: a token if `tokens` allows one there, else a string, number
+/// or literal.
+fn value_end(b: &[u8], i: usize, tokens: Tokens) -> Option<usize> {
+    let digits_from = |from: usize| {
+        let len = b
+            .get(from..)?
+            .iter()
+            .position(|c| !c.is_ascii_digit())
+            .unwrap_or(b.len() - from);
+        (len > 0).then_some(from + len)
+    };
+    match (*b.get(i)?, tokens) {
+        (SAME, Tokens::Fields | Tokens::All) => Some(i + 1),
+        (DELTA, Tokens::Fields | Tokens::All) => {
+            digits_from(i + 1 + usize::from(b.get(i + 1) == Some(&b'-')))
+        }
+        (EQUAL, Tokens::All) => digits_from(i + 1),
+        _ => scalar_end(b, i),
+    }
+}
+
+/// Where the slots of a form are: its member values (strings, numbers, literals, or tokens).
+struct Slots {
+    /// Whether the form is in the fields layout (first byte `04`-`06`).
+    fields: bool,
+    /// Where the object (the skeleton, in the fields layout) starts: after the first byte, if
+    /// the form has one.
+    body: usize,
+    /// Where the object (the skeleton) ends.
+    end: usize,
+    /// The byte range of each value, in order.
+    values: Vec<std::ops::Range<usize>>,
+}
+
+/// The slots of `form`: a fields form (first byte `04`-`06`), or, with [`Tokens::All`] or
+/// [`Tokens::None`], a plain form that is an object (first byte `01`, `02` or from `08` up; a
+/// [`RAW`] form has none: it is how the writer keeps a line whose values look like tokens).
+/// `None` if `form` is neither, or is malformed.
+fn slots_of(form: &[u8], tokens: Tokens) -> Option<Slots> {
+    let first = *form.first()?;
+    let fields = matches!(first, FIELD_RAW | FIELD_MINIMAL | FIELD_ASCII);
+    if fields {
+        let layout = &form[1..];
+        let mut cut = Vec::new();
+        let end = walk(layout, &mut cut, true, Tokens::None)?;
+        let mut values = Vec::with_capacity(cut.len());
+        let mut i = end;
+        for _ in 0..cut.len() {
+            if layout.get(i) != Some(&b' ') {
+                return None;
+            }
+            let v = value_end(layout, i + 1, tokens)?;
+            values.push(1 + i + 1..1 + v);
+            i = v;
+        }
+        return Some(Slots {
+            fields,
+            body: 1,
+            end: 1 + end,
+            values,
+        });
+    }
+    if tokens == Tokens::Fields || matches!(first, RAW | 0x03 | 0x07) {
         return None;
     }
-    let layout = &form[1..];
-    let mut slots = Vec::with_capacity(16);
-    let end = walk(layout, &mut slots, true)?;
-    let mut values = Vec::with_capacity(slots.len());
-    let mut i = end;
-    for _ in 0..slots.len() {
-        if layout.get(i) != Some(&b' ') {
-            return None;
-        }
-        let v = match *layout.get(i + 1)? {
-            SAME => i + 2,
-            DELTA => {
-                let from = i + 2 + usize::from(layout.get(i + 2) == Some(&b'-'));
-                let len = layout[from..]
-                    .iter()
-                    .position(|c| !c.is_ascii_digit())
-                    .unwrap_or(layout.len() - from);
-                if len == 0 {
-                    return None;
-                }
-                from + len
-            }
-            _ => scalar_end(layout, i + 1)?,
-        };
-        values.push(1 + i + 1..1 + v);
-        i = v;
+    let body = usize::from(first <= RESERVED_MAX);
+    let mut found = Vec::new();
+    let end = body + walk(&form[body..], &mut found, false, tokens)?;
+    let values = found.into_iter().map(|(a, b)| body + a..body + b).collect();
+    Some(Slots {
+        fields,
+        body,
+        end,
+        values,
+    })
+}
+
+/// Whether two forms' slots sit in the same skeleton: both in the fields layout with the same
+/// skeleton bytes, or both plain objects with the same bytes between their values (the first
+/// byte, the string style, aside); and the same number of values.
+fn same_skeleton(a: &[u8], sa: &Slots, b: &[u8], sb: &Slots) -> bool {
+    if sa.fields != sb.fields || sa.values.len() != sb.values.len() {
+        return false;
     }
-    Some((1 + end, values, 1 + i))
+    if sa.fields {
+        return a[sa.body..sa.end] == b[sb.body..sb.end];
+    }
+    // The bytes before each value, and after the last one up to the object's end.
+    fn gap<'f>(f: &'f [u8], s: &Slots, k: usize) -> &'f [u8] {
+        let from = if k == 0 { s.body } else { s.values[k - 1].end };
+        let to = s.values.get(k).map_or(s.end, |v| v.start);
+        &f[from..to]
+    }
+    (0..=sa.values.len()).all(|k| gap(a, sa, k) == gap(b, sb, k))
+}
+
+/// Whether a token-free form `form`, as [`encode`] makes it, would be taken for one holding
+/// tokens by [`resolve_all`]: a plain object with a member value starting with `^`, `~` or `=`
+/// (never JSON). [`encode`] keeps such a line as a [`RAW`] form.
+fn looks_tokened(form: &[u8]) -> bool {
+    form.iter().any(|&c| matches!(c, SAME | DELTA | EQUAL))
+        && slots_of(form, Tokens::All).is_some_and(|s| {
+            s.values
+                .iter()
+                .any(|v| matches!(form[v.start], SAME | DELTA | EQUAL))
+        })
 }
 
 /// The digits of `token` as one decimal number, if it holds 1 to 38 of them.
@@ -381,38 +469,57 @@ fn same_template(a: &[u8], b: &[u8]) -> bool {
             .all(|(x, y)| x == y || (x.is_ascii_digit() && y.is_ascii_digit()))
 }
 
-/// Codes the fields form `form` against `frame`, the last of its context frames, into `out`
-/// and returns true, if both are fields forms (first bytes `04`-`06`) with the same skeleton
-/// and some value of `form` is cheaper said against the frame's value in the same place:
-/// the same bytes ([`SAME`]), or the same bytes but for digits whose number differs by a
-/// short difference ([`DELTA`]: sequential ids, timestamps, counters). Else returns false and
-/// leaves `out` as it was. [`resolve`] gives the form back from `out` and the same frame.
-pub fn against(form: &[u8], frame: &[u8], out: &mut Vec<u8>) -> bool {
-    let (Some((end, values, rest)), Some((fend, fvalues, _))) = (values_of(form), values_of(frame))
-    else {
+/// Codes the form `form` (as [`encode`] made it) against `frame` (the last of its context
+/// frames, a form too, if it has one) into `out` and returns true, if some value of `form` is
+/// cheaper said by reference (header flag bit 5, FORMAT.md §5.5). A value is a member value of
+/// the record's object (a string, number or literal), in the fields layout or in place after
+/// its key. In the fields layout, with a frame in the fields layout of the same skeleton
+/// (`same_skeleton`): the same bytes as the frame's value in the same slot ([`SAME`]), or the
+/// same bytes but for digits whose number differs by a short difference ([`DELTA`]: sequential
+/// ids, timestamps, counters). In either layout, with or without a frame: the same bytes as an
+/// earlier value of the record ([`EQUAL`]: an id repeated as a name). Else returns false and
+/// leaves `out` as it was. [`resolve_all`] gives the form back from `out` and the same frame.
+pub fn against(form: &[u8], frame: Option<&[u8]>, out: &mut Vec<u8>) -> bool {
+    let Some(s) = slots_of(form, Tokens::None) else {
         return false;
     };
-    if form[1..end] != frame[1..fend] || values.len() != fvalues.len() {
-        return false;
-    }
+    // Only the fields layout is coded against the frame. In place after its key, a value is
+    // mostly predicted by the match model from the frame's record already, up to the bytes that
+    // changed; a token there breaks that run, and the next key costs a resynchronization
+    // (DESIGN.md: chat-dev +0.56%, histories-dev +2.9%, code-dev -0.4%).
+    let frame = frame.filter(|_| s.fields).and_then(|f| {
+        let fs = slots_of(f, Tokens::All)?;
+        same_skeleton(form, &s, f, &fs).then_some((f, fs))
+    });
     let start = out.len();
-    out.extend_from_slice(&form[..end]);
     let mut any = false;
     let mut text = String::new();
-    for (v, f) in values.iter().zip(&fvalues) {
-        let (v, f) = (&form[v.clone()], &frame[f.clone()]);
-        out.push(b' ');
-        // A frame's value may itself be a token against its own frame: never referred to.
-        if matches!(f.first(), Some(&(SAME | DELTA))) {
-            out.extend_from_slice(v);
-            continue;
-        }
-        if v == f && v.len() >= 2 {
+    let mut at = 0;
+    for (i, v) in s.values.iter().enumerate() {
+        out.extend_from_slice(&form[at..v.start]);
+        at = v.end;
+        let v = &form[v.clone()];
+        // A frame's value may itself be a token (a form no writer makes): never referred to.
+        let f = frame
+            .as_ref()
+            .map(|(f, fs)| &f[fs.values[i].clone()])
+            .filter(|f| !matches!(f.first(), Some(&(SAME | DELTA | EQUAL))));
+        if f == Some(v) && v.len() >= 2 {
             out.push(SAME);
             any = true;
             continue;
         }
-        if same_template(v, f) {
+        if let Some(j) = s.values[..i].iter().position(|w| &form[w.clone()] == v) {
+            text.clear();
+            text.push_str(&j.to_string());
+            if v.len() >= text.len() + 3 {
+                out.push(EQUAL);
+                out.extend_from_slice(text.as_bytes());
+                any = true;
+                continue;
+            }
+        }
+        if let Some(f) = f.filter(|f| same_template(v, f)) {
             if let (Some(a), Some(b)) = (digits(v), digits(f)) {
                 let d = a as i128 - b as i128;
                 text.clear();
@@ -428,19 +535,20 @@ pub fn against(form: &[u8], frame: &[u8], out: &mut Vec<u8>) -> bool {
         }
         out.extend_from_slice(v);
     }
-    out.extend_from_slice(&form[rest..]);
+    out.extend_from_slice(&form[at..]);
     if any {
-        // As the other forms, checked: the reader must get the form back exactly (as
-        // `resolve` would, with the frame's values found once).
+        // As the other forms, checked: the reader must get the form back exactly. This is
+        // `resolve_all` with the frame's slots, found above, reused.
         let coded = &out[start..];
         let mut back = Vec::with_capacity(form.len());
-        let exact = values_of(coded).is_some_and(|(cend, cvalues, crest)| {
-            coded[1..cend] == frame[1..fend]
-                && cvalues.len() == fvalues.len()
-                && resolve_values(coded, &cvalues, cend, crest, frame, &fvalues, &mut back).is_ok()
-                && back == form
+        let exact = slots_of(coded, Tokens::All).is_some_and(|cs| {
+            let frame = match &frame {
+                Some((f, fs)) if same_skeleton(coded, &cs, f, fs) => Some((*f, fs)),
+                _ => None,
+            };
+            resolve_slots(coded, &cs, frame, Tokens::All, &mut back).is_ok()
         });
-        if exact {
+        if exact && back == form {
             return true;
         }
     }
@@ -448,57 +556,88 @@ pub fn against(form: &[u8], frame: &[u8], out: &mut Vec<u8>) -> bool {
     false
 }
 
-/// Turns `coded`, a record's bytes as its payload decoded them, back into its form: the
-/// [`SAME`] and [`DELTA`] values of a fields form are replaced by the values they stand for,
-/// read from `frame` (the last of the record's context frames, as the encoder gave them to
-/// [`against`]). Any other bytes are left as they are.
+/// Turns `coded`, a record's bytes as its payload decoded them in an archive with header flag
+/// bit 1 and not bit 5, back into its form: the [`SAME`] and [`DELTA`] values of a fields form
+/// are replaced by the values they stand for, read from `frame` (the last of the record's
+/// context frames). Any other bytes are left as they are.
 ///
 /// # Errors
 /// `Corrupt` if `coded` refers to a frame's value that is not there (no frame, another
 /// skeleton, a difference out of range).
 pub fn resolve(coded: &mut Vec<u8>, frame: Option<&[u8]>) -> Result<()> {
-    let Some((end, values, rest)) = values_of(coded) else {
+    resolve_with(coded, frame, Tokens::Fields)
+}
+
+/// As [`resolve`], for an archive with header flag bit 5: the values of any form that is an
+/// object (the fields layout, or a plain form but [`RAW`]) may be [`SAME`], [`DELTA`] (against
+/// `frame`) or [`EQUAL`] (against an earlier value of the same record), as [`against`] writes
+/// them.
+///
+/// # Errors
+/// As [`resolve`]; also `Corrupt` for an [`EQUAL`] that names no earlier slot.
+pub fn resolve_all(coded: &mut Vec<u8>, frame: Option<&[u8]>) -> Result<()> {
+    resolve_with(coded, frame, Tokens::All)
+}
+
+fn resolve_with(coded: &mut Vec<u8>, frame: Option<&[u8]>, tokens: Tokens) -> Result<()> {
+    let is_token = |c: u8| matches!(c, SAME | DELTA) || (c == EQUAL && tokens == Tokens::All);
+    if tokens == Tokens::All && !coded.iter().any(|&c| is_token(c)) {
+        return Ok(());
+    }
+    let Some(s) = slots_of(coded, tokens) else {
         return Ok(());
     };
-    if !values
+    if !s.values.iter().any(|v| is_token(coded[v.start])) {
+        return Ok(());
+    }
+    let bad = |what: &str| Error::corrupt(format!("a JSON line form {what}"), 0);
+    let mut frame_slots = None;
+    if s.values
         .iter()
         .any(|v| matches!(coded[v.start], SAME | DELTA))
     {
-        return Ok(());
-    }
-    let bad = |what: &str| Error::corrupt(format!("a fields form {what}"), 0);
-    let frame = frame.ok_or_else(|| bad("refers to a frame, and the record has none"))?;
-    let (fend, fvalues, _) =
-        values_of(frame).ok_or_else(|| bad("refers to a frame that is not a fields form"))?;
-    if coded[1..end] != frame[1..fend] || fvalues.len() != values.len() {
-        return Err(bad("refers to a frame of another skeleton"));
+        let f = frame.ok_or_else(|| bad("refers to a frame, and the record has none"))?;
+        let fs =
+            slots_of(f, tokens).ok_or_else(|| bad("refers to a frame that is not an object"))?;
+        if !same_skeleton(coded, &s, f, &fs) {
+            return Err(bad("refers to a frame of another skeleton"));
+        }
+        frame_slots = Some((f, fs));
     }
     let mut out = Vec::with_capacity(coded.len() + 64);
-    resolve_values(coded, &values, end, rest, frame, &fvalues, &mut out)?;
+    let frame = frame_slots.as_ref().map(|(f, fs)| (*f, fs));
+    resolve_slots(coded, &s, frame, tokens, &mut out)?;
     *coded = out;
     Ok(())
 }
 
-/// The work of [`resolve`] once both forms are parsed (`coded`'s values and the frame's, of
-/// the same skeleton ending at `end`, the rest of `coded` from `rest`): appends the form to
-/// `out`.
-fn resolve_values(
+/// The work of [`resolve_with`] once `coded` is parsed (`s`) and, if a value refers to it, the
+/// frame too (of the same skeleton): appends the form to `out`.
+fn resolve_slots(
     coded: &[u8],
-    values: &[std::ops::Range<usize>],
-    end: usize,
-    rest: usize,
-    frame: &[u8],
-    fvalues: &[std::ops::Range<usize>],
+    s: &Slots,
+    frame_slots: Option<(&[u8], &Slots)>,
+    tokens: Tokens,
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    let bad = |what: &str| Error::corrupt(format!("a fields form {what}"), 0);
-    out.extend_from_slice(&coded[..end]);
-    for (v, f) in values.iter().zip(fvalues) {
-        let (v, f) = (&coded[v.clone()], &frame[f.clone()]);
-        out.push(b' ');
+    let bad = |what: &str| Error::corrupt(format!("a JSON line form {what}"), 0);
+    let mut done: Vec<std::ops::Range<usize>> = Vec::with_capacity(s.values.len());
+    let mut at = 0;
+    for (i, v) in s.values.iter().enumerate() {
+        out.extend_from_slice(&coded[at..v.start]);
+        at = v.end;
+        let v = &coded[v.clone()];
+        let from = out.len();
+        // Set above whenever a value is `^` or `~`.
+        let f = || {
+            frame_slots
+                .map(|(f, fs)| &f[fs.values[i].clone()])
+                .ok_or_else(|| bad("refers to a frame, and the record has none"))
+        };
         match v[0] {
-            SAME => out.extend_from_slice(f),
+            SAME => out.extend_from_slice(f()?),
             DELTA => {
+                let f = f()?;
                 let d: i128 = std::str::from_utf8(&v[1..])
                     .ok()
                     .and_then(|t| t.parse().ok())
@@ -519,10 +658,20 @@ fn resolve_values(
                     }
                 }));
             }
+            EQUAL if tokens == Tokens::All => {
+                let j = std::str::from_utf8(&v[1..])
+                    .ok()
+                    .and_then(|t| t.parse::<usize>().ok())
+                    .filter(|&j| j < i)
+                    .ok_or_else(|| bad("refers to a value that is not before it"))?;
+                let r = done[j].clone();
+                out.extend_from_within(r);
+            }
             _ => out.extend_from_slice(v),
         }
+        done.push(from..out.len());
     }
-    out.extend_from_slice(&coded[rest..]);
+    out.extend_from_slice(&coded[at..]);
     Ok(())
 }
 
@@ -543,11 +692,12 @@ enum Expect {
 /// pushes the byte range of every member value that is a string, number or literal to `slots`.
 /// With `cut`, `b` is a skeleton: a member value that is not an object or array is not there,
 /// and its empty range is pushed. `None` if `b` does not start with an object, or nests deeper
-/// than [`MAX_DEPTH`]. Strings are JSON strings (`"…"`, up to the first quote not escaped) or
+/// than [`MAX_DEPTH`]. Without `cut`, a member value may also be a token that `tokens` allows
+/// ([`value_end`]). Strings are JSON strings (`"…"`, up to the first quote not escaped) or
 /// unescaped ones (`FF … FF`); numbers and literals any run of `[A-Za-z0-9+.-]`; the encoder
 /// checks that the layout gives back its record, so the walk only needs to be the same both
 /// ways, not a validator.
-fn walk(b: &[u8], slots: &mut Vec<(usize, usize)>, cut: bool) -> Option<usize> {
+fn walk(b: &[u8], slots: &mut Vec<(usize, usize)>, cut: bool, tokens: Tokens) -> Option<usize> {
     let ws = |i: &mut usize| {
         while matches!(b.get(*i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             *i += 1;
@@ -600,7 +750,11 @@ fn walk(b: &[u8], slots: &mut Vec<(usize, usize)>, cut: bool) -> Option<usize> {
                 Expect::Next
             }
             Expect::Value { member } => {
-                let end = scalar_end(b, i)?;
+                let end = if member {
+                    value_end(b, i, tokens)?
+                } else {
+                    scalar_end(b, i)?
+                };
                 if member {
                     slots.push((i, end));
                 }
@@ -1015,7 +1169,7 @@ mod tests {
         let b =
             form(b"{\"id\": \"r-0100\", \"ts\": \"13:01\", \"n\": 8, \"m\": \"gpt\", \"x\": 1}\n");
         let mut coded = Vec::new();
-        assert!(against(&b, &a, &mut coded));
+        assert!(against(&b, Some(&a), &mut coded));
         // `12:59` to `13:01`: the digits 1259 and 1301 differ by 42; one-digit values stay.
         assert_eq!(
             &coded[1..],
@@ -1026,7 +1180,7 @@ mod tests {
         assert_eq!(back, b);
         // A negative difference, and a record without frame tokens resolves to itself.
         let mut coded = Vec::new();
-        assert!(against(&a, &b, &mut coded));
+        assert!(against(&a, Some(&b), &mut coded));
         assert!(coded.windows(4).any(|w| w == b" ~-1"));
         let mut same = b.clone();
         resolve(&mut same, None).unwrap();
@@ -1034,18 +1188,103 @@ mod tests {
         // Another skeleton, or a frame that is not a fields form: nothing to code against.
         let c =
             form(b"{\"id\": \"r-0101\", \"ts\": \"13:02\", \"n\": 8, \"m\": \"gpt\", \"y\": 1}\n");
-        assert!(!against(&c, &b, &mut Vec::new()));
-        assert!(!against(&b, b"plain", &mut Vec::new()));
-        // Tokens that refer to no frame, another skeleton, or digits out of range are errors.
+        assert!(!against(&c, Some(&b), &mut Vec::new()));
+        assert!(!against(&b, Some(b"plain"), &mut Vec::new()));
+        // Tokens that refer to no frame, another skeleton, or digits out of range are errors,
+        // in both readers.
         for frame in [None, Some(&c[..]), Some(&b"{}"[..])] {
             let mut x = coded.clone();
             assert!(resolve(&mut x, frame).is_err());
+            let mut x = coded.clone();
+            assert!(resolve_all(&mut x, frame).is_err());
         }
+        let mut back = coded.clone();
+        resolve_all(&mut back, Some(&b)).unwrap();
+        assert_eq!(back, a);
         let mut x = b"\x04{\"a\": , \"b\": , \"c\": , \"d\": , \"e\": } ~9 1 1 1 1".to_vec();
         let f = b"\x04{\"a\": , \"b\": , \"c\": , \"d\": , \"e\": } 5 1 1 1 1";
         assert!(resolve(&mut x, Some(f)).is_err(), "5 + 9 has two digits");
         // Plain decoding refuses frame tokens.
         assert!(decode(&coded, &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn values_equal_to_an_earlier_one_are_coded_by_reference() {
+        // A plain form (3 fields): the package that repeats the id is `=0`, without a frame;
+        // a plain form is never coded against its frame, even one of the same skeleton.
+        let a = form(b"{\"id\": \"0ad-data\", \"package\": \"0ad-data\", \"text\": \"x\"}\n");
+        let b = form(b"{\"id\": \"0ad-data\", \"package\": \"0ad\", \"text\": \"x\"}\n");
+        let mut coded = Vec::new();
+        assert!(against(&a, None, &mut coded));
+        assert_eq!(
+            coded,
+            b"{\"id\": \"0ad-data\", \"package\": =0, \"text\": \"x\"}\n"
+        );
+        let mut back = coded.clone();
+        resolve_all(&mut back, None).unwrap();
+        assert_eq!(back, a);
+        assert!(!against(&b, Some(&b), &mut Vec::new()), "{b:?}");
+        // The earlier layout's reader does not know `=`: it leaves a plain form alone.
+        let mut old = coded.clone();
+        resolve(&mut old, None).unwrap();
+        assert_eq!(old, coded);
+        // In the fields layout: `^` against the frame first, then `=`, then `~`; short values
+        // stay (`"x"` is not worth `=1`).
+        let c = form(
+            b"{\"a\": \"k-17\", \"b\": \"y\", \"c\": \"k-17\", \"d\": \"y\", \"e\": \"k-18\"}",
+        );
+        let d = form(
+            b"{\"a\": \"k-18\", \"b\": \"x\", \"c\": \"k-18\", \"d\": \"x\", \"e\": \"k-18\"}",
+        );
+        assert_eq!(c[0], FIELD_RAW);
+        let mut coded = Vec::new();
+        assert!(against(&d, Some(&c), &mut coded));
+        assert_eq!(
+            &coded[1..],
+            b"{\"a\": , \"b\": , \"c\": , \"d\": , \"e\": } ~1 \"x\" =0 \"x\" ^"
+        );
+        let mut back = coded.clone();
+        resolve_all(&mut back, Some(&c)).unwrap();
+        assert_eq!(back, d);
+        // The earlier reader refuses nothing it did not know: `=` is not a value to it.
+        assert!(resolve(&mut coded.clone(), Some(&c)).is_ok());
+    }
+
+    #[test]
+    fn plain_forms_resolve_and_bad_references_are_errors() {
+        // The reader takes `^` and `~` in a plain form too (the writer does not make them).
+        let frame = b"\x01{\"id\": \"x-09\", \"c\": \"abc\", \"t\": \xffq\xff}";
+        let mut x = b"{\"id\": ~1, \"c\": ^, \"t\": =1}".to_vec();
+        resolve_all(&mut x, Some(frame)).unwrap();
+        assert_eq!(x, b"{\"id\": \"x-10\", \"c\": \"abc\", \"t\": \"abc\"}");
+        for (bad, frame) in [
+            (&b"{\"a\": =0}"[..], None),
+            (b"{\"a\": 1, \"b\": =1}", None),
+            (b"{\"a\": 1, \"b\": =99999999999999999999999}", None),
+            (b"{\"a\": ^}", None),
+            (b"{\"a\": ^}", Some(&b"{\"b\": 1}"[..])),
+            (b"{\"a\": ^}", Some(&b"\x04{\"a\": } 1"[..])),
+            (b"{\"a\": ~5}", Some(&b"{\"a\": \"z\"}"[..])),
+        ] {
+            let mut x = bad.to_vec();
+            assert!(resolve_all(&mut x, frame).is_err(), "{bad:?}");
+        }
+        // A RAW form, or one that is not an object, is never resolved.
+        for kept in [&b"\x00{\"a\": ^}"[..], b"^", b"[=0]", b"{\"a\": \"^\"}"] {
+            let mut x = kept.to_vec();
+            resolve_all(&mut x, None).unwrap();
+            assert_eq!(x, kept);
+        }
+        // So a line whose values look like tokens (not JSON) is kept after a RAW byte.
+        for line in [
+            &b"{\"a\": ^, \"b\": 1}"[..],
+            b"{\"a\": =0}\n",
+            b"{\"a\": ~-1}",
+        ] {
+            let f = form(line);
+            assert_eq!(f[0], RAW);
+            assert_eq!(&f[1..], line);
+        }
     }
 
     /// A JSON value of every kind, its strings from any code points (lone surrogates aside).
@@ -1174,17 +1413,53 @@ mod tests {
         #[test]
         fn any_bytes_resolve_without_panic(
             x in prop::collection::vec(any::<u8>(), 0..200),
-            tail in "( (\\^|~-?[0-9]{0,40}|[0-9]{1,5}|\"[a-z]*\"))*",
-            frame_tail in "( (\\^|~-?[0-9]{0,3}|[0-9]{1,5}|\"[a-z0-9]*\"))*",
+            tail in "( (\\^|~-?[0-9]{0,40}|=[0-9]{1,3}|[0-9]{1,5}|\"[a-z]*\"))*",
+            frame_tail in "( (\\^|~-?[0-9]{0,3}|=[0-9]|[0-9]{1,5}|\"[a-z0-9]*\"))*",
+            plain in prop::collection::vec("(\\^|~-?[0-9]{0,40}|=[0-9]{1,3}|[0-9]{1,5}|\"[a-z]*\")", 0..6),
+            plain_frame in prop::collection::vec("(\\^|=[0-9]|[0-9]{1,5}|\"[a-z0-9]*\")", 0..6),
         ) {
             let skeleton = b"\x04{\"a\": , \"b\": , \"c\": , \"d\": , \"e\": }";
             let mut coded = skeleton.to_vec();
             coded.extend_from_slice(tail.as_bytes());
             let mut frame = skeleton.to_vec();
             frame.extend_from_slice(frame_tail.as_bytes());
-            let _ = resolve(&mut coded, Some(&frame));
+            let _ = resolve(&mut coded.clone(), Some(&frame));
+            let _ = resolve_all(&mut coded, Some(&frame));
             let mut raw = x.clone();
             let _ = resolve(&mut raw, Some(&x));
+            let mut raw = x.clone();
+            let _ = resolve_all(&mut raw, Some(&x));
+            // Plain objects of tokens, against plain frames of tokens.
+            let object = |values: &[String]| {
+                let members: Vec<String> =
+                    values.iter().enumerate().map(|(i, v)| format!("\"k{i}\": {v}")).collect();
+                format!("{{{}}}", members.join(", ")).into_bytes()
+            };
+            let (mut coded, frame) = (object(&plain), object(&plain_frame));
+            let _ = resolve_all(&mut coded.clone(), None);
+            let _ = resolve_all(&mut coded, Some(&frame));
+        }
+
+        /// Any bytes, and any bytes as a frame: a form coded by reference resolves to itself.
+        #[test]
+        fn any_bytes_against_round_trip(
+            x in prop::collection::vec(any::<u8>(), 0..200),
+            y in prop::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let (fx, fy) = (form(&x), form(&y));
+            for frame in [None, Some(&fy[..]), Some(&fx[..])] {
+                let mut coded = Vec::new();
+                if against(&fx, frame, &mut coded) {
+                    resolve_all(&mut coded, frame).unwrap();
+                    prop_assert_eq!(&coded, &fx);
+                } else {
+                    prop_assert!(coded.is_empty());
+                }
+            }
+            // A form as encode makes it resolves to itself.
+            let mut same = fx.clone();
+            resolve_all(&mut same, Some(&fy)).unwrap();
+            prop_assert_eq!(same, fx);
         }
 
         /// Request-log lines of many fields, in any spacing, with odd numbers, duplicate keys,
@@ -1198,6 +1473,7 @@ mod tests {
                         "(id|ts|role|n|x|id)",
                         prop_oneof![
                             "\"req-[0-9]{6}\"",
+                            "\"req-00000[0-2]\"",
                             "\"20[0-9]{2}-12-0[1-9]T1[0-9]:[0-5][0-9]:[0-5][0-9]\\.[0-9]{3}Z\"",
                             "-?[0-9]{1,6}",
                             "(1\\.0e\\+00|-0|0\\.5E-3|true|false|null)",
@@ -1226,12 +1502,10 @@ mod tests {
                 if scalars >= MIN_FIELDS {
                     prop_assert!(f[0] & FIELDS != 0, "{line}");
                 }
-                if let Some(p) = &prev {
-                    let mut coded = Vec::new();
-                    if against(&f, p, &mut coded) {
-                        resolve(&mut coded, Some(p)).unwrap();
-                        prop_assert_eq!(&coded, &f);
-                    }
+                let mut coded = Vec::new();
+                if against(&f, prev.as_deref(), &mut coded) {
+                    resolve_all(&mut coded, prev.as_deref()).unwrap();
+                    prop_assert_eq!(&coded, &f);
                 }
                 prev = Some(f);
             }

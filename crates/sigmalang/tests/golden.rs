@@ -205,11 +205,12 @@ fn no_orphan_outputs() {
     }
 }
 
-/// The archive vector `json_lines.sga` (FORMAT.md §5.5, §8.3): `json_lines.jsonl` (request
-/// bodies as JSON strings in both escape styles, CRLF, a blank line, a line that is not JSON,
-/// no final newline) packed as `sigma pack --context-key conversation` packs it: whole lines in
-/// the JSON-lines form, each line's key the JSON text of its `conversation` field. The archive
-/// is pinned byte for byte, and it reads back every line and key.
+/// The archive vector `json_lines_refs.sga` (FORMAT.md §5.5, §8.3): `json_lines.jsonl`
+/// (request bodies as JSON strings in both escape styles, CRLF, a blank line, a line that is
+/// not JSON, no final newline) packed as `sigma pack --context-key conversation` packs it: whole
+/// lines in the JSON-lines form, each line's key the JSON text of its `conversation` field,
+/// values by reference allowed (header flag bit 5). The archive is pinned byte for byte, and it
+/// reads back every line and key.
 #[test]
 fn json_lines_archive_vector() {
     use sigmalang::jsonform;
@@ -233,7 +234,7 @@ fn json_lines_archive_vector() {
         w.add_line(key.as_deref().map(str::as_bytes), line).unwrap();
     }
     let produced = w.finish().unwrap();
-    let path = dir.join("json_lines.sga");
+    let path = dir.join("json_lines_refs.sga");
     if blessing() {
         fs::write(&path, &produced).unwrap();
     }
@@ -241,8 +242,9 @@ fn json_lines_archive_vector() {
     assert_eq!(stored[4], 3, "archive version 3");
     assert_eq!(
         &stored[6..8],
-        &[7, 0],
-        "flag bits 0, 1 and 2: the JSON-lines form, fields layout allowed, copies"
+        &[0x27, 0],
+        "flag bits 0, 1, 2 and 5: the JSON-lines form, fields layout allowed, copies, values \
+         by reference"
     );
     let mut r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
     assert_eq!(r.len(), 5);
@@ -267,12 +269,34 @@ fn json_lines_archive_vector() {
     assert_eq!(form(lines[4]), b'n', "not JSON: kept as it is");
     assert!(
         produced == stored,
-        "json_lines.sga: the writer gives {} bytes, the vector holds {} (if the format changed \
+        "json_lines_refs.sga: the writer gives {} bytes, the vector holds {} (if the format changed \
          on purpose, rerun with SIGMALANG_BLESS=1 and review the diff)",
         produced.len(),
         stored.len()
     );
 }
+/// `json_lines.sga` and `json_fields.sga`: `json_lines.jsonl` and `json_fields.jsonl` as the
+/// writer packed them before values by reference (header flags `07 00`, FORMAT.md §5.5); never
+/// blessed again. They still read, in any order.
+#[test]
+fn json_archives_before_refs_still_read() {
+    let dir = golden_dir();
+    for (archive, lines) in [
+        ("json_lines.sga", "json_lines.jsonl"),
+        ("json_fields.sga", "json_fields.jsonl"),
+    ] {
+        let input = fs::read(dir.join(lines)).unwrap();
+        let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
+        let stored = fs::read(dir.join(archive)).unwrap();
+        assert_eq!(&stored[6..8], &[7, 0], "{archive}");
+        let mut r = sigmalang::ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
+        assert_eq!(r.len(), lines.len() as u64);
+        for (n, line) in lines.iter().enumerate().rev() {
+            assert_eq!(r.get(n as u64).unwrap(), *line, "{archive} record {n}");
+        }
+    }
+}
+
 /// `json_lines_flag1.sga`: `json_lines.jsonl` as the writer packed it before the fields layout
 /// (header flags `01 00`, FORMAT.md §5.5); never blessed again. It still reads.
 #[test]
@@ -289,13 +313,13 @@ fn json_lines_archive_before_fields_still_reads() {
     }
 }
 
-/// The archive vector `json_fields.sga` (FORMAT.md §5.5): the request-log lines of
+/// The archive vector `json_fields_refs.sga` (FORMAT.md §5.5): the request-log lines of
 /// `json_fields.jsonl` (9 to 11 member values each: sequential ids and timestamps, token counts,
 /// `1.0e+00` and `-0`, a duplicate key, literals, JSON text in a string in both escape styles,
 /// CRLF, no final newline) packed as `sigma pack --context-key conversation` packs them. Every
 /// line takes the fields layout, in all three string styles, and every line after the first of
-/// its conversation is coded against the one before it (`^` and `~` values). Pinned byte for
-/// byte; it reads back every line.
+/// its conversation is coded against the one before it (`^` and `~` values; header flag bit 5).
+/// Pinned byte for byte; it reads back every line.
 #[test]
 fn json_fields_archive_vector() {
     use sigmalang::jsonform;
@@ -329,18 +353,26 @@ fn json_fields_archive_vector() {
     // Record 1 against record 0: the id and the timestamp as differences, the same
     // conversation and model as `^`.
     let mut coded = Vec::new();
-    assert!(jsonform::against(&forms[1], &forms[0], &mut coded));
+    assert!(jsonform::against(&forms[1], Some(&forms[0]), &mut coded));
     let text = String::from_utf8_lossy(&coded);
     assert!(
         text.contains(" ~1 ^ ~40022 \"assistant\" ^ ^ ~1 1.0e+00 "),
         "{text}"
     );
     let mut back = coded.clone();
-    jsonform::resolve(&mut back, Some(&forms[0])).unwrap();
+    jsonform::resolve_all(&mut back, Some(&forms[0])).unwrap();
     assert_eq!(back, forms[1]);
     // Another skeleton (the duplicate key): nothing against it.
-    assert!(!jsonform::against(&forms[3], &forms[2], &mut Vec::new()));
-    assert!(!jsonform::against(&forms[4], &forms[3], &mut Vec::new()));
+    assert!(!jsonform::against(
+        &forms[3],
+        Some(&forms[2]),
+        &mut Vec::new()
+    ));
+    assert!(!jsonform::against(
+        &forms[4],
+        Some(&forms[3]),
+        &mut Vec::new()
+    ));
 
     let opts = ArchiveOptions::default().json_lines(true);
     let meta = b"records=lines\nkey=conversation\n";
@@ -350,12 +382,12 @@ fn json_fields_archive_vector() {
         w.add_line(Some(key(line).as_bytes()), line).unwrap();
     }
     let produced = w.finish().unwrap();
-    let path = dir.join("json_fields.sga");
+    let path = dir.join("json_fields_refs.sga");
     if blessing() {
         fs::write(&path, &produced).unwrap();
     }
     let stored = fs::read(&path).unwrap();
-    assert_eq!(&stored[6..8], &[7, 0], "flag bits 0, 1 and 2");
+    assert_eq!(&stored[6..8], &[0x27, 0], "flag bits 0, 1, 2 and 5");
     let mut r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
     assert_eq!(r.len(), 5);
     for (n, line) in lines.iter().enumerate().rev() {
@@ -369,7 +401,75 @@ fn json_fields_archive_vector() {
     );
     assert!(
         produced == stored,
-        "json_fields.sga: the writer gives {} bytes, the vector holds {} (if the format changed \
+        "json_fields_refs.sga: the writer gives {} bytes, the vector holds {} (if the format changed \
+         on purpose, rerun with SIGMALANG_BLESS=1 and review the diff)",
+        produced.len(),
+        stored.len()
+    );
+}
+
+/// The archive vector `json_refs.sga` (FORMAT.md §5.5, header flag bit 5): `json_refs.jsonl`
+/// packed as `sigma pack` packs it without a key. Plain forms of 3 fields whose second value
+/// repeats the first (`=0`), fields forms with repeated values and a sequential id (`=`, `~`,
+/// `^`), and a line whose value looks like a token (not JSON: kept after a `RAW` byte). Pinned
+/// byte for byte; it reads back every line, in any order.
+#[test]
+fn json_refs_archive_vector() {
+    use sigmalang::jsonform;
+    use sigmalang::{ArchiveOptions, ArchiveReader, ArchiveWriter, Codebook};
+
+    let dir = golden_dir();
+    let input = fs::read(dir.join("json_refs.jsonl")).unwrap();
+    let lines: Vec<&[u8]> = input.split_inclusive(|&b| b == b'\n').collect();
+    assert_eq!(lines.len(), 5);
+    let forms: Vec<Vec<u8>> = lines
+        .iter()
+        .map(|l| {
+            let mut f = Vec::new();
+            jsonform::encode(l, &mut f);
+            f
+        })
+        .collect();
+    let coded = |n: usize, frame: Option<&[u8]>| {
+        let mut c = Vec::new();
+        assert!(jsonform::against(&forms[n], frame, &mut c), "record {n}");
+        let mut back = c.clone();
+        jsonform::resolve_all(&mut back, frame).unwrap();
+        assert_eq!(back, forms[n]);
+        String::from_utf8(c).unwrap()
+    };
+    assert!(coded(0, None).contains("\"package\": =0, "));
+    assert!(coded(1, Some(&forms[0])).contains("\"package\": =0, "));
+    assert_eq!(forms[2][0], jsonform::FIELD_RAW);
+    assert!(coded(2, None).ends_with(" \"r-0001\" =0 5 5 \"alpha\" =4 1\n"));
+    assert!(coded(3, Some(&forms[2])).ends_with(" ~1 =0 6 5 ^ ^ 1\n"));
+    assert_eq!(forms[4][0], jsonform::RAW);
+
+    let opts = ArchiveOptions::default().json_lines(true);
+    let mut w = ArchiveWriter::with_options(
+        Vec::new(),
+        Codebook::default_codebook(),
+        b"records=lines\n",
+        opts,
+    )
+    .unwrap();
+    for line in &lines {
+        w.add_line(None, line).unwrap();
+    }
+    let produced = w.finish().unwrap();
+    let path = dir.join("json_refs.sga");
+    if blessing() {
+        fs::write(&path, &produced).unwrap();
+    }
+    let stored = fs::read(&path).unwrap();
+    assert_eq!(&stored[6..8], &[0x27, 0], "flag bits 0, 1, 2 and 5");
+    let mut r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
+    for (n, line) in lines.iter().enumerate().rev() {
+        assert_eq!(r.get(n as u64).unwrap(), *line, "record {n}");
+    }
+    assert!(
+        produced == stored,
+        "json_refs.sga: the writer gives {} bytes, the vector holds {} (if the format changed \
          on purpose, rerun with SIGMALANG_BLESS=1 and review the diff)",
         produced.len(),
         stored.len()

@@ -194,12 +194,12 @@ impl Costed {
             });
             bytes.push(b);
         }
-        // A fields form is coded against its last frame's values (FORMAT.md §5.5), as the
-        // writer did.
+        // A form's values are coded against its last frame's (FORMAT.md §5.5), as the writer
+        // did.
         let mut input = input;
-        if let (true, Some(last)) = (json_form, bytes.last()) {
+        if json_form {
             let mut coded = Vec::new();
-            if sigmalang::jsonform::against(&input, last, &mut coded) {
+            if sigmalang::jsonform::against(&input, bytes.last().map(Vec::as_slice), &mut coded) {
                 input = coded;
             }
         }

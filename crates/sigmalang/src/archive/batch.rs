@@ -266,16 +266,14 @@ impl Batches {
                         .iter()
                         .filter_map(|&r| bank.root(r))
                         .chain(plan.frames.iter().map(|b| &b[..]));
-                    // A fields form's values may be coded against its last frame's (§5.5).
+                    // A form's values may be coded against its last frame's (§5.5).
                     against.clear();
-                    let coded = match frames.clone().last() {
-                        Some(last)
-                            if json_lines
-                                && crate::jsonform::against(record, last, &mut against) =>
-                        {
-                            &against[..]
-                        }
-                        _ => &record[..],
+                    let coded = if json_lines
+                        && crate::jsonform::against(record, frames.clone().last(), &mut against)
+                    {
+                        &against[..]
+                    } else {
+                        &record[..]
                     };
                     plan.result =
                         worker

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 
 use super::{
-    RecordInfo, END_MAGIC, FLAG_JSON_FIELDS, FLAG_JSON_LINES, FOOTER_LEN, KNOWN_FLAGS,
-    MAX_KEYFRAME_INTERVAL, MAX_METADATA,
+    RecordInfo, END_MAGIC, FLAG_JSON_FIELDS, FLAG_JSON_LINES, FLAG_JSON_VALUES, FOOTER_LEN,
+    KNOWN_FLAGS, MAX_KEYFRAME_INTERVAL, MAX_METADATA,
 };
 use crate::checksum::{crc32c, Crc32c};
 use crate::codebook::CodebookId;
@@ -311,9 +311,12 @@ impl Index {
         }
         let version = h[4];
         let flags = u16::from_le_bytes([h[6], h[7]]);
-        // Bit 1 (the fields layout) qualifies bit 0 (the JSON-lines form): alone it is unknown.
+        // Bit 1 (the fields layout) qualifies bit 0 (the JSON-lines form), and bit 5 (values
+        // by reference) both: without them it is unknown.
+        let json = FLAG_JSON_LINES | FLAG_JSON_FIELDS;
         if flags & !KNOWN_FLAGS != 0
             || flags & (FLAG_JSON_LINES | FLAG_JSON_FIELDS) == FLAG_JSON_FIELDS
+            || (flags & FLAG_JSON_VALUES != 0 && flags & json != json)
         {
             return Err(Error::corrupt(
                 format!("unknown archive header flags {flags:#06x}"),
@@ -823,6 +826,21 @@ mod tests {
             e.to_string().contains("unknown archive header flags"),
             "{e}"
         );
+        // Bit 5 (values by reference) without bits 0 and 1 (the JSON-lines form, the fields
+        // layout) is refused too.
+        for flags in [0x20u8, 0x21, 0x22, 0x26] {
+            let mut b = good.clone();
+            b[6] = flags;
+            let crc = crate::checksum::crc32c(&b[..16]);
+            b[16..20].copy_from_slice(&crc.to_le_bytes());
+            let e = ArchiveReader::open(Cursor::new(&b))
+                .map(|_| ())
+                .unwrap_err();
+            assert!(
+                e.to_string().contains("unknown archive header flags"),
+                "{flags:#x}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -241,9 +241,19 @@ pub const FLAG_PRIMED_PAGES: u16 = 8;
 /// archive it writes with one; without it a primer is `V1` (`ADAPTIVE`), as older builds wrote.
 /// A reader that does not know it refuses the archive by it.
 pub const FLAG_PRIMER_ADAPTIVE2: u16 = 0x10;
+/// Header flag bit 5 of a version-3 archive: the member values of its JSON-lines forms may be
+/// coded by reference in either layout (FORMAT.md §5.5: `^` and `~D` against the last frame
+/// outside the fields layout too, and `=K`, an earlier value of the same record), and its
+/// reader resolves every form (`jsonform::resolve_all`). Writers set it with bits 0 and 1; a
+/// reader that does not know it refuses the archive by it.
+pub const FLAG_JSON_VALUES: u16 = 0x20;
 /// The header flags a reader of this build knows.
-pub(crate) const KNOWN_FLAGS: u16 =
-    FLAG_JSON_LINES | FLAG_JSON_FIELDS | FLAG_COPIES | FLAG_PRIMED_PAGES | FLAG_PRIMER_ADAPTIVE2;
+pub(crate) const KNOWN_FLAGS: u16 = FLAG_JSON_LINES
+    | FLAG_JSON_FIELDS
+    | FLAG_COPIES
+    | FLAG_PRIMED_PAGES
+    | FLAG_PRIMER_ADAPTIVE2
+    | FLAG_JSON_VALUES;
 
 /// The default context: records added without a key.
 const DEFAULT_CONTEXT: u32 = 0;

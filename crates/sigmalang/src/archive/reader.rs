@@ -745,7 +745,12 @@ impl<R: Read + Seek> ArchiveReader<R> {
             .expect("checked by the caller")
             .decode_with_frames(frames, payload, &mut out)
             .map_err(|e| e.shifted(info.offset).within(ctx()))?;
-        if self.archive.index.flags & super::FLAG_JSON_FIELDS != 0 {
+        let flags = self.archive.index.flags;
+        if flags & super::FLAG_JSON_VALUES != 0 {
+            // Values coded against the last frame's or the record's own (FORMAT.md §5.5).
+            crate::jsonform::resolve_all(&mut out, frames.last().copied())
+                .map_err(|e| e.shifted(info.offset).within(ctx()))?;
+        } else if flags & super::FLAG_JSON_FIELDS != 0 {
             // A fields form's values coded against its last frame's (FORMAT.md §5.5).
             crate::jsonform::resolve(&mut out, frames.last().copied())
                 .map_err(|e| e.shifted(info.offset).within(ctx()))?;

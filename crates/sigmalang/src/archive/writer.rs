@@ -9,7 +9,8 @@ use super::batch::Batches;
 use super::index::{write_head, write_primer_section, IndexWriter};
 use super::{
     ArchiveOptions, DEFAULT_CONTEXT, FLAG_COPIES, FLAG_JSON_FIELDS, FLAG_JSON_LINES,
-    FLAG_PRIMED_PAGES, FLAG_PRIMER_ADAPTIVE2, MAX_KEYFRAME_INTERVAL, MAX_METADATA, MAX_PAGE_BYTES,
+    FLAG_JSON_VALUES, FLAG_PRIMED_PAGES, FLAG_PRIMER_ADAPTIVE2, MAX_KEYFRAME_INTERVAL,
+    MAX_METADATA, MAX_PAGE_BYTES,
 };
 use crate::bank::Bank;
 use crate::codebook::Codebook;
@@ -142,7 +143,7 @@ impl<W: Write> ArchiveWriter<W> {
         }
         let copies = opts.repeats > 0 && opts.page_bytes == 0;
         let flags = if opts.json_lines {
-            FLAG_JSON_LINES | FLAG_JSON_FIELDS
+            FLAG_JSON_LINES | FLAG_JSON_FIELDS | FLAG_JSON_VALUES
         } else {
             0
         } | if copies { FLAG_COPIES } else { 0 };
@@ -294,18 +295,15 @@ impl<W: Write> ArchiveWriter<W> {
             if bytes.len() >= target {
                 break;
             }
-            // The primer holds the records as the coder will see them: a fields form's values
-            // against the last record of its key (`jsonform::against`), as most records after
-            // it are coded against their context's last record.
+            // The primer holds the records as the coder will see them: a form's values against
+            // the last record of its key (`jsonform::against`), as most records after it are
+            // coded against their context's last record.
             coded.clear();
             let prev = last_of_key.insert(key.as_deref(), r);
-            match prev {
-                Some(prev)
-                    if self.opts.json_lines && crate::jsonform::against(r, prev, &mut coded) =>
-                {
-                    bytes.extend_from_slice(&coded);
-                }
-                _ => bytes.extend_from_slice(r),
+            if self.opts.json_lines && crate::jsonform::against(r, prev, &mut coded) {
+                bytes.extend_from_slice(&coded);
+            } else {
+                bytes.extend_from_slice(r);
             }
             bytes.push(b'\n');
             sample.push(r);
@@ -525,16 +523,14 @@ impl<W: Write> ArchiveWriter<W> {
                 .filter_map(|&r| bank.root(r))
                 .chain(stack.frames(&copts))
         };
-        // A fields form's values may be coded against its last frame's (FORMAT.md §5.5).
+        // A form's values may be coded against its last frame's (FORMAT.md §5.5).
         self.against.clear();
-        let coded = match frames().last() {
-            Some(last)
-                if self.opts.json_lines
-                    && crate::jsonform::against(record, last, &mut self.against) =>
-            {
-                &self.against[..]
-            }
-            _ => record,
+        let coded = if self.opts.json_lines
+            && crate::jsonform::against(record, frames().last(), &mut self.against)
+        {
+            &self.against[..]
+        } else {
+            record
         };
         self.encoder
             .encode_with_frame_iter(frames(), coded, &mut self.payload)?;
