@@ -1021,25 +1021,10 @@ fn zero_lanes(v: u64) -> u64 {
 /// step (the strings of a JSON line are long, and scanned several times).
 #[inline]
 fn find(s: &[u8], a: u8) -> Option<usize> {
-    let wa = LANES_LO * u64::from(a);
-    let mut chunks = s.chunks_exact(8);
-    let mut at = 0;
-    for c in chunks.by_ref() {
-        let w = u64::from_le_bytes(c.try_into().expect("eight bytes"));
-        let z = zero_lanes(w ^ wa);
-        if z != 0 {
-            return Some(at + (z.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&c| c == a)
-        .map(|p| at + p)
+    find2(s, a, a)
 }
 
-/// The position of the first `a` or `b` in `s`, eight bytes a step (see [`find`]).
+/// The position of the first `a` or `b` in `s`, eight bytes a step.
 #[inline]
 fn find2(s: &[u8], a: u8, b: u8) -> Option<usize> {
     let (wa, wb) = (LANES_LO * u64::from(a), LANES_LO * u64::from(b));

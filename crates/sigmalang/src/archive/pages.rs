@@ -641,14 +641,7 @@ mod tests {
             .page_bytes(page_bytes)
             .batch_records(batch_records)
             .threads(threads);
-        let mut w =
-            ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"m", opts)
-                .unwrap();
-        for (n, (k, r)) in records.iter().enumerate() {
-            assert_eq!(w.add_in_group(k.as_deref(), r).unwrap(), n as u64);
-            assert_eq!(w.len(), n as u64 + 1);
-        }
-        w.finish().unwrap()
+        build_fixed(records, opts, None)
     }
 
     #[test]
@@ -761,13 +754,7 @@ mod tests {
             .primer(primer)
             .batch_records(64)
             .threads(threads);
-        let mut w =
-            ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"m", opts)
-                .unwrap();
-        for (n, (k, r)) in records.iter().enumerate() {
-            assert_eq!(w.add_in_group(k.as_deref(), r).unwrap(), n as u64);
-        }
-        w.finish().unwrap()
+        build_fixed(records, opts, None)
     }
 
     #[test]
@@ -842,6 +829,7 @@ mod tests {
         );
     }
 
+    /// The archive of `records` written with `opts` (flushed before record `flush_at`).
     fn build_fixed(
         records: &[(Option<Vec<u8>>, Vec<u8>)],
         opts: ArchiveOptions,
@@ -855,6 +843,7 @@ mod tests {
                 w.flush().unwrap();
             }
             assert_eq!(w.add_in_group(k.as_deref(), r).unwrap(), n as u64);
+            assert_eq!(w.len(), n as u64 + 1);
         }
         w.finish().unwrap()
     }
