@@ -417,6 +417,13 @@ impl Index {
                 6,
             ));
         }
+        // Bit 7 (a variant-3 primer) qualifies bit 4.
+        if flags & super::FLAG_PRIMER_V3 != 0 && flags & super::FLAG_PRIMER_ADAPTIVE2 == 0 {
+            return Err(Error::corrupt(
+                "header flag bit 7 (a variant-3 primer) is set without bit 4 (an ADAPTIVE2 primer)",
+                6,
+            ));
+        }
         Ok((header, index))
     }
 
