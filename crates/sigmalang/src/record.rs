@@ -973,6 +973,22 @@ mod tests {
         payload
     }
 
+    /// Codes `input` as an `ADAPTIVE2` chunk of variant 3 (a stream with header flag bit 0) and
+    /// decodes it so; returns the payload.
+    fn v3_roundtrip(input: &[u8]) -> Vec<u8> {
+        let mut enc = Encoder::default();
+        enc.set_chunk_v3(true);
+        let mut payload = Vec::new();
+        enc.encode_as(std::iter::empty(), input, &mut payload, Mode::Adaptive2)
+            .unwrap();
+        let mut dec = Decoder::default();
+        dec.set_chunk_v3(true);
+        let mut out = Vec::new();
+        dec.decode_chunk(&payload, &mut out).unwrap();
+        assert_eq!(out, input);
+        payload
+    }
+
     /// Bytes drawn from a few short words, so that adaptive contexts fill, overflow their 16
     /// entries, and matches and DELTA runs interleave with adaptive literals.
     fn wordy(seed: u64, len: usize) -> Vec<u8> {
@@ -1025,6 +1041,36 @@ mod tests {
         assert_eq!(chosen.len(), adaptive);
     }
 
+    /// Variant 3 round-trips, codes other bytes than variant 2 from the same mode, learns (the
+    /// record comes out well under `MODELED`), and `encode_chunk` uses it once told to.
+    #[test]
+    fn variant_3_chunks_roundtrip_and_differ() {
+        for len in [0, 1, 9, 10, 100, 5000, 70_000] {
+            v3_roundtrip(&wordy(len as u64 + 5, len));
+        }
+        let text = wordy(7, 60_000);
+        let v3 = v3_roundtrip(&text);
+        let v2 = adaptive_roundtrip(&text);
+        assert_ne!(v3, v2);
+        let mut modeled = Vec::new();
+        Encoder::default().encode(&text, &mut modeled).unwrap();
+        assert!(
+            v3.len() < modeled.len() * 9 / 10,
+            "{} vs {}",
+            v3.len(),
+            modeled.len()
+        );
+        let mut enc = Encoder::default();
+        enc.set_chunk_v3(true);
+        let mut chosen = Vec::new();
+        enc.encode_chunk(&text, &mut chosen).unwrap();
+        assert_eq!(chosen, v3);
+        // Read as variant 2 (a stream without the flag), the chunk decodes to other bytes.
+        let mut out = Vec::new();
+        let _ = Decoder::default().decode_chunk(&v3, &mut out);
+        assert_ne!(out, text);
+    }
+
     /// One encoder and one decoder alternate the two variants (and `MODELED`): switching
     /// variants leaves nothing of the other behind.
     #[test]
@@ -1039,6 +1085,10 @@ mod tests {
             Mode::Adaptive,
         ];
         for (k, &mode) in modes.iter().enumerate() {
+            // Every other ADAPTIVE2 record is variant 3.
+            let v3 = k % 4 == 3;
+            enc.set_chunk_v3(v3);
+            dec.set_chunk_v3(v3);
             let text = wordy(k as u64, 20_000 + 3000 * k);
             let mut payload = Vec::new();
             enc.encode_as(std::iter::empty(), &text, &mut payload, mode)
@@ -1046,11 +1096,13 @@ mod tests {
             assert_eq!(read_header(&payload).unwrap().mode, mode);
             // The same bytes as a fresh encoder's.
             assert_eq!(payload, {
-                let mut fresh = Vec::new();
-                Encoder::default()
-                    .encode_as(std::iter::empty(), &text, &mut fresh, mode)
-                    .unwrap();
+                let mut fresh = Encoder::default();
+                fresh.set_chunk_v3(v3);
+                let mut bytes = Vec::new();
                 fresh
+                    .encode_as(std::iter::empty(), &text, &mut bytes, mode)
+                    .unwrap();
+                bytes
             });
             let mut out = Vec::new();
             dec.decode_chunk(&payload, &mut out).unwrap();
@@ -1090,6 +1142,9 @@ mod tests {
                     payload.push((s >> 56) as u8);
                 }
                 let _ = Decoder::default().decode_chunk(&payload, &mut Vec::new());
+                let mut v3 = Decoder::default();
+                v3.set_chunk_v3(true);
+                let _ = v3.decode_chunk(&payload, &mut Vec::new());
             }
         }
     }
@@ -1101,12 +1156,14 @@ mod tests {
         fn arbitrary_bytes_roundtrip_adaptive(input in proptest::collection::vec(any::<u8>(), 0..3000)) {
             adaptive_roundtrip(&input);
             adaptive_roundtrip_as(&input, Mode::Adaptive);
+            v3_roundtrip(&input);
         }
 
         #[test]
         fn wordy_bytes_roundtrip_adaptive(seed in any::<u64>(), len in 0usize..20_000) {
             adaptive_roundtrip(&wordy(seed, len));
             adaptive_roundtrip_as(&wordy(seed, len), Mode::Adaptive);
+            v3_roundtrip(&wordy(seed, len));
         }
     }
 }
