@@ -16,15 +16,17 @@
 //! codes the byte with all of them excluded, in every static context it visits. Every adaptive
 //! context visited learns the byte.
 //!
-//! Two variants exist ([`Variant`]): `V1`, the model of `ADAPTIVE` records (orders 5, 3, 2, 1),
-//! and `V2`, the model of `ADAPTIVE2` stream chunks (FORMAT.md §3.4), which adds order 4 and
+//! Three variants exist ([`Variant`]): `V1`, the model of `ADAPTIVE` records (orders 5, 3, 2,
+//! 1); `V2`, the model of `ADAPTIVE2` records (FORMAT.md §3.5), which adds order 4 and
 //! order 6, a table twice as large, inherited initial counts, a second escape estimate and
 //! [`run_class`](AdaptiveModel::run_class), the adaptive contexts' view of a byte the match
-//! model predicts (context for DELTA-run flags).
+//! model predicts (context for DELTA-run flags); and `V3` (§3.6, `ADAPTIVE2` where the file's
+//! header flag says so), which adds order 8, finds a context in either slot of a pair, and
+//! learns the bytes of DELTA runs too ([`push`](AdaptiveModel::push)).
 //!
 //! Encoder and decoder run the same updates over the same bytes, so nothing of the adaptive
 //! state is transmitted. The model's memory is bounded by [`MAX_TABLE_BITS`] (`V1`: 16 MiB of
-//! contexts; `V2`: 32 MiB).
+//! contexts; `V2` and `V3`: 32 MiB).
 
 use super::{ByteSet, ContextModel};
 use crate::coder::{RangeDecoder, RangeEncoder};
@@ -38,7 +40,7 @@ pub const ADAPTIVE3_ORDERS: [u8; 6] = [8, 6, 4, 3, 2, 1];
 /// Bytes a context lists at most; a new byte then replaces the least frequent.
 pub const SLOT_SYMS: usize = 16;
 /// The table of variant `V1` has at most `2^MAX_TABLE_BITS` contexts (of 64 bytes: 16 MiB);
-/// `V2`'s twice as many.
+/// `V2`'s and `V3`'s twice as many.
 pub const MAX_TABLE_BITS: u32 = 18;
 /// The table has at least `2^MIN_TABLE_BITS` contexts (64 KiB).
 const MIN_TABLE_BITS: u32 = 10;
@@ -59,7 +61,7 @@ const SEE2_PER_ORDER: usize = 4 * 8 * 256;
 const SEE_RATE: u32 = 6;
 /// `V2`'s estimates learn at rate `1/(n+2)` after `n` updates, down to `2^-SEE2_RATE`.
 const SEE2_RATE: u32 = 7;
-/// `V2`: a byte's initial count in a new context is its share of the context that coded it
+/// `V2`, `V3`: a byte's initial count in a new context is its share of the context that coded it
 /// times this, rounded, from 1 to [`INHERIT_MAX`] (information inheritance, as in PPMII).
 const INHERIT_SCALE: u32 = 4;
 /// The largest inherited initial count.
@@ -67,8 +69,8 @@ const INHERIT_MAX: u16 = 3;
 /// The number of classes [`AdaptiveModel::run_class`] returns.
 pub const RUN_CLASSES_ADAPTIVE: usize = 24;
 
-/// Which adaptive model codes a record: `V1` for `ADAPTIVE` records, `V2` for `ADAPTIVE2` stream
-/// chunks. The two differ in the byte stream they produce, never in what they decode to.
+/// Which adaptive model codes a record: `V1` for `ADAPTIVE` records, `V2` or `V3` (as the file's
+/// header says) for `ADAPTIVE2` ones. The two differ in the byte stream they produce, never in what they decode to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Variant {
     /// Orders 5, 3, 2, 1; one escape estimate at a fixed rate; initial counts 1 (container
@@ -110,7 +112,7 @@ impl Variant {
 
 /// The table size of a record of `len` bytes coded by variant `V1`: `2^bits` contexts with
 /// `bits = clamp(ceil(log2(max(len, 1))) - 3, 10, 18)`, so at most 8 bytes of table per byte of
-/// record (and at least 64 KiB, at most 16 MiB). `V2` uses `bits + 1`.
+/// record (and at least 64 KiB, at most 16 MiB). `V2` and `V3` use `bits + 1`.
 pub fn table_bits(len: usize) -> u32 {
     let log = len.max(1).next_power_of_two().trailing_zeros();
     log.saturating_sub(3).clamp(MIN_TABLE_BITS, MAX_TABLE_BITS)
@@ -135,9 +137,9 @@ pub struct AdaptiveModel {
     table: Vec<Slot>,
     bits: u32,
     see: Vec<u16>,
-    /// `V2`: updates so far of each `see` cell (for its learning rate).
+    /// `V2`, `V3`: updates so far of each `see` cell (for its learning rate).
     see_n: Vec<u8>,
-    /// `V2`: the second escape estimate and its update counts.
+    /// `V2`, `V3`: the second escape estimate and its update counts.
     see2: Vec<u16>,
     see2_n: Vec<u8>,
     /// The last eight bytes, the latest lowest.
@@ -592,7 +594,7 @@ impl AdaptiveModel {
         }
     }
 
-    /// `V2`: the initial count of the coded byte in the contexts above the one that coded it,
+    /// `V2`, `V3`: the initial count of the coded byte in the contexts above the one that coded it,
     /// from its count `nx` of `tot` there.
     #[inline(always)]
     fn inherit(&mut self, nx: u32, tot: u32) {
