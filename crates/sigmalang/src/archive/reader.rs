@@ -476,6 +476,10 @@ impl<R: Read + Seek> ArchiveReader<R> {
 
     /// Reads record `n`'s payload header (FORMAT.md §3) from the file, without decoding it.
     fn payload_header(&mut self, n: u64, info: &RecordInfo) -> Result<crate::record::RecordHeader> {
+        if let Some(h) = self.archive.index.head(n) {
+            // A coded index holds the header (header flag bit 6).
+            return Ok(h);
+        }
         let mut head = [0u8; crate::varint::MAX_LEN];
         self.inner.seek(SeekFrom::Start(info.offset))?;
         let k = read_full(
@@ -713,8 +717,14 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let rs = (info.offset - start) as usize;
         let re = rs + info.payload_len as usize;
         let payload = &self.block[rs..re];
-        let header = crate::record::read_header(payload)
-            .map_err(|e| e.shifted(info.offset).within(ctx()))?;
+        // With a coded index (header flag bit 6) the header is the index's, the payload all
+        // body.
+        let coded = self.archive.index.head(r);
+        let header = match coded {
+            Some(h) => h,
+            None => crate::record::read_header(payload)
+                .map_err(|e| e.shifted(info.offset).within(ctx()))?,
+        };
         let frames_len: u64 = frames.iter().map(|f| f.len() as u64).sum();
         if frames_len > MAX_RECORD_LEN {
             return Err(Error::corrupt(
@@ -740,11 +750,14 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let mut out = Vec::new();
         out.try_reserve_exact(header.raw_len as usize)
             .map_err(|_| over(needed))?;
-        self.decoder
-            .as_mut()
-            .expect("checked by the caller")
-            .decode_with_frames(frames, payload, &mut out)
-            .map_err(|e| e.shifted(info.offset).within(ctx()))?;
+        let decoder = self.decoder.as_mut().expect("checked by the caller");
+        match coded {
+            Some(h) => {
+                decoder.decode_body_with_frames(frames, h.raw_len, h.mode, payload, &mut out)
+            }
+            None => decoder.decode_with_frames(frames, payload, &mut out),
+        }
+        .map_err(|e| e.shifted(info.offset).within(ctx()))?;
         let flags = self.archive.index.flags;
         if flags & super::FLAG_JSON_VALUES != 0 {
             // Values coded against the last frame's or the record's own (FORMAT.md §5.5).
