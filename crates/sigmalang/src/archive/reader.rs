@@ -1177,22 +1177,28 @@ mod tests {
             .map(|i| format!("r{i} some text here").into_bytes())
             .collect();
         let refs: Vec<&[u8]> = records.iter().map(|r| &r[..]).collect();
-        let mut bytes = build_with(&refs, GroupOptions::none());
-        let target = ArchiveReader::open(Cursor::new(&bytes))
-            .unwrap()
-            .info(4)
-            .unwrap()
-            .offset as usize;
-        bytes[target] ^= 0x10;
-        let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
-        for i in 0..9u64 {
-            let got = r.get(i);
-            if (3..6).contains(&i) {
-                let e = got.unwrap_err();
-                assert!(matches!(e.kind(), ErrorKind::Checksum { .. }), "{e}");
-                assert!(e.to_string().contains(&format!("record {i}")), "{e}");
+        // Blocks of 3 records; a coded index makes them larger (here one block of all 9).
+        for coded in [false, true] {
+            let mut bytes = if coded {
+                build_with(&refs, GroupOptions::none())
             } else {
-                assert_eq!(got.unwrap(), records[i as usize]);
+                build_plain_with(&refs, GroupOptions::none())
+            };
+            let r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+            let n = r.block_records();
+            assert_eq!(n == 3, !coded);
+            let target = r.info(4).unwrap().offset as usize;
+            bytes[target] ^= 0x10;
+            let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+            for i in 0..9u64 {
+                let got = r.get(i);
+                if i / n == 4 / n {
+                    let e = got.unwrap_err();
+                    assert!(matches!(e.kind(), ErrorKind::Checksum { .. }), "{e}");
+                    assert!(e.to_string().contains(&format!("record {i}")), "{e}");
+                } else {
+                    assert_eq!(got.unwrap(), records[i as usize]);
+                }
             }
         }
     }
@@ -1206,7 +1212,7 @@ mod tests {
             keyframes_per_root: 1,
             ..GroupOptions::default()
         };
-        let mut bytes = build_with(&refs, ctx);
+        let mut bytes = build_plain_with(&refs, ctx);
         let target = ArchiveReader::open(Cursor::new(&bytes))
             .unwrap()
             .info(1)
