@@ -1033,8 +1033,10 @@ fn reserve<T>(v: &mut Vec<T>, n: u64, what: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use crate::archive::coded::*;
     use crate::archive::testing::*;
     use crate::archive::ArchiveReader;
+    use crate::error::ErrorKind;
     use std::io::Cursor;
 
     /// Keys are kept in the index (version 3) and read back without decoding a record; the
@@ -1095,6 +1097,176 @@ mod tests {
                 "{flags:#x}: {e}"
             );
         }
+    }
+
+    /// The archive `bytes` (coded index) with its record count set to `count` and its coded
+    /// body replaced by `body`, the index checksum made right again.
+    fn recode(bytes: &[u8], count: u64, body: &[u8]) -> Vec<u8> {
+        use crate::varint;
+        let end = bytes.len() - crate::archive::FOOTER_LEN;
+        let index_off = u64::from_le_bytes(bytes[end..end + 8].try_into().unwrap()) as usize;
+        let idx = &bytes[index_off..end - 4];
+        let mut pos = 0;
+        let mut head = Vec::new();
+        for k in 0..7 {
+            let v = varint::read(idx, &mut pos, 0).unwrap();
+            varint::write(&mut head, if k == 0 { count } else { v });
+        }
+        let old = varint::read(idx, &mut pos, 0).unwrap() as usize;
+        varint::write(&mut head, body.len() as u64);
+        head.extend_from_slice(body);
+        head.extend_from_slice(&idx[pos + old..]);
+        let mut out = bytes[..index_off].to_vec();
+        out.extend_from_slice(&head);
+        out.extend_from_slice(&crate::checksum::crc32c(&head).to_le_bytes());
+        out.extend_from_slice(&bytes[end..]);
+        out
+    }
+
+    /// The entries of a coded index, decoded as a reader decodes them.
+    fn entries_of(bytes: &[u8]) -> Vec<Entry> {
+        let r = ArchiveReader::open(Cursor::new(bytes)).unwrap();
+        let (kfi, kpr) = (16, 16);
+        let end = bytes.len() - crate::archive::FOOTER_LEN;
+        let index_off = u64::from_le_bytes(bytes[end..end + 8].try_into().unwrap()) as usize;
+        let idx = &bytes[index_off..end - 4];
+        let mut pos = 0;
+        for _ in 0..7 {
+            crate::varint::read(idx, &mut pos, 0).unwrap();
+        }
+        let len = crate::varint::read(idx, &mut pos, 0).unwrap() as usize;
+        let mut io = Reading(crate::coder::RangeDecoder::new(&idx[pos..pos + len]));
+        let mut coder = EntryCoder::new();
+        let mut levels = Levels::new(kfi, kpr);
+        (0..r.len())
+            .map(|_| {
+                let mut e = Entry::default();
+                coder.code(&mut io, &mut e, |c| levels.predict(c)).unwrap();
+                levels.note(e.cid, e.level);
+                e
+            })
+            .collect()
+    }
+
+    /// A coded index whose entries say what no writer writes is refused by name, as a plain
+    /// one is (FORMAT.md §5.4), and a count the body cannot hold is refused before anything is
+    /// allocated for it.
+    #[test]
+    fn hostile_coded_entries_are_refused_by_name() {
+        let records: [&[u8]; 6] = [
+            b"first line of text",
+            b"second line of text",
+            b"first line of text",
+            b"third line",
+            b"first line of text",
+            b"fourth line",
+        ];
+        let good = build(&records);
+        assert_eq!(good[6] & 0x44, 0x44, "a coded index with copies");
+        let entries = entries_of(&good);
+        // The writer's own entries, coded again, give the same archive.
+        assert_eq!(
+            recode(&good, 6, &encode(entries.iter().copied(), 16, 16)),
+            good
+        );
+        assert_eq!(entries[2].level, COPY);
+        assert_eq!(entries[2].source, 2);
+        let refused = |edit: &dyn Fn(&mut Vec<Entry>), what: &str| {
+            let mut e = entries.clone();
+            edit(&mut e);
+            let bad = recode(&good, e.len() as u64, &encode(e.iter().copied(), 16, 16));
+            let err = ArchiveReader::open(Cursor::new(&bad))
+                .map(|_| ())
+                .unwrap_err();
+            assert!(
+                matches!(err.kind(), ErrorKind::Corrupt { .. }),
+                "{what}: {err}"
+            );
+            assert!(err.to_string().contains(what), "{what}: {err}");
+        };
+        refused(&|e| e[4].source = 2, "record 4: copy of a copy");
+        refused(
+            &|e| e[2].source = 3,
+            "record 2: copy of itself or of a later record",
+        );
+        refused(
+            &|e| {
+                e[3].nrefs = 1;
+                e[3].refs[0] = 1;
+            },
+            "record 3: reference to a record that is not a bank root",
+        );
+        refused(
+            &|e| {
+                e[3].nrefs = 1;
+                e[3].refs[0] = 9;
+            },
+            "record 3: reference to a later record",
+        );
+        refused(&|e| e[0].level = DELTA, "record 0: depends on records");
+        refused(&|e| e[1].body_len += 1, "record lengths do not add up");
+        refused(&|e| e[5].cid = 7, "record 5: depends on records");
+        // Copies without header flag bit 2: level 3 is unknown.
+        let mut b = good.clone();
+        b[6] &= !(crate::archive::FLAG_COPIES as u8);
+        let crc = crate::checksum::crc32c(&b[..16]);
+        b[16..20].copy_from_slice(&crc.to_le_bytes());
+        let err = ArchiveReader::open(Cursor::new(&b))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.to_string().contains("record 2: unknown level"), "{err}");
+        // Counts the body cannot hold (more than two entries a byte), however large: refused
+        // by the count check, before the per-record tables are reserved.
+        let body = encode(entries.iter().copied(), 16, 16);
+        for count in [body.len() as u64 * 2 + 1, 1 << 40, u64::MAX >> 1] {
+            let err = ArchiveReader::open(Cursor::new(recode(&good, count, &body)))
+                .map(|_| ())
+                .unwrap_err();
+            assert!(err.to_string().contains("coded index of"), "{count}: {err}");
+        }
+        // More entries than the body codes, within the bound: the zero bytes past its end
+        // decode to more entries (a crafted index with a right checksum is an archive), an
+        // error or records, never a panic.
+        for count in [7, body.len() as u64 * 2] {
+            if let Ok(mut r) = ArchiveReader::open(Cursor::new(recode(&good, count, &body))) {
+                r.walk(|_, _| {});
+            }
+        }
+        // A body length running past the index.
+        let mut b = recode(&good, 6, &body);
+        let end = b.len() - crate::archive::FOOTER_LEN;
+        let index_off = u64::from_le_bytes(b[end..end + 8].try_into().unwrap()) as usize;
+        let mut body_at = index_off;
+        for _ in 0..7 {
+            crate::varint::read(&b, &mut body_at, 0).unwrap();
+        }
+        assert_eq!(b[body_at] as usize, body.len());
+        b[body_at] = 0x7f;
+        let crc = crate::checksum::crc32c(&b[index_off..end - 4]);
+        b[end - 4..end].copy_from_slice(&crc.to_le_bytes());
+        let err = ArchiveReader::open(Cursor::new(&b))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.to_string().contains("coded index of"), "{err}");
+        // The coded flag on a block-mode archive is refused by name.
+        use crate::archive::{ArchiveOptions, ArchiveWriter};
+        use crate::codebook::Codebook;
+        let opts = ArchiveOptions::default().page_bytes(64);
+        let mut w =
+            ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts)
+                .unwrap();
+        for r in records {
+            w.add(r).unwrap();
+        }
+        let mut paged = w.finish().unwrap();
+        assert_eq!(paged[6] & 0x40, 0);
+        paged[6] |= 0x40;
+        let crc = crate::checksum::crc32c(&paged[..16]);
+        paged[16..20].copy_from_slice(&crc.to_le_bytes());
+        let err = ArchiveReader::open(Cursor::new(&paged))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.to_string().contains("flag bit 6"), "{err}");
     }
 
     #[test]
