@@ -12,6 +12,9 @@
 //!        per record: varint payload length, varint (context id << 3 | has_refs << 2 | level),
 //!                    if has_refs: varint count, varint (record index - root index) per root,
 //!                    if level 3 (a copy, header flag bit 2): varint (record index - source),
+//!        (header flag bit 6, a coded index: instead of the entries, varint length and one
+//!         range-coded body of them, each with its record's raw_len and mode, which the
+//!         payloads then do not start with),
 //!        per block: crc32c of its payloads, crc32c of its records' decoded bytes,
 //!        crc32c of the index
 //! footer: u64 LE index offset, 4 bytes end magic
