@@ -21,22 +21,24 @@ pub(super) const COPY: u8 = 3;
 
 /// One record entry as the coded index holds it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Entry {
+pub struct Entry {
     /// The record's context id.
-    pub(super) cid: u32,
+    pub cid: u32,
     /// Its level code: 0 delta, 1 keyframe, 2 root, 3 copy.
-    pub(super) level: u8,
-    /// How many bank roots it references (0 to 2), and how far back each is (`d`, at least 1).
-    pub(super) nrefs: u8,
-    pub(super) refs: [u64; 2],
+    pub level: u8,
+    /// How many bank roots it references (0 to 2).
+    pub nrefs: u8,
+    /// How far back each reference is (`d`, at least 1; the first `nrefs` count).
+    pub refs: [u64; 2],
     /// A copy's distance back to its source (at least 1; 0 for other records).
-    pub(super) source: u64,
-    /// The record's decoded length and mode (FORMAT.md §3; 0 for a copy).
-    pub(super) raw_len: u64,
-    pub(super) mode: u8,
+    pub source: u64,
+    /// The record's decoded length (FORMAT.md §3; 0 for a copy).
+    pub raw_len: u64,
+    /// Its mode (0 `STORED` to 3 `ADAPTIVE2`; 0 for a copy).
+    pub mode: u8,
     /// The length of its payload in the file, the body without the header `H` (0 for a copy;
     /// `raw_len` for a `STORED` record).
-    pub(super) body_len: u64,
+    pub body_len: u64,
 }
 
 /// An adaptive bit probability: `p` of 65536 that the bit is 1, starting at one half.
@@ -51,11 +53,13 @@ impl Default for Prob {
 
 impl Prob {
     /// The probability the range coder codes with, of 4096.
+    #[inline]
     fn p1(self) -> u32 {
         (self.0 >> 4).clamp(1, 4095)
     }
 
     /// Moves `1/32` of the way towards the bit seen.
+    #[inline]
     fn update(&mut self, bit: bool) {
         if bit {
             self.0 += (65536 - self.0) >> 5;
@@ -76,6 +80,7 @@ pub(super) trait BitCoder {
 pub(super) struct Writing<'a>(pub(super) RangeEncoder<'a>);
 
 impl BitCoder for Writing<'_> {
+    #[inline]
     fn bit(&mut self, p: &mut Prob, bit: bool) -> bool {
         self.0.encode_bit(p.p1(), bit);
         p.update(bit);
@@ -87,6 +92,7 @@ impl BitCoder for Writing<'_> {
 pub(super) struct Reading<'a>(pub(super) RangeDecoder<'a>);
 
 impl BitCoder for Reading<'_> {
+    #[inline]
     fn bit(&mut self, p: &mut Prob, _: bool) -> bool {
         let bit = self.0.decode_bit(p.p1());
         p.update(bit);
@@ -120,24 +126,29 @@ impl Gamma {
 
     /// Codes `v` (the encoder; ignored by the decoder) in context `ctx`; `None` if the exponent
     /// read exceeds `max_k` (the value would be at least `2^(max_k + 1) - 1`).
+    #[inline]
     fn code(&mut self, io: &mut impl BitCoder, ctx: usize, v: u64, max_k: u32) -> Option<u64> {
         let x = v.saturating_add(1);
         let k_in = 63 - x.leading_zeros();
+        let unary = &mut self.unary[ctx];
         let mut k = 0u32;
-        while io.bit(&mut self.unary[ctx][(k as usize).min(UNARY - 1)], k < k_in) {
+        while io.bit(&mut unary[(k as usize).min(UNARY - 1)], k < k_in) {
             k += 1;
             if k > max_k {
                 return None;
             }
         }
         let e = (k as usize).min(EXPONENTS - 1);
+        let top = &mut self.top[ctx][e];
+        let low = &mut self.low[ctx][e];
         let mut out = 1u64;
         for j in (0..k).rev() {
             let bit = (x >> j) & 1 == 1;
+            // `out` is 1, then 2 or 3, for the first two bits.
             let p = if k - 1 - j < 2 {
-                &mut self.top[ctx][e][out as usize]
+                &mut top[out as usize & 3]
             } else {
-                &mut self.low[ctx][e]
+                &mut *low
             };
             out = out << 1 | u64::from(io.bit(p, bit));
         }
@@ -338,13 +349,18 @@ pub(super) fn predict(state: Option<(u32, u32)>, keyframe_interval: u32, per_roo
     }
 }
 
-/// Codes `entries` as the body of a coded index, padded with zero bytes to at least half as
+/// Codes `entries` as the body of a coded index of an archive whose records are coded with
+/// `keyframe_interval` and `keyframes_per_root`, padded with zero bytes to at least half as
 /// many bytes as entries (FORMAT.md §5.1: a reader refuses more than two entries a byte).
-pub(super) fn encode(
+///
+/// # Errors
+/// An entry with a field the code cannot hold (a decoded or payload length over 2^30, a
+/// distance back of 0 or at least 2^63): the name of the field.
+pub fn encode(
     entries: impl Iterator<Item = Entry>,
     keyframe_interval: u32,
     keyframes_per_root: u32,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, &'static str> {
     let mut out = Vec::new();
     let mut coder = EntryCoder::new();
     let mut levels = Levels::new(keyframe_interval, keyframes_per_root);
@@ -352,9 +368,13 @@ pub(super) fn encode(
     {
         let mut io = Writing(RangeEncoder::new(&mut out));
         for mut e in entries {
-            coder
-                .code(&mut io, &mut e, |c| levels.predict(c))
-                .expect("the writer codes valid entries");
+            let want = e;
+            coder.code(&mut io, &mut e, |c| levels.predict(c))?;
+            if e != want {
+                // A distance of 0 wraps to a value the code cannot hold: refused above. What
+                // remains is a field coded as another value, e.g. a payload length for STORED.
+                return Err("an entry the code does not hold as given");
+            }
             levels.note(e.cid, e.level);
             n += 1;
         }
@@ -364,7 +384,7 @@ pub(super) fn encode(
     if out.len() < min {
         out.resize(min, 0);
     }
-    out
+    Ok(out)
 }
 
 /// The CRC-32C of `a ++ b`, from the CRC-32C `crc_a` of `a`, `crc_b` of `b` and `b`'s length
@@ -483,7 +503,7 @@ mod tests {
         /// themselves, and the body holds at least one byte per two entries.
         #[test]
         fn entries_round_trip(entries in proptest::collection::vec(entry(), 0..200)) {
-            let body = encode(entries.iter().copied(), 3, 2);
+            let body = encode(entries.iter().copied(), 3, 2).unwrap();
             prop_assert!(body.len() as u64 >= (entries.len() as u64).div_ceil(2));
             let mut coder = EntryCoder::new();
             let mut levels = Levels::new(3, 2);

@@ -189,6 +189,7 @@ impl IndexWriter {
     /// `keyframe_interval` and `keyframes_per_root`.
     fn coded_body(&self, keyframe_interval: u32, keyframes_per_root: u32) -> Vec<u8> {
         super::coded::encode(self.coded_entries(), keyframe_interval, keyframes_per_root)
+            .expect("the writer's own entries are codable")
     }
 
     /// How many blocks of `block_records` records a block of the coded index holds (1 for an
@@ -1166,7 +1167,7 @@ mod tests {
         let entries = entries_of(&good);
         // The writer's own entries, coded again, give the same archive.
         assert_eq!(
-            recode(&good, 6, &encode(entries.iter().copied(), 16, 16)),
+            recode(&good, 6, &encode(entries.iter().copied(), 16, 16).unwrap()),
             good
         );
         assert_eq!(entries[2].level, COPY);
@@ -1174,7 +1175,11 @@ mod tests {
         let refused = |edit: &dyn Fn(&mut Vec<Entry>), what: &str| {
             let mut e = entries.clone();
             edit(&mut e);
-            let bad = recode(&good, e.len() as u64, &encode(e.iter().copied(), 16, 16));
+            let bad = recode(
+                &good,
+                e.len() as u64,
+                &encode(e.iter().copied(), 16, 16).unwrap(),
+            );
             let err = ArchiveReader::open(Cursor::new(&bad))
                 .map(|_| ())
                 .unwrap_err();
@@ -1217,7 +1222,7 @@ mod tests {
         assert!(err.to_string().contains("record 2: unknown level"), "{err}");
         // Counts the body cannot hold (more than two entries a byte), however large: refused
         // by the count check, before the per-record tables are reserved.
-        let body = encode(entries.iter().copied(), 16, 16);
+        let body = encode(entries.iter().copied(), 16, 16).unwrap();
         for count in [body.len() as u64 * 2 + 1, 1 << 40, u64::MAX >> 1] {
             let err = ArchiveReader::open(Cursor::new(recode(&good, count, &body)))
                 .map(|_| ())
@@ -1292,4 +1297,3 @@ mod tests {
         }
     }
 }
-

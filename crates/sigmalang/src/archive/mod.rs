@@ -29,7 +29,7 @@ use crate::context::{Dependency, GroupOptions};
 use crate::record::CoderConfig;
 
 mod batch;
-mod coded;
+pub(crate) mod coded;
 mod index;
 mod infer;
 mod pages;
