@@ -88,8 +88,10 @@ pub(super) struct IndexWriter {
 /// which the average block holds at least this many payload bytes (a `get` reads and checks a
 /// whole block: a few KiB cost little next to decoding a record), ...
 const CODED_BLOCK_BYTES: u64 = 4096;
-/// ... doubled at most this many times.
+/// ... doubled at most this many times, and never below this many blocks (so that damage to
+/// one block stays a small part of the archive; small archives keep `block_records`).
 const CODED_BLOCK_DOUBLINGS: u32 = 8;
+const CODED_MIN_BLOCKS: u64 = 64;
 
 impl IndexWriter {
     /// An empty index of blocks of `block_records` records (at least 1), or of pages of about
@@ -194,7 +196,8 @@ impl IndexWriter {
 
     /// How many blocks of `block_records` records a block of the coded index holds (1 for an
     /// index that is not coded): the least power of two, at most `2^CODED_BLOCK_DOUBLINGS`,
-    /// for which the average block holds `CODED_BLOCK_BYTES` of payloads.
+    /// for which the average block holds `CODED_BLOCK_BYTES` of payloads, or the largest that
+    /// leaves `CODED_MIN_BLOCKS` blocks.
     fn factor(&self) -> u64 {
         if !self.coded || self.count == 0 {
             return 1;
@@ -204,8 +207,10 @@ impl IndexWriter {
         for _ in 0..CODED_BLOCK_DOUBLINGS {
             // Average payload bytes of a block of f * block_records records.
             let per_block = payload.saturating_mul(f * self.block_records) / self.count;
+            let doubled = (f * 2).saturating_mul(self.block_records);
             if per_block >= CODED_BLOCK_BYTES
-                || (f * 2).saturating_mul(self.block_records) > u64::from(u32::MAX)
+                || doubled > u64::from(u32::MAX)
+                || self.count.div_ceil(doubled) < CODED_MIN_BLOCKS
             {
                 break;
             }
@@ -1272,6 +1277,51 @@ mod tests {
             .map(|_| ())
             .unwrap_err();
         assert!(err.to_string().contains("flag bit 6"), "{err}");
+    }
+
+    /// A coded index makes blocks of short records larger (FORMAT.md §5.1: about 4 KiB of
+    /// payloads, at least 64 blocks), their checksums combined from those of 16 records: every
+    /// record reads back, a walk finds every content checksum right, and damage to a payload
+    /// fails its block and no other record (every record a root).
+    #[test]
+    fn coded_blocks_grow_and_keep_damage_in_them() {
+        use crate::context::GroupOptions;
+        let texts: Vec<Vec<u8>> = (0..5000)
+            .map(|i| format!("line {i} of {}", i * 7 % 13).into_bytes())
+            .collect();
+        let refs: Vec<&[u8]> = texts.iter().map(|t| &t[..]).collect();
+        let opts = crate::archive::ArchiveOptions::default().group(GroupOptions::none());
+        let mut w = crate::archive::ArchiveWriter::with_options(
+            Vec::new(),
+            crate::codebook::Codebook::default_codebook(),
+            b"",
+            opts,
+        )
+        .unwrap();
+        for t in &refs {
+            w.add(t).unwrap();
+        }
+        let bytes = w.finish().unwrap();
+        let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+        // Doubling from 16 stops where fewer than 64 blocks would be left: 5000 / 128 < 64.
+        let n = r.block_records();
+        assert_eq!(n, 64);
+        assert_eq!(
+            r.walk(|i, rec| assert_eq!(rec.unwrap(), refs[i as usize])),
+            0
+        );
+        let victim = 1000u64;
+        let mut bad = bytes.clone();
+        let info = r.info(victim).unwrap();
+        bad[(info.offset + info.payload_len / 2) as usize] ^= 0x08;
+        let mut r = ArchiveReader::open(Cursor::new(&bad)).unwrap();
+        let mut failed = Vec::new();
+        r.walk(|i, rec| match rec {
+            Ok(b) => assert_eq!(b, refs[i as usize]),
+            Err(_) => failed.push(i),
+        });
+        let block = victim / n;
+        assert_eq!(failed, (block * n..(block + 1) * n).collect::<Vec<_>>());
     }
 
     #[test]
