@@ -521,6 +521,17 @@ fn duration(d: Duration) -> String {
     }
 }
 
+/// The bytes `payload` (a record as the encoder writes it) takes in `archive`: all of it, or
+/// without its header `H` when the archive's index is coded (FORMAT.md §5.1), which holds it.
+pub fn stored_len(archive: &sigmalang::Archive, payload: &[u8]) -> u64 {
+    let header = if archive.coded_index() {
+        sigmalang::internals::record::read_header(payload).map_or(0, |h| h.body_offset)
+    } else {
+        0
+    };
+    (payload.len() - header) as u64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -567,15 +578,4 @@ mod tests {
         assert_eq!(bytes(999_999), "999999 bytes");
         assert_eq!(bytes(2_500_000), "2.5 MB");
     }
-}
-
-/// The bytes `payload` (a record as the encoder writes it) takes in `archive`: all of it, or
-/// without its header `H` when the archive's index is coded (FORMAT.md §5.1), which holds it.
-pub fn stored_len(archive: &sigmalang::Archive, payload: &[u8]) -> u64 {
-    let header = if archive.coded_index() {
-        sigmalang::internals::record::read_header(payload).map_or(0, |h| h.body_offset)
-    } else {
-        0
-    };
-    (payload.len() - header) as u64
 }
