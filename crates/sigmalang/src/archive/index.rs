@@ -1088,7 +1088,7 @@ mod tests {
         let mut w = ArchiveWriter::new(Vec::new(), Codebook::default_codebook(), b"").unwrap();
         w.add_in_group(Some(b"k"), b"record").unwrap();
         let good = w.finish().unwrap();
-        // Bit 7: reserved (bits 0-5 are known); bit 5 (values by reference) without bits 0
+        // Bit 7: reserved (bits 0-6 are known); bit 5 (values by reference) without bits 0
         // and 1 (the JSON-lines form, the fields layout) is refused too.
         for flags in [0x80u8, 0x20, 0x21, 0x22, 0x26] {
             let mut b = good.clone();
