@@ -10,7 +10,8 @@
 //! pages claiming more than the limit, lengths or separators that disagree with the page, and
 //! records beyond the page's bytes are all met. Otherwise the header allows copies (FORMAT.md
 //! §5.8) and a record of level 3 is one, naming any record back (itself, one before the first,
-//! another copy: all refused at open) with no payload.
+//! another copy: all refused at open) with no payload; and with a bit of the input the index
+//! is coded (header flag bit 6, FORMAT.md §5.1): the same entries, range-coded.
 
 use std::io::Cursor;
 
@@ -206,6 +207,9 @@ fuzz_target!(|input: &[u8]| {
     let primer_shape = next(&mut data);
     let v2 = primer_shape & 0x21 == 0x21;
     let v3 = v2 && primer_shape & 0x40 != 0;
+    // Half the time a coded index (header flag bit 6, FORMAT.md §5.1): the same entries
+    // range-coded, each with its record's header, the payloads without it.
+    let coded = next(&mut data) & 1 == 1;
     let primer = (primer_shape & 1 == 1).then(|| {
         let claimed = (1u64 << (primer_shape >> 1) % 16) + u64::from(next(&mut data));
         let mut p = Vec::new();
@@ -288,6 +292,26 @@ fuzz_target!(|input: &[u8]| {
         kind: FileKind::Archive,
         codebook: Codebook::default_codebook().id(),
     };
+    // A coded index: each record's entry, its header taken out of its payload.
+    let mut entries = Vec::new();
+    if coded {
+        use sigmalang::internals::coded_index::Entry;
+        for r in &mut records {
+            let mut e = Entry {
+                cid: r.0,
+                level: r.1 as u8,
+                source: r.4,
+                ..Entry::default()
+            };
+            if r.1 != 3 {
+                let mut pos = 0;
+                let h = varint::read(&r.2, &mut pos, 0).expect("the target's own header");
+                r.2.drain(..pos);
+                (e.raw_len, e.mode, e.body_len) = (h >> 2, (h & 3) as u8, r.2.len() as u64);
+            }
+            entries.push(e);
+        }
+    }
     let mut bytes = header
         .to_bytes_with_flags(
             sigmalang::archive::FLAG_COPIES
@@ -298,6 +322,11 @@ fuzz_target!(|input: &[u8]| {
                 }
                 | if v3 {
                     sigmalang::archive::FLAG_PRIMER_V3
+                } else {
+                    0
+                }
+                | if coded {
+                    sigmalang::archive::FLAG_CODED_INDEX
                 } else {
                     0
                 },
@@ -344,9 +373,22 @@ fuzz_target!(|input: &[u8]| {
     ] {
         varint::write(&mut idx, v);
     }
+    if coded {
+        // Entries the code cannot hold (a length over 2^30, a copy 0 back) are skipped: the
+        // plain index meets them.
+        let Ok(body) = sigmalang::internals::coded_index::encode(
+            entries.into_iter(),
+            keyframe_interval as u32,
+            keyframes_per_root as u32,
+        ) else {
+            return;
+        };
+        varint::write(&mut idx, body.len() as u64);
+        idx.extend_from_slice(&body);
+    }
     // Version 3 tags: context 0 is the previous record's, c is context c - 1.
     let mut prev = 0;
-    for r in &records {
+    for r in records.iter().filter(|_| !coded) {
         varint::write(&mut idx, r.2.len() as u64);
         let code = if r.0 == prev { 0 } else { u64::from(r.0) + 1 };
         prev = r.0;

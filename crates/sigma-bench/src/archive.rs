@@ -264,6 +264,19 @@ impl Access {
     }
 }
 
+/// The records per block of the archive `reader` reads: the archive's own (a coded index makes
+/// blocks larger than `options` asked for), or `options`' in block mode, as before.
+fn archive_block_records<R: std::io::Read + std::io::Seek>(
+    reader: &ArchiveReader<R>,
+    options: ArchiveOptions,
+) -> u32 {
+    if reader.page_bytes() == 0 {
+        u32::try_from(reader.block_records()).expect("the index bounds it by u32::MAX")
+    } else {
+        options.get_block_records()
+    }
+}
+
 /// The size of every block of the archive `reader` reads (`block_records` records'
 /// payloads).
 fn block_sizes<R: std::io::Read + std::io::Seek>(
@@ -367,8 +380,9 @@ fn verify(
             texts.len()
         ));
     }
-    let blocks = block_sizes(&reader, options.get_block_records());
-    let layout = (&blocks[..], options.get_block_records());
+    let block_records = archive_block_records(&reader, options);
+    let blocks = block_sizes(&reader, block_records);
+    let layout = (&blocks[..], block_records);
     let mut all = Sample::default();
     for (n, text) in texts.iter().enumerate() {
         fetch(name, bytes, layout, n as u64, text, &mut all)?;
@@ -388,8 +402,9 @@ pub fn random_access(
 ) -> Result<Access, String> {
     let reader = open(bytes).map_err(|e| format!("{name}: cannot open the archive: {e}"))?;
     let count = reader.len();
-    let blocks = block_sizes(&reader, options.get_block_records());
-    let layout = (&blocks[..], options.get_block_records());
+    let block_records = archive_block_records(&reader, options);
+    let blocks = block_sizes(&reader, block_records);
+    let layout = (&blocks[..], block_records);
     let largest_block = blocks.iter().copied().max().unwrap_or(0);
     let mut rng = Rng::new(ACCESS_SEED);
     let mut random = Sample::default();

@@ -452,6 +452,12 @@ pub struct PackArgs {
     #[arg(long)]
     pub no_primer: bool,
 
+    /// Write the index as earlier builds did (plain varints, and every payload starting with
+    /// its header) instead of range-coding it (header flag bit 6), for readers older than the
+    /// coded index. Costs about 3 bytes a record on short records.
+    #[arg(long)]
+    pub no_coded_index: bool,
+
     /// Code records on N threads (the one reading the input among them: it codes while it
     /// waits), in batches of 1024 records or 1 MiB (0: one per core). The archive does not
     /// depend on N.

@@ -768,6 +768,7 @@ fn context_keys_are_field_paths_and_keep_types_apart() {
         "-f",
         "--no-json-form",
         "--no-primer",
+        "--no-coded-index",
         "--block",
         "0",
         "--context-key",

@@ -196,7 +196,12 @@ fn an_archive_record_is_coded_against_its_frames() {
     // Record 4 is the third request of conversation "a", coded against records 0 and 2.
     let v = cost_json(d, &[a, "4"]);
     assert_eq!(v["record"], 4);
-    assert_eq!(v["coded_bytes"], listed[4]["payload_bytes"]);
+    // The archive's index is coded (FORMAT.md §5.1): its payload is the coding without the
+    // header `H` the trace counts.
+    assert_eq!(
+        v["coded_bytes"].as_u64().unwrap(),
+        listed[4]["payload_bytes"].as_u64().unwrap() + header_len(&v)
+    );
     let frames: Vec<u64> = v["frames"]
         .as_array()
         .unwrap()
@@ -622,10 +627,19 @@ fn a_primed_archive_record_is_traced_as_coded() {
         .filter(|v: &Value| v["record"].is_u64())
         .collect();
     let v = cost_json(d, &["c.sga", "300"]);
-    assert_eq!(v["coded_bytes"], listed[300]["payload_bytes"]);
+    assert_eq!(
+        v["coded_bytes"].as_u64().unwrap(),
+        listed[300]["payload_bytes"].as_u64().unwrap() + header_len(&v)
+    );
     let frames = v["frames"].as_array().unwrap();
     assert_eq!(frames[0]["primer"], true, "{frames:?}");
     // A short record: its header and the code's end are a good part of it; with them, the
     // spans' bits are the payload's (cost_json checks that).
     assert!(v["span_bits"].as_f64().unwrap() > 0.0);
+}
+
+/// The length of the payload header `H = raw_len << 2 | mode` (FORMAT.md §3) of the record a
+/// `--json` cost object describes: what a coded index (header flag bit 6) stores instead.
+fn header_len(v: &Value) -> u64 {
+    sigmalang::internals::varint::len(v["input_bytes"].as_u64().unwrap() << 2) as u64
 }

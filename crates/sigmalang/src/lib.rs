@@ -90,6 +90,11 @@ pub mod internals {
     pub mod varint {
         pub use crate::varint::*;
     }
+    /// The coded index of an archive (header flag bit 6): an entry, and the coding of a list
+    /// of them as an index body (for crafted archives in tests and fuzz targets).
+    pub mod coded_index {
+        pub use crate::archive::coded::{encode, Entry};
+    }
     /// Reading helpers of the containers.
     pub mod io {
         pub use crate::container::io::{read_exact_at, read_full};

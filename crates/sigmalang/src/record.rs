@@ -56,7 +56,8 @@ impl Mode {
         }
     }
 
-    fn from_code(code: u8) -> Option<Mode> {
+    /// The mode with header code `code` (0 to 3).
+    pub(crate) fn from_code(code: u8) -> Option<Mode> {
         match code {
             0 => Some(Mode::Stored),
             1 => Some(Mode::Modeled),
@@ -675,6 +676,34 @@ impl Decoder {
         self.decode_as(&[], payload, out, self.primed.is_none())
     }
 
+    /// Decodes the body of an archive record whose header is not in its payload but in the
+    /// archive's coded index (header flag bit 6, FORMAT.md §5.1): `raw_len` and `mode` as the
+    /// index gives them, `body` the payload (no header `H`), `frames` as for
+    /// [`decode_with_frames`](Self::decode_with_frames). Every check of that function applies
+    /// (the mode's, the body's length, `raw_len` at most [`MAX_RECORD_LEN`]); offsets in errors
+    /// count from the body's start.
+    pub fn decode_body_with_frames(
+        &mut self,
+        frames: &[&[u8]],
+        raw_len: u64,
+        mode: Mode,
+        body: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        if raw_len > MAX_RECORD_LEN {
+            return Err(Error::corrupt(
+                format!("record length {raw_len} exceeds the {MAX_RECORD_LEN}-byte limit"),
+                0,
+            ));
+        }
+        let header = RecordHeader {
+            raw_len,
+            mode,
+            body_offset: 0,
+        };
+        self.decode_with_header(frames, body, header, out, false)
+    }
+
     fn decode_as(
         &mut self,
         frames: &[&[u8]],
@@ -683,6 +712,19 @@ impl Decoder {
         adaptive: bool,
     ) -> Result<()> {
         let header = read_header(payload)?;
+        self.decode_with_header(frames, payload, header, out, adaptive)
+    }
+
+    /// Decodes `payload`, whose header (read from it, or given by an archive's index with
+    /// `body_offset` 0) is `header`.
+    fn decode_with_header(
+        &mut self,
+        frames: &[&[u8]],
+        payload: &[u8],
+        header: RecordHeader,
+        out: &mut Vec<u8>,
+        adaptive: bool,
+    ) -> Result<()> {
         if self.primed.is_some() && !adaptive {
             return self.decode_primed(frames, payload, header, out);
         }

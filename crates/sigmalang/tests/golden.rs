@@ -267,7 +267,10 @@ fn json_lines_archive_vector() {
             Some(v.get("conversation")?.to_string())
         })
         .collect();
-    let opts = ArchiveOptions::default().json_lines(true);
+    // The index as it was before header flag bit 6 (not coded), as the vector pins it.
+    let opts = ArchiveOptions::default()
+        .json_lines(true)
+        .coded_index(false);
     let meta = b"records=lines\nkey=conversation\n";
     let mut w =
         ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), meta, opts).unwrap();
@@ -415,7 +418,10 @@ fn json_fields_archive_vector() {
         &mut Vec::new()
     ));
 
-    let opts = ArchiveOptions::default().json_lines(true);
+    // The index as it was before header flag bit 6 (not coded), as the vector pins it.
+    let opts = ArchiveOptions::default()
+        .json_lines(true)
+        .coded_index(false);
     let meta = b"records=lines\nkey=conversation\n";
     let mut w =
         ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), meta, opts).unwrap();
@@ -486,7 +492,10 @@ fn json_refs_archive_vector() {
     assert!(coded(3, Some(&forms[2])).ends_with(" ~1 =0 6 5 ^ ^ 1\n"));
     assert_eq!(forms[4][0], jsonform::RAW);
 
-    let opts = ArchiveOptions::default().json_lines(true);
+    // The index as it was before header flag bit 6 (not coded), as the vector pins it.
+    let opts = ArchiveOptions::default()
+        .json_lines(true)
+        .coded_index(false);
     let mut w = ArchiveWriter::with_options(
         Vec::new(),
         Codebook::default_codebook(),
@@ -578,12 +587,18 @@ fn primer_payload_mode(stored: &[u8]) -> sigmalang::internals::record::Mode {
 /// How many payloads (records, or pages) of the archive `stored` are coded in `mode`.
 fn payloads_in(stored: &[u8], mode: sigmalang::internals::record::Mode) -> usize {
     use sigmalang::internals::record::read_header;
-    let r = sigmalang::ArchiveReader::open(std::io::Cursor::new(stored)).unwrap();
+    let mut r = sigmalang::ArchiveReader::open(std::io::Cursor::new(stored)).unwrap();
+    // A coded index (header flag bit 6) holds the modes; else each payload starts with its.
+    let coded = stored[6] & 0x40 != 0;
     (0..r.len())
         .filter(|&n| {
             let info = r.info(n).unwrap();
             info.payload_len > 0
-                && read_header(&stored[info.offset as usize..]).unwrap().mode == mode
+                && if coded {
+                    r.payload_mode(n).unwrap() == Some(mode as u8)
+                } else {
+                    read_header(&stored[info.offset as usize..]).unwrap().mode == mode
+                }
         })
         .count()
 }
@@ -596,7 +611,12 @@ fn payloads_in(stored: &[u8], mode: sigmalang::internals::record::Mode) -> usize
 fn primer_archive_vector() {
     use sigmalang::internals::record::Mode;
     let records = lines_of("primer_code");
-    let produced = primer_archive(sigmalang::ArchiveOptions::default().block_records(4));
+    // The index as it was before header flag bit 6 (not coded), as the vector pins it.
+    let produced = primer_archive(
+        sigmalang::ArchiveOptions::default()
+            .block_records(4)
+            .coded_index(false),
+    );
     let path = golden_dir().join("primer3_code.sga");
     if blessing() {
         fs::write(&path, &produced).unwrap();
@@ -790,8 +810,14 @@ fn version_2_tiny_archive_still_reads() {
 fn repeats_archive_vector() {
     use sigmalang::{ArchiveReader, Codebook, Dependency};
     let records = lines_of("repeats");
-    let mut w =
-        sigmalang::ArchiveWriter::new(Vec::new(), Codebook::default_codebook(), b"").unwrap();
+    // The index as it was before header flag bit 6 (not coded), as the vector pins it.
+    let mut w = sigmalang::ArchiveWriter::with_options(
+        Vec::new(),
+        Codebook::default_codebook(),
+        b"",
+        sigmalang::ArchiveOptions::default().coded_index(false),
+    )
+    .unwrap();
     for r in &records {
         w.add(r).unwrap();
     }
@@ -833,4 +859,71 @@ fn adaptive_v1_block_archive_still_reads() {
         assert_eq!(r.get(n as u64).unwrap(), *line, "line {n}");
     }
     assert_eq!(r.walk(|_, rec| assert!(rec.is_ok())), 0);
+}
+
+/// The coded-index vector (FORMAT.md §5.1, §8.6; header flag bit 6): the 48 lines of
+/// `primer_code.lines` in three keyed groups (`k0`, `k1`, `k2`, line `i` in `k{i % 3}`), then
+/// the 6 lines of `repeats.lines` unkeyed (copies among them), with a 1600-byte primer and
+/// otherwise the default options, under which the index is coded: the entries are one
+/// range-coded body, the payloads have no header, and a block holds at least 16 records.
+/// Pinned byte for byte; every record reads back, and the same records with the index not
+/// coded make a larger archive.
+#[test]
+fn coded_index_archive_vector() {
+    use sigmalang::internals::record::Mode;
+    use sigmalang::{ArchiveOptions, ArchiveReader, ArchiveWriter, Codebook, Dependency};
+    let code = lines_of("primer_code");
+    let repeats = lines_of("repeats");
+    let build = |coded: bool| {
+        let opts = ArchiveOptions::default().primer(1600).coded_index(coded);
+        let mut w =
+            ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts)
+                .unwrap();
+        for (i, r) in code.iter().enumerate() {
+            w.add_in_group(Some(format!("k{}", i % 3).as_bytes()), r)
+                .unwrap();
+        }
+        for r in &repeats {
+            w.add(r).unwrap();
+        }
+        w.finish().unwrap()
+    };
+    let produced = build(true);
+    let records: Vec<Vec<u8>> = code.iter().chain(&repeats).cloned().collect();
+    let path = golden_dir().join("coded_index.sga");
+    if blessing() {
+        fs::write(&path, &produced).unwrap();
+        eprintln!("blessed {} ({} bytes)", path.display(), produced.len());
+    }
+    let stored = fs::read(&path).unwrap();
+    assert_eq!(stored[4], 3, "archive version 3");
+    // Flags: bit 7 (a variant-3 primer), bit 6 (a coded index), bit 4 (an ADAPTIVE2 primer),
+    // bit 2 (copies).
+    assert_eq!(&stored[6..8], &[0xd4, 0], "flag bits 2, 4, 6 and 7");
+    archive_holds(&stored, &records);
+    let mut r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
+    assert!(r.block_records() >= 16);
+    let copies = (0..r.len())
+        .filter(|&n| r.info(n).unwrap().dependency == Dependency::Copy)
+        .count();
+    assert!(copies >= 3, "{copies} copies");
+    assert_eq!(r.info(3).unwrap().group, r.info(0).unwrap().group);
+    assert_ne!(r.info(1).unwrap().group, r.info(0).unwrap().group);
+    let modes: Vec<Option<u8>> = (0..r.len()).map(|n| r.payload_mode(n).unwrap()).collect();
+    assert!(modes.contains(&Some(Mode::Adaptive2 as u8)));
+    // The plain index of the same records is larger; both hold the same records.
+    let plain = build(false);
+    archive_holds(&plain, &records);
+    assert_eq!(plain[6] & 0x40, 0);
+    assert!(
+        stored.len() < plain.len(),
+        "{} vs {}",
+        stored.len(),
+        plain.len()
+    );
+    assert!(
+        produced == stored,
+        "coded_index.sga no longer matches what the writer makes (if the format changed on \
+         purpose, rerun with SIGMALANG_BLESS=1 and review the diff)"
+    );
 }

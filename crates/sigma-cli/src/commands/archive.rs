@@ -219,7 +219,8 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
             BlockSize::Auto => sigmalang::archive::AUTO_PAGE_BYTES,
             BlockSize::Bytes(_) => 0,
         })
-        .infer_groups(!args.no_infer);
+        .infer_groups(!args.no_infer)
+        .coded_index(!args.no_coded_index);
     let threads = opts.worker_count();
     let mut archive =
         ArchiveWriter::with_options(output, model.codebook.clone(), metadata.as_bytes(), opts)

@@ -219,7 +219,7 @@ impl Costed {
             .map_err(codec)?;
         trace.set_references(refs + usize::from(frames.first().is_some_and(|f| f.primer)));
         let stored = reader.payload_len(n).unwrap_or(0);
-        if stored != payload.len() as u64 {
+        if stored != super::stats::stored_len(reader.archive(), &payload) {
             eprintln!(
                 "sigma: {label}: note: record {n} codes to {} bytes here, the archive holds {stored} \
                  (it was written by another build or with other frames); the costs are of this coding",

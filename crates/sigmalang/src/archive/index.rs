@@ -67,20 +67,37 @@ pub(super) struct IndexWriter {
     block_records: u64,
     /// The page size of block mode (0: records coded alone).
     page_bytes: u64,
+    /// A coded index (header flag bit 6): `entries` holds each entry as the varints of
+    /// [`IndexWriter::push_coded`], which [`write`](Self::write) range-codes.
+    coded: bool,
     /// The context of the record added last (0 before the first).
     prev_cid: u32,
     count: u64,
     entries: Vec<u8>,
     block_crcs: Vec<(u32, u32)>,
-    /// The checksums of the block being written: of its payloads and of its records.
+    /// The payload and record bytes of every block (a coded index merges blocks).
+    block_lens: Vec<(u64, u64)>,
+    /// The checksums of the block being written: of its payloads and of its records, and their
+    /// lengths.
     block_crc: Crc32c,
     content_crc: Crc32c,
+    block_len: (u64, u64),
 }
+
+/// A coded index makes blocks of `block_records` times a power of two records, the least for
+/// which the average block holds at least this many payload bytes (a `get` reads and checks a
+/// whole block: a few KiB cost little next to decoding a record), ...
+const CODED_BLOCK_BYTES: u64 = 4096;
+/// ... doubled at most this many times, and never below this many blocks (so that damage to
+/// one block stays a small part of the archive; small archives keep `block_records`).
+const CODED_BLOCK_DOUBLINGS: u32 = 8;
+const CODED_MIN_BLOCKS: u64 = 64;
 
 impl IndexWriter {
     /// An empty index of blocks of `block_records` records (at least 1), or of pages of about
-    /// `page_bytes` decoded bytes (block mode, if not 0), each its own checksummed block.
-    pub(super) fn new(block_records: u32, page_bytes: u64) -> IndexWriter {
+    /// `page_bytes` decoded bytes (block mode, if not 0), each its own checksummed block;
+    /// `coded`: a coded index (FORMAT.md §5.1; not in block mode).
+    pub(super) fn new(block_records: u32, page_bytes: u64, coded: bool) -> IndexWriter {
         IndexWriter {
             block_records: if page_bytes > 0 {
                 1
@@ -88,13 +105,22 @@ impl IndexWriter {
                 u64::from(block_records)
             },
             page_bytes,
+            coded: coded && page_bytes == 0,
             prev_cid: 0,
             count: 0,
             entries: Vec::new(),
             block_crcs: Vec::new(),
+            block_lens: Vec::new(),
             block_crc: Crc32c::new(),
             content_crc: Crc32c::new(),
+            block_len: (0, 0),
         }
+    }
+
+    /// Whether the index is coded (header flag bit 6): payloads are written without their
+    /// header `H`, which [`add`](Self::add) is given instead.
+    pub(super) fn coded(&self) -> bool {
+        self.coded
     }
 
     /// Records in the index so far.
@@ -103,14 +129,99 @@ impl IndexWriter {
     }
 
     /// The bytes the index takes for what was added so far: its entries and the checksums of
-    /// its blocks (a block being filled counted as written).
+    /// its blocks (a block being filled counted as written). For a coded index this codes
+    /// every entry so far (linear in them: for a trial, not for every record).
     pub(super) fn bytes(&self) -> u64 {
         let open = u64::from(self.page_bytes == 0 && self.count % self.block_records != 0);
-        self.entries.len() as u64 + 8 * (self.block_crcs.len() as u64 + open)
+        let blocks = self.block_crcs.len() as u64 + open;
+        if self.coded {
+            let body = self.coded_body(16, 16).len() as u64;
+            return body + varint::len(body) as u64 + 8 * blocks.div_ceil(self.factor());
+        }
+        self.entries.len() as u64 + 8 * blocks
+    }
+
+    /// Appends an entry of a coded index to `entries`, as varints: context id, level code
+    /// with the reference count above it (`level | nrefs << 2`), the references' or the copy's
+    /// distances back, then (not for a copy) decoded length, mode and payload length.
+    fn push_coded(&mut self, e: &super::coded::Entry) {
+        let v = &mut self.entries;
+        varint::write(v, u64::from(e.cid));
+        varint::write(v, u64::from(e.level | e.nrefs << 2));
+        if e.level == super::coded::COPY {
+            varint::write(v, e.source);
+            return;
+        }
+        for &d in &e.refs[..usize::from(e.nrefs)] {
+            varint::write(v, d);
+        }
+        varint::write(v, e.raw_len);
+        varint::write(v, u64::from(e.mode));
+        varint::write(v, e.body_len);
+    }
+
+    /// The entries [`push_coded`](Self::push_coded) appended, in order.
+    fn coded_entries(&self) -> impl Iterator<Item = super::coded::Entry> + '_ {
+        let mut pos = 0usize;
+        let b = &self.entries;
+        let mut next = move || varint::read(b, &mut pos, 0).expect("the writer's own entries");
+        (0..self.count).map(move |_| {
+            let mut e = super::coded::Entry {
+                cid: next() as u32,
+                ..Default::default()
+            };
+            let tag = next() as u8;
+            e.level = tag & 3;
+            e.nrefs = tag >> 2;
+            if e.level == super::coded::COPY {
+                e.source = next();
+                return e;
+            }
+            for j in 0..usize::from(e.nrefs) {
+                e.refs[j] = next();
+            }
+            e.raw_len = next();
+            e.mode = next() as u8;
+            e.body_len = next();
+            e
+        })
+    }
+
+    /// The body of the coded index: every entry so far, coded for contexts of
+    /// `keyframe_interval` and `keyframes_per_root`.
+    fn coded_body(&self, keyframe_interval: u32, keyframes_per_root: u32) -> Vec<u8> {
+        super::coded::encode(self.coded_entries(), keyframe_interval, keyframes_per_root)
+            .expect("the writer's own entries are codable")
+    }
+
+    /// How many blocks of `block_records` records a block of the coded index holds (1 for an
+    /// index that is not coded): the least power of two, at most `2^CODED_BLOCK_DOUBLINGS`,
+    /// for which the average block holds `CODED_BLOCK_BYTES` of payloads, or the largest that
+    /// leaves `CODED_MIN_BLOCKS` blocks.
+    fn factor(&self) -> u64 {
+        if !self.coded || self.count == 0 {
+            return 1;
+        }
+        let payload: u64 = self.block_lens.iter().map(|l| l.0).sum::<u64>() + self.block_len.0;
+        let mut f = 1u64;
+        for _ in 0..CODED_BLOCK_DOUBLINGS {
+            // Average payload bytes of a block of f * block_records records.
+            let per_block = payload.saturating_mul(f * self.block_records) / self.count;
+            let doubled = (f * 2).saturating_mul(self.block_records);
+            if per_block >= CODED_BLOCK_BYTES
+                || doubled > u64::from(u32::MAX)
+                || self.count.div_ceil(doubled) < CODED_MIN_BLOCKS
+            {
+                break;
+            }
+            f *= 2;
+        }
+        f
     }
 
     /// Adds the next record: `payload`, coded from `record` at `level` in context `cid`,
-    /// referencing the bank roots `refs`.
+    /// referencing the bank roots `refs`. In a coded index, `payload` is the body alone and
+    /// `head` its header (decoded length and mode), which the index codes instead.
     pub(super) fn add(
         &mut self,
         cid: u32,
@@ -118,27 +229,47 @@ impl IndexWriter {
         refs: &[u64],
         payload: &[u8],
         record: &[u8],
+        head: Option<(u64, crate::record::Mode)>,
     ) {
         let index = self.count;
         self.block_crc.update(payload);
         self.content_crc.update(record);
-        varint::write(&mut self.entries, payload.len() as u64);
-        let has_refs = !refs.is_empty();
-        // Version 3: context 0 in the tag means the previous record's, any other c is c - 1.
-        let code = if cid == self.prev_cid {
-            0
+        self.block_len.0 += payload.len() as u64;
+        self.block_len.1 += record.len() as u64;
+        if self.coded {
+            let (raw_len, mode) = head.expect("a coded index is given each record's header");
+            let mut e = super::coded::Entry {
+                cid,
+                level: level as u8,
+                nrefs: refs.len() as u8,
+                raw_len,
+                mode: mode as u8,
+                body_len: payload.len() as u64,
+                ..Default::default()
+            };
+            for (j, &r) in refs.iter().enumerate() {
+                e.refs[j] = index - r;
+            }
+            self.push_coded(&e);
         } else {
-            u64::from(cid) + 1
-        };
-        self.prev_cid = cid;
-        varint::write(
-            &mut self.entries,
-            code << 3 | u64::from(has_refs) << 2 | level as u64,
-        );
-        if has_refs {
-            varint::write(&mut self.entries, refs.len() as u64);
-            for &r in refs {
-                varint::write(&mut self.entries, index - r);
+            varint::write(&mut self.entries, payload.len() as u64);
+            let has_refs = !refs.is_empty();
+            // Version 3: context 0 in the tag means the previous record's, any other c is c - 1.
+            let code = if cid == self.prev_cid {
+                0
+            } else {
+                u64::from(cid) + 1
+            };
+            self.prev_cid = cid;
+            varint::write(
+                &mut self.entries,
+                code << 3 | u64::from(has_refs) << 2 | level as u64,
+            );
+            if has_refs {
+                varint::write(&mut self.entries, refs.len() as u64);
+                for &r in refs {
+                    varint::write(&mut self.entries, index - r);
+                }
             }
         }
         self.count += 1;
@@ -154,15 +285,25 @@ impl IndexWriter {
         let index = self.count;
         debug_assert!(source < index);
         self.content_crc.update(record);
-        varint::write(&mut self.entries, 0);
-        let code = if cid == self.prev_cid {
-            0
+        self.block_len.1 += record.len() as u64;
+        if self.coded {
+            self.push_coded(&super::coded::Entry {
+                cid,
+                level: super::coded::COPY,
+                source: index - source,
+                ..Default::default()
+            });
         } else {
-            u64::from(cid) + 1
-        };
-        self.prev_cid = cid;
-        varint::write(&mut self.entries, code << 3 | Dependency::Copy as u64);
-        varint::write(&mut self.entries, index - source);
+            varint::write(&mut self.entries, 0);
+            let code = if cid == self.prev_cid {
+                0
+            } else {
+                u64::from(cid) + 1
+            };
+            self.prev_cid = cid;
+            varint::write(&mut self.entries, code << 3 | Dependency::Copy as u64);
+            varint::write(&mut self.entries, index - source);
+        }
         self.count += 1;
         if self.count % self.block_records == 0 {
             self.end_block();
@@ -215,8 +356,30 @@ impl IndexWriter {
     fn end_block(&mut self) {
         self.block_crcs
             .push((self.block_crc.finish(), self.content_crc.finish()));
+        self.block_lens.push(self.block_len);
         self.block_crc = Crc32c::new();
         self.content_crc = Crc32c::new();
+        self.block_len = (0, 0);
+    }
+
+    /// The checksums of the blocks of `f` times `block_records` records: those of each `f`
+    /// consecutive blocks combined.
+    fn merged_crcs(&self, f: u64) -> Vec<(u32, u32)> {
+        if f == 1 {
+            return self.block_crcs.clone();
+        }
+        let combine = super::coded::crc32c_combine;
+        self.block_crcs
+            .chunks(f as usize)
+            .zip(self.block_lens.chunks(f as usize))
+            .map(|(crcs, lens)| {
+                let mut acc = crcs[0];
+                for (c, l) in crcs.iter().zip(lens).skip(1) {
+                    acc = (combine(acc.0, c.0, l.0), combine(acc.1, c.1, l.1));
+                }
+                acc
+            })
+            .collect()
     }
 
     /// The index and the footer of an archive written with `context`, whose index starts at
@@ -231,16 +394,24 @@ impl IndexWriter {
             self.end_block();
         }
         let c = context;
-        let mut idx = Vec::with_capacity(self.entries.len() + 8 * self.block_crcs.len() + 64);
+        let f = self.factor();
+        let crcs = self.merged_crcs(f);
+        let mut idx = Vec::with_capacity(self.entries.len() + 8 * crcs.len() + 64);
         varint::write(&mut idx, self.count);
-        varint::write(&mut idx, self.block_records);
+        varint::write(&mut idx, self.block_records * f);
         varint::write(&mut idx, u64::from(c.keyframe_interval));
         varint::write(&mut idx, u64::from(c.keyframes_per_root));
         varint::write(&mut idx, u64::from(c.max_frames));
         varint::write(&mut idx, c.window);
         varint::write(&mut idx, self.page_bytes);
-        idx.extend_from_slice(&self.entries);
-        for (p, d) in &self.block_crcs {
+        if self.coded {
+            let body = self.coded_body(c.keyframe_interval, c.keyframes_per_root);
+            varint::write(&mut idx, body.len() as u64);
+            idx.extend_from_slice(&body);
+        } else {
+            idx.extend_from_slice(&self.entries);
+        }
+        for (p, d) in &crcs {
             idx.extend_from_slice(&p.to_le_bytes());
             idx.extend_from_slice(&d.to_le_bytes());
         }
@@ -293,6 +464,9 @@ pub(super) struct Index {
     pub(super) pages: Vec<super::pages::Page>,
     pub(super) runs: Vec<(u32, u64)>,
     pub(super) lens: Vec<u64>,
+    /// A coded index (header flag bit 6): every record's header, `raw_len << 2 | mode`, which
+    /// its payload does not start with (0 for a copy); else empty.
+    pub(super) heads: Vec<u32>,
 }
 
 impl Index {
@@ -397,7 +571,15 @@ impl Index {
             ));
         }
         let copies = flags & super::FLAG_COPIES != 0;
-        let mut index = Index::parse(&idx[..body_len], index_off, records_start, version, copies)?;
+        let coded = flags & super::FLAG_CODED_INDEX != 0;
+        let mut index = Index::parse(
+            &idx[..body_len],
+            index_off,
+            records_start,
+            version,
+            copies,
+            coded,
+        )?;
         index.metadata = metadata;
         index.flags = flags;
         index.primer = primer;
@@ -439,6 +621,7 @@ impl Index {
         records_start: u64,
         version: u8,
         copies: bool,
+        coded: bool,
     ) -> Result<Index> {
         let mut pos = 0;
         let field = |pos: &mut usize| varint::read(idx, pos, index_off);
@@ -452,7 +635,8 @@ impl Index {
         let page_bytes = if version >= 3 { field(&mut pos)? } else { 0 };
         // Every entry takes at least two bytes (payload length and tag); in block mode a page
         // entry holds many records.
-        if (page_bytes == 0 && count > idx.len() as u64 / 2)
+        // A coded index bounds the count by its body's length instead (below).
+        if (page_bytes == 0 && !coded && count > idx.len() as u64 / 2)
             || block_records == 0
             || block_records > u64::from(u32::MAX)
             || keyframe_interval == 0
@@ -463,6 +647,12 @@ impl Index {
             || (page_bytes > 0 && block_records != 1)
         {
             return Err(Error::corrupt("index header is impossible", index_off));
+        }
+        if coded && page_bytes > 0 {
+            return Err(Error::corrupt(
+                "header flag bit 6 (a coded index) is set on an archive in block mode",
+                6,
+            ));
         }
         let context = GroupOptions {
             keyframe_interval: keyframe_interval as u32,
@@ -490,6 +680,7 @@ impl Index {
                 pages: Vec::new(),
                 runs: Vec::new(),
                 lens: Vec::new(),
+                heads: Vec::new(),
             };
             let end = pos
                 + index.parse_pages(
@@ -501,10 +692,34 @@ impl Index {
             (index.key_bytes, index.key_spans) = parse_keys(&idx[end..], index_off + end as u64)?;
             return Ok(index);
         }
+        // A coded index (header flag bit 6): the entries are one range-coded body, at least
+        // one byte per two entries (so the count is bounded by the index's size, as below).
+        let mut body_coder = None;
+        if coded {
+            let body_at = index_off + pos as u64;
+            let body_len = field(&mut pos)?;
+            if body_len > (idx.len() - pos) as u64 || count > body_len.saturating_mul(2) {
+                return Err(Error::corrupt(
+                    format!("coded index of {body_len} bytes for {count} records is impossible"),
+                    body_at,
+                ));
+            }
+            let body = &idx[pos..pos + body_len as usize];
+            pos += body_len as usize;
+            body_coder = Some((
+                super::coded::Reading(crate::coder::RangeDecoder::new(body)),
+                super::coded::EntryCoder::new(),
+                body_at,
+            ));
+        }
         let mut records = Vec::new();
         reserve(&mut records, count, "the record index")?;
         let mut chain_lens: Vec<u32> = Vec::new();
         reserve(&mut chain_lens, count, "the record index")?;
+        let mut heads: Vec<u32> = Vec::new();
+        if coded {
+            reserve(&mut heads, count, "the record index")?;
+        }
         let mut refs: HashMap<u64, Vec<u64>> = HashMap::new();
         // Per context: (last record, records since its keyframe, last keyframe, keyframes
         // since its root).
@@ -513,24 +728,74 @@ impl Index {
         let mut prev_cid = 0u32;
         for i in 0..count {
             let entry_at = index_off + pos as u64;
-            let payload_len = field(&mut pos)?;
-            let tag = field(&mut pos)?;
-            let bad = |what: &str| Error::corrupt(format!("record {i}: {what}"), entry_at);
-            let cid = match (version, tag >> 3) {
-                (2, c) => c,
-                (_, 0) => u64::from(prev_cid),
-                (_, c) => c - 1,
+            // The entry: payload length, context, level code (3: a copy), the distance back to
+            // a copy's source, the references' distances back, and (coded) the header.
+            let (payload_len, cid, level_code, back, ref_backs, head) = match &mut body_coder {
+                Some((io, coder, body_at)) => {
+                    let mut e = super::coded::Entry::default();
+                    let (kfi, kpr) = (context.keyframe_interval, context.keyframes_per_root);
+                    coder
+                        .code(io, &mut e, |c| {
+                            super::coded::predict(last_of.get(&c).map(|s| (s.1, s.3)), kfi, kpr)
+                        })
+                        .map_err(|what| Error::corrupt(format!("record {i}: {what}"), *body_at))?;
+                    let head = (e.level != super::coded::COPY)
+                        .then(|| (e.raw_len as u32) << 2 | u32::from(e.mode));
+                    let ref_backs = e.refs[..usize::from(e.nrefs)].to_vec();
+                    if e.level == super::coded::COPY && !copies {
+                        return Err(Error::corrupt(
+                            format!("record {i}: unknown level"),
+                            *body_at,
+                        ));
+                    }
+                    (e.body_len, e.cid, e.level, e.source, ref_backs, head)
+                }
+                None => {
+                    let payload_len = field(&mut pos)?;
+                    let tag = field(&mut pos)?;
+                    let bad = |what: &str| Error::corrupt(format!("record {i}: {what}"), entry_at);
+                    let cid = match (version, tag >> 3) {
+                        (2, c) => c,
+                        (_, 0) => u64::from(prev_cid),
+                        (_, c) => c - 1,
+                    };
+                    let cid = u32::try_from(cid).map_err(|_| bad("context id out of range"))?;
+                    prev_cid = cid;
+                    if copies && tag & 7 == Dependency::Copy as u64 {
+                        let back = field(&mut pos)?;
+                        (payload_len, cid, 3u8, back, Vec::new(), None)
+                    } else {
+                        let level =
+                            Dependency::from_code(tag & 3).ok_or_else(|| bad("unknown level"))?;
+                        let mut ref_backs = Vec::new();
+                        if tag & 4 != 0 {
+                            let n = field(&mut pos)?;
+                            if n == 0 || n > crate::bank::MAX_REFS as u64 {
+                                return Err(bad("impossible number of references"));
+                            }
+                            for _ in 0..n {
+                                ref_backs.push(field(&mut pos)?);
+                            }
+                        }
+                        (payload_len, cid, level as u8, 0, ref_backs, None)
+                    }
+                }
             };
-            let cid = u32::try_from(cid).map_err(|_| bad("context id out of range"))?;
-            prev_cid = cid;
-            if copies && tag & 7 == Dependency::Copy as u64 {
+            let entry_at = match &body_coder {
+                Some((_, _, body_at)) => *body_at,
+                None => entry_at,
+            };
+            let bad = |what: &str| Error::corrupt(format!("record {i}: {what}"), entry_at);
+            if coded {
+                heads.push(head.unwrap_or(0));
+            }
+            if level_code == super::coded::COPY {
                 // A copy: no payload, no references, and the distance back to its source,
                 // which must be an earlier record that is not a copy (so a copy never leads
                 // to another, nor to itself).
                 if payload_len != 0 {
                     return Err(bad("a copy has a payload"));
                 }
-                let back = field(&mut pos)?;
                 let source = i
                     .checked_sub(back)
                     .filter(|_| back > 0)
@@ -550,15 +815,11 @@ impl Index {
                 });
                 continue;
             }
-            let level = Dependency::from_code(tag & 3).ok_or_else(|| bad("unknown level"))?;
-            if tag & 4 != 0 {
-                let n = field(&mut pos)?;
-                if n == 0 || n > crate::bank::MAX_REFS as u64 {
-                    return Err(bad("impossible number of references"));
-                }
-                let mut ids = Vec::with_capacity(n as usize);
-                for _ in 0..n {
-                    let back = field(&mut pos)?;
+            let level =
+                Dependency::from_code(u64::from(level_code)).ok_or_else(|| bad("unknown level"))?;
+            if !ref_backs.is_empty() {
+                let mut ids = Vec::with_capacity(ref_backs.len());
+                for back in ref_backs {
                     let root = i
                         .checked_sub(back)
                         .filter(|_| back > 0)
@@ -650,6 +911,17 @@ impl Index {
             pages: Vec::new(),
             runs: Vec::new(),
             lens: Vec::new(),
+            heads,
+        })
+    }
+
+    /// Record `n`'s header as a coded index gives it (body offset 0), `None` without one.
+    pub(super) fn head(&self, n: u64) -> Option<crate::record::RecordHeader> {
+        let h = *self.heads.get(n as usize)?;
+        Some(crate::record::RecordHeader {
+            raw_len: u64::from(h >> 2),
+            mode: crate::record::Mode::from_code((h & 3) as u8).expect("two bits"),
+            body_offset: 0,
         })
     }
 
@@ -774,8 +1046,10 @@ fn reserve<T>(v: &mut Vec<T>, n: u64, what: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use crate::archive::coded::*;
     use crate::archive::testing::*;
     use crate::archive::ArchiveReader;
+    use crate::error::ErrorKind;
     use std::io::Cursor;
 
     /// Keys are kept in the index (version 3) and read back without decoding a record; the
@@ -821,11 +1095,13 @@ mod tests {
         let mut w = ArchiveWriter::new(Vec::new(), Codebook::default_codebook(), b"").unwrap();
         w.add_in_group(Some(b"k"), b"record").unwrap();
         let good = w.finish().unwrap();
-        // Bit 5 (values by reference) without bits 0 and 1 (the JSON-lines form, the fields
-        // layout) is refused (bit 7, a variant-3 primer, is known: archive/primed.rs tests it).
-        for flags in [0x20u8, 0x21, 0x22, 0x26] {
+        // Bits 8-15 are reserved (bits 0-7 are known: archive/primed.rs tests bit 7 without
+        // bit 4); bit 5 (values by reference) without bits 0 and 1 (the JSON-lines form, the
+        // fields layout) is refused too.
+        for (flags, high) in [(good[6], 0x01u8), (0x20u8, 0), (0x21, 0), (0x22, 0), (0x26, 0)] {
             let mut b = good.clone();
             b[6] = flags;
+            b[7] = high;
             let crc = crate::checksum::crc32c(&b[..16]);
             b[16..20].copy_from_slice(&crc.to_le_bytes());
             let e = ArchiveReader::open(Cursor::new(&b))
@@ -836,6 +1112,225 @@ mod tests {
                 "{flags:#x}: {e}"
             );
         }
+    }
+
+    /// The archive `bytes` (coded index) with its record count set to `count` and its coded
+    /// body replaced by `body`, the index checksum made right again.
+    fn recode(bytes: &[u8], count: u64, body: &[u8]) -> Vec<u8> {
+        use crate::varint;
+        let end = bytes.len() - crate::archive::FOOTER_LEN;
+        let index_off = u64::from_le_bytes(bytes[end..end + 8].try_into().unwrap()) as usize;
+        let idx = &bytes[index_off..end - 4];
+        let mut pos = 0;
+        let mut head = Vec::new();
+        for k in 0..7 {
+            let v = varint::read(idx, &mut pos, 0).unwrap();
+            varint::write(&mut head, if k == 0 { count } else { v });
+        }
+        let old = varint::read(idx, &mut pos, 0).unwrap() as usize;
+        varint::write(&mut head, body.len() as u64);
+        head.extend_from_slice(body);
+        head.extend_from_slice(&idx[pos + old..]);
+        let mut out = bytes[..index_off].to_vec();
+        out.extend_from_slice(&head);
+        out.extend_from_slice(&crate::checksum::crc32c(&head).to_le_bytes());
+        out.extend_from_slice(&bytes[end..]);
+        out
+    }
+
+    /// The entries of a coded index, decoded as a reader decodes them.
+    fn entries_of(bytes: &[u8]) -> Vec<Entry> {
+        let r = ArchiveReader::open(Cursor::new(bytes)).unwrap();
+        let (kfi, kpr) = (16, 16);
+        let end = bytes.len() - crate::archive::FOOTER_LEN;
+        let index_off = u64::from_le_bytes(bytes[end..end + 8].try_into().unwrap()) as usize;
+        let idx = &bytes[index_off..end - 4];
+        let mut pos = 0;
+        for _ in 0..7 {
+            crate::varint::read(idx, &mut pos, 0).unwrap();
+        }
+        let len = crate::varint::read(idx, &mut pos, 0).unwrap() as usize;
+        let mut io = Reading(crate::coder::RangeDecoder::new(&idx[pos..pos + len]));
+        let mut coder = EntryCoder::new();
+        let mut levels = Levels::new(kfi, kpr);
+        (0..r.len())
+            .map(|_| {
+                let mut e = Entry::default();
+                coder.code(&mut io, &mut e, |c| levels.predict(c)).unwrap();
+                levels.note(e.cid, e.level);
+                e
+            })
+            .collect()
+    }
+
+    /// A coded index whose entries say what no writer writes is refused by name, as a plain
+    /// one is (FORMAT.md §5.4), and a count the body cannot hold is refused before anything is
+    /// allocated for it.
+    #[test]
+    fn hostile_coded_entries_are_refused_by_name() {
+        let records: [&[u8]; 6] = [
+            b"first line of text",
+            b"second line of text",
+            b"first line of text",
+            b"third line",
+            b"first line of text",
+            b"fourth line",
+        ];
+        let good = build(&records);
+        assert_eq!(good[6] & 0x44, 0x44, "a coded index with copies");
+        let entries = entries_of(&good);
+        // The writer's own entries, coded again, give the same archive.
+        assert_eq!(
+            recode(&good, 6, &encode(entries.iter().copied(), 16, 16).unwrap()),
+            good
+        );
+        assert_eq!(entries[2].level, COPY);
+        assert_eq!(entries[2].source, 2);
+        let refused = |edit: &dyn Fn(&mut Vec<Entry>), what: &str| {
+            let mut e = entries.clone();
+            edit(&mut e);
+            let bad = recode(
+                &good,
+                e.len() as u64,
+                &encode(e.iter().copied(), 16, 16).unwrap(),
+            );
+            let err = ArchiveReader::open(Cursor::new(&bad))
+                .map(|_| ())
+                .unwrap_err();
+            assert!(
+                matches!(err.kind(), ErrorKind::Corrupt { .. }),
+                "{what}: {err}"
+            );
+            assert!(err.to_string().contains(what), "{what}: {err}");
+        };
+        refused(&|e| e[4].source = 2, "record 4: copy of a copy");
+        refused(
+            &|e| e[2].source = 3,
+            "record 2: copy of itself or of a later record",
+        );
+        refused(
+            &|e| {
+                e[3].nrefs = 1;
+                e[3].refs[0] = 1;
+            },
+            "record 3: reference to a record that is not a bank root",
+        );
+        refused(
+            &|e| {
+                e[3].nrefs = 1;
+                e[3].refs[0] = 9;
+            },
+            "record 3: reference to a later record",
+        );
+        refused(&|e| e[0].level = DELTA, "record 0: depends on records");
+        refused(&|e| e[1].body_len += 1, "record lengths do not add up");
+        refused(&|e| e[5].cid = 7, "record 5: depends on records");
+        // Copies without header flag bit 2: level 3 is unknown.
+        let mut b = good.clone();
+        b[6] &= !(crate::archive::FLAG_COPIES as u8);
+        let crc = crate::checksum::crc32c(&b[..16]);
+        b[16..20].copy_from_slice(&crc.to_le_bytes());
+        let err = ArchiveReader::open(Cursor::new(&b))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.to_string().contains("record 2: unknown level"), "{err}");
+        // Counts the body cannot hold (more than two entries a byte), however large: refused
+        // by the count check, before the per-record tables are reserved.
+        let body = encode(entries.iter().copied(), 16, 16).unwrap();
+        for count in [body.len() as u64 * 2 + 1, 1 << 40, u64::MAX >> 1] {
+            let err = ArchiveReader::open(Cursor::new(recode(&good, count, &body)))
+                .map(|_| ())
+                .unwrap_err();
+            assert!(err.to_string().contains("coded index of"), "{count}: {err}");
+        }
+        // More entries than the body codes, within the bound: the zero bytes past its end
+        // decode to more entries (a crafted index with a right checksum is an archive), an
+        // error or records, never a panic.
+        for count in [7, body.len() as u64 * 2] {
+            if let Ok(mut r) = ArchiveReader::open(Cursor::new(recode(&good, count, &body))) {
+                r.walk(|_, _| {});
+            }
+        }
+        // A body length running past the index.
+        let mut b = recode(&good, 6, &body);
+        let end = b.len() - crate::archive::FOOTER_LEN;
+        let index_off = u64::from_le_bytes(b[end..end + 8].try_into().unwrap()) as usize;
+        let mut body_at = index_off;
+        for _ in 0..7 {
+            crate::varint::read(&b, &mut body_at, 0).unwrap();
+        }
+        assert_eq!(b[body_at] as usize, body.len());
+        b[body_at] = 0x7f;
+        let crc = crate::checksum::crc32c(&b[index_off..end - 4]);
+        b[end - 4..end].copy_from_slice(&crc.to_le_bytes());
+        let err = ArchiveReader::open(Cursor::new(&b))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.to_string().contains("coded index of"), "{err}");
+        // The coded flag on a block-mode archive is refused by name.
+        use crate::archive::{ArchiveOptions, ArchiveWriter};
+        use crate::codebook::Codebook;
+        let opts = ArchiveOptions::default().page_bytes(64);
+        let mut w =
+            ArchiveWriter::with_options(Vec::new(), Codebook::default_codebook(), b"", opts)
+                .unwrap();
+        for r in records {
+            w.add(r).unwrap();
+        }
+        let mut paged = w.finish().unwrap();
+        assert_eq!(paged[6] & 0x40, 0);
+        paged[6] |= 0x40;
+        let crc = crate::checksum::crc32c(&paged[..16]);
+        paged[16..20].copy_from_slice(&crc.to_le_bytes());
+        let err = ArchiveReader::open(Cursor::new(&paged))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.to_string().contains("flag bit 6"), "{err}");
+    }
+
+    /// A coded index makes blocks of short records larger (FORMAT.md §5.1: about 4 KiB of
+    /// payloads, at least 64 blocks), their checksums combined from those of 16 records: every
+    /// record reads back, a walk finds every content checksum right, and damage to a payload
+    /// fails its block and no other record (every record a root).
+    #[test]
+    fn coded_blocks_grow_and_keep_damage_in_them() {
+        use crate::context::GroupOptions;
+        let texts: Vec<Vec<u8>> = (0..5000)
+            .map(|i| format!("line {i} of {}", i * 7 % 13).into_bytes())
+            .collect();
+        let refs: Vec<&[u8]> = texts.iter().map(|t| &t[..]).collect();
+        let opts = crate::archive::ArchiveOptions::default().group(GroupOptions::none());
+        let mut w = crate::archive::ArchiveWriter::with_options(
+            Vec::new(),
+            crate::codebook::Codebook::default_codebook(),
+            b"",
+            opts,
+        )
+        .unwrap();
+        for t in &refs {
+            w.add(t).unwrap();
+        }
+        let bytes = w.finish().unwrap();
+        let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+        // Doubling from 16 stops where fewer than 64 blocks would be left: 5000 / 128 < 64.
+        let n = r.block_records();
+        assert_eq!(n, 64);
+        assert_eq!(
+            r.walk(|i, rec| assert_eq!(rec.unwrap(), refs[i as usize])),
+            0
+        );
+        let victim = 1000u64;
+        let mut bad = bytes.clone();
+        let info = r.info(victim).unwrap();
+        bad[(info.offset + info.payload_len / 2) as usize] ^= 0x08;
+        let mut r = ArchiveReader::open(Cursor::new(&bad)).unwrap();
+        let mut failed = Vec::new();
+        r.walk(|i, rec| match rec {
+            Ok(b) => assert_eq!(b, refs[i as usize]),
+            Err(_) => failed.push(i),
+        });
+        let block = victim / n;
+        assert_eq!(failed, (block * n..(block + 1) * n).collect::<Vec<_>>());
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //!        per record: varint payload length, varint (context id << 3 | has_refs << 2 | level),
 //!                    if has_refs: varint count, varint (record index - root index) per root,
 //!                    if level 3 (a copy, header flag bit 2): varint (record index - source),
+//!        (header flag bit 6, a coded index: instead of the entries, varint length and one
+//!         range-coded body of them, each with its record's raw_len and mode, which the
+//!         payloads then do not start with),
 //!        per block: crc32c of its payloads, crc32c of its records' decoded bytes,
 //!        crc32c of the index
 //! footer: u64 LE index offset, 4 bytes end magic
@@ -26,6 +29,7 @@ use crate::context::{Dependency, GroupOptions};
 use crate::record::CoderConfig;
 
 mod batch;
+pub(crate) mod coded;
 mod index;
 mod infer;
 mod pages;
@@ -105,6 +109,8 @@ pub struct ArchiveOptions {
     /// Bytes of recent records the writer keeps to find exact repeats (0: none; see
     /// [`ArchiveOptions::repeats`]).
     pub(crate) repeats: usize,
+    /// The index's record entries are range-coded (header flag bit 6).
+    pub(crate) coded_index: bool,
 }
 
 crate::settings! {
@@ -188,6 +194,15 @@ crate::settings! {
         /// then does not carry flag bit 2, so readers older than copies read it. Ignored in
         /// block mode. 32 MiB by default.
         repeats, get_repeats: repeats: usize;
+        /// A coded index (FORMAT.md §5.1, header flag bit 6): the index codes every record's
+        /// entry (its payload length, decoded length and mode, context, level, references or
+        /// copy source) with small adaptive models instead of plain varints, so that its
+        /// payload no longer starts with a header, and the writer makes blocks of at least
+        /// `block_records` records hold about 4 KiB of payloads or more (a short record costs
+        /// about 1.5 bytes of index and header instead of 4.5). Readers older than the flag
+        /// refuse such an archive by it. Ignored in block mode (pages have few entries). On by
+        /// default.
+        coded_index, get_coded_index: coded_index: bool;
     }
 }
 
@@ -207,6 +222,7 @@ impl Default for ArchiveOptions {
             auto_pages: 0,
             infer_groups: true,
             repeats: DEFAULT_REPEAT_BYTES,
+            coded_index: true,
         }
     }
 }
@@ -247,6 +263,11 @@ pub const FLAG_PRIMER_ADAPTIVE2: u16 = 0x10;
 /// reader resolves every form (`jsonform::resolve_all`). Writers set it with bits 0 and 1; a
 /// reader that does not know it refuses the archive by it.
 pub const FLAG_JSON_VALUES: u16 = 0x20;
+/// Header flag bit 6 of a version-3 archive: the record entries of its index are range-coded
+/// (FORMAT.md §5.1), with each record's decoded length and mode, which its payload then does
+/// not start with (no header `H`, §3). Only on archives whose records are coded alone (never
+/// in block mode); a reader that does not know it refuses the archive by it.
+pub const FLAG_CODED_INDEX: u16 = 0x40;
 /// Header flag bit 7 of a version-3 archive: its primer's state, and its records and pages
 /// after the primer, are the adaptive model's variant 3 (FORMAT.md §3.6, §5.6): their mode
 /// `ADAPTIVE2` means `V3`. Set only with a primer and [`FLAG_PRIMER_ADAPTIVE2`], by this build
@@ -254,7 +275,8 @@ pub const FLAG_JSON_VALUES: u16 = 0x20;
 /// archive by it.
 pub const FLAG_PRIMER_V3: u16 = 0x80;
 /// The header flags a reader of this build knows.
-pub(crate) const KNOWN_FLAGS: u16 = FLAG_JSON_LINES
+pub(crate) const KNOWN_FLAGS: u16 = FLAG_CODED_INDEX
+    | FLAG_JSON_LINES
     | FLAG_JSON_FIELDS
     | FLAG_COPIES
     | FLAG_PRIMED_PAGES

@@ -466,7 +466,7 @@ impl<W: Write> ArchiveWriter<W> {
         }
         let mut pages = Vec::new();
         // The pages' index entries count too (their groups as if unkeyed).
-        let mut index = super::index::IndexWriter::new(self.opts.block_records, page_bytes);
+        let mut index = super::index::IndexWriter::new(self.opts.block_records, page_bytes, false);
         let mut from = start;
         for &to in ends.iter().filter(|&&e| e > start) {
             let mut page = Vec::new();
@@ -504,7 +504,7 @@ impl<W: Write> ArchiveWriter<W> {
         self.bytes_in = 0;
         self.opts.page_bytes = page_bytes;
         self.opts.bank = 0;
-        self.index = super::index::IndexWriter::new(self.opts.block_records, page_bytes);
+        self.index = super::index::IndexWriter::new(self.opts.block_records, page_bytes, false);
         self.ids.clear();
         self.next_id = super::DEFAULT_CONTEXT + 1;
         self.inference = None;

@@ -166,6 +166,13 @@ impl Archive {
         self.index.block_records
     }
 
+    /// Whether the index is coded (header flag bit 6, FORMAT.md §5.1): the records' headers
+    /// are in the index, and a payload is its body alone (`RecordInfo::payload_len` counts no
+    /// header).
+    pub fn coded_index(&self) -> bool {
+        self.index.flags & super::FLAG_CODED_INDEX != 0
+    }
+
     /// Block mode: the page size the writer aimed at (records are grouped into pages of about
     /// this many decoded bytes, each coded as one payload); 0 if every record is coded alone.
     pub fn page_bytes(&self) -> u64 {
@@ -478,6 +485,10 @@ impl<R: Read + Seek> ArchiveReader<R> {
 
     /// Reads record `n`'s payload header (FORMAT.md §3) from the file, without decoding it.
     fn payload_header(&mut self, n: u64, info: &RecordInfo) -> Result<crate::record::RecordHeader> {
+        if let Some(h) = self.archive.index.head(n) {
+            // A coded index holds the header (header flag bit 6).
+            return Ok(h);
+        }
         let mut head = [0u8; crate::varint::MAX_LEN];
         self.inner.seek(SeekFrom::Start(info.offset))?;
         let k = read_full(
@@ -715,8 +726,14 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let rs = (info.offset - start) as usize;
         let re = rs + info.payload_len as usize;
         let payload = &self.block[rs..re];
-        let header = crate::record::read_header(payload)
-            .map_err(|e| e.shifted(info.offset).within(ctx()))?;
+        // With a coded index (header flag bit 6) the header is the index's, the payload all
+        // body.
+        let coded = self.archive.index.head(r);
+        let header = match coded {
+            Some(h) => h,
+            None => crate::record::read_header(payload)
+                .map_err(|e| e.shifted(info.offset).within(ctx()))?,
+        };
         let frames_len: u64 = frames.iter().map(|f| f.len() as u64).sum();
         if frames_len > MAX_RECORD_LEN {
             return Err(Error::corrupt(
@@ -742,11 +759,14 @@ impl<R: Read + Seek> ArchiveReader<R> {
         let mut out = Vec::new();
         out.try_reserve_exact(header.raw_len as usize)
             .map_err(|_| over(needed))?;
-        self.decoder
-            .as_mut()
-            .expect("checked by the caller")
-            .decode_with_frames(frames, payload, &mut out)
-            .map_err(|e| e.shifted(info.offset).within(ctx()))?;
+        let decoder = self.decoder.as_mut().expect("checked by the caller");
+        match coded {
+            Some(h) => {
+                decoder.decode_body_with_frames(frames, h.raw_len, h.mode, payload, &mut out)
+            }
+            None => decoder.decode_with_frames(frames, payload, &mut out),
+        }
+        .map_err(|e| e.shifted(info.offset).within(ctx()))?;
         let flags = self.archive.index.flags;
         if flags & super::FLAG_JSON_VALUES != 0 {
             // Values coded against the last frame's or the record's own (FORMAT.md §5.5).
@@ -1166,22 +1186,29 @@ mod tests {
             .map(|i| format!("r{i} some text here").into_bytes())
             .collect();
         let refs: Vec<&[u8]> = records.iter().map(|r| &r[..]).collect();
-        let mut bytes = build_with(&refs, GroupOptions::none());
-        let target = ArchiveReader::open(Cursor::new(&bytes))
-            .unwrap()
-            .info(4)
-            .unwrap()
-            .offset as usize;
-        bytes[target] ^= 0x10;
-        let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
-        for i in 0..9u64 {
-            let got = r.get(i);
-            if (3..6).contains(&i) {
-                let e = got.unwrap_err();
-                assert!(matches!(e.kind(), ErrorKind::Checksum { .. }), "{e}");
-                assert!(e.to_string().contains(&format!("record {i}")), "{e}");
+        // Blocks of 3 records (a coded index keeps them for an archive of fewer than 64 of
+        // them).
+        for coded in [false, true] {
+            let mut bytes = if coded {
+                build_with(&refs, GroupOptions::none())
             } else {
-                assert_eq!(got.unwrap(), records[i as usize]);
+                build_plain_with(&refs, GroupOptions::none())
+            };
+            let r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+            let n = r.block_records();
+            assert_eq!(n, 3);
+            let target = r.info(4).unwrap().offset as usize;
+            bytes[target] ^= 0x10;
+            let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+            for i in 0..9u64 {
+                let got = r.get(i);
+                if i / n == 4 / n {
+                    let e = got.unwrap_err();
+                    assert!(matches!(e.kind(), ErrorKind::Checksum { .. }), "{e}");
+                    assert!(e.to_string().contains(&format!("record {i}")), "{e}");
+                } else {
+                    assert_eq!(got.unwrap(), records[i as usize]);
+                }
             }
         }
     }
@@ -1195,7 +1222,7 @@ mod tests {
             keyframes_per_root: 1,
             ..GroupOptions::default()
         };
-        let mut bytes = build_with(&refs, ctx);
+        let mut bytes = build_plain_with(&refs, ctx);
         let target = ArchiveReader::open(Cursor::new(&bytes))
             .unwrap()
             .info(1)

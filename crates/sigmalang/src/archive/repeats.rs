@@ -338,7 +338,8 @@ mod tests {
         .iter()
         .map(|r| (None, r.to_vec()))
         .collect();
-        let good = write(&records, ArchiveOptions::default());
+        // The plain index (a coded one is tested in `index.rs`).
+        let good = write(&records, ArchiveOptions::default().coded_index(false));
         assert_eq!(check(&good, &records), vec![2, 3]);
         // Records 2 and 3: payload length 0, tag 3 (the previous record's context, level 3),
         // and 2 and 3 back to record 0.
@@ -394,8 +395,10 @@ mod tests {
         let records: Vec<(Option<Vec<u8>>, Vec<u8>)> = (0..40)
             .map(|i| (None, format!("line {}", i % 10).into_bytes()))
             .collect();
-        // Every record a root: damage to block 0 reaches its records and their copies only.
+        // Every record a root: damage to block 0 reaches its records and their copies only
+        // (blocks of exactly 4 records: an index that is not coded).
         let opts = ArchiveOptions::default()
+            .coded_index(false)
             .block_records(4)
             .group(crate::GroupOptions::none());
         let good = write(&records, opts);

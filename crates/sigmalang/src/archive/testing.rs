@@ -4,10 +4,22 @@ use super::{ArchiveOptions, ArchiveWriter};
 use crate::codebook::Codebook;
 use crate::context::GroupOptions;
 
+/// An archive of `records` in blocks of at least 3 records (a coded index, the default, makes
+/// them larger: `Archive::block_records` says how large).
 pub(super) fn build_with(records: &[&[u8]], context: GroupOptions) -> Vec<u8> {
+    build_opts(records, context, true)
+}
+
+/// An archive of `records` in blocks of exactly 3 records, its index not coded.
+pub(super) fn build_plain_with(records: &[&[u8]], context: GroupOptions) -> Vec<u8> {
+    build_opts(records, context, false)
+}
+
+fn build_opts(records: &[&[u8]], context: GroupOptions, coded_index: bool) -> Vec<u8> {
     let opts = ArchiveOptions {
         block_records: 3,
         context,
+        coded_index,
         ..ArchiveOptions::default()
     };
     let mut w = ArchiveWriter::with_options(
@@ -59,6 +71,8 @@ pub(super) fn system_prompt_logs(conversations: usize) -> Vec<(Vec<u8>, Vec<u8>)
         .collect()
 }
 
+/// An archive of `n` short records in 3 keyed groups, in blocks of exactly `block_records`
+/// records (its index not coded, which would make blocks larger).
 pub(super) fn small_archive(n: usize, block_records: u32) -> (Vec<u8>, Vec<Vec<u8>>) {
     let texts: Vec<Vec<u8>> = (0..n)
         .map(|i| {
@@ -72,6 +86,7 @@ pub(super) fn small_archive(n: usize, block_records: u32) -> (Vec<u8>, Vec<Vec<u
         .collect();
     let opts = ArchiveOptions {
         block_records,
+        coded_index: false,
         ..ArchiveOptions::default()
     };
     let mut w =

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use super::batch::Batches;
 use super::index::{write_head, write_primer_section, IndexWriter};
 use super::{
-    ArchiveOptions, DEFAULT_CONTEXT, FLAG_COPIES, FLAG_JSON_FIELDS, FLAG_JSON_LINES,
-    FLAG_JSON_VALUES, FLAG_PRIMED_PAGES, FLAG_PRIMER_ADAPTIVE2, MAX_KEYFRAME_INTERVAL,
-    MAX_METADATA, MAX_PAGE_BYTES,
+    ArchiveOptions, DEFAULT_CONTEXT, FLAG_CODED_INDEX, FLAG_COPIES, FLAG_JSON_FIELDS,
+    FLAG_JSON_LINES, FLAG_JSON_VALUES, FLAG_PRIMED_PAGES, FLAG_PRIMER_ADAPTIVE2,
+    MAX_KEYFRAME_INTERVAL, MAX_METADATA, MAX_PAGE_BYTES,
 };
 use crate::bank::Bank;
 use crate::codebook::Codebook;
@@ -146,7 +146,12 @@ impl<W: Write> ArchiveWriter<W> {
             FLAG_JSON_LINES | FLAG_JSON_FIELDS | FLAG_JSON_VALUES
         } else {
             0
-        } | if copies { FLAG_COPIES } else { 0 };
+        } | if copies { FLAG_COPIES } else { 0 }
+            | if opts.coded_index && opts.page_bytes == 0 {
+                FLAG_CODED_INDEX
+            } else {
+                0
+            };
         let mut head = write_head(codebook.id(), metadata, flags);
         let primer = opts.primer.min(MAX_PRIMER_LEN as usize);
         let trial = super::pages::trial_bytes(opts.auto_pages);
@@ -168,7 +173,7 @@ impl<W: Write> ArchiveWriter<W> {
             encoder: Encoder::with_config(Arc::clone(&codebook), opts.encoder),
             opts,
             payload: Vec::new(),
-            index: IndexWriter::new(opts.block_records, opts.page_bytes),
+            index: IndexWriter::new(opts.block_records, opts.page_bytes, opts.coded_index),
             ids: HashMap::new(),
             stacks: HashMap::new(),
             frame_bytes: 0,
@@ -336,8 +341,9 @@ impl<W: Write> ArchiveWriter<W> {
             }
         }
         if paged {
-            // Pages hold no copies (FORMAT.md §5.8): the head says so.
-            flags &= !FLAG_COPIES;
+            // Pages hold no copies (FORMAT.md §5.8) and their index is not coded (§5.1): the
+            // head says so.
+            flags &= !(FLAG_COPIES | FLAG_CODED_INDEX);
             if primer.is_some() {
                 flags |= FLAG_PRIMED_PAGES;
             }
@@ -633,8 +639,16 @@ impl<W: Write> ArchiveWriter<W> {
         record: &[u8],
     ) -> Result<()> {
         let index = self.index.len();
+        // A coded index holds each record's header (header flag bit 6): the payload is
+        // written without it.
+        let (payload, head) = if self.index.coded() {
+            let h = crate::record::read_header(payload)?;
+            (&payload[h.body_offset..], Some((h.raw_len, h.mode)))
+        } else {
+            (payload, None)
+        };
         self.emit(payload)?;
-        self.index.add(cid, level, refs, payload, record);
+        self.index.add(cid, level, refs, payload, record, head);
         if level == Dependency::Root && refs.is_empty() {
             match &mut self.coder {
                 Coder::Now(bank) => bank.add_root(index, record),
