@@ -31,6 +31,7 @@ mod jsonl;
 mod limits;
 mod model;
 mod progress;
+mod sample;
 mod signals;
 
 use std::ffi::OsString;

@@ -36,6 +36,7 @@ use crate::jsonl::{open_lines, open_records, FieldPath, InputLines, Odd, RecordL
 use crate::limits::{limit_archive, BlockSize, MemoryLimit};
 use crate::model::Model;
 use crate::progress::{self, SHOW_AFTER};
+use crate::sample::{sample_file, Take};
 use crate::{GetArgs, PackArgs, UnpackArgs};
 
 /// The field named when an archive's metadata names none.
@@ -221,9 +222,46 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
         })
         .infer_groups(!args.no_infer);
     let threads = opts.worker_count();
-    let mut archive =
-        ArchiveWriter::with_options(output, model.codebook.clone(), metadata.as_bytes(), opts)
-            .map_err(|e| CliError::new("pack", e))?;
+    // A regular file's primer is sampled from all of it (standard input's is its first
+    // records, as the writer takes them).
+    let sample = match input
+        .path()
+        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+    {
+        Some(path) if opts.get_primer() > 0 => {
+            let take = match &args.field {
+                Some(field) => Take::Field(field),
+                None => Take::Lines,
+            };
+            let key = args
+                .context_key
+                .as_deref()
+                .map(|k| FieldPath::parse(k, "--context-key"))
+                .transpose()?;
+            Some(sample_file(
+                path,
+                &in_label,
+                take,
+                key.as_ref(),
+                opts.get_primer(),
+            )?)
+        }
+        _ => None,
+    };
+    let mut archive = match &sample {
+        Some(sample) => ArchiveWriter::with_primer_sample(
+            output,
+            model.codebook.clone(),
+            metadata.as_bytes(),
+            opts,
+            sample.iter().map(|(k, r)| (k.as_deref(), &r[..])),
+        ),
+        None => {
+            ArchiveWriter::with_options(output, model.codebook.clone(), metadata.as_bytes(), opts)
+        }
+    }
+    .map_err(|e| CliError::new("pack", e))?;
+    drop(sample);
     let bar = match &mut source {
         Source::Field(lines, bar) => {
             while let Some(text) = lines.next_text()? {
