@@ -303,9 +303,16 @@ const ADAPTIVE_MARGIN: u64 = 16;
 /// memory and time; data the codebook already knows well (chat) gains less than this.
 const PRIMER_MARGIN: u64 = 8;
 
-/// The most of the primer's records [`choose`] tests with: 128 KiB (a larger primer is chosen
-/// for as its first 128 KiB are), so that the test costs a few tens of milliseconds.
+/// The most bytes of records [`choose`] codes in its test (three times: without the trial
+/// primer, after it `MODELED`, after it adaptive): 128 KiB, a sixteenth of them from each of
+/// [`CHOICE_SLICES`] places of the sample, so that the test costs a few tens of milliseconds
+/// beyond the trial primer's training.
 const CHOICE_SAMPLE: usize = 128 << 10;
+
+/// The slices [`choose`] cuts a sample into: the first three quarters of each go to the trial
+/// primer, records from the last quarter are tested, so that both are spread over the sample
+/// as the archive's primer and records are over the input.
+const CHOICE_SLICES: usize = 8;
 
 /// How the records of an archive are coded, as [`choose`] finds on a sample.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -318,58 +325,67 @@ pub(crate) enum Choice {
     Adaptive,
 }
 
-/// How records like `sample` (the records a primer is made of, in order; the first
-/// [`CHOICE_SAMPLE`] bytes of them) are best coded: the first records, up to three quarters of
-/// the bytes, are a trial primer, and the rest are coded
-/// alone, after it `MODELED` and after it `ADAPTIVE2` (a `V2` trial primer, as the archive's
-/// is). The primer is kept if it saves at least
+/// How records like `sample` (the records a primer is made of, in order) are best coded. The
+/// sample is cut into [`CHOICE_SLICES`] slices of equal bytes: the records that start in the
+/// first three quarters of a slice make a trial primer (a `V2` one, as the archive's is, about
+/// three quarters of the primer's size), and the first records of each slice's last quarter,
+/// up to [`CHOICE_SAMPLE`] bytes in all, are coded without it, after it `MODELED` and after it
+/// `ADAPTIVE2`: each record alone with the record before it in the sample as its frame, as
+/// the writer codes a record against its group's last ones (so that the trial primer is
+/// credited only with what it adds to the frame). Held-out records from all over the
+/// sample are tested against a primer of the rest, as the archive's records (most of them not
+/// in the primer) are coded after it. The primer is kept if it saves at least
 /// 1/[`PRIMER_MARGIN`] of the bytes, and `ADAPTIVE2` is chosen if it saves a further
-/// 1/[`ADAPTIVE_MARGIN`] over `MODELED`. In block mode (`page_bytes > 0`) the rest is coded
-/// as pages of up to `page_bytes` (each record and a line feed), without a primer as stream
-/// chunks and after it as pages after the primer, as the archive's pages would be.
+/// 1/[`ADAPTIVE_MARGIN`] over `MODELED`. In block mode (`page_bytes > 0`) each slice's tested
+/// records are coded as pages of up to `page_bytes` (each record and a line feed), without a
+/// primer as stream chunks and after it as pages after the primer, as the archive's pages
+/// would be.
 pub(crate) fn choose(codebook: &Arc<Codebook>, sample: &[&[u8]], page_bytes: u64) -> Choice {
-    // The test's cost grows with the sample: at most the first CHOICE_SAMPLE bytes of it.
-    let mut taken = 0;
-    let sample = &sample[..sample
-        .iter()
-        .position(|r| {
-            taken += r.len() + 1;
-            taken > CHOICE_SAMPLE
-        })
-        .map_or(sample.len(), |k| k + 1)];
     let total: usize = sample.iter().map(|r| r.len() + 1).sum();
+    let slice = total.div_ceil(CHOICE_SLICES).max(1);
+    let per_slice = CHOICE_SAMPLE / CHOICE_SLICES;
     let mut trial = Vec::new();
-    let mut split = 0;
-    while split < sample.len() && (trial.len() + sample[split].len() + 1) * 4 <= total * 3 {
-        trial.extend_from_slice(sample[split]);
-        trial.push(b'\n');
-        split += 1;
+    // The tested records (by index), a run of consecutive records per slice.
+    let mut tests: Vec<Vec<usize>> = vec![Vec::new(); CHOICE_SLICES];
+    let mut tested = vec![0usize; CHOICE_SLICES];
+    let mut offset = 0;
+    for (j, &r) in sample.iter().enumerate() {
+        let (k, within) = (offset / slice, offset % slice);
+        offset += r.len() + 1;
+        if within * 2 < slice {
+            trial.extend_from_slice(r);
+            trial.push(b'\n');
+        } else if within * 4 < slice * 3 && tested[k] < per_slice {
+            tested[k] += r.len() + 1;
+            tests[k].push(j);
+        }
     }
-    if trial.len() < MIN_MATCH || split == sample.len() {
+    tests.retain(|t| !t.is_empty());
+    if trial.len() < MIN_MATCH || tests.is_empty() {
         return Choice::Plain;
     }
     let Ok(primer) = Primer::new(codebook, trial) else {
         return Choice::Plain;
     };
     let primer = Arc::new(primer);
-    // The units the test codes: each record alone, or the records in pages.
+    // The units the test codes: each record alone (with the one before it as its frame), or
+    // each slice's records in pages.
     let mut pages: Vec<Vec<u8>> = Vec::new();
-    let units: Vec<&[u8]> = if page_bytes == 0 {
-        sample[split..].to_vec()
-    } else {
-        let mut page = Vec::new();
-        for r in &sample[split..] {
-            page.extend_from_slice(r);
-            page.push(b'\n');
-            if page.len() as u64 >= page_bytes {
-                pages.push(std::mem::take(&mut page));
+    if page_bytes > 0 {
+        for run in &tests {
+            let mut page = Vec::new();
+            for &j in run {
+                page.extend_from_slice(sample[j]);
+                page.push(b'\n');
+                if page.len() as u64 >= page_bytes {
+                    pages.push(std::mem::take(&mut page));
+                }
+            }
+            if !page.is_empty() {
+                pages.push(page);
             }
         }
-        if !page.is_empty() {
-            pages.push(page);
-        }
-        pages.iter().map(|p| &p[..]).collect()
-    };
+    }
     let mut sizes = [0u64; 3];
     for (k, setting) in [None, Some(false), Some(true)].into_iter().enumerate() {
         let mut enc = Encoder::new(Arc::clone(codebook));
@@ -377,17 +393,29 @@ pub(crate) fn choose(codebook: &Arc<Codebook>, sample: &[&[u8]], page_bytes: u64
             enc.set_primer(Some(Arc::clone(&primer)), adaptive);
         }
         let mut out = Vec::new();
-        for r in &units {
-            out.clear();
-            let coded = if page_bytes == 0 {
-                enc.encode(r, &mut out)
-            } else {
-                enc.encode_page(r, &mut out)
-            };
-            if coded.is_err() {
-                return Choice::Plain;
-            }
+        let mut code = |coded: Result<()>, out: &Vec<u8>| {
             sizes[k] += out.len() as u64;
+            coded.is_ok()
+        };
+        if page_bytes > 0 {
+            for p in &pages {
+                out.clear();
+                let coded = enc.encode_page(p, &mut out);
+                if !code(coded, &out) {
+                    return Choice::Plain;
+                }
+            }
+        } else {
+            for run in &tests {
+                for &j in run {
+                    out.clear();
+                    let frames: &[&[u8]] = if j > 0 { &sample[j - 1..j] } else { &[] };
+                    let coded = enc.encode_with_frames(frames, sample[j], &mut out);
+                    if !code(coded, &out) {
+                        return Choice::Plain;
+                    }
+                }
+            }
         }
     }
     let [plain, modeled, adaptive] = sizes;
