@@ -345,9 +345,11 @@ pub(crate) fn choose(codebook: &Arc<Codebook>, sample: &[&[u8]], page_bytes: u64
     let slice = total.div_ceil(CHOICE_SLICES).max(1);
     let per_slice = CHOICE_SAMPLE / CHOICE_SLICES;
     let mut trial = Vec::new();
-    // The tested records (by index), a run of consecutive records per slice.
-    let mut tests: Vec<Vec<usize>> = vec![Vec::new(); CHOICE_SLICES];
-    let mut tested = vec![0usize; CHOICE_SLICES];
+    // The tested records (by index), a run of consecutive records per slice: held out of the
+    // trial primer (`held`), and in it (`inside`, the first of each slice's trial records).
+    let mut held: Vec<Vec<usize>> = vec![Vec::new(); CHOICE_SLICES];
+    let mut inside: Vec<Vec<usize>> = vec![Vec::new(); CHOICE_SLICES];
+    let mut taken = [vec![0usize; CHOICE_SLICES], vec![0usize; CHOICE_SLICES]];
     let mut offset = 0;
     for (j, &r) in sample.iter().enumerate() {
         let (k, within) = (offset / slice, offset % slice);
@@ -355,83 +357,114 @@ pub(crate) fn choose(codebook: &Arc<Codebook>, sample: &[&[u8]], page_bytes: u64
         if within * 2 < slice {
             trial.extend_from_slice(r);
             trial.push(b'\n');
-        } else if within * 4 < slice * 3 && tested[k] < per_slice {
-            tested[k] += r.len() + 1;
-            tests[k].push(j);
+            if taken[1][k] < per_slice / 2 {
+                taken[1][k] += r.len() + 1;
+                inside[k].push(j);
+            }
+        } else if within * 4 < slice * 3 && taken[0][k] < per_slice {
+            taken[0][k] += r.len() + 1;
+            held[k].push(j);
         }
     }
-    tests.retain(|t| !t.is_empty());
-    if trial.len() < MIN_MATCH || tests.is_empty() {
+    held.retain(|t| !t.is_empty());
+    inside.retain(|t| !t.is_empty());
+    if trial.len() < MIN_MATCH || held.is_empty() {
         return Choice::Plain;
     }
-    let Ok(primer) = Primer::new(codebook, trial) else {
+    let trial_len = trial.len() as u64;
+    let Ok((primer, trial_payload)) = Primer::encode(codebook, trial) else {
         return Choice::Plain;
     };
     let primer = Arc::new(primer);
-    // The units the test codes: each record alone (with the one before it as its frame), or
-    // each slice's records in pages.
-    let mut pages: Vec<Vec<u8>> = Vec::new();
-    if page_bytes > 0 {
-        for run in &tests {
-            let mut page = Vec::new();
-            for &j in run {
-                page.extend_from_slice(sample[j]);
-                page.push(b'\n');
-                if page.len() as u64 >= page_bytes {
-                    pages.push(std::mem::take(&mut page));
-                }
-            }
-            if !page.is_empty() {
-                pages.push(page);
+    // sizes[group][setting]: the held-out and inside records coded without the trial primer,
+    // after it `MODELED` and after it adaptive.
+    let mut sizes = [[0u64; 3]; 2];
+    for (g, runs) in [&held, &inside].into_iter().enumerate() {
+        for (k, setting) in [None, Some(false), Some(true)].into_iter().enumerate() {
+            match code_units(codebook, &primer, setting, sample, runs, page_bytes) {
+                Some(n) => sizes[g][k] = n,
+                None => return Choice::Plain,
             }
         }
     }
-    let mut sizes = [0u64; 3];
-    for (k, setting) in [None, Some(false), Some(true)].into_iter().enumerate() {
-        let mut enc = Encoder::new(Arc::clone(codebook));
-        if let Some(adaptive) = setting {
-            enc.set_primer(Some(Arc::clone(&primer)), adaptive);
-        }
-        let mut out = Vec::new();
-        let mut code = |coded: Result<()>, out: &Vec<u8>| {
-            sizes[k] += out.len() as u64;
-            coded.is_ok()
-        };
-        if page_bytes > 0 {
-            for p in &pages {
-                out.clear();
-                let coded = enc.encode_page(p, &mut out);
-                if !code(coded, &out) {
-                    return Choice::Plain;
-                }
-            }
-        } else {
-            for run in &tests {
-                for &j in run {
-                    out.clear();
-                    let frames: &[&[u8]] = if j > 0 { &sample[j - 1..j] } else { &[] };
-                    let coded = enc.encode_with_frames(frames, sample[j], &mut out);
-                    if !code(coded, &out) {
-                        return Choice::Plain;
-                    }
-                }
-            }
-        }
-    }
-    let [plain, modeled, adaptive] = sizes;
+    let [[plain, modeled, adaptive], [plain_in, modeled_in, adaptive_in]] = sizes;
+    let inside_bytes: u64 = taken[1].iter().sum::<usize>() as u64;
     if std::env::var_os("SIGMA_PRIMER_DEBUG").is_some() {
-        eprintln!("primer choice: plain {plain}, modeled {modeled}, adaptive {adaptive}");
+        let held_bytes: usize = taken[0].iter().sum();
+        eprintln!(
+            "primer choice: held out ({held_bytes} bytes): plain {plain}, modeled {modeled}, \
+             adaptive {adaptive}; in the primer ({inside_bytes} bytes): plain {plain_in}, \
+             modeled {modeled_in}, adaptive {adaptive_in}; trial primer {trial_len} -> {}",
+            trial_payload.len()
+        );
     }
-    let best = if adaptive + modeled / ADAPTIVE_MARGIN < modeled {
+    // The primer pays for itself on its own records if its payload and those records coded
+    // after it cost no more than the records coded without it (scaled from the inside
+    // records to the trial primer's bytes).
+    let pays = |with_in: u64| {
+        inside_bytes > 0
+            && (trial_payload.len() as u64 + with_in * trial_len / inside_bytes)
+                <= plain_in * trial_len / inside_bytes
+    };
+    let best = if adaptive + modeled / ADAPTIVE_MARGIN < modeled && pays(adaptive_in) {
         (adaptive, Choice::Adaptive)
     } else {
         (modeled, Choice::Modeled)
     };
-    if best.0 + plain / PRIMER_MARGIN < plain {
+    let paid = pays(if best.1 == Choice::Adaptive {
+        adaptive_in
+    } else {
+        modeled_in
+    });
+    if paid && best.0 + plain / PRIMER_MARGIN < plain {
         best.1
     } else {
         Choice::Plain
     }
+}
+
+/// The bytes of the records `runs` (indices into `sample`, runs of consecutive records)
+/// coded without `primer` (`setting` `None`), after it `MODELED` (`Some(false)`) or after it
+/// adaptive (`Some(true)`): each record alone with the record before it in the sample as its
+/// frame, or (`page_bytes > 0`) each run's records in pages of up to `page_bytes` (each record
+/// and a line feed) as stream chunks or pages after the primer. `None` if one fails to code.
+fn code_units(
+    codebook: &Arc<Codebook>,
+    primer: &Arc<Primer>,
+    setting: Option<bool>,
+    sample: &[&[u8]],
+    runs: &[Vec<usize>],
+    page_bytes: u64,
+) -> Option<u64> {
+    let mut enc = Encoder::new(Arc::clone(codebook));
+    if let Some(adaptive) = setting {
+        enc.set_primer(Some(Arc::clone(primer)), adaptive);
+    }
+    let mut out = Vec::new();
+    let mut size = 0;
+    for run in runs {
+        if page_bytes == 0 {
+            for &j in run {
+                out.clear();
+                let frames: &[&[u8]] = if j > 0 { &sample[j - 1..j] } else { &[] };
+                enc.encode_with_frames(frames, sample[j], &mut out).ok()?;
+                size += out.len() as u64;
+            }
+            continue;
+        }
+        let mut page = Vec::new();
+        for (i, &j) in run.iter().enumerate() {
+            page.extend_from_slice(sample[j]);
+            page.push(b'\n');
+            if page.len() as u64 >= page_bytes || i + 1 == run.len() {
+                out.clear();
+                enc.encode_page(&page, &mut out).ok()?;
+                size += out.len() as u64;
+                page.clear();
+            }
+        }
+    }
+    Some(size)
 }
 
 #[cfg(test)]

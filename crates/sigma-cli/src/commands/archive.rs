@@ -148,7 +148,11 @@ fn primer_bytes(args: &PackArgs, input: &Input) -> usize {
         .filter(|m| m.is_file())
         .map(|m| m.len());
     match size {
-        Some(len) => (len / 8).clamp(64 << 10, 1 << 20) as usize,
+        Some(len) => {
+            let share: u64 = std::env::var("SIGMA_PRIMER_SHARE").ok().and_then(|v| v.parse().ok()).unwrap_or(8); // TEMP
+            let max: u64 = std::env::var("SIGMA_PRIMER_MAX").ok().and_then(|v| v.parse().ok()).unwrap_or(1024); // TEMP
+            (len / share).clamp(64 << 10, max << 10) as usize
+        }
         None => sigmalang::archive::DEFAULT_PRIMER_BYTES,
     }
 }
