@@ -15,9 +15,24 @@ use std::path::Path;
 use crate::error::CliError;
 use crate::jsonl::{FieldPath, JsonlReader, Line, LineReader};
 
-/// The sample's records: each one's key (the `--context-key` value's JSON text) and bytes, as
-/// `pack` adds them (the field's text with `--field`, else the whole line with its ending).
-pub type Sample = Vec<(Option<Vec<u8>>, Vec<u8>)>;
+/// A sample of a file.
+#[derive(Debug, Default)]
+pub struct Sample {
+    /// The records: each one's key (the `--context-key` value's JSON text) and bytes, as
+    /// `pack` adds them (the field's text with `--field`, else the whole line with its
+    /// ending).
+    pub records: Vec<(Option<Vec<u8>>, Vec<u8>)>,
+    /// The bytes of the lines they were taken from (a `--field` record is a share of its
+    /// line's).
+    pub line_bytes: u64,
+}
+
+impl Sample {
+    /// The records' bytes, a newline each (as the primer holds them).
+    pub fn record_bytes(&self) -> u64 {
+        self.records.iter().map(|(_, r)| r.len() as u64 + 1).sum()
+    }
+}
 
 /// How many runs a primer is sampled in, at most: a run is the primer's size over this. (Of
 /// 8, 16, 32, 64 and 128 runs, 32 coded code, man pages and AWS JSON smallest, 64 and 128
@@ -61,12 +76,12 @@ pub fn sample_file(
     let mut file = File::open(path).map_err(err)?;
     let len = file.metadata().map_err(err)?.len();
     let run = run_bytes(primer);
+    let mut sample = Sample::default();
     if primer == 0 || len == 0 || run == 0 {
-        return Ok(Vec::new());
+        return Ok(sample);
     }
     let runs = primer.div_ceil(run) as u64;
     let budget = 4 * run as u64 + RUN_SLACK;
-    let mut sample = Vec::new();
     let mut total = 0;
     // Where the previous run ended: a run starts no earlier.
     let mut end = 0u64;
@@ -112,7 +127,8 @@ pub fn sample_file(
             if let Some((key, record)) = take_line(&line, label, take, key) {
                 got += record.len() + 1;
                 total += record.len() + 1;
-                sample.push((key, record));
+                sample.line_bytes += n as u64;
+                sample.records.push((key, record));
             }
         }
         end = pos;
@@ -161,6 +177,7 @@ mod tests {
 
     fn texts(sample: &Sample) -> Vec<String> {
         sample
+            .records
             .iter()
             .map(|(_, r)| String::from_utf8_lossy(r).into_owned())
             .collect()
@@ -182,8 +199,9 @@ mod tests {
         let key = FieldPath::parse("k", "--context-key").unwrap();
         let sample =
             sample_file(&path, "a.jsonl", Take::Field("text"), Some(&key), primer).unwrap();
-        let total: usize = sample.iter().map(|(_, r)| r.len() + 1).sum();
+        let total = sample.record_bytes() as usize;
         assert!(total >= primer - 200 && total < primer + 200, "{total}");
+        assert!(sample.line_bytes > total as u64 + 20 * sample.records.len() as u64);
         // Every run is whole lines in order, from all over the file, without repeats.
         let numbers: Vec<u32> = texts(&sample)
             .iter()
@@ -194,8 +212,8 @@ mod tests {
         assert!(*numbers.last().unwrap() > 19_000, "{numbers:?}");
         let jumps = numbers.windows(2).filter(|w| w[1] > w[0] + 1).count();
         assert_eq!(jumps, RUNS - 1);
-        assert_eq!(sample[0].0.as_deref(), Some(&b"0"[..]));
-        assert_eq!(sample.last().unwrap().0.as_deref(), Some(&b"19"[..]));
+        assert_eq!(sample.records[0].0.as_deref(), Some(&b"0"[..]));
+        assert_eq!(sample.records.last().unwrap().0.as_deref(), Some(&b"19"[..]));
         // Whole lines: the lines themselves, endings included.
         let lines = sample_file(&path, "a.jsonl", Take::Lines, None, primer).unwrap();
         assert!(lines
@@ -213,7 +231,7 @@ mod tests {
         let sample = sample_file(&path, "s", Take::Field("text"), None, 64 << 10).unwrap();
         assert_eq!(texts(&sample), ["a", "b", "c"]);
         let lines = sample_file(&path, "s", Take::Lines, None, 64 << 10).unwrap();
-        let joined: Vec<u8> = lines.iter().flat_map(|(_, r)| r.clone()).collect();
+        let joined: Vec<u8> = lines.records.iter().flat_map(|(_, r)| r.clone()).collect();
         assert_eq!(joined, small.as_bytes());
         // Empty files, and lines that are not JSON objects: whole lines keep them, a field
         // sample leaves them out.
@@ -224,7 +242,7 @@ mod tests {
         let odd = b"not json\n\n[1]\n\xff\xfe\n{\"text\": 5}\n{\"text\": \"ok\"}\n";
         let path = write(dir.path(), "o.jsonl", odd);
         let lines = sample_file(&path, "o", Take::Lines, None, 64 << 10).unwrap();
-        let joined: Vec<u8> = lines.iter().flat_map(|(_, r)| r.clone()).collect();
+        let joined: Vec<u8> = lines.records.iter().flat_map(|(_, r)| r.clone()).collect();
         assert_eq!(joined, odd);
         let field = sample_file(&path, "o", Take::Field("text"), None, 64 << 10).unwrap();
         assert_eq!(texts(&field), ["ok"]);

@@ -326,7 +326,8 @@ pub(crate) enum Choice {
 }
 
 /// How records like `sample` (the records a primer is made of, in order) are best coded. The
-/// sample is cut into [`CHOICE_SLICES`] slices of equal bytes: the records that start in the
+/// sample is cut into [`CHOICE_SLICES`] slices of equal bytes (fewer if it holds fewer than
+/// 8 records a slice): the records that start in the
 /// first three quarters of a slice make a trial primer (a `V2` one, as the archive's is, about
 /// three quarters of the primer's size), and the first records of each slice's last quarter,
 /// up to [`CHOICE_SAMPLE`] bytes in all, are coded without it, after it `MODELED` and after it
@@ -342,14 +343,16 @@ pub(crate) enum Choice {
 /// would be.
 pub(crate) fn choose(codebook: &Arc<Codebook>, sample: &[&[u8]], page_bytes: u64) -> Choice {
     let total: usize = sample.iter().map(|r| r.len() + 1).sum();
-    let slice = total.div_ceil(CHOICE_SLICES).max(1);
+    // Fewer slices for a sample of few records: a slice of one record has nothing to test.
+    let slices = (sample.len() / 8).clamp(1, CHOICE_SLICES);
+    let slice = total.div_ceil(slices).max(1);
     let per_slice = CHOICE_SAMPLE / CHOICE_SLICES;
     let mut trial = Vec::new();
     // The tested records (by index), a run of consecutive records per slice: held out of the
     // trial primer (`held`), and in it (`inside`, the first of each slice's trial records).
-    let mut held: Vec<Vec<usize>> = vec![Vec::new(); CHOICE_SLICES];
-    let mut inside: Vec<Vec<usize>> = vec![Vec::new(); CHOICE_SLICES];
-    let mut taken = [vec![0usize; CHOICE_SLICES], vec![0usize; CHOICE_SLICES]];
+    let mut held: Vec<Vec<usize>> = vec![Vec::new(); slices];
+    let mut inside: Vec<Vec<usize>> = vec![Vec::new(); slices];
+    let mut taken = [vec![0usize; slices], vec![0usize; slices]];
     let mut offset = 0;
     for (j, &r) in sample.iter().enumerate() {
         let (k, within) = (offset / slice, offset % slice);
@@ -398,24 +401,31 @@ pub(crate) fn choose(codebook: &Arc<Codebook>, sample: &[&[u8]], page_bytes: u64
             trial_payload.len()
         );
     }
-    // The primer pays for itself on its own records if its payload and those records coded
-    // after it cost no more than the records coded without it (scaled from the inside
-    // records to the trial primer's bytes).
-    let pays = |with_in: u64| {
-        inside_bytes > 0
-            && (trial_payload.len() as u64 + with_in * trial_len / inside_bytes)
-                <= plain_in * trial_len / inside_bytes
+    // The primer pays for itself if its payload and its own records coded after it cost no
+    // more than those records coded without it plus what the primer saves on as many bytes
+    // of other records (per byte as on the held-out ones): an archive's primer holds at most
+    // half of its records' bytes (`sigma pack`'s, a quarter). Short records cost a few bytes
+    // even as a whole match of the primer, so a primer of them may not pay.
+    let held_bytes = taken[0].iter().sum::<usize>() as f64;
+    let per_byte = |bytes: u64, of: f64| bytes as f64 / of.max(1.0);
+    let pays = |with_in: u64, with_held: u64| {
+        inside_bytes > 0 && {
+            let t = trial_len as f64;
+            let cost = trial_payload.len() as f64 + per_byte(with_in, inside_bytes as f64) * t;
+            let saved = per_byte(plain_in, inside_bytes as f64) * t
+                + (per_byte(plain, held_bytes) - per_byte(with_held, held_bytes)) * t;
+            cost <= saved
+        }
     };
-    let best = if adaptive + modeled / ADAPTIVE_MARGIN < modeled && pays(adaptive_in) {
+    let best = if adaptive + modeled / ADAPTIVE_MARGIN < modeled && pays(adaptive_in, adaptive) {
         (adaptive, Choice::Adaptive)
     } else {
         (modeled, Choice::Modeled)
     };
-    let paid = pays(if best.1 == Choice::Adaptive {
-        adaptive_in
-    } else {
-        modeled_in
-    });
+    let paid = match best.1 {
+        Choice::Adaptive => true,
+        _ => pays(modeled_in, modeled),
+    };
     if paid && best.0 + plain / PRIMER_MARGIN < plain {
         best.1
     } else {

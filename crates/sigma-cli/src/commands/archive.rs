@@ -159,9 +159,15 @@ fn primer_bytes(args: &PackArgs, input: &Input) -> usize {
         .filter(|m| m.is_file())
         .map(|m| m.len());
     match size {
-        Some(len) => (len / PRIMER_SHARE).clamp(MIN_FILE_PRIMER, MAX_FILE_PRIMER) as usize,
+        Some(len) => file_primer(len),
         None => sigmalang::archive::DEFAULT_PRIMER_BYTES,
     }
+}
+
+/// The default primer of a regular file whose records hold `len` bytes: a quarter of them, 64
+/// KiB to 2 MiB.
+fn file_primer(len: u64) -> usize {
+    (len / PRIMER_SHARE).clamp(MIN_FILE_PRIMER, MAX_FILE_PRIMER) as usize
 }
 
 /// Runs `sigma pack`.
@@ -235,10 +241,8 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     let threads = opts.worker_count();
     // A regular file's primer is sampled from all of it (standard input's is its first
     // records, as the writer takes them).
-    let sample = match input
-        .path()
-        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
-    {
+    let mut opts = opts;
+    let sample = match input.path().filter(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file())) {
         Some(path) if opts.get_primer() > 0 => {
             let take = match &args.field {
                 Some(field) => Take::Field(field),
@@ -249,13 +253,20 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
                 .as_deref()
                 .map(|k| FieldPath::parse(k, "--context-key"))
                 .transpose()?;
-            Some(sample_file(
-                path,
-                &in_label,
-                take,
-                key.as_ref(),
-                opts.get_primer(),
-            )?)
+            let sample = |primer| sample_file(path, &in_label, take, key.as_ref(), primer);
+            let mut got = sample(opts.get_primer())?;
+            if args.primer.is_none() {
+                // The default share is of the records' bytes: with --field, of the text (the
+                // sampled lines say how much of a line it is).
+                let len = std::fs::metadata(path).map_or(0, |m| m.len());
+                let share = got.record_bytes() as f64 / got.line_bytes.max(1) as f64;
+                let primer = file_primer((len as f64 * share.min(1.0)) as u64);
+                if primer < opts.get_primer() * 9 / 10 {
+                    opts = opts.primer(primer);
+                    got = sample(primer)?;
+                }
+            }
+            Some(got.records)
         }
         _ => None,
     };
