@@ -213,7 +213,10 @@ mod tests {
         let jumps = numbers.windows(2).filter(|w| w[1] > w[0] + 1).count();
         assert_eq!(jumps, RUNS - 1);
         assert_eq!(sample.records[0].0.as_deref(), Some(&b"0"[..]));
-        assert_eq!(sample.records.last().unwrap().0.as_deref(), Some(&b"19"[..]));
+        assert_eq!(
+            sample.records.last().unwrap().0.as_deref(),
+            Some(&b"19"[..])
+        );
         // Whole lines: the lines themselves, endings included.
         let lines = sample_file(&path, "a.jsonl", Take::Lines, None, primer).unwrap();
         assert!(lines

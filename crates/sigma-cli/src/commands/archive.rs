@@ -242,7 +242,10 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
     // A regular file's primer is sampled from all of it (standard input's is its first
     // records, as the writer takes them).
     let mut opts = opts;
-    let sample = match input.path().filter(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file())) {
+    let sample = match input
+        .path()
+        .filter(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+    {
         Some(path) if opts.get_primer() > 0 => {
             let take = match &args.field {
                 Some(field) => Take::Field(field),

@@ -399,7 +399,10 @@ fn build_sampled(records: &[Vec<u8>], sample: &[usize], opts: ArchiveOptions) ->
     )
     .unwrap();
     for (i, r) in records.iter().enumerate() {
-        assert_eq!(w.add_in_group(Some(keys[i].as_bytes()), r).unwrap(), i as u64);
+        assert_eq!(
+            w.add_in_group(Some(keys[i].as_bytes()), r).unwrap(),
+            i as u64
+        );
     }
     w.finish().unwrap()
 }
@@ -416,7 +419,9 @@ fn a_sampled_primer_roundtrips_and_beats_the_first_records() {
     let records = two_topics(400);
     let sample = spread(records.len(), 8, 5);
     let sample_bytes: usize = sample.iter().map(|&i| records[i].len() + 1).sum();
-    let opts = ArchiveOptions::default().block_records(4).primer(sample_bytes);
+    let opts = ArchiveOptions::default()
+        .block_records(4)
+        .primer(sample_bytes);
     let sampled = build_sampled(&records, &sample, opts);
     check_all(&sampled, &records);
     // The primer is the sample, joined by newlines, in the order given; the format is the
@@ -479,11 +484,13 @@ fn sampled_primers_of_lines_and_edge_cases() {
     let lines = ArchiveOptions::default().json_lines(true).primer(4000);
     let bytes = build_sampled(&records, &sample, lines);
     check_all(&bytes, &records);
-    assert!(ArchiveReader::open(Cursor::new(&bytes))
-        .unwrap()
-        .archive()
-        .primer_len()
-        > 0);
+    assert!(
+        ArchiveReader::open(Cursor::new(&bytes))
+            .unwrap()
+            .archive()
+            .primer_len()
+            > 0
+    );
     // Without a primer the sample is ignored: the archive of `with_options`.
     let off = ArchiveOptions::default().block_records(4);
     assert_eq!(
