@@ -209,9 +209,14 @@ mod tests {
             .collect();
         assert!(numbers.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(numbers[0], 0);
-        assert!(*numbers.last().unwrap() > 19_000, "{numbers:?}");
+        // The last run starts 31/32 into the file.
+        let last = *numbers.last().unwrap();
+        assert!(last > 18_500, "{last}");
         let jumps = numbers.windows(2).filter(|w| w[1] > w[0] + 1).count();
-        assert_eq!(jumps, RUNS - 1);
+        // Runs of at least MIN_RUN: 16 of them for 64 KiB.
+        assert_eq!(jumps, primer / run_bytes(primer) - 1);
+        assert_eq!(run_bytes(primer), MIN_RUN);
+        assert_eq!(run_bytes(1 << 20), 32 << 10);
         assert_eq!(sample.records[0].0.as_deref(), Some(&b"0"[..]));
         assert_eq!(
             sample.records.last().unwrap().0.as_deref(),
@@ -220,9 +225,16 @@ mod tests {
         // Whole lines: the lines themselves, endings included.
         let lines = sample_file(&path, "a.jsonl", Take::Lines, None, primer).unwrap();
         assert!(lines
+            .records
             .iter()
             .all(|(k, r)| k.is_none() && r.ends_with(b"}\n")));
-        assert!(input.starts_with(std::str::from_utf8(&lines[0].1).unwrap()));
+        assert!(input.starts_with(std::str::from_utf8(&lines.records[0].1).unwrap()));
+        // Whole lines are their own records: the line bytes are the records' (no newline
+        // added).
+        assert_eq!(
+            lines.line_bytes,
+            lines.record_bytes() - lines.records.len() as u64
+        );
     }
 
     #[test]
@@ -241,6 +253,7 @@ mod tests {
         let empty = write(dir.path(), "e.jsonl", b"");
         assert!(sample_file(&empty, "e", Take::Lines, None, 64 << 10)
             .unwrap()
+            .records
             .is_empty());
         let odd = b"not json\n\n[1]\n\xff\xfe\n{\"text\": 5}\n{\"text\": \"ok\"}\n";
         let path = write(dir.path(), "o.jsonl", odd);
