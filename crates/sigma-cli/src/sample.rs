@@ -220,7 +220,7 @@ mod tests {
         assert_eq!(sample.records[0].0.as_deref(), Some(&b"0"[..]));
         assert_eq!(
             sample.records.last().unwrap().0.as_deref(),
-            Some(&b"19"[..])
+            Some(&b"18"[..])
         );
         // Whole lines: the lines themselves, endings included.
         let lines = sample_file(&path, "a.jsonl", Take::Lines, None, primer).unwrap();
