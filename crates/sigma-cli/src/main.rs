@@ -445,7 +445,8 @@ pub struct PackArgs {
     /// kept only where a sample shows it pays (records stay individually readable; the primer
     /// counts in the size, and a reader decodes it once). From a file, the primer is runs of
     /// lines sampled from all over it; from standard input, its first lines. Default: a
-    /// quarter of the input file, 64 to 2048 KiB (256 KiB from standard input).
+    /// quarter of the file's records (with --field, of their text), 64 to 1024 KiB (256 KiB
+    /// from standard input).
     #[arg(long, value_name = "KIB", value_parser = clap::value_parser!(u32).range(1..=16384), conflicts_with = "no_primer")]
     pub primer: Option<u32>,
 

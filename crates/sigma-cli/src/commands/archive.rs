@@ -133,19 +133,23 @@ pub fn metadata(field: &str) -> String {
     Records::Field(field.to_string()).metadata(None)
 }
 
-/// The share of a regular input file `sigma pack`'s primer is by default: a quarter. Sampled
-/// from the whole file (`crate::sample`), a larger primer keeps paying: on code, Python, man
-/// pages and AWS JSON (4-6 MB files, `--field text`) a quarter (1.0-1.5 MiB) codes 3.5-6%
-/// smaller than an eighth, for 1.5x the CPU of a one-shot `get` (the primer's decode).
+/// The share of a regular input file's records (their bytes: with `--field`, the text's)
+/// `sigma pack`'s primer is by default: a quarter. Sampled from the whole file
+/// (`crate::sample`), a larger primer keeps paying (code, Python, man pages and AWS JSON:
+/// 1.6-4% smaller at 2 MiB than at 1 MiB), up to [`MAX_FILE_PRIMER`].
 const PRIMER_SHARE: u64 = 4;
 /// The least primer `sigma pack` makes of a regular file by default: 64 KiB.
 const MIN_FILE_PRIMER: u64 = 64 << 10;
-/// The largest primer `sigma pack` makes of a regular file by default: 2 MiB (a reader decodes
-/// it at every open: about 0.25 s of CPU per MiB).
-const MAX_FILE_PRIMER: u64 = 2 << 20;
+/// The largest primer `sigma pack` makes of a regular file by default: 1 MiB. Every reader
+/// decodes it at open (about 0.25 s of CPU per MiB, which a one-shot `get` pays) and holds its
+/// state twice (a primer over 1 MiB doubles the adaptive table, 16 to 32 MiB: a 2 MiB primer
+/// took a `get` about 1.7 times the CPU and `pack -T 2` 70-160 MB more memory).
+const MAX_FILE_PRIMER: u64 = 1 << 20;
 
 /// The primer `sigma pack` makes: none with `--no-primer`, `--primer` KiB, or a quarter of the
-/// input file (64 KiB to 2 MiB; the default 256 KiB when its size is not known).
+/// input file (64 KiB to 1 MiB; the default 256 KiB when its size is not known). `pack` then
+/// makes it a quarter of the records' bytes (see [`file_primer`]) once a sample says how much
+/// of a line they are.
 fn primer_bytes(args: &PackArgs, input: &Input) -> usize {
     if args.no_primer {
         return 0;
@@ -165,7 +169,7 @@ fn primer_bytes(args: &PackArgs, input: &Input) -> usize {
 }
 
 /// The default primer of a regular file whose records hold `len` bytes: a quarter of them, 64
-/// KiB to 2 MiB.
+/// KiB to 1 MiB.
 fn file_primer(len: u64) -> usize {
     (len / PRIMER_SHARE).clamp(MIN_FILE_PRIMER, MAX_FILE_PRIMER) as usize
 }
