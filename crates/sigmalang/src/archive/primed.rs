@@ -514,7 +514,7 @@ fn sampled_primers_of_lines_and_edge_cases() {
         0
     );
     let bytes = build_sampled(&records, &spread(records.len(), 4, 50), lines.primer(1000));
-    let mut r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+    let r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
     assert!(r.archive().primer_len() <= 1000);
     check_all(&bytes, &records);
     let others = code_records(40);

@@ -85,7 +85,7 @@ pub(super) struct PrimerWait {
     /// `FLAG_PRIMED_PAGES` if it keeps its primer).
     metadata: Vec<u8>,
     flags: u16,
-    records: Vec<(Option<Vec<u8>>, Vec<u8>)>,
+    records: Vec<KeyedRecord>,
     /// Bytes of the primer they make (each record and a newline).
     bytes: usize,
     /// The primer's length ([`ArchiveOptions::primer`], at most `MAX_PRIMER_LEN`; 0: none).
@@ -96,8 +96,11 @@ pub(super) struct PrimerWait {
     /// The records the primer is made of, given up front
     /// ([`ArchiveWriter::with_primer_sample`]), as they are coded (JSON-lines forms with
     /// `json_lines`); `None`: the first records added make it.
-    sample: Option<Vec<(Option<Vec<u8>>, Vec<u8>)>>,
+    sample: Option<Vec<KeyedRecord>>,
 }
+
+/// A record held by the writer, with its key (`None`: added without one).
+pub(super) type KeyedRecord = (Option<Vec<u8>>, Vec<u8>);
 
 impl<W: Write> ArchiveWriter<W> {
     /// Starts an archive on `inner` whose records are modeled with `codebook`, with the default
