@@ -201,9 +201,11 @@ fuzz_target!(|input: &[u8]| {
     let window = [0, 1, 4096, 1 << 20, 1 << 30, u64::MAX][usize::from(next(&mut data) % 6)];
     // A primer section (FORMAT.md §5.6) half the time: claiming up to 32 KiB, its payload
     // ADAPTIVE (a short body) or STORED, the payload checksum valid, the primer's usually not;
-    // with bit 5 of its shape an ADAPTIVE2 primer (header flag bit 4).
+    // with bit 5 of its shape an ADAPTIVE2 primer (header flag bit 4), and with bit 6 too one of
+    // variant 3 (flag bit 7).
     let primer_shape = next(&mut data);
     let v2 = primer_shape & 0x21 == 0x21;
+    let v3 = v2 && primer_shape & 0x40 != 0;
     let primer = (primer_shape & 1 == 1).then(|| {
         let claimed = (1u64 << (primer_shape >> 1) % 16) + u64::from(next(&mut data));
         let mut p = Vec::new();
@@ -293,6 +295,11 @@ fuzz_target!(|input: &[u8]| {
                     sigmalang::archive::FLAG_PRIMER_ADAPTIVE2
                 } else {
                     0
+                }
+                | if v3 {
+                    sigmalang::archive::FLAG_PRIMER_V3
+                } else {
+                    0
                 },
         )
         .to_vec();
@@ -308,7 +315,11 @@ fuzz_target!(|input: &[u8]| {
             bytes.extend_from_slice(&crc32c(payload).to_le_bytes());
             bytes.extend_from_slice(crc);
             // The primer's memory comes on top of the records': what they may use is unchanged.
-            let variant = if v2 { Variant::V2 } else { Variant::V1 };
+            let variant = match (v2, v3) {
+                (_, true) => Variant::V3,
+                (true, _) => Variant::V2,
+                _ => Variant::V1,
+            };
             limit += 2 * Primer::memory_for(*claimed, variant) + payload.len() as u64;
         }
     }

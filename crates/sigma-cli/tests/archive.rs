@@ -404,6 +404,21 @@ fn damaged_archive_names_the_record() {
                 "{err}"
             );
         }
+        // verify names the cause once, with every record it breaks.
+        let out = sigma(d, &["verify", "primed.sga"], None);
+        let err = assert_fails(&out);
+        let records = FIXTURE.lines().count();
+        assert!(
+            err.contains(&format!("{records} of {records} records are damaged")),
+            "{err}"
+        );
+        let report = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(report.lines().count(), 1, "{report}");
+        assert!(
+            report.starts_with(&format!("records 0-{}: ", records - 1))
+                && report.contains("primer"),
+            "{report}"
+        );
     }
     fs::remove_file(d.join("primed.sga")).unwrap();
     assert_ok(&sigma(

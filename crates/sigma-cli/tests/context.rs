@@ -391,14 +391,33 @@ fn damage_reaches_only_the_records_that_depend_on_it() {
         )),
         "{err}"
     );
-    let named: BTreeSet<u64> = stdout_text(&out)
+    // One line per cause: the damaged block, naming every record it breaks as ranges.
+    let report = stdout_text(&out);
+    assert_eq!(report.lines().count(), 1, "{report}");
+    let named: BTreeSet<u64> = report
         .lines()
-        .map(|l| {
-            let rest = l.strip_prefix("record ").expect("record N: ...");
-            rest[..rest.find(':').unwrap()].parse().unwrap()
+        .flat_map(|l| {
+            let rest = l
+                .strip_prefix("records ")
+                .or_else(|| l.strip_prefix("record "))
+                .expect("record N: ... or records A-B, C: ...");
+            let list = &rest[..rest.find(':').unwrap()];
+            list.split(", ")
+                .flat_map(|range| {
+                    let (a, b) = range.split_once('-').unwrap_or((range, range));
+                    a.parse::<u64>().unwrap()..=b.parse::<u64>().unwrap()
+                })
+                .collect::<Vec<u64>>()
         })
         .collect();
     assert_eq!(named, affected);
+    assert!(
+        report.contains(&format!(
+            "(record {}, in block {damaged_block} (",
+            affected.first().unwrap()
+        )),
+        "the line gives the message of the first record of the damaged block: {report}"
+    );
     let quiet = sigma(d, &["verify", "-q", "keyed.sga"], None);
     assert_fails(&quiet);
     assert_eq!(quiet.stdout, out.stdout, "-q still names the damage");

@@ -5,8 +5,9 @@
 //! archive's own data while every record stays decodable on its own. A record is coded as if it
 //! followed the primer: its match model sees the primer as its oldest frame, and an adaptive
 //! record's adaptive model starts from the state it reached on the primer instead of from
-//! nothing. That state is the adaptive model's variant `V2` (`ADAPTIVE2`, header flag bit 4) in
-//! the archives this build writes, `V1` (`ADAPTIVE`) in those written before. Both states are built once (per archive writer worker, per archive reader) and
+//! nothing. That state is the adaptive model's variant `V3` (`ADAPTIVE2`, header flag bits 4 and
+//! 7) in the archives this build writes, `V2` (`ADAPTIVE2`, bit 4 alone) or `V1` (`ADAPTIVE`) in
+//! those written before. Both states are built once (per archive writer worker, per archive reader) and
 //! restored after every record from journals of what the record changed, so a record costs what
 //! it codes, never a copy of the megabytes of state.
 
@@ -23,8 +24,9 @@ use crate::varint;
 pub const MAX_PRIMER_LEN: u64 = 16 << 20;
 
 /// A primer and the model state after it: the adaptive model's (as if the primer had been coded
-/// as one record in its variant's mode: `ADAPTIVE2` for [`Variant::V2`], what new archives
-/// write, flagged by header bit 4; `ADAPTIVE` for [`Variant::V1`], archives without the bit) and
+/// as one record in its variant's mode: `ADAPTIVE2` for [`Variant::V3`], what new archives
+/// write, flagged by header bits 4 and 7, and for [`Variant::V2`], bit 4 alone; `ADAPTIVE` for
+/// [`Variant::V1`], archives without the bits) and
 /// the match model's table holding the primer's positions.
 pub struct Primer {
     bytes: Vec<u8>,
@@ -35,16 +37,16 @@ pub struct Primer {
 
 impl Primer {
     /// Trains the primer `bytes` (1 to [`MAX_PRIMER_LEN`] bytes) on `codebook`'s model, with
-    /// the adaptive model [`Variant::V2`] (what new archives write).
+    /// the adaptive model [`Variant::V3`] (what new archives write).
     ///
     /// # Errors
     /// If `bytes` is empty or longer than [`MAX_PRIMER_LEN`].
     pub fn new(codebook: &Codebook, bytes: Vec<u8>) -> Result<Primer> {
-        Primer::with_variant(codebook, bytes, Variant::V2)
+        Primer::with_variant(codebook, bytes, Variant::V3)
     }
 
     /// [`new`](Self::new) with the adaptive model `variant` (`V1`: as archives without header
-    /// flag bit 4 were written).
+    /// flag bit 4 were written; `V2`: with bit 4 and without bit 7).
     ///
     /// # Errors
     /// As [`new`](Self::new).
@@ -52,10 +54,10 @@ impl Primer {
         Primer::encode_as(codebook, bytes, variant).map(|(p, _)| p)
     }
 
-    /// Trains the primer `bytes` with [`Variant::V2`] and codes it: returns it and its payload
+    /// Trains the primer `bytes` with [`Variant::V3`] and codes it: returns it and its payload
     /// (a record payload, `ADAPTIVE2` or `STORED`, as the archive stores it).
     pub(crate) fn encode(codebook: &Codebook, bytes: Vec<u8>) -> Result<(Primer, Vec<u8>)> {
-        Primer::encode_as(codebook, bytes, Variant::V2)
+        Primer::encode_as(codebook, bytes, Variant::V3)
     }
 
     /// Trains the primer `bytes` with the adaptive model `variant` and codes it: returns it and
@@ -214,7 +216,7 @@ impl Primer {
     /// it is decoded (a reader checks it against its memory limit first).
     pub fn memory_for(len: u64, variant: Variant) -> u64 {
         let len = len.min(MAX_PRIMER_LEN);
-        let bits = table_bits(len as usize) + u32::from(variant == Variant::V2);
+        let bits = table_bits(len as usize) + u32::from(variant != Variant::V1);
         len + (64u64 << bits)
             + AdaptiveModel::estimate_bytes(variant) as u64
             + (4u64 << PRIMED_TABLE_BITS)
@@ -234,7 +236,7 @@ impl std::fmt::Debug for Primer {
 pub(crate) fn adaptive_mode(variant: Variant) -> Mode {
     match variant {
         Variant::V1 => Mode::Adaptive,
-        Variant::V2 => Mode::Adaptive2,
+        Variant::V2 | Variant::V3 => Mode::Adaptive2,
     }
 }
 
@@ -256,7 +258,7 @@ pub(crate) struct Primed {
     /// The primer's bytes, then (while a record is coded) its frames and the record.
     pub(crate) hist: Vec<u8>,
     /// The mode an encoder codes records in: `MODELED`, or the primer's adaptive mode
-    /// (`ADAPTIVE` for a `V1` primer, `ADAPTIVE2` for `V2`).
+    /// (`ADAPTIVE` for a `V1` primer, `ADAPTIVE2` for `V2` and `V3`).
     pub(crate) mode: Mode,
 }
 
@@ -334,7 +336,7 @@ pub(crate) enum Choice {
 /// How records like `sample` (the records a primer is made of, in order) are best coded. The
 /// sample is cut into [`CHOICE_SLICES`] slices of equal bytes (fewer if it holds fewer than 8
 /// records a slice). The records that start in the first half of a slice make a trial primer
-/// (a `V2` one, as the archive's is, half the primer's size); the first records of the third
+/// (a `V3` one, as the archive's is, half the primer's size); the first records of the third
 /// quarter (up to [`CHOICE_SAMPLE`] bytes in all) are held out, and the last quarter is left
 /// out of both, so that a run of consecutive records (`sigma pack` samples runs of about a
 /// slice's quarter) that continues past the held-out ones does not leak them into the trial
@@ -525,7 +527,7 @@ mod tests {
     /// Codes `records` after `primer` (with the previous record as a frame), decodes them with a
     /// decoder primed from the primer's payload, and returns the payload sizes.
     fn roundtrip(primer_bytes: &[u8], records: &[Vec<u8>], adaptive: bool) -> usize {
-        roundtrip_as(primer_bytes, records, adaptive, Variant::V2)
+        roundtrip_as(primer_bytes, records, adaptive, Variant::V3)
     }
 
     /// [`roundtrip`] with a primer of `variant`; checks the records' modes.
@@ -668,14 +670,14 @@ mod tests {
         let bytes = sample_text(9, 5000);
         let (_, payload) = Primer::encode(&cb, bytes.clone()).unwrap();
         assert_eq!(read_header(&payload).unwrap().mode, Mode::Adaptive2);
-        assert!(Primer::decode(&cb, &payload, 4999, Variant::V2).is_err());
+        assert!(Primer::decode(&cb, &payload, 4999, Variant::V3).is_err());
         // A cut body decodes to some bytes (the archive's checksums catch it); a cut header not.
-        assert!(Primer::decode(&cb, &payload[..1], 5000, Variant::V2).is_err());
+        assert!(Primer::decode(&cb, &payload[..1], 5000, Variant::V3).is_err());
         let mut modeled = Vec::new();
         Encoder::new(Arc::clone(&cb))
             .encode(&sample_text(9, 5000), &mut modeled)
             .unwrap();
-        for v in [Variant::V1, Variant::V2] {
+        for v in [Variant::V1, Variant::V2, Variant::V3] {
             let e = Primer::decode(&cb, &modeled, 5000, v).unwrap_err();
             assert!(e.to_string().contains("not MODELED"), "{e}");
         }
@@ -730,7 +732,7 @@ mod tests {
             records in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..800), 1..6),
             seed in any::<u64>(),
             adaptive in any::<bool>(),
-            v2 in any::<bool>(),
+            variant in 0usize..3,
         ) {
             // Half the records borrow from the primer, so matches into it are exercised.
             let mut records = records;
@@ -740,7 +742,7 @@ mod tests {
                     r.extend_from_slice(&primer[a..]);
                 }
             }
-            let variant = if v2 { Variant::V2 } else { Variant::V1 };
+            let variant = [Variant::V1, Variant::V2, Variant::V3][variant];
             roundtrip_as(&primer, &records, adaptive, variant);
         }
     }

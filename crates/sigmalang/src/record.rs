@@ -7,7 +7,7 @@
 //! | 0 `STORED` | the `raw_len` input bytes as they are |
 //! | 1 `MODELED` | the range-coded bytes, modeled by the codebook's context model |
 //! | 2 `ADAPTIVE` | the same, with the adaptive model [`Variant::V1`] (learned from the record) in front; stream chunks of container version 3, and records of archives with a `V1` primer (the model then starts from the primer's state) |
-//! | 3 `ADAPTIVE2` | the same with [`Variant::V2`]; stream chunks, and records of archives with a `V2` primer (header flag bit 4) |
+//! | 3 `ADAPTIVE2` | the same with [`Variant::V2`], or [`Variant::V3`] where the file says so (stream header flag bit 0, archive header flag bit 7); stream chunks, and records of archives with a `V2` or `V3` primer (header flag bit 4) |
 //!
 //! The payload's own length comes from the structure around it (a stream chunk, an archive
 //! index), so a decoder always knows where a record ends. The encoder picks `STORED` whenever
@@ -45,11 +45,13 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// The adaptive model variant of an adaptive mode (`None`: the static model alone).
-    fn variant(self) -> Option<Variant> {
+    /// The adaptive model variant of an adaptive mode (`None`: the static model alone);
+    /// `ADAPTIVE2` is [`Variant::V3`] if `v3` (a stream with header flag bit 0), else `V2`.
+    fn variant(self, v3: bool) -> Option<Variant> {
         match self {
             Mode::Stored | Mode::Modeled => None,
             Mode::Adaptive => Some(Variant::V1),
+            Mode::Adaptive2 if v3 => Some(Variant::V3),
             Mode::Adaptive2 => Some(Variant::V2),
         }
     }
@@ -127,6 +129,9 @@ pub struct Encoder {
     stats: EncoderStats,
     /// The primer records are coded after, if any ([`Encoder::set_primer`]).
     primed: Option<Box<Primed>>,
+    /// Whether `ADAPTIVE2` chunks and pages without a primer are coded with [`Variant::V3`]
+    /// (else `V2`).
+    chunk_v3: bool,
 }
 
 impl Default for Encoder {
@@ -150,7 +155,15 @@ impl Encoder {
             adaptive: AdaptiveModel::new(),
             stats: EncoderStats::default(),
             primed: None,
+            chunk_v3: false,
         }
+    }
+
+    /// Codes `ADAPTIVE2` stream chunks ([`encode_chunk`](Self::encode_chunk), and pages
+    /// without a primer) with the adaptive model [`Variant::V3`] if `v3`, else `V2` (the
+    /// default). A stream says which in its header (flag bit 0, FORMAT.md §2).
+    pub fn set_chunk_v3(&mut self, v3: bool) {
+        self.chunk_v3 = v3;
     }
 
     /// Codes every later record ([`encode_with_frames`](Self::encode_with_frames) and the
@@ -325,7 +338,8 @@ impl Encoder {
         code_record(model, mm, None, &mut body, sample, 0, None, None, &mut ());
         let modeled = body.len();
         body.clear();
-        self.adaptive.set_variant(Variant::V2);
+        let v = Mode::Adaptive2.variant(self.chunk_v3).expect("adaptive");
+        self.adaptive.set_variant(v);
         let am = Some(&mut self.adaptive);
         code_record(model, mm, am, &mut body, sample, 0, None, None, &mut ());
         let adaptive = body.len();
@@ -423,7 +437,7 @@ impl Encoder {
         code_record(
             self.codebook.model(),
             &mut self.matcher,
-            mode.variant().map(|v| {
+            mode.variant(self.chunk_v3).map(|v| {
                 self.adaptive.set_variant(v);
                 &mut self.adaptive
             }),
@@ -570,6 +584,9 @@ pub struct Decoder {
     adaptive: AdaptiveModel,
     /// The primer records are decoded after, if any ([`Decoder::set_primer`]).
     primed: Option<Box<Primed>>,
+    /// Whether `ADAPTIVE2` chunks and pages without a primer are decoded with [`Variant::V3`]
+    /// (else `V2`).
+    chunk_v3: bool,
 }
 
 impl Default for Decoder {
@@ -592,7 +609,15 @@ impl Decoder {
             matcher: MatchModel::new(),
             adaptive: AdaptiveModel::new(),
             primed: None,
+            chunk_v3: false,
         }
+    }
+
+    /// Decodes `ADAPTIVE2` stream chunks ([`decode_chunk`](Self::decode_chunk), and pages
+    /// without a primer) with the adaptive model [`Variant::V3`] if `v3`, else `V2` (the
+    /// default), as [`Encoder::set_chunk_v3`].
+    pub fn set_chunk_v3(&mut self, v3: bool) {
+        self.chunk_v3 = v3;
     }
 
     /// Decodes every later record ([`decode`](Self::decode),
@@ -661,7 +686,7 @@ impl Decoder {
         if self.primed.is_some() && !adaptive {
             return self.decode_primed(frames, payload, header, out);
         }
-        if header.mode.variant().is_some() && !adaptive {
+        if header.mode.variant(false).is_some() && !adaptive {
             // Only stream chunks (of container version 3) may use the adaptive modes; elsewhere
             // they are as unknown as before.
             return Err(Error::corrupt(
@@ -687,7 +712,7 @@ impl Decoder {
                 let decoded = decode_record(
                     self.codebook.model(),
                     &mut self.matcher,
-                    header.mode.variant().map(|v| {
+                    header.mode.variant(self.chunk_v3).map(|v| {
                         self.adaptive.set_variant(v);
                         &mut self.adaptive
                     }),
@@ -948,6 +973,22 @@ mod tests {
         payload
     }
 
+    /// Codes `input` as an `ADAPTIVE2` chunk of variant 3 (a stream with header flag bit 0) and
+    /// decodes it so; returns the payload.
+    fn v3_roundtrip(input: &[u8]) -> Vec<u8> {
+        let mut enc = Encoder::default();
+        enc.set_chunk_v3(true);
+        let mut payload = Vec::new();
+        enc.encode_as(std::iter::empty(), input, &mut payload, Mode::Adaptive2)
+            .unwrap();
+        let mut dec = Decoder::default();
+        dec.set_chunk_v3(true);
+        let mut out = Vec::new();
+        dec.decode_chunk(&payload, &mut out).unwrap();
+        assert_eq!(out, input);
+        payload
+    }
+
     /// Bytes drawn from a few short words, so that adaptive contexts fill, overflow their 16
     /// entries, and matches and DELTA runs interleave with adaptive literals.
     fn wordy(seed: u64, len: usize) -> Vec<u8> {
@@ -1000,6 +1041,36 @@ mod tests {
         assert_eq!(chosen.len(), adaptive);
     }
 
+    /// Variant 3 round-trips, codes other bytes than variant 2 from the same mode, learns (the
+    /// record comes out well under `MODELED`), and `encode_chunk` uses it once told to.
+    #[test]
+    fn variant_3_chunks_roundtrip_and_differ() {
+        for len in [0, 1, 9, 10, 100, 5000, 70_000] {
+            v3_roundtrip(&wordy(len as u64 + 5, len));
+        }
+        let text = wordy(7, 60_000);
+        let v3 = v3_roundtrip(&text);
+        let v2 = adaptive_roundtrip(&text);
+        assert_ne!(v3, v2);
+        let mut modeled = Vec::new();
+        Encoder::default().encode(&text, &mut modeled).unwrap();
+        assert!(
+            v3.len() < modeled.len() * 9 / 10,
+            "{} vs {}",
+            v3.len(),
+            modeled.len()
+        );
+        let mut enc = Encoder::default();
+        enc.set_chunk_v3(true);
+        let mut chosen = Vec::new();
+        enc.encode_chunk(&text, &mut chosen).unwrap();
+        assert_eq!(chosen, v3);
+        // Read as variant 2 (a stream without the flag), the chunk decodes to other bytes.
+        let mut out = Vec::new();
+        let _ = Decoder::default().decode_chunk(&v3, &mut out);
+        assert_ne!(out, text);
+    }
+
     /// One encoder and one decoder alternate the two variants (and `MODELED`): switching
     /// variants leaves nothing of the other behind.
     #[test]
@@ -1014,6 +1085,10 @@ mod tests {
             Mode::Adaptive,
         ];
         for (k, &mode) in modes.iter().enumerate() {
+            // Every other ADAPTIVE2 record is variant 3.
+            let v3 = k % 4 == 3;
+            enc.set_chunk_v3(v3);
+            dec.set_chunk_v3(v3);
             let text = wordy(k as u64, 20_000 + 3000 * k);
             let mut payload = Vec::new();
             enc.encode_as(std::iter::empty(), &text, &mut payload, mode)
@@ -1021,11 +1096,13 @@ mod tests {
             assert_eq!(read_header(&payload).unwrap().mode, mode);
             // The same bytes as a fresh encoder's.
             assert_eq!(payload, {
-                let mut fresh = Vec::new();
-                Encoder::default()
-                    .encode_as(std::iter::empty(), &text, &mut fresh, mode)
-                    .unwrap();
+                let mut fresh = Encoder::default();
+                fresh.set_chunk_v3(v3);
+                let mut bytes = Vec::new();
                 fresh
+                    .encode_as(std::iter::empty(), &text, &mut bytes, mode)
+                    .unwrap();
+                bytes
             });
             let mut out = Vec::new();
             dec.decode_chunk(&payload, &mut out).unwrap();
@@ -1065,6 +1142,9 @@ mod tests {
                     payload.push((s >> 56) as u8);
                 }
                 let _ = Decoder::default().decode_chunk(&payload, &mut Vec::new());
+                let mut v3 = Decoder::default();
+                v3.set_chunk_v3(true);
+                let _ = v3.decode_chunk(&payload, &mut Vec::new());
             }
         }
     }
@@ -1076,12 +1156,14 @@ mod tests {
         fn arbitrary_bytes_roundtrip_adaptive(input in proptest::collection::vec(any::<u8>(), 0..3000)) {
             adaptive_roundtrip(&input);
             adaptive_roundtrip_as(&input, Mode::Adaptive);
+            v3_roundtrip(&input);
         }
 
         #[test]
         fn wordy_bytes_roundtrip_adaptive(seed in any::<u64>(), len in 0usize..20_000) {
             adaptive_roundtrip(&wordy(seed, len));
             adaptive_roundtrip_as(&wordy(seed, len), Mode::Adaptive);
+            v3_roundtrip(&wordy(seed, len));
         }
     }
 }

@@ -15,7 +15,9 @@
 //! `<name>.in` file in the folder and bless. See `tests/golden/README.md`.
 //!
 //! `tests/golden/v2/` keeps the vectors of container version 2 (before the adaptive model):
-//! this build no longer writes them, but must still decode them.
+//! this build no longer writes them, but must still decode them. `tests/golden/v3-adaptive2/`
+//! keeps the streams and primed archives as written before variant 3 of the adaptive model
+//! (stream header flag bit 0, archive header flag bit 7), likewise.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -120,9 +122,14 @@ fn golden_vectors() {
 }
 
 /// The vectors exercise both modelled chunk modes: the first chunk's record header (after the
-/// 20-byte file header and the chunk's length varint) has the expected mode.
+/// 20-byte file header and the chunk's length varint) has the expected mode. Every stream has
+/// header flag bit 0 (its `ADAPTIVE2` chunks are variant 3, FORMAT.md §3.6).
 #[test]
 fn vectors_pin_both_chunk_modes() {
+    for name in vector_names() {
+        let sgm = fs::read(golden_dir().join(format!("{name}.sgm"))).unwrap();
+        assert_eq!(sgm[6..8], [1, 0], "{name}: stream header flags");
+    }
     for &(name, mode) in MODES {
         let sgm = fs::read(golden_dir().join(format!("{name}.sgm"))).unwrap();
         assert_eq!(sgm[4], 3, "{name}: container version");
@@ -162,6 +169,40 @@ fn adaptive_v1_vector_still_decodes() {
     assert_eq!(stored[pos] & 3, 2, "an ADAPTIVE chunk");
     let input = fs::read(dir.join("log_lines.in")).unwrap();
     assert_eq!(decompress(&stored).unwrap(), input);
+}
+
+/// `v3-adaptive2/`: the streams as written before variant 3 (header flags `00 00`, `log_lines`'s
+/// chunk `ADAPTIVE2` of variant 2, FORMAT.md §3.5) still decode; never blessed again. A stream
+/// of each kind one after the other (`cat old.sgm new.sgm`) decodes too: each its own way.
+#[test]
+fn adaptive2_vectors_still_decode() {
+    let dir = golden_dir().join("v3-adaptive2");
+    let mut seen = 0;
+    for name in REQUIRED {
+        let stored = fs::read(dir.join(format!("{name}.sgm"))).unwrap();
+        assert_eq!(
+            stored[4..8],
+            [3, 1, 0, 0],
+            "{name}: version 3 stream, no flags"
+        );
+        let input = fs::read(dir.join(format!("{name}.in"))).unwrap();
+        assert_eq!(decompress(&stored).unwrap(), input, "{name}");
+        seen += 1;
+    }
+    assert_eq!(seen, 6);
+    let old = fs::read(dir.join("log_lines.sgm")).unwrap();
+    let pos = 20 + old[20..].iter().position(|&b| b & 0x80 == 0).unwrap() + 1;
+    assert_eq!(old[pos] & 3, 3, "an ADAPTIVE2 chunk");
+    let new = fs::read(golden_dir().join("log_lines.sgm")).unwrap();
+    assert_ne!(old[pos..], new[pos..], "variant 3 codes other bytes");
+    let input = fs::read(dir.join("log_lines.in")).unwrap();
+    for (a, b) in [(&old, &new), (&new, &old)] {
+        let both = [a.as_slice(), b.as_slice()].concat();
+        assert_eq!(
+            decompress(&both).unwrap(),
+            [&input[..], &input[..]].concat()
+        );
+    }
 }
 
 /// Streams of container version 2 (`tests/golden/v2/`, written before the adaptive model)
@@ -547,16 +588,16 @@ fn payloads_in(stored: &[u8], mode: sigmalang::internals::record::Mode) -> usize
         .count()
 }
 
-/// `primer2_code.sga`: an archive of version 3 with a primer (FORMAT.md §5.6) whose state is
-/// `ADAPTIVE2` (header flag bit 4), written from the 48 lines of `primer_code.lines` with a
-/// 1600-byte primer and blocks of 4 records. Its primer payload and its records are
-/// `ADAPTIVE2`. Blessed like the streams.
+/// `primer3_code.sga`: an archive of version 3 with a primer (FORMAT.md §5.6) whose state is
+/// `ADAPTIVE2` of variant 3 (header flag bits 4 and 7), written from the 48 lines of
+/// `primer_code.lines` with a 1600-byte primer and blocks of 4 records. Its primer payload and
+/// its records are `ADAPTIVE2`. Blessed like the streams.
 #[test]
 fn primer_archive_vector() {
     use sigmalang::internals::record::Mode;
     let records = lines_of("primer_code");
     let produced = primer_archive(sigmalang::ArchiveOptions::default().block_records(4));
-    let path = golden_dir().join("primer2_code.sga");
+    let path = golden_dir().join("primer3_code.sga");
     if blessing() {
         fs::write(&path, &produced).unwrap();
         eprintln!("blessed {} ({} bytes)", path.display(), produced.len());
@@ -565,16 +606,33 @@ fn primer_archive_vector() {
     archive_holds(&stored, &records);
     assert_eq!(stored[4], 3, "archive version");
     let flags = u16::from_le_bytes([stored[6], stored[7]]);
-    assert_eq!(flags & 0x18, 0x10, "flag bit 4, not bit 3");
+    assert_eq!(flags & 0x98, 0x90, "flag bits 4 and 7, not bit 3");
     assert_eq!(primer_payload_mode(&stored), Mode::Adaptive2);
     let adaptive = payloads_in(&stored, Mode::Adaptive2);
     assert!(adaptive > records.len() / 2, "{adaptive} ADAPTIVE2 records");
     assert_eq!(payloads_in(&stored, Mode::Adaptive), 0);
     assert!(
         produced == stored,
-        "primer2_code.sga no longer matches what the writer makes (if the format changed on \
+        "primer3_code.sga no longer matches what the writer makes (if the format changed on \
          purpose, rerun with SIGMALANG_BLESS=1 and review the diff)"
     );
+}
+
+/// `v3-adaptive2/primer2_code.sga` and `primer2_pages.sga`: the two primed archives as written
+/// before header flag bit 7 (flag bit 4 alone: primer state `V2`, primer and records or pages
+/// `ADAPTIVE2` of variant 2); never blessed again, they must still read.
+#[test]
+fn adaptive2_primer_archives_still_read() {
+    use sigmalang::internals::record::Mode;
+    let records = lines_of("primer_code");
+    let dir = golden_dir().join("v3-adaptive2");
+    for (name, flags) in [("primer2_code", 0x10), ("primer2_pages", 0x18)] {
+        let stored = fs::read(dir.join(format!("{name}.sga"))).unwrap();
+        assert_eq!(stored[6] & 0x98, flags, "{name}: flag bit 4 without bit 7");
+        archive_holds(&stored, &records);
+        assert_eq!(primer_payload_mode(&stored), Mode::Adaptive2);
+        assert!(payloads_in(&stored, Mode::Adaptive2) >= 4, "{name}");
+    }
 }
 
 /// `primer_code.sga`: the same archive as written before header flag bit 4 (primer state `V1`,
@@ -652,17 +710,17 @@ fn block_archive_vector() {
     );
 }
 
-/// `primer2_pages.sga`: block mode after a primer (FORMAT.md §5.6, §5.7; header flag bits 3
-/// and 4): the 48 lines of `primer_code.lines` with a 1600-byte primer, in pages of 400 bytes.
-/// Its pages are coded after the primer (`ADAPTIVE2`, as records after an `ADAPTIVE2` primer),
-/// and it reads back every line. Blessed like the streams.
+/// `primer3_pages.sga`: block mode after a primer (FORMAT.md §5.6, §5.7; header flag bits 3,
+/// 4 and 7): the 48 lines of `primer_code.lines` with a 1600-byte primer, in pages of 400
+/// bytes. Its pages are coded after the primer (`ADAPTIVE2` of variant 3, as records after a
+/// variant-3 primer), and it reads back every line. Blessed like the streams.
 #[test]
 fn primed_pages_archive_vector() {
     use sigmalang::internals::record::Mode;
     use sigmalang::{ArchiveOptions, ArchiveReader};
     let records = lines_of("primer_code");
     let produced = primer_archive(ArchiveOptions::default().page_bytes(400));
-    let path = golden_dir().join("primer2_pages.sga");
+    let path = golden_dir().join("primer3_pages.sga");
     if blessing() {
         fs::write(&path, &produced).unwrap();
         eprintln!("blessed {} ({} bytes)", path.display(), produced.len());
@@ -671,8 +729,8 @@ fn primed_pages_archive_vector() {
     archive_holds(&stored, &records);
     assert_eq!(
         (stored[4], stored[6], stored[7]),
-        (3, 0x18, 0),
-        "version 3, flag bits 3 and 4"
+        (3, 0x98, 0),
+        "version 3, flag bits 3, 4 and 7"
     );
     assert_eq!(primer_payload_mode(&stored), Mode::Adaptive2);
     let r = ArchiveReader::open(std::io::Cursor::new(&stored)).unwrap();
@@ -683,7 +741,7 @@ fn primed_pages_archive_vector() {
     assert_eq!(adaptive, pages, "every page ADAPTIVE2 after the primer");
     assert!(
         produced == stored,
-        "primer2_pages.sga no longer matches what the writer makes (if the format changed on \
+        "primer3_pages.sga no longer matches what the writer makes (if the format changed on \
          purpose, rerun with SIGMALANG_BLESS=1 and review the diff)"
     );
 }

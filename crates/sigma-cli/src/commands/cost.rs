@@ -77,9 +77,10 @@ pub struct Costed {
 
 impl Costed {
     /// Codes `input` as `sigma compress` codes a stream: chunk by chunk, each `MODELED` or
-    /// `ADAPTIVE` as the encoder chooses.
+    /// `ADAPTIVE2` (variant 3, as the stream's header flag says) as the encoder chooses.
     pub fn of_text(label: String, input: Vec<u8>, model: &Model) -> Costed {
         let mut encoder = Encoder::new(model.codebook.clone());
+        encoder.set_chunk_v3(true);
         let mut trace: Option<CostTrace> = None;
         let mut payload = Vec::new();
         let chunks: Vec<&[u8]> = if input.is_empty() {

@@ -3,11 +3,13 @@
 //! The file's header says what it is. An archive is decoded record by record
 //! ([`ArchiveReader::walk_parallel`](sigmalang::ArchiveReader::walk_parallel), on `-T`
 //! threads), which checks every block's
-//! payload and content checksums and goes on past damage: each damaged record gets a line
-//! `record N: WHAT` on standard output. A stream is decoded to nowhere, which checks every chunk
+//! payload and content checksums and goes on past damage: each cause of damage (a damaged
+//! block, or the primer) gets a line on standard output naming the records it breaks (`record
+//! N: WHAT`, or `records 96-111, 130: WHAT`). A stream is decoded to nowhere, which checks every chunk
 //! and the trailer; its first error ends the check. Either way the command prints `OK: ...`
 //! (unless `-q`) and exits 0 if everything decoded, and exits 1 otherwise.
 
+use std::collections::HashMap;
 use std::io::{self, BufReader, Cursor, Read, Write};
 use std::path::Path;
 
@@ -76,7 +78,7 @@ pub fn run(args: &VerifyArgs) -> Result<(), CliError> {
     }
 }
 
-/// Verifies the archive `path`: one line per damaged record on standard output.
+/// Verifies the archive `path`: one line per cause of damage on standard output.
 fn verify_archive(path: &Path, args: &VerifyArgs) -> Result<(), CliError> {
     let Opened {
         mut reader,
@@ -108,7 +110,7 @@ fn verify_archive(path: &Path, args: &VerifyArgs) -> Result<(), CliError> {
                     refused = Some(e);
                     return std::ops::ControlFlow::Break(());
                 }
-                Err(e) => damage.push(format!("record {n}: {}", one_line(&e.to_string()))),
+                Err(e) => damage.push((n, e)),
             }
             std::ops::ControlFlow::Continue(())
         })
@@ -124,7 +126,7 @@ fn verify_archive(path: &Path, args: &VerifyArgs) -> Result<(), CliError> {
         );
     }
     let mut out = io::stdout().lock();
-    damage
+    damage_lines(&damage)
         .iter()
         .try_for_each(|line| writeln!(out, "{line}"))
         .and_then(|()| out.flush())
@@ -133,6 +135,54 @@ fn verify_archive(path: &Path, args: &VerifyArgs) -> Result<(), CliError> {
         label,
         format!("{failed} of {count} records are damaged"),
     ))
+}
+
+/// The lines that name the damage: one per cause, so that a damaged primer or block does not
+/// print a line for every record that depends on it. Records fail for the same cause when their
+/// errors are of the same kind at the same byte (a record's error names the record it depends on
+/// in its context, which differs); the line names the records (`record 7: ...`, or `records
+/// 96-111, 130: ...` as ranges in record order) and gives the first one's message, which is the
+/// damaged record's own unless it is the primer.
+fn damage_lines(damage: &[(u64, sigmalang::Error)]) -> Vec<String> {
+    let mut causes: Vec<(Vec<u64>, String)> = Vec::new();
+    let mut by_cause: HashMap<(String, Option<u64>), usize> = HashMap::new();
+    for (n, e) in damage {
+        let k = *by_cause
+            .entry((e.kind().to_string(), e.offset()))
+            .or_insert_with(|| {
+                causes.push((Vec::new(), one_line(&e.to_string())));
+                causes.len() - 1
+            });
+        causes[k].0.push(*n);
+    }
+    causes
+        .into_iter()
+        .map(|(records, message)| match records[..] {
+            [n] => format!("record {n}: {message}"),
+            _ => format!("records {}: {message}", ranges(&records)),
+        })
+        .collect()
+}
+
+/// `records` (ascending) as ranges: `3-7, 9, 12-13`.
+fn ranges(records: &[u64]) -> String {
+    let mut out = String::new();
+    let mut k = 0;
+    while k < records.len() {
+        let mut end = k;
+        while end + 1 < records.len() && records[end + 1] == records[end] + 1 {
+            end += 1;
+        }
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(&records[k].to_string());
+        if end > k {
+            out.push_str(&format!("-{}", records[end]));
+        }
+        k = end + 1;
+    }
+    out
 }
 
 /// Prints `line` on standard output unless `quiet`.

@@ -417,6 +417,13 @@ impl Index {
                 6,
             ));
         }
+        // Bit 7 (a variant-3 primer) qualifies bit 4.
+        if flags & super::FLAG_PRIMER_V3 != 0 && flags & super::FLAG_PRIMER_ADAPTIVE2 == 0 {
+            return Err(Error::corrupt(
+                "header flag bit 7 (a variant-3 primer) is set without bit 4 (an ADAPTIVE2 primer)",
+                6,
+            ));
+        }
         Ok((header, index))
     }
 
@@ -814,9 +821,9 @@ mod tests {
         let mut w = ArchiveWriter::new(Vec::new(), Codebook::default_codebook(), b"").unwrap();
         w.add_in_group(Some(b"k"), b"record").unwrap();
         let good = w.finish().unwrap();
-        // Bit 7: reserved (bits 0-5 are known); bit 5 (values by reference) without bits 0
-        // and 1 (the JSON-lines form, the fields layout) is refused too.
-        for flags in [0x80u8, 0x20, 0x21, 0x22, 0x26] {
+        // Bit 5 (values by reference) without bits 0 and 1 (the JSON-lines form, the fields
+        // layout) is refused (bit 7, a variant-3 primer, is known: archive/primed.rs tests it).
+        for flags in [0x20u8, 0x21, 0x22, 0x26] {
             let mut b = good.clone();
             b[6] = flags;
             let crc = crate::checksum::crc32c(&b[..16]);

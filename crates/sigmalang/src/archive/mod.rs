@@ -253,13 +253,20 @@ pub const FLAG_PRIMER_ADAPTIVE2: u16 = 0x10;
 /// reader resolves every form (`jsonform::resolve_all`). Writers set it with bits 0 and 1; a
 /// reader that does not know it refuses the archive by it.
 pub const FLAG_JSON_VALUES: u16 = 0x20;
+/// Header flag bit 7 of a version-3 archive: its primer's state, and its records and pages
+/// after the primer, are the adaptive model's variant 3 (FORMAT.md §3.6, §5.6): their mode
+/// `ADAPTIVE2` means `V3`. Set only with a primer and [`FLAG_PRIMER_ADAPTIVE2`], by this build
+/// on every archive it writes with a primer; a reader that does not know it refuses the
+/// archive by it.
+pub const FLAG_PRIMER_V3: u16 = 0x80;
 /// The header flags a reader of this build knows.
 pub(crate) const KNOWN_FLAGS: u16 = FLAG_JSON_LINES
     | FLAG_JSON_FIELDS
     | FLAG_COPIES
     | FLAG_PRIMED_PAGES
     | FLAG_PRIMER_ADAPTIVE2
-    | FLAG_JSON_VALUES;
+    | FLAG_JSON_VALUES
+    | FLAG_PRIMER_V3;
 
 /// The default context: records added without a key.
 const DEFAULT_CONTEXT: u32 = 0;

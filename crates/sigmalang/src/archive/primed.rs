@@ -4,6 +4,7 @@ use std::io::Cursor;
 
 use super::{
     ArchiveOptions, ArchiveReader, ArchiveWriter, FLAG_PRIMED_PAGES, FLAG_PRIMER_ADAPTIVE2,
+    FLAG_PRIMER_V3,
 };
 use crate::codebook::Codebook;
 use crate::context::GroupOptions;
@@ -257,10 +258,11 @@ fn pages_after_a_primer_roundtrip_gain_and_do_not_depend_on_threads() {
     for page in [1u64, 700, 4096] {
         let plain = build_paged(&records, 0, page, 1, 1);
         let primed = build_paged(&records, 6000, page, 1, 1);
-        // Flag bit 3: the pages are coded after the primer; bit 4: its state is ADAPTIVE2.
+        // Flag bit 3: the pages are coded after the primer; bits 4 and 7: its state is
+        // ADAPTIVE2, variant 3.
         assert_eq!(
             u16::from_le_bytes([primed[6], primed[7]]),
-            FLAG_PRIMED_PAGES | FLAG_PRIMER_ADAPTIVE2,
+            FLAG_PRIMED_PAGES | FLAG_PRIMER_ADAPTIVE2 | FLAG_PRIMER_V3,
             "pages of {page}"
         );
         assert_eq!(u16::from_le_bytes([plain[6], plain[7]]), 0);
@@ -292,15 +294,15 @@ fn pages_after_a_primer_roundtrip_gain_and_do_not_depend_on_threads() {
 fn primed_pages_are_refused_without_their_flag() {
     let records = code_records(80);
     let primed = build_paged(&records, 3000, 2000, 1, 1);
-    assert_eq!(primed[6], 0x18);
+    assert_eq!(primed[6], 0x98);
     // The flag cleared (pages would be decoded without the primer), or set on an archive
     // whose pages are not primed, or on one that is not in block mode: refused at open.
     let plain_pages = build_paged(&records, 0, 2000, 1, 1);
     let primed_records = build(&records, 3000, 1, 1);
     for bad in [
-        reflag(&primed, 0x10),
+        reflag(&primed, 0x90),
         reflag(&plain_pages, 8),
-        reflag(&primed_records, 0x18),
+        reflag(&primed_records, 0x98),
     ] {
         let Err(e) = ArchiveReader::open(Cursor::new(&bad)) else {
             panic!("a wrong flag was accepted");
@@ -340,7 +342,8 @@ fn the_adaptive2_primer_flag_must_match_the_archive() {
     let records = code_records(80);
     let primed = build(&records, 3000, 1, 1);
     let flags = u16::from_le_bytes([primed[6], primed[7]]);
-    assert_eq!(flags & FLAG_PRIMER_ADAPTIVE2, FLAG_PRIMER_ADAPTIVE2);
+    let v3 = FLAG_PRIMER_ADAPTIVE2 | FLAG_PRIMER_V3;
+    assert_eq!(flags & v3, v3);
     // Set on an archive without a primer: refused at open, by name.
     let plain = build(&records, 0, 1, 1);
     let plain_flags = u16::from_le_bytes([plain[6], plain[7]]);
@@ -350,9 +353,29 @@ fn the_adaptive2_primer_flag_must_match_the_archive() {
     };
     assert!(matches!(e.kind(), ErrorKind::Corrupt { .. }), "{e}");
     assert!(e.to_string().contains("flag bit 4"), "{e}");
-    // Cleared on an archive with an ADAPTIVE2 primer (as if an old writer's): the primer is then
-    // read as ADAPTIVE and refused by name, every record an error, none wrong.
-    let old = reflag(&primed, flags & !FLAG_PRIMER_ADAPTIVE2);
+    // Bits 4 and 7 on an archive without a primer: refused by bit 4. Bit 7 without bit 4 on one
+    // with a primer: refused by name.
+    let bad = reflag(&plain, plain_flags | v3);
+    let e = ArchiveReader::open(Cursor::new(&bad))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(e.to_string().contains("flag bit 4"), "{e}");
+    let bad = reflag(&primed, flags & !FLAG_PRIMER_ADAPTIVE2);
+    let e = ArchiveReader::open(Cursor::new(&bad))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::Corrupt { .. }), "{e}");
+    assert!(e.to_string().contains("flag bit 7"), "{e}");
+    // Bit 7 cleared (as if the primer were V2): the primer decodes to other bytes, which its
+    // checksum catches: every record an error, none wrong.
+    let v2 = reflag(&primed, flags & !FLAG_PRIMER_V3);
+    let mut r = ArchiveReader::open(Cursor::new(v2)).unwrap();
+    let e = r.get(3).unwrap_err();
+    assert!(e.to_string().contains("primer"), "{e}");
+    assert_eq!(r.walk(|_, rec| assert!(rec.is_err())), records.len() as u64);
+    // Both cleared (as if an old writer's): the primer is then read as ADAPTIVE and refused by
+    // name, every record an error, none wrong.
+    let old = reflag(&primed, flags & !v3);
     let mut r = ArchiveReader::open(Cursor::new(old)).unwrap();
     let e = r.get(3).unwrap_err();
     assert!(e.to_string().contains("primer"), "{e}");
@@ -361,7 +384,7 @@ fn the_adaptive2_primer_flag_must_match_the_archive() {
     // The paged archive's pages likewise.
     let paged = build_paged(&records, 3000, 2000, 1, 1);
     let paged_flags = u16::from_le_bytes([paged[6], paged[7]]);
-    let old = reflag(&paged, paged_flags & !FLAG_PRIMER_ADAPTIVE2);
+    let old = reflag(&paged, paged_flags & !v3);
     let mut r = ArchiveReader::open(Cursor::new(old)).unwrap();
     assert!(r.get(3).is_err());
 }

@@ -59,10 +59,12 @@ impl Archive {
         self.index.primer.map_or(0, |p| p.len)
     }
 
-    /// The adaptive model of the archive's primer state: `V2` if header flag bit 4 says so
-    /// (FORMAT.md §5.6), else `V1`.
+    /// The adaptive model of the archive's primer state: `V3` if header flag bit 7 says so
+    /// (with bit 4), `V2` if bit 4 alone does (FORMAT.md §5.6), else `V1`.
     pub(super) fn primer_variant(&self) -> Variant {
-        if self.index.flags & super::FLAG_PRIMER_ADAPTIVE2 != 0 {
+        if self.index.flags & super::FLAG_PRIMER_V3 != 0 {
+            Variant::V3
+        } else if self.index.flags & super::FLAG_PRIMER_ADAPTIVE2 != 0 {
             Variant::V2
         } else {
             Variant::V1

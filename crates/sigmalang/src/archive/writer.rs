@@ -395,9 +395,13 @@ impl<W: Write> ArchiveWriter<W> {
         let primer = primer.filter(|_| choice != Choice::Plain);
         let paged = self.opts.page_bytes > 0;
         let mut flags = head.flags;
-        if primer.is_some() {
-            // The primer is ADAPTIVE2 (bit 4); pages after it say so too (bit 3).
+        if let Some((p, _)) = primer {
+            // The primer is ADAPTIVE2 (bit 4), of variant 3 (bit 7) as this build makes them;
+            // pages after it say so too (bit 3).
             flags |= FLAG_PRIMER_ADAPTIVE2;
+            if p.variant() == crate::model::Variant::V3 {
+                flags |= super::FLAG_PRIMER_V3;
+            }
         }
         if paged {
             // Pages hold no copies (FORMAT.md §5.8): the head says so.

@@ -22,6 +22,10 @@ pub const OLDEST_ARCHIVE_VERSION: u8 = 2;
 pub const OLDEST_STREAM_VERSION: u8 = 2;
 /// The size of the file header.
 pub const HEADER_LEN: usize = 20;
+/// Stream header flag bit 0 (FORMAT.md §2): the stream's `ADAPTIVE2` chunks are coded with the
+/// adaptive model's variant 3 (§3.6). The only stream flag; readers before it refuse every
+/// non-zero stream flag, so they refuse such a stream rather than misread it.
+pub const STREAM_FLAG_V3: u16 = 1;
 
 /// What a SigmaLang file holds, as its header says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,8 +52,8 @@ impl FileHeader {
         self.to_bytes_with_flags(0)
     }
 
-    /// The header's 20 bytes with `flags` in bytes 6..8 (archives of version 3 only: FORMAT.md
-    /// §2; every other file has none).
+    /// The header's 20 bytes with `flags` in bytes 6..8 (version-3 archives, and version-3
+    /// streams' [`STREAM_FLAG_V3`]: FORMAT.md §2; every other file has none).
     pub fn to_bytes_with_flags(&self, flags: u16) -> [u8; HEADER_LEN] {
         let mut h = [0u8; HEADER_LEN];
         h[..4].copy_from_slice(&MAGIC);
@@ -115,10 +119,23 @@ impl FileHeader {
         {
             return Err(unsupported(ARCHIVE_VERSION));
         }
-        // A version-3 archive's flags are the archive reader's to check (FORMAT.md §5).
-        let archive_flags = kind == FileKind::Archive && h[4] >= 3;
-        if !archive_flags && (h[6] != 0 || h[7] != 0) {
-            return Err(Error::corrupt("reserved header flags are set", 6));
+        // A version-3 archive's flags are the archive reader's to check (FORMAT.md §5); a
+        // version-3 stream may have bit 0 alone.
+        let flags = u16::from_le_bytes([h[6], h[7]]);
+        match kind {
+            FileKind::Archive if h[4] >= 3 => {}
+            FileKind::Stream if h[4] >= 3 && flags & !STREAM_FLAG_V3 != 0 => {
+                return Err(Error::corrupt(
+                    format!(
+                        "unknown stream header flags {flags:#06x} (this build knows bit 0 alone: \
+                         chunks coded with variant 3 of the adaptive model)"
+                    ),
+                    6,
+                ));
+            }
+            FileKind::Stream if h[4] >= 3 => {}
+            _ if flags != 0 => return Err(Error::corrupt("reserved header flags are set", 6)),
+            _ => {}
         }
         let codebook = CodebookId(u64::from_le_bytes(h[8..16].try_into().expect("8 bytes")));
         Ok(FileHeader { kind, codebook })
@@ -156,7 +173,8 @@ mod tests {
     }
 
     /// Archives of versions 2 and 3 open, others are refused by version; only a version-3
-    /// archive may have flags (the archive reader checks which), a stream never.
+    /// archive may have flags (the archive reader checks which), and a version-3 stream bit 0
+    /// alone (any other stream bit is refused by name).
     #[test]
     fn archive_versions_and_flags() {
         let with = |kind: FileKind, version: u8, flags: u16| {
@@ -186,13 +204,16 @@ mod tests {
             with(FileKind::Archive, 3, 0x8000).is_ok(),
             "left to the archive reader"
         );
-        for (kind, version) in [
-            (FileKind::Archive, 2),
-            (FileKind::Stream, 3),
-            (FileKind::Stream, 2),
-        ] {
+        for (kind, version) in [(FileKind::Archive, 2), (FileKind::Stream, 2)] {
             let e = with(kind, version, 1).unwrap_err();
             assert!(e.to_string().contains("reserved header flags"), "{e}");
+        }
+        assert!(with(FileKind::Stream, 3, STREAM_FLAG_V3).is_ok());
+        for flags in [2, 3, 0x80, 0x100, 0x8001] {
+            let e = with(FileKind::Stream, 3, flags).unwrap_err();
+            assert!(e.to_string().contains("unknown stream header flags"), "{e}");
+            assert!(e.to_string().contains("variant 3"), "{e}");
+            assert_eq!(e.offset(), Some(6), "{e}");
         }
     }
 }

@@ -6,7 +6,7 @@ pub(crate) mod io;
 
 pub use header::{
     FileHeader, FileKind, ARCHIVE_VERSION, FORMAT_VERSION, HEADER_LEN, MAGIC,
-    OLDEST_ARCHIVE_VERSION, OLDEST_STREAM_VERSION,
+    OLDEST_ARCHIVE_VERSION, OLDEST_STREAM_VERSION, STREAM_FLAG_V3,
 };
 pub(crate) use io::{read_exact_at, read_full};
 

@@ -16,15 +16,17 @@
 //! codes the byte with all of them excluded, in every static context it visits. Every adaptive
 //! context visited learns the byte.
 //!
-//! Two variants exist ([`Variant`]): `V1`, the model of `ADAPTIVE` records (orders 5, 3, 2, 1),
-//! and `V2`, the model of `ADAPTIVE2` stream chunks (FORMAT.md §3.4), which adds order 4 and
+//! Three variants exist ([`Variant`]): `V1`, the model of `ADAPTIVE` records (orders 5, 3, 2,
+//! 1); `V2`, the model of `ADAPTIVE2` records (FORMAT.md §3.5), which adds order 4 and
 //! order 6, a table twice as large, inherited initial counts, a second escape estimate and
 //! [`run_class`](AdaptiveModel::run_class), the adaptive contexts' view of a byte the match
-//! model predicts (context for DELTA-run flags).
+//! model predicts (context for DELTA-run flags); and `V3` (§3.6, `ADAPTIVE2` where the file's
+//! header flag says so), which adds order 8, finds a context in either slot of a pair, and
+//! learns the bytes of DELTA runs too ([`push`](AdaptiveModel::push)).
 //!
 //! Encoder and decoder run the same updates over the same bytes, so nothing of the adaptive
 //! state is transmitted. The model's memory is bounded by [`MAX_TABLE_BITS`] (`V1`: 16 MiB of
-//! contexts; `V2`: 32 MiB).
+//! contexts; `V2` and `V3`: 32 MiB).
 
 use super::{ByteSet, ContextModel};
 use crate::coder::{RangeDecoder, RangeEncoder};
@@ -33,30 +35,33 @@ use crate::coder::{RangeDecoder, RangeEncoder};
 pub const ADAPTIVE_ORDERS: [u8; 4] = [5, 3, 2, 1];
 /// The orders of variant `V2`, highest first.
 pub const ADAPTIVE2_ORDERS: [u8; 5] = [6, 4, 3, 2, 1];
+/// The orders of variant `V3`, highest first.
+pub const ADAPTIVE3_ORDERS: [u8; 6] = [8, 6, 4, 3, 2, 1];
 /// Bytes a context lists at most; a new byte then replaces the least frequent.
 pub const SLOT_SYMS: usize = 16;
 /// The table of variant `V1` has at most `2^MAX_TABLE_BITS` contexts (of 64 bytes: 16 MiB);
-/// `V2`'s twice as many.
+/// `V2`'s and `V3`'s twice as many.
 pub const MAX_TABLE_BITS: u32 = 18;
 /// The table has at least `2^MIN_TABLE_BITS` contexts (64 KiB).
 const MIN_TABLE_BITS: u32 = 10;
 /// The most orders a variant has.
-const ORDERS: usize = 5;
+const ORDERS: usize = 6;
 /// A context's counts are halved when one passes this.
 const COUNT_LIMIT: u16 = 30;
 /// How many of the static context's entries (most frequent first) are summed for the static
 /// probability of the candidates.
 const MASS_SCAN: usize = 8;
-/// Secondary-estimation cells: order index (5), symbols (4), count (8), static mass (8),
-/// first visit (2).
-const SEE_LEN: usize = ORDERS * 4 * 8 * 8 * 2;
-/// `V2`'s second escape estimate: order index (5), symbols (4), count (8), the previous byte.
-const SEE2_LEN: usize = ORDERS * 4 * 8 * 256;
+/// Secondary-estimation cells of one order: symbols (4), count (8), static mass (8), first
+/// visit (2); a variant has as many of these as it has orders.
+const SEE_PER_ORDER: usize = 4 * 8 * 8 * 2;
+/// The second escape estimate (`V2`, `V3`) of one order: symbols (4), count (8), the previous
+/// byte.
+const SEE2_PER_ORDER: usize = 4 * 8 * 256;
 /// The learning rate of `V1`'s escape estimates (a shift).
 const SEE_RATE: u32 = 6;
 /// `V2`'s estimates learn at rate `1/(n+2)` after `n` updates, down to `2^-SEE2_RATE`.
 const SEE2_RATE: u32 = 7;
-/// `V2`: a byte's initial count in a new context is its share of the context that coded it
+/// `V2`, `V3`: a byte's initial count in a new context is its share of the context that coded it
 /// times this, rounded, from 1 to [`INHERIT_MAX`] (information inheritance, as in PPMII).
 const INHERIT_SCALE: u32 = 4;
 /// The largest inherited initial count.
@@ -64,8 +69,8 @@ const INHERIT_MAX: u16 = 3;
 /// The number of classes [`AdaptiveModel::run_class`] returns.
 pub const RUN_CLASSES_ADAPTIVE: usize = 24;
 
-/// Which adaptive model codes a record: `V1` for `ADAPTIVE` records, `V2` for `ADAPTIVE2` stream
-/// chunks. The two differ in the byte stream they produce, never in what they decode to.
+/// Which adaptive model codes a record: `V1` for `ADAPTIVE` records, `V2` or `V3` (as the file's
+/// header says) for `ADAPTIVE2` ones. The two differ in the byte stream they produce, never in what they decode to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Variant {
     /// Orders 5, 3, 2, 1; one escape estimate at a fixed rate; initial counts 1 (container
@@ -75,6 +80,10 @@ pub enum Variant {
     /// Orders 6, 4, 3, 2, 1; a table twice as large; inherited initial counts; two escape
     /// estimates averaged, learning at a falling rate; DELTA-run flag classes.
     V2,
+    /// `V2` with orders 8, 6, 4, 3, 2, 1, a context found in either of two neighbouring slots
+    /// (a new one replaces the weaker), and the bytes of DELTA runs learned as well (streams
+    /// with header flag bit 0, archives with header flag bit 7; FORMAT.md §3.6).
+    V3,
 }
 
 impl Variant {
@@ -83,13 +92,27 @@ impl Variant {
         match self {
             Variant::V1 => &ADAPTIVE_ORDERS,
             Variant::V2 => &ADAPTIVE2_ORDERS,
+            Variant::V3 => &ADAPTIVE3_ORDERS,
+        }
+    }
+
+    /// The cells of the first escape estimate.
+    fn see_len(self) -> usize {
+        self.orders().len() * SEE_PER_ORDER
+    }
+
+    /// The cells of the second escape estimate (none in `V1`).
+    fn see2_len(self) -> usize {
+        match self {
+            Variant::V1 => 0,
+            _ => self.orders().len() * SEE2_PER_ORDER,
         }
     }
 }
 
 /// The table size of a record of `len` bytes coded by variant `V1`: `2^bits` contexts with
 /// `bits = clamp(ceil(log2(max(len, 1))) - 3, 10, 18)`, so at most 8 bytes of table per byte of
-/// record (and at least 64 KiB, at most 16 MiB). `V2` uses `bits + 1`.
+/// record (and at least 64 KiB, at most 16 MiB). `V2` and `V3` use `bits + 1`.
 pub fn table_bits(len: usize) -> u32 {
     let log = len.max(1).next_power_of_two().trailing_zeros();
     log.saturating_sub(3).clamp(MIN_TABLE_BITS, MAX_TABLE_BITS)
@@ -114,9 +137,9 @@ pub struct AdaptiveModel {
     table: Vec<Slot>,
     bits: u32,
     see: Vec<u16>,
-    /// `V2`: updates so far of each `see` cell (for its learning rate).
+    /// `V2`, `V3`: updates so far of each `see` cell (for its learning rate).
     see_n: Vec<u8>,
-    /// `V2`: the second escape estimate and its update counts.
+    /// `V2`, `V3`: the second escape estimate and its update counts.
     see2: Vec<u16>,
     see2_n: Vec<u8>,
     /// The last eight bytes, the latest lowest.
@@ -243,15 +266,16 @@ impl AdaptiveModel {
 
     /// A model of `variant` with no table yet.
     pub fn with_variant(variant: Variant) -> AdaptiveModel {
-        let v2 = variant == Variant::V2;
+        let v2 = variant != Variant::V1;
+        let (see_len, see2_len) = (variant.see_len(), variant.see2_len());
         AdaptiveModel {
             variant,
             table: Vec::new(),
             bits: MIN_TABLE_BITS,
-            see: vec![0; SEE_LEN],
-            see_n: vec![0; if v2 { SEE_LEN } else { 0 }],
-            see2: vec![0; if v2 { SEE2_LEN } else { 0 }],
-            see2_n: vec![0; if v2 { SEE2_LEN } else { 0 }],
+            see: vec![0; see_len],
+            see_n: vec![0; if v2 { see_len } else { 0 }],
+            see2: vec![0; see2_len],
+            see2_n: vec![0; see2_len],
             hist: 0,
             at: [0; ORDERS],
             check: [0; ORDERS],
@@ -293,8 +317,8 @@ impl AdaptiveModel {
     /// Bytes of memory a model of `variant` holds besides its table: its escape estimates.
     pub fn estimate_bytes(variant: Variant) -> usize {
         match variant {
-            Variant::V1 => SEE_LEN * 2,
-            Variant::V2 => SEE_LEN * 3 + SEE2_LEN * 3,
+            Variant::V1 => variant.see_len() * 2,
+            _ => variant.see_len() * 3 + variant.see2_len() * 3,
         }
     }
 
@@ -330,7 +354,7 @@ impl AdaptiveModel {
             self.see2_n.copy_from_slice(&primed.see2_n);
         } else {
             // Restored from the primed copy, so repeats and order do not matter.
-            let v2 = self.variant == Variant::V2;
+            let v2 = self.variant != Variant::V1;
             for &c in &self.see_journal {
                 let i = (c & !SEE2_TAG) as usize;
                 if c & SEE2_TAG == 0 {
@@ -382,7 +406,7 @@ impl AdaptiveModel {
 
     /// Forgets everything: the start of a record of `len` bytes, which sizes the table.
     pub fn reset(&mut self, len: usize) {
-        self.bits = table_bits(len) + u32::from(self.variant == Variant::V2);
+        self.bits = table_bits(len) + u32::from(self.variant != Variant::V1);
         let size = 1usize << self.bits;
         if self.table.len() < size {
             self.table.resize(size, Slot::default());
@@ -402,10 +426,32 @@ impl AdaptiveModel {
         self.hist = 0;
     }
 
-    /// Takes in a byte coded by other means (a DELTA run): history only, no statistics.
+    /// Takes in a byte coded by other means (a DELTA run): in `V1` and `V2` history only, no
+    /// statistics; `V3` learns it as if the highest context listing it had coded it (every
+    /// context above it, and the context itself, learns it with initial count 1).
     #[inline(always)]
     pub fn push(&mut self, x: u8) {
-        self.hist = self.hist << 8 | u64::from(x);
+        if self.variant != Variant::V3 {
+            self.hist = self.hist << 8 | u64::from(x);
+            return;
+        }
+        // Only the contexts down to the first that lists `x` are looked up: they are all that
+        // learn (a run's byte is mostly listed by the highest order already).
+        self.init = 1;
+        let mut coded = ADAPTIVE3_ORDERS.len();
+        for (j, &o) in ADAPTIVE3_ORDERS.iter().enumerate() {
+            let (idx, check) = self.locate_in(self.hist, o);
+            let (idx, found) = self.probe(idx, check);
+            self.at[j] = idx;
+            self.check[j] = check;
+            self.found[j] = found;
+            let s = &self.table[idx];
+            if found && s.sym[..s.n as usize].contains(&x) {
+                coded = j;
+                break;
+            }
+        }
+        self.learn(x, coded);
     }
 
     /// The class (below [`RUN_CLASSES_ADAPTIVE`]) of byte `m`, predicted by the match model
@@ -425,10 +471,11 @@ impl AdaptiveModel {
         }
         for (j, &o) in self.variant.orders().iter().enumerate() {
             let (idx, check) = self.locate_in(h, o);
-            let s = &self.table[idx];
-            if s.check != check {
+            let (idx, found) = self.probe(idx, check);
+            if !found {
                 continue;
             }
+            let s = &self.table[idx];
             let n = s.n as usize;
             let c = match s.sym[..n].iter().position(|&c| c == m) {
                 None if n == 1 => 1,
@@ -459,6 +506,28 @@ impl AdaptiveModel {
         (idx, check)
     }
 
+    /// Where the context of `check` whose home is `idx` is, and whether it is there. `V1` and
+    /// `V2`: at `idx` alone. `V3`: at `idx` or `idx ^ 1` (the two slots of a 128-byte pair);
+    /// if at neither, the one a new context would take: the slot whose weight
+    /// `4 * (its highest count) + (bytes listed)` is lower (an empty slot weighs 0), `idx` on
+    /// a tie.
+    #[inline(always)]
+    fn probe(&self, idx: usize, check: u32) -> (usize, bool) {
+        let a = &self.table[idx];
+        if a.check == check {
+            return (idx, true);
+        }
+        if self.variant != Variant::V3 {
+            return (idx, false);
+        }
+        let b = &self.table[idx ^ 1];
+        if b.check == check {
+            return (idx ^ 1, true);
+        }
+        let weight = |s: &Slot| u32::from(s.freq[0]) * 4 + u32::from(s.n);
+        (if weight(b) < weight(a) { idx ^ 1 } else { idx }, false)
+    }
+
     /// The contexts of every order for the next byte (loaded together, so that their cache
     /// misses overlap); notes where they are and which exist.
     #[inline(always)]
@@ -466,10 +535,11 @@ impl AdaptiveModel {
         let mut slots = [Slot::default(); ORDERS];
         for (j, &o) in self.variant.orders().iter().enumerate() {
             let (idx, check) = self.locate_in(self.hist, o);
+            let (idx, found) = self.probe(idx, check);
             self.at[j] = idx;
             self.check[j] = check;
             slots[j] = self.table[idx];
-            self.found[j] = slots[j].check == check;
+            self.found[j] = found;
         }
         slots
     }
@@ -481,7 +551,7 @@ impl AdaptiveModel {
         let si = see_index(j, t.cnt, t.tot, t.sp, first);
         let s2 = match self.variant {
             Variant::V1 => 0,
-            Variant::V2 => {
+            Variant::V2 | Variant::V3 => {
                 ((j * 4 + sym_bucket(t.cnt)) * 8 + count_bucket(t.tot)) * 256
                     + (self.hist & 0xff) as usize
             }
@@ -494,7 +564,7 @@ impl AdaptiveModel {
     fn p_escape(&self, (si, s2): (usize, usize)) -> u32 {
         let p = match self.variant {
             Variant::V1 => u32::from(self.see[si]),
-            Variant::V2 => (u32::from(self.see[si]) + u32::from(self.see2[s2])) / 2,
+            Variant::V2 | Variant::V3 => (u32::from(self.see[si]) + u32::from(self.see2[s2])) / 2,
         };
         (p >> 4).clamp(1, 4095)
     }
@@ -504,7 +574,7 @@ impl AdaptiveModel {
     fn adapt(&mut self, (si, s2): (usize, usize), esc: bool) {
         if self.journaling {
             self.note_see(si as u32);
-            if self.variant == Variant::V2 {
+            if self.variant != Variant::V1 {
                 self.note_see(s2 as u32 | SEE2_TAG);
             }
         }
@@ -517,18 +587,18 @@ impl AdaptiveModel {
                     *p -= *p >> SEE_RATE;
                 }
             }
-            Variant::V2 => {
+            Variant::V2 | Variant::V3 => {
                 adapt_counted(&mut self.see[si], &mut self.see_n[si], esc);
                 adapt_counted(&mut self.see2[s2], &mut self.see2_n[s2], esc);
             }
         }
     }
 
-    /// `V2`: the initial count of the coded byte in the contexts above the one that coded it,
+    /// `V2`, `V3`: the initial count of the coded byte in the contexts above the one that coded it,
     /// from its count `nx` of `tot` there.
     #[inline(always)]
     fn inherit(&mut self, nx: u32, tot: u32) {
-        if self.variant == Variant::V2 {
+        if self.variant != Variant::V1 {
             let v = (nx * INHERIT_SCALE + tot / 2) / tot.max(1);
             self.init = (v as u16).clamp(1, INHERIT_MAX);
         }
@@ -748,7 +818,7 @@ impl AdaptiveModel {
                 }
             }
         }
-        self.push(x);
+        self.hist = self.hist << 8 | u64::from(x);
     }
 }
 

@@ -137,14 +137,7 @@ impl MatchModel {
     /// conversation tend to begin like the one before.
     pub fn reset(&mut self, len: usize, hist: &[u8], last_frame_start: Option<usize>) {
         self.reset_table(len);
-        let mut h = 0u64;
-        for (i, &b) in hist.iter().enumerate() {
-            h = (h << 8) | u64::from(b);
-            if i + 1 >= MIN_MATCH {
-                let slot = self.slot(h);
-                self.table[slot] = (i + 1) as u32;
-            }
-        }
+        self.index_frames(hist, 0);
         if let Some(start) = last_frame_start.filter(|&s| s < hist.len()) {
             self.ptr = start;
             self.len = MIN_MATCH;

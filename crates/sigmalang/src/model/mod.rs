@@ -21,7 +21,8 @@ pub(crate) mod serial;
 mod train;
 
 pub use adaptive::{
-    table_bits, AdaptiveModel, Variant, ADAPTIVE2_ORDERS, ADAPTIVE_ORDERS, RUN_CLASSES_ADAPTIVE,
+    table_bits, AdaptiveModel, Variant, ADAPTIVE2_ORDERS, ADAPTIVE3_ORDERS, ADAPTIVE_ORDERS,
+    RUN_CLASSES_ADAPTIVE,
 };
 pub use matcher::{MatchModel, FLAG_RUN, MIN_MATCH, PRIMED_TABLE_BITS, RUN_CLASSES};
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use super::{StreamOptions, MAX_CHUNK_SIZE};
 use crate::checksum::Crc32c;
 use crate::codebook::Codebook;
-use crate::container::{read_full, FileHeader, FileKind, DEFAULT_MEMORY_LIMIT, HEADER_LEN, MAGIC};
+use crate::container::{
+    read_full, FileHeader, FileKind, DEFAULT_MEMORY_LIMIT, HEADER_LEN, MAGIC, STREAM_FLAG_V3,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::record::{self, Decoder};
 use crate::varint;
@@ -35,6 +37,9 @@ pub struct StreamReader<R: Read> {
     header: Option<FileHeader>,
     /// The stream is of container version 3: its chunks may be `ADAPTIVE`.
     adaptive: bool,
+    /// Whether the current stream's header has flag bit 0: its `ADAPTIVE2` chunks are coded
+    /// with the adaptive model's variant 3.
+    v3: bool,
     payload: Vec<u8>,
     out: Vec<u8>,
     out_pos: usize,
@@ -111,6 +116,7 @@ impl<R: Read> StreamReader<R> {
             decoder: Decoder::new(codebook),
             header: None,
             adaptive: false,
+            v3: false,
             payload: Vec::new(),
             out: Vec::new(),
             out_pos: 0,
@@ -227,6 +233,7 @@ impl<R: Read> StreamReader<R> {
         self.offset = base + HEADER_LEN as u64;
         self.header = Some(header);
         self.adaptive = h[4] >= 3;
+        self.v3 = u16::from_le_bytes([h[6], h[7]]) & STREAM_FLAG_V3 != 0;
         Ok(header)
     }
 
@@ -275,6 +282,7 @@ impl<R: Read> StreamReader<R> {
         let mut out = std::mem::take(&mut self.out);
         out.clear();
         self.out_pos = 0;
+        self.decoder.set_chunk_v3(self.v3);
         let decoded = if self.adaptive {
             self.decoder.decode_chunk(&payload, &mut out)
         } else {
@@ -305,10 +313,11 @@ impl<R: Read> StreamReader<R> {
                     // The payload and its output (its header is checked, with the size limit).
                     let raw_len = record::read_header(&payload).map_or(0, |h| h.raw_len);
                     let cost = payload.len().saturating_add(raw_len as usize);
-                    let adaptive = self.adaptive;
+                    let (adaptive, v3) = (self.adaptive, self.v3);
                     let workers = self.workers.as_mut().expect("threaded reader");
                     workers.submit(cost, move |dec: &mut Decoder, _| {
                         let mut out = Vec::new();
+                        dec.set_chunk_v3(v3);
                         if adaptive {
                             dec.decode_chunk(&payload, &mut out).map(|()| out)
                         } else {

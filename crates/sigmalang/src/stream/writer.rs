@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{StreamOptions, MAX_CHUNK_SIZE};
 use crate::checksum::{crc32c, Crc32c};
 use crate::codebook::Codebook;
-use crate::container::{FileHeader, FileKind, HEADER_LEN};
+use crate::container::{FileHeader, FileKind, HEADER_LEN, STREAM_FLAG_V3};
 use crate::error::{Error, Result};
 use crate::record::{CoderConfig, Encoder};
 use crate::varint;
@@ -117,10 +117,10 @@ impl<W: Write> StreamWriter<W> {
             kind: FileKind::Stream,
             codebook: codebook.id(),
         };
-        inner.write_all(&header.to_bytes())?;
+        inner.write_all(&header.to_bytes_with_flags(STREAM_FLAG_V3))?;
         Ok(StreamWriter {
             inner,
-            encoder: Encoder::new(codebook),
+            encoder: chunk_encoder(codebook, CoderConfig::default()),
             chunk_size,
             pending: Vec::with_capacity(chunk_size),
             config: CoderConfig::default(),
@@ -148,7 +148,7 @@ impl<W: Write> StreamWriter<W> {
     /// [`with_threads`](Self::with_threads)). Output never depends on it.
     fn with_encoder_config(mut self, config: CoderConfig) -> StreamWriter<W> {
         let codebook = Arc::clone(self.encoder.codebook());
-        self.encoder = Encoder::with_config(codebook, config);
+        self.encoder = chunk_encoder(codebook, config);
         self.config = config;
         self
     }
@@ -163,7 +163,7 @@ impl<W: Write> StreamWriter<W> {
         if n > 1 {
             let codebook = Arc::clone(self.encoder.codebook());
             let config = self.config;
-            let factory = move || Encoder::with_config(Arc::clone(&codebook), config);
+            let factory = move || chunk_encoder(Arc::clone(&codebook), config);
             self.workers = Some(Workers::start(n, "encoder", factory, IN_FLIGHT)?);
         }
         Ok(self)
@@ -319,6 +319,14 @@ impl<W: Write> Write for StreamWriter<W> {
         while self.write_next(true)? {}
         self.inner.flush()
     }
+}
+
+/// An encoder of this writer's chunks: `ADAPTIVE2` chunks with the adaptive model's variant 3,
+/// as the header's flag bit 0 ([`STREAM_FLAG_V3`]) says.
+fn chunk_encoder(codebook: Arc<Codebook>, config: CoderConfig) -> Encoder {
+    let mut encoder = Encoder::with_config(codebook, config);
+    encoder.set_chunk_v3(true);
+    encoder
 }
 
 #[cfg(test)]
