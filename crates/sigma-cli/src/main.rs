@@ -31,6 +31,7 @@ mod jsonl;
 mod limits;
 mod model;
 mod progress;
+mod sample;
 mod signals;
 
 use std::ffi::OsString;
@@ -439,11 +440,13 @@ pub struct PackArgs {
     #[arg(long, value_name = "N", default_value_t = sigmalang::GroupOptions::default().get_max_frames())]
     pub frames: u32,
 
-    /// Self-training: store the first KIB KiB of records (joined by newlines) once, as the
-    /// archive's primer, and code every record after it, so the coder learns the archive's own
-    /// data; kept only where a sample shows it pays (records stay individually readable; the
-    /// primer counts in the size, and a reader decodes it once). Default: an eighth of the
-    /// input file, 64 to 1024 KiB (256 KiB from standard input).
+    /// Self-training: store KIB KiB of records (joined by newlines) once, as the archive's
+    /// primer, and code every record after it, so the coder learns the archive's own data;
+    /// kept only where a sample shows it pays (records stay individually readable; the primer
+    /// counts in the size, and a reader decodes it once). From a file, the primer is runs of
+    /// lines sampled from all over it; from standard input, its first lines. Default: a
+    /// quarter of the file's records (with --field, of their text), 64 to 1024 KiB (256 KiB
+    /// from standard input).
     #[arg(long, value_name = "KIB", value_parser = clap::value_parser!(u32).range(1..=16384), conflicts_with = "no_primer")]
     pub primer: Option<u32>,
 

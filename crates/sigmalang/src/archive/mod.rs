@@ -54,7 +54,8 @@ pub const END_MAGIC: [u8; 4] = [0xCE, 0xA3, b'L', b'X'];
 pub const FOOTER_LEN: usize = 12;
 /// Records per checksummed block, by default.
 pub const DEFAULT_BLOCK_RECORDS: u32 = 16;
-/// The primer size `sigma pack` uses (see [`ArchiveOptions::primer`]): 256 KiB.
+/// The primer size `sigma pack` uses when it cannot size it by the input file (standard
+/// input; see [`ArchiveOptions::primer`]): 256 KiB.
 pub const DEFAULT_PRIMER_BYTES: usize = 256 << 10;
 /// The most metadata an archive may carry.
 pub const MAX_METADATA: usize = 1 << 20;
@@ -95,8 +96,9 @@ pub struct ArchiveOptions {
     pub(crate) encoder: CoderConfig,
     /// Records are whole JSON lines, coded in the JSON-lines form ([`crate::jsonform`]).
     pub(crate) json_lines: bool,
-    /// Self-training: the primer is the first records added, joined by newlines, up to this
-    /// many bytes (0: no primer).
+    /// Self-training: the primer is the first records added (or the sample given to
+    /// [`ArchiveWriter::with_primer_sample`]), joined by newlines, up to this many bytes (0: no
+    /// primer).
     pub(crate) primer: usize,
     /// Records are grouped into pages of about this many decoded bytes, each page coded as one
     /// payload (0: every record coded alone, against its group).
@@ -142,20 +144,24 @@ crate::settings! {
         /// says so (flag bit 0, FORMAT.md §5.5). Off by default.
         json_lines, get_json_lines: json_lines: bool;
         /// Self-training (FORMAT.md §5.6): the archive stores a *primer*, the first records added
+        /// (or a sample of the input given up front, [`ArchiveWriter::with_primer_sample`])
         /// joined by newlines and cut to this many bytes (at most
         /// [`MAX_PRIMER_LEN`](crate::MAX_PRIMER_LEN)), and every record is coded after it, so the
         /// coder knows the archive's own data: the match model sees the primer, and if that
         /// codes a sample of the records clearly smaller, records are `ADAPTIVE` with an
         /// adaptive model that starts from the primer's state. Records stay individually
         /// decodable. 0 turns it off. The writer holds the records back (and writes nothing)
-        /// until they fill the primer, or until [`ArchiveWriter::flush`]. Every worker, and
+        /// until they fill the primer, or until [`ArchiveWriter::flush`] (given a sample, it
+        /// holds back nothing but a block-mode trial's records). Every worker, and
         /// every reader, holds a copy of the primer's state: its bytes, 1 MiB of match table
         /// and an adaptive table of up to 8 bytes per primer byte (64 KiB to 16 MiB), about
         /// 3.3 MiB for [`DEFAULT_PRIMER_BYTES`].
         ///
         /// The library's default is 0 (off): a writer then writes as it goes, and archives of a
         /// few records do not carry a primer that costs more than it saves. `sigma pack` turns
-        /// it on with [`DEFAULT_PRIMER_BYTES`] (`--no-primer` turns it off).
+        /// it on: for a file, a quarter of its records (64 KiB to 1 MiB) sampled from all of it;
+        /// for standard input, [`DEFAULT_PRIMER_BYTES`] of its first records (`--no-primer`
+        /// turns it off).
         primer, get_primer: primer: usize;
         /// Block mode (`sigma pack --block SIZE`): consecutive records are grouped into pages
         /// until their decoded total reaches this many bytes, and each page is coded as one

@@ -487,7 +487,24 @@ impl<W: Write> ArchiveWriter<W> {
             });
             from = to;
         }
-        let paged = pages.iter().map(|p| p.payload.len() as u64).sum::<u64>() + index.bytes();
+        let mut paged = pages.iter().map(|p| p.payload.len() as u64).sum::<u64>() + index.bytes();
+        // A primer only one way keeps counts on that way, for the sample's share of the
+        // archive: the sample's bytes over twice the primer's (an archive's primer holds at
+        // most half of its records' bytes; `sigma pack`'s, a quarter).
+        let mut alone = alone;
+        if let Some((p, payload)) = primer.filter(|_| {
+            (choices[0] == crate::primer::Choice::Plain)
+                != (choices[1] == crate::primer::Choice::Plain)
+        }) {
+            let sampled: usize = records[start..end].iter().map(|r| r.1.len() + 1).sum();
+            let share =
+                (payload.len() as u64).saturating_mul(sampled as u64) / (2 * p.len() as u64).max(1);
+            if choices[0] == crate::primer::Choice::Plain {
+                paged += share;
+            } else {
+                alone += share;
+            }
+        }
         if std::env::var_os("SIGMA_PRIMER_DEBUG").is_some() {
             eprintln!(
                 "block trial: records {start}..{end} ({} bytes): alone {alone}, pages of {page_bytes}: {paged}",

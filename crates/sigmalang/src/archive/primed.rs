@@ -383,3 +383,171 @@ fn the_adaptive2_primer_flag_must_match_the_archive() {
     let mut r = ArchiveReader::open(Cursor::new(old)).unwrap();
     assert!(r.get(3).is_err());
 }
+
+/// Records of two topics, sorted: Rust-like code, then JSON documents the codebook does not
+/// know either (as files sorted by crate or by service are).
+fn two_topics(n: usize) -> Vec<Vec<u8>> {
+    let mut records = code_records(n / 2);
+    records.extend((0..n - n / 2).map(|i| {
+        format!(
+            "{{\"Service\": \"svc{}\", \"Operation\": \"DescribeWidgetQuota{}\", \"MaxItems\": {}, \
+             \"Paginator\": {{\"InputToken\": \"NextMarker{}\", \"ResultKey\": \"Widgets\"}}}}",
+            i % 9,
+            i % 13,
+            i * 17 % 1000,
+            i % 5
+        )
+        .into_bytes()
+    }));
+    records
+}
+
+/// A writer whose primer is made of `sample` (indices into `records`), with `records` added
+/// in order keyed as [`build`] keys them; `opts` as given.
+fn build_sampled(records: &[Vec<u8>], sample: &[usize], opts: ArchiveOptions) -> Vec<u8> {
+    let keys: Vec<String> = (0..records.len()).map(|i| format!("k{}", i % 4)).collect();
+    let mut w = ArchiveWriter::with_primer_sample(
+        Vec::new(),
+        Codebook::default_codebook(),
+        b"m",
+        opts,
+        sample
+            .iter()
+            .map(|&i| (Some(keys[i].as_bytes()), &records[i][..])),
+    )
+    .unwrap();
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(
+            w.add_in_group(Some(keys[i].as_bytes()), r).unwrap(),
+            i as u64
+        );
+    }
+    w.finish().unwrap()
+}
+
+/// Runs of `run` consecutive records at `runs` evenly spaced places of `n` records.
+fn spread(n: usize, runs: usize, run: usize) -> Vec<usize> {
+    (0..runs)
+        .flat_map(|k| (k * n / runs..(k * n / runs + run).min(n)).collect::<Vec<_>>())
+        .collect()
+}
+
+#[test]
+fn a_sampled_primer_roundtrips_and_beats_the_first_records() {
+    let records = two_topics(400);
+    let sample = spread(records.len(), 8, 5);
+    let sample_bytes: usize = sample.iter().map(|&i| records[i].len() + 1).sum();
+    let opts = ArchiveOptions::default()
+        .block_records(4)
+        .primer(sample_bytes);
+    let sampled = build_sampled(&records, &sample, opts);
+    check_all(&sampled, &records);
+    // The primer is the sample, joined by newlines, in the order given; the format is the
+    // same as a primer of the first records (the same flags).
+    let mut r = ArchiveReader::open(Cursor::new(&sampled)).unwrap();
+    let mut joined = Vec::new();
+    for &i in &sample {
+        joined.extend_from_slice(&records[i]);
+        joined.push(b'\n');
+    }
+    assert_eq!(r.primer().unwrap().unwrap().bytes(), &joined[..]);
+    let prefix = build(&records, sample_bytes, 1, 1);
+    assert_eq!(sampled[..8], prefix[..8], "magic, version and flags");
+    // Both topics are in the primer: the archive is smaller than with the first records.
+    assert!(
+        sampled.len() < prefix.len(),
+        "{} vs {}",
+        sampled.len(),
+        prefix.len()
+    );
+    // A record of the sample codes as a match of the primer: a few bytes.
+    for &i in &sample[1..] {
+        let info = r.info(i as u64).unwrap();
+        assert!(
+            info.payload_len * 4 < records[i].len() as u64,
+            "record {i}: {} bytes for {}",
+            info.payload_len,
+            records[i].len()
+        );
+    }
+    // Batches and threads do not change the archive; a block-mode trial reads it back too.
+    let batched = build_sampled(&records, &sample, opts.batch_records(16).threads(1));
+    check_all(&batched, &records);
+    for threads in [2, 3] {
+        let opts = opts.batch_records(16).threads(threads);
+        assert_eq!(build_sampled(&records, &sample, opts), batched, "{threads}");
+    }
+    let auto = opts.auto_pages(2048).batch_records(16);
+    let one = build_sampled(&records, &sample, auto.threads(1));
+    assert_eq!(one, build_sampled(&records, &sample, auto.threads(2)));
+    check_all(&one, &records);
+}
+
+#[test]
+fn sampled_primers_of_lines_and_edge_cases() {
+    // Whole JSON lines: the primer holds their JSON-lines forms, and they read back exactly.
+    let records: Vec<Vec<u8>> = two_topics(200)
+        .into_iter()
+        .map(|r| {
+            let mut line = if r.starts_with(b"{") {
+                r
+            } else {
+                format!("{{\"text\": {:?}}}", String::from_utf8(r).unwrap()).into_bytes()
+            };
+            line.push(b'\n');
+            line
+        })
+        .collect();
+    let sample = spread(records.len(), 4, 6);
+    let lines = ArchiveOptions::default().json_lines(true).primer(4000);
+    let bytes = build_sampled(&records, &sample, lines);
+    check_all(&bytes, &records);
+    assert!(
+        ArchiveReader::open(Cursor::new(&bytes))
+            .unwrap()
+            .archive()
+            .primer_len()
+            > 0
+    );
+    // Without a primer the sample is ignored: the archive of `with_options`.
+    let off = ArchiveOptions::default().block_records(4);
+    assert_eq!(
+        build_sampled(&records, &sample, off),
+        build(&records, 0, 1, 1)
+    );
+    // An empty sample, or one of empty records: no primer. A sample larger than the primer
+    // is cut to it; one of records not in the archive is only a primer.
+    for sample in [vec![], vec![0usize; 0]] {
+        let bytes = build_sampled(&records, &sample, lines);
+        check_all(&bytes, &records);
+    }
+    let empty: Vec<Vec<u8>> = vec![Vec::new(); 3];
+    let bytes = build_sampled(&empty, &[0, 1, 2], lines);
+    check_all(&bytes, &empty);
+    assert_eq!(
+        ArchiveReader::open(Cursor::new(&bytes))
+            .unwrap()
+            .archive()
+            .primer_len(),
+        0
+    );
+    let bytes = build_sampled(&records, &spread(records.len(), 4, 50), lines.primer(1000));
+    let r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
+    assert!(r.archive().primer_len() <= 1000);
+    check_all(&bytes, &records);
+    let others = code_records(40);
+    let opts = ArchiveOptions::default().primer(1 << 20);
+    let mut w = ArchiveWriter::with_primer_sample(
+        Vec::new(),
+        Codebook::default_codebook(),
+        b"",
+        opts,
+        others.iter().map(|r| (None, &r[..])),
+    )
+    .unwrap();
+    assert!(w.bytes_out() > 0, "the head is written at once");
+    for r in &records[..5] {
+        w.add(r).unwrap();
+    }
+    check_all(&w.finish().unwrap(), &records[..5]);
+}

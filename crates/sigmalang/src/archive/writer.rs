@@ -85,15 +85,22 @@ pub(super) struct PrimerWait {
     /// `FLAG_PRIMED_PAGES` if it keeps its primer).
     metadata: Vec<u8>,
     flags: u16,
-    records: Vec<(Option<Vec<u8>>, Vec<u8>)>,
+    records: Vec<KeyedRecord>,
     /// Bytes of the primer they make (each record and a newline).
     bytes: usize,
     /// The primer's length ([`ArchiveOptions::primer`], at most `MAX_PRIMER_LEN`; 0: none).
     primer: usize,
-    /// How many bytes of records to hold back (each and a newline): the primer's, and with
-    /// [`ArchiveOptions::auto_pages`] a trial's sample after it.
+    /// How many bytes of records to hold back (each and a newline): the primer's (unless a
+    /// sample makes it), and with [`ArchiveOptions::auto_pages`] a trial's sample after it.
     target: usize,
+    /// The records the primer is made of, given up front
+    /// ([`ArchiveWriter::with_primer_sample`]), as they are coded (JSON-lines forms with
+    /// `json_lines`); `None`: the first records added make it.
+    sample: Option<Vec<KeyedRecord>>,
 }
+
+/// A record held by the writer, with its key (`None`: added without one).
+pub(super) type KeyedRecord = (Option<Vec<u8>>, Vec<u8>);
 
 impl<W: Write> ArchiveWriter<W> {
     /// Starts an archive on `inner` whose records are modeled with `codebook`, with the default
@@ -163,6 +170,7 @@ impl<W: Write> ArchiveWriter<W> {
             bytes: 0,
             primer,
             target: primer + trial,
+            sample: None,
         });
         if primer_wait.is_none() {
             write_primer_section(&mut head, None);
@@ -209,6 +217,63 @@ impl<W: Write> ArchiveWriter<W> {
         Ok(writer)
     }
 
+    /// Starts an archive as [`with_options`](Self::with_options) does, whose primer
+    /// ([`ArchiveOptions::primer`], FORMAT.md §5.6) is made of `sample` instead of the first
+    /// records added: records given as [`add_in_group`](Self::add_in_group) and
+    /// [`add_line`](Self::add_line) take them (a key and the record; with
+    /// [`ArchiveOptions::json_lines`], whole lines), joined as the coder sees them and cut to the
+    /// primer's size, and the choice whether to keep the primer is tested on them. Every
+    /// record is then added as usual, in input order (records that are in the sample code as
+    /// matches of the primer whole). A sample spread over the whole input (as `sigma pack`
+    /// takes from a file) teaches the coder more than the input's first records when the input
+    /// is sorted by topic. The archive's format is the same: a reader cannot tell.
+    ///
+    /// Without a primer (`primer` 0) the sample is ignored. Unless a block-mode trial
+    /// ([`ArchiveOptions::auto_pages`]) holds records back, the head is written at once.
+    ///
+    /// # Errors
+    /// As [`with_options`](Self::with_options), and if the primer cannot be coded.
+    pub fn with_primer_sample<'a, I>(
+        inner: W,
+        codebook: Arc<Codebook>,
+        metadata: &[u8],
+        opts: ArchiveOptions,
+        sample: I,
+    ) -> Result<ArchiveWriter<W>>
+    where
+        I: IntoIterator<Item = (Option<&'a [u8]>, &'a [u8])>,
+    {
+        let mut writer = ArchiveWriter::with_options(inner, codebook, metadata, opts)?;
+        let json_lines = writer.opts.json_lines;
+        let Some(wait) = writer.primer_wait.as_mut().filter(|w| w.primer > 0) else {
+            return Ok(writer);
+        };
+        // Held as the coder sees them (as `add_coded` holds records), up to the primer's size.
+        let mut records = Vec::new();
+        let mut bytes = 0;
+        for (key, record) in sample {
+            if bytes >= wait.primer {
+                break;
+            }
+            let mut form = Vec::new();
+            if json_lines {
+                crate::jsonform::encode(record, &mut form);
+            } else {
+                form.extend_from_slice(record);
+            }
+            bytes += form.len() + 1;
+            records.push((key.map(<[u8]>::to_vec), form));
+        }
+        wait.sample = Some(records);
+        // Only a trial's records are held back now.
+        wait.target -= wait.primer;
+        if wait.target == 0 {
+            let started = writer.start_primer(false);
+            writer.note(started)?;
+        }
+        Ok(writer)
+    }
+
     /// Makes the primer of the records held back, writes the archive's head with it, sets the
     /// encoders up to code after it, and codes the records. With
     /// [`ArchiveOptions::auto_pages`] it first decides between records alone and pages
@@ -223,12 +288,13 @@ impl<W: Write> ArchiveWriter<W> {
             flags,
             records,
             primer: target,
+            sample: given,
             ..
         } = wait;
-        // The records the primer is made of: those that fill it (all of them without a trial,
-        // as the writer held back only these).
+        // The records the primer is made of: the sample given, or those held back that fill
+        // it (all of them without a trial, as the writer held back only these).
         let mut filled = 0;
-        let primed = if target == 0 {
+        let primed = if target == 0 || given.is_some() {
             0
         } else {
             records
@@ -239,7 +305,8 @@ impl<W: Write> ArchiveWriter<W> {
                 })
                 .map_or(records.len(), |k| k + 1)
         };
-        let (bytes, sample) = self.primer_bytes(&records[..primed], target);
+        let (bytes, sample) =
+            self.primer_bytes(given.as_deref().unwrap_or(&records[..primed]), target);
         let codebook = Arc::clone(self.encoder.codebook());
         let has_text = target > 0 && bytes.iter().any(|&b| b != b'\n');
         let choose_for = |page_bytes: u64| {
@@ -253,6 +320,7 @@ impl<W: Write> ArchiveWriter<W> {
         let choice = choose_for(self.opts.page_bytes);
         let paged_choice = (auto > 0).then(|| choose_for(auto));
         drop(sample);
+        drop(given);
         let primer = if choice != Choice::Plain || paged_choice.is_some_and(|c| c != Choice::Plain)
         {
             let (primer, payload) = Primer::encode(&codebook, bytes)?;
