@@ -1098,7 +1098,13 @@ mod tests {
         // Bits 8-15 are reserved (bits 0-7 are known: archive/primed.rs tests bit 7 without
         // bit 4); bit 5 (values by reference) without bits 0 and 1 (the JSON-lines form, the
         // fields layout) is refused too.
-        for (flags, high) in [(good[6], 0x01u8), (0x20u8, 0), (0x21, 0), (0x22, 0), (0x26, 0)] {
+        for (flags, high) in [
+            (good[6], 0x01u8),
+            (0x20u8, 0),
+            (0x21, 0),
+            (0x22, 0),
+            (0x26, 0),
+        ] {
             let mut b = good.clone();
             b[6] = flags;
             b[7] = high;
