@@ -1,38 +1,37 @@
 //! Prints an archive's primer length and how many of its records are coded in each mode
 //! (`cargo run --release -p sigmalang --features internals --example primer_modes -- A.sga`).
+//! `ADAPTIVE` and `ADAPTIVE2` are counted apart (after a primer, only its variant's mode
+//! occurs); copies have no payload and are counted on their own.
 
-use sigmalang::internals::record::{read_header, Mode};
-use std::io::{Read, Seek, SeekFrom};
+use sigmalang::internals::record::Mode;
 
 fn main() {
     let path = std::env::args().nth(1).expect("an archive");
-    let mut f = std::fs::File::open(&path).expect("open");
-    let r =
+    let mut r =
         sigmalang::ArchiveReader::open(std::fs::File::open(&path).expect("open")).expect("archive");
-    let (mut counts, mut bytes) = ([0u64; 3], [0u64; 3]);
-    let mut head = [0u8; 10];
+    const NAMES: [&str; 5] = ["STORED", "MODELED", "ADAPTIVE", "ADAPTIVE2", "copies"];
+    let (mut counts, mut bytes) = ([0u64; 5], [0u64; 5]);
     for n in 0..r.len() {
-        let info = r.info(n).expect("record");
-        f.seek(SeekFrom::Start(info.offset)).expect("seek");
-        let k = (info.payload_len as usize).min(10);
-        f.read_exact(&mut head[..k]).expect("read");
-        let h = read_header(&head[..k]).expect("header");
-        let m = match h.mode {
-            Mode::Stored => 0,
-            Mode::Modeled => 1,
-            Mode::Adaptive | Mode::Adaptive2 => 2,
+        let payload = r.info(n).expect("record").payload_len;
+        // The mode from the payload's header, or with a coded index from the index.
+        let m = match r.payload_mode(n).expect("mode") {
+            None => 4,
+            Some(m) if m == Mode::Stored as u8 => 0,
+            Some(m) if m == Mode::Modeled as u8 => 1,
+            Some(m) if m == Mode::Adaptive as u8 => 2,
+            Some(_) => 3,
         };
         counts[m] += 1;
-        bytes[m] += info.payload_len;
+        bytes[m] += payload;
     }
+    let modes: Vec<String> = NAMES
+        .iter()
+        .zip(counts.iter().zip(&bytes))
+        .map(|(name, (c, b))| format!("{name} {c} ({b} B)"))
+        .collect();
     println!(
-        "{path}: primer {} bytes; STORED {} ({} B), MODELED {} ({} B), ADAPTIVE {} ({} B)",
+        "{path}: primer {} bytes; {}",
         r.archive().primer_len(),
-        counts[0],
-        bytes[0],
-        counts[1],
-        bytes[1],
-        counts[2],
-        bytes[2]
+        modes.join(", ")
     );
 }
