@@ -164,6 +164,8 @@ pub struct AdaptiveModel {
     see_overflowed: bool,
 }
 
+/// No position known of the coded byte in its coding context (see [`AdaptiveModel::learn`]).
+const NO_HINT: usize = usize::MAX;
 /// Marks a `see2` cell in [`AdaptiveModel::see_journal`].
 const SEE2_TAG: u32 = 1 << 31;
 /// The most cell updates a record's escape-estimate journal holds: past this a full copy of the
@@ -439,19 +441,33 @@ impl AdaptiveModel {
         // learn (a run's byte is mostly listed by the highest order already).
         self.init = 1;
         let mut coded = ADAPTIVE3_ORDERS.len();
+        let mut pos = NO_HINT;
         for (j, &o) in ADAPTIVE3_ORDERS.iter().enumerate() {
             let (idx, check) = self.locate_in(self.hist, o);
             let (idx, found) = self.probe(idx, check);
             self.at[j] = idx;
             self.check[j] = check;
             self.found[j] = found;
-            let s = &self.table[idx];
-            if found && s.sym[..s.n as usize].contains(&x) {
-                coded = j;
-                break;
+            if found {
+                let s = &self.table[idx];
+                if let Some(i) = s.sym[..s.n as usize].iter().position(|&c| c == x) {
+                    if j == 0 {
+                        // The usual case: the highest order lists `x` and alone learns it
+                        // (what `learn(x, 0, i)` does, without its loop).
+                        if self.journaling {
+                            self.note(idx);
+                        }
+                        self.bump(idx, i);
+                        self.hist = self.hist << 8 | u64::from(x);
+                        return;
+                    }
+                    coded = j;
+                    pos = i;
+                    break;
+                }
             }
         }
-        self.learn(x, coded);
+        self.learn(x, coded, pos);
     }
 
     /// The class (below [`RUN_CLASSES_ADAPTIVE`]) of byte `m`, predicted by the match model
@@ -621,6 +637,7 @@ impl AdaptiveModel {
         let head = Head::of(model, state);
         let orders = self.variant.orders().len();
         let mut coded = orders;
+        let mut pos = NO_HINT;
         self.init = 1;
         let slots = self.fetch();
         for (j, s) in slots.iter().enumerate().take(orders) {
@@ -629,7 +646,7 @@ impl AdaptiveModel {
                 continue;
             }
             let mut t = Tally::default();
-            let (mut cx, mut fx, mut nx) = (None, 0, 0u32);
+            let (mut cx, mut fx, mut nx, mut px) = (None, 0, 0u32, NO_HINT);
             for i in 0..s.n as usize {
                 let c = s.sym[i];
                 if excl.has(u32::from(c)) {
@@ -641,6 +658,7 @@ impl AdaptiveModel {
                     cx = Some(t.wt);
                     fx = w;
                     nx = u32::from(s.freq[i]);
+                    px = i;
                 }
                 t.wt += w;
                 t.sp += f;
@@ -660,6 +678,7 @@ impl AdaptiveModel {
                 }
                 self.inherit(nx, t.tot);
                 coded = j;
+                pos = px;
                 break;
             }
             for i in 0..s.n as usize {
@@ -674,7 +693,7 @@ impl AdaptiveModel {
         } else {
             model.encode_excluding(enc, state, x, not)
         };
-        self.learn(x, coded);
+        self.learn(x, coded, pos);
         next
     }
 
@@ -746,7 +765,7 @@ impl AdaptiveModel {
                 };
                 let x = s.sym[hit];
                 self.inherit(u32::from(s.freq[hit]), t.tot);
-                self.learn(x, j);
+                self.learn(x, j, hit);
                 return (x, model.advance(state, x));
             }
             for i in 0..s.n as usize {
@@ -759,19 +778,23 @@ impl AdaptiveModel {
         } else {
             model.decode_excluding(dec, state, not)
         };
-        self.learn(x, orders);
+        self.learn(x, orders, NO_HINT);
         (x, next)
     }
 
     /// Every adaptive context from the highest order down to the one that coded `x` (index
     /// `coded`, or all of them if the static model did) learns `x`; then `x` joins the history.
-    /// A byte new to a context enters with count `self.init` (1 in `V1`).
+    /// A byte new to a context enters with count `self.init` (1 in `V1`). `hint` is where the
+    /// coding context listed `x` when it was looked up ([`NO_HINT`] if unknown): it saves the
+    /// search there, and is used only if the slot still lists `x` at that place (a slot's bytes
+    /// are distinct, so then the search would find the same place; a context above may share
+    /// the slot and have changed it).
     #[inline]
-    fn learn(&mut self, x: u8, coded: usize) {
+    fn learn(&mut self, x: u8, coded: usize, hint: usize) {
         let visited = self.variant.orders().len().min(coded + 1);
-        let (at, checks, founds) = (self.at, self.check, self.found);
         let init = self.init;
-        for ((&idx, &check), &found) in at.iter().zip(&checks).zip(&founds).take(visited) {
+        for j in 0..visited {
+            let (idx, check, found) = (self.at[j], self.check[j], self.found[j]);
             if self.journaling {
                 self.note(idx);
             }
@@ -789,7 +812,12 @@ impl AdaptiveModel {
             }
             let s = &mut self.table[idx];
             let n = s.n as usize;
-            let mut i = match s.sym[..n].iter().position(|&c| c == x) {
+            let listed = if j == coded && hint < n && s.sym[hint] == x {
+                Some(hint)
+            } else {
+                s.sym[..n].iter().position(|&c| c == x)
+            };
+            let i = match listed {
                 Some(i) => {
                     s.freq[i] += 1;
                     i
@@ -806,19 +834,33 @@ impl AdaptiveModel {
                     n - 1
                 }
             };
-            // Keep the list by count, highest first.
-            while i > 0 && s.freq[i] > s.freq[i - 1] {
-                s.freq.swap(i, i - 1);
-                s.sym.swap(i, i - 1);
-                i -= 1;
-            }
-            if s.freq[i] > COUNT_LIMIT {
-                for f in &mut s.freq[..s.n as usize] {
-                    *f = (*f + 1) >> 1;
-                }
-            }
+            self.settle(idx, i);
         }
         self.hist = self.hist << 8 | u64::from(x);
+    }
+
+    /// The byte at place `i` of slot `idx` was seen once more: its count grows by one.
+    #[inline(always)]
+    fn bump(&mut self, idx: usize, i: usize) {
+        self.table[idx].freq[i] += 1;
+        self.settle(idx, i);
+    }
+
+    /// The count at place `i` of slot `idx` has grown: the byte moves up to keep the list by
+    /// count, highest first, and all counts are halved if it passed [`COUNT_LIMIT`].
+    #[inline(always)]
+    fn settle(&mut self, idx: usize, mut i: usize) {
+        let s = &mut self.table[idx];
+        while i > 0 && s.freq[i] > s.freq[i - 1] {
+            s.freq.swap(i, i - 1);
+            s.sym.swap(i, i - 1);
+            i -= 1;
+        }
+        if s.freq[i] > COUNT_LIMIT {
+            for f in &mut s.freq[..s.n as usize] {
+                *f = (*f + 1) >> 1;
+            }
+        }
     }
 }
 
