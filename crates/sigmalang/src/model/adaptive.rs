@@ -544,20 +544,19 @@ impl AdaptiveModel {
         (if weight(b) < weight(a) { idx ^ 1 } else { idx }, false)
     }
 
-    /// The contexts of every order for the next byte (loaded together, so that their cache
-    /// misses overlap); notes where they are and which exist.
+    /// Looks up the contexts of every order for the next byte (together, so that their cache
+    /// misses overlap: the probe reads each slot's line); notes where they are and which exist.
+    /// The slots are read in place afterwards (not copied: nothing changes the table until
+    /// [`learn`](Self::learn)).
     #[inline(always)]
-    fn fetch(&mut self) -> [Slot; ORDERS] {
-        let mut slots = [Slot::default(); ORDERS];
+    fn fetch(&mut self) {
         for (j, &o) in self.variant.orders().iter().enumerate() {
             let (idx, check) = self.locate_in(self.hist, o);
             let (idx, found) = self.probe(idx, check);
             self.at[j] = idx;
             self.check[j] = check;
-            slots[j] = self.table[idx];
             self.found[j] = found;
         }
-        slots
     }
 
     /// The cells of the escape estimates of a context of order index `j` whose candidates are
@@ -639,12 +638,13 @@ impl AdaptiveModel {
         let mut coded = orders;
         let mut pos = NO_HINT;
         self.init = 1;
-        let slots = self.fetch();
-        for (j, s) in slots.iter().enumerate().take(orders) {
-            let s = *s;
+        self.fetch();
+        for j in 0..orders {
             if !self.found[j] {
                 continue;
             }
+            let idx = self.at[j];
+            let s = &self.table[idx];
             let mut t = Tally::default();
             let (mut cx, mut fx, mut nx, mut px) = (None, 0, 0u32, NO_HINT);
             for i in 0..s.n as usize {
@@ -681,6 +681,7 @@ impl AdaptiveModel {
                 pos = px;
                 break;
             }
+            let s = &self.table[idx];
             for i in 0..s.n as usize {
                 excl.set(u32::from(s.sym[i]));
             }
@@ -714,12 +715,13 @@ impl AdaptiveModel {
         let head = Head::of(model, state);
         let orders = self.variant.orders().len();
         self.init = 1;
-        let slots = self.fetch();
-        for (j, s) in slots.iter().enumerate().take(orders) {
-            let s = *s;
+        self.fetch();
+        for j in 0..orders {
             if !self.found[j] {
                 continue;
             }
+            let idx = self.at[j];
+            let s = &self.table[idx];
             let mut t = Tally::default();
             let mut first = None;
             for i in 0..s.n as usize {
@@ -740,6 +742,7 @@ impl AdaptiveModel {
             let cells = self.see_cells(j, &t, !any);
             let esc = dec.decode_bit(self.p_escape(cells));
             self.adapt(cells, esc);
+            let s = &self.table[idx];
             if !esc {
                 let hit = if t.cnt == 1 {
                     first.unwrap_or(0)
@@ -763,8 +766,8 @@ impl AdaptiveModel {
                     // Only on corrupt input does the code lie past the last symbol.
                     hit
                 };
-                let x = s.sym[hit];
-                self.inherit(u32::from(s.freq[hit]), t.tot);
+                let (x, nx) = (s.sym[hit], u32::from(s.freq[hit]));
+                self.inherit(nx, t.tot);
                 self.learn(x, j, hit);
                 return (x, model.advance(state, x));
             }
