@@ -153,7 +153,10 @@ pub struct AdaptiveModel {
     /// While a record is coded after a primer: the slots it changed and their primed values,
     /// so that [`rollback`](Self::rollback) restores the primed state (at most a quarter of the
     /// table; past that the whole table is restored from the primed model).
-    journal: Vec<(u32, Slot)>,
+    journal: Vec<Slot>,
+    /// The slot index of each [`journal`](Self::journal) entry (kept apart: a `(u32, Slot)`
+    /// pair would take two cache lines).
+    journal_at: Vec<u32>,
     /// While a record is coded after a primer: the escape-estimate cells it changed (`see`
     /// cells as they are, `see2` cells with [`SEE2_TAG`] set; repeats allowed), so that
     /// [`rollback`](Self::rollback) restores them alone (at most [`SEE_JOURNAL`] of them; past
@@ -190,6 +193,7 @@ impl Clone for AdaptiveModel {
             found: self.found,
             init: self.init,
             journal: Vec::new(),
+            journal_at: Vec::new(),
             see_journal: Vec::new(),
             journaling: false,
             overflowed: false,
@@ -284,6 +288,7 @@ impl AdaptiveModel {
             found: [false; ORDERS],
             init: 1,
             journal: Vec::new(),
+            journal_at: Vec::new(),
             see_journal: Vec::new(),
             journaling: false,
             overflowed: false,
@@ -309,6 +314,7 @@ impl AdaptiveModel {
     /// Bytes of memory the model holds (its table, escape estimates and journals).
     pub fn heap_bytes(&self) -> usize {
         (self.table.capacity() + self.journal.capacity()) * std::mem::size_of::<Slot>()
+            + self.journal_at.capacity() * 4
             + self.see.capacity() * 2
             + self.see_n.capacity()
             + self.see2.capacity() * 2
@@ -328,6 +334,7 @@ impl AdaptiveModel {
     /// that [`rollback`](Self::rollback) can undo it without copying the table.
     pub fn begin_record(&mut self) {
         self.journal.clear();
+        self.journal_at.clear();
         self.see_journal.clear();
         self.journaling = true;
         self.overflowed = false;
@@ -342,8 +349,8 @@ impl AdaptiveModel {
         if self.overflowed || self.table.len() != primed.table.len() {
             self.table.clone_from(&primed.table);
         } else {
-            for &(idx, slot) in self.journal.iter().rev() {
-                self.table[idx as usize] = slot;
+            for (&idx, slot) in self.journal_at.iter().zip(&self.journal).rev() {
+                self.table[idx as usize] = *slot;
             }
         }
         self.bits = primed.bits;
@@ -372,6 +379,7 @@ impl AdaptiveModel {
         }
         self.hist = primed.hist;
         self.journal.clear();
+        self.journal_at.clear();
         self.see_journal.clear();
         self.journaling = false;
         self.overflowed = false;
@@ -400,7 +408,8 @@ impl AdaptiveModel {
         if self.journal.len() < cap {
             let old = *s;
             s.journaled = true;
-            self.journal.push((idx as u32, old));
+            self.journal.push(old);
+            self.journal_at.push(idx as u32);
         } else {
             self.overflowed = true;
         }
