@@ -892,6 +892,9 @@ struct Head {
     sym: [u8; MASS_SCAN],
     freq: [u16; MASS_SCAN],
     n: usize,
+    /// The bytes of `sym[..n]`: most candidates are not among them, and are answered without
+    /// the scan.
+    set: ByteSet,
 }
 
 impl Head {
@@ -901,8 +904,10 @@ impl Head {
             sym: [0; MASS_SCAN],
             freq: [0; MASS_SCAN],
             n: 0,
+            set: ByteSet::default(),
         };
         for (c, f) in model.head(state, MASS_SCAN) {
+            h.set.set(u32::from(c));
             h.sym[h.n] = c;
             h.freq[h.n] = f;
             h.n += 1;
@@ -913,6 +918,9 @@ impl Head {
     /// The static frequency of `c` (0 if not among the first entries).
     #[inline]
     fn freq(&self, c: u8) -> u32 {
+        if !self.set.has(u32::from(c)) {
+            return 0;
+        }
         (0..self.n)
             .find(|&i| self.sym[i] == c)
             .map_or(0, |i| u32::from(self.freq[i]))
