@@ -153,7 +153,10 @@ pub struct AdaptiveModel {
     /// While a record is coded after a primer: the slots it changed and their primed values,
     /// so that [`rollback`](Self::rollback) restores the primed state (at most a quarter of the
     /// table; past that the whole table is restored from the primed model).
-    journal: Vec<(u32, Slot)>,
+    journal: Vec<Slot>,
+    /// The slot index of each [`journal`](Self::journal) entry (kept apart: a `(u32, Slot)`
+    /// pair would take two cache lines).
+    journal_at: Vec<u32>,
     /// While a record is coded after a primer: the escape-estimate cells it changed (`see`
     /// cells as they are, `see2` cells with [`SEE2_TAG`] set; repeats allowed), so that
     /// [`rollback`](Self::rollback) restores them alone (at most [`SEE_JOURNAL`] of them; past
@@ -164,6 +167,8 @@ pub struct AdaptiveModel {
     see_overflowed: bool,
 }
 
+/// No position known of the coded byte in its coding context (see [`AdaptiveModel::learn`]).
+const NO_HINT: usize = usize::MAX;
 /// Marks a `see2` cell in [`AdaptiveModel::see_journal`].
 const SEE2_TAG: u32 = 1 << 31;
 /// The most cell updates a record's escape-estimate journal holds: past this a full copy of the
@@ -188,6 +193,7 @@ impl Clone for AdaptiveModel {
             found: self.found,
             init: self.init,
             journal: Vec::new(),
+            journal_at: Vec::new(),
             see_journal: Vec::new(),
             journaling: false,
             overflowed: false,
@@ -282,6 +288,7 @@ impl AdaptiveModel {
             found: [false; ORDERS],
             init: 1,
             journal: Vec::new(),
+            journal_at: Vec::new(),
             see_journal: Vec::new(),
             journaling: false,
             overflowed: false,
@@ -307,6 +314,7 @@ impl AdaptiveModel {
     /// Bytes of memory the model holds (its table, escape estimates and journals).
     pub fn heap_bytes(&self) -> usize {
         (self.table.capacity() + self.journal.capacity()) * std::mem::size_of::<Slot>()
+            + self.journal_at.capacity() * 4
             + self.see.capacity() * 2
             + self.see_n.capacity()
             + self.see2.capacity() * 2
@@ -326,6 +334,7 @@ impl AdaptiveModel {
     /// that [`rollback`](Self::rollback) can undo it without copying the table.
     pub fn begin_record(&mut self) {
         self.journal.clear();
+        self.journal_at.clear();
         self.see_journal.clear();
         self.journaling = true;
         self.overflowed = false;
@@ -340,8 +349,8 @@ impl AdaptiveModel {
         if self.overflowed || self.table.len() != primed.table.len() {
             self.table.clone_from(&primed.table);
         } else {
-            for &(idx, slot) in self.journal.iter().rev() {
-                self.table[idx as usize] = slot;
+            for (&idx, slot) in self.journal_at.iter().zip(&self.journal).rev() {
+                self.table[idx as usize] = *slot;
             }
         }
         self.bits = primed.bits;
@@ -370,6 +379,7 @@ impl AdaptiveModel {
         }
         self.hist = primed.hist;
         self.journal.clear();
+        self.journal_at.clear();
         self.see_journal.clear();
         self.journaling = false;
         self.overflowed = false;
@@ -398,7 +408,8 @@ impl AdaptiveModel {
         if self.journal.len() < cap {
             let old = *s;
             s.journaled = true;
-            self.journal.push((idx as u32, old));
+            self.journal.push(old);
+            self.journal_at.push(idx as u32);
         } else {
             self.overflowed = true;
         }
@@ -439,19 +450,33 @@ impl AdaptiveModel {
         // learn (a run's byte is mostly listed by the highest order already).
         self.init = 1;
         let mut coded = ADAPTIVE3_ORDERS.len();
+        let mut pos = NO_HINT;
         for (j, &o) in ADAPTIVE3_ORDERS.iter().enumerate() {
             let (idx, check) = self.locate_in(self.hist, o);
             let (idx, found) = self.probe(idx, check);
             self.at[j] = idx;
             self.check[j] = check;
             self.found[j] = found;
-            let s = &self.table[idx];
-            if found && s.sym[..s.n as usize].contains(&x) {
-                coded = j;
-                break;
+            if found {
+                let s = &self.table[idx];
+                if let Some(i) = s.sym[..s.n as usize].iter().position(|&c| c == x) {
+                    if j == 0 {
+                        // The usual case: the highest order lists `x` and alone learns it
+                        // (what `learn(x, 0, i)` does, without its loop).
+                        if self.journaling {
+                            self.note(idx);
+                        }
+                        self.bump(idx, i);
+                        self.hist = self.hist << 8 | u64::from(x);
+                        return;
+                    }
+                    coded = j;
+                    pos = i;
+                    break;
+                }
             }
         }
-        self.learn(x, coded);
+        self.learn(x, coded, pos);
     }
 
     /// The class (below [`RUN_CLASSES_ADAPTIVE`]) of byte `m`, predicted by the match model
@@ -528,20 +553,19 @@ impl AdaptiveModel {
         (if weight(b) < weight(a) { idx ^ 1 } else { idx }, false)
     }
 
-    /// The contexts of every order for the next byte (loaded together, so that their cache
-    /// misses overlap); notes where they are and which exist.
+    /// Looks up the contexts of every order for the next byte (together, so that their cache
+    /// misses overlap: the probe reads each slot's line); notes where they are and which exist.
+    /// The slots are read in place afterwards (not copied: nothing changes the table until
+    /// [`learn`](Self::learn)).
     #[inline(always)]
-    fn fetch(&mut self) -> [Slot; ORDERS] {
-        let mut slots = [Slot::default(); ORDERS];
+    fn fetch(&mut self) {
         for (j, &o) in self.variant.orders().iter().enumerate() {
             let (idx, check) = self.locate_in(self.hist, o);
             let (idx, found) = self.probe(idx, check);
             self.at[j] = idx;
             self.check[j] = check;
-            slots[j] = self.table[idx];
             self.found[j] = found;
         }
-        slots
     }
 
     /// The cells of the escape estimates of a context of order index `j` whose candidates are
@@ -621,15 +645,17 @@ impl AdaptiveModel {
         let head = Head::of(model, state);
         let orders = self.variant.orders().len();
         let mut coded = orders;
+        let mut pos = NO_HINT;
         self.init = 1;
-        let slots = self.fetch();
-        for (j, s) in slots.iter().enumerate().take(orders) {
-            let s = *s;
+        self.fetch();
+        for j in 0..orders {
             if !self.found[j] {
                 continue;
             }
+            let idx = self.at[j];
+            let s = &self.table[idx];
             let mut t = Tally::default();
-            let (mut cx, mut fx, mut nx) = (None, 0, 0u32);
+            let (mut cx, mut fx, mut nx, mut px) = (None, 0, 0u32, NO_HINT);
             for i in 0..s.n as usize {
                 let c = s.sym[i];
                 if excl.has(u32::from(c)) {
@@ -641,6 +667,7 @@ impl AdaptiveModel {
                     cx = Some(t.wt);
                     fx = w;
                     nx = u32::from(s.freq[i]);
+                    px = i;
                 }
                 t.wt += w;
                 t.sp += f;
@@ -660,8 +687,10 @@ impl AdaptiveModel {
                 }
                 self.inherit(nx, t.tot);
                 coded = j;
+                pos = px;
                 break;
             }
+            let s = &self.table[idx];
             for i in 0..s.n as usize {
                 excl.set(u32::from(s.sym[i]));
             }
@@ -674,7 +703,7 @@ impl AdaptiveModel {
         } else {
             model.encode_excluding(enc, state, x, not)
         };
-        self.learn(x, coded);
+        self.learn(x, coded, pos);
         next
     }
 
@@ -695,12 +724,13 @@ impl AdaptiveModel {
         let head = Head::of(model, state);
         let orders = self.variant.orders().len();
         self.init = 1;
-        let slots = self.fetch();
-        for (j, s) in slots.iter().enumerate().take(orders) {
-            let s = *s;
+        self.fetch();
+        for j in 0..orders {
             if !self.found[j] {
                 continue;
             }
+            let idx = self.at[j];
+            let s = &self.table[idx];
             let mut t = Tally::default();
             let mut first = None;
             for i in 0..s.n as usize {
@@ -721,6 +751,7 @@ impl AdaptiveModel {
             let cells = self.see_cells(j, &t, !any);
             let esc = dec.decode_bit(self.p_escape(cells));
             self.adapt(cells, esc);
+            let s = &self.table[idx];
             if !esc {
                 let hit = if t.cnt == 1 {
                     first.unwrap_or(0)
@@ -744,9 +775,9 @@ impl AdaptiveModel {
                     // Only on corrupt input does the code lie past the last symbol.
                     hit
                 };
-                let x = s.sym[hit];
-                self.inherit(u32::from(s.freq[hit]), t.tot);
-                self.learn(x, j);
+                let (x, nx) = (s.sym[hit], u32::from(s.freq[hit]));
+                self.inherit(nx, t.tot);
+                self.learn(x, j, hit);
                 return (x, model.advance(state, x));
             }
             for i in 0..s.n as usize {
@@ -759,19 +790,23 @@ impl AdaptiveModel {
         } else {
             model.decode_excluding(dec, state, not)
         };
-        self.learn(x, orders);
+        self.learn(x, orders, NO_HINT);
         (x, next)
     }
 
     /// Every adaptive context from the highest order down to the one that coded `x` (index
     /// `coded`, or all of them if the static model did) learns `x`; then `x` joins the history.
-    /// A byte new to a context enters with count `self.init` (1 in `V1`).
+    /// A byte new to a context enters with count `self.init` (1 in `V1`). `hint` is where the
+    /// coding context listed `x` when it was looked up ([`NO_HINT`] if unknown): it saves the
+    /// search there, and is used only if the slot still lists `x` at that place (a slot's bytes
+    /// are distinct, so then the search would find the same place; a context above may share
+    /// the slot and have changed it).
     #[inline]
-    fn learn(&mut self, x: u8, coded: usize) {
+    fn learn(&mut self, x: u8, coded: usize, hint: usize) {
         let visited = self.variant.orders().len().min(coded + 1);
-        let (at, checks, founds) = (self.at, self.check, self.found);
         let init = self.init;
-        for ((&idx, &check), &found) in at.iter().zip(&checks).zip(&founds).take(visited) {
+        for j in 0..visited {
+            let (idx, check, found) = (self.at[j], self.check[j], self.found[j]);
             if self.journaling {
                 self.note(idx);
             }
@@ -789,7 +824,12 @@ impl AdaptiveModel {
             }
             let s = &mut self.table[idx];
             let n = s.n as usize;
-            let mut i = match s.sym[..n].iter().position(|&c| c == x) {
+            let listed = if j == coded && hint < n && s.sym[hint] == x {
+                Some(hint)
+            } else {
+                s.sym[..n].iter().position(|&c| c == x)
+            };
+            let i = match listed {
                 Some(i) => {
                     s.freq[i] += 1;
                     i
@@ -806,19 +846,33 @@ impl AdaptiveModel {
                     n - 1
                 }
             };
-            // Keep the list by count, highest first.
-            while i > 0 && s.freq[i] > s.freq[i - 1] {
-                s.freq.swap(i, i - 1);
-                s.sym.swap(i, i - 1);
-                i -= 1;
-            }
-            if s.freq[i] > COUNT_LIMIT {
-                for f in &mut s.freq[..s.n as usize] {
-                    *f = (*f + 1) >> 1;
-                }
-            }
+            self.settle(idx, i);
         }
         self.hist = self.hist << 8 | u64::from(x);
+    }
+
+    /// The byte at place `i` of slot `idx` was seen once more: its count grows by one.
+    #[inline(always)]
+    fn bump(&mut self, idx: usize, i: usize) {
+        self.table[idx].freq[i] += 1;
+        self.settle(idx, i);
+    }
+
+    /// The count at place `i` of slot `idx` has grown: the byte moves up to keep the list by
+    /// count, highest first, and all counts are halved if it passed [`COUNT_LIMIT`].
+    #[inline(always)]
+    fn settle(&mut self, idx: usize, mut i: usize) {
+        let s = &mut self.table[idx];
+        while i > 0 && s.freq[i] > s.freq[i - 1] {
+            s.freq.swap(i, i - 1);
+            s.sym.swap(i, i - 1);
+            i -= 1;
+        }
+        if s.freq[i] > COUNT_LIMIT {
+            for f in &mut s.freq[..s.n as usize] {
+                *f = (*f + 1) >> 1;
+            }
+        }
     }
 }
 
@@ -838,6 +892,9 @@ struct Head {
     sym: [u8; MASS_SCAN],
     freq: [u16; MASS_SCAN],
     n: usize,
+    /// The bytes of `sym[..n]`: most candidates are not among them, and are answered without
+    /// the scan.
+    set: ByteSet,
 }
 
 impl Head {
@@ -847,8 +904,10 @@ impl Head {
             sym: [0; MASS_SCAN],
             freq: [0; MASS_SCAN],
             n: 0,
+            set: ByteSet::default(),
         };
         for (c, f) in model.head(state, MASS_SCAN) {
+            h.set.set(u32::from(c));
             h.sym[h.n] = c;
             h.freq[h.n] = f;
             h.n += 1;
@@ -859,6 +918,9 @@ impl Head {
     /// The static frequency of `c` (0 if not among the first entries).
     #[inline]
     fn freq(&self, c: u8) -> u32 {
+        if !self.set.has(u32::from(c)) {
+            return 0;
+        }
         (0..self.n)
             .find(|&i| self.sym[i] == c)
             .map_or(0, |i| u32::from(self.freq[i]))
