@@ -100,7 +100,10 @@ def test_cli_reads_python_archives(tmp_path, records):
     assert [json.loads(line)["text"] for line in lines] == records
     # And sigma pack of the same records and keys makes the same archive, with the same primer
     # and block options: the defaults (those of sigma pack reading standard input), none
-    # (each record alone, no primer: the library's own defaults), and fixed pages.
+    # (each record alone, no primer: the library's own defaults), and fixed pages. The records
+    # go to sigma pack on standard input: a writer fed as it goes (this one, or sigma pack
+    # reading a pipe) makes its primer of the first records, while sigma pack of a regular file
+    # samples the primer from all of it.
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"conversation": f"c{i % 9}", "text": r}) + "\n"
                            for i, r in enumerate(records)))
@@ -114,7 +117,8 @@ def test_cli_reads_python_archives(tmp_path, records):
         with sl.ArchiveWriter(path, context_key="conversation", **kwargs) as w:
             w.write_table(table)
         subprocess.run([sigma, "pack", "-q", "-f", *flags, "--field", "text", "--context-key",
-                        "conversation", "-o", str(tmp_path / "cli.sga"), str(src)], check=True)
+                        "conversation", "-o", str(tmp_path / "cli.sga"), "-"],
+                       input=src.read_bytes(), check=True)
         # Digests, not the bytes: pytest's diff of two large byte strings takes minutes.
         cli = hashlib.sha256((tmp_path / "cli.sga").read_bytes()).hexdigest()
         assert cli == hashlib.sha256(path.read_bytes()).hexdigest(), flags
