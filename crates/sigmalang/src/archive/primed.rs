@@ -53,6 +53,14 @@ fn build(records: &[Vec<u8>], primer: usize, batch: u32, threads: usize) -> Vec<
     w.finish().unwrap()
 }
 
+/// The primer length the archive in `bytes` declares (0: none).
+fn primer_len(bytes: &[u8]) -> u64 {
+    ArchiveReader::open(Cursor::new(bytes))
+        .unwrap()
+        .archive()
+        .primer_len()
+}
+
 fn check_all(bytes: &[u8], records: &[Vec<u8>]) {
     let mut r = ArchiveReader::open(Cursor::new(bytes)).unwrap();
     assert_eq!(r.len(), records.len() as u64);
@@ -95,13 +103,7 @@ fn primed_archives_roundtrip_and_do_not_depend_on_threads() {
     check_all(&plain, &records);
     let mut r = ArchiveReader::open(Cursor::new(&primed)).unwrap();
     assert!(r.archive().primer_len() >= 3000);
-    assert_eq!(
-        ArchiveReader::open(Cursor::new(&plain))
-            .unwrap()
-            .archive()
-            .primer_len(),
-        0
-    );
+    assert_eq!(primer_len(&plain), 0);
     // Flag bit 4: the primer's state is ADAPTIVE2.
     assert_eq!(
         u16::from_le_bytes([primed[6], primed[7]]) & (FLAG_PRIMER_ADAPTIVE2 | FLAG_PRIMED_PAGES),
@@ -135,13 +137,7 @@ fn short_archives_and_flushes_before_the_primer_is_full() {
     let empty = vec![Vec::new(); 5];
     let bytes = build(&empty, 100, 1, 1);
     check_all(&bytes, &empty);
-    assert_eq!(
-        ArchiveReader::open(Cursor::new(&bytes))
-            .unwrap()
-            .archive()
-            .primer_len(),
-        0
-    );
+    assert_eq!(primer_len(&bytes), 0);
     // A flush makes the primer of what was added so far.
     let records = code_records(30);
     let opts = ArchiveOptions::default().primer(1 << 20).block_records(4);
@@ -502,13 +498,7 @@ fn sampled_primers_of_lines_and_edge_cases() {
     let lines = ArchiveOptions::default().json_lines(true).primer(4000);
     let bytes = build_sampled(&records, &sample, lines);
     check_all(&bytes, &records);
-    assert!(
-        ArchiveReader::open(Cursor::new(&bytes))
-            .unwrap()
-            .archive()
-            .primer_len()
-            > 0
-    );
+    assert!(primer_len(&bytes) > 0);
     // Without a primer the sample is ignored: the archive of `with_options`.
     let off = ArchiveOptions::default().block_records(4);
     assert_eq!(
@@ -524,13 +514,7 @@ fn sampled_primers_of_lines_and_edge_cases() {
     let empty: Vec<Vec<u8>> = vec![Vec::new(); 3];
     let bytes = build_sampled(&empty, &[0, 1, 2], lines);
     check_all(&bytes, &empty);
-    assert_eq!(
-        ArchiveReader::open(Cursor::new(&bytes))
-            .unwrap()
-            .archive()
-            .primer_len(),
-        0
-    );
+    assert_eq!(primer_len(&bytes), 0);
     let bytes = build_sampled(&records, &spread(records.len(), 4, 50), lines.primer(1000));
     let r = ArchiveReader::open(Cursor::new(&bytes)).unwrap();
     assert!(r.archive().primer_len() <= 1000);
