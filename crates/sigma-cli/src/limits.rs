@@ -118,46 +118,67 @@ impl FromStr for MemoryLimit {
     }
 }
 
-/// `sigma pack --block`: block mode when a trial on the first records says it pays (`auto`),
-/// or pages of a fixed size (0: every record coded alone).
+/// `sigma pack --block`: block mode when a trial on the first records says it pays
+/// (`auto`, `auto:SIZE`), or pages of a fixed size (0: every record coded alone).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BlockSize {
-    /// Pages of [`sigmalang::archive::AUTO_PAGE_BYTES`] if they code the first records no
-    /// larger than coding each alone does ([`sigmalang::ArchiveOptions::auto_pages`]).
-    Auto,
+    /// Pages of this many bytes if a trial codes a sample of the records at least a tenth
+    /// smaller that way than alone, and the records average at most a sixteenth of a page
+    /// ([`sigmalang::ArchiveOptions::auto_pages`]); else every record coded alone.
+    Auto(u64),
     /// Pages of this many bytes; 0: every record coded alone.
     Bytes(u64),
 }
 
+impl BlockSize {
+    /// `sigma pack`'s default, `auto:4KiB`: short records (under 256 bytes on average) in
+    /// pages of [`sigmalang::archive::SMALL_PAGE_BYTES`] where those pay, others alone.
+    pub const DEFAULT: BlockSize = BlockSize::Auto(sigmalang::archive::SMALL_PAGE_BYTES);
+}
+
 impl std::fmt::Display for BlockSize {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BlockSize::Auto => f.write_str("auto"),
+        match *self {
+            BlockSize::Auto(n) if n == sigmalang::archive::AUTO_PAGE_BYTES => f.write_str("auto"),
+            BlockSize::Auto(n) if n % 1024 == 0 => write!(f, "auto:{}KiB", n / 1024),
+            BlockSize::Auto(n) => write!(f, "auto:{n}"),
             BlockSize::Bytes(n) => write!(f, "{n}"),
         }
     }
 }
 
-/// Parses `sigma pack --block SIZE`: `auto`, a size as `--memory` takes it (`64KiB`, `1M`), or
-/// `0` for none (every record coded alone), at most [`sigmalang::archive::MAX_PAGE_BYTES`].
+/// Parses `sigma pack --block SIZE`: `auto` (pages of
+/// [`sigmalang::archive::AUTO_PAGE_BYTES`] where they pay), `auto:SIZE`, a size as `--memory`
+/// takes it (`64KiB`, `1M`), or `0` for none (every record coded alone), at most
+/// [`sigmalang::archive::MAX_PAGE_BYTES`].
 pub fn parse_block_size(s: &str) -> Result<BlockSize, String> {
-    if s.trim() == "0" {
+    let s = s.trim();
+    if s == "0" {
         return Ok(BlockSize::Bytes(0));
     }
-    if s.trim().eq_ignore_ascii_case("auto") {
-        return Ok(BlockSize::Auto);
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(BlockSize::Auto(sigmalang::archive::AUTO_PAGE_BYTES));
     }
-    if s.trim().eq_ignore_ascii_case("max") {
+    let (auto, size) = match s.split_once(':') {
+        Some((a, size)) if a.trim().eq_ignore_ascii_case("auto") => (true, size.trim()),
+        _ => (false, s),
+    };
+    if size.eq_ignore_ascii_case("max") || (auto && size == "0") {
         return Err(
-            "the block size must be auto or a size, like 64KiB or 1MiB (0: none)".to_string(),
+            "the block size must be auto, auto:SIZE or a size, like 64KiB or 1MiB (0: none)"
+                .to_string(),
         );
     }
-    let bytes = s.parse::<MemoryLimit>()?.bytes();
+    let bytes = size.parse::<MemoryLimit>()?.bytes();
     let max = sigmalang::archive::MAX_PAGE_BYTES;
     if bytes > max {
         return Err(format!("blocks hold at most {}", MemoryLimit(max)));
     }
-    Ok(BlockSize::Bytes(bytes))
+    Ok(if auto {
+        BlockSize::Auto(bytes)
+    } else {
+        BlockSize::Bytes(bytes)
+    })
 }
 
 /// The one place a stream decoder gets the memory limit, so that `decompress`, `verify` and

@@ -469,13 +469,16 @@ pub struct PackArgs {
 
     /// Block mode: group consecutive records until they hold SIZE bytes (like 64KiB or 1MiB)
     /// and code each group as one block, so that short records learn from each other; `get`
-    /// then decodes the record's block (a few milliseconds per 64 KiB). 0 (the default): code
-    /// every record alone, against the earlier records of its context and the archive's primer
-    /// (`get` decodes a record in well under a millisecond). auto: codes about 768 KiB of
-    /// records after the primer both ways, blocks of 64 KiB and records alone (both after the
+    /// then decodes the record's block (a few milliseconds per 64 KiB). 0: code every record
+    /// alone, against the earlier records of its context and the archive's primer (`get`
+    /// decodes a record in well under a millisecond). auto:SIZE: codes about 768 KiB of
+    /// records after the primer both ways, blocks of SIZE and records alone (both after the
     /// primer, as they would be written), and packs the file in blocks only if they came out
-    /// at least a tenth smaller. Keys are still recorded per record.
-    #[arg(long = "block", value_name = "SIZE", default_value_t = limits::BlockSize::Bytes(0), value_parser = limits::parse_block_size)]
+    /// at least a tenth smaller; records averaging over a sixteenth of SIZE are coded alone
+    /// without a trial. auto = auto:64KiB. The default, auto:4KiB, puts short records (lines
+    /// under 256 bytes on average) in 4 KiB blocks where those pay (a `get` still decodes
+    /// only about 4 KiB) and codes the others alone. Keys are still recorded per record.
+    #[arg(long = "block", value_name = "SIZE", default_value_t = limits::BlockSize::DEFAULT, value_parser = limits::parse_block_size)]
     pub block: limits::BlockSize,
 
     /// Without `--context-key`, put every record in one context (coded against the records

@@ -110,17 +110,26 @@ fn pack_unpack_round_trips_every_text() {
     assert_ok(&stdout);
     assert_eq!(stdout.stdout, back);
 
-    // Standard input (no FILE, or `-`) packs to the same archive.
-    let archive = fs::read(d.join("chat.sga")).unwrap();
+    // Standard input (no FILE, or `-`) packs to the same archive, records alone (`--block
+    // 0`): this file fits in its primer, whose records standard input's default trial of 4 KiB
+    // pages leaves out (the primer is its first records), while a file's primer is a sample
+    // and its trial codes every record (here, in pages: 221 bytes of payloads against 432).
     assert_ok(&sigma(
         d,
-        &["pack", "-o", "stdin.sga"],
+        &["pack", "--block", "0", "-o", "chat0.sga", "chat.jsonl"],
+        None,
+    ));
+    let archive = fs::read(d.join("chat0.sga")).unwrap();
+    assert_ne!(archive, fs::read(d.join("chat.sga")).unwrap());
+    assert_ok(&sigma(
+        d,
+        &["pack", "--block", "0", "-o", "stdin.sga"],
         Some(FIXTURE.as_bytes()),
     ));
     assert_eq!(fs::read(d.join("stdin.sga")).unwrap(), archive);
     assert_ok(&sigma(
         d,
-        &["pack", "-o", "dash.sga", "-"],
+        &["pack", "--block", "0", "-o", "dash.sga", "-"],
         Some(FIXTURE.as_bytes()),
     ));
     assert_eq!(fs::read(d.join("dash.sga")).unwrap(), archive);
@@ -130,6 +139,7 @@ fn pack_unpack_round_trips_every_text() {
             "back.jsonl",
             "chat.jsonl",
             "chat.sga",
+            "chat0.sga",
             "dash.sga",
             "stdin.sga"
         ])

@@ -235,10 +235,10 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
         .primer(primer_bytes(args, &input))
         .page_bytes(match args.block {
             BlockSize::Bytes(n) => n,
-            BlockSize::Auto => 0,
+            BlockSize::Auto(_) => 0,
         })
         .auto_pages(match args.block {
-            BlockSize::Auto => sigmalang::archive::AUTO_PAGE_BYTES,
+            BlockSize::Auto(n) => n,
             BlockSize::Bytes(_) => 0,
         })
         .infer_groups(!args.no_infer)

@@ -317,6 +317,28 @@ impl<W: Write> ArchiveWriter<W> {
             }
         };
         let auto = std::mem::take(&mut self.opts.auto_pages);
+        // A page that would hold fewer than `AUTO_MIN_RECORDS` records on average (by the
+        // sample given, else the records held back) is not tried: records alone, no trial.
+        let seen = given
+            .as_deref()
+            .filter(|g| !g.is_empty())
+            .unwrap_or(&records);
+        let (count, seen_bytes) = seen.iter().fold((0u64, 0u64), |(n, b), r| {
+            (n + 1, b.saturating_add(r.1.len() as u64 + 1))
+        });
+        let auto = if seen_bytes.saturating_mul(super::pages::AUTO_MIN_RECORDS)
+            > auto.saturating_mul(count)
+        {
+            if auto > 0 && std::env::var_os("SIGMA_PRIMER_DEBUG").is_some() {
+                eprintln!(
+                    "block trial: none, {count} records of {seen_bytes} bytes fill pages of {auto} with fewer than {}",
+                    super::pages::AUTO_MIN_RECORDS
+                );
+            }
+            0
+        } else {
+            auto
+        };
         let choice = choose_for(self.opts.page_bytes);
         let paged_choice = (auto > 0).then(|| choose_for(auto));
         drop(sample);
