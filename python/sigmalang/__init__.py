@@ -311,8 +311,8 @@ class ArchiveWriter:
     pays). Which records: those of ``primer_sample`` if given; else, if ``write_table`` is the
     first thing written, runs of rows sampled from all over the table (32 runs at evenly spaced
     rows, as ``sigma pack FILE`` samples a file: a table sorted by topic packs smaller than
-    with its first rows); else the first records added, as ``sigma pack`` reading standard
-    input. ``primer="auto"`` sizes it as ``sigma pack`` does: a quarter of the table's records
+    with its first rows), unless the table is no larger than the primer; else the first
+    records added, as ``sigma pack`` reading standard input. ``primer="auto"`` sizes it as ``sigma pack`` does: a quarter of the table's records
     (their bytes), 64 KiB to 1 MiB, for a table written first; 256 KiB otherwise.
 
     ``primer_sample``: records the primer is made of (an iterable of ``str``/``bytes``, or of
@@ -329,7 +329,7 @@ class ArchiveWriter:
     The defaults (``primer=256, block=0``) are those of ``sigma pack`` reading standard input,
     and the archive's bytes are those ``sigma pack --field FIELD --primer PRIMER --block BLOCK``
     writes for the same records and keys from standard input, whatever ``threads``, when the
-    primer is made of the first records (or the table is no larger than the primer).
+    primer is made of the first records.
     """
 
     def __init__(
@@ -378,8 +378,8 @@ class ArchiveWriter:
     def write_table(self, table: Any) -> int:
         """Adds the column ``field`` of ``table``, keyed by its column ``context_key`` if the
         writer has one; returns how many records were added. Written first (and without
-        ``primer_sample``), the table's rows make the primer as ``sigma pack FILE`` samples a
-        file: runs of rows from all over it."""
+        ``primer_sample``), a table larger than the primer makes it as ``sigma pack FILE``
+        samples a file: runs of rows from all over it."""
         records = _column(table, self.field)
         keys = None
         if self.context_key is not None:

@@ -83,20 +83,25 @@ impl Pending {
         )
     }
 
-    /// Starts the writer with its primer sampled from `records` (the runs of
-    /// `sigmalang::archive::sample::sample_runs`), which are to be added next.
-    fn start_sampled(
-        self,
+    /// Starts the writer for a table of `records` (with `keys`), which are to be added next:
+    /// its primer sampled from all of them (the runs of
+    /// `sigmalang::archive::sample::sample_runs`), or, if they are no more than the primer,
+    /// made of the first records added (these, and what follows them), as a sample of all of
+    /// them would hold them.
+    fn start_table(
+        mut self,
         records: &[Option<&[u8]>],
         keys: Option<&[Option<&[u8]>]>,
     ) -> Result<ArchiveWriter<BufWriter<File>>, Error> {
         let sizes: Vec<usize> = records.iter().map(|r| r.map_or(0, <[u8]>::len)).collect();
-        let mut opts = self.opts;
+        let bytes: u64 = sizes.iter().map(|&s| s as u64 + 1).sum();
         if self.auto {
-            let bytes = sizes.iter().map(|&s| s as u64 + 1).sum();
-            opts = opts.primer(default_primer(bytes));
+            self.opts = self.opts.primer(default_primer(bytes));
         }
-        let runs = sample_runs(&sizes, opts.get_primer());
+        if bytes <= self.opts.get_primer() as u64 {
+            return self.start();
+        }
+        let runs = sample_runs(&sizes, self.opts.get_primer());
         let sample = runs
             .into_iter()
             .flatten()
@@ -105,7 +110,7 @@ impl Pending {
             self.file,
             self.codebook,
             self.metadata.as_bytes(),
-            opts,
+            self.opts,
             sample,
         )
     }
@@ -309,7 +314,8 @@ impl RawArchiveWriter {
     /// Adds many records (a list or an Arrow array), each in the context of the matching
     /// key of `keys` (a null key: no context key); returns the number added. With `sample`
     /// and nothing added yet, the primer is sampled from all of them (runs of records at
-    /// evenly spaced points, as `sigma pack` samples a file) instead of made of the first.
+    /// evenly spaced points, as `sigma pack` samples a file) if they are more than the
+    /// primer, instead of made of the first.
     #[pyo3(signature = (records, keys = None, sample = false))]
     fn add_many(
         &self,
@@ -324,10 +330,14 @@ impl RawArchiveWriter {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if sample {
             if let Some(State::Ready(_)) = &*guard {
+                if recs.is_empty() {
+                    // The writer stays as it was: the next table may be sampled.
+                    return Ok(0);
+                }
                 let Some(State::Ready(p)) = guard.take() else {
                     unreachable!("matched above")
                 };
-                match py.detach(|| p.start_sampled(&recs, keys.as_deref())) {
+                match py.detach(|| p.start_table(&recs, keys.as_deref())) {
                     Ok(w) => *guard = Some(State::Open(w)),
                     Err(e) => {
                         let _ = std::fs::remove_file(&self.temp);
