@@ -50,7 +50,8 @@ fn temp_path(path: &std::path::Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// A writer's state.
+/// A writer's state. (One per writer, and the started one is what lives: no box for it.)
+#[allow(clippy::large_enum_variant)]
 enum State {
     /// Nothing added yet, with a primer: the writer is started by what comes first (records
     /// fed as they go prime with the first ones; a whole table samples its primer from all of
