@@ -250,6 +250,53 @@ def _as_keys(column: Any) -> Any:
     ]
 
 
+def _primer_sample(sample: Any) -> "tuple[Any, Optional[list]]":
+    """``primer_sample`` as the native writer takes it: the records (a list, or an Arrow array
+    as it is) and their keys (``None`` if none has one)."""
+    if hasattr(sample, "__arrow_c_array__") or hasattr(sample, "__arrow_c_stream__"):
+        return sample, None
+    if isinstance(sample, (str, bytes, bytearray, memoryview)):
+        raise TypeError(
+            "primer_sample must be an iterable of records or of (key, record) pairs, "
+            "not a single str or bytes"
+        )
+    try:
+        items = iter(sample)
+    except TypeError:
+        raise TypeError(
+            "primer_sample must be an iterable of records or of (key, record) pairs, "
+            f"not {type(sample).__name__}"
+        ) from None
+    records: list = []
+    keys: list = []
+    text = (str, bytes, bytearray)
+    for i, item in enumerate(items):
+        if isinstance(item, text):
+            key, record = None, item
+        elif isinstance(item, tuple) and len(item) == 2:
+            key, record = item
+            if key is not None and not isinstance(key, text):
+                raise TypeError(
+                    f"primer_sample item {i}: the key is a {type(key).__name__}, "
+                    "not str, bytes or None"
+                )
+            if not isinstance(record, text):
+                raise TypeError(
+                    f"primer_sample item {i}: the record is a {type(record).__name__}, "
+                    "not str or bytes"
+                )
+        else:
+            raise TypeError(
+                f"primer_sample item {i} is a {type(item).__name__}, "
+                "not a record (str or bytes) or a (key, record) tuple"
+            )
+        records.append(record)
+        keys.append(key)
+    if all(k is None for k in keys):
+        return records, None
+    return records, keys
+
+
 class ArchiveWriter:
     """Writes an archive (the format of ``sigma pack``; ``sigma unpack``/``get`` read it).
 
@@ -257,18 +304,32 @@ class ArchiveWriter:
     same ``key`` (a conversation id, say), or the records just before it. ``write_table(table)``
     adds the column ``field`` of a table (pyarrow, polars, arro3), keyed by its column
     ``context_key`` if given. The archive appears at ``path`` when the writer is closed (or the
-    ``with`` block ends without an exception); on an exception nothing is written. Its bytes
-    are those ``sigma pack --field FIELD --primer PRIMER --block BLOCK`` writes for the same
-    records and keys, whatever ``threads``.
+    ``with`` block ends without an exception); on an exception nothing is written.
 
     ``primer`` (KiB, as ``sigma pack --primer``; 0: ``--no-primer``): the archive may store that
-    much of its first records once and code every record after it (kept only if a sample shows
-    it pays). ``block`` (as ``sigma pack --block``): ``"auto"`` codes a sample of the records after
+    much of its records once and code every record after it (kept only if a sample shows it
+    pays). Which records: those of ``primer_sample`` if given; else, if ``write_table`` is the
+    first thing written, runs of rows sampled from all over the table (32 runs at evenly spaced
+    rows, as ``sigma pack FILE`` samples a file: a table sorted by topic packs smaller than
+    with its first rows), unless the table is no larger than the primer; else the first
+    records added, as ``sigma pack`` reading standard input. ``primer="auto"`` sizes it as ``sigma pack`` does: a quarter of the table's records
+    (their bytes), 64 KiB to 1 MiB, for a table written first; 256 KiB otherwise.
+
+    ``primer_sample``: records the primer is made of (an iterable of ``str``/``bytes``, or of
+    ``(key, record)`` tuples with keys as ``add`` takes them; or an Arrow array of records), for
+    records that are fed as they go but of which a sample spread over all of them is known up
+    front. The sample is only the primer: every record is still added with ``add``,
+    ``add_many`` or ``write_table`` (those in the sample code as matches of the primer).
+
+    ``block`` (as ``sigma pack --block``): ``"auto"`` codes a sample of the records after
     the primer both ways and writes pages of 64 KiB if they came out at least a tenth smaller,
-    else each record alone; a number of
-    bytes writes pages of about that size; 0 (the default) codes every record alone, against
-    the earlier records of its context. The defaults are those of ``sigma pack`` reading
-    standard input (``--primer 256 --block 0``).
+    else each record alone; a number of bytes writes pages of about that size; 0 (the default)
+    codes every record alone, against the earlier records of its context.
+
+    The defaults (``primer=256, block=0``) are those of ``sigma pack`` reading standard input,
+    and the archive's bytes are those ``sigma pack --field FIELD --primer PRIMER --block BLOCK``
+    writes for the same records and keys from standard input, whatever ``threads``, when the
+    primer is made of the first records.
     """
 
     def __init__(
@@ -279,8 +340,9 @@ class ArchiveWriter:
         *,
         field: str = "text",
         threads: int = 1,
-        primer: int = 256,
+        primer: Union[int, str] = 256,
         block: Union[int, str] = 0,
+        primer_sample: Optional[Iterable[Any]] = None,
     ) -> None:
         if isinstance(block, str):
             if block != "auto":
@@ -288,8 +350,18 @@ class ArchiveWriter:
             pages: Optional[int] = None
         else:
             pages = block
+        if isinstance(primer, str):
+            if primer != "auto":
+                raise ValueError(f'primer must be "auto" or a number of KiB, not {primer!r}')
+            kib: Optional[int] = None
+        else:
+            kib = primer
+        sample, sample_keys = (None, None)
+        if primer_sample is not None:
+            sample, sample_keys = _primer_sample(primer_sample)
         self._w = _native.RawArchiveWriter(
-            os.fsdecode(path), codebook, field, threads, context_key, primer, pages
+            os.fsdecode(path), codebook, field, threads, context_key, kib, pages, sample,
+            sample_keys,
         )
         self.context_key = context_key
         self.field = field
@@ -305,12 +377,14 @@ class ArchiveWriter:
 
     def write_table(self, table: Any) -> int:
         """Adds the column ``field`` of ``table``, keyed by its column ``context_key`` if the
-        writer has one; returns how many records were added."""
+        writer has one; returns how many records were added. Written first (and without
+        ``primer_sample``), a table larger than the primer makes it as ``sigma pack FILE``
+        samples a file: runs of rows from all over it."""
         records = _column(table, self.field)
         keys = None
         if self.context_key is not None:
             keys = _as_keys(_column(table, self.context_key))
-        return self.add_many(records, keys)
+        return self._w.add_many(_prepare(records), None if keys is None else _prepare(keys), True)
 
     def __len__(self) -> int:
         return len(self._w)

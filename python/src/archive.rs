@@ -14,6 +14,7 @@ use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use pyo3_arrow::PyArray;
+use sigmalang::archive::sample::{default_primer, sample_runs};
 use sigmalang::{ArchiveOptions, ArchiveReader, ArchiveWriter, Codebook, Error};
 
 use crate::codebook::PyCodebook;
@@ -49,21 +50,146 @@ fn temp_path(path: &std::path::Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// A writer's state. (One per writer, and the started one is what lives: no box for it.)
+#[allow(clippy::large_enum_variant)]
+enum State {
+    /// Nothing added yet, with a primer: the writer is started by what comes first (records
+    /// fed as they go prime with the first ones; a whole table samples its primer from all of
+    /// it).
+    Ready(Box<Pending>),
+    /// Started.
+    Open(ArchiveWriter<BufWriter<File>>),
+}
+
+/// What a writer is started with.
+struct Pending {
+    file: BufWriter<File>,
+    codebook: Arc<Codebook>,
+    metadata: String,
+    opts: ArchiveOptions,
+    /// `primer="auto"`: a table written first makes the primer a quarter of its records'
+    /// bytes (64 KiB to 1 MiB, as `sigma pack` does a file's); otherwise it is
+    /// `opts.primer` (256 KiB for "auto", as `sigma pack` reading standard input).
+    auto: bool,
+}
+
+impl Pending {
+    /// Starts the writer, its primer made of the first records added.
+    fn start(self) -> Result<ArchiveWriter<BufWriter<File>>, Error> {
+        ArchiveWriter::with_options(
+            self.file,
+            self.codebook,
+            self.metadata.as_bytes(),
+            self.opts,
+        )
+    }
+
+    /// Starts the writer for a table of `records` (with `keys`), which are to be added next:
+    /// its primer sampled from all of them (the runs of
+    /// `sigmalang::archive::sample::sample_runs`), or, if they are no more than the primer,
+    /// made of the first records added (these, and what follows them), as a sample of all of
+    /// them would hold them.
+    fn start_table(
+        mut self,
+        records: &[Option<&[u8]>],
+        keys: Option<&[Option<&[u8]>]>,
+    ) -> Result<ArchiveWriter<BufWriter<File>>, Error> {
+        let sizes: Vec<usize> = records.iter().map(|r| r.map_or(0, <[u8]>::len)).collect();
+        let bytes: u64 = sizes.iter().map(|&s| s as u64 + 1).sum();
+        if self.auto {
+            self.opts = self.opts.primer(default_primer(bytes));
+        }
+        if bytes <= self.opts.get_primer() as u64 {
+            return self.start();
+        }
+        let runs = sample_runs(&sizes, self.opts.get_primer());
+        let sample = runs
+            .into_iter()
+            .flatten()
+            .map(|i| (keys.and_then(|k| k[i]), records[i].unwrap_or_default()));
+        ArchiveWriter::with_primer_sample(
+            self.file,
+            self.codebook,
+            self.metadata.as_bytes(),
+            self.opts,
+            sample,
+        )
+    }
+}
+
+/// Adds `records`, each in the context of the matching key of `keys` if given.
+fn add_all<W: Write>(
+    w: &mut ArchiveWriter<W>,
+    records: &[Option<&[u8]>],
+    keys: Option<&[Option<&[u8]>]>,
+) -> Result<(), Error> {
+    for (i, r) in records.iter().enumerate() {
+        let key = keys.and_then(|k| k[i]);
+        w.add_in_group(key, r.unwrap_or_default())?;
+    }
+    Ok(())
+}
+
+/// Records and keys from Python, and their slices (checked to be as many).
+fn extract_keyed(
+    records: &Bound<'_, PyAny>,
+    keys: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(Records, Option<Records>)> {
+    let records = Records::extract(records)?;
+    let keys = keys.map(Records::extract).transpose()?;
+    if let Some(k) = &keys {
+        let (n, m) = (records.slices().len(), k.slices().len());
+        if n != m {
+            return Err(PyValueError::new_err(format!("{n} records but {m} keys")));
+        }
+    }
+    Ok((records, keys))
+}
+
 /// Writes an archive to `path` (through a temporary file renamed on `close`).
 #[pyclass(module = "sigmalang._sigmalang")]
 pub struct RawArchiveWriter {
-    inner: Mutex<Option<ArchiveWriter<BufWriter<File>>>>,
+    inner: Mutex<Option<State>>,
     path: PathBuf,
     temp: PathBuf,
 }
 
+impl RawArchiveWriter {
+    /// The writer, started (its primer of the first records) if nothing was added yet.
+    fn open<'a>(
+        &self,
+        py: Python<'_>,
+        guard: &'a mut Option<State>,
+    ) -> PyResult<&'a mut ArchiveWriter<BufWriter<File>>> {
+        match guard.take() {
+            None => return Err(PyValueError::new_err("add to a closed archive")),
+            Some(State::Ready(p)) => match py.detach(|| p.start()) {
+                Ok(w) => *guard = Some(State::Open(w)),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&self.temp);
+                    return Err(e).py_err();
+                }
+            },
+            Some(open) => *guard = Some(open),
+        }
+        match guard {
+            Some(State::Open(w)) => Ok(w),
+            _ => unreachable!("started above"),
+        }
+    }
+}
+
 #[pymethods]
 impl RawArchiveWriter {
-    /// `primer`: the primer's size in KiB (`sigma pack --primer KIB`; 0: `--no-primer`);
-    /// `block`: the page size in bytes (`--block SIZE`; 0: every record alone), or `None` for
-    /// `--block auto`.
+    /// `primer`: the primer's size in KiB (`sigma pack --primer KIB`; 0: `--no-primer`), or
+    /// `None` for `sigma pack`'s default: a table written first (`add_many(..., sample=True)`)
+    /// gets a quarter of its records' bytes, 64 KiB to 1 MiB, else 256 KiB; `block`: the page
+    /// size in bytes (`--block SIZE`; 0: every record alone), or `None` for `--block auto`.
+    /// `sample` (records, as `add_many` takes them) and `sample_keys` (their keys): the
+    /// records the primer is made of (`ArchiveWriter::with_primer_sample`) instead of the
+    /// first ones added.
     #[new]
-    #[pyo3(signature = (path, codebook = None, field = "text", threads = 1, key = None, primer = 0, block = Some(0)))]
+    #[pyo3(signature = (path, codebook = None, field = "text", threads = 1, key = None, primer = Some(0), block = Some(0), sample = None, sample_keys = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         path: PathBuf,
@@ -71,10 +197,12 @@ impl RawArchiveWriter {
         field: &str,
         threads: usize,
         key: Option<&str>,
-        primer: usize,
+        primer: Option<usize>,
         block: Option<u64>,
+        sample: Option<&Bound<'_, PyAny>>,
+        sample_keys: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<RawArchiveWriter> {
-        if primer > 16384 {
+        if primer.is_some_and(|p| p > 16384) {
             return Err(PyValueError::new_err("the primer holds at most 16384 KiB"));
         }
         if block.unwrap_or(0) > sigmalang::archive::MAX_PAGE_BYTES {
@@ -93,30 +221,72 @@ impl RawArchiveWriter {
                 "the field name must be non-empty and on one line",
             ));
         }
+        if sample.is_none() && sample_keys.is_some() {
+            return Err(PyValueError::new_err("sample keys without a sample"));
+        }
+        if sample.is_some() && primer == Some(0) {
+            return Err(PyValueError::new_err(
+                "a primer sample needs a primer (primer > 0)",
+            ));
+        }
+        let sample = sample.map(|s| extract_keyed(s, sample_keys)).transpose()?;
         let cb = PyCodebook::or_default(codebook.as_deref());
-        let temp = temp_path(&path);
-        let file = BufWriter::new(File::create(&temp)?);
         let opts = ArchiveOptions::default()
             .batch_records(BATCH_RECORDS)
             .batch_bytes(BATCH_BYTES)
             .threads(threads)
-            .primer(primer * 1024)
+            .primer(primer.map_or(sigmalang::archive::DEFAULT_PRIMER_BYTES, |p| p * 1024))
             .page_bytes(block.unwrap_or(0))
             .auto_pages(if block.is_none() {
                 sigmalang::archive::AUTO_PAGE_BYTES
             } else {
                 0
             });
-        let w = ArchiveWriter::with_options(file, cb, metadata(field, key).as_bytes(), opts);
-        let w = match w {
-            Ok(w) => w,
-            Err(e) => {
-                let _ = std::fs::remove_file(&temp);
-                return Err(e).py_err();
+        let metadata = metadata(field, key);
+        let temp = temp_path(&path);
+        let file = BufWriter::new(File::create(&temp)?);
+        let cleanup = |e: Error| {
+            let _ = std::fs::remove_file(&temp);
+            Err(e).py_err()
+        };
+        let state = if let Some((records, keys)) = &sample {
+            let recs = records.slices();
+            let keys = keys.as_ref().map(Records::slices);
+            let sample = recs
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (keys.as_ref().and_then(|k| k[i]), r.unwrap_or_default()));
+            match ArchiveWriter::with_primer_sample(file, cb, metadata.as_bytes(), opts, sample) {
+                Ok(w) => State::Open(w),
+                Err(e) => return cleanup(e),
+            }
+        } else if opts.get_primer() > 0 {
+            // Started when the first records come; the options are checked now.
+            let probe = ArchiveWriter::with_options(
+                std::io::sink(),
+                Arc::clone(&cb),
+                metadata.as_bytes(),
+                opts,
+            );
+            if let Err(e) = probe {
+                return cleanup(e);
+            }
+            State::Ready(Box::new(Pending {
+                file,
+                codebook: cb,
+                metadata,
+                opts,
+                auto: primer.is_none(),
+            }))
+        } else {
+            match ArchiveWriter::with_options(file, cb, metadata.as_bytes(), opts) {
+                Ok(w) => State::Open(w),
+                Err(e) => return cleanup(e),
             }
         };
+        drop(sample);
         Ok(RawArchiveWriter {
-            inner: Mutex::new(Some(w)),
+            inner: Mutex::new(Some(state)),
             path,
             temp,
         })
@@ -136,58 +306,58 @@ impl RawArchiveWriter {
             None => None,
         };
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let w = guard
-            .as_mut()
-            .ok_or_else(|| PyValueError::new_err("add to a closed archive"))?;
+        let w = self.open(py, &mut guard)?;
         let r = record.slices()[0].unwrap_or_default().to_vec();
         let k = key.as_ref().and_then(|k| k.slices()[0].map(<[u8]>::to_vec));
         py.detach(|| w.add_in_group(k.as_deref(), &r)).py_err()
     }
 
     /// Adds many records (a list or an Arrow array), each in the context of the matching
-    /// key of `keys` (a null key: no context key); returns the number added.
-    #[pyo3(signature = (records, keys = None))]
+    /// key of `keys` (a null key: no context key); returns the number added. With `sample`
+    /// and nothing added yet, the primer is sampled from all of them (runs of records at
+    /// evenly spaced points, as `sigma pack` samples a file) if they are more than the
+    /// primer, instead of made of the first.
+    #[pyo3(signature = (records, keys = None, sample = false))]
     fn add_many(
         &self,
         py: Python<'_>,
         records: &Bound<'_, PyAny>,
         keys: Option<&Bound<'_, PyAny>>,
+        sample: bool,
     ) -> PyResult<usize> {
-        let records = Records::extract(records)?;
-        let keys = keys.map(Records::extract).transpose()?;
-        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let w = guard
-            .as_mut()
-            .ok_or_else(|| PyValueError::new_err("add to a closed archive"))?;
+        let (records, keys) = extract_keyed(records, keys)?;
         let recs = records.slices();
         let keys = keys.as_ref().map(Records::slices);
-        if let Some(k) = &keys {
-            if k.len() != recs.len() {
-                return Err(PyValueError::new_err(format!(
-                    "{} records but {} keys",
-                    recs.len(),
-                    k.len()
-                )));
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if sample {
+            if let Some(State::Ready(_)) = &*guard {
+                if recs.is_empty() {
+                    // The writer stays as it was: the next table may be sampled.
+                    return Ok(0);
+                }
+                let Some(State::Ready(p)) = guard.take() else {
+                    unreachable!("matched above")
+                };
+                match py.detach(|| p.start_table(&recs, keys.as_deref())) {
+                    Ok(w) => *guard = Some(State::Open(w)),
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&self.temp);
+                        return Err(e).py_err();
+                    }
+                }
             }
         }
-        py.detach(|| -> Result<(), Error> {
-            for (i, r) in recs.iter().enumerate() {
-                let key = keys.as_ref().and_then(|k| k[i]);
-                w.add_in_group(key, r.unwrap_or_default())?;
-            }
-            Ok(())
-        })
-        .py_err()?;
+        let w = self.open(py, &mut guard)?;
+        py.detach(|| add_all(w, &recs, keys.as_deref())).py_err()?;
         Ok(recs.len())
     }
 
     /// Number of records added so far.
     fn __len__(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map_or(0, |w| w.len() as usize)
+        match &*self.inner.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(State::Open(w)) => w.len() as usize,
+            _ => 0,
+        }
     }
 
     /// Writes the rest of the archive and puts it in place.
@@ -195,6 +365,10 @@ impl RawArchiveWriter {
         let w = self.inner.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(w) = w {
             let done = py.detach(|| -> Result<(), Error> {
+                let w = match w {
+                    State::Ready(p) => p.start()?,
+                    State::Open(w) => w,
+                };
                 let mut f = w.finish()?;
                 f.flush()?;
                 f.get_ref().sync_all()?;

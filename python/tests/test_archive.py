@@ -101,9 +101,10 @@ def test_cli_reads_python_archives(tmp_path, records):
     # And sigma pack of the same records and keys makes the same archive, with the same primer
     # and block options: the defaults (those of sigma pack reading standard input), none
     # (each record alone, no primer: the library's own defaults), and fixed pages. The records
-    # go to sigma pack on standard input: a writer fed as it goes (this one, or sigma pack
+    # go to sigma pack on standard input: a writer fed as it goes (add_many here, or sigma pack
     # reading a pipe) makes its primer of the first records, while sigma pack of a regular file
-    # samples the primer from all of it.
+    # samples the primer from all of it, as write_table does from a table larger than the
+    # primer (a smaller one is its own sample: the same archive as fed record by record).
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"conversation": f"c{i % 9}", "text": r}) + "\n"
                            for i, r in enumerate(records)))
@@ -115,7 +116,13 @@ def test_cli_reads_python_archives(tmp_path, records):
                           ({"block": "auto"}, ["--primer", "256", "--block", "auto"])]:
         path = tmp_path / "py.sga"
         with sl.ArchiveWriter(path, context_key="conversation", **kwargs) as w:
-            w.write_table(table)
+            w.add_many(records, [f'"c{i % 9}"' for i in range(len(records))])
+        if kwargs.get("primer", 256) * 1024 >= sum(len(r.encode()) + 1 for r in records):
+            with sl.ArchiveWriter(tmp_path / "table.sga", context_key="conversation",
+                                  **kwargs) as w:
+                w.write_table(table)
+            table_digest = hashlib.sha256((tmp_path / "table.sga").read_bytes()).hexdigest()
+            assert table_digest == hashlib.sha256(path.read_bytes()).hexdigest(), flags
         subprocess.run([sigma, "pack", "-q", "-f", *flags, "--field", "text", "--context-key",
                         "conversation", "-o", str(tmp_path / "cli.sga"), "-"],
                        input=src.read_bytes(), check=True)

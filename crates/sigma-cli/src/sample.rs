@@ -12,6 +12,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
+use sigmalang::archive::sample::SamplePlan;
+
 use crate::error::CliError;
 use crate::jsonl::{FieldPath, JsonlReader, Line, LineReader};
 
@@ -34,15 +36,6 @@ impl Sample {
     }
 }
 
-/// How many runs a primer is sampled in, at most: a run is the primer's size over this. (Of
-/// 8, 16, 32, 64 and 128 runs, 32 coded code, man pages and AWS JSON smallest, 64 and 128
-/// Python by 0.3-0.5%.)
-const RUNS: usize = 32;
-/// The least a run holds: 4 KiB (shorter runs cut too many records in two).
-const MIN_RUN: usize = 4 << 10;
-/// Read slack per run beyond four times its size: the line a run starts in, and long lines.
-const RUN_SLACK: u64 = 64 << 10;
-
 /// What `pack` makes of a line: the field's text (`--field`), or the whole line.
 #[derive(Clone, Copy, Debug)]
 pub enum Take<'a> {
@@ -53,18 +46,13 @@ pub enum Take<'a> {
     Lines,
 }
 
-/// The run size for a primer of `primer` bytes: `primer / RUNS`, at least [`MIN_RUN`] (and at
-/// most the primer).
-pub fn run_bytes(primer: usize) -> usize {
-    (primer / RUNS).max(MIN_RUN).min(primer)
-}
-
-/// Samples `primer` bytes of records from the file `path` (named `label`): runs of about
-/// [`run_bytes`] bytes of records each, consecutive whole lines starting at the first line
-/// that begins at or after `k × len / runs` for each run `k`, read through the same line
-/// handling `pack` uses (`take`, and the key at `key`). Runs never overlap, so a small file's
-/// sample is its first records, as without sampling. A line longer than a run's read budget
-/// ends the run.
+/// Samples `primer` bytes of records from the file `path` (named `label`) by the library's
+/// rule ([`SamplePlan`]: the one a table's column is sampled by, `sample_runs`): runs of about
+/// [`SamplePlan::run`] bytes of records each, consecutive whole lines starting at the first
+/// line that begins at or after [`SamplePlan::start`] (`k × len / runs`, the file's bytes) for
+/// each run `k`, read through the same line handling `pack` uses (`take`, and the key at
+/// `key`). Runs never overlap, so a small file's sample is its first records, as without
+/// sampling. A line longer than a run's read budget ([`SamplePlan::budget`]) ends the run.
 pub fn sample_file(
     path: &Path,
     label: &str,
@@ -75,21 +63,21 @@ pub fn sample_file(
     let err = |e: io::Error| CliError::new(label, e);
     let mut file = File::open(path).map_err(err)?;
     let len = file.metadata().map_err(err)?.len();
-    let run = run_bytes(primer);
+    let plan = SamplePlan::new(primer);
+    let run = plan.run();
     let mut sample = Sample::default();
     if primer == 0 || len == 0 || run == 0 {
         return Ok(sample);
     }
-    let runs = primer.div_ceil(run) as u64;
-    let budget = 4 * run as u64 + RUN_SLACK;
+    let budget = plan.budget();
     let mut total = 0;
     // Where the previous run ended: a run starts no earlier.
     let mut end = 0u64;
-    for k in 0..runs {
+    for k in 0..plan.runs() {
         if total >= primer {
             break;
         }
-        let at = (u128::from(k) * u128::from(len) / u128::from(runs)) as u64;
+        let at = plan.start(k, len);
         let mut reader = BufReader::new(Read::by_ref(&mut file).take(budget));
         let mut pos = if at <= end {
             reader
@@ -213,10 +201,9 @@ mod tests {
         let last = *numbers.last().unwrap();
         assert!(last > 18_500, "{last}");
         let jumps = numbers.windows(2).filter(|w| w[1] > w[0] + 1).count();
-        // Runs of at least MIN_RUN: 16 of them for 64 KiB.
-        assert_eq!(jumps, primer / run_bytes(primer) - 1);
-        assert_eq!(run_bytes(primer), MIN_RUN);
-        assert_eq!(run_bytes(1 << 20), 32 << 10);
+        // Runs of at least 4 KiB: 16 of them for 64 KiB.
+        assert_eq!(jumps, primer / SamplePlan::new(primer).run() - 1);
+        assert_eq!(SamplePlan::new(primer).run(), 4 << 10);
         assert_eq!(sample.records[0].0.as_deref(), Some(&b"0"[..]));
         assert_eq!(
             sample.records.last().unwrap().0.as_deref(),

@@ -21,6 +21,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use indicatif::ProgressBar;
+use sigmalang::archive::sample::default_primer;
 use sigmalang::internals::io::read_full;
 use sigmalang::stream::{FileHeader, FileKind, HEADER_LEN};
 use sigmalang::{ArchiveOptions, GroupOptions};
@@ -133,23 +134,10 @@ pub fn metadata(field: &str) -> String {
     Records::Field(field.to_string()).metadata(None)
 }
 
-/// The share of a regular input file's records (their bytes: with `--field`, the text's)
-/// `sigma pack`'s primer is by default: a quarter. Sampled from the whole file
-/// (`crate::sample`), a larger primer keeps paying (code, Python, man pages and AWS JSON:
-/// 1.6-4% smaller at 2 MiB than at 1 MiB), up to [`MAX_FILE_PRIMER`].
-const PRIMER_SHARE: u64 = 4;
-/// The least primer `sigma pack` makes of a regular file by default: 64 KiB.
-const MIN_FILE_PRIMER: u64 = 64 << 10;
-/// The largest primer `sigma pack` makes of a regular file by default: 1 MiB. Every reader
-/// decodes it at open (about 0.25 s of CPU per MiB, which a one-shot `get` pays) and holds its
-/// state twice (a primer over 1 MiB doubles the adaptive table, 16 to 32 MiB: a 2 MiB primer
-/// took a `get` about 1.7 times the CPU and `pack -T 2` 70-160 MB more memory).
-const MAX_FILE_PRIMER: u64 = 1 << 20;
-
 /// The primer `sigma pack` makes: none with `--no-primer`, `--primer` KiB, or a quarter of the
-/// input file (64 KiB to 1 MiB; the default 256 KiB when its size is not known). `pack` then
-/// makes it a quarter of the records' bytes (see [`file_primer`]) once a sample says how much
-/// of a line they are.
+/// input file (64 KiB to 1 MiB, the library's [`default_primer`]; the default 256 KiB when its
+/// size is not known). `pack` then makes it a quarter of the records' bytes once a sample says
+/// how much of a line they are.
 fn primer_bytes(args: &PackArgs, input: &Input) -> usize {
     if args.no_primer {
         return 0;
@@ -163,15 +151,9 @@ fn primer_bytes(args: &PackArgs, input: &Input) -> usize {
         .filter(|m| m.is_file())
         .map(|m| m.len());
     match size {
-        Some(len) => file_primer(len),
+        Some(len) => default_primer(len),
         None => sigmalang::archive::DEFAULT_PRIMER_BYTES,
     }
-}
-
-/// The default primer of a regular file whose records hold `len` bytes: a quarter of them, 64
-/// KiB to 1 MiB.
-fn file_primer(len: u64) -> usize {
-    (len / PRIMER_SHARE).clamp(MIN_FILE_PRIMER, MAX_FILE_PRIMER) as usize
 }
 
 /// Runs `sigma pack`.
@@ -268,7 +250,7 @@ pub fn pack(args: &PackArgs) -> Result<(), CliError> {
                 // sampled lines say how much of a line it is).
                 let len = std::fs::metadata(path).map_or(0, |m| m.len());
                 let share = got.record_bytes() as f64 / got.line_bytes.max(1) as f64;
-                let primer = file_primer((len as f64 * share.min(1.0)) as u64);
+                let primer = default_primer((len as f64 * share.min(1.0)) as u64);
                 if primer < opts.get_primer() * 9 / 10 {
                     opts = opts.primer(primer);
                     got = sample(primer)?;

@@ -38,6 +38,7 @@ mod primed;
 mod reader;
 mod records;
 mod repeats;
+pub mod sample;
 #[cfg(test)]
 mod testing;
 mod walk;
