@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from typing import Any, Iterable, Iterator, Optional, Sequence, Union
+from typing import Any, Iterable, Iterator, Optional, Sequence, Tuple, Union
 
 from . import _sigmalang as _native
 from ._sigmalang import (
@@ -297,6 +297,31 @@ def _primer_sample(sample: Any) -> "tuple[Any, Optional[list]]":
     return records, keys
 
 
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kib": 1 << 10, "kb": 1 << 10, "m": 1 << 20,
+               "mib": 1 << 20, "mb": 1 << 20}
+
+
+def _block_option(block: Union[int, str]) -> Tuple[int, int]:
+    """``ArchiveWriter``'s ``block``: (page bytes, trial page bytes), as ``sigma pack --block``
+    parses it (0, ``"auto"``, ``"auto:SIZE"`` or a number of bytes)."""
+    if isinstance(block, bool) or not isinstance(block, (int, str)):
+        raise TypeError(f'block must be a number of bytes or "auto[:SIZE]", not {block!r}')
+    if isinstance(block, int):
+        if block < 0:
+            raise ValueError(f"block must not be negative, not {block}")
+        return block, 0
+    text = block.strip().lower()
+    if text == "auto":
+        return 0, 64 << 10
+    size = text[5:].strip() if text.startswith("auto:") else ""
+    digits = size.rstrip("kmib")
+    unit = size[len(digits):]
+    if not digits.strip().isdigit() or unit not in _SIZE_UNITS or int(digits) == 0:
+        raise ValueError(f'block must be a number of bytes, "auto" or "auto:SIZE" (like '
+                         f'"auto:4KiB"), not {block!r}')
+    return 0, int(digits) * _SIZE_UNITS[unit]
+
+
 class ArchiveWriter:
     """Writes an archive (the format of ``sigma pack``; ``sigma unpack``/``get`` read it).
 
@@ -312,7 +337,8 @@ class ArchiveWriter:
     first thing written, runs of rows sampled from all over the table (32 runs at evenly spaced
     rows, as ``sigma pack FILE`` samples a file: a table sorted by topic packs smaller than
     with its first rows), unless the table is no larger than the primer; else the first
-    records added, as ``sigma pack`` reading standard input. ``primer="auto"`` sizes it as ``sigma pack`` does: a quarter of the table's records
+    records added, as ``sigma pack`` reading standard input. ``primer="auto"`` sizes it as
+    ``sigma pack`` does: a quarter of the table's records
     (their bytes), 64 KiB to 1 MiB, for a table written first; 256 KiB otherwise.
 
     ``primer_sample``: records the primer is made of (an iterable of ``str``/``bytes``, or of
@@ -321,12 +347,16 @@ class ArchiveWriter:
     front. The sample is only the primer: every record is still added with ``add``,
     ``add_many`` or ``write_table`` (those in the sample code as matches of the primer).
 
-    ``block`` (as ``sigma pack --block``): ``"auto"`` codes a sample of the records after
-    the primer both ways and writes pages of 64 KiB if they came out at least a tenth smaller,
-    else each record alone; a number of bytes writes pages of about that size; 0 (the default)
-    codes every record alone, against the earlier records of its context.
+    ``block`` (as ``sigma pack --block``): ``"auto:SIZE"`` (``SIZE`` in bytes, or like
+    ``"4KiB"``, ``"64KiB"``) codes a sample of the records after the primer both ways and writes
+    pages of SIZE if they came out at least a tenth smaller, else each record alone; records
+    averaging over a sixteenth of SIZE are coded alone without a trial. ``"auto:4KiB"`` (the
+    default) so puts short records (under 256 bytes on average) in 4 KiB pages where they pay;
+    ``"auto"`` is ``"auto:64KiB"``. A number of bytes writes pages of about that size; 0 codes
+    every record alone, against the earlier records of its context.
 
-    The defaults (``primer=256, block=0``) are those of ``sigma pack`` reading standard input,
+    The defaults (``primer=256, block="auto:4KiB"``) are those of ``sigma pack`` reading
+    standard input,
     and the archive's bytes are those ``sigma pack --field FIELD --primer PRIMER --block BLOCK``
     writes for the same records and keys from standard input, whatever ``threads``, when the
     primer is made of the first records.
@@ -341,15 +371,10 @@ class ArchiveWriter:
         field: str = "text",
         threads: int = 1,
         primer: Union[int, str] = 256,
-        block: Union[int, str] = 0,
+        block: Union[int, str] = "auto:4KiB",
         primer_sample: Optional[Iterable[Any]] = None,
     ) -> None:
-        if isinstance(block, str):
-            if block != "auto":
-                raise ValueError(f'block must be "auto" or a number of bytes, not {block!r}')
-            pages: Optional[int] = None
-        else:
-            pages = block
+        pages, auto = _block_option(block)
         if isinstance(primer, str):
             if primer != "auto":
                 raise ValueError(f'primer must be "auto" or a number of KiB, not {primer!r}')
@@ -360,8 +385,8 @@ class ArchiveWriter:
         if primer_sample is not None:
             sample, sample_keys = _primer_sample(primer_sample)
         self._w = _native.RawArchiveWriter(
-            os.fsdecode(path), codebook, field, threads, context_key, kib, pages, sample,
-            sample_keys,
+            os.fsdecode(path), codebook, field, threads, context_key, kib, pages, auto,
+            sample, sample_keys,
         )
         self.context_key = context_key
         self.field = field

@@ -75,7 +75,8 @@ class RawArchiveWriter:
         threads: int = 1,
         key: Optional[str] = None,
         primer: Optional[int] = 0,
-        block: Optional[int] = 0,
+        block: int = 0,
+        auto: int = 0,
         sample: Any = None,
         sample_keys: Any = None,
     ) -> None: ...

@@ -184,12 +184,13 @@ impl RawArchiveWriter {
     /// `primer`: the primer's size in KiB (`sigma pack --primer KIB`; 0: `--no-primer`), or
     /// `None` for `sigma pack`'s default: a table written first (`add_many(..., sample=True)`)
     /// gets a quarter of its records' bytes, 64 KiB to 1 MiB, else 256 KiB; `block`: the page
-    /// size in bytes (`--block SIZE`; 0: every record alone), or `None` for `--block auto`.
+    /// size in bytes (`--block SIZE`; 0: every record alone); `auto`: with `block` 0, the page
+    /// size of a trial (`--block auto:SIZE`; 0: none).
     /// `sample` (records, as `add_many` takes them) and `sample_keys` (their keys): the
     /// records the primer is made of (`ArchiveWriter::with_primer_sample`) instead of the
     /// first ones added.
     #[new]
-    #[pyo3(signature = (path, codebook = None, field = "text", threads = 1, key = None, primer = Some(0), block = Some(0), sample = None, sample_keys = None))]
+    #[pyo3(signature = (path, codebook = None, field = "text", threads = 1, key = None, primer = Some(0), block = 0, auto = 0, sample = None, sample_keys = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         path: PathBuf,
@@ -198,14 +199,15 @@ impl RawArchiveWriter {
         threads: usize,
         key: Option<&str>,
         primer: Option<usize>,
-        block: Option<u64>,
+        block: u64,
+        auto: u64,
         sample: Option<&Bound<'_, PyAny>>,
         sample_keys: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<RawArchiveWriter> {
         if primer.is_some_and(|p| p > 16384) {
             return Err(PyValueError::new_err("the primer holds at most 16384 KiB"));
         }
-        if block.unwrap_or(0) > sigmalang::archive::MAX_PAGE_BYTES {
+        if block.max(auto) > sigmalang::archive::MAX_PAGE_BYTES {
             return Err(PyValueError::new_err(format!(
                 "blocks hold at most {} bytes",
                 sigmalang::archive::MAX_PAGE_BYTES
@@ -236,12 +238,8 @@ impl RawArchiveWriter {
             .batch_bytes(BATCH_BYTES)
             .threads(threads)
             .primer(primer.map_or(sigmalang::archive::DEFAULT_PRIMER_BYTES, |p| p * 1024))
-            .page_bytes(block.unwrap_or(0))
-            .auto_pages(if block.is_none() {
-                sigmalang::archive::AUTO_PAGE_BYTES
-            } else {
-                0
-            });
+            .page_bytes(block)
+            .auto_pages(if block == 0 { auto } else { 0 });
         let metadata = metadata(field, key);
         let temp = temp_path(&path);
         let file = BufWriter::new(File::create(&temp)?);

@@ -113,7 +113,8 @@ def test_cli_reads_python_archives(tmp_path, records):
     for kwargs, flags in [({}, ["--primer", "256"]),
                           ({"primer": 0, "block": 0}, ["--no-primer", "--block", "0"]),
                           ({"primer": 4, "block": 2048}, ["--primer", "4", "--block", "2KiB"]),
-                          ({"block": "auto"}, ["--primer", "256", "--block", "auto"])]:
+                          ({"block": "auto"}, ["--primer", "256", "--block", "auto"]),
+                          ({"block": "auto:8KiB"}, ["--primer", "256", "--block", "auto:8KiB"])]:
         path = tmp_path / "py.sga"
         with sl.ArchiveWriter(path, context_key="conversation", **kwargs) as w:
             w.add_many(records, [f'"c{i % 9}"' for i in range(len(records))])
@@ -130,3 +131,26 @@ def test_cli_reads_python_archives(tmp_path, records):
         cli = hashlib.sha256((tmp_path / "cli.sga").read_bytes()).hexdigest()
         assert cli == hashlib.sha256(path.read_bytes()).hexdigest(), flags
         assert [x.decode() for x in sl.ArchiveReader(path)] == records
+
+
+def test_block_option_is_parsed_like_the_cli(tmp_path):
+    # 0, a number of bytes, "auto" (64 KiB trial), "auto:SIZE"; anything else is refused
+    # before a file is made.
+    for bad in ["4KiB", "auto:", "auto:0", "auto:x", "pages", -1]:
+        with pytest.raises(ValueError):
+            sl.ArchiveWriter(tmp_path / "bad.sga", block=bad)
+    for bad in [1.5, True, None]:
+        with pytest.raises(TypeError):
+            sl.ArchiveWriter(tmp_path / "bad.sga", block=bad)
+    assert not (tmp_path / "bad.sga").exists()
+    # Short lines: the default trial puts them in 4 KiB pages, smaller than records alone
+    # (a primer smaller than the lines, as the trial codes records after the primer's).
+    lines = [f"{i:05} GET /api/v{i % 3}/items/{i * 7 % 1000} 200 {i % 97}ms" for i in range(4000)]
+    sizes = {}
+    for block in [0, "auto:4KiB", "auto:4096"]:
+        path = tmp_path / f"{block}.sga".replace(":", "_")
+        with sl.ArchiveWriter(path, block=block, primer=16) as w:
+            w.add_many(lines)
+        assert [x.decode() for x in sl.ArchiveReader(path)] == lines
+        sizes[block] = path.stat().st_size
+    assert sizes["auto:4KiB"] == sizes["auto:4096"] < sizes[0]
