@@ -318,6 +318,23 @@ pub(super) const AUTO_PAGE_MARGIN: u64 = 10;
 /// of 690 bytes and more, and 28% smaller for lines of 47 bytes).
 pub(super) const AUTO_MIN_RECORDS: u64 = 16;
 
+/// Whether pages of `page_bytes` are worth a trial for records like `records` (a sample of
+/// them, as the coder sees them): whether they average at most 1/[`AUTO_MIN_RECORDS`] of a
+/// page, each with its newline. No records: yes (the trial finds no page and keeps records
+/// alone).
+pub(super) fn worth_trying(records: &[(Option<Vec<u8>>, Vec<u8>)], page_bytes: u64) -> bool {
+    let (count, bytes) = records.iter().fold((0u64, 0u64), |(n, b), r| {
+        (n + 1, b.saturating_add(r.1.len() as u64 + 1))
+    });
+    let worth = bytes.saturating_mul(AUTO_MIN_RECORDS) <= page_bytes.saturating_mul(count);
+    if !worth && std::env::var_os("SIGMA_PRIMER_DEBUG").is_some() {
+        eprintln!(
+            "block trial: none, {count} records of {bytes} bytes fill pages of {page_bytes} with fewer than {AUTO_MIN_RECORDS}"
+        );
+    }
+    worth
+}
+
 /// How many bytes of records (each and a newline) an [`ArchiveOptions::auto_pages`](super::ArchiveOptions)
 /// trial of pages of `page_bytes` holds back after the primer's records (0: no trial): four
 /// samples ([`AUTO_SAMPLE_BYTES`](super::AUTO_SAMPLE_BYTES), or four pages if larger) and one
@@ -882,6 +899,25 @@ mod tests {
             assert_eq!(r.page_bytes(), 8192, "primer {primer}");
             assert!(wider.len() < auto.len());
         }
+        // With a primer sample given up front (as `sigma pack FILE` gives one), the sample
+        // settles it: the same archive as without `auto_pages`.
+        let sampled = |opts: ArchiveOptions| {
+            let sample = lines.iter().step_by(7).map(|(k, r)| (k.as_deref(), &r[..]));
+            let mut w = ArchiveWriter::with_primer_sample(
+                Vec::new(),
+                Codebook::default_codebook(),
+                b"m",
+                opts,
+                sample,
+            )
+            .unwrap();
+            for (k, r) in &lines {
+                w.add_in_group(k.as_deref(), r).unwrap();
+            }
+            w.finish().unwrap()
+        };
+        let opts = ArchiveOptions::default().primer(8192).batch_records(64);
+        assert_eq!(sampled(opts.auto_pages(4096)), sampled(opts));
     }
 
     /// The archive of `records` written with `opts` (flushed before record `flush_at`).

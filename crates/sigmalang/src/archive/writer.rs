@@ -245,6 +245,7 @@ impl<W: Write> ArchiveWriter<W> {
     {
         let mut writer = ArchiveWriter::with_options(inner, codebook, metadata, opts)?;
         let json_lines = writer.opts.json_lines;
+        let auto = writer.opts.auto_pages;
         let Some(wait) = writer.primer_wait.as_mut().filter(|w| w.primer > 0) else {
             return Ok(writer);
         };
@@ -264,9 +265,19 @@ impl<W: Write> ArchiveWriter<W> {
             bytes += form.len() + 1;
             records.push((key.map(<[u8]>::to_vec), form));
         }
+        // A sample of records too long for pages of `auto` settles the trial now: none, and
+        // nothing held back for it (`start_primer` judges the records held back otherwise).
+        let no_trial =
+            auto > 0 && !records.is_empty() && !super::pages::worth_trying(&records, auto);
+        if no_trial {
+            wait.target = wait.primer;
+        }
         wait.sample = Some(records);
         // Only a trial's records are held back now.
         wait.target -= wait.primer;
+        if no_trial {
+            writer.opts.auto_pages = 0;
+        }
         if wait.target == 0 {
             let started = writer.start_primer(false);
             writer.note(started)?;
@@ -323,18 +334,7 @@ impl<W: Write> ArchiveWriter<W> {
             .as_deref()
             .filter(|g| !g.is_empty())
             .unwrap_or(&records);
-        let (count, seen_bytes) = seen.iter().fold((0u64, 0u64), |(n, b), r| {
-            (n + 1, b.saturating_add(r.1.len() as u64 + 1))
-        });
-        let auto = if seen_bytes.saturating_mul(super::pages::AUTO_MIN_RECORDS)
-            > auto.saturating_mul(count)
-        {
-            if auto > 0 && std::env::var_os("SIGMA_PRIMER_DEBUG").is_some() {
-                eprintln!(
-                    "block trial: none, {count} records of {seen_bytes} bytes fill pages of {auto} with fewer than {}",
-                    super::pages::AUTO_MIN_RECORDS
-                );
-            }
+        let auto = if auto > 0 && !super::pages::worth_trying(seen, auto) {
             0
         } else {
             auto
