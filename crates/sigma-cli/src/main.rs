@@ -176,7 +176,7 @@ pub enum Command {
     Pack(PackArgs),
     /// Write an archive's records back as JSONL.
     Unpack(UnpackArgs),
-    /// Print one record of an archive, decoding only the records it depends on.
+    /// Print records of an archive (N, or ranges A-B), decoding only the records they depend on.
     Get(GetArgs),
     /// List an archive's records: context, level, sizes, frames and chain of each.
     Ls(LsArgs),
@@ -565,9 +565,11 @@ pub struct GetArgs {
     #[arg(value_name = "ARCHIVE")]
     pub archive: PathBuf,
 
-    /// The record's number, counting from 0.
-    #[arg(value_name = "N")]
-    pub index: u64,
+    /// The records' numbers, counting from 0: `N`, or `A-B` for records A to B (both
+    /// included); several print in the order given. The archive's primer, if it has one, is
+    /// decoded once for all of them.
+    #[arg(value_name = "N", required = true, num_args = 1.., value_parser = parse_records)]
+    pub records: Vec<(u64, u64)>,
 
     /// Print only the value of this field of the record (a path such as `text` or `a.b`): a
     /// string as its text, any other value as JSON, and `null` if the record has no such field
@@ -591,6 +593,25 @@ pub struct GetArgs {
     /// that needs more is refused, naming what it needs.
     #[arg(long = "memory", value_name = "LIMIT", default_value_t = MemoryLimit::DEFAULT)]
     pub memory: MemoryLimit,
+}
+
+/// Parses a `sigma get` record: `N`, or `A-B` (both included, `A <= B`).
+fn parse_records(s: &str) -> Result<(u64, u64), String> {
+    let number = |t: &str| {
+        t.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{t:?} is not a record number (N or A-B)"))
+    };
+    match s.split_once('-') {
+        Some((a, b)) => {
+            let (a, b) = (number(a)?, number(b)?);
+            if b < a {
+                return Err(format!("the range {a}-{b} ends before it starts"));
+            }
+            Ok((a, b))
+        }
+        None => number(s).map(|n| (n, n)),
+    }
 }
 
 /// Options of `sigma ls`.
@@ -849,8 +870,17 @@ mod tests {
             "-o is required"
         );
         let cli = sub(&["sigma", "get", "--raw", "a.sga", "3"]);
-        assert!(matches!(cli, Command::Get(ref a) if a.index == 3 && a.raw));
+        assert!(matches!(cli, Command::Get(ref a) if a.records == [(3, 3)] && a.raw));
         assert!(parse_args(["sigma", "get", "a.sga", "-1"]).is_err());
+        assert!(
+            parse_args(["sigma", "get", "a.sga"]).is_err(),
+            "N is required"
+        );
+        let cli = sub(&["sigma", "get", "a.sga", "7", "2-4", "9-9"]);
+        assert!(matches!(cli, Command::Get(ref a) if a.records == [(7, 7), (2, 4), (9, 9)]));
+        for bad in ["4-2", "x", "1-", "-", "2-y", "18446744073709551616"] {
+            assert!(parse_records(bad).is_err(), "{bad}");
+        }
         let cli = sub(&["sigma", "train", "--format", "lines", "-o", "m", "a", "b"]);
         assert!(matches!(cli, Command::Train(ref a) if a.files.len() == 2
                 && a.format == RecordFormat::Lines));

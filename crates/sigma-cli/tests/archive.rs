@@ -232,6 +232,28 @@ fn get_prints_one_record() {
         assert_ok(&raw);
         assert_eq!(raw.stdout, t[n].as_bytes(), "record {n}");
     }
+    // Several records and ranges (both ends included), in the order given, in one process.
+    let out = sigma(d, &["get", "chat.sga", "37", "0-2", "49", "5-5"], None);
+    assert_ok(&out);
+    let want: String = [37, 0, 1, 2, 49, 5].iter().map(|&n| lines[n]).collect();
+    assert_eq!(out.stdout, want.as_bytes());
+    let out = sigma(d, &["get", "--field", "text", "chat.sga", "3-4"], None);
+    assert_ok(&out);
+    assert_eq!(out.stdout, format!("{}\n{}\n", t[3], t[4]).into_bytes());
+    // A number past the end stops the command before it prints anything.
+    let out = sigma(d, &["get", "chat.sga", "0", "48-50"], None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(stderr(&out).contains("no record 50"), "{}", stderr(&out));
+    for bad in ["5-2", "1-", "a-b", "3-x"] {
+        let usage = sigma(d, &["get", "chat.sga", bad], None);
+        assert_eq!(usage.status.code(), Some(1), "{bad}");
+        assert!(
+            stderr(&usage).contains("invalid value"),
+            "{bad}: {}",
+            stderr(&usage)
+        );
+    }
     // A missing field is `null`, as `unpack --field` writes it.
     let out = sigma(d, &["get", "--field", "nope", "chat.sga", "0"], None);
     assert_ok(&out);

@@ -742,8 +742,8 @@ pub fn get(args: &GetArgs) -> Result<(), CliError> {
         .map(|f| FieldPath::parse(f, "--field"))
         .transpose()?;
     let count = reader.len();
-    let n = args.index;
-    if n >= count {
+    // Every number is checked before anything is printed.
+    if let Some(&(_, n)) = args.records.iter().find(|&&(_, last)| last >= count) {
         let range = match count {
             0 => "it holds no records".to_string(),
             1 => "it holds 1 record, numbered 0".to_string(),
@@ -754,26 +754,9 @@ pub fn get(args: &GetArgs) -> Result<(), CliError> {
             format!("there is no record {n}: {range}"),
         ));
     }
-    let started = Instant::now();
-    let mut record = reader.get(n).map_err(|e| CliError::codec(&in_label, e))?;
-    let elapsed = started.elapsed();
-    let decoded = record.len();
-    match (&records, &field) {
-        // A whole line prints as it is, with its own line ending.
-        (Records::Lines { .. }, None) => {}
-        (Records::Lines { .. }, Some(path)) => {
-            record = match path.find_in_line(&record) {
-                Some(serde_json::Value::String(text)) => text.into_bytes(),
-                Some(value) => value.to_string().into_bytes(),
-                // As `unpack --field` writes it: `null` for a record without the field.
-                None => b"null".to_vec(),
-            };
-            if !args.raw {
-                record.push(b'\n');
-            }
-        }
-        (Records::Field(stored), asked) => {
-            if let Some(asked) = asked.as_ref().filter(|a| a.as_str() != stored) {
+    if let Some(asked) = field.as_ref() {
+        if let Records::Field(stored) = &records {
+            if asked.as_str() != stored {
                 return Err(CliError::new(
                     &in_label,
                     format!(
@@ -783,41 +766,67 @@ pub fn get(args: &GetArgs) -> Result<(), CliError> {
                     ),
                 ));
             }
-            if !args.raw {
-                record.push(b'\n');
-            }
         }
     }
     let mut out = io::stdout().lock();
-    out.write_all(&record)
-        .and_then(|()| out.flush())
-        .map_err(|e| CliError::write(STDOUT_LABEL, e, true))?;
-    if args.verbose {
-        let level = reader.info(n).map_or("?", |info| info.dependency.name());
-        let chain = reader.chain(n);
-        let mut references: Vec<u64> = chain
-            .iter()
-            .flat_map(|&r| reader.references(r).iter().copied())
-            .collect();
-        references.sort_unstable();
-        references.dedup();
-        // In block mode a record is decoded with its whole page: name the page, not the
-        // record's own (empty) chain.
-        let coded_with = match reader.page_of(n) {
-            Some(page) => format!("in page {page}"),
-            None => format!(
-                "{level}, chain of {} records and {} Σ-bank references",
-                chain.len(),
-                references.len()
-            ),
-        };
-        eprintln!(
-            "sigma: {in_label}: record {n}: {coded_with}, {decoded} bytes; read {} bytes of the \
-             archive ({file_len} bytes) in {:.3} ms",
-            reader.last_read_bytes(),
-            elapsed.as_secs_f64() * 1e3,
-        );
+    for n in args.records.iter().flat_map(|&(a, b)| a..=b) {
+        let started = Instant::now();
+        let mut record = reader.get(n).map_err(|e| CliError::codec(&in_label, e))?;
+        let elapsed = started.elapsed();
+        let decoded = record.len();
+        match (&records, &field) {
+            // A whole line prints as it is, with its own line ending.
+            (Records::Lines { .. }, None) => {}
+            (Records::Lines { .. }, Some(path)) => {
+                record = match path.find_in_line(&record) {
+                    Some(serde_json::Value::String(text)) => text.into_bytes(),
+                    Some(value) => value.to_string().into_bytes(),
+                    // As `unpack --field` writes it: `null` for a record without the field.
+                    None => b"null".to_vec(),
+                };
+                if !args.raw {
+                    record.push(b'\n');
+                }
+            }
+            (Records::Field(_), _) => {
+                if !args.raw {
+                    record.push(b'\n');
+                }
+            }
+        }
+        out.write_all(&record)
+            .map_err(|e| CliError::write(STDOUT_LABEL, e, true))?;
+        if args.verbose {
+            out.flush()
+                .map_err(|e| CliError::write(STDOUT_LABEL, e, true))?;
+            let level = reader.info(n).map_or("?", |info| info.dependency.name());
+            let chain = reader.chain(n);
+            let mut references: Vec<u64> = chain
+                .iter()
+                .flat_map(|&r| reader.references(r).iter().copied())
+                .collect();
+            references.sort_unstable();
+            references.dedup();
+            // In block mode a record is decoded with its whole page: name the page, not the
+            // record's own (empty) chain.
+            let coded_with = match reader.page_of(n) {
+                Some(page) => format!("in page {page}"),
+                None => format!(
+                    "{level}, chain of {} records and {} Σ-bank references",
+                    chain.len(),
+                    references.len()
+                ),
+            };
+            eprintln!(
+                "sigma: {in_label}: record {n}: {coded_with}, {decoded} bytes; read {} bytes of \
+                 the archive ({file_len} bytes) in {:.3} ms",
+                reader.last_read_bytes(),
+                elapsed.as_secs_f64() * 1e3,
+            );
+        }
     }
+    out.flush()
+        .map_err(|e| CliError::write(STDOUT_LABEL, e, true))?;
     Ok(())
 }
 
