@@ -1166,6 +1166,16 @@ fn a_file_primer_is_sampled_from_all_of_it() {
     let input = two_topics(6000);
     fs::write(d.path().join("t.jsonl"), &input).unwrap();
     let read = |name: &str| fs::read(d.path().join(name)).unwrap();
+    // `sigma unpack NAME` gives the input back (its texts, with `--field`).
+    let unpacks_exactly = |name: &str, field: bool| {
+        let out = sigma(d.path(), &["unpack", name], None);
+        assert_ok(&out);
+        if field {
+            assert_eq!(texts(&out.stdout), texts(input.as_bytes()));
+        } else {
+            assert_eq!(out.stdout, input.as_bytes());
+        }
+    };
     for field in [true, false] {
         let mut packed = Vec::new();
         for threads in ["1", "2"] {
@@ -1178,13 +1188,7 @@ fn a_file_primer_is_sampled_from_all_of_it() {
             packed.push(read("a.sga"));
         }
         assert_eq!(packed[0], packed[1], "--field {field}: -T 1 and -T 2");
-        let out = sigma(d.path(), &["unpack", "a.sga"], None);
-        assert_ok(&out);
-        if field {
-            assert_eq!(texts(&out.stdout), texts(input.as_bytes()));
-        } else {
-            assert_eq!(out.stdout, input.as_bytes());
-        }
+        unpacks_exactly("a.sga", field);
         let line = input.lines().nth(4321).unwrap();
         let got = sigma(d.path(), &["get", "a.sga", "4321", "--field", "text"], None);
         assert_ok(&got);
@@ -1205,13 +1209,7 @@ fn a_file_primer_is_sampled_from_all_of_it() {
             packed[0].len(),
             stdin.len()
         );
-        let out = sigma(d.path(), &["unpack", "s.sga"], None);
-        assert_ok(&out);
-        if field {
-            assert_eq!(texts(&out.stdout), texts(input.as_bytes()));
-        } else {
-            assert_eq!(out.stdout, input.as_bytes());
-        }
+        unpacks_exactly("s.sga", field);
     }
     // The default primer (a quarter of the records' bytes) and a context key: still exact.
     let out = sigma(

@@ -328,13 +328,11 @@ impl<W: Write> ArchiveWriter<W> {
             }
         };
         let auto = std::mem::take(&mut self.opts.auto_pages);
-        // A page that would hold fewer than `AUTO_MIN_RECORDS` records on average (by the
-        // sample given, else the records held back) is not tried: records alone, no trial.
-        let seen = given
-            .as_deref()
-            .filter(|g| !g.is_empty())
-            .unwrap_or(&records);
-        let auto = if auto > 0 && !super::pages::worth_trying(seen, auto) {
+        // A page that would hold fewer than `AUTO_MIN_RECORDS` records on average is not
+        // tried: records alone, no trial. A sample given was judged by `with_primer_sample`
+        // (which cleared `auto_pages` if it fails); else the records held back are judged.
+        let sampled = given.as_deref().is_some_and(|g| !g.is_empty());
+        let auto = if auto > 0 && !sampled && !super::pages::worth_trying(&records, auto) {
             0
         } else {
             auto
